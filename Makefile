@@ -1,0 +1,145 @@
+# xlb: XDP/eBPF layer-4 load balancer.  `make`, `make check`, `make demo`.
+.DELETE_ON_ERROR:
+.SUFFIXES:
+.SECONDARY:
+
+BUILD      ?= build
+CC         ?= gcc
+CLANG      ?= clang
+BPFTOOL    ?= $(shell command -v bpftool 2>/dev/null || echo /usr/sbin/bpftool)
+ARCH_INC   := -I/usr/include/$(shell $(CC) -dumpmachine)
+PREFIX     ?= /usr/local
+VERSION    := $(shell git describe --always --dirty 2>/dev/null || echo unknown)
+
+ifeq ($(V),1)
+Q :=
+msg =
+else
+Q := @
+msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
+endif
+
+BPF_CFLAGS := -g -O2 -target bpf -Wall -Werror $(ARCH_INC) -D__BPF__
+CFLAGS     ?= -O2 -g
+XCFLAGS    := $(CFLAGS) -Wall -Wextra -Werror -MMD -MP -std=gnu11 \
+              -I$(BUILD) -Iinclude -Iuser -DXLB_VERSION='"$(VERSION)"'
+LDLIBS     := -lbpf -lelf -lz -ljansson -lm
+
+BPF_PROGS  := xlb decap baseline
+BPF_OBJS   := $(patsubst %,$(BUILD)/%.bpf.o,$(BPF_PROGS))
+SKELS      := $(patsubst %,$(BUILD)/%.skel.h,$(BPF_PROGS))
+
+LIB_SRCS   := user/log.c user/dataplane.c user/loader.c user/names.c user/netutil.c
+LIB_OBJS   := $(patsubst user/%.c,$(BUILD)/user/%.o,$(LIB_SRCS))
+CLI_SRCS   := user/xlb.c user/cmd_attach.c
+CLI_OBJS   := $(patsubst user/%.c,$(BUILD)/user/%.o,$(CLI_SRCS))
+
+UNIT_TESTS := $(patsubst tests/unit/%.c,$(BUILD)/tests/unit/%,$(wildcard tests/unit/test_*.c))
+BPF_TESTS  := $(patsubst tests/bpf/%.c,$(BUILD)/tests/bpf/%,$(wildcard tests/bpf/test_*.c))
+.PRECIOUS: $(BUILD)/tests/%.o $(BUILD)/tools/%.o
+TEST_OBJS  := $(BUILD)/tests/pktbuild.o $(BUILD)/tests/testnet.o
+BPF_TEST_OBJS := $(BUILD)/tests/bpf/xlbtest.o
+
+.PHONY: all clean check check-unit check-bpf check-e2e deps demo bench bench-prog fuzz install
+all: $(BUILD)/xlb $(BUILD)/bench-prog
+
+$(BUILD)/%.bpf.o: bpf/%.bpf.c $(wildcard bpf/*.h) include/xlb_abi.h | $(BUILD)
+	$(call msg,BPF,$@)
+	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+
+$(BUILD)/%.skel.h: $(BUILD)/%.bpf.o
+	$(call msg,GEN-SKEL,$@)
+	$(Q)$(BPFTOOL) gen skeleton $< name $*_bpf > $@
+
+# User objects include skeletons: build them first.
+$(LIB_OBJS) $(CLI_OBJS) $(TEST_OBJS) $(BPF_TEST_OBJS) $(BUILD)/tools/bench-prog.o: $(SKELS)
+
+$(BUILD)/user/%.o: user/%.c | $(BUILD)/user
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(XCFLAGS) -c $< -o $@
+
+$(BUILD)/libxlb.a: $(LIB_OBJS)
+	$(call msg,AR,$@)
+	$(Q)ar rcs $@ $^
+
+$(BUILD)/xlb: $(CLI_OBJS) $(BUILD)/libxlb.a
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/tools/%.o: tools/%.c | $(BUILD)/tools
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(XCFLAGS) -Itests -c $< -o $@
+
+$(BUILD)/bench-prog: $(BUILD)/tools/bench-prog.o $(TEST_OBJS) $(BUILD)/libxlb.a
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/tests/%.o: tests/%.c | $(BUILD)/tests/unit $(BUILD)/tests/bpf
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(XCFLAGS) -Itests -c $< -o $@
+
+$(BUILD)/tests/unit/%: $(BUILD)/tests/unit/%.o $(TEST_OBJS) $(BUILD)/libxlb.a
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
+
+$(BUILD)/tests/bpf/%: $(BUILD)/tests/bpf/%.o $(TEST_OBJS) $(BPF_TEST_OBJS) $(BUILD)/libxlb.a
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
+
+$(BUILD) $(BUILD)/user $(BUILD)/tools $(BUILD)/tests/unit $(BUILD)/tests/bpf $(BUILD)/fuzz:
+	$(Q)mkdir -p $@
+
+# ---- tests ------------------------------------------------------------------
+# Each suite writes its totals to $(BUILD)/results/<suite>; `check` sums them
+# and prints "N passed, N failed, N skipped" as its last line.
+check: deps-check
+	$(Q)rm -rf $(BUILD)/results
+	$(Q)rc=0; \
+	$(MAKE) --no-print-directory check-unit || rc=1; \
+	$(MAKE) --no-print-directory check-bpf || rc=1; \
+	$(MAKE) --no-print-directory check-e2e || rc=1; \
+	tools/tally $(BUILD)/results || rc=1; exit $$rc
+
+check-unit: $(UNIT_TESTS)
+	$(Q)tools/run-tests unit $(BUILD)/results $(UNIT_TESTS)
+
+check-bpf: $(BPF_TESTS) $(BUILD)/xlb
+	$(Q)tools/run-tests bpf $(BUILD)/results $(BPF_TESTS) $(wildcard tests/bpf/*.sh)
+
+check-e2e: $(BUILD)/xlb
+	$(Q)tools/run-tests e2e $(BUILD)/results $(wildcard tests/e2e/*.sh)
+
+# ---- fuzzing ----------------------------------------------------------------
+FUZZ_SECONDS ?= 60
+$(BUILD)/fuzz/fuzz_parse: tests/fuzz/fuzz_parse.c bpf/parse.h bpf/hash.h include/xlb_abi.h | $(BUILD)/fuzz
+	$(call msg,FUZZ-CC,$@)
+	$(Q)$(CLANG) -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
+		-Iinclude $< -o $@
+
+fuzz: $(BUILD)/fuzz/fuzz_parse $(BUILD)/tests/unit/test_parse
+	$(Q)mkdir -p $(BUILD)/fuzz/corpus
+	$(Q)XLB_DUMP_CORPUS=$(BUILD)/fuzz/corpus $(BUILD)/tests/unit/test_parse >/dev/null
+	$(Q)$(BUILD)/fuzz/fuzz_parse -max_total_time=$(FUZZ_SECONDS) -max_len=512 \
+		-artifact_prefix=$(BUILD)/fuzz/ $(BUILD)/fuzz/corpus
+
+# ---- benchmarks, deps, demo, install ------------------------------------------
+bench: bench-prog
+bench-prog: $(BUILD)/bench-prog deps-check
+	$(Q)$(BUILD)/bench-prog
+
+deps:
+	$(Q)tools/deps install
+
+deps-check:
+	$(Q)tools/deps check || tools/deps install
+
+demo: deps-check all
+	$(Q)echo "make demo arrives with the lab (issue 4); see README 'Status'."; exit 1
+
+install: $(BUILD)/xlb
+	install -D -m 0755 $(BUILD)/xlb $(DESTDIR)$(PREFIX)/sbin/xlb
+
+clean:
+	rm -rf $(BUILD)
+
+-include $(wildcard $(BUILD)/user/*.d $(BUILD)/tests/*/*.d $(BUILD)/tests/*.d $(BUILD)/tools/*.d)

@@ -1,0 +1,128 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Backend-side decapsulation for kernels without the ipip module: strips the
+ * outer header of IPv4-in-IPv4 and IPv6-in-IPv6 packets addressed to this
+ * host (an address in decap_addrs) and passes the inner packet on.
+ */
+#include "compat.h"
+#include "parse.h"
+
+#define XLB_L2_MAX_DECAP	18	/* Ethernet plus one VLAN tag */
+
+char LICENSE[] SEC("license") = "GPL";
+
+/* Outer destinations this host accepts tunnels for. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 64);
+	__type(key, struct xlb_decap_key);
+	__type(value, __u32);
+} decap_addrs SEC(".maps");
+
+/* [enum xlb_decap_reason] -> packets, per CPU. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, XLB_DECAP_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} decap_stats SEC(".maps");
+
+static __always_inline int count(int action, __u32 reason)
+{
+	__u64 *n = bpf_map_lookup_elem(&decap_stats, &reason);
+
+	if (n)
+		(*n)++;
+	return action;
+}
+
+static __always_inline int for_this_host(const void *addr, __u32 len, __u8 family)
+{
+	struct xlb_decap_key k = {};
+
+	__builtin_memcpy(&k.addr, addr, len);
+	k.family = family;
+	return bpf_map_lookup_elem(&decap_addrs, &k) != NULL;
+}
+
+/* Move the L2 header forward over the outer IP header and drop the latter. */
+static __always_inline int strip_outer(struct xdp_md *ctx, __u32 l2, __u32 outer_len)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+
+	if (data + XLB_L2_MAX_DECAP > data_end || data + outer_len + XLB_L2_MAX_DECAP > data_end)
+		return -1;
+	if (l2 == sizeof(struct ethhdr))
+		__builtin_memcpy(data + outer_len, data, sizeof(struct ethhdr));
+	else
+		__builtin_memcpy(data + outer_len, data, XLB_L2_MAX_DECAP);
+	return bpf_xdp_adjust_head(ctx, outer_len);
+}
+
+static __always_inline int decap_v4(struct xdp_md *ctx, __u32 l2)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	struct iphdr *outer = data + l2, *inner;
+	__u32 hlen;
+
+	if ((void *)(outer + 1) > data_end || outer->ihl < 5 || outer->protocol != IPPROTO_IPIP)
+		return count(XDP_PASS, XLB_DECAP_PASS);
+	if (outer->frag_off & bpf_htons(XLB_IP_MF | XLB_IP_OFFSET))
+		return count(XDP_PASS, XLB_DECAP_PASS);
+	if (!for_this_host(&outer->daddr, 4, XLB_FAMILY_V4))
+		return count(XDP_PASS, XLB_DECAP_PASS);
+	hlen = (outer->ihl * 4) & 0x3c;
+	inner = (void *)outer + hlen;
+	if ((void *)(inner + 1) > data_end || inner->version != 4)
+		return count(XDP_DROP, XLB_DECAP_MALFORMED);
+	if (strip_outer(ctx, l2, hlen))
+		return count(XDP_DROP, XLB_DECAP_MALFORMED);
+	return count(XDP_PASS, XLB_DECAP_V4);
+}
+
+static __always_inline int decap_v6(struct xdp_md *ctx, __u32 l2)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	struct ipv6hdr *outer = data + l2, *inner;
+
+	if ((void *)(outer + 1) > data_end || outer->nexthdr != IPPROTO_IPV6)
+		return count(XDP_PASS, XLB_DECAP_PASS);
+	if (!for_this_host(&outer->daddr, 16, XLB_FAMILY_V6))
+		return count(XDP_PASS, XLB_DECAP_PASS);
+	inner = outer + 1;
+	if ((void *)(inner + 1) > data_end || inner->version != 6)
+		return count(XDP_DROP, XLB_DECAP_MALFORMED);
+	if (strip_outer(ctx, l2, sizeof(*outer)))
+		return count(XDP_DROP, XLB_DECAP_MALFORMED);
+	return count(XDP_PASS, XLB_DECAP_V6);
+}
+
+SEC("xdp")
+int xlb_decap(struct xdp_md *ctx)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	struct ethhdr *eth = data;
+	__u32 l2 = sizeof(*eth);
+	__be16 proto;
+
+	if ((void *)(eth + 1) > data_end)
+		return count(XDP_PASS, XLB_DECAP_PASS);
+	proto = eth->h_proto;
+	if (proto == bpf_htons(ETH_P_8021Q) || proto == bpf_htons(ETH_P_8021AD)) {
+		struct xlb_vlan_hdr *vh = data + l2;
+
+		if ((void *)(vh + 1) > data_end)
+			return count(XDP_PASS, XLB_DECAP_PASS);
+		proto = vh->proto;
+		l2 += sizeof(*vh);
+	}
+	if (proto == bpf_htons(ETH_P_IP))
+		return decap_v4(ctx, l2);
+	if (proto == bpf_htons(ETH_P_IPV6))
+		return decap_v6(ctx, l2);
+	return count(XDP_PASS, XLB_DECAP_PASS);
+}

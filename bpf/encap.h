@@ -1,0 +1,104 @@
+/* IP-in-IP encapsulation (IPv4 in IPv4, IPv6 in IPv6) and the next hop. */
+#ifndef XLB_ENCAP_H
+#define XLB_ENCAP_H
+
+#include "compat.h"
+#include "csum.h"
+#include "parse.h"
+
+#define XLB_AF_INET	2
+#define XLB_AF_INET6	10
+#define XLB_OUTER_TTL	64
+#define XLB_IP_DF	0x4000
+/* Bytes moved when the head grows: Ethernet plus an optional VLAN tag. */
+#define XLB_L2_MAX	18
+
+/*
+ * Prepend an outer IPv4 header.  The outer header carries DF: a tunnel packet
+ * that does not fit further down fails loudly instead of being fragmented,
+ * since backends cannot reassemble IP-in-IP without the ipip module.
+ */
+static __always_inline int encap_ipv4(struct xdp_md *ctx, const struct xlb_pkt *pkt,
+				      __be32 src, __be32 dst)
+{
+	void *data, *data_end;
+	struct iphdr *outer;
+
+	if (bpf_xdp_adjust_head(ctx, -(int)sizeof(struct iphdr)))
+		return -1;
+	data = (void *)(long)ctx->data;
+	data_end = (void *)(long)ctx->data_end;
+	if (data + sizeof(struct iphdr) + XLB_L2_MAX > data_end)
+		return -1;
+	__builtin_memcpy(data, data + sizeof(struct iphdr), XLB_L2_MAX);
+	outer = data + (pkt->l3_off & 0x1f);
+	if ((void *)(outer + 1) > data_end)
+		return -1;
+	outer->version = 4;
+	outer->ihl = 5;
+	outer->tos = pkt->tos;
+	outer->tot_len = bpf_htons(pkt->ip_len + sizeof(struct iphdr));
+	outer->id = 0;
+	outer->frag_off = bpf_htons(XLB_IP_DF);
+	outer->ttl = XLB_OUTER_TTL;
+	outer->protocol = IPPROTO_IPIP;
+	outer->check = 0;
+	outer->saddr = src;
+	outer->daddr = dst;
+	outer->check = csum_ipv4_hdr(outer);
+	return 0;
+}
+
+/* Prepend an outer IPv6 header; the flow label spreads flows for ECMP. */
+static __always_inline int encap_ipv6(struct xdp_md *ctx, const struct xlb_pkt *pkt,
+				      const union xlb_addr *src, const union xlb_addr *dst)
+{
+	__u32 label = (bpf_ntohs(pkt->flow.sport) << 4) ^ bpf_ntohs(pkt->flow.dport);
+	void *data, *data_end;
+	struct ipv6hdr *outer;
+
+	if (bpf_xdp_adjust_head(ctx, -(int)sizeof(struct ipv6hdr)))
+		return -1;
+	data = (void *)(long)ctx->data;
+	data_end = (void *)(long)ctx->data_end;
+	if (data + sizeof(struct ipv6hdr) + XLB_L2_MAX > data_end)
+		return -1;
+	__builtin_memcpy(data, data + sizeof(struct ipv6hdr), XLB_L2_MAX);
+	outer = data + (pkt->l3_off & 0x1f);
+	if ((void *)(outer + 1) > data_end)
+		return -1;
+	outer->version = 6;
+	outer->priority = pkt->tos >> 4;
+	outer->flow_lbl[0] = ((pkt->tos & 0xf) << 4) | ((label >> 16) & 0xf);
+	outer->flow_lbl[1] = label >> 8;
+	outer->flow_lbl[2] = label;
+	outer->payload_len = bpf_htons(pkt->ip_len);
+	outer->nexthdr = IPPROTO_IPV6;
+	outer->hop_limit = XLB_OUTER_TTL;
+	__builtin_memcpy(&outer->saddr, src->v6, 16);
+	__builtin_memcpy(&outer->daddr, dst->v6, 16);
+	return 0;
+}
+
+/* Route lookup for the outer packet; fills fib for the MAC rewrite. */
+static __always_inline int lookup_next_hop(struct xdp_md *ctx, const struct xlb_pkt *pkt,
+					   const union xlb_addr *src, const union xlb_addr *dst,
+					   struct bpf_fib_lookup *fib)
+{
+	__builtin_memset(fib, 0, sizeof(*fib));
+	fib->ifindex = ctx->ingress_ifindex;
+	if (pkt->flow.family == XLB_FAMILY_V4) {
+		fib->family = XLB_AF_INET;
+		fib->tot_len = pkt->ip_len + sizeof(struct iphdr);
+		fib->ipv4_src = src->v4;
+		fib->ipv4_dst = dst->v4;
+	} else {
+		fib->family = XLB_AF_INET6;
+		fib->tot_len = pkt->ip_len + sizeof(struct ipv6hdr);
+		__builtin_memcpy(fib->ipv6_src, src->v6, 16);
+		__builtin_memcpy(fib->ipv6_dst, dst->v6, 16);
+	}
+	return bpf_fib_lookup(ctx, fib, sizeof(*fib), 0);
+}
+
+#endif /* XLB_ENCAP_H */

@@ -1,0 +1,68 @@
+/* Flow hash (Jenkins lookup3 mix) shared by the packet path and the controller. */
+#ifndef XLB_HASH_H
+#define XLB_HASH_H
+
+#include "compat.h"
+#include "../include/xlb_abi.h"
+
+static __always_inline __u32 xlb_rol32(__u32 w, unsigned int s)
+{
+	return (w << s) | (w >> (32 - s));
+}
+
+#define XLB_JHASH_MIX(a, b, c) do {					\
+	a -= c; a ^= xlb_rol32(c, 4);  c += b;				\
+	b -= a; b ^= xlb_rol32(a, 6);  a += c;				\
+	c -= b; c ^= xlb_rol32(b, 8);  b += a;				\
+	a -= c; a ^= xlb_rol32(c, 16); c += b;				\
+	b -= a; b ^= xlb_rol32(a, 19); a += c;				\
+	c -= b; c ^= xlb_rol32(b, 4);  b += a;				\
+} while (0)
+
+#define XLB_JHASH_FINAL(a, b, c) do {					\
+	c ^= b; c -= xlb_rol32(b, 14);					\
+	a ^= c; a -= xlb_rol32(c, 11);					\
+	b ^= a; b -= xlb_rol32(a, 25);					\
+	c ^= b; c -= xlb_rol32(b, 16);					\
+	a ^= c; a -= xlb_rol32(c, 4);					\
+	b ^= a; b -= xlb_rol32(a, 14);					\
+	c ^= b; c -= xlb_rol32(b, 24);					\
+} while (0)
+
+#define XLB_JHASH_INIT	0xdeadbeefu
+
+/* Jenkins hash of three words (lookup3 "final" only). */
+static __always_inline __u32 xlb_hash3(__u32 a, __u32 b, __u32 c, __u32 seed)
+{
+	a += XLB_JHASH_INIT + (3 << 2) + seed;
+	b += XLB_JHASH_INIT + (3 << 2) + seed;
+	c += XLB_JHASH_INIT + (3 << 2) + seed;
+	XLB_JHASH_FINAL(a, b, c);
+	return c;
+}
+
+/*
+ * Hash of a flow's 5-tuple.  Addresses are hashed as their network-order
+ * bytes read as host words; ports are converted to host order first, so the
+ * result depends only on the tuple and the host's byte order (all xlb
+ * targets are little-endian).  Every node computes the same value.
+ */
+static __always_inline __u32 xlb_flow_hash(const struct xlb_flow_key *k)
+{
+	__u32 ports = ((__u32)bpf_ntohs(k->sport) << 16) | bpf_ntohs(k->dport);
+	__u32 a, b, c;
+
+	if (k->family == XLB_FAMILY_V4)
+		return xlb_hash3(k->src.v4, k->dst.v4, ports ^ k->proto, XLB_HASH_SEED);
+
+	a = b = c = XLB_JHASH_INIT + (9 << 2) + XLB_HASH_SEED;
+	a += k->src.v6[0]; b += k->src.v6[1]; c += k->src.v6[2];
+	XLB_JHASH_MIX(a, b, c);
+	a += k->src.v6[3]; b += k->dst.v6[0]; c += k->dst.v6[1];
+	XLB_JHASH_MIX(a, b, c);
+	a += k->dst.v6[2]; b += k->dst.v6[3]; c += ports ^ k->proto;
+	XLB_JHASH_FINAL(a, b, c);
+	return c;
+}
+
+#endif /* XLB_HASH_H */

@@ -1,0 +1,112 @@
+/* The balancer's maps: the only place they are defined. */
+#ifndef XLB_MAPS_H
+#define XLB_MAPS_H
+
+#include "compat.h"
+#include "../include/xlb_abi.h"
+
+/* [0]: the active configuration slot (0 or 1).  One write switches all. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+} xlb_active SEC(".maps");
+
+/* [slot]: per-slot settings (generation, tunnel source addresses). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, XLB_SLOTS);
+	__type(key, __u32);
+	__type(value, struct xlb_slot_conf);
+} xlb_slot_conf SEC(".maps");
+
+/* (slot, VIP, port, proto) -> service. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, XLB_SLOTS * XLB_MAX_SERVICES);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct xlb_service_key);
+	__type(value, struct xlb_service);
+} xlb_services SEC(".maps");
+
+/* (slot, VIP) -> 1: every VIP address, to tell "VIP, no service" apart. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, XLB_SLOTS * XLB_MAX_VIPS);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct xlb_vip_key);
+	__type(value, __u32);
+} xlb_vips SEC(".maps");
+
+/* Template of a Maglev table: M backend ids (M differs per service). */
+struct xlb_table_inner {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_INNER_MAP);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+};
+
+/* [slot * XLB_MAX_SERVICES + service index] -> that service's table. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__uint(max_entries, XLB_SLOTS * XLB_MAX_SERVICES);
+	__type(key, __u32);
+	__array(values, struct xlb_table_inner);
+} xlb_tables SEC(".maps");
+
+/* [slot * XLB_MAX_BACKENDS + backend id] -> backend. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, XLB_SLOTS * XLB_MAX_BACKENDS);
+	__type(key, __u32);
+	__type(value, struct xlb_backend);
+} xlb_backends SEC(".maps");
+
+/*
+ * Connection table: 5-tuple -> backend.  An LRU hash with per-CPU LRU lists
+ * (no lock shared between CPUs on insert); the table itself is shared so a
+ * flow whose packets change queue still finds its entry.  Size set at attach.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, XLB_DEFAULT_FLOWS);
+	__uint(map_flags, BPF_F_NO_COMMON_LRU);
+	__type(key, struct xlb_flow_key);
+	__type(value, struct xlb_flow);
+} xlb_flows SEC(".maps");
+
+/* [reason] -> packets, bytes: every verdict, per CPU. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, XLB_STAT_MAX);
+	__type(key, __u32);
+	__type(value, struct xlb_stat);
+} xlb_stats SEC(".maps");
+
+/* [event] -> count, per CPU (enum xlb_event). */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, XLB_EV_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} xlb_events SEC(".maps");
+
+/* [backend id] -> counters of packets forwarded to it, per CPU. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, XLB_MAX_BACKENDS);
+	__type(key, __u32);
+	__type(value, struct xlb_counters);
+} xlb_backend_stats SEC(".maps");
+
+/* [service index] -> counters of packets forwarded for it, per CPU. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, XLB_MAX_SERVICES);
+	__type(key, __u32);
+	__type(value, struct xlb_counters);
+} xlb_service_stats SEC(".maps");
+
+#endif /* XLB_MAPS_H */

@@ -1,0 +1,275 @@
+// SPDX-License-Identifier: GPL-2.0
+/* xlb balancer: parse -> service -> flow -> encapsulate -> verdict, every one counted. */
+#include "compat.h"
+#include "parse.h"
+#include "hash.h"
+#include "maps.h"
+#include "encap.h"
+
+char LICENSE[] SEC("license") = "GPL";
+
+/* The backend a packet goes to, and what the connection table did. */
+struct xlb_pick {
+	struct xlb_backend *be;
+	__u32 id;
+	__u8 new_flow;
+	__u8 rehashed;
+};
+
+static __always_inline int count(int action, __u32 reason, __u64 bytes)
+{
+	struct xlb_stat *st = bpf_map_lookup_elem(&xlb_stats, &reason);
+
+	if (st) {
+		st->packets++;
+		st->bytes += bytes;
+	}
+	return action;
+}
+
+static __always_inline void count_event(__u32 event)
+{
+	__u64 *n = bpf_map_lookup_elem(&xlb_events, &event);
+
+	if (n)
+		(*n)++;
+}
+
+static __always_inline void count_forward(void *map, __u32 key, const struct xlb_pick *p,
+					  __u64 bytes)
+{
+	struct xlb_counters *c = bpf_map_lookup_elem(map, &key);
+
+	if (!c)
+		return;
+	c->packets++;
+	c->bytes += bytes;
+	c->new_flows += p->new_flow;
+	c->rehashed += p->rehashed;
+}
+
+static __always_inline int is_vip(const union xlb_addr *addr, __u8 family, __u32 slot)
+{
+	struct xlb_vip_key k = {};
+
+	__builtin_memcpy(&k.vip, addr, sizeof(k.vip));
+	k.family = family;
+	k.slot = slot;
+	return bpf_map_lookup_elem(&xlb_vips, &k) != NULL;
+}
+
+/* Exact (VIP, port, proto) first, then the VIP's all-ports service. */
+static __always_inline struct xlb_service *lookup_service(const struct xlb_flow_key *f,
+							  __u32 slot)
+{
+	struct xlb_service_key k = {};
+	struct xlb_service *svc;
+
+	__builtin_memcpy(&k.vip, &f->dst, sizeof(k.vip));
+	k.port = f->dport;
+	k.proto = f->proto;
+	k.family = f->family;
+	k.slot = slot;
+	svc = bpf_map_lookup_elem(&xlb_services, &k);
+	if (svc)
+		return svc;
+	k.port = 0;
+	return bpf_map_lookup_elem(&xlb_services, &k);
+}
+
+static __always_inline struct xlb_backend *lookup_backend(__u32 slot, __u32 id)
+{
+	__u32 key = slot * XLB_MAX_BACKENDS + (id & (XLB_MAX_BACKENDS - 1));
+
+	return bpf_map_lookup_elem(&xlb_backends, &key);
+}
+
+/* A connection-table hit holds while its backend is there, same gen, not down. */
+static __always_inline int flow_holds(const struct xlb_flow *f, const struct xlb_backend *be)
+{
+	return be && be->family != XLB_FAMILY_NONE && be->gen == f->gen &&
+	       be->state != XLB_BACKEND_DOWN;
+}
+
+/* The Maglev slot of a flow: table[hash(5-tuple) % M]. */
+static __always_inline int pick_from_table(struct xlb_pkt *pkt, const struct xlb_service *svc,
+					   __u32 slot, struct xlb_pick *p)
+{
+	__u32 tkey = slot * XLB_MAX_SERVICES + (svc->index & (XLB_MAX_SERVICES - 1));
+	__u32 idx, *id;
+	void *table;
+
+	table = bpf_map_lookup_elem(&xlb_tables, &tkey);
+	if (!table || !svc->table_size)
+		return XDP_DROP;
+	idx = xlb_flow_hash(&pkt->flow) % svc->table_size;
+	id = bpf_map_lookup_elem(table, &idx);
+	if (!id || *id == XLB_BACKEND_NONE)
+		return XDP_DROP;
+	p->id = *id;
+	p->be = lookup_backend(slot, p->id);
+	if (!p->be || p->be->family == XLB_FAMILY_NONE || p->be->state == XLB_BACKEND_DOWN)
+		return XDP_DROP;
+	return XLB_CONTINUE;
+}
+
+static __always_inline int pick_backend(struct xlb_pkt *pkt, const struct xlb_service *svc,
+					__u32 slot, struct xlb_pick *p)
+{
+	struct xlb_flow *f = bpf_map_lookup_elem(&xlb_flows, &pkt->flow);
+	struct xlb_flow entry;
+	int act;
+
+	if (f) {
+		p->be = lookup_backend(slot, f->backend);
+		if (flow_holds(f, p->be)) {
+			p->id = f->backend;
+			count_event(XLB_EV_FLOW_HIT);
+			return XLB_CONTINUE;
+		}
+		p->rehashed = 1;
+	}
+	act = pick_from_table(pkt, svc, slot, p);
+	if (act != XLB_CONTINUE)
+		return act;
+	if (pkt->icmp_err)
+		return XLB_CONTINUE;	/* errors follow flows, never make them */
+	if (pkt->flow.proto == IPPROTO_TCP && (pkt->tcp_flags & XLB_TCP_RST)) {
+		count_event(XLB_EV_RST_NO_FLOW);
+		return XLB_CONTINUE;
+	}
+	entry.backend = p->id;
+	entry.gen = p->be->gen;
+	bpf_map_update_elem(&xlb_flows, &pkt->flow, &entry, BPF_ANY);
+	p->new_flow = !p->rehashed;
+	count_event(p->rehashed ? XLB_EV_FLOW_REHASH : XLB_EV_FLOW_NEW);
+	return XLB_CONTINUE;
+}
+
+/* Trim Ethernet padding so the tunnel carries exactly the IP packet. */
+static __always_inline int trim_padding(struct xdp_md *ctx, const struct xlb_pkt *pkt)
+{
+	__u32 frame = ctx->data_end - ctx->data;
+	__u32 want = pkt->l3_off + pkt->ip_len;
+
+	if (frame <= want)
+		return 0;
+	return bpf_xdp_adjust_tail(ctx, -(int)(frame - want));
+}
+
+/* Encapsulate towards the backend and send; *reason gets the verdict's. */
+static __always_inline int tunnel(struct xdp_md *ctx, const struct xlb_pkt *pkt,
+				  const struct xlb_backend *be, const struct xlb_slot_conf *conf,
+				  __u32 *reason)
+{
+	const union xlb_addr *src = pkt->flow.family == XLB_FAMILY_V4 ? &conf->src4 : &conf->src6;
+	struct bpf_fib_lookup fib;
+	struct ethhdr *eth;
+	int rc, err;
+
+	if (!src->v6[0] && !src->v6[1] && !src->v6[2] && !src->v6[3]) {
+		*reason = XLB_DROP_NO_SOURCE;
+		return XDP_DROP;
+	}
+	rc = lookup_next_hop(ctx, pkt, src, &be->addr, &fib);
+	if (rc == BPF_FIB_LKUP_RET_FRAG_NEEDED) {
+		*reason = XLB_DROP_TOO_BIG;
+		return XDP_DROP;
+	}
+	if (rc != BPF_FIB_LKUP_RET_SUCCESS && rc != BPF_FIB_LKUP_RET_NO_NEIGH) {
+		*reason = XLB_DROP_FIB;
+		return XDP_DROP;
+	}
+	if (trim_padding(ctx, pkt)) {
+		*reason = XLB_DROP_ENCAP;
+		return XDP_DROP;
+	}
+	if (pkt->flow.family == XLB_FAMILY_V4)
+		err = encap_ipv4(ctx, pkt, src->v4, be->addr.v4);
+	else
+		err = encap_ipv6(ctx, pkt, src, &be->addr);
+	if (err) {
+		*reason = XLB_DROP_ENCAP;
+		return XDP_DROP;
+	}
+	if (rc == BPF_FIB_LKUP_RET_NO_NEIGH) {
+		/* the kernel forwards this one and resolves the neighbour */
+		*reason = XLB_PASS_NO_NEIGH;
+		return XDP_PASS;
+	}
+	eth = (void *)(long)ctx->data;
+	if ((void *)(eth + 1) > (void *)(long)ctx->data_end) {
+		*reason = XLB_DROP_ENCAP;
+		return XDP_DROP;
+	}
+	__builtin_memcpy(eth->h_dest, fib.dmac, ETH_ALEN);
+	__builtin_memcpy(eth->h_source, fib.smac, ETH_ALEN);
+	if (fib.ifindex == ctx->ingress_ifindex) {
+		*reason = XLB_STAT_TX;
+		return XDP_TX;
+	}
+	*reason = XLB_STAT_REDIRECT;
+	return bpf_redirect(fib.ifindex, 0);
+}
+
+static __always_inline int balance(struct xdp_md *ctx, struct xlb_pkt *pkt, __u32 slot,
+				   __u64 bytes)
+{
+	struct xlb_pick pick = {};
+	struct xlb_slot_conf *conf;
+	struct xlb_service *svc;
+	__u32 reason, svc_index;
+	int act;
+
+	svc = lookup_service(&pkt->flow, slot);
+	if (!svc) {
+		if (!is_vip(&pkt->daddr, pkt->flow.family, slot))
+			return count(XDP_PASS, XLB_PASS_NOT_VIP, bytes);
+		return count(XDP_PASS, pkt->icmp_err ? XLB_PASS_ICMP_TO_VIP : XLB_PASS_NO_SERVICE,
+			     bytes);
+	}
+	svc_index = svc->index;
+	if (pick_backend(pkt, svc, slot, &pick) != XLB_CONTINUE || !pick.be)
+		return count(XDP_DROP, XLB_DROP_NO_BACKEND, bytes);
+	if (pick.be->family != pkt->flow.family)
+		return count(XDP_DROP, XLB_DROP_FAMILY, bytes);
+	conf = bpf_map_lookup_elem(&xlb_slot_conf, &slot);
+	if (!conf)
+		return count(XDP_DROP, XLB_DROP_INTERNAL, bytes);
+	if (pkt->icmp_err)
+		count_event(XLB_EV_ICMP_PTB);
+	act = tunnel(ctx, pkt, pick.be, conf, &reason);
+	if (act != XDP_DROP) {
+		count_forward(&xlb_service_stats, svc_index, &pick, bytes);
+		count_forward(&xlb_backend_stats, pick.id, &pick, bytes);
+	}
+	return count(act, reason, bytes);
+}
+
+SEC("xdp")
+int xlb_balance(struct xdp_md *ctx)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	__u64 bytes = data_end - data;
+	__u32 zero = 0, *active, slot;
+	struct xlb_pkt pkt;
+	int res;
+
+	__builtin_memset(&pkt, 0, sizeof(pkt));
+	res = xlb_parse_packet(data, data_end, &pkt);
+	if (res == XLB_PARSE_PASS)
+		return count(XDP_PASS, pkt.reason, bytes);
+	if (res == XLB_PARSE_DROP)
+		return count(XDP_DROP, pkt.reason, bytes);
+	active = bpf_map_lookup_elem(&xlb_active, &zero);
+	if (!active)
+		return count(XDP_PASS, XLB_DROP_INTERNAL, bytes);
+	slot = *active & 1;
+	if (res == XLB_PARSE_IF_VIP) {
+		if (is_vip(&pkt.daddr, pkt.flow.family, slot))
+			return count(pkt.vip_action, pkt.reason, bytes);
+		return count(XDP_PASS, pkt.reason_not_vip, bytes);
+	}
+	return balance(ctx, &pkt, slot, bytes);
+}

@@ -1,0 +1,218 @@
+/* xlb ABI: map keys and values, limits, stat reasons shared by bpf/ and user/. */
+#ifndef XLB_ABI_H
+#define XLB_ABI_H
+
+#include <linux/types.h>
+
+/*
+ * Configuration slots.  Everything the packet path reads to make a decision
+ * (services, VIPs, Maglev tables, backends, per-slot settings) exists twice,
+ * once per slot.  The controller fills the inactive slot completely, then
+ * writes the slot number into xlb_active[0]: one 4-byte map write switches
+ * the whole configuration.  A packet reads xlb_active once, so it sees the
+ * complete old or the complete new configuration, never a mix.
+ */
+#define XLB_SLOTS		2
+
+/* Limits of the maps (per slot where the map is double-buffered). */
+#define XLB_MAX_SERVICES	256	/* services per slot */
+#define XLB_MAX_VIPS		256	/* distinct VIP addresses per slot */
+#define XLB_MAX_BACKENDS	4096	/* backend ids; id 0 is never used */
+#define XLB_MAX_TABLE_SIZE	1048573	/* largest Maglev table (prime) */
+#define XLB_DEFAULT_TABLE_SIZE	65537
+#define XLB_DEFAULT_FLOWS	1048576	/* connection-table entries */
+#define XLB_MAX_IPV6_EXT	6	/* IPv6 extension headers walked */
+
+/* Backend id 0 means "no backend" in tables and in the connection table. */
+#define XLB_BACKEND_NONE	0
+
+/*
+ * Seed of the flow hash.  Fixed so that every xlb node computes the same
+ * hash for a flow and, with the same table, picks the same backend (ECMP).
+ */
+#define XLB_HASH_SEED		0x786c6231u	/* "xlb1" */
+
+/* Address family tags used in keys and values (not AF_*: stable ABI). */
+enum xlb_family {
+	XLB_FAMILY_NONE	= 0,
+	XLB_FAMILY_V4	= 4,
+	XLB_FAMILY_V6	= 6,
+};
+
+/* Backend state in a slot's backend set. */
+enum xlb_backend_state {
+	XLB_BACKEND_ACTIVE = 0,	/* in the table, keeps its flows */
+	XLB_BACKEND_DRAIN  = 1,	/* not in the table, keeps its flows */
+	XLB_BACKEND_DOWN   = 2,	/* not in the table, its flows re-hash */
+};
+
+/*
+ * An IP address: IPv4 in addr[0] with addr[1..3] zero, IPv6 in all four.
+ * Network byte order.
+ */
+union xlb_addr {
+	__be32 v4;
+	__be32 v6[4];
+};
+
+/* xlb_active[0]: the slot the packet path uses (0 or 1). */
+
+/* xlb_slot_conf[slot]: settings that switch together with the tables. */
+struct xlb_slot_conf {
+	__u64 generation;	/* configuration generation of this slot */
+	union xlb_addr src4;	/* outer source of IPv4-in-IPv4 (v4 part) */
+	union xlb_addr src6;	/* outer source of IPv6-in-IPv6 */
+	__u32 flags;		/* XLB_SLOT_F_* */
+	__u32 pad;
+};
+_Static_assert(sizeof(struct xlb_slot_conf) == 48, "xlb_slot_conf ABI");
+
+#define XLB_SLOT_F_CONFIGURED	(1u << 0)	/* slot holds a configuration */
+
+/* xlb_services key: (VIP, port, protocol) in one slot.  port 0 = all ports. */
+struct xlb_service_key {
+	union xlb_addr vip;	/* network order */
+	__be16 port;		/* network order; 0 matches every port */
+	__u8 proto;		/* IPPROTO_TCP or IPPROTO_UDP */
+	__u8 family;		/* enum xlb_family */
+	__u8 slot;		/* 0 or 1 */
+	__u8 pad[3];
+};
+_Static_assert(sizeof(struct xlb_service_key) == 24, "xlb_service_key ABI");
+
+/* xlb_services value. */
+struct xlb_service {
+	__u32 index;		/* stable service index: stats, table slot */
+	__u32 table_size;	/* M, entries of the service's Maglev table */
+	__u32 flags;		/* reserved, 0 */
+	__u32 pad;
+};
+_Static_assert(sizeof(struct xlb_service) == 16, "xlb_service ABI");
+
+/* xlb_vips key: every VIP address of a slot (classifies passes and drops). */
+struct xlb_vip_key {
+	union xlb_addr vip;
+	__u8 family;
+	__u8 slot;
+	__u8 pad[2];
+};
+_Static_assert(sizeof(struct xlb_vip_key) == 20, "xlb_vip_key ABI");
+
+/*
+ * xlb_tables: array of maps, index slot * XLB_MAX_SERVICES + service index.
+ * Each inner map is an array of M __u32 backend ids (Maglev lookup table).
+ */
+
+/* xlb_backends[slot * XLB_MAX_BACKENDS + id]: a slot's backend set. */
+struct xlb_backend {
+	union xlb_addr addr;	/* tunnel destination, network order */
+	__u8 family;		/* enum xlb_family; NONE = id not in this slot */
+	__u8 state;		/* enum xlb_backend_state */
+	__u16 pad;
+	__u32 gen;		/* incarnation of the id, never 0 when present */
+	__u32 service;		/* index of the service the backend belongs to */
+	__u32 pad2;
+};
+_Static_assert(sizeof(struct xlb_backend) == 32, "xlb_backend ABI");
+
+/* xlb_flows key: the 5-tuple as the client sent it (LRU, per-CPU lists). */
+struct xlb_flow_key {
+	union xlb_addr src;
+	union xlb_addr dst;
+	__be16 sport;
+	__be16 dport;
+	__u8 proto;
+	__u8 family;
+	__u8 pad[2];
+};
+_Static_assert(sizeof(struct xlb_flow_key) == 40, "xlb_flow_key ABI");
+
+/*
+ * xlb_flows value.  A hit holds only while the backend id is present in the
+ * active slot with the same gen and is not down: a removed backend's id
+ * that is later given to another backend never inherits its flows.
+ */
+struct xlb_flow {
+	__u32 backend;		/* backend id */
+	__u32 gen;		/* backend gen when the flow was pinned */
+};
+_Static_assert(sizeof(struct xlb_flow) == 8, "xlb_flow ABI");
+
+/* Per-backend and per-service counters (per-CPU arrays). */
+struct xlb_counters {
+	__u64 packets;
+	__u64 bytes;		/* bytes of the frames as received */
+	__u64 new_flows;	/* connection-table entries created */
+	__u64 rehashed;		/* flows moved here from a gone/down backend */
+};
+_Static_assert(sizeof(struct xlb_counters) == 32, "xlb_counters ABI");
+
+/* Global counters, per reason (per-CPU array xlb_stats). */
+struct xlb_stat {
+	__u64 packets;
+	__u64 bytes;
+};
+_Static_assert(sizeof(struct xlb_stat) == 16, "xlb_stat ABI");
+
+/*
+ * Every verdict of the balancer is counted under exactly one of these.
+ * Keep xlb_stat_names (user/stats_names.c) in the same order.
+ */
+enum xlb_stat_reason {
+	/* forwarded to a backend */
+	XLB_STAT_TX = 0,		/* encapsulated, XDP_TX */
+	XLB_STAT_REDIRECT,		/* encapsulated, redirected */
+	/* passed to the kernel, untouched unless noted */
+	XLB_PASS_NOT_IP,		/* ARP, LLDP, ... */
+	XLB_PASS_VLAN_STACKED,		/* more than one VLAN tag */
+	XLB_PASS_NOT_VIP,		/* destination is not a VIP */
+	XLB_PASS_NO_SERVICE,		/* VIP, but no service for port/proto */
+	XLB_PASS_IPIP_TO_VIP,		/* IP-in-IP to a VIP: never re-encapsulated */
+	XLB_PASS_ICMP_TO_VIP,		/* ICMP to a VIP other than PTB (echo...) */
+	XLB_PASS_IPV6_EXT_LIMIT,	/* more extension headers than walked, not a VIP */
+	XLB_PASS_NO_NEIGH,		/* encapsulated, next hop unresolved: kernel forwards */
+	/* dropped */
+	XLB_DROP_MALFORMED_L2,		/* truncated Ethernet/VLAN header */
+	XLB_DROP_MALFORMED_L3,		/* bad IP header, length or ext chain */
+	XLB_DROP_MALFORMED_L4,		/* bad TCP/UDP header to a VIP */
+	XLB_DROP_MALFORMED_ICMP,	/* truncated ICMP error to a VIP */
+	XLB_DROP_FRAGMENT,		/* IP fragment to a VIP */
+	XLB_DROP_IPV6_EXT_LIMIT,	/* ext chain longer than walked, to a VIP */
+	XLB_DROP_NO_BACKEND,		/* service has no usable backend */
+	XLB_DROP_TOO_BIG,		/* would exceed the MTU once encapsulated */
+	XLB_DROP_FIB,			/* no route to the backend */
+	XLB_DROP_FAMILY,		/* backend family differs from the packet's */
+	XLB_DROP_NO_SOURCE,		/* no outer source address configured */
+	XLB_DROP_ENCAP,			/* head/tail adjustment failed */
+	XLB_DROP_INTERNAL,		/* a map that must exist did not answer */
+	XLB_STAT_MAX,
+};
+
+/* Events that are not verdicts, counted in xlb_events (per-CPU array). */
+enum xlb_event {
+	XLB_EV_FLOW_NEW = 0,	/* connection-table entry created */
+	XLB_EV_FLOW_HIT,	/* connection-table hit that held */
+	XLB_EV_FLOW_REHASH,	/* hit whose backend is gone or down: re-hashed */
+	XLB_EV_RST_NO_FLOW,	/* TCP RST for an unknown flow: not recorded */
+	XLB_EV_ICMP_PTB,	/* ICMP too-big routed to its flow's backend */
+	XLB_EV_MAX,
+};
+
+/* Decap program (bpf/decap.bpf.c) counters: decap_stats[reason]. */
+enum xlb_decap_reason {
+	XLB_DECAP_V4 = 0,	/* IPv4-in-IPv4 stripped */
+	XLB_DECAP_V6,		/* IPv6-in-IPv6 stripped */
+	XLB_DECAP_PASS,		/* not IP-in-IP to this host: untouched */
+	XLB_DECAP_MALFORMED,	/* IP-in-IP to this host, inner header bad: dropped */
+	XLB_DECAP_MAX,
+};
+
+/* decap_addrs key: an outer destination this host accepts tunnels for. */
+struct xlb_decap_key {
+	union xlb_addr addr;
+	__u8 family;
+	__u8 pad[3];
+};
+_Static_assert(sizeof(struct xlb_decap_key) == 20, "xlb_decap_key ABI");
+
+#endif /* XLB_ABI_H */

@@ -1,0 +1,699 @@
+/* The balancer through BPF_PROG_TEST_RUN: a table of packets, verdicts, bytes, counters. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <bpf/bpf.h>
+#include <linux/if_ether.h>
+#include "xlbtest.h"
+#include "testnet.h"
+
+#pragma GCC diagnostic ignored "-Wmissing-field-initializers"
+#include "names.h"
+
+#define SYN	0x02
+#define ACK	0x10
+#define RST	0x04
+#define PSH	0x08
+#define EV_NONE	(-1)
+#define OUT_SAME	(-1)	/* output equals input */
+#define OUT_TABLE	(-2)	/* encapsulated to the backend the table picks */
+
+static const char *skip_why;
+
+/* ---- packets ------------------------------------------------------------ */
+
+static void eth4(struct pb *b) { pb_init(b); pb_eth(b, PB_MAC_NODE, PB_MAC_CLIENT, ETH_P_IP); }
+static void eth6(struct pb *b) { pb_init(b); pb_eth(b, PB_MAC_NODE, PB_MAC_CLIENT, ETH_P_IPV6); }
+
+static void tcp4_to(struct pb *b, const char *dst, __u16 sport, __u16 dport, __u8 flags)
+{
+	eth4(b);
+	pb_ipv4(b, CLIENT4, dst, IPPROTO_TCP);
+	pb_tcp(b, sport, dport, flags);
+	pb_finish(b);
+}
+
+static void tcp6_to(struct pb *b, __u16 sport, __u16 dport, __u8 flags)
+{
+	eth6(b);
+	pb_ipv6(b, CLIENT6, VIP6, IPPROTO_TCP);
+	pb_tcp(b, sport, dport, flags);
+	pb_finish(b);
+}
+
+static void p_arp(struct pb *b)
+{
+	static const __u8 arp[28] = { 0, 1, 8, 0, 6, 4, 0, 1, 2, 0, 0, 0, 0, 0xcc,
+				      203, 0, 113, 7, 0, 0, 0, 0, 0, 0, 192, 0, 2, 10 };
+	pb_init(b);
+	pb_eth(b, (const __u8 *)"\xff\xff\xff\xff\xff\xff", PB_MAC_CLIENT, ETH_P_ARP);
+	pb_bytes(b, arp, sizeof(arp));
+	pb_payload(b, 18);
+}
+
+static void p_lldp(struct pb *b)
+{
+	pb_init(b);
+	pb_eth(b, (const __u8 *)"\x01\x80\xc2\x00\x00\x0e", PB_MAC_CLIENT, 0x88cc);
+	pb_payload(b, 46);
+}
+
+static void p_syn4(struct pb *b) { tcp4_to(b, VIP4, 40001, 80, SYN); }
+static void p_udp4(struct pb *b)
+{
+	eth4(b);
+	pb_ipv4(b, CLIENT4, VIP4, IPPROTO_UDP);
+	pb_udp(b, 40002, 53);
+	pb_payload(b, 32);
+	pb_finish(b);
+}
+static void p_syn6_anyport(struct pb *b) { tcp6_to(b, 40003, 8443, SYN); }
+static void p_udp6(struct pb *b)
+{
+	eth6(b);
+	pb_ipv6(b, CLIENT6, VIP6, IPPROTO_UDP);
+	pb_udp(b, 40004, 53);
+	pb_payload(b, 20);
+	pb_finish(b);
+}
+static void p_vlan1(struct pb *b)
+{
+	pb_init(b);
+	pb_eth(b, PB_MAC_NODE, PB_MAC_CLIENT, 0x8100);
+	pb_vlan(b, 100, ETH_P_IP);
+	pb_ipv4(b, CLIENT4, VIP4, IPPROTO_TCP);
+	pb_tcp(b, 40005, 80, SYN);
+	pb_finish(b);
+}
+static void p_vlan2(struct pb *b)
+{
+	pb_init(b);
+	pb_eth(b, PB_MAC_NODE, PB_MAC_CLIENT, 0x88a8);
+	pb_vlan(b, 100, 0x8100);
+	pb_vlan(b, 200, ETH_P_IP);
+	pb_ipv4(b, CLIENT4, VIP4, IPPROTO_TCP);
+	pb_tcp(b, 40006, 80, SYN);
+	pb_finish(b);
+}
+static void p_ihl4(struct pb *b) { tcp4_to(b, VIP4, 40007, 80, SYN); b->d[14] = 0x44; }
+static void p_ihl_nonvip(struct pb *b) { tcp4_to(b, OTHER4, 40007, 22, SYN); b->d[14] = 0x43; }
+static void p_ipopts(struct pb *b)
+{
+	static const __u8 opts[8] = { 0x94, 0x04, 0, 0, 0x01, 0x01, 0x01, 0x00 }; /* RA, NOPs, EOL */
+
+	eth4(b);
+	pb_ipv4_opts(b, CLIENT4, VIP4, IPPROTO_TCP, opts, sizeof(opts));
+	pb_tcp(b, 40008, 80, SYN);
+	pb_finish(b);
+}
+static void p_totlen_big(struct pb *b) { tcp4_to(b, VIP4, 40009, 80, SYN); b->d[17] += 1; pb_ipv4_csum(b, 0); }
+static void p_totlen_small(struct pb *b) { tcp4_to(b, VIP4, 40010, 80, SYN); b->d[16] = 0; b->d[17] = 19; pb_ipv4_csum(b, 0); }
+static void p_padded(struct pb *b) { tcp4_to(b, VIP4, 40011, 80, SYN); pb_bytes(b, "\0\0\0\0\0\0", 6); }
+static void p_frag_first(struct pb *b)
+{
+	tcp4_to(b, VIP4, 40012, 80, SYN);
+	b->d[20] = 0x20;	/* MF */
+	pb_ipv4_csum(b, 0);
+}
+static void p_frag_later(struct pb *b)
+{
+	eth4(b);
+	pb_ipv4(b, CLIENT4, VIP4, IPPROTO_TCP);
+	pb_payload(b, 40);
+	pb_finish(b);
+	b->d[20] = 0x00;
+	b->d[21] = 0xb9;	/* offset 185 * 8 */
+	pb_ipv4_csum(b, 0);
+}
+static void p_frag_nonvip(struct pb *b) { p_frag_first(b); memcpy(b->d + 30, "\xc6\x33\x64\xfe", 4); pb_ipv4_csum(b, 0); }
+static void p_frag6(struct pb *b)
+{
+	eth6(b);
+	pb_ipv6(b, CLIENT6, VIP6, IPPROTO_FRAGMENT);
+	pb_ipv6_frag(b, IPPROTO_TCP, 0, true);
+	pb_tcp(b, 40013, 80, SYN);
+	pb_finish(b);
+}
+static void p_ext6_ok(struct pb *b)
+{
+	eth6(b);
+	pb_ipv6(b, CLIENT6, VIP6, IPPROTO_HOPOPTS);
+	pb_ipv6_ext(b, IPPROTO_DSTOPTS, 8);
+	pb_ipv6_ext(b, IPPROTO_TCP, 16);
+	pb_tcp(b, 40014, 443, SYN);
+	pb_finish(b);
+}
+static void ext6_chain(struct pb *b, const char *dst, int n)
+{
+	eth6(b);
+	pb_ipv6(b, CLIENT6, dst, IPPROTO_DSTOPTS);
+	for (int i = 0; i < n; i++)
+		pb_ipv6_ext(b, i + 1 < n ? IPPROTO_DSTOPTS : IPPROTO_TCP, 8);
+	pb_tcp(b, 40015, 443, SYN);
+	pb_finish(b);
+}
+static void p_ext6_long(struct pb *b) { ext6_chain(b, VIP6, XLB_MAX_IPV6_EXT + 1); }
+static void p_ext6_long_nonvip(struct pb *b) { ext6_chain(b, TN_NODE6, XLB_MAX_IPV6_EXT + 1); }
+static void p_ext6_past_end(struct pb *b)
+{
+	eth6(b);
+	pb_ipv6(b, CLIENT6, VIP6, IPPROTO_HOPOPTS);
+	pb_ipv6_ext(b, IPPROTO_TCP, 8);
+	pb_finish(b);
+	b->d[14 + 40 + 1] = 10;		/* claims 88 bytes, 8 are there */
+}
+static void p_doff_small(struct pb *b) { tcp4_to(b, VIP4, 40016, 80, SYN); b->d[14 + 20 + 12] = 4 << 4; }
+static void p_doff_big(struct pb *b) { tcp4_to(b, VIP4, 40017, 80, SYN); b->d[14 + 20 + 12] = 15 << 4; }
+static void p_doff_nonvip(struct pb *b) { tcp4_to(b, OTHER4, 40018, 22, SYN); b->d[14 + 20 + 12] = 2 << 4; }
+static void p_udp_short(struct pb *b)
+{
+	eth4(b);
+	pb_ipv4(b, CLIENT4, VIP4, IPPROTO_UDP);
+	pb_bytes(b, "\x9c\x44\x00\x35\x00\x06", 6);
+	pb_finish(b);
+}
+static void p_nonvip(struct pb *b) { tcp4_to(b, OTHER4, 40019, 22, SYN); }
+static void p_wrong_port(struct pb *b) { tcp4_to(b, VIP4, 40020, 8080, SYN); }
+static void p_wrong_proto(struct pb *b)
+{
+	eth4(b);
+	pb_ipv4(b, CLIENT4, VIP4, IPPROTO_UDP);
+	pb_udp(b, 40021, 80);
+	pb_finish(b);
+}
+static void p_ping_vip(struct pb *b)
+{
+	eth4(b);
+	pb_ipv4(b, CLIENT4, VIP4, IPPROTO_ICMP);
+	pb_icmp(b, 8, 0, 0x00010001);
+	pb_payload(b, 16);
+	pb_finish(b);
+}
+static void p_ping_nonvip(struct pb *b)
+{
+	eth4(b);
+	pb_ipv4(b, CLIENT4, OTHER4, IPPROTO_ICMP);
+	pb_icmp(b, 8, 0, 0x00010002);
+	pb_finish(b);
+}
+
+/* An ICMP "fragmentation needed" from a router about the VIP's reply. */
+static const __u16 ptb_port = 40100;
+static void ptb4(struct pb *b, __u16 cport, bool truncated)
+{
+	eth4(b);
+	pb_ipv4(b, "198.51.100.77", VIP4, IPPROTO_ICMP);
+	pb_icmp(b, 3, 4, 1400);
+	pb_ipv4(b, VIP4, CLIENT4, IPPROTO_TCP);
+	if (truncated) {
+		pb_bytes(b, "\x00\x50", 2);
+	} else {
+		pb_tcp(b, 80, cport, ACK);
+	}
+	pb_finish(b);
+}
+static void p_ptb4(struct pb *b) { ptb4(b, ptb_port, false); }
+static void p_ptb4_trunc(struct pb *b) { ptb4(b, 40022, true); }
+static const __u16 ptb6_port = 40101;
+static void p_ptb6(struct pb *b)
+{
+	eth6(b);
+	pb_ipv6(b, "2001:db8:ff::1", VIP6, IPPROTO_ICMPV6);
+	pb_icmp(b, 2, 0, 1280);
+	pb_ipv6(b, VIP6, CLIENT6, IPPROTO_TCP);
+	pb_tcp(b, 443, ptb6_port, ACK);
+	pb_finish(b);
+}
+static void p_too_big(struct pb *b)
+{
+	eth4(b);
+	pb_ipv4(b, CLIENT4, VIP4, IPPROTO_TCP);
+	pb_tcp(b, 40023, 80, ACK);
+	pb_payload(b, 1500 - 40 - 10);	/* 1490 + 20 outer > 1500 */
+	pb_finish(b);
+}
+static void p_fits(struct pb *b)
+{
+	eth4(b);
+	pb_ipv4(b, CLIENT4, VIP4, IPPROTO_TCP);
+	pb_tcp(b, 40024, 80, ACK);
+	pb_payload(b, 1500 - 40 - 20);	/* exactly 1500 once encapsulated */
+	pb_finish(b);
+}
+static void p_ipip_vip(struct pb *b)
+{
+	eth4(b);
+	pb_ipv4(b, CLIENT4, VIP4, IPPROTO_IPIP);
+	pb_ipv4(b, CLIENT4, VIP4, IPPROTO_TCP);
+	pb_tcp(b, 40025, 80, SYN);
+	pb_finish(b);
+}
+static void p_ip6ip6_vip(struct pb *b)
+{
+	eth6(b);
+	pb_ipv6(b, CLIENT6, VIP6, IPPROTO_IPV6);
+	pb_ipv6(b, CLIENT6, VIP6, IPPROTO_TCP);
+	pb_tcp(b, 40026, 80, SYN);
+	pb_finish(b);
+}
+static void p_rst_unknown(struct pb *b) { tcp4_to(b, VIP4, 40027, 80, RST | ACK); }
+static void p_ack_unknown(struct pb *b) { tcp4_to(b, VIP4, 40028, 80, ACK | PSH); }
+static void p_noneigh(struct pb *b) { tcp4_to(b, VIP_NONEIGH, 40029, 80, SYN); }
+static void p_noroute(struct pb *b) { tcp4_to(b, VIP_NOROUTE, 40030, 80, SYN); }
+static void p_empty(struct pb *b) { tcp4_to(b, VIP_EMPTY, 40031, 80, SYN); }
+static void p_tos(struct pb *b) { tcp4_to(b, VIP4, 40032, 80, SYN); b->d[15] = 0xb8; pb_ipv4_csum(b, 0); }
+static void p_hit_drain(struct pb *b) { tcp4_to(b, VIP4, 40033, 80, ACK); }
+static void p_hit_down(struct pb *b) { tcp4_to(b, VIP4, 40034, 80, ACK); }
+static void p_hit_gone(struct pb *b) { tcp4_to(b, VIP4, 40035, 80, ACK); }
+static void p_hit_regen(struct pb *b) { tcp4_to(b, VIP4, 40036, 80, ACK); }
+static void p_switch(struct pb *b) { tcp4_to(b, VIP4, 40037, 80, ACK); }
+static void p_nosrc(struct pb *b) { tcp4_to(b, VIP4, 40038, 80, SYN); }
+static void p_hit(struct pb *b) { tcp4_to(b, VIP4, 40001, 80, ACK); }	/* p_syn4's flow */
+static void p_udp_hit(struct pb *b) { p_udp4(b); }
+static void p_family(struct pb *b) { tcp4_to(b, VIP4, 40039, 80, SYN); }
+
+/* ---- map preparation -------------------------------------------------- */
+
+static void put_flow(const struct pb *in, __u32 backend, __u32 gen)
+{
+	struct xlb_flow_key key;
+	struct xlb_flow f = { backend, gen };
+
+	xt_flow_key(in, &key);
+	assert_int_equal(bpf_map_update_elem(xt_dp.flows, &key, &f, BPF_ANY), 0);
+}
+
+static int get_flow(const struct pb *in, struct xlb_flow *f)
+{
+	struct xlb_flow_key key;
+
+	xt_flow_key(in, &key);
+	return bpf_map_lookup_elem(xt_dp.flows, &key, f);
+}
+
+/* The other backend of SVC_WEB4 than the one the table picks. */
+static __u32 web4_other(const struct pb *in)
+{
+	return xt_table_pick(in, SVC_WEB4) == 1 ? 2 : 1;
+}
+
+static __u32 pinned_backend;
+
+static void prep_ptb4(const struct pb *unused)
+{
+	struct pb syn;
+
+	(void)unused;
+	/* the flow the error is about is pinned to the backend the table would NOT pick */
+	tcp4_to(&syn, VIP4, ptb_port, 80, ACK);
+	pinned_backend = web4_other(&syn);
+	put_flow(&syn, pinned_backend, 1);
+}
+static void prep_ptb6(const struct pb *unused)
+{
+	struct pb syn;
+
+	(void)unused;
+	tcp6_to(&syn, ptb6_port, 443, ACK);
+	pinned_backend = xt_table_pick(&syn, SVC_ANY6) == 4 ? 5 : 4;
+	put_flow(&syn, pinned_backend, 1);
+}
+static void prep_drain(const struct pb *in) { put_flow(in, 8, 1); pinned_backend = 8; }
+static void prep_down(const struct pb *in) { put_flow(in, 9, 1); }
+static void prep_gone(const struct pb *in) { put_flow(in, 10, 1); }
+static void prep_regen(const struct pb *in) { put_flow(in, web4_other(in), 7); }
+
+/* A flow pinned in slot 0, then slot 1 sends every new flow elsewhere. */
+static void prep_switch(const struct pb *in)
+{
+	__u8 out[PB_MAX + 256];
+	struct pb syn;
+	__u32 len;
+
+	tcp4_to(&syn, VIP4, 40037, 80, SYN);
+	assert_int_equal(xt_run(&syn, "xlb0", out, &len), XDP_TX);
+	pinned_backend = xt_table_pick(in, SVC_WEB4);
+	assert_int_equal(xt_write_config(1, pinned_backend == 1 ? 2 : 1), 0);
+	assert_int_equal(xlb_dp_switch(&xt_dp, 1), 0);
+}
+static void done_switch(const struct pb *in)
+{
+	__u8 out[PB_MAX + 256];
+	struct pb syn, want;
+	__u32 len, other = pinned_backend == 1 ? 2 : 1;
+
+	(void)in;
+	/* a new flow follows the new table */
+	tcp4_to(&syn, VIP4, 40200, 80, SYN);
+	assert_int_equal(xt_run(&syn, "xlb0", out, &len), XDP_TX);
+	xt_expect(&want, &syn, other);
+	assert_int_equal(len, want.len);
+	assert_memory_equal(out, want.d, len);
+	assert_int_equal(xlb_dp_switch(&xt_dp, 0), 0);
+}
+static void prep_nosrc(const struct pb *in)
+{
+	struct xlb_slot_conf conf;
+
+	(void)in;
+	assert_int_equal(xlb_dp_get_slot_conf(&xt_dp, 0, &conf), 0);
+	memset(&conf.src4, 0, sizeof(conf.src4));
+	assert_int_equal(xlb_dp_set_slot_conf(&xt_dp, 0, &conf), 0);
+}
+static void done_nosrc(const struct pb *in)
+{
+	(void)in;
+	assert_int_equal(xt_write_config(0, 0), 0);
+}
+static void prep_family(const struct pb *in)
+{
+	(void)in;
+	/* a slot whose IPv4 service table points at an IPv6 backend */
+	assert_int_equal(xt_write_config(1, 4), 0);
+	assert_int_equal(xlb_dp_switch(&xt_dp, 1), 0);
+}
+static void done_family(const struct pb *in)
+{
+	(void)in;
+	assert_int_equal(xlb_dp_switch(&xt_dp, 0), 0);
+}
+
+/* ---- checks after a run ---------------------------------------------- */
+
+static void check_flow_created(const struct pb *in)
+{
+	struct xlb_flow f;
+
+	assert_int_equal(get_flow(in, &f), 0);
+	assert_int_equal(f.backend, xt_table_pick(in, SVC_WEB4));
+	assert_int_equal(f.gen, 1);
+}
+static void check_no_flow(const struct pb *in)
+{
+	struct xlb_flow f;
+
+	assert_int_not_equal(get_flow(in, &f), 0);
+}
+static void check_rehashed(const struct pb *in)
+{
+	struct xlb_flow f;
+
+	assert_int_equal(get_flow(in, &f), 0);
+	assert_int_equal(f.backend, xt_table_pick(in, SVC_WEB4));
+	assert_int_equal(f.gen, 1);
+}
+
+/* ---- the table ---------------------------------------------------------- */
+
+struct tcase {
+	const char *name;
+	void (*build)(struct pb *in);
+	int verdict;
+	__u32 reason;
+	int out;		/* OUT_SAME, OUT_TABLE, or a backend id */
+	int svc;		/* service for OUT_TABLE */
+	int ev[2];		/* events expected to count one each */
+	void (*prepare)(const struct pb *in);
+	void (*check)(const struct pb *in);
+	const char *ifname;
+	bool no_backend_count;	/* the packet leaves but is not a backend's */
+};
+
+#define EVS(a, b) { a, b }
+#define NOEV EVS(EV_NONE, EV_NONE)
+
+static const struct tcase cases[] = {
+	{ "arp passes unchanged", p_arp, XDP_PASS, XLB_PASS_NOT_IP, OUT_SAME, 0, NOEV },
+	{ "lldp passes unchanged", p_lldp, XDP_PASS, XLB_PASS_NOT_IP, OUT_SAME, 0, NOEV },
+	{ "tcp syn to vip is encapsulated to the table's backend", p_syn4, XDP_TX, XLB_STAT_TX,
+	  OUT_TABLE, SVC_WEB4, EVS(XLB_EV_FLOW_NEW, EV_NONE), NULL, check_flow_created },
+	{ "ack of a known flow hits the connection table", p_hit, XDP_TX, XLB_STAT_TX, OUT_TABLE,
+	  SVC_WEB4, EVS(XLB_EV_FLOW_HIT, EV_NONE) },
+	{ "udp to vip is encapsulated", p_udp4, XDP_TX, XLB_STAT_TX, 3, 0,
+	  EVS(XLB_EV_FLOW_NEW, EV_NONE) },
+	{ "udp flow hits the connection table", p_udp_hit, XDP_TX, XLB_STAT_TX, 3, 0,
+	  EVS(XLB_EV_FLOW_HIT, EV_NONE) },
+	{ "ipv6 tcp to a port-0 service is redirected", p_syn6_anyport, XDP_REDIRECT,
+	  XLB_STAT_REDIRECT, OUT_TABLE, SVC_ANY6, EVS(XLB_EV_FLOW_NEW, EV_NONE) },
+	{ "ipv6 udp to vip is redirected", p_udp6, XDP_REDIRECT, XLB_STAT_REDIRECT, 4, 0,
+	  EVS(XLB_EV_FLOW_NEW, EV_NONE) },
+	{ "one vlan tag is kept on the encapsulated frame", p_vlan1, XDP_TX, XLB_STAT_TX,
+	  OUT_TABLE, SVC_WEB4, EVS(XLB_EV_FLOW_NEW, EV_NONE) },
+	{ "two vlan tags pass unchanged", p_vlan2, XDP_PASS, XLB_PASS_VLAN_STACKED, OUT_SAME, 0, NOEV },
+	{ "ipv4 ihl below 5 is dropped", p_ihl4, XDP_DROP, XLB_DROP_MALFORMED_L3, OUT_SAME, 0, NOEV },
+	{ "ipv4 ihl below 5 to the node is dropped too", p_ihl_nonvip, XDP_DROP,
+	  XLB_DROP_MALFORMED_L3, OUT_SAME, 0, NOEV },
+	{ "ipv4 options are carried in the tunnel", p_ipopts, XDP_TX, XLB_STAT_TX, OUT_TABLE,
+	  SVC_WEB4, EVS(XLB_EV_FLOW_NEW, EV_NONE) },
+	{ "total length beyond the frame is dropped", p_totlen_big, XDP_DROP,
+	  XLB_DROP_MALFORMED_L3, OUT_SAME, 0, NOEV },
+	{ "total length below the header is dropped", p_totlen_small, XDP_DROP,
+	  XLB_DROP_MALFORMED_L3, OUT_SAME, 0, NOEV },
+	{ "a padded 60-byte frame is encapsulated without its padding", p_padded, XDP_TX,
+	  XLB_STAT_TX, OUT_TABLE, SVC_WEB4, EVS(XLB_EV_FLOW_NEW, EV_NONE) },
+	{ "first ipv4 fragment to a vip is dropped", p_frag_first, XDP_DROP, XLB_DROP_FRAGMENT,
+	  OUT_SAME, 0, NOEV },
+	{ "later ipv4 fragment to a vip is dropped", p_frag_later, XDP_DROP, XLB_DROP_FRAGMENT,
+	  OUT_SAME, 0, NOEV },
+	{ "ipv4 fragment to the node passes", p_frag_nonvip, XDP_PASS, XLB_PASS_NOT_VIP, OUT_SAME,
+	  0, NOEV },
+	{ "ipv6 fragment header to a vip is dropped", p_frag6, XDP_DROP, XLB_DROP_FRAGMENT,
+	  OUT_SAME, 0, NOEV },
+	{ "ipv6 hop-by-hop and destination options are walked", p_ext6_ok, XDP_REDIRECT,
+	  XLB_STAT_REDIRECT, OUT_TABLE, SVC_ANY6, EVS(XLB_EV_FLOW_NEW, EV_NONE) },
+	{ "ipv6 extension chain longer than walked to a vip is dropped", p_ext6_long, XDP_DROP,
+	  XLB_DROP_IPV6_EXT_LIMIT, OUT_SAME, 0, NOEV },
+	{ "ipv6 extension chain longer than walked to the node passes", p_ext6_long_nonvip,
+	  XDP_PASS, XLB_PASS_IPV6_EXT_LIMIT, OUT_SAME, 0, NOEV },
+	{ "ipv6 extension header past the end is dropped", p_ext6_past_end, XDP_DROP,
+	  XLB_DROP_MALFORMED_L3, OUT_SAME, 0, NOEV },
+	{ "tcp data offset below 5 to a vip is dropped", p_doff_small, XDP_DROP,
+	  XLB_DROP_MALFORMED_L4, OUT_SAME, 0, NOEV },
+	{ "tcp data offset past the end to a vip is dropped", p_doff_big, XDP_DROP,
+	  XLB_DROP_MALFORMED_L4, OUT_SAME, 0, NOEV },
+	{ "bad tcp header to the node passes", p_doff_nonvip, XDP_PASS, XLB_PASS_NOT_VIP, OUT_SAME,
+	  0, NOEV },
+	{ "udp shorter than 8 bytes to a vip is dropped", p_udp_short, XDP_DROP,
+	  XLB_DROP_MALFORMED_L4, OUT_SAME, 0, NOEV },
+	{ "tcp to a non-vip passes unchanged", p_nonvip, XDP_PASS, XLB_PASS_NOT_VIP, OUT_SAME, 0, NOEV },
+	{ "vip with the wrong port passes", p_wrong_port, XDP_PASS, XLB_PASS_NO_SERVICE, OUT_SAME,
+	  0, NOEV },
+	{ "vip with the wrong protocol passes", p_wrong_proto, XDP_PASS, XLB_PASS_NO_SERVICE,
+	  OUT_SAME, 0, NOEV },
+	{ "icmp frag-needed follows its flow to the flow's backend", p_ptb4, XDP_TX, XLB_STAT_TX,
+	  -3, 0, EVS(XLB_EV_FLOW_HIT, XLB_EV_ICMP_PTB), prep_ptb4 },
+	{ "truncated icmp frag-needed to a vip is dropped", p_ptb4_trunc, XDP_DROP,
+	  XLB_DROP_MALFORMED_ICMP, OUT_SAME, 0, NOEV },
+	{ "icmpv6 packet-too-big follows its flow", p_ptb6, XDP_REDIRECT, XLB_STAT_REDIRECT, -3, 0,
+	  EVS(XLB_EV_FLOW_HIT, XLB_EV_ICMP_PTB), prep_ptb6 },
+	{ "ping to a vip passes (policy)", p_ping_vip, XDP_PASS, XLB_PASS_ICMP_TO_VIP, OUT_SAME, 0,
+	  NOEV },
+	{ "ping to the node passes", p_ping_nonvip, XDP_PASS, XLB_PASS_NOT_VIP, OUT_SAME, 0, NOEV },
+	{ "a packet too big to encapsulate is dropped", p_too_big, XDP_DROP, XLB_DROP_TOO_BIG,
+	  OUT_SAME, 0, EVS(XLB_EV_FLOW_NEW, EV_NONE), NULL, NULL, NULL, true },
+	{ "a packet that fits the mtu exactly is encapsulated", p_fits, XDP_TX, XLB_STAT_TX,
+	  OUT_TABLE, SVC_WEB4, EVS(XLB_EV_FLOW_NEW, EV_NONE) },
+	{ "ip-in-ip to a vip passes, never re-encapsulated", p_ipip_vip, XDP_PASS,
+	  XLB_PASS_IPIP_TO_VIP, OUT_SAME, 0, NOEV },
+	{ "ipv6-in-ipv6 to a vip passes", p_ip6ip6_vip, XDP_PASS, XLB_PASS_IPIP_TO_VIP, OUT_SAME, 0,
+	  NOEV },
+	{ "rst of an unknown flow is forwarded but not recorded", p_rst_unknown, XDP_TX,
+	  XLB_STAT_TX, OUT_TABLE, SVC_WEB4, EVS(XLB_EV_RST_NO_FLOW, EV_NONE), NULL, check_no_flow },
+	{ "non-syn of an unknown flow is forwarded and recorded", p_ack_unknown, XDP_TX,
+	  XLB_STAT_TX, OUT_TABLE, SVC_WEB4, EVS(XLB_EV_FLOW_NEW, EV_NONE), NULL, check_flow_created },
+	{ "a flow on a draining backend stays there", p_hit_drain, XDP_TX, XLB_STAT_TX, 8, 0,
+	  EVS(XLB_EV_FLOW_HIT, EV_NONE), prep_drain },
+	{ "a flow on a down backend is re-hashed", p_hit_down, XDP_TX, XLB_STAT_TX, OUT_TABLE,
+	  SVC_WEB4, EVS(XLB_EV_FLOW_REHASH, EV_NONE), prep_down, check_rehashed },
+	{ "a flow whose backend was removed is re-hashed", p_hit_gone, XDP_TX, XLB_STAT_TX,
+	  OUT_TABLE, SVC_WEB4, EVS(XLB_EV_FLOW_REHASH, EV_NONE), prep_gone, check_rehashed },
+	{ "a flow pinned to an older incarnation of an id is re-hashed", p_hit_regen, XDP_TX,
+	  XLB_STAT_TX, OUT_TABLE, SVC_WEB4, EVS(XLB_EV_FLOW_REHASH, EV_NONE), prep_regen,
+	  check_rehashed },
+	{ "a connection-table hit holds across a table switch", p_switch, XDP_TX, XLB_STAT_TX, -3,
+	  0, EVS(XLB_EV_FLOW_HIT, EV_NONE), prep_switch, done_switch },
+	{ "an unresolved next hop passes the encapsulated packet", p_noneigh, XDP_PASS,
+	  XLB_PASS_NO_NEIGH, 6, 0, EVS(XLB_EV_FLOW_NEW, EV_NONE) },
+	{ "no route to the backend is dropped", p_noroute, XDP_DROP, XLB_DROP_FIB, OUT_SAME, 0,
+	  EVS(XLB_EV_FLOW_NEW, EV_NONE), NULL, NULL, NULL, true },
+	{ "a service with an empty table drops", p_empty, XDP_DROP, XLB_DROP_NO_BACKEND, OUT_SAME,
+	  0, NOEV },
+	{ "the inner tos is copied to the outer header", p_tos, XDP_TX, XLB_STAT_TX, OUT_TABLE,
+	  SVC_WEB4, EVS(XLB_EV_FLOW_NEW, EV_NONE) },
+	{ "no tunnel source drops", p_nosrc, XDP_DROP, XLB_DROP_NO_SOURCE, OUT_SAME, 0,
+	  EVS(XLB_EV_FLOW_NEW, EV_NONE), prep_nosrc, done_nosrc, NULL, true },
+	{ "a backend of the other family drops", p_family, XDP_DROP, XLB_DROP_FAMILY, OUT_SAME, 0,
+	  EVS(XLB_EV_FLOW_NEW, EV_NONE), prep_family, done_family, NULL, true },
+};
+
+/* ---- the runner ------------------------------------------------------- */
+
+struct snapshot {
+	__u64 stat[XLB_STAT_MAX];
+	__u64 ev[XLB_EV_MAX];
+	__u64 be[16];
+};
+
+static void snap(struct snapshot *s)
+{
+	memset(s, 0, sizeof(*s));
+	for (__u32 r = 0; r < XLB_STAT_MAX; r++) {
+		struct xlb_stat st;
+
+		assert_int_equal(xlb_dp_stat(&xt_dp, r, &st), 0);
+		s->stat[r] = st.packets;
+	}
+	for (__u32 e = 0; e < XLB_EV_MAX; e++)
+		assert_int_equal(xlb_dp_event(&xt_dp, e, &s->ev[e]), 0);
+	for (__u32 id = 0; id < 16; id++) {
+		struct xlb_counters c;
+
+		assert_int_equal(xlb_dp_counters(&xt_dp, xt_dp.backend_stats, id, &c), 0);
+		s->be[id] = c.packets;
+	}
+}
+
+static void check_counters(const struct tcase *c, const struct snapshot *a,
+			   const struct snapshot *b, int backend)
+{
+	for (__u32 r = 0; r < XLB_STAT_MAX; r++) {
+		__u64 want = r == c->reason;
+
+		if (b->stat[r] - a->stat[r] != want)
+			fail_msg("counter %s (%s): +%llu, want +%llu", xlb_stat_names[r],
+				 xlb_stat_kind(r), (unsigned long long)(b->stat[r] - a->stat[r]),
+				 (unsigned long long)want);
+	}
+	for (__u32 e = 0; e < XLB_EV_MAX; e++) {
+		__u64 want = (int)e == c->ev[0] || (int)e == c->ev[1];
+
+		if (b->ev[e] - a->ev[e] != want)
+			fail_msg("event %s: +%llu, want +%llu", xlb_event_names[e],
+				 (unsigned long long)(b->ev[e] - a->ev[e]), (unsigned long long)want);
+	}
+	for (int id = 0; id < 16; id++) {
+		__u64 want = backend > 0 && id == backend && c->verdict != XDP_DROP;
+
+		if (b->be[id] - a->be[id] != want)
+			fail_msg("backend %d packets: +%llu, want +%llu", id,
+				 (unsigned long long)(b->be[id] - a->be[id]), (unsigned long long)want);
+	}
+}
+
+static void run_case(void **state)
+{
+	const struct tcase *c = *state;
+	__u8 out[PB_MAX + 256];
+	struct snapshot before, after;
+	struct pb in, want;
+	int verdict, backend = 0;
+	__u32 len;
+
+	if (skip_why) {
+		fprintf(stderr, "# skipped: %s\n", skip_why);
+		skip();
+	}
+	c->build(&in);
+	if (c->prepare)
+		c->prepare(&in);
+	snap(&before);
+	verdict = xt_run(&in, c->ifname ? c->ifname : "xlb0", out, &len);
+	snap(&after);
+	if (verdict != c->verdict)
+		fail_msg("verdict %d, want %d", verdict, c->verdict);
+
+	if (c->out == OUT_SAME) {
+		want = in;
+	} else {
+		backend = c->out == OUT_TABLE ? (int)xt_table_pick(&in, c->svc)
+			  : c->out == -3 ? (int)pinned_backend : c->out;
+		xt_expect(&want, &in, backend);
+		if (c->reason == XLB_PASS_NO_NEIGH)	/* MACs untouched: the kernel routes it */
+			memcpy(want.d, in.d, 12);
+	}
+	if (len != want.len || memcmp(out, want.d, len)) {
+		pb_diff(out, len, want.d, want.len);
+		fail_msg("output bytes differ");
+	}
+	check_counters(c, &before, &after, c->no_backend_count ? -1 : backend);
+	if (c->check)
+		c->check(&in);
+}
+
+/* The kernel refuses frames shorter than Ethernet: those are tested host-side. */
+static void kernel_refuses_runts(void **state)
+{
+	__u8 out[64];
+	struct pb in;
+	__u32 len;
+
+	(void)state;
+	if (skip_why) {
+		fprintf(stderr, "# skipped: %s\n", skip_why);
+		skip();
+	}
+	pb_init(&in);
+	pb_bytes(&in, "\x02\0\0\0\0\xfe\x02\0\0\0\0\xcc\x08", 13);
+	assert_int_equal(xt_run(&in, "xlb0", out, &len), -EINVAL);
+}
+
+/* Many flows: each lands where table[hash % M] says, and both backends get some. */
+static void flows_follow_the_table(void **state)
+{
+	__u8 out[PB_MAX + 256];
+	int seen[3] = { 0 };
+
+	(void)state;
+	if (skip_why) {
+		fprintf(stderr, "# skipped: %s\n", skip_why);
+		skip();
+	}
+	for (__u16 port = 50000; port < 50200; port++) {
+		struct pb in, want;
+		__u32 len, id;
+
+		tcp4_to(&in, VIP4, port, 80, SYN);
+		id = xt_table_pick(&in, SVC_WEB4);
+		assert_int_equal(xt_run(&in, "xlb0", out, &len), XDP_TX);
+		xt_expect(&want, &in, id);
+		assert_int_equal(len, want.len);
+		assert_memory_equal(out, want.d, len);
+		seen[id]++;
+	}
+	assert_true(seen[1] > 50 && seen[2] > 50);
+}
+
+static int group_setup(void **state)
+{
+	(void)state;
+	if (xt_setup(&skip_why) && !skip_why)
+		skip_why = "setup failed";
+	return 0;
+}
+
+static int group_teardown(void **state)
+{
+	(void)state;
+	xt_teardown();
+	return 0;
+}
+
+int main(void)
+{
+	enum { N = sizeof(cases) / sizeof(cases[0]) };
+	struct CMUnitTest tests[N + 2];
+
+	for (int i = 0; i < N; i++) {
+		tests[i] = (struct CMUnitTest){ cases[i].name, run_case, NULL, NULL,
+						(void *)&cases[i] };
+	}
+	tests[N] = (struct CMUnitTest)cmocka_unit_test(kernel_refuses_runts);
+	tests[N + 1] = (struct CMUnitTest)cmocka_unit_test(flows_follow_the_table);
+	return _cmocka_run_group_tests("xlb", tests, N + 2, group_setup, group_teardown);
+}

@@ -1,0 +1,27 @@
+/* Command tables and argument helpers for the `xlb OBJECT VERB` grammar. */
+#ifndef XLB_CMD_H
+#define XLB_CMD_H
+
+#include <jansson.h>
+#include <stdbool.h>
+
+struct cmd {
+	const char *name;
+	int (*func)(int argc, char **argv);
+};
+
+/* Run the command of table named by argv[0]; usage error when none matches. */
+int cmd_dispatch(const struct cmd *cmds, int argc, char **argv, const char *what);
+/* A usage error: message, exit status 1. */
+int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Print a JSON result on stdout (compact, or indented with -p); steals o. */
+void json_emit(json_t *o);
+/* Parse an unsigned number in [min, max]. */
+bool parse_u32(const char *s, unsigned int min, unsigned int max, unsigned int *out);
+
+int do_attach(int argc, char **argv);
+int do_detach(int argc, char **argv);
+int do_status(int argc, char **argv);
+int do_help(int argc, char **argv);
+
+#endif

@@ -1,0 +1,164 @@
+/* xlb attach / detach / status. */
+#include <stdio.h>
+#include <string.h>
+#include <arpa/inet.h>
+#include "cmd.h"
+#include "loader.h"
+#include "log.h"
+#include "netutil.h"
+
+static const char *addr_or_none(const union xlb_addr *a, __u8 family, char *buf, size_t len)
+{
+	if (xlb_addr_is_zero(a))
+		return "none";
+	return xlb_addr_str(a, family, buf, len);
+}
+
+static json_t *json_addr(const union xlb_addr *a, __u8 family)
+{
+	char buf[INET6_ADDRSTRLEN];
+
+	return xlb_addr_is_zero(a) ? json_null()
+				   : json_string(xlb_addr_str(a, family, buf, sizeof(buf)));
+}
+
+int do_attach(int argc, char **argv)
+{
+	struct xlb_attach_opts o = { 0 };
+	struct xlb_attach_info info;
+	char s4[INET6_ADDRSTRLEN], s6[INET6_ADDRSTRLEN];
+	int err, i;
+
+	if (argc < 1)
+		return usage_error("attach: missing DEV");
+	o.ifname = argv[0];
+	for (i = 1; i < argc; i++) {
+		const char *opt = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
+
+		if (!val)
+			return usage_error("attach: %s needs a value", opt);
+		if (!strcmp(opt, "--mode")) {
+			if (!strcmp(val, "native"))
+				o.mode = XLB_MODE_NATIVE;
+			else if (!strcmp(val, "generic"))
+				o.mode = XLB_MODE_GENERIC;
+			else
+				return usage_error("attach: --mode is native or generic, not '%s'", val);
+		} else if (!strcmp(opt, "--flows")) {
+			if (!parse_u32(val, 1024, 64u << 20, &o.flows))
+				return usage_error("attach: --flows takes 1024..67108864, not '%s'", val);
+		} else if (!strcmp(opt, "--src4")) {
+			o.src4 = val;
+		} else if (!strcmp(opt, "--src6")) {
+			o.src6 = val;
+		} else {
+			return usage_error("attach: unknown option '%s'", opt);
+		}
+		i++;
+	}
+	err = xlb_attach(&o, &info);
+	if (err) {
+		p_err("%s", xlb_errmsg());
+		return xlb_exit_for(err);
+	}
+	if (xlb_json) {
+		json_emit(json_pack("{s:s,s:i,s:s,s:i,s:b,s:o,s:o}", "ifname", o.ifname,
+				    "ifindex", info.ifindex, "mode", xlb_mode_name(info.mode),
+				    "prog_id", info.prog_id, "adopted", info.adopted,
+				    "src4", json_addr(&info.src4, XLB_FAMILY_V4),
+				    "src6", json_addr(&info.src6, XLB_FAMILY_V6)));
+		return 0;
+	}
+	printf("%s %s (%s mode, program %u); tunnel source %s, %s\n",
+	       info.adopted ? "adopted the pinned state on" : "attached to", o.ifname,
+	       xlb_mode_name(info.mode), info.prog_id,
+	       addr_or_none(&info.src4, XLB_FAMILY_V4, s4, sizeof(s4)),
+	       addr_or_none(&info.src6, XLB_FAMILY_V6, s6, sizeof(s6)));
+	return 0;
+}
+
+int do_detach(int argc, char **argv)
+{
+	int err;
+
+	if (argc != 1)
+		return usage_error("detach: takes exactly one DEV");
+	err = xlb_detach(argv[0]);
+	if (err) {
+		p_err("%s", xlb_errmsg());
+		return xlb_exit_for(err);
+	}
+	if (xlb_json)
+		json_emit(json_pack("{s:s,s:b}", "ifname", argv[0], "detached", 1));
+	else
+		printf("detached from %s\n", argv[0]);
+	return 0;
+}
+
+static json_t *status_json(const struct xlb_status *st)
+{
+	return json_pack("{s:s,s:i,s:b,s:s,s:i,s:i,s:I,s:{s:i,s:i},s:{s:i,s:i},s:{s:i,s:i},"
+			 "s:{s:o,s:o}}",
+			 "ifname", st->ifname, "ifindex", st->ifindex, "attached", st->linked,
+			 "mode", st->linked ? xlb_mode_name(st->mode) : "none",
+			 "prog_id", st->prog_id, "active_slot", st->active_slot,
+			 "generation", (json_int_t)st->generation,
+			 "flows", "entries", st->flows, "max", st->flows_max,
+			 "services", "entries", st->services, "max", st->services_max,
+			 "backends", "entries", st->backends, "max", st->backends_max,
+			 "tunnel_source", "ipv4", json_addr(&st->src4, XLB_FAMILY_V4),
+			 "ipv6", json_addr(&st->src6, XLB_FAMILY_V6));
+}
+
+static void status_print(const struct xlb_status *st)
+{
+	char s4[INET6_ADDRSTRLEN], s6[INET6_ADDRSTRLEN];
+
+	printf("%s: %s", st->ifname, st->linked ? "attached" : "NOT ATTACHED (pinned maps only)");
+	if (st->linked)
+		printf(", %s mode, program %u", xlb_mode_name(st->mode), st->prog_id);
+	printf("\n  generation %llu (slot %u)\n", (unsigned long long)st->generation,
+	       st->active_slot);
+	printf("  flows     %u / %u (%.1f%%)\n", st->flows, st->flows_max,
+	       st->flows_max ? 100.0 * st->flows / st->flows_max : 0.0);
+	printf("  services  %u / %u\n", st->services, st->services_max);
+	printf("  backends  %u / %u\n", st->backends, st->backends_max);
+	printf("  tunnel source %s, %s\n", addr_or_none(&st->src4, XLB_FAMILY_V4, s4, sizeof(s4)),
+	       addr_or_none(&st->src6, XLB_FAMILY_V6, s6, sizeof(s6)));
+}
+
+int do_status(int argc, char **argv)
+{
+	char names[64][IF_NAMESIZE];
+	struct xlb_status st;
+	json_t *arr = NULL;
+	int n, i, err, rc = 0;
+
+	if (argc > 1)
+		return usage_error("status: takes at most one DEV");
+	if (argc == 1) {
+		snprintf(names[0], IF_NAMESIZE, "%s", argv[0]);
+		n = 1;
+	} else {
+		n = xlb_attached(names, 64);
+	}
+	if (xlb_json)
+		arr = json_array();
+	else if (n == 0)
+		printf("xlb is not attached to any interface\n");
+	for (i = 0; i < n; i++) {
+		err = xlb_status_get(names[i], &st);
+		if (err) {
+			p_err("%s", xlb_errmsg());
+			rc = xlb_exit_for(err);
+			continue;
+		}
+		if (arr)
+			json_array_append_new(arr, status_json(&st));
+		else
+			status_print(&st);
+	}
+	if (arr)
+		json_emit(arr);
+	return rc;
+}

@@ -1,0 +1,331 @@
+/* Map access for the controller and the tests: one place that knows the maps. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <bpf/bpf.h>
+#include "dataplane.h"
+#include "log.h"
+
+struct dp_map {
+	const char *name;
+	size_t off;
+};
+
+#define DP_MAP(f) { "xlb_" #f, offsetof(struct xlb_dp, f) }
+static const struct dp_map dp_maps[] = {
+	DP_MAP(active), DP_MAP(slot_conf), DP_MAP(services), DP_MAP(vips),
+	DP_MAP(tables), DP_MAP(backends), DP_MAP(flows), DP_MAP(stats),
+	DP_MAP(events), DP_MAP(backend_stats), DP_MAP(service_stats),
+};
+
+static int *dp_fd(struct xlb_dp *dp, const struct dp_map *m)
+{
+	return (int *)((char *)dp + m->off);
+}
+
+static int dp_init(struct xlb_dp *dp)
+{
+	size_t i;
+
+	memset(dp, 0, sizeof(*dp));
+	for (i = 0; i < sizeof(dp_maps) / sizeof(dp_maps[0]); i++)
+		*dp_fd(dp, &dp_maps[i]) = -1;
+	dp->nr_cpus = libbpf_num_possible_cpus();
+	if (dp->nr_cpus <= 0)
+		return xlb_errf(-EINVAL, "cannot count possible CPUs");
+	return 0;
+}
+
+int xlb_dp_from_object(struct xlb_dp *dp, struct bpf_object *obj)
+{
+	size_t i;
+	int err = dp_init(dp);
+
+	if (err)
+		return err;
+	for (i = 0; i < sizeof(dp_maps) / sizeof(dp_maps[0]); i++) {
+		struct bpf_map *map = bpf_object__find_map_by_name(obj, dp_maps[i].name);
+
+		if (!map || bpf_map__fd(map) < 0)
+			return xlb_errf(-ENOENT, "object has no loaded map %s", dp_maps[i].name);
+		*dp_fd(dp, &dp_maps[i]) = bpf_map__fd(map);
+	}
+	return 0;
+}
+
+int xlb_dp_open_pinned(struct xlb_dp *dp, const char *dir)
+{
+	char path[512];
+	size_t i;
+	int err = dp_init(dp);
+
+	if (err)
+		return err;
+	dp->owned = true;
+	for (i = 0; i < sizeof(dp_maps) / sizeof(dp_maps[0]); i++) {
+		int fd;
+
+		snprintf(path, sizeof(path), "%s/%s", dir, dp_maps[i].name);
+		fd = bpf_obj_get(path);
+		if (fd < 0) {
+			err = -errno;
+			xlb_dp_close(dp);
+			return xlb_errf(err, "cannot open pinned map %s: %s", path, strerror(-err));
+		}
+		*dp_fd(dp, &dp_maps[i]) = fd;
+	}
+	return 0;
+}
+
+void xlb_dp_close(struct xlb_dp *dp)
+{
+	size_t i;
+
+	if (!dp->owned)
+		return;
+	for (i = 0; i < sizeof(dp_maps) / sizeof(dp_maps[0]); i++) {
+		int *fd = dp_fd(dp, &dp_maps[i]);
+
+		if (*fd >= 0)
+			close(*fd);
+		*fd = -1;
+	}
+}
+
+static int map_err(const char *what, const char *map)
+{
+	int err = -errno;
+
+	return xlb_errf(err, "cannot %s %s: %s", what, map, strerror(errno));
+}
+
+int xlb_dp_active_slot(const struct xlb_dp *dp, __u32 *slot)
+{
+	__u32 zero = 0;
+
+	if (bpf_map_lookup_elem(dp->active, &zero, slot))
+		return map_err("read", "xlb_active");
+	*slot &= 1;
+	return 0;
+}
+
+int xlb_dp_switch(const struct xlb_dp *dp, __u32 slot)
+{
+	__u32 zero = 0;
+
+	if (slot >= XLB_SLOTS)
+		return xlb_errf(-EINVAL, "slot %u out of range", slot);
+	if (bpf_map_update_elem(dp->active, &zero, &slot, BPF_ANY))
+		return map_err("write", "xlb_active");
+	return 0;
+}
+
+int xlb_dp_get_slot_conf(const struct xlb_dp *dp, __u32 slot, struct xlb_slot_conf *conf)
+{
+	if (bpf_map_lookup_elem(dp->slot_conf, &slot, conf))
+		return map_err("read", "xlb_slot_conf");
+	return 0;
+}
+
+int xlb_dp_set_slot_conf(const struct xlb_dp *dp, __u32 slot, const struct xlb_slot_conf *conf)
+{
+	if (bpf_map_update_elem(dp->slot_conf, &slot, conf, BPF_ANY))
+		return map_err("write", "xlb_slot_conf");
+	return 0;
+}
+
+/* Delete every key of a hash map whose slot byte (at slot_off) is slot. */
+static int clear_hash_slot(int fd, __u32 key_size, size_t slot_off, __u32 slot,
+			   const char *name)
+{
+	unsigned char key[64], next[64];
+	unsigned char *prev = NULL;
+
+	while (!bpf_map_get_next_key(fd, prev, next)) {
+		if (next[slot_off] == slot) {
+			if (bpf_map_delete_elem(fd, next) && errno != ENOENT)
+				return map_err("delete from", name);
+			continue;	/* go on from the last key kept */
+		}
+		memcpy(key, next, key_size);
+		prev = key;
+	}
+	return errno == ENOENT ? 0 : map_err("walk", name);
+}
+
+int xlb_dp_clear_slot(const struct xlb_dp *dp, __u32 slot)
+{
+	struct xlb_backend none = {};
+	__u32 i, key;
+	int err;
+
+	err = clear_hash_slot(dp->services, sizeof(struct xlb_service_key),
+			      offsetof(struct xlb_service_key, slot), slot, "xlb_services");
+	if (!err)
+		err = clear_hash_slot(dp->vips, sizeof(struct xlb_vip_key),
+				      offsetof(struct xlb_vip_key, slot), slot, "xlb_vips");
+	if (err)
+		return err;
+	for (i = 0; i < XLB_MAX_SERVICES; i++) {
+		key = slot * XLB_MAX_SERVICES + i;
+		if (bpf_map_delete_elem(dp->tables, &key) && errno != ENOENT)
+			return map_err("delete from", "xlb_tables");
+	}
+	for (i = 0; i < XLB_MAX_BACKENDS; i++) {
+		key = slot * XLB_MAX_BACKENDS + i;
+		if (bpf_map_update_elem(dp->backends, &key, &none, BPF_ANY))
+			return map_err("write", "xlb_backends");
+	}
+	return 0;
+}
+
+int xlb_dp_set_service(const struct xlb_dp *dp, __u32 slot, struct xlb_service_key key,
+		       const struct xlb_service *svc)
+{
+	key.slot = slot;
+	if (bpf_map_update_elem(dp->services, &key, svc, BPF_ANY))
+		return map_err("write", "xlb_services");
+	return 0;
+}
+
+int xlb_dp_set_vip(const struct xlb_dp *dp, __u32 slot, const union xlb_addr *vip, __u8 family)
+{
+	struct xlb_vip_key key = { .vip = *vip, .family = family, .slot = slot };
+	__u32 one = 1;
+
+	if (bpf_map_update_elem(dp->vips, &key, &one, BPF_ANY))
+		return map_err("write", "xlb_vips");
+	return 0;
+}
+
+int xlb_dp_set_backend(const struct xlb_dp *dp, __u32 slot, __u32 id,
+		       const struct xlb_backend *be)
+{
+	__u32 key = slot * XLB_MAX_BACKENDS + id;
+
+	if (id == XLB_BACKEND_NONE || id >= XLB_MAX_BACKENDS)
+		return xlb_errf(-EINVAL, "backend id %u out of range 1..%u", id,
+				XLB_MAX_BACKENDS - 1);
+	if (bpf_map_update_elem(dp->backends, &key, be, BPF_ANY))
+		return map_err("write", "xlb_backends");
+	return 0;
+}
+
+int xlb_dp_set_table(const struct xlb_dp *dp, __u32 slot, __u32 service, const __u32 *ids,
+		     __u32 m)
+{
+	LIBBPF_OPTS(bpf_map_create_opts, opts, .map_flags = BPF_F_INNER_MAP);
+	LIBBPF_OPTS(bpf_map_batch_opts, bopts);
+	__u32 key = slot * XLB_MAX_SERVICES + service, count = m, *keys;
+	int fd, err = 0;
+
+	if (service >= XLB_MAX_SERVICES || !m || m > XLB_MAX_TABLE_SIZE)
+		return xlb_errf(-EINVAL, "table of service %u: bad index or size %u", service, m);
+	fd = bpf_map_create(BPF_MAP_TYPE_ARRAY, "xlb_table", sizeof(__u32), sizeof(__u32), m,
+			    &opts);
+	if (fd < 0)
+		return map_err("create", "a Maglev table");
+	keys = malloc(sizeof(*keys) * m);
+	if (!keys) {
+		close(fd);
+		return xlb_errf(-ENOMEM, "out of memory for a table of %u slots", m);
+	}
+	for (__u32 i = 0; i < m; i++)
+		keys[i] = i;
+	if (bpf_map_update_batch(fd, keys, ids, &count, &bopts) || count != m)
+		err = map_err("fill", "a Maglev table");
+	free(keys);
+	if (!err && bpf_map_freeze(fd))
+		err = map_err("freeze", "a Maglev table");
+	if (!err && bpf_map_update_elem(dp->tables, &key, &fd, BPF_ANY))
+		err = map_err("publish into", "xlb_tables");
+	close(fd);
+	return err;
+}
+
+int xlb_dp_get_table(const struct xlb_dp *dp, __u32 slot, __u32 service, __u32 **ids, __u32 *m)
+{
+	struct bpf_map_info info = {};
+	__u32 key = slot * XLB_MAX_SERVICES + service, id, len = sizeof(info);
+	int fd, err = 0;
+
+	if (bpf_map_lookup_elem(dp->tables, &key, &id))
+		return errno == ENOENT ? -ENOENT : map_err("read", "xlb_tables");
+	fd = bpf_map_get_fd_by_id(id);
+	if (fd < 0)
+		return map_err("open", "a Maglev table");
+	if (bpf_obj_get_info_by_fd(fd, &info, &len)) {
+		err = map_err("inspect", "a Maglev table");
+		goto out;
+	}
+	*m = info.max_entries;
+	*ids = calloc(*m, sizeof(__u32));
+	if (!*ids) {
+		err = -ENOMEM;
+		goto out;
+	}
+	for (__u32 i = 0; i < *m && !err; i++)
+		if (bpf_map_lookup_elem(fd, &i, &(*ids)[i]))
+			err = map_err("read", "a Maglev table");
+	if (err) {
+		free(*ids);
+		*ids = NULL;
+	}
+out:
+	close(fd);
+	return err;
+}
+
+/* Look up a per-CPU value and sum it as an array of __u64. */
+static int percpu_sum(const struct xlb_dp *dp, int fd, __u32 key, __u64 *out, size_t words,
+		      const char *name)
+{
+	size_t stride = (words * sizeof(__u64) + 7) & ~7UL;
+	__u64 *vals = calloc(dp->nr_cpus, stride);
+
+	if (!vals)
+		return -ENOMEM;
+	if (bpf_map_lookup_elem(fd, &key, vals)) {
+		free(vals);
+		return map_err("read", name);
+	}
+	memset(out, 0, words * sizeof(__u64));
+	for (int c = 0; c < dp->nr_cpus; c++)
+		for (size_t w = 0; w < words; w++)
+			out[w] += vals[c * words + w];
+	free(vals);
+	return 0;
+}
+
+int xlb_dp_stat(const struct xlb_dp *dp, __u32 reason, struct xlb_stat *out)
+{
+	return percpu_sum(dp, dp->stats, reason, (__u64 *)out, 2, "xlb_stats");
+}
+
+int xlb_dp_event(const struct xlb_dp *dp, __u32 event, __u64 *out)
+{
+	return percpu_sum(dp, dp->events, event, out, 1, "xlb_events");
+}
+
+int xlb_dp_counters(const struct xlb_dp *dp, int map_fd, __u32 key, struct xlb_counters *out)
+{
+	return percpu_sum(dp, map_fd, key, (__u64 *)out, 4, "a counter map");
+}
+
+int xlb_dp_count_entries(int map_fd, __u32 key_size, __u32 *count)
+{
+	unsigned char key[64], next[64];
+	void *prev = NULL;
+
+	if (key_size > sizeof(key))
+		return -EINVAL;
+	*count = 0;
+	while (!bpf_map_get_next_key(map_fd, prev, next)) {
+		(*count)++;
+		memcpy(key, next, key_size);
+		prev = key;
+	}
+	return errno == ENOENT ? 0 : map_err("walk", "a map");
+}

@@ -1,0 +1,57 @@
+/* The data plane's maps as file descriptors, and the writes a commit needs. */
+#ifndef XLB_DATAPLANE_H
+#define XLB_DATAPLANE_H
+
+#include <stdbool.h>
+#include <bpf/libbpf.h>
+#include "xlb_abi.h"
+
+struct xlb_dp {
+	int active;		/* xlb_active */
+	int slot_conf;		/* xlb_slot_conf */
+	int services;		/* xlb_services */
+	int vips;		/* xlb_vips */
+	int tables;		/* xlb_tables (array of maps) */
+	int backends;		/* xlb_backends */
+	int flows;		/* xlb_flows */
+	int stats;		/* xlb_stats */
+	int events;		/* xlb_events */
+	int backend_stats;	/* xlb_backend_stats */
+	int service_stats;	/* xlb_service_stats */
+	int nr_cpus;
+	bool owned;		/* fds are ours to close */
+};
+
+/* Borrow the fds of a loaded object (tests, attach). */
+int xlb_dp_from_object(struct xlb_dp *dp, struct bpf_object *obj);
+/* Open the maps pinned in dir (a CLI command on an attached interface). */
+int xlb_dp_open_pinned(struct xlb_dp *dp, const char *dir);
+void xlb_dp_close(struct xlb_dp *dp);
+
+int xlb_dp_active_slot(const struct xlb_dp *dp, __u32 *slot);
+/* The atomic switch: one 4-byte write. */
+int xlb_dp_switch(const struct xlb_dp *dp, __u32 slot);
+
+int xlb_dp_get_slot_conf(const struct xlb_dp *dp, __u32 slot, struct xlb_slot_conf *conf);
+int xlb_dp_set_slot_conf(const struct xlb_dp *dp, __u32 slot, const struct xlb_slot_conf *conf);
+/* Remove every service, VIP, table and backend of a slot. */
+int xlb_dp_clear_slot(const struct xlb_dp *dp, __u32 slot);
+int xlb_dp_set_service(const struct xlb_dp *dp, __u32 slot, struct xlb_service_key key,
+		       const struct xlb_service *svc);
+int xlb_dp_set_vip(const struct xlb_dp *dp, __u32 slot, const union xlb_addr *vip, __u8 family);
+int xlb_dp_set_backend(const struct xlb_dp *dp, __u32 slot, __u32 id,
+		       const struct xlb_backend *be);
+/* Publish a Maglev table of m backend ids for a service in a slot (frozen). */
+int xlb_dp_set_table(const struct xlb_dp *dp, __u32 slot, __u32 service, const __u32 *ids,
+		     __u32 m);
+/* Read a slot's table; *ids is malloc'd, *m its length. -ENOENT if none. */
+int xlb_dp_get_table(const struct xlb_dp *dp, __u32 slot, __u32 service, __u32 **ids, __u32 *m);
+
+/* Per-CPU sums. */
+int xlb_dp_stat(const struct xlb_dp *dp, __u32 reason, struct xlb_stat *out);
+int xlb_dp_event(const struct xlb_dp *dp, __u32 event, __u64 *out);
+int xlb_dp_counters(const struct xlb_dp *dp, int map_fd, __u32 key, struct xlb_counters *out);
+/* Entries of a hash map (walks the keys). */
+int xlb_dp_count_entries(int map_fd, __u32 key_size, __u32 *count);
+
+#endif

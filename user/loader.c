@@ -1,0 +1,550 @@
+/*
+ * Loading: the balancer with its maps and an XDP link pinned under
+ * /sys/fs/bpf/xlb/<ifname>/, so the data plane forwards with no xlb process
+ * running.  Attaching again adopts the pins (maps kept, program replaced
+ * atomically through the link): that is also how an upgrade is rolled out.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/if_link.h>
+#include <net/if.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/vfs.h>
+#include <unistd.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include "xlb.skel.h"
+#include "dataplane.h"
+#include "loader.h"
+#include "log.h"
+#include "netutil.h"
+
+#define BPF_FS_MAGIC_NUMBER	0xcafe4a11
+#define XLB_LOCK_DIR		"/run/xlb"
+
+const char *xlb_mode_name(enum xlb_mode mode)
+{
+	switch (mode) {
+	case XLB_MODE_NATIVE:
+		return "native";
+	case XLB_MODE_GENERIC:
+		return "generic";
+	default:
+		return "unknown";
+	}
+}
+
+int xlb_pin_dir(const char *ifname, char *buf, size_t len)
+{
+	if (!ifname || !*ifname || strlen(ifname) >= IF_NAMESIZE || strchr(ifname, '/') ||
+	    !strcmp(ifname, ".") || !strcmp(ifname, ".."))
+		return xlb_errf(-EINVAL, "'%s' is not an interface name", ifname ? ifname : "");
+	snprintf(buf, len, "%s/%s", XLB_PIN_ROOT, ifname);
+	return 0;
+}
+
+static int ensure_bpffs(void)
+{
+	struct statfs st;
+
+	if (!statfs(XLB_BPFFS, &st) && st.f_type == BPF_FS_MAGIC_NUMBER)
+		return 0;
+	if (mount("bpf", XLB_BPFFS, "bpf", 0, "mode=0700"))
+		return xlb_errf(-errno, "%s is not a BPF filesystem and mounting one failed: %s",
+				XLB_BPFFS, strerror(errno));
+	return 0;
+}
+
+static int make_dir(const char *path)
+{
+	if (mkdir(path, 0700) && errno != EEXIST)
+		return xlb_errf(-errno, "cannot create %s: %s", path, strerror(errno));
+	return 0;
+}
+
+/* Exclusive lock per interface: attach, detach and commits serialise on it. */
+static int lock_dev(const char *ifname)
+{
+	char path[128];
+	int fd, err;
+
+	err = make_dir(XLB_LOCK_DIR);
+	if (err)
+		return err;
+	snprintf(path, sizeof(path), "%s/%s.lock", XLB_LOCK_DIR, ifname);
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return xlb_errf(-errno, "cannot open lock %s: %s", path, strerror(errno));
+	if (flock(fd, LOCK_EX)) {
+		err = -errno;
+		close(fd);
+		return xlb_errf(err, "cannot lock %s: %s", path, strerror(-err));
+	}
+	return fd;
+}
+
+static bool path_exists(const char *dir, const char *name)
+{
+	char path[512];
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	return access(path, F_OK) == 0;
+}
+
+static enum xlb_mode query_mode(__u32 ifindex)
+{
+	LIBBPF_OPTS(bpf_xdp_query_opts, q);
+
+	if (bpf_xdp_query(ifindex, 0, &q))
+		return XLB_MODE_DEFAULT;
+	if (q.attach_mode == XDP_ATTACHED_DRV)
+		return XLB_MODE_NATIVE;
+	if (q.attach_mode == XDP_ATTACHED_SKB)
+		return XLB_MODE_GENERIC;
+	return XLB_MODE_DEFAULT;
+}
+
+static __u32 query_prog_id(__u32 ifindex)
+{
+	LIBBPF_OPTS(bpf_xdp_query_opts, q);
+
+	if (bpf_xdp_query(ifindex, 0, &q))
+		return 0;
+	return q.prog_id;
+}
+
+static int link_ifindex(int link_fd, __u32 *ifindex, __u32 *prog_id)
+{
+	struct bpf_link_info info = {};
+	__u32 len = sizeof(info);
+
+	if (bpf_obj_get_info_by_fd(link_fd, &info, &len))
+		return -errno;
+	if (info.type != BPF_LINK_TYPE_XDP)
+		return -EINVAL;
+	*ifindex = info.xdp.ifindex;
+	if (prog_id)
+		*prog_id = info.prog_id;
+	return 0;
+}
+
+/* Pin every map of the object in dir; a map already pinned there is reused. */
+static int set_pin_paths(struct bpf_object *obj, const char *dir)
+{
+	struct bpf_map *map;
+	char path[512];
+
+	bpf_object__for_each_map(map, obj) {
+		snprintf(path, sizeof(path), "%s/%s", dir, bpf_map__name(map));
+		if (bpf_map__set_pin_path(map, path))
+			return xlb_errf(-errno, "cannot set pin path %s", path);
+	}
+	return 0;
+}
+
+static void chmod_pins(const char *dir)
+{
+	struct dirent *de;
+	char path[512];
+	DIR *d = opendir(dir);
+
+	if (!d)
+		return;
+	while ((de = readdir(d))) {
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+		chmod(path, 0600);
+	}
+	closedir(d);
+}
+
+static void remove_pins(const char *dir)
+{
+	struct dirent *de;
+	char path[512];
+	DIR *d = opendir(dir);
+
+	if (!d)
+		return;
+	while ((de = readdir(d))) {
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+		unlink(path);
+	}
+	closedir(d);
+	rmdir(dir);
+}
+
+/* Keep the connection table's size when adopting unless told otherwise. */
+static int size_flows(struct xlb_bpf *skel, const char *dir, __u32 flows)
+{
+	struct bpf_map_info info = {};
+	__u32 len = sizeof(info);
+	char path[512];
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/xlb_flows", dir);
+	fd = bpf_obj_get(path);
+	if (fd < 0)
+		return flows ? bpf_map__set_max_entries(skel->maps.xlb_flows, flows) : 0;
+	if (bpf_obj_get_info_by_fd(fd, &info, &len))
+		info.max_entries = 0;
+	close(fd);
+	if (flows && info.max_entries && flows != info.max_entries)
+		return xlb_errf(-EINVAL, "--flows %u differs from the pinned connection table "
+				"(%u entries); detach first to resize it", flows, info.max_entries);
+	return bpf_map__set_max_entries(skel->maps.xlb_flows,
+					info.max_entries ? info.max_entries : flows);
+}
+
+static int describe_busy(const char *ifname, __u32 ifindex, int err)
+{
+	__u32 id = query_prog_id(ifindex);
+
+	if (id)
+		return xlb_errf(-EBUSY, "another XDP program (id %u) is attached to %s; xlb does "
+				"not replace it: remove it first (ip link set dev %s xdp off)",
+				id, ifname, ifname);
+	return xlb_errf(err, "cannot attach XDP to %s: %s", ifname, strerror(-err));
+}
+
+/* Create the XDP link and pin it.  Returns the link fd. */
+static int create_link(const struct xlb_attach_opts *o, __u32 ifindex, int prog_fd,
+		       const char *dir)
+{
+	LIBBPF_OPTS(bpf_link_create_opts, lopts);
+	char path[512];
+	int fd, err;
+
+	lopts.flags = o->mode == XLB_MODE_GENERIC ? XDP_FLAGS_SKB_MODE : XDP_FLAGS_DRV_MODE;
+	fd = bpf_link_create(prog_fd, ifindex, BPF_XDP, &lopts);
+	if (fd < 0) {
+		err = -errno;
+		if (err == -EBUSY || err == -EEXIST)
+			return describe_busy(o->ifname, ifindex, err);
+		if (o->mode != XLB_MODE_GENERIC && (err == -EOPNOTSUPP || err == -EINVAL))
+			return xlb_errf(-EINVAL, "%s does not support native XDP (%s); use --mode "
+					"generic", o->ifname, strerror(-err));
+		return xlb_errf(err, "cannot attach XDP to %s: %s", o->ifname, strerror(-err));
+	}
+	snprintf(path, sizeof(path), "%s/link", dir);
+	if (bpf_obj_pin(fd, path)) {
+		err = -errno;
+		close(fd);
+		return xlb_errf(err, "cannot pin link at %s: %s", path, strerror(-err));
+	}
+	return fd;
+}
+
+/* Replace the program behind a pinned link; maps (and flows) stay. */
+static int adopt_link(const struct xlb_attach_opts *o, __u32 ifindex, int prog_fd,
+		      const char *dir, bool *adopted)
+{
+	char path[512];
+	__u32 link_if = 0;
+	int fd, err;
+
+	snprintf(path, sizeof(path), "%s/link", dir);
+	fd = bpf_obj_get(path);
+	if (fd < 0)
+		return create_link(o, ifindex, prog_fd, dir);
+	err = link_ifindex(fd, &link_if, NULL);
+	if (err || link_if != ifindex) {
+		/* the interface went away with its link; start a new link */
+		close(fd);
+		unlink(path);
+		return create_link(o, ifindex, prog_fd, dir);
+	}
+	if (o->mode != XLB_MODE_DEFAULT && query_mode(ifindex) != o->mode) {
+		close(fd);
+		return xlb_errf(-EINVAL, "%s is attached in %s mode; detach it first to change "
+				"the mode", o->ifname, xlb_mode_name(query_mode(ifindex)));
+	}
+	if (bpf_link_update(fd, prog_fd, NULL)) {
+		err = -errno;
+		close(fd);
+		return xlb_errf(err, "cannot replace the program on %s: %s", o->ifname,
+				strerror(-err));
+	}
+	*adopted = true;
+	return fd;
+}
+
+static int pick_source(const struct xlb_attach_opts *o, const char *given, __u8 family,
+		       union xlb_addr *out)
+{
+	__u8 fam;
+
+	if (given) {
+		if (xlb_addr_parse(given, out, &fam) || fam != family)
+			return xlb_errf(-EINVAL, "--src%d: '%s' is not an IPv%d address",
+					family, given, family);
+		return 0;
+	}
+	if (xlb_if_first_addr(o->ifname, family, out))
+		memset(out, 0, sizeof(*out));
+	return 0;
+}
+
+/* Tunnel sources: set on a fresh attach, or when given explicitly. */
+static int set_sources(const struct xlb_attach_opts *o, struct xlb_dp *dp, bool adopted,
+		       struct xlb_attach_info *info)
+{
+	struct xlb_slot_conf conf;
+	union xlb_addr s4, s6;
+	int err;
+
+	err = pick_source(o, o->src4, XLB_FAMILY_V4, &s4);
+	if (!err)
+		err = pick_source(o, o->src6, XLB_FAMILY_V6, &s6);
+	if (err)
+		return err;
+	for (__u32 slot = 0; slot < XLB_SLOTS; slot++) {
+		err = xlb_dp_get_slot_conf(dp, slot, &conf);
+		if (err)
+			return err;
+		if (!adopted || o->src4)
+			conf.src4 = s4;
+		if (!adopted || o->src6)
+			conf.src6 = s6;
+		err = xlb_dp_set_slot_conf(dp, slot, &conf);
+		if (err)
+			return err;
+	}
+	return xlb_dp_get_slot_conf(dp, 0, &conf) ?: (info->src4 = conf.src4,
+						       info->src6 = conf.src6, 0);
+}
+
+static void warn_forwarding(const char *ifname)
+{
+	if (xlb_if_forwarding(ifname, XLB_FAMILY_V4) == 0)
+		pr_warn("IPv4 forwarding is off on %s: IPv4 services will drop (fib_failure); "
+			"sysctl -w net.ipv4.conf.%s.forwarding=1\n", ifname, ifname);
+	if (xlb_if_forwarding(ifname, XLB_FAMILY_V6) == 0)
+		pr_warn("IPv6 forwarding is off on %s: IPv6 services will drop (fib_failure); "
+			"sysctl -w net.ipv6.conf.%s.forwarding=1\n", ifname, ifname);
+}
+
+int xlb_attach(const struct xlb_attach_opts *o, struct xlb_attach_info *info)
+{
+	struct bpf_prog_info pinfo = {};
+	__u32 plen = sizeof(pinfo);
+	struct xlb_bpf *skel = NULL;
+	struct xlb_dp dp;
+	bool fresh, adopted = false;
+	char dir[256];
+	int err, lock, link_fd = -1;
+
+	memset(info, 0, sizeof(*info));
+	err = xlb_pin_dir(o->ifname, dir, sizeof(dir));
+	if (err)
+		return err;
+	info->ifindex = if_nametoindex(o->ifname);
+	if (!info->ifindex)
+		return xlb_errf(-ENODEV, "no interface named %s", o->ifname);
+	err = ensure_bpffs() ?: make_dir(XLB_PIN_ROOT) ?: make_dir(dir);
+	if (err)
+		return err;
+	lock = lock_dev(o->ifname);
+	if (lock < 0)
+		return lock;
+	fresh = !path_exists(dir, "xlb_active");
+
+	skel = xlb_bpf__open();
+	if (!skel) {
+		err = xlb_errf(-errno, "cannot open the balancer object: %s", strerror(errno));
+		goto out;
+	}
+	err = set_pin_paths(skel->obj, dir) ?: size_flows(skel, dir, o->flows);
+	if (err)
+		goto out;
+	err = xlb_bpf__load(skel);
+	if (err) {
+		err = xlb_errf(err, "cannot load the balancer on %s: %s%s", o->ifname,
+			       strerror(-err), fresh ? "" : " (the maps pinned in " XLB_PIN_ROOT
+			       " differ from this build's: detach first, which drops the "
+			       "connection table)");
+		goto out;
+	}
+	link_fd = adopt_link(o, info->ifindex, bpf_program__fd(skel->progs.xlb_balance), dir,
+			     &adopted);
+	if (link_fd < 0) {
+		err = link_fd;
+		goto out;
+	}
+	chmod_pins(dir);
+	err = xlb_dp_from_object(&dp, skel->obj) ?: set_sources(o, &dp, !fresh, info);
+	if (err)
+		goto out;
+	if (!bpf_obj_get_info_by_fd(bpf_program__fd(skel->progs.xlb_balance), &pinfo, &plen))
+		info->prog_id = pinfo.id;
+	info->adopted = !fresh;
+	info->mode = query_mode(info->ifindex);
+	if (xlb_addr_is_zero(&info->src4) && xlb_addr_is_zero(&info->src6))
+		pr_warn("%s has no IPv4 or IPv6 address: set a tunnel source with --src4/--src6 "
+			"or services will drop (no_tunnel_source)\n", o->ifname);
+	warn_forwarding(o->ifname);
+out:
+	if (err && fresh) {
+		if (link_fd >= 0)
+			bpf_link_detach(link_fd);
+		remove_pins(dir);
+	}
+	if (link_fd >= 0)
+		close(link_fd);
+	xlb_bpf__destroy(skel);
+	close(lock);
+	return err;
+}
+
+int xlb_detach(const char *ifname)
+{
+	char dir[256], path[512];
+	int err, lock, fd;
+
+	err = xlb_pin_dir(ifname, dir, sizeof(dir));
+	if (err)
+		return err;
+	if (access(dir, F_OK))
+		return xlb_errf(-ENOENT, "xlb is not attached to %s (no %s)", ifname, dir);
+	lock = lock_dev(ifname);
+	if (lock < 0)
+		return lock;
+	snprintf(path, sizeof(path), "%s/link", dir);
+	fd = bpf_obj_get(path);
+	if (fd >= 0) {
+		if (bpf_link_detach(fd) && errno != ENOLINK && errno != EINVAL) {
+			err = xlb_errf(-errno, "cannot detach from %s: %s", ifname,
+				       strerror(errno));
+			close(fd);
+			close(lock);
+			return err;
+		}
+		close(fd);
+	}
+	remove_pins(dir);
+	close(lock);
+	if (!access(dir, F_OK))
+		return xlb_errf(-EBUSY, "cannot remove %s", dir);
+	return 0;
+}
+
+int xlb_attached(char (*names)[IF_NAMESIZE], int max)
+{
+	struct dirent *de;
+	DIR *d = opendir(XLB_PIN_ROOT);
+	int n = 0;
+
+	if (!d)
+		return 0;
+	while ((de = readdir(d)) && n < max) {
+		if (de->d_name[0] == '.' || strlen(de->d_name) >= IF_NAMESIZE)
+			continue;
+		snprintf(names[n++], IF_NAMESIZE, "%s", de->d_name);
+	}
+	closedir(d);
+	return n;
+}
+
+int xlb_resolve_dev(const char *ifname, char *out, size_t len)
+{
+	char names[8][IF_NAMESIZE];
+	int n;
+
+	if (ifname) {
+		snprintf(out, len, "%s", ifname);
+		return 0;
+	}
+	n = xlb_attached(names, 8);
+	if (n == 0)
+		return xlb_errf(-ENOENT, "xlb is not attached to any interface (xlb attach DEV)");
+	if (n > 1)
+		return xlb_errf(-EINVAL, "xlb is attached to several interfaces: name one");
+	snprintf(out, len, "%s", names[0]);
+	return 0;
+}
+
+static int map_max(int fd, __u32 *max)
+{
+	struct bpf_map_info info = {};
+	__u32 len = sizeof(info);
+
+	if (bpf_obj_get_info_by_fd(fd, &info, &len))
+		return -errno;
+	*max = info.max_entries;
+	return 0;
+}
+
+/* Services and backends present in the active slot. */
+static int count_active(const struct xlb_dp *dp, struct xlb_status *st)
+{
+	struct xlb_service_key key, next;
+	struct xlb_backend be;
+	void *prev = NULL;
+
+	st->services = 0;
+	while (!bpf_map_get_next_key(dp->services, prev, &next)) {
+		st->services += next.slot == st->active_slot;
+		key = next;
+		prev = &key;
+	}
+	st->backends = 0;
+	for (__u32 id = 1; id < XLB_MAX_BACKENDS; id++) {
+		__u32 k = st->active_slot * XLB_MAX_BACKENDS + id;
+
+		if (!bpf_map_lookup_elem(dp->backends, &k, &be) && be.family)
+			st->backends++;
+	}
+	st->services_max = XLB_MAX_SERVICES;
+	st->backends_max = XLB_MAX_BACKENDS - 1;
+	return 0;
+}
+
+int xlb_status_get(const char *ifname, struct xlb_status *st)
+{
+	struct xlb_slot_conf conf;
+	struct xlb_dp dp;
+	char dir[256], path[512];
+	__u32 link_if = 0;
+	int err, fd;
+
+	memset(st, 0, sizeof(*st));
+	err = xlb_pin_dir(ifname, dir, sizeof(dir));
+	if (err)
+		return err;
+	snprintf(st->ifname, sizeof(st->ifname), "%s", ifname);
+	if (access(dir, F_OK))
+		return xlb_errf(-ENOENT, "xlb is not attached to %s", ifname);
+	st->ifindex = if_nametoindex(ifname);
+	snprintf(path, sizeof(path), "%s/link", dir);
+	fd = bpf_obj_get(path);
+	if (fd >= 0) {
+		st->linked = !link_ifindex(fd, &link_if, &st->prog_id) && link_if &&
+			     link_if == st->ifindex;
+		close(fd);
+	}
+	if (st->linked)
+		st->mode = query_mode(st->ifindex);
+	err = xlb_dp_open_pinned(&dp, dir);
+	if (err)
+		return err;
+	err = xlb_dp_active_slot(&dp, &st->active_slot) ?:
+	      xlb_dp_get_slot_conf(&dp, st->active_slot, &conf) ?:
+	      xlb_dp_count_entries(dp.flows, sizeof(struct xlb_flow_key), &st->flows) ?:
+	      map_max(dp.flows, &st->flows_max) ?: count_active(&dp, st);
+	if (!err) {
+		st->generation = conf.generation;
+		st->src4 = conf.src4;
+		st->src6 = conf.src6;
+	}
+	xlb_dp_close(&dp);
+	return err;
+}

@@ -1,0 +1,58 @@
+/* Attach, adopt, detach and inspect the balancer on an interface. */
+#ifndef XLB_LOADER_H
+#define XLB_LOADER_H
+
+#include <stdbool.h>
+#include <net/if.h>
+#include "xlb_abi.h"
+
+#define XLB_BPFFS	"/sys/fs/bpf"
+#define XLB_PIN_ROOT	XLB_BPFFS "/xlb"
+
+enum xlb_mode {
+	XLB_MODE_DEFAULT = 0,	/* native on attach; whatever is there on adopt */
+	XLB_MODE_NATIVE,
+	XLB_MODE_GENERIC,
+};
+
+struct xlb_attach_opts {
+	const char *ifname;
+	enum xlb_mode mode;
+	__u32 flows;		/* connection-table size; 0 = default/keep */
+	const char *src4;	/* tunnel source; NULL = keep or take DEV's */
+	const char *src6;
+};
+
+struct xlb_attach_info {
+	bool adopted;		/* pinned state was found and kept */
+	__u32 prog_id;
+	__u32 ifindex;
+	enum xlb_mode mode;
+	union xlb_addr src4, src6;
+};
+
+struct xlb_status {
+	char ifname[IF_NAMESIZE];
+	__u32 ifindex;		/* 0: interface is gone */
+	bool linked;		/* pinned link present and alive */
+	enum xlb_mode mode;
+	__u32 prog_id;
+	__u32 active_slot;
+	__u64 generation;
+	__u32 flows, flows_max;
+	__u32 services, services_max;	/* of the active slot */
+	__u32 backends, backends_max;	/* of the active slot */
+	union xlb_addr src4, src6;
+};
+
+const char *xlb_mode_name(enum xlb_mode mode);
+int xlb_pin_dir(const char *ifname, char *buf, size_t len);
+int xlb_attach(const struct xlb_attach_opts *opts, struct xlb_attach_info *info);
+int xlb_detach(const char *ifname);
+/* Names of interfaces with pinned state, up to max; returns the count. */
+int xlb_attached(char (*names)[IF_NAMESIZE], int max);
+int xlb_status_get(const char *ifname, struct xlb_status *st);
+/* The one attached interface when ifname is NULL (DESIGN: DEV may be omitted). */
+int xlb_resolve_dev(const char *ifname, char *out, size_t len);
+
+#endif

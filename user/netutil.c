@@ -1,0 +1,81 @@
+/* Address helpers shared by the loader, the controller and the tests. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <ifaddrs.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <string.h>
+#include "netutil.h"
+
+int xlb_addr_parse(const char *s, union xlb_addr *addr, __u8 *family)
+{
+	memset(addr, 0, sizeof(*addr));
+	if (inet_pton(AF_INET, s, &addr->v4) == 1) {
+		*family = XLB_FAMILY_V4;
+		return 0;
+	}
+	if (inet_pton(AF_INET6, s, addr->v6) == 1) {
+		*family = XLB_FAMILY_V6;
+		return 0;
+	}
+	return -EINVAL;
+}
+
+const char *xlb_addr_str(const union xlb_addr *addr, __u8 family, char *buf, size_t len)
+{
+	if (!inet_ntop(family == XLB_FAMILY_V4 ? AF_INET : AF_INET6, addr, buf, len))
+		snprintf(buf, len, "?");
+	return buf;
+}
+
+bool xlb_addr_is_zero(const union xlb_addr *addr)
+{
+	return !(addr->v6[0] | addr->v6[1] | addr->v6[2] | addr->v6[3]);
+}
+
+int xlb_if_first_addr(const char *ifname, __u8 family, union xlb_addr *addr)
+{
+	struct ifaddrs *ifa, *i;
+	int err = -ENOENT;
+
+	if (getifaddrs(&ifa))
+		return -errno;
+	for (i = ifa; i; i = i->ifa_next) {
+		if (!i->ifa_addr || strcmp(i->ifa_name, ifname))
+			continue;
+		if (family == XLB_FAMILY_V4 && i->ifa_addr->sa_family == AF_INET) {
+			memset(addr, 0, sizeof(*addr));
+			addr->v4 = ((struct sockaddr_in *)i->ifa_addr)->sin_addr.s_addr;
+			err = 0;
+			break;
+		}
+		if (family == XLB_FAMILY_V6 && i->ifa_addr->sa_family == AF_INET6) {
+			struct in6_addr *a = &((struct sockaddr_in6 *)i->ifa_addr)->sin6_addr;
+
+			if (IN6_IS_ADDR_LINKLOCAL(a))
+				continue;
+			memcpy(addr->v6, a, 16);
+			err = 0;
+			break;
+		}
+	}
+	freeifaddrs(ifa);
+	return err;
+}
+
+int xlb_if_forwarding(const char *ifname, __u8 family)
+{
+	char path[256];
+	FILE *f;
+	int v = -1;
+
+	snprintf(path, sizeof(path), "/proc/sys/net/ipv%d/conf/%s/forwarding",
+		 family == XLB_FAMILY_V4 ? 4 : 6, ifname);
+	f = fopen(path, "r");
+	if (!f)
+		return -errno;
+	if (fscanf(f, "%d", &v) != 1)
+		v = -EIO;
+	fclose(f);
+	return v;
+}

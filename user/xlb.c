@@ -1,0 +1,145 @@
+/* xlb: the command line.  `xlb [-j] [-p] [--state DIR] OBJECT VERB [ARGS]`. */
+#include <errno.h>
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <bpf/libbpf.h>
+#include "cmd.h"
+#include "log.h"
+
+static const char synopsis[] =
+"Usage: xlb [-j|--json] [-p|--pretty] [-v|--verbose] OBJECT VERB [ARGS]\n"
+"\n"
+"  xlb attach DEV [--mode native|generic] [--flows N] [--src4 ADDR] [--src6 ADDR]\n"
+"  xlb detach DEV\n"
+"  xlb status [DEV]\n"
+"  xlb help\n"
+"  xlb version\n"
+"\n"
+"Exit status: 0 done, 1 refused (usage, validation, guard), 2 system or kernel error.\n";
+
+int do_help(int argc, char **argv)
+{
+	(void)argc;
+	(void)argv;
+	if (xlb_json) {
+		json_emit(json_pack("{s:s}", "usage", synopsis));
+		return 0;
+	}
+	fputs(synopsis, stdout);
+	return 0;
+}
+
+static int do_version(int argc, char **argv)
+{
+	(void)argc;
+	(void)argv;
+	if (xlb_json)
+		json_emit(json_pack("{s:s}", "version", XLB_VERSION));
+	else
+		printf("xlb %s\n", XLB_VERSION);
+	return 0;
+}
+
+int usage_error(const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	p_err("%s (see 'xlb help')", msg);
+	return XLB_EXIT_REFUSED;
+}
+
+void json_emit(json_t *o)
+{
+	json_dumpf(o, stdout, xlb_pretty ? JSON_INDENT(2) : JSON_COMPACT);
+	fputc('\n', stdout);
+	json_decref(o);
+}
+
+bool parse_u32(const char *s, unsigned int min, unsigned int max, unsigned int *out)
+{
+	unsigned long v;
+	char *end;
+
+	if (!s || !*s || *s == '-')
+		return false;
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (errno || *end || v < min || v > max)
+		return false;
+	*out = v;
+	return true;
+}
+
+int cmd_dispatch(const struct cmd *cmds, int argc, char **argv, const char *what)
+{
+	if (argc < 1)
+		return usage_error("missing %s", what);
+	for (; cmds->name; cmds++)
+		if (!strcmp(argv[0], cmds->name))
+			return cmds->func(argc - 1, argv + 1);
+	return usage_error("unknown %s '%s'", what, argv[0]);
+}
+
+static const struct cmd objects[] = {
+	{ "attach", do_attach },
+	{ "detach", do_detach },
+	{ "status", do_status },
+	{ "help", do_help },
+	{ "version", do_version },
+	{ NULL, NULL },
+};
+
+static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
+{
+	if (level == LIBBPF_DEBUG && xlb_verbosity < 2)
+		return 0;
+	if (level == LIBBPF_INFO && xlb_verbosity < 1)
+		return 0;
+	if (xlb_json)
+		return 0;
+	return vfprintf(stderr, fmt, ap);
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "json", no_argument, NULL, 'j' },
+		{ "pretty", no_argument, NULL, 'p' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int c;
+
+	/* options stop at the first non-option: the OBJECT */
+	while ((c = getopt_long(argc, argv, "+jpvh", opts, NULL)) != -1) {
+		switch (c) {
+		case 'j':
+			xlb_json = true;
+			break;
+		case 'p':
+			xlb_json = xlb_pretty = true;
+			break;
+		case 'v':
+			xlb_verbosity++;
+			break;
+		case 'h':
+			return do_help(0, NULL);
+		default:
+			return usage_error("unknown option");
+		}
+	}
+	libbpf_set_print(libbpf_print);
+	if (optind >= argc) {
+		do_help(0, NULL);
+		return XLB_EXIT_REFUSED;
+	}
+	return cmd_dispatch(objects, argc - optind, argv + optind, "command");
+}
