@@ -49,12 +49,30 @@ int xlb_pin_dir(const char *ifname, char *buf, size_t len)
 	return 0;
 }
 
+static bool in_init_mount_ns(void)
+{
+	struct stat self, init;
+
+	if (stat("/proc/self/ns/mnt", &self) || stat("/proc/1/ns/mnt", &init))
+		return true;	/* cannot tell: behave as on a plain host */
+	return self.st_ino == init.st_ino && self.st_dev == init.st_dev;
+}
+
+/*
+ * Pins must outlive this process.  A bpffs mounted by us in a private mount
+ * namespace (`ip netns exec` makes one and hides /sys/fs/bpf) dies with that
+ * namespace, taking the pinned link and so the data plane with it: refuse.
+ */
 static int ensure_bpffs(void)
 {
 	struct statfs st;
 
 	if (!statfs(XLB_BPFFS, &st) && st.f_type == BPF_FS_MAGIC_NUMBER)
 		return 0;
+	if (!in_init_mount_ns())
+		return xlb_errf(-EINVAL, "%s is not a BPF filesystem in this mount namespace "
+				"(ip netns exec hides it): run xlb with nsenter --net=/run/netns/NS, "
+				"or mount bpffs at %s", XLB_BPFFS, XLB_BPFFS);
 	if (mount("bpf", XLB_BPFFS, "bpf", 0, "mode=0700"))
 		return xlb_errf(-errno, "%s is not a BPF filesystem and mounting one failed: %s",
 				XLB_BPFFS, strerror(errno));

@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# xlb attach/detach/status on a veth in a namespace of the test's own:
+# pins and modes, adoption keeps the maps, a foreign program is not replaced.
+. "$(dirname "$0")/../lib.sh"
+require_root
+
+NS=${XT_NS}a
+ip netns add $NS
+ip -n $NS link add v0 type veth peer name v1
+ip -n $NS addr add 198.51.100.254/24 dev v0
+ip -n $NS link set v0 up
+ip -n $NS link set v1 up
+# nsenter --net, not ip netns exec: the latter hides the host bpffs
+in_ns() { nsenter --net=/run/netns/$NS "$@"; }
+# bpffs is shared between namespaces: the pins of this netns' v0 must not
+# collide with a real v0, so the test uses its own interface name
+ip -n $NS link set v0 name xt$$v0 2>/dev/null && DEV=xt$$v0 || DEV=v0
+DEV=${DEV:0:15}
+PIN=/sys/fs/bpf/xlb/$DEV
+
+check "attach native" in_ns $XLB attach $DEV
+check "link and maps are pinned" test -e $PIN/link -a -e $PIN/xlb_flows -a -e $PIN/xlb_tables
+check "pins are mode 0600" bash -c "[ -z \"\$(find $PIN -type f ! -perm 0600)\" ]"
+check "interface carries an XDP program" bash -c "ip -n $NS link show $DEV | grep -q 'prog/xdp'"
+st=$(in_ns $XLB -j status $DEV)
+check "status -j says attached, native" bash -c "jq -e '.[0].attached == true and .[0].mode == \"native\" and .[0].flows.max == 1048576' <<<'$st'"
+id1=$(jq -r '.[0].prog_id' <<<"$st")
+
+# the data plane keeps running with no xlb process: the link is pinned
+check "no xlb process, program still attached" bash -c "! pgrep -x xlb && ip -n $NS -d link show $DEV | grep -q 'prog/xdp id $id1'"
+
+# state written into the maps survives a second attach (adoption)
+bpftool map update pinned $PIN/xlb_active key 0 0 0 0 value 1 0 0 0
+out=$(in_ns $XLB -j attach $DEV)
+check "second attach adopts" bash -c "jq -e '.adopted == true' <<<'$out'"
+check "adoption keeps map contents" bash -c "bpftool -j map lookup pinned $PIN/xlb_active key 0 0 0 0 | jq -e '.value == [\"0x01\",\"0x00\",\"0x00\",\"0x00\"]'"
+id2=$(in_ns $XLB -j status $DEV | jq -r '.[0].prog_id')
+check "adoption replaces the program through the link" test "$id1" != "$id2"
+check_exit "changing the mode on adopt is refused" 1 in_ns $XLB attach $DEV --mode generic
+check_exit "a different --flows on adopt is refused" 1 in_ns $XLB attach $DEV --flows 4096
+
+check "detach" in_ns $XLB detach $DEV
+check "detach removes pins" test ! -e $PIN
+check "detach removes the program" bash -c "! ip -n $NS link show $DEV | grep -q 'prog/xdp'"
+check_exit "detach twice is refused" 1 in_ns $XLB detach $DEV
+
+# a foreign XDP program is never replaced silently
+bpftool prog loadall "$(dirname "$0")/../../build/baseline.bpf.o" /sys/fs/bpf/$NS-foreign type xdp
+in_ns ip link set dev $DEV xdpgeneric pinned /sys/fs/bpf/$NS-foreign/xlb_baseline
+fid=$(ip -n $NS -d link show $DEV | grep -o 'prog/xdp id [0-9]*' | awk '{print $3}')
+err=$(in_ns $XLB -j attach $DEV --mode generic 2>&1 >/dev/null); rc=$?
+err=$(grep '"error"' <<<"$err")
+check "attach over a foreign program exits 1" test $rc -eq 1
+check "the error names the foreign program" bash -c "jq -e '.error | test(\"id $fid\")' <<<'$err'"
+check "the foreign program is still there" bash -c "ip -n $NS -d link show $DEV | grep -q 'prog/xdp id $fid'"
+check "a refused fresh attach leaves no pins" test ! -e $PIN
+in_ns ip link set dev $DEV xdpgeneric off
+rm -rf /sys/fs/bpf/$NS-foreign
+
+check "attach generic" in_ns $XLB attach $DEV --mode generic --flows 8192 --src4 192.0.2.1
+st=$(in_ns $XLB -j status $DEV)
+check "status shows generic mode, flows and source" bash -c "jq -e '.[0].mode == \"generic\" and .[0].flows.max == 8192 and .[0].tunnel_source.ipv4 == \"192.0.2.1\"' <<<'$st'"
+check "detach generic" in_ns $XLB detach $DEV
+
+check_exit "attach to a missing device exits 1" 1 in_ns $XLB attach nosuchdev0
+check_exit "a bad mode exits 1" 1 in_ns $XLB attach $DEV --mode turbo
+check_exit "a bad --src4 exits 1" 1 in_ns $XLB attach $DEV --src4 2001:db8::1
+check "a bad --src4 leaves nothing behind" test ! -e $PIN
+err=$(in_ns $XLB -j attach nosuchdev0 2>&1 >/dev/null)
+check "errors are JSON with -j" bash -c "jq -e '.error == \"no interface named nosuchdev0\"' <<<'$err'"
+check_exit "an unknown command exits 1" 1 $XLB frobnicate
+done_testing

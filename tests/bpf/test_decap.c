@@ -1,0 +1,215 @@
+/* The backend's decap program through BPF_PROG_TEST_RUN: strip, pass, drop, count. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+#include <bpf/bpf.h>
+#include <linux/if_ether.h>
+#include "decap.skel.h"
+#include "netutil.h"
+#include "names.h"
+#include "pktbuild.h"
+
+#pragma GCC diagnostic ignored "-Wmissing-field-initializers"
+
+#define HOST4	"198.51.100.1"
+#define HOST6	"2001:db8:b::1"
+#define LB4	"198.51.100.254"
+#define LB6	"2001:db8:b::fe"
+#define VIP4	"192.0.2.10"
+#define VIP6	"2001:db8:a::10"
+#define CLIENT4	"203.0.113.7"
+#define CLIENT6	"2001:db8:c::7"
+
+static struct decap_bpf *skel;
+static const char *skip_why;
+
+static void inner4(struct pb *b) { pb_ipv4(b, CLIENT4, VIP4, IPPROTO_TCP); pb_tcp(b, 40001, 80, 0x02); }
+static void inner6(struct pb *b) { pb_ipv6(b, CLIENT6, VIP6, IPPROTO_TCP); pb_tcp(b, 40001, 80, 0x02); }
+
+/* A tunnel packet: outer header first (finished), then the inner packet. */
+static void tunnel4(struct pb *b, const char *dst, bool vlan)
+{
+	pb_init(b);
+	if (vlan) {
+		pb_eth(b, PB_MAC_NODE, PB_MAC_CLIENT, 0x8100);
+		pb_vlan(b, 7, ETH_P_IP);
+	} else {
+		pb_eth(b, PB_MAC_NODE, PB_MAC_CLIENT, ETH_P_IP);
+	}
+	pb_ipv4(b, LB4, dst, IPPROTO_IPIP);
+	inner4(b);
+	pb_payload(b, 10);
+	pb_finish(b);
+}
+
+static void tunnel6(struct pb *b, const char *dst)
+{
+	pb_init(b);
+	pb_eth(b, PB_MAC_NODE, PB_MAC_CLIENT, ETH_P_IPV6);
+	pb_ipv6(b, LB6, dst, IPPROTO_IPV6);
+	inner6(b);
+	pb_payload(b, 10);
+	pb_finish(b);
+}
+
+/* What the host should see: the same L2 header, then the inner packet. */
+static void stripped(struct pb *want, const struct pb *in)
+{
+	int l2 = in->ip_off[0], inner = in->ip_off[1];
+
+	pb_init(want);
+	pb_bytes(want, in->d, l2);
+	pb_bytes(want, in->d + inner, in->len - inner);
+}
+
+static void p_v4(struct pb *b) { tunnel4(b, HOST4, false); }
+static void p_v4_vlan(struct pb *b) { tunnel4(b, HOST4, true); }
+static void p_v6(struct pb *b) { tunnel6(b, HOST6); }
+static void p_v4_other(struct pb *b) { tunnel4(b, "198.51.100.9", false); }
+static void p_v6_other(struct pb *b) { tunnel6(b, "2001:db8:b::9"); }
+static void p_plain(struct pb *b)
+{
+	pb_init(b);
+	pb_eth(b, PB_MAC_NODE, PB_MAC_CLIENT, ETH_P_IP);
+	pb_ipv4(b, CLIENT4, HOST4, IPPROTO_TCP);
+	pb_tcp(b, 40002, 22, 0x02);
+	pb_finish(b);
+}
+static void p_arp(struct pb *b)
+{
+	pb_init(b);
+	pb_eth(b, PB_MAC_NODE, PB_MAC_CLIENT, ETH_P_ARP);
+	pb_payload(b, 46);
+}
+static void p_v4_bad_inner(struct pb *b)
+{
+	pb_init(b);
+	pb_eth(b, PB_MAC_NODE, PB_MAC_CLIENT, ETH_P_IP);
+	pb_ipv4(b, LB4, HOST4, IPPROTO_IPIP);
+	pb_bytes(b, "\x60\x00\x00\x00", 4);	/* says IPv6, and is 4 bytes long */
+	pb_finish(b);
+}
+static void p_v4_fragment(struct pb *b)
+{
+	tunnel4(b, HOST4, false);
+	b->d[20] = 0x20;
+	pb_ipv4_csum(b, 0);
+}
+
+struct dcase {
+	const char *name;
+	void (*build)(struct pb *b);
+	int verdict;
+	__u32 reason;
+	bool strip;
+};
+
+static const struct dcase cases[] = {
+	{ "ipv4-in-ipv4 to this host is stripped", p_v4, XDP_PASS, XLB_DECAP_V4, true },
+	{ "ipv4-in-ipv4 behind a vlan tag is stripped", p_v4_vlan, XDP_PASS, XLB_DECAP_V4, true },
+	{ "ipv6-in-ipv6 to this host is stripped", p_v6, XDP_PASS, XLB_DECAP_V6, true },
+	{ "ipv4 tunnel to another host passes untouched", p_v4_other, XDP_PASS, XLB_DECAP_PASS },
+	{ "ipv6 tunnel to another host passes untouched", p_v6_other, XDP_PASS, XLB_DECAP_PASS },
+	{ "plain tcp passes untouched", p_plain, XDP_PASS, XLB_DECAP_PASS },
+	{ "arp passes untouched", p_arp, XDP_PASS, XLB_DECAP_PASS },
+	{ "a tunnel with a broken inner header is dropped", p_v4_bad_inner, XDP_DROP,
+	  XLB_DECAP_MALFORMED },
+	{ "a fragmented tunnel packet passes to the kernel", p_v4_fragment, XDP_PASS,
+	  XLB_DECAP_PASS },
+};
+
+static __u64 counter(__u32 reason)
+{
+	int n = libbpf_num_possible_cpus();
+	__u64 vals[n], sum = 0;
+
+	assert_int_equal(bpf_map_lookup_elem(bpf_map__fd(skel->maps.decap_stats), &reason, vals), 0);
+	for (int i = 0; i < n; i++)
+		sum += vals[i];
+	return sum;
+}
+
+static void run_case(void **state)
+{
+	const struct dcase *c = *state;
+	LIBBPF_OPTS(bpf_test_run_opts, o);
+	__u64 before[XLB_DECAP_MAX];
+	__u8 out[PB_MAX + 64];
+	struct pb in, want;
+
+	if (skip_why) {
+		fprintf(stderr, "# skipped: %s\n", skip_why);
+		skip();
+	}
+	c->build(&in);
+	for (__u32 r = 0; r < XLB_DECAP_MAX; r++)
+		before[r] = counter(r);
+	o.data_in = in.d;
+	o.data_size_in = in.len;
+	o.data_out = out;
+	o.data_size_out = sizeof(out);
+	assert_int_equal(bpf_prog_test_run_opts(bpf_program__fd(skel->progs.xlb_decap), &o), 0);
+	if ((int)o.retval != c->verdict)
+		fail_msg("verdict %u, want %d", o.retval, c->verdict);
+	if (c->strip)
+		stripped(&want, &in);
+	else
+		want = in;
+	if (o.data_size_out != want.len || memcmp(out, want.d, want.len)) {
+		pb_diff(out, o.data_size_out, want.d, want.len);
+		fail_msg("output bytes differ");
+	}
+	for (__u32 r = 0; r < XLB_DECAP_MAX; r++) {
+		__u64 d = counter(r) - before[r];
+
+		if (d != (r == c->reason))
+			fail_msg("counter %s: +%llu, want +%d", xlb_decap_names[r],
+				 (unsigned long long)d, r == c->reason);
+	}
+}
+
+static int add_addr(const char *s)
+{
+	struct xlb_decap_key k = { 0 };
+	__u32 one = 1;
+
+	xlb_addr_parse(s, &k.addr, &k.family);
+	return bpf_map_update_elem(bpf_map__fd(skel->maps.decap_addrs), &k, &one, BPF_ANY);
+}
+
+static int setup(void **state)
+{
+	(void)state;
+	if (geteuid()) {
+		skip_why = "needs root (BPF)";
+		return 0;
+	}
+	skel = decap_bpf__open_and_load();
+	if (!skel || add_addr(HOST4) || add_addr(HOST6))
+		skip_why = "cannot load the decap program";
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	decap_bpf__destroy(skel);
+	return 0;
+}
+
+int main(void)
+{
+	enum { N = sizeof(cases) / sizeof(cases[0]) };
+	struct CMUnitTest tests[N];
+
+	for (int i = 0; i < N; i++)
+		tests[i] = (struct CMUnitTest){ cases[i].name, run_case, NULL, NULL, (void *)&cases[i] };
+	return _cmocka_run_group_tests("decap", tests, N, setup, teardown);
+}

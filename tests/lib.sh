@@ -1,0 +1,45 @@
+# TAP helpers for shell tests: `. tests/lib.sh`, then check/skip_all/done_testing.
+# Every test makes its own namespaces with the prefix $XT_NS and removes them
+# on exit, also when it fails.
+XT_N=0
+XT_FAIL=0
+XT_NS="xt$$"
+XLB=${XLB:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/build/xlb}
+
+ok() { XT_N=$((XT_N + 1)); echo "ok $XT_N - $*"; }
+not_ok() { XT_N=$((XT_N + 1)); XT_FAIL=$((XT_FAIL + 1)); echo "not ok $XT_N - $*"; }
+
+# check NAME CMD...: ok when CMD exits 0; prints CMD's output on failure.
+check() {
+	local name=$1 out
+	shift
+	if out=$("$@" 2>&1); then ok "$name"; else not_ok "$name"; printf '#   %s\n' "$out" | head -20; fi
+}
+
+# check_exit NAME STATUS CMD...: ok when CMD exits with STATUS.
+check_exit() {
+	local name=$1 want=$2 out rc
+	shift 2
+	out=$("$@" 2>&1); rc=$?
+	if [ "$rc" -eq "$want" ]; then ok "$name"; else
+		not_ok "$name (exit $rc, want $want)"; printf '#   %s\n' "$out" | head -20; fi
+}
+
+skip_all() { echo "1..0 # SKIP $*"; echo "ok 1 - all # SKIP $*"; exit 0; }
+
+require_root() {
+	[ "$(id -u)" -eq 0 ] || skip_all "needs root (network namespaces, BPF)"
+	ip netns add "${XT_NS}probe" 2>/dev/null || skip_all "cannot create network namespaces"
+	ip netns del "${XT_NS}probe"
+}
+
+xt_cleanup() {
+	local ns
+	for ns in $(ip netns list 2>/dev/null | awk '{print $1}' | grep "^${XT_NS}"); do
+		ip netns pids "$ns" 2>/dev/null | xargs -r kill -9 2>/dev/null
+		ip netns del "$ns" 2>/dev/null
+	done
+}
+trap xt_cleanup EXIT
+
+done_testing() { echo "1..$XT_N"; [ "$XT_FAIL" -eq 0 ]; }
