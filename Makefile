@@ -68,9 +68,9 @@ $(BUILD)/xlb: $(CLI_OBJS) $(BUILD)/libxlb.a
 
 $(BUILD)/tools/%.o: tools/%.c | $(BUILD)/tools
 	$(call msg,CC,$@)
-	$(Q)$(CC) $(XCFLAGS) -Itests -c $< -o $@
+	$(Q)$(CC) $(XCFLAGS) -Itests -I. -c $< -o $@
 
-$(BUILD)/bench-prog: $(BUILD)/tools/bench-prog.o $(TEST_OBJS) $(BUILD)/libxlb.a
+$(BUILD)/bench-prog: $(BUILD)/tools/bench-prog.o $(TEST_OBJS) $(BPF_TEST_OBJS) $(BUILD)/libxlb.a
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
@@ -100,8 +100,8 @@ check: deps-check
 	$(MAKE) --no-print-directory check-e2e || rc=1; \
 	tools/tally $(BUILD)/results || rc=1; exit $$rc
 
-check-unit: $(UNIT_TESTS)
-	$(Q)tools/run-tests unit $(BUILD)/results $(UNIT_TESTS)
+check-unit: $(UNIT_TESTS) $(BUILD)/xlb
+	$(Q)tools/run-tests unit $(BUILD)/results $(UNIT_TESTS) $(wildcard tests/unit/*.sh)
 
 check-bpf: $(BPF_TESTS) $(BUILD)/xlb
 	$(Q)tools/run-tests bpf $(BUILD)/results $(BPF_TESTS) $(wildcard tests/bpf/*.sh)

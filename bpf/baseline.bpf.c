@@ -2,10 +2,9 @@
 /* Benchmark baseline and harness: a MAC swap + XDP_TX, and a packet restorer. */
 #include "compat.h"
 #include <linux/if_ether.h>
+#include "../include/xlb_bench.h"
 
 char LICENSE[] SEC("license") = "GPL";
-
-#define BENCH_MAX_PKT	256
 
 /* The cheapest useful XDP program: swap MACs, send back. */
 SEC("xdp")
@@ -31,22 +30,15 @@ int xlb_null(struct xdp_md *ctx)
 	return XDP_TX;
 }
 
-struct bench_pkt {
-	__u32 len;		/* bytes of the original packet */
-	__s32 head_delta;	/* how far the program under test moves the head back */
-	__u32 runs;		/* iterations so far; 0 = packet still original */
-	__u32 pad;
-	__u8 bytes[BENCH_MAX_PKT];
-};
-
 /* [0]: the original packet and what the program under test does to it. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, 1);
 	__type(key, __u32);
-	__type(value, struct bench_pkt);
+	__type(value, struct xlb_bench_pkt);
 } bench_pkt SEC(".maps");
 
+/* [0]: the program under test. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PROG_ARRAY);
 	__uint(max_entries, 1);
@@ -54,31 +46,42 @@ struct {
 	__type(value, __u32);
 } bench_target SEC(".maps");
 
+/* Put the original bytes back where the previous iteration changed them. */
+static __always_inline int restore(struct xdp_md *ctx, struct xlb_bench_pkt *orig)
+{
+	__u32 len = orig->len, cur;
+
+	if (orig->head_delta && bpf_xdp_adjust_head(ctx, orig->head_delta))
+		return -1;
+	cur = ctx->data_end - ctx->data;
+	if (cur != len && bpf_xdp_adjust_tail(ctx, (int)len - (int)cur))
+		return -1;
+	if (len == 0 || len > XLB_BENCH_MAX_PKT)
+		return -1;
+	return bpf_xdp_store_bytes(ctx, 0, orig->bytes, len);
+}
+
 /*
  * BPF_PROG_TEST_RUN with repeat > 1 does not restore the packet between
  * iterations.  From the second iteration on, this harness moves the head
- * back where it was, sets the length and rewrites the original bytes, then
- * tail-calls the program under test.
+ * back, sets the length and rewrites the original bytes; then it optionally
+ * writes a flow number into the packet (distinct flows), and tail-calls the
+ * program under test.  Its own cost is measured with xlb_null as the target.
  */
 SEC("xdp")
 int xlb_harness(struct xdp_md *ctx)
 {
-	__u32 k0 = 0, len, cur;
-	struct bench_pkt *orig;
+	struct xlb_bench_pkt *orig;
+	__u32 k0 = 0, flow;
 
 	orig = bpf_map_lookup_elem(&bench_pkt, &k0);
 	if (!orig)
 		return XDP_ABORTED;
-	if (orig->runs++ > 0) {
-		if (orig->head_delta && bpf_xdp_adjust_head(ctx, orig->head_delta))
-			return XDP_ABORTED;
-		cur = ctx->data_end - ctx->data;
-		len = orig->len;
-		if (cur != len && bpf_xdp_adjust_tail(ctx, (int)len - (int)cur))
-			return XDP_ABORTED;
-		if (len == 0 || len > BENCH_MAX_PKT)
-			return XDP_ABORTED;
-		if (bpf_xdp_store_bytes(ctx, 0, orig->bytes, len))
+	if (orig->runs++ > 0 && restore(ctx, orig))
+		return XDP_ABORTED;
+	if (orig->vary_mod) {
+		flow = orig->runs % orig->vary_mod;
+		if (bpf_xdp_store_bytes(ctx, orig->vary_off & 0xff, &flow, sizeof(flow)))
 			return XDP_ABORTED;
 	}
 	bpf_tail_call(ctx, &bench_target, 0);

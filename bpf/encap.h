@@ -80,21 +80,20 @@ static __always_inline int encap_ipv6(struct xdp_md *ctx, const struct xlb_pkt *
 	return 0;
 }
 
-/* Route lookup for the outer packet; fills fib for the MAC rewrite. */
+/* Route lookup for an outer packet of tot_len bytes (0: no MTU check). */
 static __always_inline int lookup_next_hop(struct xdp_md *ctx, const struct xlb_pkt *pkt,
 					   const union xlb_addr *src, const union xlb_addr *dst,
-					   struct bpf_fib_lookup *fib)
+					   struct bpf_fib_lookup *fib, __u32 tot_len)
 {
 	__builtin_memset(fib, 0, sizeof(*fib));
 	fib->ifindex = ctx->ingress_ifindex;
+	fib->tot_len = tot_len;
 	if (pkt->flow.family == XLB_FAMILY_V4) {
 		fib->family = XLB_AF_INET;
-		fib->tot_len = pkt->ip_len + sizeof(struct iphdr);
 		fib->ipv4_src = src->v4;
 		fib->ipv4_dst = dst->v4;
 	} else {
 		fib->family = XLB_AF_INET6;
-		fib->tot_len = pkt->ip_len + sizeof(struct ipv6hdr);
 		__builtin_memcpy(fib->ipv6_src, src->v6, 16);
 		__builtin_memcpy(fib->ipv6_dst, dst->v6, 16);
 	}

@@ -65,4 +65,12 @@ static __always_inline __u32 xlb_flow_hash(const struct xlb_flow_key *k)
 	return c;
 }
 
+/* Bit of a VIP in the slot's filter: 0 .. XLB_VIP_FILTER_WORDS * 64 - 1. */
+static __always_inline __u32 xlb_vip_filter_bit(const union xlb_addr *a, __u8 family)
+{
+	__u32 x = family == XLB_FAMILY_V4 ? a->v4 : a->v6[0] ^ a->v6[1] ^ a->v6[2] ^ a->v6[3];
+
+	return (x * 0x9e3779b1u) >> 16;	/* Fibonacci hashing: 16 bits */
+}
+
 #endif /* XLB_HASH_H */

@@ -39,6 +39,22 @@ struct {
 	__type(value, __u32);
 } xlb_vips SEC(".maps");
 
+/* [slot * XLB_VIP_FILTER_WORDS + word]: "might be a VIP" bitmap. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, XLB_SLOTS * XLB_VIP_FILTER_WORDS);
+	__type(key, __u32);
+	__type(value, __u64);
+} xlb_vip_filter SEC(".maps");
+
+/* [backend id] -> cached next hop, per CPU (no lock, no sharing). */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, XLB_MAX_BACKENDS);
+	__type(key, __u32);
+	__type(value, struct xlb_nexthop);
+} xlb_nexthops SEC(".maps");
+
 /* Template of a Maglev table: M backend ids (M differs per service). */
 struct xlb_table_inner {
 	__uint(type, BPF_MAP_TYPE_ARRAY);

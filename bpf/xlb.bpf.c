@@ -48,10 +48,22 @@ static __always_inline void count_forward(void *map, __u32 key, const struct xlb
 	c->rehashed += p->rehashed;
 }
 
+/* One array read: a clear bit proves the address is not a VIP of the slot. */
+static __always_inline int maybe_vip(const union xlb_addr *addr, __u8 family, __u32 slot)
+{
+	__u32 bit = xlb_vip_filter_bit(addr, family);
+	__u32 key = slot * XLB_VIP_FILTER_WORDS + (bit >> 6);
+	__u64 *word = bpf_map_lookup_elem(&xlb_vip_filter, &key);
+
+	return word && ((*word >> (bit & 63)) & 1);
+}
+
 static __always_inline int is_vip(const union xlb_addr *addr, __u8 family, __u32 slot)
 {
 	struct xlb_vip_key k = {};
 
+	if (!maybe_vip(addr, family, slot))
+		return 0;
 	__builtin_memcpy(&k.vip, addr, sizeof(k.vip));
 	k.family = family;
 	k.slot = slot;
@@ -113,22 +125,32 @@ static __always_inline int pick_from_table(struct xlb_pkt *pkt, const struct xlb
 	return XLB_CONTINUE;
 }
 
-static __always_inline int pick_backend(struct xlb_pkt *pkt, const struct xlb_service *svc,
-					__u32 slot, struct xlb_pick *p)
+/* A connection-table hit that still holds, or NULL (p->rehashed set if stale). */
+static __always_inline struct xlb_backend *flow_hit(struct xlb_pkt *pkt, __u32 slot,
+						    struct xlb_pick *p)
 {
 	struct xlb_flow *f = bpf_map_lookup_elem(&xlb_flows, &pkt->flow);
+
+	if (!f)
+		return NULL;
+	p->be = lookup_backend(slot, f->backend);
+	if (flow_holds(f, p->be)) {
+		p->id = f->backend;
+		count_event(XLB_EV_FLOW_HIT);
+		return p->be;
+	}
+	p->be = NULL;
+	p->rehashed = 1;
+	return NULL;
+}
+
+/* A new (or re-hashed) flow: the table's backend, recorded unless RST/ICMP. */
+static __always_inline int pick_new(struct xlb_pkt *pkt, const struct xlb_service *svc,
+				    __u32 slot, struct xlb_pick *p)
+{
 	struct xlb_flow entry;
 	int act;
 
-	if (f) {
-		p->be = lookup_backend(slot, f->backend);
-		if (flow_holds(f, p->be)) {
-			p->id = f->backend;
-			count_event(XLB_EV_FLOW_HIT);
-			return XLB_CONTINUE;
-		}
-		p->rehashed = 1;
-	}
 	act = pick_from_table(pkt, svc, slot, p);
 	if (act != XLB_CONTINUE)
 		return act;
@@ -157,61 +179,117 @@ static __always_inline int trim_padding(struct xdp_md *ctx, const struct xlb_pkt
 	return bpf_xdp_adjust_tail(ctx, -(int)(frame - want));
 }
 
+/* Fill a next-hop entry from bpf_fib_lookup (MACs, device, route MTU). */
+static __always_inline void cache_next_hop(struct xdp_md *ctx, const struct xlb_pkt *pkt,
+					   const union xlb_addr *src, const struct xlb_backend *be,
+					   const struct bpf_fib_lookup *fib, struct xlb_nexthop *nh)
+{
+	struct bpf_fib_lookup probe;
+
+	/* a lookup for the largest packet answers with the route's MTU */
+	lookup_next_hop(ctx, pkt, src, &be->addr, &probe, 0xffff);
+	nh->mtu = probe.mtu_result ? probe.mtu_result : 0xffff;
+	nh->ifindex = fib->ifindex;
+	__builtin_memcpy(nh->dmac, fib->dmac, ETH_ALEN);
+	__builtin_memcpy(nh->smac, fib->smac, ETH_ALEN);
+	nh->gen = be->gen;
+	nh->expires_ns = bpf_ktime_get_coarse_ns() + XLB_NEXTHOP_TTL_NS;
+}
+
+/*
+ * The backend's next hop: from this CPU's cache while it is fresh, else from
+ * bpf_fib_lookup (and cached).  Returns a BPF_FIB_LKUP_RET_* code; *hop is
+ * filled on success.
+ */
+static __always_inline int next_hop(struct xdp_md *ctx, const struct xlb_pkt *pkt,
+				    const union xlb_addr *src, const struct xlb_backend *be,
+				    __u32 id, const struct xlb_slot_conf *conf,
+				    struct xlb_nexthop *hop)
+{
+	__u32 outer_len = pkt->ip_len + (pkt->flow.family == XLB_FAMILY_V4 ?
+					  sizeof(struct iphdr) : sizeof(struct ipv6hdr));
+	struct xlb_nexthop *nh = NULL;
+	struct bpf_fib_lookup fib;
+	int rc;
+
+	if (!(conf->flags & XLB_SLOT_F_FIB_EVERY_PACKET)) {
+		nh = bpf_map_lookup_elem(&xlb_nexthops, &id);
+		if (nh && nh->gen == be->gen && nh->expires_ns > bpf_ktime_get_coarse_ns()) {
+			if (outer_len > nh->mtu)
+				return BPF_FIB_LKUP_RET_FRAG_NEEDED;
+			*hop = *nh;
+			return BPF_FIB_LKUP_RET_SUCCESS;
+		}
+	}
+	rc = lookup_next_hop(ctx, pkt, src, &be->addr, &fib, outer_len);
+	if (rc != BPF_FIB_LKUP_RET_SUCCESS)
+		return rc;
+	hop->ifindex = fib.ifindex;
+	__builtin_memcpy(hop->dmac, fib.dmac, ETH_ALEN);
+	__builtin_memcpy(hop->smac, fib.smac, ETH_ALEN);
+	if (nh)
+		cache_next_hop(ctx, pkt, src, be, &fib, nh);
+	return rc;
+}
+
+static __always_inline int verdict(__u32 *reason, __u32 why, int action)
+{
+	*reason = why;
+	return action;
+}
+
 /* Encapsulate towards the backend and send; *reason gets the verdict's. */
 static __always_inline int tunnel(struct xdp_md *ctx, const struct xlb_pkt *pkt,
-				  const struct xlb_backend *be, const struct xlb_slot_conf *conf,
+				  const struct xlb_pick *pick, const struct xlb_slot_conf *conf,
 				  __u32 *reason)
 {
 	const union xlb_addr *src = pkt->flow.family == XLB_FAMILY_V4 ? &conf->src4 : &conf->src6;
-	struct bpf_fib_lookup fib;
+	const struct xlb_backend *be = pick->be;
+	struct xlb_nexthop hop;
 	struct ethhdr *eth;
 	int rc, err;
 
-	if (!src->v6[0] && !src->v6[1] && !src->v6[2] && !src->v6[3]) {
-		*reason = XLB_DROP_NO_SOURCE;
-		return XDP_DROP;
-	}
-	rc = lookup_next_hop(ctx, pkt, src, &be->addr, &fib);
-	if (rc == BPF_FIB_LKUP_RET_FRAG_NEEDED) {
-		*reason = XLB_DROP_TOO_BIG;
-		return XDP_DROP;
-	}
-	if (rc != BPF_FIB_LKUP_RET_SUCCESS && rc != BPF_FIB_LKUP_RET_NO_NEIGH) {
-		*reason = XLB_DROP_FIB;
-		return XDP_DROP;
-	}
-	if (trim_padding(ctx, pkt)) {
-		*reason = XLB_DROP_ENCAP;
-		return XDP_DROP;
-	}
+	if (!src->v6[0] && !src->v6[1] && !src->v6[2] && !src->v6[3])
+		return verdict(reason, XLB_DROP_NO_SOURCE, XDP_DROP);
+	rc = next_hop(ctx, pkt, src, be, pick->id, conf, &hop);
+	if (rc == BPF_FIB_LKUP_RET_FRAG_NEEDED)
+		return verdict(reason, XLB_DROP_TOO_BIG, XDP_DROP);
+	if (rc != BPF_FIB_LKUP_RET_SUCCESS && rc != BPF_FIB_LKUP_RET_NO_NEIGH)
+		return verdict(reason, XLB_DROP_FIB, XDP_DROP);
+	if (trim_padding(ctx, pkt))
+		return verdict(reason, XLB_DROP_ENCAP, XDP_DROP);
 	if (pkt->flow.family == XLB_FAMILY_V4)
 		err = encap_ipv4(ctx, pkt, src->v4, be->addr.v4);
 	else
 		err = encap_ipv6(ctx, pkt, src, &be->addr);
-	if (err) {
-		*reason = XLB_DROP_ENCAP;
-		return XDP_DROP;
-	}
-	if (rc == BPF_FIB_LKUP_RET_NO_NEIGH) {
-		/* the kernel forwards this one and resolves the neighbour */
-		*reason = XLB_PASS_NO_NEIGH;
-		return XDP_PASS;
-	}
+	if (err)
+		return verdict(reason, XLB_DROP_ENCAP, XDP_DROP);
+	/* unresolved neighbour: the kernel forwards this one and resolves it */
+	if (rc == BPF_FIB_LKUP_RET_NO_NEIGH)
+		return verdict(reason, XLB_PASS_NO_NEIGH, XDP_PASS);
 	eth = (void *)(long)ctx->data;
-	if ((void *)(eth + 1) > (void *)(long)ctx->data_end) {
-		*reason = XLB_DROP_ENCAP;
-		return XDP_DROP;
-	}
-	__builtin_memcpy(eth->h_dest, fib.dmac, ETH_ALEN);
-	__builtin_memcpy(eth->h_source, fib.smac, ETH_ALEN);
-	if (fib.ifindex == ctx->ingress_ifindex) {
-		*reason = XLB_STAT_TX;
-		return XDP_TX;
-	}
-	*reason = XLB_STAT_REDIRECT;
-	return bpf_redirect(fib.ifindex, 0);
+	if ((void *)(eth + 1) > (void *)(long)ctx->data_end)
+		return verdict(reason, XLB_DROP_ENCAP, XDP_DROP);
+	__builtin_memcpy(eth->h_dest, hop.dmac, ETH_ALEN);
+	__builtin_memcpy(eth->h_source, hop.smac, ETH_ALEN);
+	if (hop.ifindex == ctx->ingress_ifindex)
+		return verdict(reason, XLB_STAT_TX, XDP_TX);
+	return verdict(reason, XLB_STAT_REDIRECT, bpf_redirect(hop.ifindex, 0));
 }
 
+/* Not a service: a VIP without this port/protocol, or not a VIP at all. */
+static __always_inline int pass_unserved(const struct xlb_pkt *pkt, __u32 slot, __u64 bytes)
+{
+	if (!is_vip(&pkt->daddr, pkt->flow.family, slot))
+		return count(XDP_PASS, XLB_PASS_NOT_VIP, bytes);
+	return count(XDP_PASS, pkt->icmp_err ? XLB_PASS_ICMP_TO_VIP : XLB_PASS_NO_SERVICE, bytes);
+}
+
+/*
+ * A TCP/UDP flow (or an ICMP error quoting one).  A connection-table hit goes
+ * straight to its backend, which names its service; a miss looks the
+ * service up and takes the table's backend.
+ */
 static __always_inline int balance(struct xdp_md *ctx, struct xlb_pkt *pkt, __u32 slot,
 				   __u64 bytes)
 {
@@ -221,16 +299,18 @@ static __always_inline int balance(struct xdp_md *ctx, struct xlb_pkt *pkt, __u3
 	__u32 reason, svc_index;
 	int act;
 
-	svc = lookup_service(&pkt->flow, slot);
-	if (!svc) {
-		if (!is_vip(&pkt->daddr, pkt->flow.family, slot))
-			return count(XDP_PASS, XLB_PASS_NOT_VIP, bytes);
-		return count(XDP_PASS, pkt->icmp_err ? XLB_PASS_ICMP_TO_VIP : XLB_PASS_NO_SERVICE,
-			     bytes);
+	if (!maybe_vip(&pkt->flow.dst, pkt->flow.family, slot))
+		return pass_unserved(pkt, slot, bytes);
+	if (flow_hit(pkt, slot, &pick)) {
+		svc_index = pick.be->service;
+	} else {
+		svc = lookup_service(&pkt->flow, slot);
+		if (!svc)
+			return pass_unserved(pkt, slot, bytes);
+		svc_index = svc->index;
+		if (pick_new(pkt, svc, slot, &pick) != XLB_CONTINUE || !pick.be)
+			return count(XDP_DROP, XLB_DROP_NO_BACKEND, bytes);
 	}
-	svc_index = svc->index;
-	if (pick_backend(pkt, svc, slot, &pick) != XLB_CONTINUE || !pick.be)
-		return count(XDP_DROP, XLB_DROP_NO_BACKEND, bytes);
 	if (pick.be->family != pkt->flow.family)
 		return count(XDP_DROP, XLB_DROP_FAMILY, bytes);
 	conf = bpf_map_lookup_elem(&xlb_slot_conf, &slot);
@@ -238,14 +318,13 @@ static __always_inline int balance(struct xdp_md *ctx, struct xlb_pkt *pkt, __u3
 		return count(XDP_DROP, XLB_DROP_INTERNAL, bytes);
 	if (pkt->icmp_err)
 		count_event(XLB_EV_ICMP_PTB);
-	act = tunnel(ctx, pkt, pick.be, conf, &reason);
+	act = tunnel(ctx, pkt, &pick, conf, &reason);
 	if (act != XDP_DROP) {
 		count_forward(&xlb_service_stats, svc_index, &pick, bytes);
 		count_forward(&xlb_backend_stats, pick.id, &pick, bytes);
 	}
 	return count(act, reason, bytes);
 }
-
 SEC("xdp")
 int xlb_balance(struct xdp_md *ctx)
 {

@@ -68,6 +68,32 @@ struct xlb_slot_conf {
 _Static_assert(sizeof(struct xlb_slot_conf) == 48, "xlb_slot_conf ABI");
 
 #define XLB_SLOT_F_CONFIGURED	(1u << 0)	/* slot holds a configuration */
+/* Resolve the next hop with bpf_fib_lookup for every packet (no cache). */
+#define XLB_SLOT_F_FIB_EVERY_PACKET (1u << 1)
+
+/*
+ * xlb_vip_filter[slot * XLB_VIP_FILTER_WORDS + word]: a bitmap with one bit
+ * set per VIP (bit xlb_vip_filter_hash(addr) of the slot's words).  A clear
+ * bit proves "not a VIP" with one array read, so the node's own traffic is
+ * passed without hash-map lookups.  A set bit is confirmed in xlb_vips.
+ */
+#define XLB_VIP_FILTER_WORDS	1024	/* 65536 bits per slot */
+
+/*
+ * xlb_nexthops[backend id] (per-CPU): the next hop of a backend as
+ * bpf_fib_lookup last gave it, reused for XLB_NEXTHOP_TTL_NS.  Keyed by the
+ * backend's (id, gen), whose address never changes.
+ */
+#define XLB_NEXTHOP_TTL_NS	1000000000ull
+struct xlb_nexthop {
+	__u64 expires_ns;	/* bpf_ktime_get_coarse_ns() deadline; 0 = empty */
+	__u32 gen;		/* backend gen the entry was resolved for */
+	__u32 ifindex;		/* egress device */
+	__u32 mtu;		/* route MTU towards the backend */
+	__u8 dmac[6];		/* next hop's MAC */
+	__u8 smac[6];		/* egress device's MAC */
+};
+_Static_assert(sizeof(struct xlb_nexthop) == 32, "xlb_nexthop ABI");
 
 /* xlb_services key: (VIP, port, protocol) in one slot.  port 0 = all ports. */
 struct xlb_service_key {

@@ -7,6 +7,7 @@
 #include <bpf/bpf.h>
 #include "dataplane.h"
 #include "log.h"
+#include "../bpf/hash.h"
 
 struct dp_map {
 	const char *name;
@@ -15,7 +16,8 @@ struct dp_map {
 
 #define DP_MAP(f) { "xlb_" #f, offsetof(struct xlb_dp, f) }
 static const struct dp_map dp_maps[] = {
-	DP_MAP(active), DP_MAP(slot_conf), DP_MAP(services), DP_MAP(vips),
+	DP_MAP(active), DP_MAP(slot_conf), DP_MAP(services), DP_MAP(vips), DP_MAP(vip_filter),
+	DP_MAP(nexthops),
 	DP_MAP(tables), DP_MAP(backends), DP_MAP(flows), DP_MAP(stats),
 	DP_MAP(events), DP_MAP(backend_stats), DP_MAP(service_stats),
 };
@@ -168,6 +170,13 @@ int xlb_dp_clear_slot(const struct xlb_dp *dp, __u32 slot)
 				      offsetof(struct xlb_vip_key, slot), slot, "xlb_vips");
 	if (err)
 		return err;
+	for (i = 0; i < XLB_VIP_FILTER_WORDS; i++) {
+		__u64 zero = 0;
+
+		key = slot * XLB_VIP_FILTER_WORDS + i;
+		if (bpf_map_update_elem(dp->vip_filter, &key, &zero, BPF_ANY))
+			return map_err("write", "xlb_vip_filter");
+	}
 	for (i = 0; i < XLB_MAX_SERVICES; i++) {
 		key = slot * XLB_MAX_SERVICES + i;
 		if (bpf_map_delete_elem(dp->tables, &key) && errno != ENOENT)
@@ -193,10 +202,17 @@ int xlb_dp_set_service(const struct xlb_dp *dp, __u32 slot, struct xlb_service_k
 int xlb_dp_set_vip(const struct xlb_dp *dp, __u32 slot, const union xlb_addr *vip, __u8 family)
 {
 	struct xlb_vip_key key = { .vip = *vip, .family = family, .slot = slot };
-	__u32 one = 1;
+	__u32 one = 1, bit = xlb_vip_filter_bit(vip, family);
+	__u32 word_key = slot * XLB_VIP_FILTER_WORDS + bit / 64;
+	__u64 word;
 
 	if (bpf_map_update_elem(dp->vips, &key, &one, BPF_ANY))
 		return map_err("write", "xlb_vips");
+	if (bpf_map_lookup_elem(dp->vip_filter, &word_key, &word))
+		return map_err("read", "xlb_vip_filter");
+	word |= 1ull << (bit % 64);
+	if (bpf_map_update_elem(dp->vip_filter, &word_key, &word, BPF_ANY))
+		return map_err("write", "xlb_vip_filter");
 	return 0;
 }
 

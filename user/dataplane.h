@@ -11,6 +11,8 @@ struct xlb_dp {
 	int slot_conf;		/* xlb_slot_conf */
 	int services;		/* xlb_services */
 	int vips;		/* xlb_vips */
+	int vip_filter;		/* xlb_vip_filter */
+	int nexthops;		/* xlb_nexthops */
 	int tables;		/* xlb_tables (array of maps) */
 	int backends;		/* xlb_backends */
 	int flows;		/* xlb_flows */

@@ -669,6 +669,94 @@ static void flows_follow_the_table(void **state)
 	assert_true(seen[1] > 50 && seen[2] > 50);
 }
 
+/* Write a next-hop entry for backend id on every CPU. */
+static void put_nexthop(__u32 id, __u64 expires, const __u8 *dmac)
+{
+	int n = libbpf_num_possible_cpus();
+	struct xlb_nexthop nh[n];
+
+	memset(nh, 0, sizeof(nh));
+	for (int i = 0; i < n; i++) {
+		nh[i].expires_ns = expires;
+		nh[i].gen = 1;
+		nh[i].ifindex = testnet_ifindex("xlb0");
+		nh[i].mtu = 1500;
+		memcpy(nh[i].dmac, dmac, 6);
+		memcpy(nh[i].smac, PB_MAC_NODE, 6);
+	}
+	assert_int_equal(bpf_map_update_elem(xt_dp.nexthops, &id, nh, BPF_ANY), 0);
+}
+
+/* Send a SYN to SVC_WEB4 from a port whose flow the table gives backend id. */
+static void send_to(__u32 id, __u8 *out, __u32 *len, struct pb *in)
+{
+	for (__u16 port = 51000;; port++) {
+		tcp4_to(in, VIP4, port, 80, SYN);
+		if (xt_table_pick(in, SVC_WEB4) == id)
+			break;
+	}
+	assert_int_equal(xt_run(in, "xlb0", out, len), XDP_TX);
+}
+
+static const __u8 STALE_MAC[6] = { 0x02, 0xde, 0xad, 0, 0, 1 };
+
+/* A fresh cache entry is used as it is: no route lookup per packet. */
+static void nexthop_cache_is_used(void **state)
+{
+	__u8 out[PB_MAX + 256];
+	struct pb in;
+	__u32 len;
+
+	(void)state;
+	if (skip_why)
+		skip();
+	put_nexthop(1, UINT64_MAX, STALE_MAC);
+	send_to(1, out, &len, &in);
+	assert_memory_equal(out, STALE_MAC, 6);
+}
+
+/* An expired entry is resolved again through bpf_fib_lookup. */
+static void nexthop_cache_expires(void **state)
+{
+	__u8 out[PB_MAX + 256], mac[6];
+	struct pb in, want;
+	__u32 len;
+
+	(void)state;
+	if (skip_why)
+		skip();
+	put_nexthop(1, 1, STALE_MAC);
+	send_to(1, out, &len, &in);
+	testnet_backend_mac(4, 1, mac);
+	assert_memory_equal(out, mac, 6);
+	xt_expect(&want, &in, 1);
+	assert_int_equal(len, want.len);
+	assert_memory_equal(out, want.d, len);
+}
+
+/* XLB_SLOT_F_FIB_EVERY_PACKET ignores the cache. */
+static void fib_every_packet_mode(void **state)
+{
+	struct xlb_slot_conf conf;
+	__u8 out[PB_MAX + 256], mac[6];
+	struct pb in;
+	__u32 len;
+
+	(void)state;
+	if (skip_why)
+		skip();
+	put_nexthop(1, UINT64_MAX, STALE_MAC);
+	assert_int_equal(xlb_dp_get_slot_conf(&xt_dp, 0, &conf), 0);
+	conf.flags |= XLB_SLOT_F_FIB_EVERY_PACKET;
+	assert_int_equal(xlb_dp_set_slot_conf(&xt_dp, 0, &conf), 0);
+	send_to(1, out, &len, &in);
+	testnet_backend_mac(4, 1, mac);
+	assert_memory_equal(out, mac, 6);
+	conf.flags &= ~XLB_SLOT_F_FIB_EVERY_PACKET;
+	assert_int_equal(xlb_dp_set_slot_conf(&xt_dp, 0, &conf), 0);
+	put_nexthop(1, 1, STALE_MAC);	/* expired: the next packet re-resolves */
+}
+
 static int group_setup(void **state)
 {
 	(void)state;
@@ -687,7 +775,7 @@ static int group_teardown(void **state)
 int main(void)
 {
 	enum { N = sizeof(cases) / sizeof(cases[0]) };
-	struct CMUnitTest tests[N + 2];
+	struct CMUnitTest tests[N + 5];
 
 	for (int i = 0; i < N; i++) {
 		tests[i] = (struct CMUnitTest){ cases[i].name, run_case, NULL, NULL,
@@ -695,5 +783,8 @@ int main(void)
 	}
 	tests[N] = (struct CMUnitTest)cmocka_unit_test(kernel_refuses_runts);
 	tests[N + 1] = (struct CMUnitTest)cmocka_unit_test(flows_follow_the_table);
-	return _cmocka_run_group_tests("xlb", tests, N + 2, group_setup, group_teardown);
+	tests[N + 2] = (struct CMUnitTest)cmocka_unit_test(nexthop_cache_is_used);
+	tests[N + 3] = (struct CMUnitTest)cmocka_unit_test(nexthop_cache_expires);
+	tests[N + 4] = (struct CMUnitTest)cmocka_unit_test(fib_every_packet_mode);
+	return _cmocka_run_group_tests("xlb", tests, N + 5, group_setup, group_teardown);
 }

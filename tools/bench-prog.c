@@ -1,0 +1,274 @@
+/*
+ * bench-prog: cost of the balancer per packet through BPF_PROG_TEST_RUN,
+ * as ratios against a MAC-swap baseline measured in the same run.
+ *
+ * Every iteration sees the original packet: a harness program restores it
+ * and tail-calls the program under test; the harness's own cost (harness
+ * tail-calling a program that only returns) is subtracted.  Each case's
+ * verdict and output bytes are checked before it is timed.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <arpa/inet.h>
+#include <bpf/bpf.h>
+#include <linux/if_ether.h>
+#include "baseline.skel.h"
+#include "xlb_bench.h"
+#include "bpf/xlbtest.h"
+#include "testnet.h"
+
+#pragma GCC diagnostic ignored "-Wmissing-field-initializers"
+
+struct bcase {
+	const char *name;
+	int verdict;
+	int backend;		/* expected backend id; 0: pass, output unchanged */
+	__u32 vary_mod;		/* distinct client addresses cycled through */
+	const char *ifname;
+	bool warm;		/* run once first so the flow is known */
+	bool fib_every;		/* bpf_fib_lookup per packet, no next-hop cache */
+	struct pb pkt;
+};
+
+static struct baseline_bpf *base;
+static int repeat = 2000000, rounds = 9;
+
+static int cmp_u64(const void *a, const void *b)
+{
+	__u64 x = *(const __u64 *)a, y = *(const __u64 *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/*
+ * ns per iteration (x1000) of prog_fd on pkt, from the kernel's own timing:
+ * each BPF_PROG_TEST_RUN call has milliseconds of fixed set-up cost, so the
+ * wall clock around it says nothing about a packet.
+ */
+static int time_prog(int prog_fd, const struct pb *pkt, const char *ifname, __u32 *verdict,
+		     __u64 *ns_x1000)
+{
+	struct xdp_md ctx = { .data_end = pkt->len, .ingress_ifindex = testnet_ifindex(ifname) };
+	__u8 out[PB_MAX + 256];
+	LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = pkt->d, .data_size_in = pkt->len,
+		    .data_out = out, .data_size_out = sizeof(out), .ctx_in = &ctx,
+		    .ctx_size_in = sizeof(ctx), .repeat = repeat);
+
+	if (bpf_prog_test_run_opts(prog_fd, &o))
+		return -errno;
+	*verdict = o.retval;
+	*ns_x1000 = (__u64)o.duration * 1000;
+	return 0;
+}
+
+/* Arm the harness with pkt and the program it calls. */
+static int arm(const struct pb *pkt, int target_fd, __s32 head_delta, __u32 vary_mod)
+{
+	struct xlb_bench_pkt bp = { .len = pkt->len, .head_delta = head_delta,
+				    .vary_off = pkt->ip_off[0] + 12, .vary_mod = vary_mod };
+	__u32 zero = 0;
+
+	memcpy(bp.bytes, pkt->d, pkt->len);
+	if (bpf_map_update_elem(bpf_map__fd(base->maps.bench_pkt), &zero, &bp, BPF_ANY))
+		return -errno;
+	if (bpf_map_update_elem(bpf_map__fd(base->maps.bench_target), &zero, &target_fd, BPF_ANY))
+		return -errno;
+	return 0;
+}
+
+static void tcp4(struct pb *b, __u16 sport, __u8 flags, const char *dst)
+{
+	pb_init(b);
+	pb_eth(b, PB_MAC_NODE, PB_MAC_CLIENT, ETH_P_IP);
+	pb_ipv4(b, CLIENT4, dst, IPPROTO_TCP);
+	pb_tcp(b, sport, 80, flags);
+	pb_payload(b, 10);
+	pb_finish(b);
+}
+
+static void build_cases(struct bcase *c, int *n)
+{
+	int i = 0;
+
+	c[i] = (struct bcase){ "tcp known flow (v4 ACK)", XDP_TX, -1, 0, "xlb0", true };
+	tcp4(&c[i++].pkt, 41000, 0x10, VIP4);
+	c[i] = (struct bcase){ "tcp known flow, fib/packet", XDP_TX, -1, 0, "xlb0", true, true };
+	tcp4(&c[i++].pkt, 41000, 0x10, VIP4);
+	c[i] = (struct bcase){ "tcp new flow (v4 SYN)", XDP_TX, -1, 0xffffffff, "xlb0", false };
+	tcp4(&c[i++].pkt, 41001, 0x02, VIP4);
+	c[i] = (struct bcase){ "tcp known flow (v6 ACK)", XDP_REDIRECT, -1, 0, "xlb0", true };
+	pb_init(&c[i].pkt);
+	pb_eth(&c[i].pkt, PB_MAC_NODE, PB_MAC_CLIENT, ETH_P_IPV6);
+	pb_ipv6(&c[i].pkt, CLIENT6, VIP6, IPPROTO_TCP);
+	pb_tcp(&c[i].pkt, 41002, 443, 0x10);
+	pb_payload(&c[i].pkt, 10);
+	pb_finish(&c[i++].pkt);
+	c[i] = (struct bcase){ "udp known flow (v4)", XDP_TX, 3, 0, "xlb0", true };
+	pb_init(&c[i].pkt);
+	pb_eth(&c[i].pkt, PB_MAC_NODE, PB_MAC_CLIENT, ETH_P_IP);
+	pb_ipv4(&c[i].pkt, CLIENT4, VIP4, IPPROTO_UDP);
+	pb_udp(&c[i].pkt, 41003, 53);
+	pb_payload(&c[i].pkt, 30);
+	pb_finish(&c[i++].pkt);
+	c[i] = (struct bcase){ "non-vip pass", XDP_PASS, 0, 0, "xlb0", false };
+	tcp4(&c[i++].pkt, 41004, 0x10, OTHER4);
+	c[i] = (struct bcase){ "mix of 100000 flows (v4)", XDP_TX, -1, 100000, "xlb0", false };
+	tcp4(&c[i++].pkt, 41005, 0x10, VIP4);
+	*n = i;
+}
+
+/* Check one run's verdict and bytes: what the timed runs will produce. */
+static int verify(struct bcase *c)
+{
+	__u8 out[PB_MAX + 256];
+	struct pb want;
+	__u32 len;
+	int v, id;
+
+	v = xt_run(&c->pkt, c->ifname, out, &len);
+	if (v != c->verdict) {
+		fprintf(stderr, "bench-prog: %s: verdict %d, want %d\n", c->name, v, c->verdict);
+		return -1;
+	}
+	id = c->backend >= 0 ? c->backend
+			     : (int)xt_table_pick(&c->pkt, c->pkt.ip_family[0] == 4 ? SVC_WEB4
+										   : SVC_ANY6);
+	if (id)
+		xt_expect(&want, &c->pkt, id);
+	else
+		want = c->pkt;
+	if (len != want.len || memcmp(out, want.d, len)) {
+		fprintf(stderr, "bench-prog: %s: output differs from the expected bytes\n",
+			c->name);
+		pb_diff(out, len, want.d, want.len);
+		return -1;
+	}
+	return 0;
+}
+
+/* Mean of the rounds without the fastest and the slowest (x1000 ns). */
+static int set_fib_every(bool on)
+{
+	struct xlb_slot_conf conf;
+
+	if (xlb_dp_get_slot_conf(&xt_dp, 0, &conf))
+		return -1;
+	conf.flags = on ? conf.flags | XLB_SLOT_F_FIB_EVERY_PACKET
+			: conf.flags & ~XLB_SLOT_F_FIB_EVERY_PACKET;
+	return xlb_dp_set_slot_conf(&xt_dp, 0, &conf);
+}
+
+static __u64 trimmed_mean(int prog_fd, const struct pb *pkt, const char *ifname, int target,
+			  __s32 head_delta, __u32 vary, __u32 *verdict)
+{
+	__u64 t[32], sum = 0;
+
+	for (int r = 0; r < rounds; r++) {
+		if (target >= 0 && arm(pkt, target, head_delta, vary))
+			return 0;
+		if (time_prog(prog_fd, pkt, ifname, verdict, &t[r]))
+			return 0;
+	}
+	qsort(t, rounds, sizeof(t[0]), cmp_u64);
+	for (int r = 1; r < rounds - 1; r++)
+		sum += t[r];
+	return sum / (rounds - 2);
+}
+
+int main(int argc, char **argv)
+{
+	struct bcase cases[10];
+	const char *why = NULL;
+	bool json = false;
+	int n, opt, harness, xlb, null_fd;
+	__u64 t_base, t_null, t_harness, overhead;
+	__u32 v;
+
+	while ((opt = getopt(argc, argv, "jn:r:")) != -1) {
+		if (opt == 'j')
+			json = true;
+		else if (opt == 'n')
+			repeat = atoi(optarg);
+		else if (opt == 'r')
+			rounds = atoi(optarg);
+		else {
+			fprintf(stderr, "usage: bench-prog [-j] [-n REPEAT] [-r ROUNDS]\n");
+			return 1;
+		}
+	}
+	if (repeat < 1000 || rounds < 3 || rounds > 32) {
+		fprintf(stderr, "bench-prog: -n takes >= 1000, -r 3..32\n");
+		return 1;
+	}
+	if (xt_setup(&why)) {
+		fprintf(stderr, "bench-prog: %s\n", why);
+		return 2;
+	}
+	base = baseline_bpf__open_and_load();
+	if (!base) {
+		fprintf(stderr, "bench-prog: cannot load the baseline object\n");
+		return 2;
+	}
+	harness = bpf_program__fd(base->progs.xlb_harness);
+	xlb = bpf_program__fd(xt_skel->progs.xlb_balance);
+	null_fd = bpf_program__fd(base->progs.xlb_null);
+	build_cases(cases, &n);
+
+	t_base = trimmed_mean(bpf_program__fd(base->progs.xlb_baseline), &cases[0].pkt, "xlb0",
+			     -1, 0, 0, &v);
+	t_null = trimmed_mean(null_fd, &cases[0].pkt, "xlb0", -1, 0, 0, &v);
+	t_harness = trimmed_mean(harness, &cases[0].pkt, "xlb0", null_fd, 0, 0, &v);
+	overhead = t_harness > t_null ? t_harness - t_null : 0;
+	if (!t_base || !t_harness) {
+		fprintf(stderr, "bench-prog: timing the baseline failed\n");
+		return 2;
+	}
+	if (!json) {
+		printf("repeat %d x %d rounds (trimmed mean); harness overhead %.1f ns subtracted\n",
+		       repeat, rounds, overhead / 1000.0);
+		printf("%-28s %-12s %8s %7s\n", "case", "verdict", "ns/pkt", "ratio");
+		printf("%-28s %-12s %8.1f %7.2f\n", "baseline (mac swap + tx)", "XDP_TX",
+		       t_base / 1000.0, 1.0);
+	} else {
+		printf("{\"name\":\"baseline\",\"verdict\":\"XDP_TX\",\"ns_per_pkt\":%.1f,"
+		       "\"ratio_to_baseline\":1.00}\n", t_base / 1000.0);
+	}
+	for (int i = 0; i < n; i++) {
+		static const char *const vnames[] = { "XDP_ABORTED", "XDP_DROP", "XDP_PASS",
+						      "XDP_TX", "XDP_REDIRECT" };
+		struct bcase *c = &cases[i];
+		__s32 delta = c->verdict == XDP_PASS ? 0 : c->pkt.ip_family[0] == 4 ? 20 : 40;
+		__u64 t, cost;
+		struct pb warm = c->pkt;
+		__u8 out[PB_MAX + 256];
+		__u32 len;
+
+		if (verify(c))
+			return 1;
+		if (c->warm)
+			xt_run(&warm, c->ifname, out, &len);
+		if (set_fib_every(c->fib_every))
+			return 2;
+		t = trimmed_mean(harness, &c->pkt, c->ifname, xlb, delta, c->vary_mod, &v);
+		set_fib_every(false);
+		if ((int)v != c->verdict) {
+			fprintf(stderr, "bench-prog: %s: timed verdict %u, want %d\n", c->name, v,
+				c->verdict);
+			return 1;
+		}
+		cost = t > overhead ? t - overhead : 0;
+		if (json)
+			printf("{\"name\":\"%s\",\"verdict\":\"%s\",\"ns_per_pkt\":%.1f,"
+			       "\"ratio_to_baseline\":%.2f}\n", c->name, vnames[c->verdict],
+			       cost / 1000.0, (double)cost / t_base);
+		else
+			printf("%-28s %-12s %8.1f %7.2f\n", c->name, vnames[c->verdict],
+			       cost / 1000.0, (double)cost / t_base);
+	}
+	baseline_bpf__destroy(base);
+	xt_teardown();
+	return 0;
+}
