@@ -21,7 +21,7 @@ endif
 
 BPF_CFLAGS := -g -O2 -target bpf -Wall -Werror $(ARCH_INC) -D__BPF__
 CFLAGS     ?= -O2 -g
-XCFLAGS    := $(CFLAGS) -Wall -Wextra -Werror -MMD -MP -std=gnu11 \
+XCFLAGS    := $(CFLAGS) -Wall -Wextra -Werror -Wno-format-truncation -MMD -MP -std=gnu11 \
               -I$(BUILD) -Iinclude -Iuser -DXLB_VERSION='"$(VERSION)"'
 LDLIBS     := -lbpf -lelf -lz -ljansson -lm
 
@@ -29,9 +29,11 @@ BPF_PROGS  := xlb decap baseline
 BPF_OBJS   := $(patsubst %,$(BUILD)/%.bpf.o,$(BPF_PROGS))
 SKELS      := $(patsubst %,$(BUILD)/%.skel.h,$(BPF_PROGS))
 
-LIB_SRCS   := user/log.c user/dataplane.c user/loader.c user/names.c user/netutil.c
+LIB_SRCS   := user/log.c user/dataplane.c user/loader.c user/names.c user/netutil.c \
+              user/config.c user/validate.c user/maglev.c user/plan.c user/commit.c \
+              user/history.c
 LIB_OBJS   := $(patsubst user/%.c,$(BUILD)/user/%.o,$(LIB_SRCS))
-CLI_SRCS   := user/xlb.c user/cmd_attach.c
+CLI_SRCS   := user/xlb.c user/cmd_attach.c user/cmd_config.c user/cmd_backend.c user/cmd_stats.c
 CLI_OBJS   := $(patsubst user/%.c,$(BUILD)/user/%.o,$(CLI_SRCS))
 
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(BUILD)/tests/unit/%,$(wildcard tests/unit/test_*.c))

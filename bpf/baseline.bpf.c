@@ -80,7 +80,7 @@ int xlb_harness(struct xdp_md *ctx)
 	if (orig->runs++ > 0 && restore(ctx, orig))
 		return XDP_ABORTED;
 	if (orig->vary_mod) {
-		flow = orig->runs % orig->vary_mod;
+		flow = orig->vary_base + orig->runs % orig->vary_mod;
 		if (bpf_xdp_store_bytes(ctx, orig->vary_off & 0xff, &flow, sizeof(flow)))
 			return XDP_ABORTED;
 	}

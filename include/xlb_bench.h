@@ -12,8 +12,8 @@ struct xlb_bench_pkt {
 	__s32 head_delta;	/* bytes the program under test pushes in front */
 	__u32 runs;		/* iterations so far; 0 = packet still original */
 	__u32 vary_off;		/* offset of 4 bytes replaced by the flow number */
-	__u32 vary_mod;		/* flow number = runs % vary_mod; 0 = no variation */
-	__u32 pad;
+	__u32 vary_mod;		/* flow number = vary_base + runs % vary_mod; 0: none */
+	__u32 vary_base;
 	__u8 bytes[XLB_BENCH_MAX_PKT];
 };
 _Static_assert(sizeof(struct xlb_bench_pkt) == 24 + XLB_BENCH_MAX_PKT, "xlb_bench_pkt ABI");

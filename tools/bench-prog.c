@@ -30,6 +30,7 @@ struct bcase {
 	const char *ifname;
 	bool warm;		/* run once first so the flow is known */
 	bool fib_every;		/* bpf_fib_lookup per packet, no next-hop cache */
+	int repeat;		/* iterations per round; 0 = -n */
 	struct pb pkt;
 };
 
@@ -65,10 +66,13 @@ static int time_prog(int prog_fd, const struct pb *pkt, const char *ifname, __u3
 }
 
 /* Arm the harness with pkt and the program it calls. */
+static __u32 vary_base;	/* distinct flows across rounds and cases */
+
 static int arm(const struct pb *pkt, int target_fd, __s32 head_delta, __u32 vary_mod)
 {
 	struct xlb_bench_pkt bp = { .len = pkt->len, .head_delta = head_delta,
-				    .vary_off = pkt->ip_off[0] + 12, .vary_mod = vary_mod };
+				    .vary_off = pkt->ip_off[0] + 12, .vary_mod = vary_mod,
+				    .vary_base = vary_base };
 	__u32 zero = 0;
 
 	memcpy(bp.bytes, pkt->d, pkt->len);
@@ -97,7 +101,8 @@ static void build_cases(struct bcase *c, int *n)
 	tcp4(&c[i++].pkt, 41000, 0x10, VIP4);
 	c[i] = (struct bcase){ "tcp known flow, fib/packet", XDP_TX, -1, 0, "xlb0", true, true };
 	tcp4(&c[i++].pkt, 41000, 0x10, VIP4);
-	c[i] = (struct bcase){ "tcp new flow (v4 SYN)", XDP_TX, -1, 0xffffffff, "xlb0", false };
+	c[i] = (struct bcase){ "tcp new flow (v4 SYN)", XDP_TX, -1, 0xffffffff, "xlb0", false,
+			       false, 100000 };
 	tcp4(&c[i++].pkt, 41001, 0x02, VIP4);
 	c[i] = (struct bcase){ "tcp known flow (v6 ACK)", XDP_REDIRECT, -1, 0, "xlb0", true };
 	pb_init(&c[i].pkt);
@@ -117,6 +122,9 @@ static void build_cases(struct bcase *c, int *n)
 	tcp4(&c[i++].pkt, 41004, 0x10, OTHER4);
 	c[i] = (struct bcase){ "mix of 100000 flows (v4)", XDP_TX, -1, 100000, "xlb0", false };
 	tcp4(&c[i++].pkt, 41005, 0x10, VIP4);
+	/* last: it leaves the connection table full */
+	c[i] = (struct bcase){ "syn flood, full table", XDP_TX, -1, 0xffffffff, "xlb0", false };
+	tcp4(&c[i++].pkt, 41006, 0x02, VIP4);
 	*n = i;
 }
 
@@ -171,6 +179,8 @@ static __u64 trimmed_mean(int prog_fd, const struct pb *pkt, const char *ifname,
 			return 0;
 		if (time_prog(prog_fd, pkt, ifname, verdict, &t[r]))
 			return 0;
+		if (vary == 0xffffffff)
+			vary_base += repeat;	/* the next round's flows are new too */
 	}
 	qsort(t, rounds, sizeof(t[0]), cmp_u64);
 	for (int r = 1; r < rounds - 1; r++)
@@ -203,6 +213,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "bench-prog: -n takes >= 1000, -r 3..32\n");
 		return 1;
 	}
+	xt_flows = XLB_DEFAULT_FLOWS;
 	if (xt_setup(&why)) {
 		fprintf(stderr, "bench-prog: %s\n", why);
 		return 2;
@@ -252,7 +263,11 @@ int main(int argc, char **argv)
 			xt_run(&warm, c->ifname, out, &len);
 		if (set_fib_every(c->fib_every))
 			return 2;
+		int saved = repeat;
+
+		repeat = c->repeat ? c->repeat : repeat;
 		t = trimmed_mean(harness, &c->pkt, c->ifname, xlb, delta, c->vary_mod, &v);
+		repeat = saved;
 		set_fib_every(false);
 		if ((int)v != c->verdict) {
 			fprintf(stderr, "bench-prog: %s: timed verdict %u, want %d\n", c->name, v,

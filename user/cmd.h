@@ -23,5 +23,22 @@ int do_attach(int argc, char **argv);
 int do_detach(int argc, char **argv);
 int do_status(int argc, char **argv);
 int do_help(int argc, char **argv);
+int do_config(int argc, char **argv);
+int do_backend(int argc, char **argv);
+int do_stats(int argc, char **argv);
+int do_table(int argc, char **argv);
+
+/* Global options: --state DIR, --dev DEV. */
+extern const char *xlb_state_root;
+extern const char *xlb_dev;
+
+struct xlb_ctl;
+struct xlb_config;
+struct xlb_apply_opts;
+/* Open the attached interface's state (prints the error). */
+int ctl_open(struct xlb_ctl *c, bool readonly);
+/* Plan, guard, apply and report a new configuration; returns an exit status. */
+int apply_change(struct xlb_ctl *c, const struct xlb_config *cfg,
+		 const struct xlb_apply_opts *opts);
 
 #endif

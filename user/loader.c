@@ -87,7 +87,7 @@ static int make_dir(const char *path)
 }
 
 /* Exclusive lock per interface: attach, detach and commits serialise on it. */
-static int lock_dev(const char *ifname)
+int xlb_lock_dev(const char *ifname)
 {
 	char path[128];
 	int fd, err;
@@ -371,7 +371,7 @@ int xlb_attach(const struct xlb_attach_opts *o, struct xlb_attach_info *info)
 	err = ensure_bpffs() ?: make_dir(XLB_PIN_ROOT) ?: make_dir(dir);
 	if (err)
 		return err;
-	lock = lock_dev(o->ifname);
+	lock = xlb_lock_dev(o->ifname);
 	if (lock < 0)
 		return lock;
 	fresh = !path_exists(dir, "xlb_active");
@@ -433,7 +433,7 @@ int xlb_detach(const char *ifname)
 		return err;
 	if (access(dir, F_OK))
 		return xlb_errf(-ENOENT, "xlb is not attached to %s (no %s)", ifname, dir);
-	lock = lock_dev(ifname);
+	lock = xlb_lock_dev(ifname);
 	if (lock < 0)
 		return lock;
 	snprintf(path, sizeof(path), "%s/link", dir);

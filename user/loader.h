@@ -47,6 +47,8 @@ struct xlb_status {
 
 const char *xlb_mode_name(enum xlb_mode mode);
 int xlb_pin_dir(const char *ifname, char *buf, size_t len);
+/* Exclusive per-interface lock (/run/xlb/IF.lock): returns the fd to close. */
+int xlb_lock_dev(const char *ifname);
 int xlb_attach(const struct xlb_attach_opts *opts, struct xlb_attach_info *info);
 int xlb_detach(const char *ifname);
 /* Names of interfaces with pinned state, up to max; returns the count. */

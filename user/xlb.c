@@ -10,13 +10,28 @@
 #include "log.h"
 
 static const char synopsis[] =
-"Usage: xlb [-j|--json] [-p|--pretty] [-v|--verbose] OBJECT VERB [ARGS]\n"
+"Usage: xlb [-j|--json] [-p|--pretty] [-v|--verbose] [--state DIR] [--dev DEV] OBJECT VERB [ARGS]\n"
 "\n"
 "  xlb attach DEV [--mode native|generic] [--flows N] [--src4 ADDR] [--src6 ADDR]\n"
 "  xlb detach DEV\n"
 "  xlb status [DEV]\n"
+"  xlb config validate FILE\n"
+"  xlb config plan FILE\n"
+"  xlb config apply FILE [--force] [--reason TEXT]\n"
+"  xlb config show\n"
+"  xlb config history\n"
+"  xlb config rollback [GEN] [--force] [--reason TEXT]\n"
+"  xlb backend list [SERVICE]\n"
+"  xlb backend add SERVICE ADDR [weight N] [state active|drain|down] [--force]\n"
+"  xlb backend remove SERVICE ADDR [--force]\n"
+"  xlb backend set SERVICE ADDR {weight N | state active|drain|down} [--force]\n"
+"  xlb stats [SERVICE] [--watch [--count N]]\n"
+"  xlb table SERVICE\n"
 "  xlb help\n"
 "  xlb version\n"
+"\n"
+"DEV may be omitted when xlb is attached to one interface; --dev names it otherwise.\n"
+"State (history) lives in --state DIR, default /var/lib/xlb.\n"
 "\n"
 "Exit status: 0 done, 1 refused (usage, validation, guard), 2 system or kernel error.\n";
 
@@ -91,6 +106,10 @@ static const struct cmd objects[] = {
 	{ "attach", do_attach },
 	{ "detach", do_detach },
 	{ "status", do_status },
+	{ "config", do_config },
+	{ "backend", do_backend },
+	{ "stats", do_stats },
+	{ "table", do_table },
 	{ "help", do_help },
 	{ "version", do_version },
 	{ NULL, NULL },
@@ -114,6 +133,8 @@ int main(int argc, char **argv)
 		{ "pretty", no_argument, NULL, 'p' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
+		{ "state", required_argument, NULL, 'S' },
+		{ "dev", required_argument, NULL, 'D' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int c;
@@ -132,6 +153,12 @@ int main(int argc, char **argv)
 			break;
 		case 'h':
 			return do_help(0, NULL);
+		case 'S':
+			xlb_state_root = optarg;
+			break;
+		case 'D':
+			xlb_dev = optarg;
+			break;
 		default:
 			return usage_error("unknown option");
 		}

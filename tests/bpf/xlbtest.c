@@ -11,6 +11,7 @@
 
 struct xlb_bpf *xt_skel;
 struct xlb_dp xt_dp;
+__u32 xt_flows = 4096;
 
 const struct tbackend xt_backends[] = {
 	{ 1, "198.51.100.1", 4, 1, XLB_BACKEND_ACTIVE },
@@ -98,7 +99,7 @@ int xt_setup(const char **why)
 		*why = "cannot open the balancer object";
 		return -1;
 	}
-	bpf_map__set_max_entries(xt_skel->maps.xlb_flows, 4096);
+	bpf_map__set_max_entries(xt_skel->maps.xlb_flows, xt_flows);
 	if (xlb_bpf__load(xt_skel)) {
 		*why = "cannot load the balancer (BPF not permitted?)";
 		return -1;

@@ -31,6 +31,8 @@ struct tbackend {
 extern struct xlb_bpf *xt_skel;
 extern struct xlb_dp xt_dp;
 extern const struct tbackend xt_backends[];
+/* Connection-table size xt_setup loads with (tests: small; bench: production). */
+extern __u32 xt_flows;
 
 /* Load the object in a private netns and write the lab config in slot 0. */
 int xt_setup(const char **why);

@@ -1,0 +1,174 @@
+/* Configuration parser and validator: a corpus of invalid files, each with its path. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "config.h"
+
+#define DIR_BAD "tests/unit/configs/bad"
+#define DIR_GOOD "tests/unit/configs/good"
+
+static int load(const char *path, struct xlb_config *cfg, struct xlb_diags *d)
+{
+	int err = xlb_config_load(path, cfg, d);
+
+	return err ? err : xlb_config_validate(cfg, d);
+}
+
+/* Every bad file fails with the expected path and message. */
+static void bad_files_name_their_error(void **state)
+{
+	struct dirent *de;
+	DIR *dir = opendir(DIR_BAD);
+	int files = 0;
+
+	(void)state;
+	assert_non_null(dir);
+	while ((de = readdir(dir))) {
+		char path[512], exp[512], line[512], *bar;
+		struct xlb_diags d = { 0 };
+		struct xlb_config cfg;
+		bool found = false;
+		FILE *f;
+		size_t n = strlen(de->d_name);
+
+		if (n < 6 || strcmp(de->d_name + n - 5, ".json"))
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", DIR_BAD, de->d_name);
+		snprintf(exp, sizeof(exp), "%s/%.*s.expect", DIR_BAD, (int)(n - 5), de->d_name);
+		f = fopen(exp, "r");
+		assert_non_null(f);
+		assert_non_null(fgets(line, sizeof(line), f));
+		fclose(f);
+		line[strcspn(line, "\n")] = '\0';
+		bar = strchr(line, '|');
+		assert_non_null(bar);
+		*bar++ = '\0';
+		if (load(path, &cfg, &d) == 0)
+			fail_msg("%s: accepted, want an error at '%s'", de->d_name, line);
+		for (__u32 i = 0; i < d.count && !found; i++)
+			found = !strcmp(d.items[i].path, line) && strstr(d.items[i].msg, bar);
+		if (!found) {
+			for (__u32 i = 0; i < d.count; i++)
+				fprintf(stderr, "#   got %s: %s\n", d.items[i].path, d.items[i].msg);
+			fail_msg("%s: no error at '%s' saying '%s'", de->d_name, line, bar);
+		}
+		xlb_diags_free(&d);
+		xlb_config_free(&cfg);
+		files++;
+	}
+	closedir(dir);
+	assert_true(files >= 30);
+}
+
+/* All errors of a file are reported, not only the first. */
+static void all_errors_are_reported(void **state)
+{
+	struct xlb_diags d = { 0 };
+	struct xlb_config cfg;
+	json_error_t je;
+	json_t *j = json_loads("{\"services\":[{\"name\":\"a b\",\"vip\":\"x\",\"port\":-1,"
+			       "\"protocol\":\"icmp\",\"bogus\":1,\"backends\":[{\"address\":\"y\","
+			       "\"weight\":-5}]}]}", 0, &je);
+
+	(void)state;
+	assert_int_not_equal(xlb_config_from_json(j, &cfg, &d), 0);
+	assert_true(d.count >= 7);
+	xlb_diags_free(&d);
+	xlb_config_free(&cfg);
+	json_decref(j);
+}
+
+static void good_file_has_defaults(void **state)
+{
+	struct xlb_diags d = { 0 };
+	struct xlb_config cfg;
+	struct xlb_service_conf *s;
+
+	(void)state;
+	assert_int_equal(load(DIR_GOOD "/full.json", &cfg, &d), 0);
+	assert_int_equal(cfg.nr_services, 2);
+	s = xlb_config_service(&cfg, "web");
+	assert_non_null(s);
+	assert_int_equal(s->guards.min_active, 2);
+	assert_int_equal(s->backends[1].state, XLB_BACKEND_DRAIN);
+	assert_int_equal(s->health.type, XLB_HEALTH_HTTP);
+	s = xlb_config_service(&cfg, "dns6");
+	assert_int_equal(s->table_size, XLB_DEFAULT_TABLE_SIZE);
+	assert_int_equal(s->backends[0].weight, 100);
+	assert_int_equal(s->guards.min_active, 1);
+	assert_true(s->guards.max_share == 0.5 && s->guards.max_churn == 0.5);
+	xlb_config_free(&cfg);
+}
+
+/* The fingerprint ignores order; a real change changes it. */
+static void fingerprint_is_order_free(void **state)
+{
+	const char *a = "{\"services\":[{\"name\":\"x\",\"vip\":\"192.0.2.1\",\"port\":1,"
+			"\"protocol\":\"udp\",\"backends\":[{\"address\":\"198.51.100.1\"},"
+			"{\"address\":\"198.51.100.2\"}]},{\"name\":\"w\",\"vip\":\"192.0.2.2\","
+			"\"port\":2,\"protocol\":\"tcp\",\"backends\":[]}]}";
+	const char *b = "{\"services\":[{\"name\":\"w\",\"port\":2,\"vip\":\"192.0.2.2\","
+			"\"protocol\":\"tcp\",\"backends\":[]},{\"name\":\"x\",\"vip\":\"192.0.2.1\","
+			"\"port\":1,\"protocol\":\"udp\",\"backends\":[{\"address\":\"198.51.100.2\","
+			"\"weight\":100},{\"address\":\"198.51.100.1\"}]}]}";
+	struct xlb_config ca, cb;
+	struct xlb_diags d = { 0 };
+	json_error_t je;
+	char fa[17], fb[17];
+	json_t *ja = json_loads(a, 0, &je), *jb = json_loads(b, 0, &je);
+
+	(void)state;
+	assert_int_equal(xlb_config_from_json(ja, &ca, &d), 0);
+	assert_int_equal(xlb_config_from_json(jb, &cb, &d), 0);
+	xlb_config_fingerprint(&ca, fa);
+	xlb_config_fingerprint(&cb, fb);
+	assert_string_equal(fa, fb);
+	cb.services[1].backends[0].weight = 99;
+	xlb_config_fingerprint(&cb, fb);
+	assert_string_not_equal(fa, fb);
+	/* the normal form parses back to the same fingerprint */
+	json_t *n = xlb_config_to_json(&ca);
+	struct xlb_config cn;
+
+	assert_int_equal(xlb_config_from_json(n, &cn, &d), 0);
+	xlb_config_fingerprint(&cn, fb);
+	assert_string_equal(fa, fb);
+	json_decref(n);
+	json_decref(ja);
+	json_decref(jb);
+	xlb_config_free(&ca);
+	xlb_config_free(&cb);
+	xlb_config_free(&cn);
+}
+
+static void missing_file_is_an_error(void **state)
+{
+	struct xlb_diags d = { 0 };
+	struct xlb_config cfg;
+
+	(void)state;
+	assert_int_equal(xlb_config_load("/nonexistent/xlb.json", &cfg, &d), -ENOENT);
+	assert_int_equal(d.count, 1);
+	assert_non_null(strstr(d.items[0].msg, "cannot read"));
+	xlb_diags_free(&d);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(bad_files_name_their_error),
+		cmocka_unit_test(all_errors_are_reported),
+		cmocka_unit_test(good_file_has_defaults),
+		cmocka_unit_test(fingerprint_is_order_free),
+		cmocka_unit_test(missing_file_is_an_error),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,223 @@
+/* xlb backend list|add|remove|set: edits of the running configuration, same path as apply. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "cmd.h"
+#include "commit.h"
+#include "log.h"
+#include "netutil.h"
+
+static int state_of(const char *s, __u8 *state)
+{
+	static const char *const names[] = { "active", "drain", "down" };
+
+	for (int i = 0; i < 3; i++)
+		if (!strcmp(s, names[i])) {
+			*state = i;
+			return 0;
+		}
+	return -EINVAL;
+}
+
+/* Slot shares of a service's backends, from the table its configuration gives. */
+static void service_shares(const struct xlb_service_conf *s, double *share)
+{
+	__u32 *ids = calloc(s->nr_backends + 1, sizeof(*ids)), *table = NULL;
+
+	memset(share, 0, sizeof(*share) * s->nr_backends);
+	if (!ids || !xlb_service_holders(s))
+		goto out;
+	table = malloc(sizeof(*table) * s->table_size);
+	for (__u32 i = 0; i < s->nr_backends; i++)
+		ids[i] = i + 1;
+	if (!table || xlb_service_table(s, ids, table))
+		goto out;
+	for (__u32 i = 0; i < s->table_size; i++)
+		share[table[i] - 1] += 1.0 / s->table_size;
+out:
+	free(ids);
+	free(table);
+}
+
+static int do_backend_list(int argc, char **argv)
+{
+	json_t *arr = json_array();
+	struct xlb_ctl c;
+	int rc = 0;
+
+	if (argc > 1)
+		return usage_error("backend list: takes at most SERVICE");
+	if (ctl_open(&c, true))
+		return XLB_EXIT_REFUSED;
+	if (argc && !xlb_config_service(&c.running, argv[0])) {
+		p_err("no service '%s' in the running configuration (generation %llu)", argv[0],
+		      (unsigned long long)c.live_gen);
+		rc = XLB_EXIT_REFUSED;
+		goto out;
+	}
+	if (!xlb_json)
+		printf("%-16s %-40s %6s %-6s %7s %5s\n", "service", "backend", "weight", "state",
+		       "share", "id");
+	for (__u32 i = 0; i < c.running.nr_services; i++) {
+		const struct xlb_service_conf *s = &c.running.services[i];
+		double *share = calloc(s->nr_backends + 1, sizeof(*share));
+
+		if (argc && strcmp(argv[0], s->name)) {
+			free(share);
+			continue;
+		}
+		service_shares(s, share);
+		for (__u32 j = 0; j < s->nr_backends; j++) {
+			const struct xlb_backend_conf *b = &s->backends[j];
+			__u32 id = xlb_assign_id(&c.assign, s->name, &b->addr, b->family);
+			char a[INET6_ADDRSTRLEN];
+
+			xlb_addr_str(&b->addr, b->family, a, sizeof(a));
+			if (xlb_json)
+				json_array_append_new(arr, json_pack("{s:s,s:s,s:i,s:s,s:f,s:i}",
+					"service", s->name, "address", a, "weight", b->weight,
+					"state", xlb_state_name(b->state), "table_share", share[j],
+					"id", id));
+			else
+				printf("%-16s %-40s %6u %-6s %6.2f%% %5u\n", s->name, a, b->weight,
+				       xlb_state_name(b->state), 100 * share[j], id);
+		}
+		free(share);
+	}
+	if (xlb_json) {
+		json_emit(arr);
+		arr = NULL;
+	}
+out:
+	json_decref(arr);
+	xlb_ctl_close(&c);
+	return rc;
+}
+
+enum edit { EDIT_ADD, EDIT_REMOVE, EDIT_SET };
+
+/* Apply one edit to a copy of the running configuration. */
+static int edit_config(struct xlb_config *cfg, enum edit op, const char *svc_name,
+		       const char *addr_s, int argc, char **argv, char *reason, size_t rlen)
+{
+	struct xlb_service_conf *s = xlb_config_service(cfg, svc_name);
+	struct xlb_backend_conf nb = { .weight = 100, .state = XLB_BACKEND_ACTIVE }, *b;
+	unsigned int v;
+
+	if (!s)
+		return xlb_errf(-ENOENT, "no service '%s' in the running configuration", svc_name);
+	if (xlb_addr_parse(addr_s, &nb.addr, &nb.family))
+		return xlb_errf(-EINVAL, "'%s' is not an IPv4 or IPv6 address", addr_s);
+	b = xlb_service_backend(s, &nb.addr, nb.family);
+	if (op == EDIT_ADD && b)
+		return xlb_errf(-EEXIST, "%s is already a backend of %s", addr_s, svc_name);
+	if (op != EDIT_ADD && !b)
+		return xlb_errf(-ENOENT, "%s is not a backend of %s", addr_s, svc_name);
+	if (op == EDIT_ADD) {
+		void *p = realloc(s->backends, (s->nr_backends + 1) * sizeof(*s->backends));
+
+		if (!p)
+			return -ENOMEM;
+		s->backends = p;
+		b = &s->backends[s->nr_backends++];
+		*b = nb;
+	} else if (op == EDIT_REMOVE) {
+		*b = s->backends[--s->nr_backends];
+		snprintf(reason, rlen, "backend remove %s %s", svc_name, addr_s);
+		return argc ? xlb_errf(-EINVAL, "backend remove: unexpected '%s'", argv[0]) : 0;
+	}
+	if (op == EDIT_SET && !argc)
+		return xlb_errf(-EINVAL, "backend set: needs weight N or state active|drain|down");
+	for (int i = 0; i < argc; i += 2) {
+		if (i + 1 >= argc)
+			return xlb_errf(-EINVAL, "'%s' needs a value", argv[i]);
+		if (!strcmp(argv[i], "weight")) {
+			if (!parse_u32(argv[i + 1], 0, 65535, &v))
+				return xlb_errf(-EINVAL, "weight '%s': an integer 0..65535",
+						argv[i + 1]);
+			b->weight = v;
+		} else if (!strcmp(argv[i], "state")) {
+			if (state_of(argv[i + 1], &b->state))
+				return xlb_errf(-EINVAL, "state '%s': active, drain or down",
+						argv[i + 1]);
+		} else {
+			return xlb_errf(-EINVAL, "unexpected '%s' (weight N, state S)", argv[i]);
+		}
+	}
+	snprintf(reason, rlen, "backend %s %s %s%s%s%s%s", op == EDIT_ADD ? "add" : "set",
+		 svc_name, addr_s, argc ? " " : "", argc ? argv[0] : "", argc ? " " : "",
+		 argc ? argv[1] : "");
+	return 0;
+}
+
+static int backend_edit(enum edit op, int argc, char **argv)
+{
+	struct xlb_apply_opts o = { .source = "backend" };
+	struct xlb_diags d = { 0 };
+	struct xlb_config cfg;
+	struct xlb_ctl c;
+	char reason[256];
+	int rc, err, n = argc;
+
+	/* --force and --reason TEXT may end any edit */
+	for (int i = 2; i < argc; i++) {
+		if (!strcmp(argv[i], "--force") || !strcmp(argv[i], "--reason")) {
+			n = i;
+			break;
+		}
+	}
+	for (int i = n; i < argc; i++) {
+		if (!strcmp(argv[i], "--force"))
+			o.force = true;
+		else if (!strcmp(argv[i], "--reason") && i + 1 < argc)
+			o.reason = argv[++i];
+		else
+			return usage_error("backend: unexpected '%s'", argv[i]);
+	}
+	if (n < 2)
+		return usage_error("backend: needs SERVICE ADDR");
+	if (ctl_open(&c, false))
+		return XLB_EXIT_REFUSED;
+	err = xlb_config_copy(&cfg, &c.running);
+	if (!err)
+		err = edit_config(&cfg, op, argv[0], argv[1], n - 2, argv + 2, reason,
+				  sizeof(reason));
+	if (err) {
+		p_err("%s", xlb_errmsg());
+		rc = xlb_exit_for(err);
+		goto out;
+	}
+	if (xlb_config_validate(&cfg, &d)) {
+		d.file = "edited configuration";
+		xlb_diags_print(&d);
+		rc = XLB_EXIT_REFUSED;
+		goto out;
+	}
+	if (!o.reason)
+		o.reason = reason;
+	rc = apply_change(&c, &cfg, &o);
+out:
+	xlb_diags_free(&d);
+	xlb_config_free(&cfg);
+	xlb_ctl_close(&c);
+	return rc;
+}
+
+static int do_backend_add(int argc, char **argv) { return backend_edit(EDIT_ADD, argc, argv); }
+static int do_backend_remove(int argc, char **argv) { return backend_edit(EDIT_REMOVE, argc, argv); }
+static int do_backend_set(int argc, char **argv) { return backend_edit(EDIT_SET, argc, argv); }
+
+int do_backend(int argc, char **argv)
+{
+	static const struct cmd cmds[] = {
+		{ "list", do_backend_list },
+		{ "add", do_backend_add },
+		{ "remove", do_backend_remove },
+		{ "set", do_backend_set },
+		{ NULL, NULL },
+	};
+
+	return cmd_dispatch(cmds, argc, argv, "backend verb");
+}

@@ -1,0 +1,572 @@
+/*
+ * Configuration files: JSON parsed with jansson into struct xlb_config.
+ * Unknown keys, wrong types and out-of-range values are errors; every error
+ * of a file is collected with the path of the value, the value and why.
+ */
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <netinet/in.h>
+#include <unistd.h>
+#include "config.h"
+#include "log.h"
+#include "netutil.h"
+
+void xlb_diag_add(struct xlb_diags *d, const char *path, const char *fmt, ...)
+{
+	struct xlb_diag *it;
+	va_list ap;
+
+	if (d->count == d->cap) {
+		__u32 cap = d->cap ? d->cap * 2 : 16;
+		void *p = realloc(d->items, cap * sizeof(*d->items));
+
+		if (!p)
+			return;
+		d->items = p;
+		d->cap = cap;
+	}
+	it = &d->items[d->count++];
+	snprintf(it->path, sizeof(it->path), "%s", path);
+	va_start(ap, fmt);
+	vsnprintf(it->msg, sizeof(it->msg), fmt, ap);
+	va_end(ap);
+}
+
+void xlb_diags_free(struct xlb_diags *d)
+{
+	free(d->items);
+	d->items = NULL;
+	d->count = d->cap = 0;
+}
+
+void xlb_diags_print(const struct xlb_diags *d)
+{
+	const char *file = d->file ? d->file : "<config>";
+
+	if (xlb_json) {
+		json_t *arr = json_array();
+
+		for (__u32 i = 0; i < d->count; i++)
+			json_array_append_new(arr, json_pack("{s:s,s:s,s:s}", "file", file,
+							     "path", d->items[i].path,
+							     "message", d->items[i].msg));
+		json_t *o = json_pack("{s:s,s:o}", "error",
+				      "configuration is invalid", "errors", arr);
+		json_dumpf(o, stderr, JSON_COMPACT);
+		fputc('\n', stderr);
+		json_decref(o);
+		return;
+	}
+	for (__u32 i = 0; i < d->count; i++)
+		fprintf(stderr, "%s: %s%s%s\n", file, d->items[i].path,
+			d->items[i].path[0] ? ": " : "", d->items[i].msg);
+	fprintf(stderr, "xlb: error: %s: %u error%s, nothing applied\n", file, d->count,
+		d->count == 1 ? "" : "s");
+}
+
+/* ---- value helpers --------------------------------------------------------- */
+
+static void value_str(json_t *v, char *buf, size_t len)
+{
+	char *s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+
+	snprintf(buf, len, "%s", s ? s : "?");
+	if (strlen(buf) > 40)
+		strcpy(buf + 37, "...");
+	free(s);
+}
+
+static void check_keys(json_t *obj, const char *const *allowed, const char *path,
+		       struct xlb_diags *d)
+{
+	char list[256] = "";
+	const char *key;
+	json_t *v;
+
+	for (const char *const *a = allowed; *a; a++)
+		snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s%s",
+			 a == allowed ? "" : ", ", *a);
+	json_object_foreach(obj, key, v) {
+		const char *const *a;
+		char p[160];
+
+		for (a = allowed; *a && strcmp(*a, key); a++)
+			;
+		if (*a)
+			continue;
+		snprintf(p, sizeof(p), "%s%s%s", path, path[0] ? "." : "", key);
+		xlb_diag_add(d, p, "unknown key (allowed: %s)", list);
+	}
+}
+
+static void join(char *out, size_t len, const char *path, const char *key)
+{
+	snprintf(out, len, "%s%s%s", path, path[0] ? "." : "", key);
+}
+
+/* An integer in [min, max]; missing: def, or an error when required. */
+static bool get_int(json_t *obj, const char *key, const char *path, long long min,
+		    long long max, long long def, bool required, long long *out,
+		    struct xlb_diags *d)
+{
+	json_t *v = json_object_get(obj, key);
+	char p[160], val[48];
+
+	join(p, sizeof(p), path, key);
+	*out = def;
+	if (!v) {
+		if (required)
+			xlb_diag_add(d, p, "missing (an integer %lld..%lld)", min, max);
+		return !required;
+	}
+	value_str(v, val, sizeof(val));
+	if (!json_is_integer(v)) {
+		xlb_diag_add(d, p, "%s: must be an integer %lld..%lld", val, min, max);
+		return false;
+	}
+	if (json_integer_value(v) < min || json_integer_value(v) > max) {
+		xlb_diag_add(d, p, "%s: out of range %lld..%lld", val, min, max);
+		return false;
+	}
+	*out = json_integer_value(v);
+	return true;
+}
+
+/* A number in (min, max] (fractions of 1 for guards). */
+static bool get_fraction(json_t *obj, const char *key, const char *path, double def,
+			 double *out, struct xlb_diags *d)
+{
+	json_t *v = json_object_get(obj, key);
+	char p[160], val[48];
+
+	join(p, sizeof(p), path, key);
+	*out = def;
+	if (!v)
+		return true;
+	value_str(v, val, sizeof(val));
+	if (!json_is_number(v) || json_number_value(v) <= 0 || json_number_value(v) > 1) {
+		xlb_diag_add(d, p, "%s: must be a number above 0 and at most 1", val);
+		return false;
+	}
+	*out = json_number_value(v);
+	return true;
+}
+
+static const char *get_str(json_t *obj, const char *key, const char *path, bool required,
+			   struct xlb_diags *d)
+{
+	json_t *v = json_object_get(obj, key);
+	char p[160], val[48];
+
+	join(p, sizeof(p), path, key);
+	if (!v) {
+		if (required)
+			xlb_diag_add(d, p, "missing (a string)");
+		return NULL;
+	}
+	if (!json_is_string(v)) {
+		value_str(v, val, sizeof(val));
+		xlb_diag_add(d, p, "%s: must be a string", val);
+		return NULL;
+	}
+	return json_string_value(v);
+}
+
+/* One of names[]; returns its index, def when missing, -1 on error. */
+static int get_enum(json_t *obj, const char *key, const char *path, const char *const *names,
+		    int def, bool required, struct xlb_diags *d)
+{
+	const char *s = get_str(obj, key, path, required, d);
+	char p[160];
+
+	if (!s)
+		return json_object_get(obj, key) || required ? -1 : def;
+	for (int i = 0; names[i]; i++)
+		if (!strcmp(s, names[i]))
+			return i;
+	join(p, sizeof(p), path, key);
+	xlb_diag_add(d, p, "\"%s\": must be one of %s%s%s%s%s", s, names[0],
+		     names[1] ? ", " : "", names[1] ? names[1] : "",
+		     names[1] && names[2] ? ", " : "", names[1] && names[2] ? names[2] : "");
+	return -1;
+}
+
+static bool get_addr(json_t *obj, const char *key, const char *path, union xlb_addr *addr,
+		     __u8 *family, struct xlb_diags *d)
+{
+	const char *s = get_str(obj, key, path, true, d);
+	char p[160];
+
+	if (!s)
+		return false;
+	join(p, sizeof(p), path, key);
+	if (xlb_addr_parse(s, addr, family)) {
+		xlb_diag_add(d, p, "\"%s\": not an IPv4 or IPv6 address", s);
+		return false;
+	}
+	return true;
+}
+
+/* ---- the schema --------------------------------------------------------------- */
+
+static const char *const root_keys[] = { "services", NULL };
+static const char *const svc_keys[] = { "name", "vip", "port", "protocol", "table_size",
+					"guards", "health", "backends", NULL };
+static const char *const guard_keys[] = { "min_active", "max_share", "max_churn", NULL };
+static const char *const health_keys[] = { "type", "port", "path", "interval_ms",
+					   "timeout_ms", "rise", "fall", NULL };
+static const char *const be_keys[] = { "address", "weight", "state", NULL };
+static const char *const proto_names[] = { "tcp", "udp", NULL };
+static const char *const state_names[] = { "active", "drain", "down", NULL };
+static const char *const health_names[] = { "none", "tcp", "http", NULL };
+
+const char *xlb_state_name(__u8 state)
+{
+	return state <= XLB_BACKEND_DOWN ? state_names[state] : "?";
+}
+
+const char *xlb_proto_name(__u8 proto)
+{
+	return proto == IPPROTO_UDP ? "udp" : "tcp";
+}
+
+static void parse_guards(json_t *g, const char *path, struct xlb_guards *out,
+			 struct xlb_diags *d)
+{
+	long long v;
+
+	out->min_active = 1;
+	out->max_share = 0.5;
+	out->max_churn = 0.5;
+	if (!g)
+		return;
+	if (!json_is_object(g)) {
+		xlb_diag_add(d, path, "must be an object");
+		return;
+	}
+	check_keys(g, guard_keys, path, d);
+	if (get_int(g, "min_active", path, 0, XLB_MAX_BACKENDS, 1, false, &v, d))
+		out->min_active = v;
+	get_fraction(g, "max_share", path, 0.5, &out->max_share, d);
+	get_fraction(g, "max_churn", path, 0.5, &out->max_churn, d);
+}
+
+static void parse_health(json_t *h, const char *path, struct xlb_health *out,
+			 struct xlb_diags *d)
+{
+	const char *hpath;
+	long long v;
+	int type;
+	char p[160];
+
+	memset(out, 0, sizeof(*out));
+	if (!h)
+		return;
+	if (!json_is_object(h)) {
+		xlb_diag_add(d, path, "must be an object");
+		return;
+	}
+	check_keys(h, health_keys, path, d);
+	type = get_enum(h, "type", path, health_names, XLB_HEALTH_NONE, true, d);
+	out->type = type < 0 ? XLB_HEALTH_NONE : type;
+	if (get_int(h, "port", path, 1, 65535, 0, false, &v, d))
+		out->port = v;
+	if (get_int(h, "interval_ms", path, 100, 3600000, 2000, false, &v, d))
+		out->interval_ms = v;
+	if (get_int(h, "timeout_ms", path, 10, 3600000, 1000, false, &v, d))
+		out->timeout_ms = v;
+	if (get_int(h, "rise", path, 1, 100, 2, false, &v, d))
+		out->rise = v;
+	if (get_int(h, "fall", path, 1, 100, 3, false, &v, d))
+		out->fall = v;
+	hpath = get_str(h, "path", path, false, d);
+	join(p, sizeof(p), path, "path");
+	if (hpath && out->type != XLB_HEALTH_HTTP)
+		xlb_diag_add(d, p, "\"%s\": only an http check has a path", hpath);
+	else if (hpath && (hpath[0] != '/' || strlen(hpath) >= sizeof(out->path) ||
+			   strpbrk(hpath, " \r\n")))
+		xlb_diag_add(d, p, "\"%s\": must start with / and have no spaces (255 bytes at "
+			     "most)", hpath);
+	else
+		snprintf(out->path, sizeof(out->path), "%s", hpath ? hpath : "/");
+}
+
+static void parse_backend(json_t *b, const char *path, struct xlb_backend_conf *out,
+			  struct xlb_diags *d)
+{
+	long long w;
+	int st;
+
+	memset(out, 0, sizeof(*out));
+	if (!json_is_object(b)) {
+		xlb_diag_add(d, path, "must be an object with address, weight, state");
+		return;
+	}
+	check_keys(b, be_keys, path, d);
+	get_addr(b, "address", path, &out->addr, &out->family, d);
+	if (get_int(b, "weight", path, 0, 65535, 100, false, &w, d))
+		out->weight = w;
+	st = get_enum(b, "state", path, state_names, XLB_BACKEND_ACTIVE, false, d);
+	out->state = st < 0 ? XLB_BACKEND_ACTIVE : st;
+}
+
+static bool valid_name(const char *s)
+{
+	if (!*s || strlen(s) >= XLB_NAME_MAX)
+		return false;
+	for (; *s; s++)
+		if (!isalnum((unsigned char)*s) && *s != '-' && *s != '_' && *s != '.')
+			return false;
+	return true;
+}
+
+static void parse_service(json_t *s, const char *path, struct xlb_service_conf *out,
+			  struct xlb_diags *d)
+{
+	json_t *bes;
+	const char *name;
+	long long v;
+	int proto;
+	char p[160];
+
+	memset(out, 0, sizeof(*out));
+	if (!json_is_object(s)) {
+		xlb_diag_add(d, path, "must be an object");
+		return;
+	}
+	check_keys(s, svc_keys, path, d);
+	name = get_str(s, "name", path, true, d);
+	join(p, sizeof(p), path, "name");
+	if (name && !valid_name(name))
+		xlb_diag_add(d, p, "\"%s\": 1-63 letters, digits, '-', '_' or '.'", name);
+	else if (name)
+		snprintf(out->name, sizeof(out->name), "%s", name);
+	get_addr(s, "vip", path, &out->vip, &out->family, d);
+	if (get_int(s, "port", path, 0, 65535, 0, true, &v, d))
+		out->port = v;
+	proto = get_enum(s, "protocol", path, proto_names, 0, true, d);
+	out->proto = proto == 1 ? IPPROTO_UDP : IPPROTO_TCP;
+	if (get_int(s, "table_size", path, 1, XLB_MAX_TABLE_SIZE, XLB_DEFAULT_TABLE_SIZE, false,
+		    &v, d))
+		out->table_size = v;
+	join(p, sizeof(p), path, "guards");
+	parse_guards(json_object_get(s, "guards"), p, &out->guards, d);
+	join(p, sizeof(p), path, "health");
+	parse_health(json_object_get(s, "health"), p, &out->health, d);
+
+	bes = json_object_get(s, "backends");
+	join(p, sizeof(p), path, "backends");
+	if (!bes) {
+		xlb_diag_add(d, p, "missing (a list of backends)");
+		return;
+	}
+	if (!json_is_array(bes)) {
+		xlb_diag_add(d, p, "must be a list of backends");
+		return;
+	}
+	out->nr_backends = json_array_size(bes);
+	out->backends = calloc(out->nr_backends ? out->nr_backends : 1, sizeof(*out->backends));
+	for (__u32 i = 0; i < out->nr_backends && out->backends; i++) {
+		char bp[160];
+
+		snprintf(bp, sizeof(bp), "%s.backends[%u]", path, i);
+		parse_backend(json_array_get(bes, i), bp, &out->backends[i], d);
+	}
+}
+
+int xlb_config_from_json(json_t *root, struct xlb_config *cfg, struct xlb_diags *d)
+{
+	json_t *svcs;
+	__u32 before = d->count;
+
+	memset(cfg, 0, sizeof(*cfg));
+	if (!json_is_object(root)) {
+		xlb_diag_add(d, "", "the configuration must be a JSON object with \"services\"");
+		return -EINVAL;
+	}
+	check_keys(root, root_keys, "", d);
+	svcs = json_object_get(root, "services");
+	if (!svcs || !json_is_array(svcs)) {
+		xlb_diag_add(d, "services", svcs ? "must be a list" : "missing (a list of services)");
+		return -EINVAL;
+	}
+	cfg->nr_services = json_array_size(svcs);
+	cfg->services = calloc(cfg->nr_services ? cfg->nr_services : 1, sizeof(*cfg->services));
+	if (!cfg->services)
+		return -ENOMEM;
+	for (__u32 i = 0; i < cfg->nr_services; i++) {
+		char p[64];
+
+		snprintf(p, sizeof(p), "services[%u]", i);
+		parse_service(json_array_get(svcs, i), p, &cfg->services[i], d);
+	}
+	return d->count > before ? -EINVAL : 0;
+}
+
+int xlb_config_load(const char *path, struct xlb_config *cfg, struct xlb_diags *d)
+{
+	json_error_t jerr;
+	json_t *root;
+	int err;
+
+	memset(cfg, 0, sizeof(*cfg));
+	d->file = path;
+	root = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr);
+	if (!root) {
+		if (jerr.line < 0 || access(path, R_OK)) {
+			xlb_diag_add(d, "", "cannot read: %s", strerror(errno ? errno : ENOENT));
+			return -ENOENT;
+		}
+		xlb_diag_add(d, "", "line %d, column %d: %s", jerr.line, jerr.column, jerr.text);
+		return -EINVAL;
+	}
+	err = xlb_config_from_json(root, cfg, d);
+	json_decref(root);
+	return err;
+}
+
+/* ---- normal form ------------------------------------------------------------- */
+
+static int cmp_backend(const void *a, const void *b)
+{
+	const struct xlb_backend_conf *x = a, *y = b;
+
+	if (x->family != y->family)
+		return x->family - y->family;
+	return memcmp(&x->addr, &y->addr, sizeof(x->addr));
+}
+
+static int cmp_service(const void *a, const void *b)
+{
+	return strcmp(((const struct xlb_service_conf *)a)->name,
+		      ((const struct xlb_service_conf *)b)->name);
+}
+
+static json_t *backend_json(const struct xlb_backend_conf *b)
+{
+	char a[INET6_ADDRSTRLEN];
+
+	return json_pack("{s:s,s:i,s:s}", "address", xlb_addr_str(&b->addr, b->family, a, sizeof(a)),
+			 "weight", b->weight, "state", xlb_state_name(b->state));
+}
+
+static json_t *service_json(const struct xlb_service_conf *s)
+{
+	json_t *o, *bes = json_array();
+	char vip[INET6_ADDRSTRLEN];
+	struct xlb_backend_conf *sorted;
+
+	sorted = malloc(sizeof(*sorted) * (s->nr_backends ? s->nr_backends : 1));
+	memcpy(sorted, s->backends, sizeof(*sorted) * s->nr_backends);
+	qsort(sorted, s->nr_backends, sizeof(*sorted), cmp_backend);
+	for (__u32 i = 0; i < s->nr_backends; i++)
+		json_array_append_new(bes, backend_json(&sorted[i]));
+	free(sorted);
+	o = json_pack("{s:s,s:s,s:i,s:s,s:i,s:{s:i,s:f,s:f},s:o}", "name", s->name, "vip",
+		      xlb_addr_str(&s->vip, s->family, vip, sizeof(vip)), "port", s->port,
+		      "protocol", xlb_proto_name(s->proto), "table_size", s->table_size,
+		      "guards", "min_active", s->guards.min_active, "max_share", s->guards.max_share,
+		      "max_churn", s->guards.max_churn, "backends", bes);
+	if (s->health.type != XLB_HEALTH_NONE) {
+		json_t *h = json_pack("{s:s,s:i,s:i,s:i,s:i}", "type",
+				      health_names[s->health.type], "interval_ms",
+				      s->health.interval_ms, "timeout_ms", s->health.timeout_ms,
+				      "rise", s->health.rise, "fall", s->health.fall);
+
+		if (s->health.port)
+			json_object_set_new(h, "port", json_integer(s->health.port));
+		if (s->health.type == XLB_HEALTH_HTTP)
+			json_object_set_new(h, "path", json_string(s->health.path));
+		json_object_set_new(o, "health", h);
+	}
+	return o;
+}
+
+json_t *xlb_config_to_json(const struct xlb_config *cfg)
+{
+	struct xlb_service_conf *sorted;
+	json_t *svcs = json_array();
+
+	sorted = malloc(sizeof(*sorted) * (cfg->nr_services ? cfg->nr_services : 1));
+	memcpy(sorted, cfg->services, sizeof(*sorted) * cfg->nr_services);
+	qsort(sorted, cfg->nr_services, sizeof(*sorted), cmp_service);
+	for (__u32 i = 0; i < cfg->nr_services; i++)
+		json_array_append_new(svcs, service_json(&sorted[i]));
+	free(sorted);
+	return json_pack("{s:o}", "services", svcs);
+}
+
+void xlb_config_fingerprint(const struct xlb_config *cfg, char out[17])
+{
+	json_t *j = xlb_config_to_json(cfg);
+	char *s = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
+	__u64 h = 0xcbf29ce484222325ull;	/* FNV-1a 64 */
+
+	for (const char *p = s; p && *p; p++)
+		h = (h ^ (unsigned char)*p) * 0x100000001b3ull;
+	snprintf(out, 17, "%016llx", (unsigned long long)h);
+	free(s);
+	json_decref(j);
+}
+
+int xlb_config_copy(struct xlb_config *dst, const struct xlb_config *src)
+{
+	memset(dst, 0, sizeof(*dst));
+	dst->services = calloc(src->nr_services ? src->nr_services : 1, sizeof(*dst->services));
+	if (!dst->services)
+		return -ENOMEM;
+	dst->nr_services = src->nr_services;
+	for (__u32 i = 0; i < src->nr_services; i++) {
+		const struct xlb_service_conf *s = &src->services[i];
+		struct xlb_service_conf *t = &dst->services[i];
+
+		*t = *s;
+		t->backends = calloc(s->nr_backends + 1, sizeof(*t->backends));
+		if (!t->backends) {
+			xlb_config_free(dst);
+			return -ENOMEM;
+		}
+		memcpy(t->backends, s->backends, sizeof(*t->backends) * s->nr_backends);
+	}
+	return 0;
+}
+
+void xlb_config_free(struct xlb_config *cfg)
+{
+	for (__u32 i = 0; cfg->services && i < cfg->nr_services; i++)
+		free(cfg->services[i].backends);
+	free(cfg->services);
+	memset(cfg, 0, sizeof(*cfg));
+}
+
+struct xlb_service_conf *xlb_config_service(const struct xlb_config *cfg, const char *name)
+{
+	for (__u32 i = 0; i < cfg->nr_services; i++)
+		if (!strcmp(cfg->services[i].name, name))
+			return &cfg->services[i];
+	return NULL;
+}
+
+struct xlb_backend_conf *xlb_service_backend(const struct xlb_service_conf *svc,
+					     const union xlb_addr *addr, __u8 family)
+{
+	for (__u32 i = 0; i < svc->nr_backends; i++)
+		if (svc->backends[i].family == family &&
+		    !memcmp(&svc->backends[i].addr, addr, sizeof(*addr)))
+			return &svc->backends[i];
+	return NULL;
+}
+
+bool xlb_is_prime(__u32 n)
+{
+	if (n < 2)
+		return false;
+	for (__u32 i = 2; (__u64)i * i <= n; i++)
+		if (n % i == 0)
+			return false;
+	return true;
+}

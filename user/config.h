@@ -1,0 +1,90 @@
+/* The declarative configuration: parse (jansson), validate, normalise, fingerprint. */
+#ifndef XLB_CONFIG_H
+#define XLB_CONFIG_H
+
+#include <stdbool.h>
+#include <stdio.h>
+#include <jansson.h>
+#include "xlb_abi.h"
+
+#define XLB_NAME_MAX	64
+
+struct xlb_guards {
+	__u32 min_active;	/* backends that must keep table slots (default 1) */
+	double max_share;	/* largest slot share of one backend (default 0.5) */
+	double max_churn;	/* largest share of new flows moved by a change (0.5) */
+};
+
+enum xlb_health_type { XLB_HEALTH_NONE = 0, XLB_HEALTH_TCP, XLB_HEALTH_HTTP };
+
+struct xlb_health {
+	enum xlb_health_type type;
+	__u16 port;		/* 0: the service port */
+	char path[256];		/* HTTP path */
+	__u32 interval_ms, timeout_ms, rise, fall;
+};
+
+struct xlb_backend_conf {
+	union xlb_addr addr;
+	__u8 family;
+	__u8 state;		/* enum xlb_backend_state */
+	__u32 weight;		/* 0..65535 */
+};
+
+struct xlb_service_conf {
+	char name[XLB_NAME_MAX];
+	union xlb_addr vip;
+	__u8 family;
+	__u8 proto;		/* IPPROTO_TCP / IPPROTO_UDP */
+	__u16 port;		/* host order; 0 = all ports */
+	__u32 table_size;
+	struct xlb_guards guards;
+	struct xlb_health health;
+	struct xlb_backend_conf *backends;
+	__u32 nr_backends;
+};
+
+struct xlb_config {
+	struct xlb_service_conf *services;
+	__u32 nr_services;
+};
+
+/* Every problem of a file, each with the path of the value and why. */
+struct xlb_diag {
+	char path[128];
+	char msg[256];
+};
+
+struct xlb_diags {
+	const char *file;
+	struct xlb_diag *items;
+	__u32 count, cap;
+};
+
+void xlb_diag_add(struct xlb_diags *d, const char *path, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+void xlb_diags_free(struct xlb_diags *d);
+/* "FILE: PATH: MSG" lines to stderr, or one JSON object with -j. */
+void xlb_diags_print(const struct xlb_diags *d);
+
+/* Parse a file / a JSON value; every error goes into diags. 0 or -EINVAL/-errno. */
+int xlb_config_load(const char *path, struct xlb_config *cfg, struct xlb_diags *diags);
+int xlb_config_from_json(json_t *root, struct xlb_config *cfg, struct xlb_diags *diags);
+/* Semantic checks (addresses, duplicates, weights, table sizes, limits). */
+int xlb_config_validate(const struct xlb_config *cfg, struct xlb_diags *diags);
+
+/* Normalised form: services by name, backends by address, defaults explicit. */
+json_t *xlb_config_to_json(const struct xlb_config *cfg);
+/* Stable hash of the normalised form, 16 hex digits. */
+void xlb_config_fingerprint(const struct xlb_config *cfg, char out[17]);
+int xlb_config_copy(struct xlb_config *dst, const struct xlb_config *src);
+void xlb_config_free(struct xlb_config *cfg);
+
+struct xlb_service_conf *xlb_config_service(const struct xlb_config *cfg, const char *name);
+struct xlb_backend_conf *xlb_service_backend(const struct xlb_service_conf *svc,
+					     const union xlb_addr *addr, __u8 family);
+const char *xlb_state_name(__u8 state);
+const char *xlb_proto_name(__u8 proto);
+bool xlb_is_prime(__u32 n);
+
+#endif

@@ -1,0 +1,25 @@
+/* Maglev lookup tables (Eisenbud et al., NSDI 2016) with weights. */
+#ifndef XLB_MAGLEV_H
+#define XLB_MAGLEV_H
+
+#include "xlb_abi.h"
+
+struct xlb_maglev_backend {
+	union xlb_addr addr;	/* identity: the permutation comes from it */
+	__u8 family;
+	__u32 weight;		/* 0 = no slots */
+	__u32 id;		/* what the table stores (caller's choice) */
+};
+
+/*
+ * Fill table[0..m-1] with the ids of the backends.  m must be prime.  The
+ * result depends only on the set of (address, weight, id), not on its order.
+ * -EINVAL when no backend has weight (table untouched), -ENOMEM.
+ */
+int xlb_maglev_build(const struct xlb_maglev_backend *backends, __u32 n, __u32 m,
+		     __u32 *table);
+
+/* 64-bit hash of bytes with a seed (the permutation's offset and skip). */
+__u64 xlb_hash64(const void *data, __u32 len, __u64 seed);
+
+#endif
