@@ -140,6 +140,8 @@ demo: deps-check all
 
 install: $(BUILD)/xlb
 	install -D -m 0755 $(BUILD)/xlb $(DESTDIR)$(PREFIX)/sbin/xlb
+	install -D -m 0644 doc/xlb.8 $(DESTDIR)$(PREFIX)/share/man/man8/xlb.8
+	install -D -m 0644 doc/xlb.bash-completion $(DESTDIR)$(PREFIX)/share/bash-completion/completions/xlb
 
 clean:
 	rm -rf $(BUILD)

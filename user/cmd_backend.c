@@ -49,8 +49,8 @@ static int do_backend_list(int argc, char **argv)
 
 	if (argc > 1)
 		return usage_error("backend list: takes at most SERVICE");
-	if (ctl_open(&c, true))
-		return XLB_EXIT_REFUSED;
+	if ((rc = ctl_open(&c, true)))
+		return xlb_exit_for(rc);
 	if (argc && !xlb_config_service(&c.running, argv[0])) {
 		p_err("no service '%s' in the running configuration (generation %llu)", argv[0],
 		      (unsigned long long)c.live_gen);
@@ -178,8 +178,8 @@ static int backend_edit(enum edit op, int argc, char **argv)
 	}
 	if (n < 2)
 		return usage_error("backend: needs SERVICE ADDR");
-	if (ctl_open(&c, false))
-		return XLB_EXIT_REFUSED;
+	if ((rc = ctl_open(&c, false)))
+		return xlb_exit_for(rc);
 	err = xlb_config_copy(&cfg, &c.running);
 	if (!err)
 		err = edit_config(&cfg, op, argv[0], argv[1], n - 2, argv + 2, reason,

@@ -98,9 +98,9 @@ static int do_config_plan(int argc, char **argv)
 	rc = load_valid(argv[0], &cfg);
 	if (rc)
 		return rc;
-	if (ctl_open(&c, true)) {
+	if ((rc = ctl_open(&c, true))) {
 		xlb_config_free(&cfg);
-		return xlb_exit_for(-ENOENT);
+		return xlb_exit_for(rc);
 	}
 	rc = show_plan(&c, &cfg, &plan, xlb_json ? &j : NULL);
 	if (!rc) {
@@ -196,9 +196,9 @@ static int do_config_apply(int argc, char **argv)
 	rc = load_valid(argv[0], &cfg);
 	if (rc)
 		return rc;
-	if (ctl_open(&c, false)) {
+	if ((rc = ctl_open(&c, false))) {
 		xlb_config_free(&cfg);
-		return xlb_exit_for(-ENOENT);
+		return xlb_exit_for(rc);
 	}
 	if (!o.reason)
 		o.reason = argv[0];
@@ -212,12 +212,13 @@ static int do_config_show(int argc, char **argv)
 {
 	struct xlb_ctl c;
 	json_t *j;
+	int rc;
 
 	(void)argv;
 	if (argc)
 		return usage_error("config show: takes no arguments");
-	if (ctl_open(&c, true))
-		return XLB_EXIT_REFUSED;
+	if ((rc = ctl_open(&c, true)))
+		return xlb_exit_for(rc);
 	j = xlb_config_to_json(&c.running);
 	json_object_set_new(j, "generation", json_integer(c.live_gen));
 	if (!xlb_json)
@@ -229,16 +230,18 @@ static int do_config_show(int argc, char **argv)
 
 static int do_config_history(int argc, char **argv)
 {
-	json_t *arr = json_array();
 	struct xlb_ctl c;
+	json_t *arr;
 	__u64 *gens;
 	__u32 n;
+	int rc;
 
 	(void)argv;
 	if (argc)
 		return usage_error("config history: takes no arguments");
-	if (ctl_open(&c, true))
-		return XLB_EXIT_REFUSED;
+	if ((rc = ctl_open(&c, true)))
+		return xlb_exit_for(rc);
+	arr = json_array();
 	xlb_history_list(c.hist, &gens, &n);
 	if (!xlb_json)
 		printf("%-5s %-4s %-20s %-10s %-9s %-16s %s\n", "gen", "live", "time", "user",
@@ -311,8 +314,8 @@ static int do_config_rollback(int argc, char **argv)
 	rc = change_opts(argc, argv, first, &o, "config rollback");
 	if (rc)
 		return rc;
-	if (ctl_open(&c, false))
-		return XLB_EXIT_REFUSED;
+	if ((rc = ctl_open(&c, false)))
+		return xlb_exit_for(rc);
 	if (!gen)
 		gen = previous_gen(&c);
 	if (!gen) {

@@ -200,8 +200,8 @@ int do_stats(int argc, char **argv)
 		else
 			return usage_error("stats: unexpected '%s'", argv[i]);
 	}
-	if (ctl_open(&c, true))
-		return XLB_EXIT_REFUSED;
+	if ((rc = ctl_open(&c, true)))
+		return xlb_exit_for(rc);
 	if (only && !xlb_config_service(&c.running, only)) {
 		p_err("no service '%s' in the running configuration", only);
 		xlb_ctl_close(&c);
@@ -241,8 +241,8 @@ int do_table(int argc, char **argv)
 
 	if (argc != 1)
 		return usage_error("table: takes SERVICE");
-	if (ctl_open(&c, true))
-		return XLB_EXIT_REFUSED;
+	if ((rc = ctl_open(&c, true)))
+		return xlb_exit_for(rc);
 	s = xlb_config_service(&c.running, argv[0]);
 	if (!s) {
 		p_err("no service '%s' in the running configuration", argv[0]);

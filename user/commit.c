@@ -6,7 +6,7 @@
  * the running tables, backends and history as they were.
  *
  * Test hooks: XLB_FAIL_AT=backends|tables|services|conf|record|switch makes
- * the commit fail at that step; XLB_PAUSE_AT=STEP sleeps there for
+ * the commit fail at that step (finalize only pauses: the switch is done); XLB_PAUSE_AT=STEP sleeps there for
  * XLB_PAUSE_SECONDS (default 5) so a test can kill the controller mid-apply.
  */
 #include <arpa/inet.h>
@@ -276,6 +276,14 @@ int xlb_ctl_open(const char *ifname, const char *state_root, bool readonly, stru
 		err = xlb_history_reconcile(c->hist, c->live_gen);
 		if (err)
 			goto fail;
+	} else {
+		/* a reader settles an interrupted apply too, unless one is under way */
+		int fd = xlb_trylock_dev(ifname);
+
+		if (fd >= 0) {
+			xlb_history_reconcile(c->hist, c->live_gen);
+			close(fd);
+		}
 	}
 	err = xlb_history_list(c->hist, &gens, &n);
 	if (err)
@@ -439,6 +447,7 @@ int xlb_apply(struct xlb_ctl *c, const struct xlb_config *cfg, const struct xlb_
 		xlb_history_reconcile(c->hist, c->live_gen);
 		goto out;
 	}
+	test_hook("finalize");	/* live, record still pending: a crash here is reconciled */
 	json_object_del(rec, "pending");
 	if (xlb_history_write(c->hist, gen, rec))
 		pr_warn("generation %llu is live but its record stays pending: %s\n",

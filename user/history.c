@@ -34,8 +34,8 @@ int xlb_history_dir(const char *state_root, const char *ifname, char *out, size_
 
 	snprintf(out, len, "%s/%s/history", state_root, ifname);
 	err = mkdir_p(out);
-	if (err)
-		return xlb_errf(err, "cannot create the state directory %s: %s", out,
+	if (err)	/* a system error whatever errno says: exit status 2 */
+		return xlb_errf(-EIO, "cannot create the state directory %s: %s", out,
 				strerror(-err));
 	return 0;
 }

@@ -87,7 +87,7 @@ static int make_dir(const char *path)
 }
 
 /* Exclusive lock per interface: attach, detach and commits serialise on it. */
-int xlb_lock_dev(const char *ifname)
+static int lock_dev(const char *ifname, int how)
 {
 	char path[128];
 	int fd, err;
@@ -99,12 +99,22 @@ int xlb_lock_dev(const char *ifname)
 	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return xlb_errf(-errno, "cannot open lock %s: %s", path, strerror(errno));
-	if (flock(fd, LOCK_EX)) {
+	if (flock(fd, how)) {
 		err = -errno;
 		close(fd);
 		return xlb_errf(err, "cannot lock %s: %s", path, strerror(-err));
 	}
 	return fd;
+}
+
+int xlb_lock_dev(const char *ifname)
+{
+	return lock_dev(ifname, LOCK_EX);
+}
+
+int xlb_trylock_dev(const char *ifname)
+{
+	return lock_dev(ifname, LOCK_EX | LOCK_NB);
 }
 
 static bool path_exists(const char *dir, const char *name)
@@ -482,6 +492,15 @@ int xlb_resolve_dev(const char *ifname, char *out, size_t len)
 		return 0;
 	}
 	n = xlb_attached(names, 8);
+	/* bpffs is shared by network namespaces: count the interfaces of ours */
+	for (int i = 0; i < n;) {
+		if (if_nametoindex(names[i])) {
+			i++;
+			continue;
+		}
+		memmove(names[i], names[i + 1], (n - i - 1) * sizeof(names[0]));
+		n--;
+	}
 	if (n == 0)
 		return xlb_errf(-ENOENT, "xlb is not attached to any interface (xlb attach DEV)");
 	if (n > 1)

@@ -49,6 +49,8 @@ const char *xlb_mode_name(enum xlb_mode mode);
 int xlb_pin_dir(const char *ifname, char *buf, size_t len);
 /* Exclusive per-interface lock (/run/xlb/IF.lock): returns the fd to close. */
 int xlb_lock_dev(const char *ifname);
+/* The same without waiting: -EWOULDBLOCK when another process holds it. */
+int xlb_trylock_dev(const char *ifname);
 int xlb_attach(const struct xlb_attach_opts *opts, struct xlb_attach_info *info);
 int xlb_detach(const char *ifname);
 /* Names of interfaces with pinned state, up to max; returns the count. */

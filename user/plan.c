@@ -171,7 +171,9 @@ static void guards(const struct xlb_service_conf *s, struct xlb_plan_service *ps
 	if (ps->holders < s->guards.min_active)
 		refuse(ps, XLB_GUARD_MIN_ACTIVE, "%u backend%s would take new flows, min_active "
 		       "is %u", ps->holders, ps->holders == 1 ? "" : "s", s->guards.min_active);
-	if (active >= 2 && ps->nr_bes && ps->bes[top].share_new > s->guards.max_share + 1e-9)
+	/* one slot of slack: an odd prime M cannot split evenly */
+	if (active >= 2 && ps->nr_bes &&
+	    ps->bes[top].share_new > s->guards.max_share + 1.0 / s->table_size + 1e-9)
 		refuse(ps, XLB_GUARD_MAX_SHARE, "%s would hold %.1f%% of the slots, max_share "
 		       "is %.1f%%", xlb_addr_str(&ps->bes[top].addr, ps->bes[top].family, a,
 						 sizeof(a)), 100 * ps->bes[top].share_new,
@@ -347,7 +349,7 @@ void xlb_plan_print(const struct xlb_plan *plan, FILE *out)
 			fprintf(out, "  %-40s %-8s %-16s %6.1f%% -> %5.1f%%%s\n",
 				xlb_addr_str(&b->addr, b->family, a, sizeof(a)), change_of(b), ws,
 				100 * b->share_old, 100 * b->share_new,
-				b->share_new > 0.5 ? "  <-- skew" : "");
+				ps->nr_bes > 1 && b->share_new > 0.5 ? "  <-- skew" : "");
 		}
 		for (__u32 j = 0; j < ps->nr_why; j++)
 			fprintf(out, "  REFUSED: %s\n", ps->why[j]);

@@ -1,0 +1,415 @@
+/* The change path on a real attached program: tables, flows, rollback, failures. */
+#define _GNU_SOURCE
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <bpf/bpf.h>
+#include <linux/if_ether.h>
+#include "commit.h"
+#include "history.h"
+#include "loader.h"
+#include "netutil.h"
+#include "pktbuild.h"
+#include "testnet.h"
+#include "../../bpf/hash.h"
+
+#pragma GCC diagnostic ignored "-Wmissing-field-initializers"
+
+static const char *skip_why;
+static char ifname[IF_NAMESIZE], state_dir[64];
+static int prog_fd = -1;
+
+#define VIP "192.0.2.10"
+#define CFG(bes) "{\"services\":[{\"name\":\"web\",\"vip\":\"" VIP "\",\"port\":80," \
+	"\"protocol\":\"tcp\",\"table_size\":1009,\"guards\":{\"max_churn\":1,\"max_share\":1}," \
+	"\"backends\":[" bes "]}]}"
+#define B(n) "{\"address\":\"198.51.100." #n "\"}"
+#define BW(n, w) "{\"address\":\"198.51.100." #n "\",\"weight\":" #w "}"
+#define BS(n, s) "{\"address\":\"198.51.100." #n "\",\"state\":\"" s "\"}"
+
+#define SKIP_IF_NEEDED() do { if (skip_why) { fprintf(stderr, "# skipped: %s\n", skip_why); skip(); } } while (0)
+
+/* Apply a configuration text through the library; returns xlb_apply's result. */
+static int apply(const char *text, bool force)
+{
+	struct xlb_apply_opts o = { .force = force, .reason = "test", .source = "apply" };
+	struct xlb_diags d = { 0 };
+	struct xlb_apply_result r;
+	struct xlb_config cfg;
+	struct xlb_plan plan;
+	struct xlb_ctl c;
+	json_error_t je;
+	json_t *j = json_loads(text, 0, &je);
+	int err;
+
+	assert_non_null(j);
+	assert_int_equal(xlb_config_from_json(j, &cfg, &d), 0);
+	assert_int_equal(xlb_config_validate(&cfg, &d), 0);
+	json_decref(j);
+	assert_int_equal(xlb_ctl_open(ifname, state_dir, false, &c), 0);
+	assert_int_equal(xlb_plan_build(&c.running, &cfg, &plan), 0);
+	err = xlb_apply(&c, &cfg, &plan, &o, &r);
+	xlb_plan_free(&plan);
+	xlb_config_free(&cfg);
+	xlb_ctl_close(&c);
+	return err;
+}
+
+static int rollback_to(__u64 gen)
+{
+	struct xlb_apply_opts o = { .reason = "test rollback", .source = "rollback" };
+	struct xlb_diags d = { 0 };
+	struct xlb_apply_result r;
+	struct xlb_assign a;
+	struct xlb_config cfg;
+	struct xlb_plan plan;
+	struct xlb_ctl c;
+	json_t *rec;
+	int err;
+
+	assert_int_equal(xlb_ctl_open(ifname, state_dir, false, &c), 0);
+	rec = xlb_history_load(c.hist, gen);
+	assert_non_null(rec);
+	assert_int_equal(xlb_config_from_json(json_object_get(rec, "config"), &cfg, &d), 0);
+	assert_int_equal(xlb_assign_from_json(json_object_get(rec, "assignment"), &a), 0);
+	o.prefer = &a;
+	assert_int_equal(xlb_plan_build(&c.running, &cfg, &plan), 0);
+	err = xlb_apply(&c, &cfg, &plan, &o, &r);
+	xlb_plan_free(&plan);
+	xlb_config_free(&cfg);
+	xlb_assign_free(&a);
+	json_decref(rec);
+	xlb_ctl_close(&c);
+	return err;
+}
+
+/* Send a TCP packet from 203.0.113.7:sport; returns the backend's last octet (0: none). */
+static int send_tcp(__u16 sport, __u8 flags, int *verdict)
+{
+	struct xdp_md ctx = { .ingress_ifindex = testnet_ifindex(ifname) };
+	__u8 out[PB_MAX + 64];
+	struct pb in;
+
+	pb_init(&in);
+	pb_eth(&in, PB_MAC_NODE, PB_MAC_CLIENT, ETH_P_IP);
+	pb_ipv4(&in, "203.0.113.7", VIP, IPPROTO_TCP);
+	pb_tcp(&in, sport, 80, flags);
+	pb_finish(&in);
+	ctx.data_end = in.len;
+	LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = in.d, .data_size_in = in.len,
+		    .data_out = out, .data_size_out = sizeof(out), .ctx_in = &ctx,
+		    .ctx_size_in = sizeof(ctx), .repeat = 1);
+	assert_int_equal(bpf_prog_test_run_opts(prog_fd, &o), 0);
+	*verdict = o.retval;
+	if (o.retval != XDP_TX && o.retval != XDP_REDIRECT)
+		return 0;
+	assert_int_equal(out[14 + 9], IPPROTO_IPIP);
+	return out[14 + 19];	/* outer destination 198.51.100.N */
+}
+
+/* The backend the live table gives a flow, computed from the maps. */
+static int table_backend(__u16 sport)
+{
+	struct xlb_flow_key k = { .family = XLB_FAMILY_V4, .proto = IPPROTO_TCP };
+	struct xlb_backend be;
+	struct xlb_ctl c;
+	__u32 *ids, m, key;
+
+	inet_pton(AF_INET, "203.0.113.7", &k.src.v4);
+	inet_pton(AF_INET, VIP, &k.dst.v4);
+	k.sport = htons(sport);
+	k.dport = htons(80);
+	assert_int_equal(xlb_ctl_open(ifname, state_dir, true, &c), 0);
+	assert_int_equal(xlb_dp_get_table(&c.dp, c.live_slot, xlb_assign_service(&c.assign, "web"),
+					  &ids, &m), 0);
+	key = c.live_slot * XLB_MAX_BACKENDS + ids[xlb_flow_hash(&k) % m];
+	assert_int_equal(bpf_map_lookup_elem(c.dp.backends, &key, &be), 0);
+	free(ids);
+	xlb_ctl_close(&c);
+	return ((__u8 *)&be.addr.v4)[3];
+}
+
+/* Everything a packet or a later command can see: live slot, its maps, history. */
+static char *dump_state(size_t *len)
+{
+	char *buf = NULL;
+	FILE *f = open_memstream(&buf, len);
+	struct xlb_service_key k, next;
+	struct xlb_slot_conf conf;
+	struct xlb_ctl c;
+	void *prev = NULL;
+	__u64 *gens;
+	__u32 n;
+
+	assert_int_equal(xlb_ctl_open(ifname, state_dir, true, &c), 0);
+	fprintf(f, "slot %u gen %llu\n", c.live_slot, (unsigned long long)c.live_gen);
+	assert_int_equal(xlb_dp_get_slot_conf(&c.dp, c.live_slot, &conf), 0);
+	fwrite(&conf, sizeof(conf), 1, f);
+	while (!bpf_map_get_next_key(c.dp.services, prev, &next)) {
+		struct xlb_service v;
+
+		if (next.slot == c.live_slot) {
+			assert_int_equal(bpf_map_lookup_elem(c.dp.services, &next, &v), 0);
+			fwrite(&next, sizeof(next), 1, f);
+			fwrite(&v, sizeof(v), 1, f);
+		}
+		k = next;
+		prev = &k;
+	}
+	for (__u32 i = 0; i < XLB_MAX_SERVICES; i++) {
+		__u32 *ids, m;
+
+		if (xlb_dp_get_table(&c.dp, c.live_slot, i, &ids, &m))
+			continue;
+		fprintf(f, "table %u:", i);
+		fwrite(ids, sizeof(*ids), m, f);
+		free(ids);
+	}
+	for (__u32 id = 0; id < XLB_MAX_BACKENDS; id++) {
+		__u32 key = c.live_slot * XLB_MAX_BACKENDS + id;
+		struct xlb_backend be;
+
+		assert_int_equal(bpf_map_lookup_elem(c.dp.backends, &key, &be), 0);
+		fwrite(&be, sizeof(be), 1, f);
+	}
+	xlb_history_list(c.hist, &gens, &n);
+	for (__u32 i = 0; i < n; i++) {
+		char path[700], text[65536];
+		FILE *h;
+		size_t got;
+
+		snprintf(path, sizeof(path), "%s/%llu.json", c.hist, (unsigned long long)gens[i]);
+		h = fopen(path, "r");
+		assert_non_null(h);
+		got = fread(text, 1, sizeof(text), h);
+		fclose(h);
+		fprintf(f, "record %llu:", (unsigned long long)gens[i]);
+		fwrite(text, 1, got, f);
+	}
+	free(gens);
+	xlb_ctl_close(&c);
+	fclose(f);
+	return buf;
+}
+
+static void flows_land_where_the_table_says(void **state)
+{
+	int v, hit[5] = { 0 };
+
+	(void)state;
+	SKIP_IF_NEEDED();
+	assert_int_equal(apply(CFG(B(1) "," B(2) "," B(3)), false), 0);
+	for (__u16 p = 30000; p < 30060; p++) {
+		int be = send_tcp(p, 0x02, &v);
+
+		assert_int_equal(v, XDP_REDIRECT);
+		assert_int_equal(be, table_backend(p));
+		hit[be]++;
+	}
+	assert_true(hit[1] > 5 && hit[2] > 5 && hit[3] > 5);
+}
+
+static void established_flows_stay_new_flows_follow(void **state)
+{
+	int before[100], v, moved_new = 0;
+
+	(void)state;
+	SKIP_IF_NEEDED();
+	assert_int_equal(apply(CFG(B(1) "," B(2) "," B(3)), false), 0);
+	for (int i = 0; i < 100; i++)
+		before[i] = send_tcp(31000 + i, 0x02, &v);
+	assert_int_equal(apply(CFG(B(1) "," B(2) "," B(3) "," B(4)), false), 0);
+	for (int i = 0; i < 100; i++) {
+		assert_int_equal(send_tcp(31000 + i, 0x10, &v), before[i]);	/* ACKs stay */
+		int be = send_tcp(32000 + i, 0x02, &v);				/* new flows */
+
+		assert_int_equal(be, table_backend(32000 + i));
+		moved_new += be == 4;
+	}
+	assert_true(moved_new > 10);
+}
+
+static void drain_keeps_flows_down_rehashes(void **state)
+{
+	int first[60], v;
+
+	(void)state;
+	SKIP_IF_NEEDED();
+	assert_int_equal(apply(CFG(B(1) "," B(2) "," B(3)), false), 0);
+	for (int i = 0; i < 60; i++)
+		first[i] = send_tcp(33000 + i, 0x02, &v);
+	assert_int_equal(apply(CFG(B(1) "," BS(2, "drain") "," B(3)), false), 0);
+	for (int i = 0; i < 60; i++) {
+		assert_int_equal(send_tcp(33000 + i, 0x10, &v), first[i]);
+		assert_int_not_equal(send_tcp(34000 + i, 0x02, &v), 2);
+	}
+	assert_int_equal(apply(CFG(B(1) "," BS(2, "down") "," B(3)), false), 0);
+	for (int i = 0; i < 60; i++) {
+		int be = send_tcp(33000 + i, 0x10, &v);
+
+		assert_int_not_equal(be, 2);
+		if (first[i] != 2)
+			assert_int_equal(be, first[i]);
+	}
+}
+
+static void rollback_restores_tables_byte_for_byte(void **state)
+{
+	char *a, *b;
+	size_t la, lb;
+	struct xlb_ctl c;
+	__u64 g1;
+
+	(void)state;
+	SKIP_IF_NEEDED();
+	assert_int_equal(apply(CFG(B(1) "," BW(2, 300) "," B(3)), false), 0);
+	assert_int_equal(xlb_ctl_open(ifname, state_dir, true, &c), 0);
+	g1 = c.live_gen;
+	xlb_ctl_close(&c);
+	a = dump_state(&la);
+	assert_int_equal(apply(CFG(B(1) "," B(5) "," B(6)), false), 0);
+	assert_int_equal(rollback_to(g1), 0);
+	b = dump_state(&lb);
+	/* the maps' part, up to the history records, is identical but for the generation */
+	char *ra = memmem(a, la, "table ", 6), *rb = memmem(b, lb, "table ", 6);
+	char *ea = memmem(a, la, "record ", 7), *eb = memmem(b, lb, "record ", 7);
+
+	assert_non_null(ra);
+	assert_int_equal(ea - ra, eb - rb);
+	assert_memory_equal(ra, rb, ea - ra);
+	free(a);
+	free(b);
+}
+
+static void a_failure_at_any_step_changes_nothing(void **state)
+{
+	static const char *const steps[] = { "backends", "tables", "services", "conf", "record",
+					     "switch" };
+
+	(void)state;
+	SKIP_IF_NEEDED();
+	assert_int_equal(apply(CFG(B(1) "," B(2)), false), 0);
+	for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
+		size_t la, lb;
+		char *a = dump_state(&la), *b;
+		int v, be_before = send_tcp(35000 + i, 0x02, &v);
+
+		setenv("XLB_FAIL_AT", steps[i], 1);
+		assert_int_equal(apply(CFG(B(1) "," B(2) "," B(3) "," B(4)), false), -EIO);
+		unsetenv("XLB_FAIL_AT");
+		b = dump_state(&lb);
+		if (la != lb || memcmp(a, b, la))
+			fail_msg("failure at '%s' changed the live state or the history", steps[i]);
+		assert_int_equal(send_tcp(35100 + i, 0x02, &v), table_backend(35100 + i));
+		assert_int_equal(send_tcp(35000 + i, 0x10, &v), be_before);
+		free(a);
+		free(b);
+	}
+}
+
+static void guards_refuse_without_force(void **state)
+{
+	const char *skewed = "{\"services\":[{\"name\":\"web\",\"vip\":\"" VIP "\",\"port\":80,"
+			     "\"protocol\":\"tcp\",\"table_size\":1009,\"backends\":["
+			     BW(1, 900) "," BW(2, 50) "," BW(3, 50) "]}]}";
+	size_t la, lb;
+	char *a, *b;
+
+	(void)state;
+	SKIP_IF_NEEDED();
+	assert_int_equal(apply(CFG(B(1) "," B(2) "," B(3)), false), 0);
+	a = dump_state(&la);
+	assert_int_equal(apply(skewed, false), -EPERM);
+	b = dump_state(&lb);
+	assert_true(la == lb && !memcmp(a, b, la));
+	assert_int_equal(apply(skewed, true), 0);
+	free(a);
+	free(b);
+}
+
+static void a_forced_empty_service_stops_matching(void **state)
+{
+	int v;
+
+	(void)state;
+	SKIP_IF_NEEDED();
+	assert_int_equal(apply(CFG(B(1)), false), 0);
+	assert_int_equal(send_tcp(36000, 0x02, &v), 1);
+	assert_int_equal(apply(CFG(""), false), -EPERM);
+	assert_int_equal(send_tcp(36001, 0x02, &v), 1);
+	assert_int_equal(apply(CFG(""), true), 0);
+	assert_int_equal(send_tcp(36002, 0x02, &v), 0);
+	assert_int_equal(v, XDP_PASS);
+}
+
+static int setup(void **state)
+{
+	char cmd[256];
+	struct bpf_link_info info = {};
+	__u32 len = sizeof(info);
+	struct xlb_attach_info ai;
+	struct xlb_attach_opts o = { 0 };
+	int link;
+
+	(void)state;
+	if (testnet_setup(&skip_why))
+		return 0;
+	snprintf(ifname, sizeof(ifname), "xc%d", getpid() % 100000);
+	snprintf(cmd, sizeof(cmd), "ip link add %s type veth peer name xp%d && ip link set %s up "
+		 "&& ip link set xp%d up && sysctl -qw net.ipv4.conf.%s.forwarding=1", ifname,
+		 getpid() % 100000, ifname, getpid() % 100000, ifname);
+	snprintf(state_dir, sizeof(state_dir), "/tmp/xlb-test-state-%d", getpid());
+	o.ifname = ifname;
+	o.flows = 4096;
+	o.src4 = "198.51.100.254";
+	if (system(cmd) || xlb_attach(&o, &ai)) {
+		skip_why = "cannot attach to the test interface";
+		return 0;
+	}
+	snprintf(cmd, sizeof(cmd), "%s/%s/link", XLB_PIN_ROOT, ifname);
+	link = bpf_obj_get(cmd);
+	if (link < 0 || bpf_obj_get_info_by_fd(link, &info, &len)) {
+		skip_why = "cannot open the pinned link";
+		return 0;
+	}
+	prog_fd = bpf_prog_get_fd_by_id(info.prog_id);
+	close(link);
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	char cmd[128];
+
+	(void)state;
+	if (ifname[0])
+		xlb_detach(ifname);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", state_dir);
+	if (state_dir[0] && system(cmd))
+		return -1;
+	return 0;
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(flows_land_where_the_table_says),
+		cmocka_unit_test(established_flows_stay_new_flows_follow),
+		cmocka_unit_test(drain_keeps_flows_down_rehashes),
+		cmocka_unit_test(rollback_restores_tables_byte_for_byte),
+		cmocka_unit_test(a_failure_at_any_step_changes_nothing),
+		cmocka_unit_test(guards_refuse_without_force),
+		cmocka_unit_test(a_forced_empty_service_stops_matching),
+	};
+
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
