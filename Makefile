@@ -42,8 +42,8 @@ BPF_TESTS  := $(patsubst tests/bpf/%.c,$(BUILD)/tests/bpf/%,$(wildcard tests/bpf
 TEST_OBJS  := $(BUILD)/tests/pktbuild.o $(BUILD)/tests/testnet.o
 BPF_TEST_OBJS := $(BUILD)/tests/bpf/xlbtest.o
 
-.PHONY: all clean check check-unit check-bpf check-e2e deps demo bench bench-prog fuzz install
-all: $(BUILD)/xlb $(BUILD)/bench-prog
+.PHONY: all clean check check-unit check-bpf check-e2e deps demo bench bench-prog bench-ctl fuzz install
+all: $(BUILD)/xlb $(BUILD)/bench-prog $(BUILD)/bench-ctl
 
 $(BUILD)/%.bpf.o: bpf/%.bpf.c $(wildcard bpf/*.h) include/xlb_abi.h | $(BUILD)
 	$(call msg,BPF,$@)
@@ -73,6 +73,10 @@ $(BUILD)/tools/%.o: tools/%.c | $(BUILD)/tools
 	$(Q)$(CC) $(XCFLAGS) -Itests -I. -c $< -o $@
 
 $(BUILD)/bench-prog: $(BUILD)/tools/bench-prog.o $(TEST_OBJS) $(BPF_TEST_OBJS) $(BUILD)/libxlb.a
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/bench-ctl: $(BUILD)/tools/bench-ctl.o $(BUILD)/libxlb.a
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
@@ -125,9 +129,12 @@ fuzz: $(BUILD)/fuzz/fuzz_parse $(BUILD)/tests/unit/test_parse
 		-artifact_prefix=$(BUILD)/fuzz/ $(BUILD)/fuzz/corpus
 
 # ---- benchmarks, deps, demo, install ------------------------------------------
-bench: bench-prog
+bench: bench-prog bench-ctl
 bench-prog: $(BUILD)/bench-prog deps-check
 	$(Q)$(BUILD)/bench-prog
+bench-ctl: $(BUILD)/bench-ctl $(BUILD)/xlb deps-check
+	$(Q)$(BUILD)/bench-ctl
+	$(Q)tools/bench-apply
 
 deps:
 	$(Q)tools/deps install

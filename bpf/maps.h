@@ -58,7 +58,8 @@ struct {
 /* Template of a Maglev table: M backend ids (M differs per service). */
 struct xlb_table_inner {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(map_flags, BPF_F_INNER_MAP);
+	/* mmapable: the controller fills a table with one memcpy, then freezes it */
+	__uint(map_flags, BPF_F_INNER_MAP | BPF_F_MMAPABLE);
 	__uint(max_entries, 1);
 	__type(key, __u32);
 	__type(value, __u32);

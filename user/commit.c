@@ -47,14 +47,33 @@ int xlb_assign_service(const struct xlb_assign *a, const char *service)
 	return -1;
 }
 
+/* Assignments are kept sorted by (service, family, address): lookups bisect. */
+static int cmp_assigned(const void *x, const void *y)
+{
+	const struct xlb_assigned *a = x, *b = y;
+	int c = strcmp(a->service, b->service);
+
+	if (c)
+		return c;
+	if (a->family != b->family)
+		return a->family - b->family;
+	return memcmp(&a->addr, &b->addr, sizeof(a->addr));
+}
+
+static void assign_sort(struct xlb_assign *a)
+{
+	qsort(a->be, a->nr_be, sizeof(*a->be), cmp_assigned);
+}
+
 static const struct xlb_assigned *assigned(const struct xlb_assign *a, const char *service,
 					   const union xlb_addr *addr, __u8 family)
 {
-	for (__u32 i = 0; a && i < a->nr_be; i++)
-		if (a->be[i].family == family && !strcmp(a->be[i].service, service) &&
-		    !memcmp(&a->be[i].addr, addr, sizeof(*addr)))
-			return &a->be[i];
-	return NULL;
+	struct xlb_assigned key = { .addr = *addr, .family = family };
+
+	if (!a || !a->nr_be)
+		return NULL;
+	snprintf(key.service, sizeof(key.service), "%s", service);
+	return bsearch(&key, a->be, a->nr_be, sizeof(*a->be), cmp_assigned);
 }
 
 __u32 xlb_assign_id(const struct xlb_assign *a, const char *service, const union xlb_addr *addr,
@@ -102,6 +121,7 @@ int xlb_assign_from_json(json_t *j, struct xlb_assign *a)
 		    b->id >= XLB_MAX_BACKENDS)
 			return -EINVAL;
 	}
+	assign_sort(a);
 	return 0;
 }
 
@@ -216,6 +236,7 @@ static int assign_build(const struct xlb_assign *cur, const struct xlb_assign *p
 		b->gen = out->next_gen++;
 		used_id[id] |= 1;
 	}
+	assign_sort(out);
 	return 0;
 }
 
@@ -324,23 +345,114 @@ static int zero_counters(const struct xlb_dp *dp, int fd, __u32 key)
 	return err;
 }
 
+/*
+ * Would this service's table be the one already live?  Same size, the same
+ * backends with the same weights and states, and the same ids: Maglev is a
+ * function of exactly these.
+ */
+static bool same_table(const struct xlb_ctl *c, const struct xlb_service_conf *s,
+		       const struct xlb_assign *a)
+{
+	const struct xlb_service_conf *o = xlb_config_service(&c->running, s->name);
+
+	if (!o || o->table_size != s->table_size || o->nr_backends != s->nr_backends ||
+	    !xlb_service_holders(o))
+		return false;
+	for (__u32 j = 0; j < s->nr_backends; j++) {
+		const struct xlb_backend_conf *b = &s->backends[j];
+		const struct xlb_backend_conf *ob = xlb_service_backend(o, &b->addr, b->family);
+		__u32 w = b->state == XLB_BACKEND_ACTIVE ? b->weight : 0;
+
+		if (!ob || (ob->state == XLB_BACKEND_ACTIVE ? ob->weight : 0) != w ||
+		    xlb_assign_id(a, s->name, &b->addr, b->family) !=
+		    xlb_assign_id(&c->assign, s->name, &b->addr, b->family))
+			return false;
+	}
+	return true;
+}
+
+/* The planner's new table of a service with backend ids in place of its indices. */
+static int table_from_plan(const struct xlb_plan *plan, const struct xlb_service_conf *s,
+			   const struct xlb_assign *a)
+{
+	const struct xlb_plan_service *ps = NULL;
+	__u32 *idmap, *table;
+	int fd;
+
+	for (__u32 i = 0; plan && i < plan->nr && !ps; i++)
+		if (!strcmp(plan->svcs[i].name, s->name) && plan->svcs[i].table &&
+		    plan->svcs[i].table_size == s->table_size)
+			ps = &plan->svcs[i];
+	if (!ps)
+		return -ENOENT;
+	idmap = calloc(ps->nr_bes + 1, sizeof(*idmap));
+	table = malloc(sizeof(*table) * s->table_size);
+	if (!idmap || !table) {
+		free(idmap);
+		free(table);
+		return -ENOMEM;
+	}
+	for (__u32 k = 0; k < ps->nr_bes; k++)
+		idmap[k + 1] = xlb_assign_id(a, s->name, &ps->bes[k].addr, ps->bes[k].family);
+	for (__u32 i = 0; i < s->table_size; i++)
+		table[i] = idmap[ps->table[i]];
+	fd = xlb_dp_new_table(table, s->table_size);
+	free(idmap);
+	free(table);
+	return fd;
+}
+
+/* The table of a service for the new slot: the live one if unchanged, else new. */
+static int service_table_fd(struct xlb_ctl *c, const struct xlb_service_conf *s,
+			    const struct xlb_assign *a, const __u32 *ids,
+			    const struct xlb_plan *plan)
+{
+	__u32 *table;
+	int fd;
+
+	if (same_table(c, s, a)) {
+		fd = xlb_dp_table_fd(&c->dp, c->live_slot, xlb_assign_service(&c->assign, s->name));
+		if (fd >= 0)
+			return fd;
+	}
+	fd = table_from_plan(plan, s, a);
+	if (fd != -ENOENT)
+		return fd;
+	table = malloc(sizeof(*table) * s->table_size);
+	if (!table)
+		return -ENOMEM;
+	fd = xlb_service_table(s, ids, table);
+	if (!fd)
+		fd = xlb_dp_new_table(table, s->table_size);
+	free(table);
+	return fd;
+}
+
+/* Backends, table, service and VIP of one service; *table_fd gets its table. */
 static int write_service(struct xlb_ctl *c, __u32 slot, const struct xlb_service_conf *s,
-			 const struct xlb_assign *a, __u32 idx)
+			 const struct xlb_assign *a, __u32 idx, const struct xlb_plan *plan,
+			 int *table_fd)
 {
 	struct xlb_service_key key = { .vip = s->vip, .port = htons(s->port), .proto = s->proto,
 				       .family = s->family };
 	struct xlb_service svc = { .index = idx, .table_size = s->table_size };
-	__u32 *ids = calloc(s->nr_backends + 1, sizeof(*ids)), *table = NULL;
+	__u32 *ids = calloc(s->nr_backends + 1, sizeof(*ids));
 	int err = 0;
 
+	*table_fd = -1;
 	if (!ids)
 		return -ENOMEM;
 	for (__u32 j = 0; j < s->nr_backends && !err; j++) {
 		const struct xlb_backend_conf *b = &s->backends[j];
 		const struct xlb_assigned *as = assigned(a, s->name, &b->addr, b->family);
 		struct xlb_backend be = { .addr = b->addr, .family = b->family, .state = b->state,
-					  .gen = as->gen, .service = idx };
+					  .service = idx };
 
+		if (!as) {
+			err = xlb_errf(-EINVAL, "internal: %s has a backend without an id", s->name);
+			break;
+		}
+		be.gen = as->gen;
 		ids[j] = as->id;
 		err = xlb_dp_set_backend(&c->dp, slot, as->id, &be);
 		if (!err && !assigned(&c->assign, s->name, &b->addr, b->family))
@@ -348,30 +460,41 @@ static int write_service(struct xlb_ctl *c, __u32 slot, const struct xlb_service
 	}
 	err = err ?: test_hook("tables");
 	if (!err && xlb_service_holders(s)) {
-		table = malloc(sizeof(*table) * s->table_size);
-		err = !table ? -ENOMEM : xlb_service_table(s, ids, table) ?:
-		      xlb_dp_set_table(&c->dp, slot, idx, table, s->table_size) ?:
-		      test_hook("services") ?: xlb_dp_set_service(&c->dp, slot, key, &svc);
+		*table_fd = service_table_fd(c, s, a, ids, plan);
+		if (*table_fd < 0)
+			err = *table_fd;
+		err = err ?: test_hook("services") ?: xlb_dp_set_service(&c->dp, slot, key, &svc);
 	}
 	/* a forced-empty service keeps its VIP (classified) but no longer matches */
 	err = err ?: xlb_dp_set_vip(&c->dp, slot, &s->vip, s->family);
 	if (!err && xlb_assign_service(&c->assign, s->name) < 0)
 		err = zero_counters(&c->dp, c->dp.service_stats, idx);
 	free(ids);
-	free(table);
 	return err;
 }
 
 static int write_slot(struct xlb_ctl *c, __u32 slot, const struct xlb_config *cfg,
-		      const struct xlb_assign *a, __u64 gen)
+		      const struct xlb_assign *a, const struct xlb_plan *plan, __u64 gen)
 {
+	__u32 indices[XLB_MAX_SERVICES], n = 0;
+	int fds[XLB_MAX_SERVICES];
 	struct xlb_slot_conf conf;
 	int err;
 
 	err = xlb_dp_clear_slot(&c->dp, slot) ?: test_hook("backends");
-	for (__u32 i = 0; i < cfg->nr_services && !err; i++)
-		err = write_service(c, slot, &cfg->services[i], a,
-				    xlb_assign_service(a, cfg->services[i].name));
+	for (__u32 i = 0; i < cfg->nr_services && !err; i++) {
+		__u32 idx = xlb_assign_service(a, cfg->services[i].name);
+		int fd;
+
+		err = write_service(c, slot, &cfg->services[i], a, idx, plan, &fd);
+		if (fd >= 0) {
+			indices[n] = idx;
+			fds[n++] = fd;
+		}
+	}
+	err = err ?: xlb_dp_publish_tables(&c->dp, slot, indices, fds, n);
+	for (__u32 i = 0; i < n; i++)
+		close(fds[i]);
 	err = err ?: test_hook("conf") ?: xlb_dp_get_slot_conf(&c->dp, c->live_slot, &conf);
 	if (err)
 		return err;
@@ -434,7 +557,7 @@ int xlb_apply(struct xlb_ctl *c, const struct xlb_config *cfg, const struct xlb_
 	err = assign_build(&c->assign, o->prefer, cfg, &a);
 	if (err)
 		goto out;
-	err = write_slot(c, slot, cfg, &a, gen);
+	err = write_slot(c, slot, cfg, &a, plan, gen);
 	if (err)
 		goto out;
 	rec = record_of(cfg, &a, plan, o, gen, res->fingerprint);

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/mman.h>
 #include <bpf/bpf.h>
 #include "dataplane.h"
 #include "log.h"
@@ -157,10 +158,30 @@ static int clear_hash_slot(int fd, __u32 key_size, size_t slot_off, __u32 slot,
 	return errno == ENOENT ? 0 : map_err("walk", name);
 }
 
+/* Write n zeroed values of size bytes at keys first..first+n-1, in one call. */
+static int zero_range(int fd, __u32 first, __u32 n, size_t size, const char *name)
+{
+	LIBBPF_OPTS(bpf_map_batch_opts, opts);
+	__u32 *keys = malloc(n * sizeof(*keys)), count = n;
+	void *vals = calloc(n, size);
+	int err = 0;
+
+	if (!keys || !vals) {
+		err = -ENOMEM;
+		goto out;
+	}
+	for (__u32 i = 0; i < n; i++)
+		keys[i] = first + i;
+	if (bpf_map_update_batch(fd, keys, vals, &count, &opts) || count != n)
+		err = map_err("clear", name);
+out:
+	free(keys);
+	free(vals);
+	return err;
+}
+
 int xlb_dp_clear_slot(const struct xlb_dp *dp, __u32 slot)
 {
-	struct xlb_backend none = {};
-	__u32 i, key;
 	int err;
 
 	err = clear_hash_slot(dp->services, sizeof(struct xlb_service_key),
@@ -168,26 +189,13 @@ int xlb_dp_clear_slot(const struct xlb_dp *dp, __u32 slot)
 	if (!err)
 		err = clear_hash_slot(dp->vips, sizeof(struct xlb_vip_key),
 				      offsetof(struct xlb_vip_key, slot), slot, "xlb_vips");
-	if (err)
-		return err;
-	for (i = 0; i < XLB_VIP_FILTER_WORDS; i++) {
-		__u64 zero = 0;
-
-		key = slot * XLB_VIP_FILTER_WORDS + i;
-		if (bpf_map_update_elem(dp->vip_filter, &key, &zero, BPF_ANY))
-			return map_err("write", "xlb_vip_filter");
-	}
-	for (i = 0; i < XLB_MAX_SERVICES; i++) {
-		key = slot * XLB_MAX_SERVICES + i;
-		if (bpf_map_delete_elem(dp->tables, &key) && errno != ENOENT)
-			return map_err("delete from", "xlb_tables");
-	}
-	for (i = 0; i < XLB_MAX_BACKENDS; i++) {
-		key = slot * XLB_MAX_BACKENDS + i;
-		if (bpf_map_update_elem(dp->backends, &key, &none, BPF_ANY))
-			return map_err("write", "xlb_backends");
-	}
-	return 0;
+	if (!err)
+		err = zero_range(dp->vip_filter, slot * XLB_VIP_FILTER_WORDS, XLB_VIP_FILTER_WORDS,
+				 sizeof(__u64), "xlb_vip_filter");
+	if (!err)
+		err = zero_range(dp->backends, slot * XLB_MAX_BACKENDS, XLB_MAX_BACKENDS,
+				 sizeof(struct xlb_backend), "xlb_backends");
+	return err;
 }
 
 int xlb_dp_set_service(const struct xlb_dp *dp, __u32 slot, struct xlb_service_key key,
@@ -229,33 +237,94 @@ int xlb_dp_set_backend(const struct xlb_dp *dp, __u32 slot, __u32 id,
 	return 0;
 }
 
-int xlb_dp_set_table(const struct xlb_dp *dp, __u32 slot, __u32 service, const __u32 *ids,
-		     __u32 m)
+int xlb_dp_new_table(const __u32 *ids, __u32 m)
 {
-	LIBBPF_OPTS(bpf_map_create_opts, opts, .map_flags = BPF_F_INNER_MAP);
-	LIBBPF_OPTS(bpf_map_batch_opts, bopts);
-	__u32 key = slot * XLB_MAX_SERVICES + service, count = m, *keys;
-	int fd, err = 0;
+	LIBBPF_OPTS(bpf_map_create_opts, opts, .map_flags = BPF_F_INNER_MAP | BPF_F_MMAPABLE);
+	size_t len;
+	void *mem;
+	int fd, err;
 
-	if (service >= XLB_MAX_SERVICES || !m || m > XLB_MAX_TABLE_SIZE)
-		return xlb_errf(-EINVAL, "table of service %u: bad index or size %u", service, m);
+	if (!m || m > XLB_MAX_TABLE_SIZE)
+		return xlb_errf(-EINVAL, "table size %u out of range", m);
 	fd = bpf_map_create(BPF_MAP_TYPE_ARRAY, "xlb_table", sizeof(__u32), sizeof(__u32), m,
 			    &opts);
 	if (fd < 0)
 		return map_err("create", "a Maglev table");
-	keys = malloc(sizeof(*keys) * m);
-	if (!keys) {
+	/* array elements sit at an 8-byte stride (round_up(value_size, 8)) */
+	len = ((size_t)m * 8 + 4095) & ~4095UL;
+	mem = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (mem == MAP_FAILED) {
+		err = map_err("map", "a Maglev table");
 		close(fd);
-		return xlb_errf(-ENOMEM, "out of memory for a table of %u slots", m);
+		return err;
 	}
 	for (__u32 i = 0; i < m; i++)
-		keys[i] = i;
-	if (bpf_map_update_batch(fd, keys, ids, &count, &bopts) || count != m)
-		err = map_err("fill", "a Maglev table");
-	free(keys);
-	if (!err && bpf_map_freeze(fd))
+		((__u32 *)mem)[2 * i] = ids[i];
+	munmap(mem, len);
+	/* immutable from here on: a published table never changes under a packet */
+	if (bpf_map_freeze(fd)) {
 		err = map_err("freeze", "a Maglev table");
-	if (!err && bpf_map_update_elem(dp->tables, &key, &fd, BPF_ANY))
+		close(fd);
+		return err;
+	}
+	return fd;
+}
+
+int xlb_dp_table_fd(const struct xlb_dp *dp, __u32 slot, __u32 service)
+{
+	__u32 key = slot * XLB_MAX_SERVICES + service, id;
+	int fd;
+
+	if (bpf_map_lookup_elem(dp->tables, &key, &id))
+		return errno == ENOENT ? -ENOENT : map_err("read", "xlb_tables");
+	fd = bpf_map_get_fd_by_id(id);
+	return fd < 0 ? map_err("open", "a Maglev table") : fd;
+}
+
+/*
+ * Every write to an array of maps waits for an RCU grace period (packets in
+ * flight finish with the old inner map), milliseconds each: a slot's tables
+ * go in with one batch update, and only indices left without a service are
+ * deleted one by one (a removed service: rare).
+ */
+int xlb_dp_publish_tables(const struct xlb_dp *dp, __u32 slot, const __u32 *services,
+			  const int *fds, __u32 n)
+{
+	LIBBPF_OPTS(bpf_map_batch_opts, opts);
+	__u32 keys[XLB_MAX_SERVICES], count = n;
+	__u8 keep[XLB_MAX_SERVICES] = { 0 };
+
+	if (n > XLB_MAX_SERVICES)
+		return -EINVAL;
+	for (__u32 i = 0; i < n; i++) {
+		keys[i] = slot * XLB_MAX_SERVICES + services[i];
+		keep[services[i]] = 1;
+	}
+	if (n && (bpf_map_update_batch(dp->tables, keys, fds, &count, &opts) || count != n))
+		return map_err("publish into", "xlb_tables");
+	for (__u32 i = 0; i < XLB_MAX_SERVICES; i++) {
+		__u32 key = slot * XLB_MAX_SERVICES + i, id;
+
+		if (keep[i] || bpf_map_lookup_elem(dp->tables, &key, &id))
+			continue;
+		if (bpf_map_delete_elem(dp->tables, &key) && errno != ENOENT)
+			return map_err("delete from", "xlb_tables");
+	}
+	return 0;
+}
+
+int xlb_dp_set_table(const struct xlb_dp *dp, __u32 slot, __u32 service, const __u32 *ids,
+		     __u32 m)
+{
+	__u32 key = slot * XLB_MAX_SERVICES + service;
+	int fd, err = 0;
+
+	if (service >= XLB_MAX_SERVICES)
+		return xlb_errf(-EINVAL, "service index %u out of range", service);
+	fd = xlb_dp_new_table(ids, m);
+	if (fd < 0)
+		return fd;
+	if (bpf_map_update_elem(dp->tables, &key, &fd, BPF_ANY))
 		err = map_err("publish into", "xlb_tables");
 	close(fd);
 	return err;

@@ -36,14 +36,21 @@ int xlb_dp_switch(const struct xlb_dp *dp, __u32 slot);
 
 int xlb_dp_get_slot_conf(const struct xlb_dp *dp, __u32 slot, struct xlb_slot_conf *conf);
 int xlb_dp_set_slot_conf(const struct xlb_dp *dp, __u32 slot, const struct xlb_slot_conf *conf);
-/* Remove every service, VIP, table and backend of a slot. */
+/* Remove every service, VIP and backend of a slot (tables: publish_tables). */
 int xlb_dp_clear_slot(const struct xlb_dp *dp, __u32 slot);
 int xlb_dp_set_service(const struct xlb_dp *dp, __u32 slot, struct xlb_service_key key,
 		       const struct xlb_service *svc);
 int xlb_dp_set_vip(const struct xlb_dp *dp, __u32 slot, const union xlb_addr *vip, __u8 family);
 int xlb_dp_set_backend(const struct xlb_dp *dp, __u32 slot, __u32 id,
 		       const struct xlb_backend *be);
-/* Publish a Maglev table of m backend ids for a service in a slot (frozen). */
+/* A new frozen table map holding ids[0..m-1]: returns its fd. */
+int xlb_dp_new_table(const __u32 *ids, __u32 m);
+/* An fd of the table published for a slot's service, or -ENOENT. */
+int xlb_dp_table_fd(const struct xlb_dp *dp, __u32 slot, __u32 service);
+/* Publish n tables in a slot at once; delete the slot's other tables. */
+int xlb_dp_publish_tables(const struct xlb_dp *dp, __u32 slot, const __u32 *services,
+			  const int *fds, __u32 n);
+/* Publish one table (tests; commits use xlb_dp_publish_tables). */
 int xlb_dp_set_table(const struct xlb_dp *dp, __u32 slot, __u32 service, const __u32 *ids,
 		     __u32 m);
 /* Read a slot's table; *ids is malloc'd, *m its length. -ENOENT if none. */

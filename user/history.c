@@ -133,7 +133,8 @@ int xlb_history_reconcile(const char *dir, __u64 live_gen)
 	__u32 n;
 	int err = xlb_history_list(dir, &gens, &n);
 
-	for (__u32 i = 0; i < n && !err; i++) {
+	/* commits hold the lock: only the newest record can be pending */
+	for (__u32 i = n ? n - 1 : 0; i < n && !err; i++) {
 		json_t *r = xlb_history_load(dir, gens[i]);
 		char path[600];
 

@@ -217,21 +217,28 @@ static int plan_service(const struct xlb_service_conf *o, const struct xlb_servi
 		b->weight_new = n->backends[i].weight;
 		b->state_new = n->backends[i].state;
 	}
-	to = table_of(o, ps);
-	tn = table_of(n, ps);
-	shares(to, o ? o->table_size : 0, ps, false);
-	shares(tn, n ? n->table_size : 0, ps, true);
-	ps->holders = n ? xlb_service_holders(n) : 0;
-	ps->churn = to && tn ? churn(to, o->table_size, tn, n->table_size) : to ? 1.0 : -1;
 	ps->changed = !o || !n || service_settings_differ(o, n);
 	for (__u32 i = 0; i < ps->nr_bes && !ps->changed; i++)
 		ps->changed = !ps->bes[i].in_old || !ps->bes[i].in_new ||
 			      ps->bes[i].weight_old != ps->bes[i].weight_new ||
 			      ps->bes[i].state_old != ps->bes[i].state_new;
+	/*
+	 * An unchanged service keeps its live table (commit shares it): no table
+	 * is built and its shares are not reported.
+	 */
+	ps->shares_known = ps->changed;
+	to = ps->changed ? table_of(o, ps) : NULL;
+	tn = ps->changed ? table_of(n, ps) : NULL;
+	shares(to, o ? o->table_size : 0, ps, false);
+	shares(tn, n ? n->table_size : 0, ps, true);
+	ps->holders = n ? xlb_service_holders(n) : 0;
+	ps->churn = !ps->changed ? 0 : to && tn ? churn(to, o->table_size, tn, n->table_size) :
+		    to ? 1.0 : -1;
 	if (ps->changed)
 		guards(n, ps);
 	free(to);
-	free(tn);
+	ps->table = tn;		/* commit reuses it instead of building it again */
+	ps->table_size = tn ? n->table_size : 0;
 	return 0;
 }
 
@@ -262,8 +269,10 @@ int xlb_plan_build(const struct xlb_config *old, const struct xlb_config *new,
 
 void xlb_plan_free(struct xlb_plan *plan)
 {
-	for (__u32 i = 0; plan->svcs && i < plan->nr; i++)
+	for (__u32 i = 0; plan->svcs && i < plan->nr; i++) {
 		free(plan->svcs[i].bes);
+		free(plan->svcs[i].table);
+	}
 	free(plan->svcs);
 	memset(plan, 0, sizeof(*plan));
 }
@@ -292,10 +301,13 @@ json_t *xlb_plan_to_json(const struct xlb_plan *plan)
 
 		for (__u32 j = 0; j < ps->nr_bes; j++) {
 			const struct xlb_plan_backend *b = &ps->bes[j];
-			json_t *o = json_pack("{s:s,s:s,s:f,s:f}", "address",
+			json_t *o = json_pack("{s:s,s:s,s:o,s:o}", "address",
 					      xlb_addr_str(&b->addr, b->family, a, sizeof(a)),
-					      "change", change_of(b), "share_before", b->share_old,
-					      "share_after", b->share_new);
+					      "change", change_of(b),
+					      "share_before", ps->shares_known ?
+					      json_real(b->share_old) : json_null(),
+					      "share_after", ps->shares_known ?
+					      json_real(b->share_new) : json_null());
 
 			if (b->in_old)
 				json_object_set_new(o, "before", json_pack("{s:i,s:s}", "weight",

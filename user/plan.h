@@ -27,6 +27,7 @@ struct xlb_plan_service {
 	char name[XLB_NAME_MAX];
 	bool in_old, in_new;
 	bool changed;			/* anything differs */
+	bool shares_known;		/* shares computed (changed services only) */
 	struct xlb_plan_backend *bes;
 	__u32 nr_bes;
 	double churn;			/* share of new flows that move; -1: n/a */
@@ -34,6 +35,8 @@ struct xlb_plan_service {
 	__u32 refused;			/* enum xlb_guard bits */
 	char why[4][200];
 	__u32 nr_why;
+	__u32 *table;			/* the new table, ids = index in bes + 1 */
+	__u32 table_size;
 };
 
 struct xlb_plan {
