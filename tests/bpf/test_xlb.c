@@ -26,6 +26,8 @@
 
 static const char *skip_why;
 
+#define SKIP_IF_NEEDED() do { if (skip_why) { fprintf(stderr, "# skipped: %s\n", skip_why); skip(); } } while (0)
+
 /* ---- packets ------------------------------------------------------------ */
 
 static void eth4(struct pb *b) { pb_init(b); pb_eth(b, PB_MAC_NODE, PB_MAC_CLIENT, ETH_P_IP); }
@@ -595,10 +597,7 @@ static void run_case(void **state)
 	int verdict, backend = 0;
 	__u32 len;
 
-	if (skip_why) {
-		fprintf(stderr, "# skipped: %s\n", skip_why);
-		skip();
-	}
+	SKIP_IF_NEEDED();
 	c->build(&in);
 	if (c->prepare)
 		c->prepare(&in);
@@ -634,10 +633,7 @@ static void kernel_refuses_runts(void **state)
 	__u32 len;
 
 	(void)state;
-	if (skip_why) {
-		fprintf(stderr, "# skipped: %s\n", skip_why);
-		skip();
-	}
+	SKIP_IF_NEEDED();
 	pb_init(&in);
 	pb_bytes(&in, "\x02\0\0\0\0\xfe\x02\0\0\0\0\xcc\x08", 13);
 	assert_int_equal(xt_run(&in, "xlb0", out, &len), -EINVAL);
@@ -650,10 +646,7 @@ static void flows_follow_the_table(void **state)
 	int seen[3] = { 0 };
 
 	(void)state;
-	if (skip_why) {
-		fprintf(stderr, "# skipped: %s\n", skip_why);
-		skip();
-	}
+	SKIP_IF_NEEDED();
 	for (__u16 port = 50000; port < 50200; port++) {
 		struct pb in, want;
 		__u32 len, id;
@@ -708,8 +701,7 @@ static void nexthop_cache_is_used(void **state)
 	__u32 len;
 
 	(void)state;
-	if (skip_why)
-		skip();
+	SKIP_IF_NEEDED();
 	put_nexthop(1, UINT64_MAX, STALE_MAC);
 	send_to(1, out, &len, &in);
 	assert_memory_equal(out, STALE_MAC, 6);
@@ -723,8 +715,7 @@ static void nexthop_cache_expires(void **state)
 	__u32 len;
 
 	(void)state;
-	if (skip_why)
-		skip();
+	SKIP_IF_NEEDED();
 	put_nexthop(1, 1, STALE_MAC);
 	send_to(1, out, &len, &in);
 	testnet_backend_mac(4, 1, mac);
@@ -743,8 +734,7 @@ static void fib_every_packet_mode(void **state)
 	__u32 len;
 
 	(void)state;
-	if (skip_why)
-		skip();
+	SKIP_IF_NEEDED();
 	put_nexthop(1, UINT64_MAX, STALE_MAC);
 	assert_int_equal(xlb_dp_get_slot_conf(&xt_dp, 0, &conf), 0);
 	conf.flags |= XLB_SLOT_F_FIB_EVERY_PACKET;
