@@ -193,6 +193,7 @@ static __always_inline void cache_next_hop(struct xdp_md *ctx, const struct xlb_
 	__builtin_memcpy(nh->dmac, fib->dmac, ETH_ALEN);
 	__builtin_memcpy(nh->smac, fib->smac, ETH_ALEN);
 	nh->gen = be->gen;
+	nh->uses = 0;
 	nh->expires_ns = bpf_ktime_get_coarse_ns() + XLB_NEXTHOP_TTL_NS;
 }
 
@@ -214,7 +215,9 @@ static __always_inline int next_hop(struct xdp_md *ctx, const struct xlb_pkt *pk
 
 	if (!(conf->flags & XLB_SLOT_F_FIB_EVERY_PACKET)) {
 		nh = bpf_map_lookup_elem(&xlb_nexthops, &id);
-		if (nh && nh->gen == be->gen && nh->expires_ns > bpf_ktime_get_coarse_ns()) {
+		if (nh && nh->gen == be->gen && nh->expires_ns &&
+		    ((++nh->uses & (XLB_NEXTHOP_CLOCK_EVERY - 1)) ||
+		     nh->expires_ns > bpf_ktime_get_coarse_ns())) {
 			if (outer_len > nh->mtu)
 				return BPF_FIB_LKUP_RET_FRAG_NEEDED;
 			*hop = *nh;

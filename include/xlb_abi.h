@@ -81,7 +81,9 @@ _Static_assert(sizeof(struct xlb_slot_conf) == 48, "xlb_slot_conf ABI");
 
 /*
  * xlb_nexthops[backend id] (per-CPU): the next hop of a backend as
- * bpf_fib_lookup last gave it, reused for XLB_NEXTHOP_TTL_NS.  Keyed by the
+ * bpf_fib_lookup last gave it, reused for XLB_NEXTHOP_TTL_NS (checked every
+ * XLB_NEXTHOP_CLOCK_EVERY uses: a stale entry outlives its TTL by at most
+ * that many packets per CPU).  Keyed by the
  * backend's (id, gen), whose address never changes.
  */
 #define XLB_NEXTHOP_TTL_NS	1000000000ull
@@ -92,8 +94,13 @@ struct xlb_nexthop {
 	__u32 mtu;		/* route MTU towards the backend */
 	__u8 dmac[6];		/* next hop's MAC */
 	__u8 smac[6];		/* egress device's MAC */
+	__u32 uses;		/* packets since resolved: the clock is read every 64th */
+	__u32 pad;
 };
-_Static_assert(sizeof(struct xlb_nexthop) == 32, "xlb_nexthop ABI");
+_Static_assert(sizeof(struct xlb_nexthop) == 40, "xlb_nexthop ABI");
+
+/* The next-hop cache reads the clock once per this many uses (power of 2). */
+#define XLB_NEXTHOP_CLOCK_EVERY	64
 
 /* xlb_services key: (VIP, port, protocol) in one slot.  port 0 = all ports. */
 struct xlb_service_key {

@@ -663,7 +663,7 @@ static void flows_follow_the_table(void **state)
 }
 
 /* Write a next-hop entry for backend id on every CPU. */
-static void put_nexthop(__u32 id, __u64 expires, const __u8 *dmac)
+static void put_nexthop_uses(__u32 id, __u64 expires, const __u8 *dmac, __u32 uses)
 {
 	int n = libbpf_num_possible_cpus();
 	struct xlb_nexthop nh[n];
@@ -676,8 +676,14 @@ static void put_nexthop(__u32 id, __u64 expires, const __u8 *dmac)
 		nh[i].mtu = 1500;
 		memcpy(nh[i].dmac, dmac, 6);
 		memcpy(nh[i].smac, PB_MAC_NODE, 6);
+		nh[i].uses = uses;
 	}
 	assert_int_equal(bpf_map_update_elem(xt_dp.nexthops, &id, nh, BPF_ANY), 0);
+}
+
+static void put_nexthop(__u32 id, __u64 expires, const __u8 *dmac)
+{
+	put_nexthop_uses(id, expires, dmac, 0);
 }
 
 /* Send a SYN to SVC_WEB4 from a port whose flow the table gives backend id. */
@@ -707,7 +713,10 @@ static void nexthop_cache_is_used(void **state)
 	assert_memory_equal(out, STALE_MAC, 6);
 }
 
-/* An expired entry is resolved again through bpf_fib_lookup. */
+/*
+ * An expired entry is resolved again through bpf_fib_lookup at its next
+ * clock check (every XLB_NEXTHOP_CLOCK_EVERY uses), not before.
+ */
 static void nexthop_cache_expires(void **state)
 {
 	__u8 out[PB_MAX + 256], mac[6];
@@ -716,7 +725,10 @@ static void nexthop_cache_expires(void **state)
 
 	(void)state;
 	SKIP_IF_NEEDED();
-	put_nexthop(1, 1, STALE_MAC);
+	put_nexthop_uses(1, 1, STALE_MAC, 0);
+	send_to(1, out, &len, &in);
+	assert_memory_equal(out, STALE_MAC, 6);		/* no clock check on this use */
+	put_nexthop_uses(1, 1, STALE_MAC, XLB_NEXTHOP_CLOCK_EVERY - 1);
 	send_to(1, out, &len, &in);
 	testnet_backend_mac(4, 1, mac);
 	assert_memory_equal(out, mac, 6);
@@ -744,7 +756,7 @@ static void fib_every_packet_mode(void **state)
 	assert_memory_equal(out, mac, 6);
 	conf.flags &= ~XLB_SLOT_F_FIB_EVERY_PACKET;
 	assert_int_equal(xlb_dp_set_slot_conf(&xt_dp, 0, &conf), 0);
-	put_nexthop(1, 1, STALE_MAC);	/* expired: the next packet re-resolves */
+	put_nexthop(1, 0, STALE_MAC);	/* empty: the next packet resolves */
 }
 
 static int group_setup(void **state)
