@@ -33,7 +33,7 @@ LIB_SRCS   := user/log.c user/dataplane.c user/loader.c user/names.c user/netuti
               user/config.c user/validate.c user/maglev.c user/plan.c user/commit.c \
               user/history.c
 LIB_OBJS   := $(patsubst user/%.c,$(BUILD)/user/%.o,$(LIB_SRCS))
-CLI_SRCS   := user/xlb.c user/cmd_attach.c user/cmd_config.c user/cmd_backend.c user/cmd_stats.c
+CLI_SRCS   := user/xlb.c user/cmd_attach.c user/cmd_config.c user/cmd_backend.c user/cmd_stats.c user/cmd_decap.c
 CLI_OBJS   := $(patsubst user/%.c,$(BUILD)/user/%.o,$(CLI_SRCS))
 
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(BUILD)/tests/unit/%,$(wildcard tests/unit/test_*.c))
@@ -43,7 +43,7 @@ TEST_OBJS  := $(BUILD)/tests/pktbuild.o $(BUILD)/tests/testnet.o
 BPF_TEST_OBJS := $(BUILD)/tests/bpf/xlbtest.o
 
 .PHONY: all clean check check-unit check-bpf check-e2e deps demo bench bench-prog bench-ctl fuzz install
-all: $(BUILD)/xlb $(BUILD)/bench-prog $(BUILD)/bench-ctl
+all: $(BUILD)/xlb $(BUILD)/bench-prog $(BUILD)/bench-ctl $(BUILD)/udp-echo
 
 $(BUILD)/%.bpf.o: bpf/%.bpf.c $(wildcard bpf/*.h) include/xlb_abi.h | $(BUILD)
 	$(call msg,BPF,$@)
@@ -80,6 +80,10 @@ $(BUILD)/bench-ctl: $(BUILD)/tools/bench-ctl.o $(BUILD)/libxlb.a
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
+$(BUILD)/udp-echo: tools/udp-echo.c | $(BUILD)
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CFLAGS) -Wall -Wextra -Werror -o $@ $<
+
 $(BUILD)/tests/%.o: tests/%.c | $(BUILD)/tests/unit $(BUILD)/tests/bpf
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(XCFLAGS) -Itests -c $< -o $@
@@ -112,8 +116,8 @@ check-unit: $(UNIT_TESTS) $(BUILD)/xlb
 check-bpf: $(BPF_TESTS) $(BUILD)/xlb
 	$(Q)tools/run-tests bpf $(BUILD)/results $(BPF_TESTS) $(wildcard tests/bpf/*.sh)
 
-check-e2e: $(BUILD)/xlb
-	$(Q)tools/run-tests e2e $(BUILD)/results $(wildcard tests/e2e/*.sh)
+check-e2e: all
+	$(Q)tools/run-tests e2e $(BUILD)/results $(wildcard tests/e2e/[0-9]*.sh)
 
 # ---- fuzzing ----------------------------------------------------------------
 FUZZ_SECONDS ?= 60
@@ -143,7 +147,7 @@ deps-check:
 	$(Q)tools/deps check || tools/deps install
 
 demo: deps-check all
-	$(Q)echo "make demo arrives with the lab (issue 4); see README 'Status'."; exit 1
+	$(Q)tools/demo
 
 install: $(BUILD)/xlb
 	install -D -m 0755 $(BUILD)/xlb $(DESTDIR)$(PREFIX)/sbin/xlb

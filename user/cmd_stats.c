@@ -237,6 +237,8 @@ int do_table(int argc, char **argv)
 	struct xlb_ctl c;
 	__u32 m, *want = NULL, *ids = NULL, *live = NULL;
 	bool match = false;
+	__u64 fp = 0xcbf29ce484222325ull;	/* FNV-1a 64 */
+	char fps[17];
 	int idx, rc = 0;
 
 	if (argc != 1)
@@ -263,9 +265,15 @@ int do_table(int argc, char **argv)
 		ids[j] = xlb_assign_id(&c.assign, s->name, &s->backends[j].addr, s->backends[j].family);
 	if (live && want && ids && m == s->table_size && !xlb_service_table(s, ids, want))
 		match = !memcmp(want, live, sizeof(*want) * m);
+	/* the live table's bytes, hashed: equal on every node that agrees on flows */
+	for (__u32 i = 0; live && i < m; i++)
+		for (int k = 0; k < 4; k++)
+			fp = (fp ^ ((live[i] >> (8 * k)) & 0xff)) * 0x100000001b3ull;
+	snprintf(fps, sizeof(fps), "%016llx", (unsigned long long)fp);
 	if (!xlb_json)
-		printf("service %s: table of %u slots, %s the configuration (generation %llu)\n",
-		       s->name, m, match ? "matches" : "DOES NOT MATCH", (unsigned long long)c.live_gen);
+		printf("service %s: table of %u slots (fingerprint %s), %s the configuration "
+		       "(generation %llu)\n", s->name, m, fps, match ? "matches" : "DOES NOT MATCH",
+		       (unsigned long long)c.live_gen);
 	for (__u32 j = 0; j < s->nr_backends; j++) {
 		char a[INET6_ADDRSTRLEN], b[41];
 		double share = m ? (double)count[ids[j]] / m : 0;
@@ -279,9 +287,9 @@ int do_table(int argc, char **argv)
 			printf("  %-32s %8u slots %6.2f%% %s\n", a, count[ids[j]], 100 * share, b);
 	}
 	if (xlb_json) {
-		json_emit(json_pack("{s:s,s:i,s:b,s:I,s:o}", "service", s->name, "table_size", m,
-				    "matches_config", match, "generation", (json_int_t)c.live_gen,
-				    "backends", arr));
+		json_emit(json_pack("{s:s,s:i,s:s,s:b,s:I,s:o}", "service", s->name, "table_size", m,
+				    "table_fingerprint", fps, "matches_config", match,
+				    "generation", (json_int_t)c.live_gen, "backends", arr));
 		arr = NULL;
 	}
 	if (!match && m)

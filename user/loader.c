@@ -585,3 +585,119 @@ int xlb_status_get(const char *ifname, struct xlb_status *st)
 	xlb_dp_close(&dp);
 	return err;
 }
+
+/* ---- the decap program ------------------------------------------------------ */
+
+#include "decap.skel.h"
+
+static int decap_add(int map_fd, const char *s)
+{
+	struct xlb_decap_key k = { 0 };
+	__u32 one = 1;
+
+	if (xlb_addr_parse(s, &k.addr, &k.family))
+		return xlb_errf(-EINVAL, "'%s' is not an IPv4 or IPv6 address", s);
+	if (bpf_map_update_elem(map_fd, &k, &one, BPF_ANY))
+		return xlb_errf(-errno, "cannot add %s: %s", s, strerror(errno));
+	return 0;
+}
+
+/* DEV's own addresses: the ones a load balancer tunnels to. */
+static int decap_add_own(int map_fd, const char *ifname, __u32 *n)
+{
+	static const __u8 fams[] = { XLB_FAMILY_V4, XLB_FAMILY_V6 };
+	struct xlb_decap_key k;
+	__u32 one = 1;
+
+	for (size_t i = 0; i < sizeof(fams); i++) {
+		memset(&k, 0, sizeof(k));
+		if (xlb_if_first_addr(ifname, fams[i], &k.addr))
+			continue;
+		k.family = fams[i];
+		if (bpf_map_update_elem(map_fd, &k, &one, BPF_ANY))
+			return xlb_errf(-errno, "cannot add an address of %s", ifname);
+		(*n)++;
+	}
+	return 0;
+}
+
+int xlb_decap_attach(const struct xlb_decap_opts *o, __u32 *nr_addrs)
+{
+	LIBBPF_OPTS(bpf_link_create_opts, lopts);
+	struct decap_bpf *skel;
+	char dir[256], path[512];
+	__u32 ifindex;
+	int err, fd, map_fd;
+
+	*nr_addrs = 0;
+	if (!o->ifname || strlen(o->ifname) >= IF_NAMESIZE || strchr(o->ifname, '/'))
+		return xlb_errf(-EINVAL, "'%s' is not an interface name", o->ifname ? o->ifname : "");
+	ifindex = if_nametoindex(o->ifname);
+	if (!ifindex)
+		return xlb_errf(-ENODEV, "no interface named %s", o->ifname);
+	snprintf(dir, sizeof(dir), "%s/%s", XLB_DECAP_ROOT, o->ifname);
+	if (!access(dir, F_OK))
+		return xlb_errf(-EEXIST, "decap is already attached to %s (xlb decap detach %s)",
+				o->ifname, o->ifname);
+	err = ensure_bpffs() ?: make_dir(XLB_DECAP_ROOT);
+	if (err)
+		return err;
+	skel = decap_bpf__open_and_load();
+	if (!skel)
+		return xlb_errf(-errno, "cannot load the decap program: %s", strerror(errno));
+	map_fd = bpf_map__fd(skel->maps.decap_addrs);
+	for (int i = 0; i < o->nr_addrs && !err; i++)
+		err = decap_add(map_fd, o->addrs[i]);
+	*nr_addrs = o->nr_addrs;
+	if (!err && !o->nr_addrs)
+		err = decap_add_own(map_fd, o->ifname, nr_addrs);
+	if (err)
+		goto out;
+	lopts.flags = o->mode == XLB_MODE_GENERIC ? XDP_FLAGS_SKB_MODE : XDP_FLAGS_DRV_MODE;
+	fd = bpf_link_create(bpf_program__fd(skel->progs.xlb_decap), ifindex, BPF_XDP, &lopts);
+	if (fd < 0) {
+		err = errno == EBUSY || errno == EEXIST ? describe_busy(o->ifname, ifindex, -errno)
+			: xlb_errf(-errno, "cannot attach decap to %s: %s", o->ifname, strerror(errno));
+		goto out;
+	}
+	err = make_dir(dir);
+	snprintf(path, sizeof(path), "%s/link", dir);
+	if (!err && bpf_obj_pin(fd, path))
+		err = xlb_errf(-errno, "cannot pin %s: %s", path, strerror(errno));
+	snprintf(path, sizeof(path), "%s/decap_addrs", dir);
+	if (!err && bpf_obj_pin(map_fd, path))
+		err = xlb_errf(-errno, "cannot pin %s: %s", path, strerror(errno));
+	snprintf(path, sizeof(path), "%s/decap_stats", dir);
+	if (!err && bpf_obj_pin(bpf_map__fd(skel->maps.decap_stats), path))
+		err = xlb_errf(-errno, "cannot pin %s: %s", path, strerror(errno));
+	if (err) {
+		bpf_link_detach(fd);
+		remove_pins(dir);
+	} else {
+		chmod_pins(dir);
+	}
+	close(fd);
+out:
+	decap_bpf__destroy(skel);
+	return err;
+}
+
+int xlb_decap_detach(const char *ifname)
+{
+	char dir[256], path[512];
+	int fd;
+
+	if (!ifname || strlen(ifname) >= IF_NAMESIZE || strchr(ifname, '/'))
+		return xlb_errf(-EINVAL, "'%s' is not an interface name", ifname ? ifname : "");
+	snprintf(dir, sizeof(dir), "%s/%s", XLB_DECAP_ROOT, ifname);
+	if (access(dir, F_OK))
+		return xlb_errf(-ENOENT, "decap is not attached to %s", ifname);
+	snprintf(path, sizeof(path), "%s/link", dir);
+	fd = bpf_obj_get(path);
+	if (fd >= 0) {
+		bpf_link_detach(fd);
+		close(fd);
+	}
+	remove_pins(dir);
+	return 0;
+}

@@ -59,4 +59,18 @@ int xlb_status_get(const char *ifname, struct xlb_status *st);
 /* The one attached interface when ifname is NULL (DESIGN: DEV may be omitted). */
 int xlb_resolve_dev(const char *ifname, char *out, size_t len);
 
+
+
+/* The backend-side decap program (bpf/decap.bpf.c), pinned in XLB_DECAP_ROOT/DEV. */
+#define XLB_DECAP_ROOT	XLB_BPFFS "/xlb-decap"
+
+struct xlb_decap_opts {
+	const char *ifname;
+	enum xlb_mode mode;
+	const char **addrs;	/* outer destinations accepted; NULL: DEV's addresses */
+	int nr_addrs;
+};
+
+int xlb_decap_attach(const struct xlb_decap_opts *opts, __u32 *nr_addrs);
+int xlb_decap_detach(const char *ifname);
 #endif

@@ -27,6 +27,8 @@ static const char synopsis[] =
 "  xlb backend set SERVICE ADDR {weight N | state active|drain|down} [--force]\n"
 "  xlb stats [SERVICE] [--watch [--count N]]\n"
 "  xlb table SERVICE\n"
+"  xlb decap attach DEV [--mode native|generic] [ADDR...]\n"
+"  xlb decap detach DEV\n"
 "  xlb help\n"
 "  xlb version\n"
 "\n"
@@ -110,6 +112,7 @@ static const struct cmd objects[] = {
 	{ "backend", do_backend },
 	{ "stats", do_stats },
 	{ "table", do_table },
+	{ "decap", do_decap },
 	{ "help", do_help },
 	{ "version", do_version },
 	{ NULL, NULL },
