@@ -9,6 +9,7 @@ CLANG      ?= clang
 BPFTOOL    ?= $(shell command -v bpftool 2>/dev/null || echo /usr/sbin/bpftool)
 ARCH_INC   := -I/usr/include/$(shell $(CC) -dumpmachine)
 PREFIX     ?= /usr/local
+SYSTEMDDIR ?= /etc/systemd/system
 VERSION    := $(shell git describe --always --dirty 2>/dev/null || echo unknown)
 
 ifeq ($(V),1)
@@ -23,7 +24,7 @@ BPF_CFLAGS := -g -O2 -target bpf -Wall -Werror $(ARCH_INC) -D__BPF__
 CFLAGS     ?= -O2 -g
 XCFLAGS    := $(CFLAGS) -Wall -Wextra -Werror -Wno-format-truncation -MMD -MP -std=gnu11 \
               -I$(BUILD) -Iinclude -Iuser -DXLB_VERSION='"$(VERSION)"'
-LDLIBS     := -lbpf -lelf -lz -ljansson -lm
+LDLIBS     := -lbpf -lelf -lz -ljansson -lm -lmicrohttpd -lsystemd -lpthread
 
 BPF_PROGS  := xlb decap baseline
 BPF_OBJS   := $(patsubst %,$(BUILD)/%.bpf.o,$(BPF_PROGS))
@@ -31,9 +32,9 @@ SKELS      := $(patsubst %,$(BUILD)/%.skel.h,$(BPF_PROGS))
 
 LIB_SRCS   := user/log.c user/dataplane.c user/loader.c user/names.c user/netutil.c \
               user/config.c user/validate.c user/maglev.c user/plan.c user/commit.c \
-              user/history.c
+              user/history.c user/health.c user/daemon.c
 LIB_OBJS   := $(patsubst user/%.c,$(BUILD)/user/%.o,$(LIB_SRCS))
-CLI_SRCS   := user/xlb.c user/cmd_attach.c user/cmd_config.c user/cmd_backend.c user/cmd_stats.c user/cmd_decap.c
+CLI_SRCS   := user/xlb.c user/cmd_attach.c user/cmd_config.c user/cmd_backend.c user/cmd_stats.c user/cmd_decap.c user/cmd_daemon.c
 CLI_OBJS   := $(patsubst user/%.c,$(BUILD)/user/%.o,$(CLI_SRCS))
 
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(BUILD)/tests/unit/%,$(wildcard tests/unit/test_*.c))
@@ -139,6 +140,7 @@ bench-prog: $(BUILD)/bench-prog deps-check
 bench-ctl: $(BUILD)/bench-ctl $(BUILD)/xlb deps-check
 	$(Q)$(BUILD)/bench-ctl
 	$(Q)tools/bench-apply
+	$(Q)tools/bench-health
 
 deps:
 	$(Q)tools/deps install
@@ -153,6 +155,8 @@ install: $(BUILD)/xlb
 	install -D -m 0755 $(BUILD)/xlb $(DESTDIR)$(PREFIX)/sbin/xlb
 	install -D -m 0644 doc/xlb.8 $(DESTDIR)$(PREFIX)/share/man/man8/xlb.8
 	install -D -m 0644 doc/xlb.bash-completion $(DESTDIR)$(PREFIX)/share/bash-completion/completions/xlb
+	install -d $(DESTDIR)$(SYSTEMDDIR)
+	sed 's|@SBINDIR@|$(PREFIX)/sbin|' doc/xlb.service.in >$(DESTDIR)$(SYSTEMDDIR)/xlb.service
 
 clean:
 	rm -rf $(BUILD)

@@ -81,6 +81,7 @@ struct xlb_pkt {
 
 #define XLB_TCP_RST	0x04
 #define XLB_TCP_SYN	0x02
+#define XLB_TCP_ACK	0x10
 
 static __always_inline int xlb_parse_verdict(struct xlb_pkt *pkt, int res, __u16 reason)
 {

@@ -136,6 +136,9 @@ static __always_inline struct xlb_backend *flow_hit(struct xlb_pkt *pkt, __u32 s
 	p->be = lookup_backend(slot, f->backend);
 	if (flow_holds(f, p->be)) {
 		p->id = f->backend;
+		/* a SYN on a known tuple is a new connection: count it as one */
+		p->new_flow = pkt->flow.proto == IPPROTO_TCP &&
+			      (pkt->tcp_flags & (XLB_TCP_SYN | XLB_TCP_ACK)) == XLB_TCP_SYN;
 		count_event(XLB_EV_FLOW_HIT);
 		return p->be;
 	}

@@ -175,7 +175,7 @@ _Static_assert(sizeof(struct xlb_flow) == 8, "xlb_flow ABI");
 struct xlb_counters {
 	__u64 packets;
 	__u64 bytes;		/* bytes of the frames as received */
-	__u64 new_flows;	/* connection-table entries created */
+	__u64 new_flows;	/* new connections: entries created, TCP SYNs on known tuples */
 	__u64 rehashed;		/* flows moved here from a gone/down backend */
 };
 _Static_assert(sizeof(struct xlb_counters) == 32, "xlb_counters ABI");

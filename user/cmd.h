@@ -28,6 +28,7 @@ int do_backend(int argc, char **argv);
 int do_stats(int argc, char **argv);
 int do_table(int argc, char **argv);
 int do_decap(int argc, char **argv);
+int do_daemon(int argc, char **argv);
 
 /* Global options: --state DIR, --dev DEV. */
 extern const char *xlb_state_root;

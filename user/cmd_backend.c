@@ -71,15 +71,18 @@ static int do_backend_list(int argc, char **argv)
 		service_shares(s, share);
 		for (__u32 j = 0; j < s->nr_backends; j++) {
 			const struct xlb_backend_conf *b = &s->backends[j];
-			__u32 id = xlb_assign_id(&c.assign, s->name, &b->addr, b->family);
+			__u32 id = xlb_assign_id(&c.assign, s->name, &b->addr, b->family), gen = 0;
 			char a[INET6_ADDRSTRLEN];
 
 			xlb_addr_str(&b->addr, b->family, a, sizeof(a));
+			for (__u32 k = 0; k < c.assign.nr_be; k++)
+				if (c.assign.be[k].id == id)
+					gen = c.assign.be[k].gen;
 			if (xlb_json)
-				json_array_append_new(arr, json_pack("{s:s,s:s,s:i,s:s,s:f,s:i}",
+				json_array_append_new(arr, json_pack("{s:s,s:s,s:i,s:s,s:f,s:i,s:i}",
 					"service", s->name, "address", a, "weight", b->weight,
 					"state", xlb_state_name(b->state), "table_share", share[j],
-					"id", id));
+					"id", id, "gen", gen));
 			else
 				printf("%-16s %-40s %6u %-6s %6.2f%% %5u\n", s->name, a, b->weight,
 				       xlb_state_name(b->state), 100 * share[j], id);

@@ -351,9 +351,21 @@ int xlb_dp_get_table(const struct xlb_dp *dp, __u32 slot, __u32 service, __u32 *
 		err = -ENOMEM;
 		goto out;
 	}
-	for (__u32 i = 0; i < *m && !err; i++)
-		if (bpf_map_lookup_elem(fd, &i, &(*ids)[i]))
-			err = map_err("read", "a Maglev table");
+	{
+		/* frozen tables are mmapable read-only: one copy, not M syscalls */
+		size_t len = ((size_t)*m * 8 + 4095) & ~4095UL;
+		void *mem = mmap(NULL, len, PROT_READ, MAP_SHARED, fd, 0);
+
+		if (mem == MAP_FAILED) {
+			for (__u32 i = 0; i < *m && !err; i++)
+				if (bpf_map_lookup_elem(fd, &i, &(*ids)[i]))
+					err = map_err("read", "a Maglev table");
+		} else {
+			for (__u32 i = 0; i < *m; i++)
+				(*ids)[i] = ((const __u32 *)mem)[2 * i];
+			munmap(mem, len);
+		}
+	}
 	if (err) {
 		free(*ids);
 		*ids = NULL;

@@ -29,6 +29,8 @@ static const char synopsis[] =
 "  xlb table SERVICE\n"
 "  xlb decap attach DEV [--mode native|generic] [ADDR...]\n"
 "  xlb decap detach DEV\n"
+"  xlb daemon [--config FILE] [--metrics ADDR:PORT | --no-metrics] [--metrics-file PATH]\n"
+"             [--skew-threshold SHARE] [--skew-for MS] [--skew-window MS] [--skew-min-flows N]\n"
 "  xlb help\n"
 "  xlb version\n"
 "\n"
@@ -113,6 +115,7 @@ static const struct cmd objects[] = {
 	{ "stats", do_stats },
 	{ "table", do_table },
 	{ "decap", do_decap },
+	{ "daemon", do_daemon },
 	{ "help", do_help },
 	{ "version", do_version },
 	{ NULL, NULL },

@@ -279,6 +279,7 @@ static void p_nosrc(struct pb *b) { tcp4_to(b, VIP4, 40038, 80, SYN); }
 static void p_hit(struct pb *b) { tcp4_to(b, VIP4, 40001, 80, ACK); }	/* p_syn4's flow */
 static void p_udp_hit(struct pb *b) { p_udp4(b); }
 static void p_family(struct pb *b) { tcp4_to(b, VIP4, 40039, 80, SYN); }
+static void p_syn_known(struct pb *b) { tcp4_to(b, VIP4, 40040, 80, SYN); }
 
 /* ---- map preparation -------------------------------------------------- */
 
@@ -330,6 +331,16 @@ static void prep_drain(const struct pb *in) { put_flow(in, 8, 1); pinned_backend
 static void prep_down(const struct pb *in) { put_flow(in, 9, 1); }
 static void prep_gone(const struct pb *in) { put_flow(in, 10, 1); }
 static void prep_regen(const struct pb *in) { put_flow(in, web4_other(in), 7); }
+/* an entry installed by hand, off the table: its SYNs are new connections there */
+static void prep_syn_known(const struct pb *in) { put_flow(in, web4_other(in), 1); pinned_backend = web4_other(in); }
+static void check_new_flow_counted(const struct pb *in)
+{
+	struct xlb_counters c;
+
+	(void)in;
+	assert_int_equal(xlb_dp_counters(&xt_dp, xt_dp.backend_stats, pinned_backend, &c), 0);
+	assert_true(c.new_flows >= 1);
+}
 
 /* A flow pinned in slot 0, then slot 1 sends every new flow elsewhere. */
 static void prep_switch(const struct pb *in)
@@ -518,6 +529,9 @@ static const struct tcase cases[] = {
 	{ "a flow pinned to an older incarnation of an id is re-hashed", p_hit_regen, XDP_TX,
 	  XLB_STAT_TX, OUT_TABLE, SVC_WEB4, EVS(XLB_EV_FLOW_REHASH, EV_NONE), prep_regen,
 	  check_rehashed },
+	{ "a syn on a known tuple goes to its entry and counts a new connection", p_syn_known,
+	  XDP_TX, XLB_STAT_TX, -3, 0, EVS(XLB_EV_FLOW_HIT, EV_NONE), prep_syn_known,
+	  check_new_flow_counted },
 	{ "a connection-table hit holds across a table switch", p_switch, XDP_TX, XLB_STAT_TX, -3,
 	  0, EVS(XLB_EV_FLOW_HIT, EV_NONE), prep_switch, done_switch },
 	{ "an unresolved next hop passes the encapsulated packet", p_noneigh, XDP_PASS,

@@ -12,7 +12,7 @@ lab_up() {
 	for t in nginx curl wrk ethtool; do
 		command -v $t >/dev/null || skip_all "needs $t (make deps)"
 	done
-	trap '$LAB down --prefix $LP >/dev/null 2>&1; xt_cleanup' EXIT
+	trap 'kill $(jobs -p) 2>/dev/null; $LAB down --prefix $LP >/dev/null 2>&1; xt_cleanup' EXIT
 	$LAB up --prefix $LP "$@" >/dev/null || { echo "not ok 1 - lab up"; exit 1; }
 }
 lab() { $LAB exec --prefix $LP "$@"; }
