@@ -16,6 +16,8 @@ int cmd_dispatch(const struct cmd *cmds, int argc, char **argv, const char *what
 int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Print a JSON result on stdout (compact, or indented with -p); steals o. */
 void json_emit(json_t *o);
+/* Report a detach (err from the library): the exit status. */
+int report_detached(int err, const char *ifname, const char *what);
 /* Parse an unsigned number in [min, max]. */
 bool parse_u32(const char *s, unsigned int min, unsigned int max, unsigned int *out);
 

@@ -77,22 +77,24 @@ int do_attach(int argc, char **argv)
 	return 0;
 }
 
-int do_detach(int argc, char **argv)
+int report_detached(int err, const char *ifname, const char *what)
 {
-	int err;
-
-	if (argc != 1)
-		return usage_error("detach: takes exactly one DEV");
-	err = xlb_detach(argv[0]);
 	if (err) {
 		p_err("%s", xlb_errmsg());
 		return xlb_exit_for(err);
 	}
 	if (xlb_json)
-		json_emit(json_pack("{s:s,s:b}", "ifname", argv[0], "detached", 1));
+		json_emit(json_pack("{s:s,s:b}", "ifname", ifname, "detached", 1));
 	else
-		printf("detached from %s\n", argv[0]);
+		printf("%sdetached from %s\n", what, ifname);
 	return 0;
+}
+
+int do_detach(int argc, char **argv)
+{
+	if (argc != 1)
+		return usage_error("detach: takes exactly one DEV");
+	return report_detached(xlb_detach(argv[0]), argv[0], "");
 }
 
 static json_t *status_json(const struct xlb_status *st)

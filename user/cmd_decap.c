@@ -45,20 +45,9 @@ static int do_decap_attach(int argc, char **argv)
 
 static int do_decap_detach(int argc, char **argv)
 {
-	int err;
-
 	if (argc != 1)
 		return usage_error("decap detach: takes DEV");
-	err = xlb_decap_detach(argv[0]);
-	if (err) {
-		p_err("%s", xlb_errmsg());
-		return xlb_exit_for(err);
-	}
-	if (xlb_json)
-		json_emit(json_pack("{s:s,s:b}", "ifname", argv[0], "detached", 1));
-	else
-		printf("decap detached from %s\n", argv[0]);
-	return 0;
+	return report_detached(xlb_decap_detach(argv[0]), argv[0], "decap ");
 }
 
 int do_decap(int argc, char **argv)

@@ -588,6 +588,20 @@ static void metric(FILE *f, const char *name, const char *type, const char *help
 	fprintf(f, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
+/* One counter family over the verdict reasons of a kind (drop, pass, forward). */
+static void verdicts(struct daemon *d, FILE *f, const char *name, const char *kind,
+		     const char *label, const char *help)
+{
+	metric(f, name, "counter", help);
+	for (__u32 r = 0; r < XLB_STAT_MAX; r++) {
+		struct xlb_stat st;
+
+		if (!strcmp(xlb_stat_kind(r), kind) && !xlb_dp_stat(&d->dp, r, &st))
+			fprintf(f, "%s{%s=\"%s\"} %llu\n", name, label, xlb_stat_names[r],
+				(unsigned long long)st.packets);
+	}
+}
+
 static void render(struct daemon *d, FILE *f)
 {
 	static const struct { const char *name, *help; size_t off; } be_counters[] = {
@@ -683,30 +697,11 @@ static void render(struct daemon *d, FILE *f)
 	for (__u32 s = 0; s < d->nr_svc; s++)
 		fprintf(f, "xlb_service_floor_alert{service=\"%s\"} %d\n", d->svc[s].name,
 			d->svc[s].floor_hit);
-	metric(f, "xlb_drops_total", "counter", "Packets dropped, by reason.");
-	for (__u32 r = 0; r < XLB_STAT_MAX; r++) {
-		struct xlb_stat st;
-
-		if (!strcmp(xlb_stat_kind(r), "drop") && !xlb_dp_stat(&d->dp, r, &st))
-			fprintf(f, "xlb_drops_total{reason=\"%s\"} %llu\n", xlb_stat_names[r],
-				(unsigned long long)st.packets);
-	}
-	metric(f, "xlb_passes_total", "counter", "Packets passed to the kernel, by reason.");
-	for (__u32 r = 0; r < XLB_STAT_MAX; r++) {
-		struct xlb_stat st;
-
-		if (!strcmp(xlb_stat_kind(r), "pass") && !xlb_dp_stat(&d->dp, r, &st))
-			fprintf(f, "xlb_passes_total{reason=\"%s\"} %llu\n", xlb_stat_names[r],
-				(unsigned long long)st.packets);
-	}
-	metric(f, "xlb_forwarded_total", "counter", "Packets encapsulated to a backend.");
-	for (__u32 r = 0; r < XLB_STAT_MAX; r++) {
-		struct xlb_stat st;
-
-		if (!strcmp(xlb_stat_kind(r), "forward") && !xlb_dp_stat(&d->dp, r, &st))
-			fprintf(f, "xlb_forwarded_total{action=\"%s\"} %llu\n", xlb_stat_names[r],
-				(unsigned long long)st.packets);
-	}
+	verdicts(d, f, "xlb_drops_total", "drop", "reason", "Packets dropped, by reason.");
+	verdicts(d, f, "xlb_passes_total", "pass", "reason",
+		 "Packets passed to the kernel, by reason.");
+	verdicts(d, f, "xlb_forwarded_total", "forward", "action",
+		 "Packets encapsulated to a backend.");
 	metric(f, "xlb_daemon_reloads_total", "counter", "SIGHUP reloads by result.");
 	for (int k = 0; k < 4; k++)
 		fprintf(f, "xlb_daemon_reloads_total{result=\"%s\"} %llu\n", reload_results[k],
