@@ -26,7 +26,7 @@ XCFLAGS    := $(CFLAGS) -Wall -Wextra -Werror -Wno-format-truncation -MMD -MP -s
               -I$(BUILD) -Iinclude -Iuser -DXLB_VERSION='"$(VERSION)"'
 LDLIBS     := -lbpf -lelf -lz -ljansson -lm -lmicrohttpd -lsystemd -lpthread
 
-BPF_PROGS  := xlb decap baseline
+BPF_PROGS  := xlb decap baseline pktgen sink fwd
 BPF_OBJS   := $(patsubst %,$(BUILD)/%.bpf.o,$(BPF_PROGS))
 SKELS      := $(patsubst %,$(BUILD)/%.skel.h,$(BPF_PROGS))
 
@@ -44,7 +44,8 @@ TEST_OBJS  := $(BUILD)/tests/pktbuild.o $(BUILD)/tests/testnet.o
 BPF_TEST_OBJS := $(BUILD)/tests/bpf/xlbtest.o
 
 .PHONY: all clean check check-unit check-bpf check-e2e deps demo bench bench-prog bench-ctl fuzz install
-all: $(BUILD)/xlb $(BUILD)/bench-prog $(BUILD)/bench-ctl $(BUILD)/udp-echo
+all: $(BUILD)/xlb $(BUILD)/bench-prog $(BUILD)/bench-ctl $(BUILD)/udp-echo $(BUILD)/pktgen \
+     $(BUILD)/bench-node
 
 $(BUILD)/%.bpf.o: bpf/%.bpf.c $(wildcard bpf/*.h) include/xlb_abi.h | $(BUILD)
 	$(call msg,BPF,$@)
@@ -55,7 +56,8 @@ $(BUILD)/%.skel.h: $(BUILD)/%.bpf.o
 	$(Q)$(BPFTOOL) gen skeleton $< name $*_bpf > $@
 
 # User objects include skeletons: build them first.
-$(LIB_OBJS) $(CLI_OBJS) $(TEST_OBJS) $(BPF_TEST_OBJS) $(BUILD)/tools/bench-prog.o: $(SKELS)
+$(LIB_OBJS) $(CLI_OBJS) $(TEST_OBJS) $(BPF_TEST_OBJS) $(BUILD)/tools/bench-prog.o \
+$(BUILD)/tools/pktgen.o $(BUILD)/tools/bench-node.o: $(SKELS)
 
 $(BUILD)/user/%.o: user/%.c | $(BUILD)/user
 	$(call msg,CC,$@)
@@ -74,6 +76,16 @@ $(BUILD)/tools/%.o: tools/%.c | $(BUILD)/tools
 	$(Q)$(CC) $(XCFLAGS) -Itests -I. -c $< -o $@
 
 $(BUILD)/bench-prog: $(BUILD)/tools/bench-prog.o $(TEST_OBJS) $(BPF_TEST_OBJS) $(BUILD)/libxlb.a
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+# the lab's traffic generator and its benchmark nodes (sink, trivial forwarder)
+PKTGEN_OBJS := $(BUILD)/tools/pktgen-template.o $(BUILD)/tools/labnet.o $(BUILD)/tests/pktbuild.o
+$(BUILD)/pktgen: $(BUILD)/tools/pktgen.o $(PKTGEN_OBJS)
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/bench-node: $(BUILD)/tools/bench-node.o $(BUILD)/tools/labnet.o
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 

@@ -1,0 +1,64 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Trivial forwarder, a benchmark bound: match the VIP, hash the flow, rewrite
+ * the destination (address, checksums, MACs) and redirect.  No flow table,
+ * no encapsulation, no counters: what any forwarding XDP program must do.
+ */
+#include "compat.h"
+#include <linux/if_ether.h>
+#include <linux/ip.h>
+#include <linux/in.h>
+#include <linux/udp.h>
+#include "hash.h"
+#include "../include/xlb_pktgen.h"
+
+char LICENSE[] SEC("license") = "GPL";
+
+const volatile struct fwd_cfg cfg = { .nr_backends = 1 };
+
+static __always_inline __u16 csum_replace4(__u16 check, __be32 from, __be32 to)
+{
+	__u32 sum = (__u16)~check;
+
+	sum += (__u16)~(from & 0xffff) + (__u16)~(from >> 16);
+	sum += (to & 0xffff) + (to >> 16);
+	sum = (sum & 0xffff) + (sum >> 16);
+	sum = (sum & 0xffff) + (sum >> 16);
+	return ~sum;
+}
+
+SEC("xdp")
+int fwd(struct xdp_md *ctx)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	struct ethhdr *eth = data;
+	struct iphdr *iph = data + ETH_HLEN;
+	struct udphdr *l4 = data + ETH_HLEN + sizeof(*iph);
+	const volatile struct fwd_backend *be;
+	__u32 idx;
+
+	if ((void *)(l4 + 1) > data_end || eth->h_proto != bpf_htons(ETH_P_IP) ||
+	    iph->ihl != 5 || iph->daddr != cfg.vip || l4->dest != cfg.port ||
+	    (iph->protocol != IPPROTO_UDP && iph->protocol != IPPROTO_TCP))
+		return XDP_PASS;
+	idx = xlb_hash3(iph->saddr, iph->daddr, ((__u32)l4->source << 16) | l4->dest, 0) %
+	      cfg.nr_backends;
+	if (idx >= FWD_MAX_BACKENDS)
+		return XDP_ABORTED;
+	be = &cfg.backends[idx];
+	if (iph->protocol == IPPROTO_UDP && l4->check)
+		l4->check = csum_replace4(l4->check, iph->daddr, be->addr) ?: 0xffff;
+	else if (iph->protocol == IPPROTO_TCP) {
+		__u16 *tcheck = (void *)l4 + 16;
+
+		if ((void *)(tcheck + 1) > data_end)
+			return XDP_PASS;
+		*tcheck = csum_replace4(*tcheck, iph->daddr, be->addr);
+	}
+	iph->check = csum_replace4(iph->check, iph->daddr, be->addr);
+	iph->daddr = be->addr;
+	__builtin_memcpy(eth->h_dest, (const void *)be->dmac, ETH_ALEN);
+	__builtin_memcpy(eth->h_source, (const void *)be->smac, ETH_ALEN);
+	return bpf_redirect(be->ifindex, 0);
+}
