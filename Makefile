@@ -43,7 +43,7 @@ BPF_TESTS  := $(patsubst tests/bpf/%.c,$(BUILD)/tests/bpf/%,$(wildcard tests/bpf
 TEST_OBJS  := $(BUILD)/tests/pktbuild.o $(BUILD)/tests/testnet.o
 BPF_TEST_OBJS := $(BUILD)/tests/bpf/xlbtest.o
 
-.PHONY: all clean check check-unit check-bpf check-e2e deps demo bench bench-prog bench-ctl fuzz install
+.PHONY: all clean check check-unit check-bpf check-e2e deps demo bench bench-deps bench-prog bench-ctl fuzz install
 all: $(BUILD)/xlb $(BUILD)/bench-prog $(BUILD)/bench-ctl $(BUILD)/udp-echo $(BUILD)/pktgen \
      $(BUILD)/bench-node
 
@@ -146,7 +146,11 @@ fuzz: $(BUILD)/fuzz/fuzz_parse $(BUILD)/tests/unit/test_parse
 		-artifact_prefix=$(BUILD)/fuzz/ $(BUILD)/fuzz/corpus
 
 # ---- benchmarks, deps, demo, install ------------------------------------------
-bench: bench-prog bench-ctl
+# the suite against userspace balancers in the lab: build/bench/report.md
+bench: all bench-deps
+	$(Q)tools/bench $(BENCH_ARGS)
+bench-deps:
+	$(Q)tools/deps check bench 2>/dev/null || tools/deps install bench
 bench-prog: $(BUILD)/bench-prog deps-check
 	$(Q)$(BUILD)/bench-prog
 bench-ctl: $(BUILD)/bench-ctl $(BUILD)/xlb deps-check

@@ -58,7 +58,11 @@ int fwd(struct xdp_md *ctx)
 	}
 	iph->check = csum_replace4(iph->check, iph->daddr, be->addr);
 	iph->daddr = be->addr;
-	__builtin_memcpy(eth->h_dest, (const void *)be->dmac, ETH_ALEN);
-	__builtin_memcpy(eth->h_source, (const void *)be->smac, ETH_ALEN);
+	/* volatile reads: cast away, the compiler would fold in the initialiser */
+XLB_UNROLL
+	for (int i = 0; i < ETH_ALEN; i++) {
+		eth->h_dest[i] = be->dmac[i];
+		eth->h_source[i] = be->smac[i];
+	}
 	return bpf_redirect(be->ifindex, 0);
 }

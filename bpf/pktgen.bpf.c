@@ -31,6 +31,23 @@ static __always_inline __u32 sum_words(__u32 v)
 	return (v & 0xffff) + (v >> 16);
 }
 
+/*
+ * Restore the template's headers (len bytes, even, a constant): see
+ * xlb_pktgen.h.  Reads stay volatile: cast away, the compiler would copy the
+ * zeros of the initialiser instead of what the loader wrote.
+ */
+#define RESTORE(len) do {						\
+	int i;								\
+	if (data + (len) > data_end)					\
+		return XDP_ABORTED;					\
+	XLB_UNROLL							\
+	for (i = 0; i + 8 <= (len); i += 8)				\
+		*(__u64 *)(data + i) = *(const volatile __u64 *)&cfg.hdr[i]; \
+	XLB_UNROLL							\
+	for (; i < (len); i += 2)					\
+		*(__u16 *)(data + i) = *(const volatile __u16 *)&cfg.hdr[i]; \
+} while (0)
+
 /* Write the flow's source and checksums; l4 is the L4 header's offset. */
 static __always_inline int fill(void *data, void *data_end, int saddr_off, int l4,
 				__be32 saddr, __be16 sport)
@@ -39,8 +56,14 @@ static __always_inline int fill(void *data, void *data_end, int saddr_off, int l
 	int check_off = l4 + (tcp ? 16 : 6);
 	__u16 l4sum;
 
-	if (data + l4 + (tcp ? 20 : 8) > data_end)
-		return XDP_ABORTED;
+	if (tcp && l4 == V4_L4)
+		RESTORE(V4_L4 + 20);
+	else if (tcp)
+		RESTORE(V6_L4 + 20);
+	else if (l4 == V4_L4)
+		RESTORE(V4_L4 + 8);
+	else
+		RESTORE(V6_L4 + 8);
 	*(__be32 *)(data + saddr_off) = saddr;
 	*(__be16 *)(data + l4) = sport;
 	l4sum = csum_fold32(cfg.l4_base + sum_words(saddr) + sport);

@@ -11,8 +11,12 @@
  * carries sport and saddr; its checksums are patched from ip_base/l4_base,
  * the one's-complement sums of the template's checksum and source fields
  * with those fields negated, so every frame is written whole from constants
- * and a recycled live frame needs no restoring.
+ * from these constants.  Live frames are recycled from a page pool with
+ * whatever the receiver left in them (an encapsulating balancer writes its
+ * outer headers over the old Ethernet header): the program copies the
+ * template's headers (hdr) back into every frame before it patches it.
  */
+#define PKTGEN_HDR_MAX	80
 struct pktgen_cfg {
 	__u32 flows;		/* distinct flows, >= 1 */
 	__u32 ports;		/* source ports per source address, 1..65536 */
@@ -22,8 +26,9 @@ struct pktgen_cfg {
 	__u16 sport;		/* host order: first source port */
 	__u8 ipv6;		/* 1: IPv6 template */
 	__u8 l4_proto;		/* IPPROTO_UDP or IPPROTO_TCP */
+	__u8 hdr[PKTGEN_HDR_MAX];	/* the template's Ethernet, IP and L4 headers */
 };
-_Static_assert(sizeof(struct pktgen_cfg) == 24, "pktgen_cfg ABI");
+_Static_assert(sizeof(struct pktgen_cfg) == 24 + PKTGEN_HDR_MAX, "pktgen_cfg ABI");
 
 /* Sink counters (bpf/sink.bpf.c), per CPU. */
 struct sink_stats {

@@ -71,6 +71,8 @@ int pktgen_template(const struct pktgen_spec *spec, struct pb *pkt, struct pktge
 
 	*cfg = (struct pktgen_cfg){ .flows = spec->flows, .ports = ports, .saddr = first,
 				    .sport = spec->sport, .ipv6 = v6, .l4_proto = l4 };
+	_Static_assert(ETH_HLEN + 40 + 20 <= PKTGEN_HDR_MAX, "headers fit");
+	memcpy(cfg->hdr, pkt->d, hdr);
 	/* the template's checksums with its own source fields taken out */
 	cfg->l4_base = neg_words(pkt->d + pkt->l4_off + (udp ? 6 : 16), 2) +
 		       neg_words(pkt->d + saddr_off + (v6 ? 12 : 0), 4) +
