@@ -105,6 +105,8 @@ $(BUILD)/tests/unit/%: $(BUILD)/tests/unit/%.o $(TEST_OBJS) $(BUILD)/libxlb.a
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
 
+$(BUILD)/tests/bpf/test_pktgen: $(BUILD)/tools/pktgen-template.o
+
 $(BUILD)/tests/bpf/%: $(BUILD)/tests/bpf/%.o $(TEST_OBJS) $(BPF_TEST_OBJS) $(BUILD)/libxlb.a
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS) -lcmocka

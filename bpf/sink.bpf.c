@@ -32,11 +32,11 @@ int sink_drop(struct xdp_md *ctx)
 		st->passed++;
 		return XDP_PASS;
 	}
-	/* ICMP: ping and neighbour discovery */
+	/* ICMP: ping and neighbour discovery; hop-by-hop options: MLD */
 	if ((eth->h_proto == bpf_htons(ETH_P_IP) && data + ETH_HLEN + 20 <= data_end &&
 	     *(__u8 *)(data + ETH_HLEN + 9) == 1) ||
 	    (eth->h_proto == bpf_htons(ETH_P_IPV6) && data + ETH_HLEN + 40 <= data_end &&
-	     *(__u8 *)(data + ETH_HLEN + 6) == 58)) {
+	     (*(__u8 *)(data + ETH_HLEN + 6) == 58 || *(__u8 *)(data + ETH_HLEN + 6) == 0))) {
 		st->passed++;
 		return XDP_PASS;
 	}

@@ -51,7 +51,7 @@ int pktgen_template(const struct pktgen_spec *spec, struct pb *pkt, struct pktge
 	naddr = (spec->flows + ports - 1) / ports;
 	memcpy(&first, a + (v6 ? 12 : 0), 4);
 	first = ntohl(first);
-	if (first + (naddr - 1) < first) {
+	if ((unsigned long long)first + naddr - 1 > 0xffffffffULL) {
 		snprintf(err, errlen, "--flows %lu: %lu source addresses from %s run past the "
 			 "address space", spec->flows, naddr, spec->src);
 		return -EINVAL;

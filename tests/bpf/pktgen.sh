@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# pktgen and bench-node on a veth pair between two namespaces: refusals exit 1
+# with a message, the generator stays inside lab namespaces, and every frame
+# it counts as sent is counted by the sink on the other side.
+. "$(dirname "$0")/../lib.sh"
+require_root
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+PKTGEN=$ROOT/build/pktgen
+NODE=$ROOT/build/bench-node
+A=${XT_NS}a B=${XT_NS}b
+ip netns add $A
+ip netns add $B
+# no IPv6 chatter (MLD, router solicitations): the sink sees only what pktgen sends
+for n in $A $B; do nsenter --net=/run/netns/$n sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1; done
+ip -n $A link add ga0 type veth peer name gb0 netns $B
+ip -n $A link set ga0 up
+ip -n $B link set gb0 up
+MAC=$(ip -n $B -j link show gb0 | jq -r '.[0].address')
+in_a() { nsenter --net=/run/netns/$A "$@"; }
+base=(--dev ga0 --dst-mac "$MAC" --src 203.0.113.10 --dst 192.0.2.10)
+
+# refusals: exit 1, a message naming the problem, nothing sent
+refuse() {	# NAME MESSAGE ARGS...
+	local name=$1 msg=$2 out rc
+	shift 2
+	out=$("$@" 2>&1); rc=$?
+	if [ $rc = 1 ] && grep -qF -- "$msg" <<<"$out"; then ok "$name"; else
+		not_ok "$name (exit $rc)"; printf '#   %s\n' "$out" | head -5; fi
+}
+refuse "required options" "--dev, --dst-mac, --src and --dst are required" in_a $PKTGEN --dev ga0
+refuse "bad MAC" "--dst-mac: 'zz' is not a MAC address" in_a $PKTGEN --dev ga0 --dst-mac zz --src 203.0.113.10 --dst 192.0.2.10
+refuse "zero flows" "--flows: '0' is not a number" in_a $PKTGEN "${base[@]}" --flows 0
+refuse "negative count" "--count: '-5' is not a number" in_a $PKTGEN "${base[@]}" --count -5
+refuse "unbounded duration" "--duration: '4000' is not a duration" in_a $PKTGEN "${base[@]}" --duration 4000
+refuse "bad rate" "--rate: 'fast' is not a rate" in_a $PKTGEN "${base[@]}" --rate fast
+refuse "bad protocol" "--proto: 'icmp' is not udp, syn or ack" in_a $PKTGEN "${base[@]}" --proto icmp
+refuse "frame too small" "--size 64: an IPv6 UDP frame needs at least 66 bytes" \
+	in_a $PKTGEN --dev ga0 --dst-mac "$MAC" --src 2001:db8:c::1 --dst 2001:db8:a::10
+refuse "families mixed" "not two IPv4 or two IPv6" in_a $PKTGEN --dev ga0 --dst-mac "$MAC" --src 203.0.113.10 --dst 2001:db8:a::10
+refuse "stray argument" "unexpected argument 'now'" in_a $PKTGEN "${base[@]}" now
+refuse "no such interface" "no interface nope0 in this network namespace" in_a $PKTGEN "${base[@]/ga0/nope0}"
+refuse "not in the host's namespace" "refusing to run outside a lab namespace" $PKTGEN --dev lo --dst-mac "$MAC" --src 203.0.113.10 --dst 192.0.2.10
+refuse "only veths" "lo is not a veth" in_a $PKTGEN --dev lo --dst-mac "$MAC" --src 203.0.113.10 --dst 192.0.2.10
+refuse "bench-node: fwd needs its options" "fwd needs --vip, --port and at least one --backend" in_a $NODE fwd ga0
+refuse "bench-node: bad backend" "want ADDR,IF,MAC" in_a $NODE fwd ga0 --vip 192.0.2.10 --port 53 --backend 198.51.100.1
+refuse "bench-node: only veths" "lo is not a veth" in_a $NODE sink lo
+refuse "bench-node: host namespace" "refusing to run outside a lab namespace" $NODE sink lo
+
+# every frame sent is counted by the sink (sent = delivered + xmit errors)
+sink() {	# run the sink on gb0 until the generator is done; prints its count
+	# nsenter itself in the background: $! must be the sink, not a subshell
+	nsenter --net=/run/netns/$B $NODE sink gb0 --duration 60 >/tmp/$B.sink &
+	local pid=$!
+	for _ in $(seq 50); do grep -q attached /tmp/$B.sink && break; sleep 0.1; done
+	"$@" >/tmp/$B.gen
+	kill $pid; wait $pid
+	jq -r 'select(has("packets")) | .packets' /tmp/$B.sink
+}
+got=$(sink in_a $PKTGEN "${base[@]}" --flows 1000 --count 200000 -q -j)
+sent=$(jq -r .sent /tmp/$B.gen) errs=$(jq -r .xmit_errors /tmp/$B.gen)
+check "200000 frames sent ($sent)" test "$sent" = 200000
+check "the sink counted every frame that left ($got + $errs errors = $sent)" test $((got + errs)) = "$sent"
+got=$(sink in_a $PKTGEN --dev ga0 --dst-mac "$MAC" --src 2001:db8:c::1 --dst 2001:db8:a::10 \
+	--proto syn --size 78 --count 5000 -q -j)
+check "IPv6 SYNs: 5000 counted ($got)" test "$got" = 5000
+t0=$(date +%s%N)
+got=$(sink in_a $PKTGEN "${base[@]}" --rate 2000 --duration 1 -q -j)
+ms=$((($(date +%s%N) - t0) / 1000000))
+sent=$(jq -r .sent /tmp/$B.gen)
+check "--rate 2000 --duration 1 sends about 2000 ($sent)" test "$sent" -ge 1800 -a "$sent" -le 2000
+check "--duration bounds the run (${ms} ms)" test "$ms" -lt 5000
+lines=$(in_a $PKTGEN "${base[@]}" --rate 100000 --duration 2 -j | wc -l)
+check "one report a second, then the total ($lines lines)" test "$lines" -ge 2 -a "$lines" -le 4
+rm -f /tmp/$B.sink /tmp/$B.gen
+done_testing
