@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# The direct lab (no bridge; lb routes between a veth per node), the layout
+# of the packet-rate benchmark: HTTP and UDP through xlb, which redirects
+# between interfaces; pktgen's frames reach the backends through xlb.
+. "$(dirname "$0")/lib.sh"
+lab_up --backends 3 --direct
+check "no switch namespace" test ! -e /run/netns/$LP-sw
+out=$(lab client curl -s -m 2 http://$VIP4/ 2>&1); rc=$?
+check "negative control: the VIP does not answer without xlb (curl exit $rc)" test $rc -ne 0
+check "attach" lab lb "$ROOT/build/xlb" attach ${LP}lb0 --src4 198.51.100.254
+config 100 100 100 >/tmp/$LP-a.json
+check "apply" xlb config apply /tmp/$LP-a.json
+answers=$(requests 90 http://$VIP4/)
+check "90 requests answered ($(grep -c FAIL <<<"$answers") failed)" test "$(grep -c '^b[123]$' <<<"$answers")" = 90
+for b in b1 b2 b3; do
+	n=$(grep -cx $b <<<"$answers")
+	check "$b answered $n of 90 (10..50)" test "$n" -ge 10 -a "$n" -le 50
+done
+check "UDP answered by a backend" bash -c "$(declare -f udp_query lab); LAB=$LAB LP=$LP; udp_query $VIP4 hello | grep -qE '^b[123] hello\$'"
+check "xlb redirected between interfaces" bash -c "$LAB xlb --prefix $LP -j stats | jq -e '.verdicts.forward_redirect > 0'"
+
+# 3000 pktgen frames (3000 flows) into xlb: each backend's decap counts them
+before=$($LAB xlb --prefix $LP -j stats | jq '[.services[] | select(.service == "dns") | .backends[].packets] | add')
+check "pktgen through xlb" lab client "$ROOT/build/pktgen" --dev ${LP}c0 --dst-mac 02:00:cc:00:00:fe \
+	--src 203.0.113.10 --dst $VIP4 --dport 53 --flows 3000 --count 3000 -q
+after=$($LAB xlb --prefix $LP -j stats | jq '[.services[] | select(.service == "dns") | .backends[].packets] | add')
+check "xlb forwarded all 3000 frames ($before -> $after)" test $((after - before)) = 3000
+done_testing
