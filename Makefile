@@ -128,7 +128,7 @@ check: deps-check
 check-unit: $(UNIT_TESTS) $(BUILD)/xlb
 	$(Q)tools/run-tests unit $(BUILD)/results $(UNIT_TESTS) $(wildcard tests/unit/*.sh)
 
-check-bpf: $(BPF_TESTS) $(BUILD)/xlb
+check-bpf: $(BPF_TESTS) $(BUILD)/xlb $(BUILD)/pktgen $(BUILD)/bench-node
 	$(Q)tools/run-tests bpf $(BUILD)/results $(BPF_TESTS) $(wildcard tests/bpf/*.sh)
 
 check-e2e: all
