@@ -139,8 +139,20 @@ static int parse_opts(int argc, char **argv, bool fwd, struct node_opts *o)
 	return 0;
 }
 
-/* Attach prog to the device by a link that goes with this process. */
-static int attach(const struct node_opts *o, struct bpf_program *prog)
+static void wait_for_stop(unsigned int duration)
+{
+	signal(SIGINT, on_signal);
+	signal(SIGTERM, on_signal);
+	for (unsigned int ticks = 0; !stop && ticks < duration * 10; ticks++)
+		usleep(100000);
+}
+
+/*
+ * Attach prog to the device by a link that goes with this process, say so
+ * on stdout, and wait for SIGTERM/SIGINT or the duration.  The link's fd
+ * (the caller closes it), or -errno.
+ */
+static int serve(const struct node_opts *o, struct bpf_program *prog)
 {
 	LIBBPF_OPTS(bpf_link_create_opts, lo, .flags = o->xdp_flags);
 	int fd;
@@ -151,15 +163,10 @@ static int attach(const struct node_opts *o, struct bpf_program *prog)
 			o->xdp_flags == XDP_FLAGS_DRV_MODE ? "native" : "generic", strerror(errno));
 		return -errno;
 	}
+	printf("{\"attached\":\"%s\"}\n", o->dev);
+	fflush(stdout);
+	wait_for_stop(o->duration);
 	return fd;
-}
-
-static void wait_for_stop(unsigned int duration)
-{
-	signal(SIGINT, on_signal);
-	signal(SIGTERM, on_signal);
-	for (unsigned int ticks = 0; !stop && ticks < duration * 10; ticks++)
-		usleep(100000);
 }
 
 static int do_sink(const struct node_opts *o)
@@ -174,14 +181,11 @@ static int do_sink(const struct node_opts *o)
 		fprintf(stderr, "bench-node: cannot load the sink: %s\n", strerror(errno));
 		return 2;
 	}
-	link = attach(o, skel->progs.sink_drop);
+	link = serve(o, skel->progs.sink_drop);
 	if (link < 0) {
 		sink_bpf__destroy(skel);
 		return 2;
 	}
-	printf("{\"attached\":\"%s\"}\n", o->dev);
-	fflush(stdout);
-	wait_for_stop(o->duration);
 	per_cpu = calloc(ncpu, sizeof(*per_cpu));
 	if (!per_cpu || bpf_map_lookup_elem(bpf_map__fd(skel->maps.sink_stats), &key, per_cpu)) {
 		fprintf(stderr, "bench-node: cannot read the sink's counters\n");
@@ -219,14 +223,11 @@ static int do_fwd(const struct node_opts *o)
 		fwd_bpf__destroy(skel);
 		return 2;
 	}
-	link = attach(o, skel->progs.fwd);
+	link = serve(o, skel->progs.fwd);
 	if (link < 0) {
 		fwd_bpf__destroy(skel);
 		return 2;
 	}
-	printf("{\"attached\":\"%s\"}\n", o->dev);
-	fflush(stdout);
-	wait_for_stop(o->duration);
 	close(link);
 	fwd_bpf__destroy(skel);
 	return 0;

@@ -15,20 +15,26 @@
 #include <linux/sockios.h>
 #include "labnet.h"
 
-static int ethtool(const char *ifname, void *cmd)
+/* An interface ioctl on ifr (its name set here): 0 or -errno. */
+static int if_ioctl(const char *ifname, unsigned long req, struct ifreq *ifr)
 {
-	struct ifreq ifr = { 0 };
 	int fd, err = 0;
 
 	fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
-	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", ifname);
-	ifr.ifr_data = cmd;
-	if (ioctl(fd, SIOCETHTOOL, &ifr))
+	snprintf(ifr->ifr_name, sizeof(ifr->ifr_name), "%s", ifname);
+	if (ioctl(fd, req, ifr))
 		err = -errno;
 	close(fd);
 	return err;
+}
+
+static int ethtool(const char *ifname, void *cmd)
+{
+	struct ifreq ifr = { .ifr_data = cmd };
+
+	return if_ioctl(ifname, SIOCETHTOOL, &ifr);
 }
 
 /* True when this process is in a namespace made by `ip netns add` (the lab's). */
@@ -84,17 +90,10 @@ int labnet_guard(const char *prog, const char *ifname)
 int labnet_mac(const char *ifname, __u8 mac[6])
 {
 	struct ifreq ifr = { 0 };
-	int fd, err = 0;
+	int err = if_ioctl(ifname, SIOCGIFHWADDR, &ifr);
 
-	fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -errno;
-	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", ifname);
-	if (ioctl(fd, SIOCGIFHWADDR, &ifr))
-		err = -errno;
-	else
+	if (!err)
 		memcpy(mac, ifr.ifr_hwaddr.sa_data, 6);
-	close(fd);
 	return err;
 }
 

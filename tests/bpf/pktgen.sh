@@ -44,6 +44,12 @@ refuse "only veths" "lo is not a veth" in_a $PKTGEN --dev lo --dst-mac "$MAC" --
 refuse "bench-node: fwd needs its options" "fwd needs --vip, --port and at least one --backend" in_a $NODE fwd ga0
 refuse "bench-node: bad backend" "want ADDR,IF,MAC" in_a $NODE fwd ga0 --vip 192.0.2.10 --port 53 --backend 198.51.100.1
 refuse "bench-node: only veths" "lo is not a veth" in_a $NODE sink lo
+refuse "bench-node: bad mode" "unknown option or value: --mode turbo" in_a $NODE sink ga0 --mode turbo
+refuse "bench-node: unbounded duration" "--duration '0': 1..86400 seconds" in_a $NODE sink ga0 --duration 0
+check "bench-node: nothing left attached after refusals" bash -c "! ip -n $B link show gb0 | grep -q xdp && ! ip -n $A link show ga0 | grep -q xdp"
+refuse "bench: runs out of range" "bench: --runs: 1..20" $ROOT/tools/bench --runs 0
+refuse "bench: unbounded seconds" "bench: --seconds: 1..60" $ROOT/tools/bench --seconds 600
+refuse "bench: unknown scenario" "bench: --only: udp, tcp or prog, not 'dns'" $ROOT/tools/bench --only udp,dns
 refuse "bench-node: host namespace" "refusing to run outside a lab namespace" $NODE sink lo
 
 # every frame sent is counted by the sink (sent = delivered + xmit errors)
