@@ -25,6 +25,18 @@ check_exit() {
 		not_ok "$name (exit $rc, want $want)"; printf '#   %s\n' "$out" | head -20; fi
 }
 
+# wait_for SECONDS CMD...: poll CMD every 0.1 s until it exits 0; 1 when the
+# deadline passes first.  A test waits for a condition this way, never for a
+# fixed time.
+wait_for() {
+	local deadline=$(( $(date +%s%N) + ${1%.*} * 1000000000 ))
+	shift
+	until "$@" >/dev/null 2>&1; do
+		[ "$(date +%s%N)" -lt "$deadline" ] || return 1
+		sleep 0.1
+	done
+}
+
 skip_all() { echo "1..0 # SKIP $*"; echo "ok 1 - all # SKIP $*"; exit 0; }
 
 require_root() {

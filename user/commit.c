@@ -7,11 +7,13 @@
  *
  * Test hooks: XLB_FAIL_AT=backends|tables|services|conf|record|switch makes
  * the commit fail at that step (finalize only pauses: the switch is done); XLB_PAUSE_AT=STEP sleeps there for
- * XLB_PAUSE_SECONDS (default 5) so a test can kill the controller mid-apply.
+ * XLB_PAUSE_SECONDS (default 5) so a test can kill the controller mid-apply; it says
+ * "paused at step STEP" on stderr first, which is what the test waits for.
  */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <pwd.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -30,6 +32,8 @@ static int test_hook(const char *step)
 	if (pause && !strcmp(pause, step)) {
 		const char *s = getenv("XLB_PAUSE_SECONDS");
 
+		fprintf(stderr, "xlb: paused at step '%s' (XLB_PAUSE_AT)\n", step);
+		fflush(stderr);
 		sleep(s ? atoi(s) : 5);
 	}
 	if (fail && !strcmp(fail, step))

@@ -73,13 +73,11 @@ g=$(gen)
 # the xlb process itself in the background, so that kill -9 reaches it
 kill_mid_apply() {
 	XLB_PAUSE_AT=$1 XLB_PAUSE_SECONDS=30 nsenter --net=/run/netns/$NS $XLB --state "$STATE" \
-		backend add web "$2" >/dev/null 2>&1 &
-	local pid=$! i
-	for i in $(seq 50); do	# until it holds the lock, at most 5 s
-		pgrep -f "backend add web $2" | grep -qv "^$pid\$" && break
-		sleep 0.1
-	done
-	sleep 0.5
+		backend add web "$2" >/dev/null 2>"$STATE/pause.err" &
+	local pid=$!
+	# it holds the lock and stands at the step: then kill it
+	wait_for 20 grep -q "paused at step '$1'" "$STATE/pause.err" ||
+		echo "# the apply never reached step $1: $(cat "$STATE/pause.err")"
 	pkill -9 -f "backend add web $2"
 	wait $pid 2>/dev/null
 }

@@ -57,7 +57,7 @@ sink() {	# run the sink on gb0 until the generator is done; prints its count
 	# nsenter itself in the background: $! must be the sink, not a subshell
 	nsenter --net=/run/netns/$B $NODE sink gb0 --duration 60 >/tmp/$B.sink &
 	local pid=$!
-	for _ in $(seq 50); do grep -q attached /tmp/$B.sink && break; sleep 0.1; done
+	wait_for 5 grep -q attached /tmp/$B.sink
 	"$@" >/tmp/$B.gen
 	kill $pid; wait $pid
 	jq -r 'select(has("packets")) | .packets' /tmp/$B.sink

@@ -11,7 +11,8 @@ check "apply b1..b3" xlb config apply /tmp/$LP-3.json
 # wrk's 20 keep-alive connections are made now, on b1..b3 (b4 is not in the table)
 lab client wrk -t2 -c20 -d20s --timeout 5s http://$VIP4/ >/tmp/$LP-wrk.txt 2>&1 &
 wrk_pid=$!
-sleep 2
+wrk_connected() { [ "$(lab client ss -Htn state established dst $VIP4 | wc -l)" -ge 20 ]; }
+wait_for 10 wrk_connected || echo "# wrk's connections were not all established in 10 s"
 changes=0 failed=0
 change() { if xlb "$@" >/dev/null 2>&1; then changes=$((changes + 1)); else failed=$((failed + 1)); fi; }
 for round in $(seq 10); do

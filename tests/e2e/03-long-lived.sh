@@ -10,7 +10,7 @@ check "apply b1..b4" xlb config apply /tmp/$LP-4.json
 lab client curl -s -m 60 -D /tmp/$LP-hdr -o /tmp/$LP-big.out \
 	-w '%{size_download}' http://$VIP4/slow >/tmp/$LP-size 2>/tmp/$LP-curl.err &
 curl_pid=$!
-for i in $(seq 50); do grep -qi x-backend /tmp/$LP-hdr 2>/dev/null && break; sleep 0.1; done
+wait_for 5 grep -qi x-backend /tmp/$LP-hdr
 mine=$(awk -F': ' 'tolower($1) == "x-backend" {print $2}' /tmp/$LP-hdr | tr -d '\r')
 check "the stream is served by a backend ($mine)" test -n "$mine"
 n=${mine#b}

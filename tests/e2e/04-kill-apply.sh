@@ -11,10 +11,12 @@ requests 120 http://$VIP4/ >/tmp/$LP-answers &
 load=$!
 gen() { xlb -j status | jq -r '.[0].generation'; }
 kill_at() {	# $1: step to stop at, $2: backend to add
-	XLB_PAUSE_AT=$1 XLB_PAUSE_SECONDS=30 $LAB xlb --prefix $LP backend add web $2 >/dev/null 2>&1 &
-	local i pid=$!
-	for i in $(seq 50); do pgrep -f "backend add web $2" >/dev/null && break; sleep 0.1; done
-	sleep 0.5
+	XLB_PAUSE_AT=$1 XLB_PAUSE_SECONDS=30 $LAB xlb --prefix $LP backend add web $2 \
+		>/dev/null 2>/tmp/$LP-pause.err &
+	local pid=$!
+	# it holds the lock and stands at the step: then kill it
+	wait_for 20 grep -q "paused at step '$1'" /tmp/$LP-pause.err ||
+		echo "# the apply never reached step $1: $(cat /tmp/$LP-pause.err)"
 	pkill -9 -f "add web $2"
 	wait $pid 2>/dev/null
 }

@@ -9,7 +9,7 @@ check "apply" xlb config apply /tmp/$LP-a.json
 requests 30 http://$VIP4/ >/dev/null
 lab client curl -s -m 60 -o /tmp/$LP-big.out http://$VIP4/slow &
 curl_pid=$!
-sleep 1
+wait_for 10 test -s /tmp/$LP-big.out	# the download is under way
 id1=$(xlb -j status | jq -r '.[0].prog_id')
 flows1=$(xlb -j status | jq -r '.[0].flows.entries')
 # a newly built program: the same source built again into another object

@@ -21,7 +21,7 @@ NOTIFY=/tmp/$LP-notify.sock
 python3 -c 'import socket,sys
 s=socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM); s.bind(sys.argv[1])
 while True: print(s.recv(4096).decode().replace("\n", " "), flush=True)' $NOTIFY >/tmp/$LP-notify.log 2>&1 &
-sleep 0.3
+wait_for 10 test -S $NOTIFY || echo "# the notify listener never bound $NOTIFY"
 LOG=/tmp/$LP-daemon.log
 NOTIFY_SOCKET=$NOTIFY nsenter --net=/run/netns/$LP-lb "$ROOT/build/xlb" --state /tmp/$LP-state \
 	--dev ${LP}lb0 daemon --config $CONF --metrics 127.0.0.1:9145 \
@@ -29,7 +29,7 @@ NOTIFY_SOCKET=$NOTIFY nsenter --net=/run/netns/$LP-lb "$ROOT/build/xlb" --state 
 	--skew-min-flows 30 --skew-threshold 0.25 2>$LOG &
 dpid=$!
 metrics() { lab lb curl -s -m 2 http://127.0.0.1:9145/metrics; }
-for i in $(seq 50); do metrics >/dev/null 2>&1 && break; sleep 0.1; done
+wait_for 10 metrics
 state_of() { xlb -j backend list web | jq -r ".[] | select(.address == \"198.51.100.$1\") | .state"; }
 wait_state() {	# backend, state, seconds
 	local i
@@ -37,10 +37,13 @@ wait_state() {	# backend, state, seconds
 	return 1
 }
 check "the daemon is up and serves metrics" bash -c "$LAB exec --prefix $LP lb curl -s -m 2 http://127.0.0.1:9145/metrics | grep -q '^xlb_config_generation 1'"
-check "sd_notify READY" bash -c "grep -q 'READY=1' /tmp/$LP-notify.log"
+check "sd_notify READY" wait_for 5 grep -q 'READY=1' /tmp/$LP-notify.log
 
 requests 60 http://$VIP4/ >/dev/null
-sleep 1.2
+new_flows() { metrics | awk '/^xlb_backend_new_flows_total/ {s += $2} END {print s + 0}'; }
+# the counters are read at scrape time: wait until the 60 connections show
+flows_at_least() { [ "$(new_flows)" -ge "$1" ]; }
+wait_for 10 flows_at_least 55
 metrics >/tmp/$LP-scrape.prom
 check "scraped metrics pass promtool check metrics" promtool check metrics </tmp/$LP-scrape.prom
 check "the metrics file passes too" bash -c "promtool check metrics </tmp/$LP-metrics.prom"
@@ -70,23 +73,32 @@ check "b2 returns after rise checks" wait_state 2 active 3
 # all but one fail with min_active 2: the floor holds (fail open) and alerts
 lab b2 sh -c "kill \$(cat /run/$LP-b2.nginx.pid)"
 lab b3 sh -c "kill \$(cat /run/$LP-b3.nginx.pid)"
-sleep 2.5
+floor_alert() { metrics | grep -q '^xlb_service_floor_alert{service="web"} 1'; }
+wait_for 10 floor_alert
+# the daemon's one thread checks and commits in turn: two more checks of b3
+# after the alert mean every commit of that verdict has landed
+checks_b3() { metrics | awk '/^xlb_backend_health_checks_total\{service="web",backend="198.51.100.3"\}/ {print $2}'; }
+c0=$(checks_b3)
+checks_past() { [ "$(checks_b3)" -ge $((c0 + 2)) ]; }
+wait_for 10 checks_past
 downs=$(xlb -j backend list web | jq '[.[] | select(.state == "down")] | length')
 check "the floor holds: only $downs of the 2 failing backends is out" test "$downs" = 1
-check "the floor alert metric is set" bash -c "$LAB exec --prefix $LP lb curl -s http://127.0.0.1:9145/metrics | grep -q '^xlb_service_floor_alert{service=\"web\"} 1'"
+check "the floor alert metric is set" floor_alert
 check "the log says so" grep -q 'floor: service=web ALERT' $LOG
 lab b2 nginx -c /tmp/$LP-b2.nginx.conf
 lab b3 nginx -c /tmp/$LP-b3.nginx.conf
-check "both come back" bash -c "sleep 2.5; [ \$($LAB xlb --prefix $LP -j backend list web | jq '[.[] | select(.state == \"active\")] | length') = 3 ]"
+all_active() { [ "$(xlb -j backend list web | jq '[.[] | select(.state == "active")] | length')" = 3 ]; }
+check "both come back" wait_for 10 all_active
 
 # SIGHUP with a broken file keeps the running configuration
 g=$(xlb -j status | jq -r '.[0].generation')
 cp $CONF $CONF.good
 echo '{"services": [' >$CONF
 kill -HUP $dpid
-sleep 1
+reloaded_invalid() { metrics | grep -q '^xlb_daemon_reloads_total{result="invalid"} 1'; }
+wait_for 10 reloaded_invalid
 check "a broken file on SIGHUP keeps generation $g" test "$(xlb -j status | jq -r '.[0].generation')" = "$g"
-check "the reload is counted as invalid" bash -c "$LAB exec --prefix $LP lb curl -s http://127.0.0.1:9145/metrics | grep -q '^xlb_daemon_reloads_total{result=\"invalid\"} 1'"
+check "the reload is counted as invalid" reloaded_invalid
 check "sd_notify RELOADING" grep -q 'RELOADING=1' /tmp/$LP-notify.log
 cp $CONF.good $CONF
 
@@ -114,7 +126,7 @@ check "and the log says so" grep -q 'skew: ALERT service=web backend=198.51.100.
 kill -TERM $dpid
 wait $dpid; rc=$?
 check "SIGTERM stops the daemon (exit $rc)" test $rc = 0
-check "sd_notify STOPPING" bash -c "sleep 0.2; grep -q 'STOPPING=1' /tmp/$LP-notify.log"
+check "sd_notify STOPPING" wait_for 5 grep -q 'STOPPING=1' /tmp/$LP-notify.log
 answers=$(requests 30 http://$VIP4/)
 check "forwarding goes on without the daemon" test "$(grep -c '^b[123]$' <<<"$answers")" = 30
 kill %1 2>/dev/null
