@@ -37,12 +37,10 @@ extern const char *xlb_state_root;
 extern const char *xlb_dev;
 
 struct xlb_ctl;
-struct xlb_config;
-struct xlb_apply_opts;
+struct xlb_change_result;
 /* Open the attached interface's state (prints the error). */
 int ctl_open(struct xlb_ctl *c, bool readonly);
-/* Plan, guard, apply and report a new configuration; returns an exit status. */
-int apply_change(struct xlb_ctl *c, const struct xlb_config *cfg,
-		 const struct xlb_apply_opts *opts);
+/* Print a change's plan and outcome; returns the exit status. */
+int report_change(const struct xlb_ctl *c, struct xlb_change_result *r, const char *what);
 
 #endif

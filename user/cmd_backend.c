@@ -5,41 +5,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include "cmd.h"
-#include "commit.h"
+#include "change.h"
 #include "log.h"
 #include "netutil.h"
-
-static int state_of(const char *s, __u8 *state)
-{
-	static const char *const names[] = { "active", "drain", "down" };
-
-	for (int i = 0; i < 3; i++)
-		if (!strcmp(s, names[i])) {
-			*state = i;
-			return 0;
-		}
-	return -EINVAL;
-}
-
-/* Slot shares of a service's backends, from the table its configuration gives. */
-static void service_shares(const struct xlb_service_conf *s, double *share)
-{
-	__u32 *ids = calloc(s->nr_backends + 1, sizeof(*ids)), *table = NULL;
-
-	memset(share, 0, sizeof(*share) * s->nr_backends);
-	if (!ids || !xlb_service_holders(s))
-		goto out;
-	table = malloc(sizeof(*table) * s->table_size);
-	for (__u32 i = 0; i < s->nr_backends; i++)
-		ids[i] = i + 1;
-	if (!table || xlb_service_table(s, ids, table))
-		goto out;
-	for (__u32 i = 0; i < s->table_size; i++)
-		share[table[i] - 1] += 1.0 / s->table_size;
-out:
-	free(ids);
-	free(table);
-}
+#include "shares.h"
 
 static int do_backend_list(int argc, char **argv)
 {
@@ -68,7 +37,12 @@ static int do_backend_list(int argc, char **argv)
 			free(share);
 			continue;
 		}
-		service_shares(s, share);
+		if (!share || xlb_config_shares(s, share)) {
+			p_err("%s", xlb_errmsg());
+			free(share);
+			rc = XLB_EXIT_SYSTEM;
+			goto out;
+		}
 		for (__u32 j = 0; j < s->nr_backends; j++) {
 			const struct xlb_backend_conf *b = &s->backends[j];
 			__u32 id = xlb_assign_id(&c.assign, s->name, &b->addr, b->family), gen = 0;
@@ -142,7 +116,7 @@ static int edit_config(struct xlb_config *cfg, enum edit op, const char *svc_nam
 						argv[i + 1]);
 			b->weight = v;
 		} else if (!strcmp(argv[i], "state")) {
-			if (state_of(argv[i + 1], &b->state))
+			if (xlb_state_parse(argv[i + 1], &b->state))
 				return xlb_errf(-EINVAL, "state '%s': active, drain or down",
 						argv[i + 1]);
 		} else {
@@ -157,8 +131,8 @@ static int edit_config(struct xlb_config *cfg, enum edit op, const char *svc_nam
 
 static int backend_edit(enum edit op, int argc, char **argv)
 {
-	struct xlb_apply_opts o = { .source = "backend" };
-	struct xlb_diags d = { 0 };
+	struct xlb_change o = { .source = "backend" };
+	struct xlb_change_result r;
 	struct xlb_config cfg;
 	struct xlb_ctl c;
 	char reason[256];
@@ -192,17 +166,13 @@ static int backend_edit(enum edit op, int argc, char **argv)
 		rc = xlb_exit_for(err);
 		goto out;
 	}
-	if (xlb_config_validate(&cfg, &d)) {
-		d.file = "edited configuration";
-		xlb_diags_print(&d);
-		rc = XLB_EXIT_REFUSED;
-		goto out;
-	}
+	o.cfg = &cfg;
 	if (!o.reason)
 		o.reason = reason;
-	rc = apply_change(&c, &cfg, &o);
+	xlb_change(&c, &o, &r);
+	rc = report_change(&c, &r, "edited configuration");
+	xlb_change_result_free(&r);
 out:
-	xlb_diags_free(&d);
 	xlb_config_free(&cfg);
 	xlb_ctl_close(&c);
 	return rc;

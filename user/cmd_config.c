@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "cmd.h"
-#include "commit.h"
+#include "change.h"
 #include "history.h"
 #include "loader.h"
 #include "log.h"
@@ -24,27 +24,24 @@ int ctl_open(struct xlb_ctl *c, bool readonly)
 	return err;
 }
 
-/* Parse and validate a file; prints every error.  0, or an exit status. */
-static int load_valid(const char *file, struct xlb_config *cfg)
+/* Parse a file; prints every error.  0, or an exit status. */
+static int load_file(const char *file, struct xlb_config *cfg)
 {
 	struct xlb_diags d = { 0 };
 	int err = xlb_config_load(file, cfg, &d);
 
-	if (!err)
-		err = xlb_config_validate(cfg, &d);
 	if (err) {
 		d.file = file;
 		xlb_diags_print(&d);
-		xlb_diags_free(&d);
 		xlb_config_free(cfg);
-		return XLB_EXIT_REFUSED;
 	}
 	xlb_diags_free(&d);
-	return 0;
+	return err ? XLB_EXIT_REFUSED : 0;
 }
 
 static int do_config_validate(int argc, char **argv)
 {
+	struct xlb_diags d = { .file = argc ? argv[0] : NULL };
 	struct xlb_config cfg;
 	char fp[17];
 	__u32 nb = 0;
@@ -52,9 +49,14 @@ static int do_config_validate(int argc, char **argv)
 
 	if (argc != 1)
 		return usage_error("config validate: takes FILE");
-	rc = load_valid(argv[0], &cfg);
+	rc = load_file(argv[0], &cfg);
 	if (rc)
 		return rc;
+	if (xlb_config_validate(&cfg, &d)) {
+		xlb_diags_print(&d);
+		rc = XLB_EXIT_REFUSED;
+		goto out;
+	}
 	for (__u32 i = 0; i < cfg.nr_services; i++)
 		nb += cfg.services[i].nr_backends;
 	xlb_config_fingerprint(&cfg, fp);
@@ -64,110 +66,115 @@ static int do_config_validate(int argc, char **argv)
 	else
 		printf("%s: valid: %u service%s, %u backend%s, fingerprint %s\n", argv[0],
 		       cfg.nr_services, cfg.nr_services == 1 ? "" : "s", nb, nb == 1 ? "" : "s", fp);
+out:
+	xlb_diags_free(&d);
 	xlb_config_free(&cfg);
-	return 0;
+	return rc;
 }
 
-/* Plan cfg against the running configuration and print it. */
-static int show_plan(struct xlb_ctl *c, const struct xlb_config *cfg, struct xlb_plan *plan,
-		     json_t **json_out)
+/* -j: a refusal is an error object with the plan, on stderr. */
+static void json_refusal(json_t *plan)
 {
-	int err = xlb_plan_build(&c->running, cfg, plan);
+	json_t *e = json_pack("{s:s,s:o}", "error", "refused by the guards; --force overrides",
+			      "plan", plan);
 
-	if (err) {
-		p_err("cannot plan: %s", strerror(-err));
-		return XLB_EXIT_SYSTEM;
+	json_dumpf(e, stderr, JSON_COMPACT);
+	fputc('\n', stderr);
+	json_decref(e);
+}
+
+static void print_applied(const struct xlb_ctl *c, const struct xlb_change_result *r, json_t *plan)
+{
+	bool applied = r->outcome == XLB_CHANGE_APPLIED;
+
+	if (xlb_json) {
+		json_emit(json_pack("{s:b,s:I,s:s,s:b,s:o}", "applied", applied, "generation",
+				    (json_int_t)r->generation, "fingerprint", r->fingerprint,
+				    "forced", r->forced, "plan", plan));
+	} else if (!applied) {
+		printf("nothing to apply: generation %llu already has this configuration\n",
+		       (unsigned long long)c->live_gen);
+	} else {
+		if (r->forced)
+			pr_warn("guards overridden with --force (recorded in the history)\n");
+		printf("applied generation %llu (fingerprint %s)\n",
+		       (unsigned long long)r->generation, r->fingerprint);
 	}
-	if (json_out)
-		*json_out = xlb_plan_to_json(plan);
-	else if (!xlb_json)
-		xlb_plan_print(plan, stdout);
-	return 0;
+}
+
+/*
+ * Print a change's result (what is the configuration: file name for errors);
+ * returns the exit status.  The plan is printed in full before the outcome.
+ */
+int report_change(const struct xlb_ctl *c, struct xlb_change_result *r, const char *what)
+{
+	json_t *plan = r->planned && xlb_json ? xlb_plan_to_json(&r->plan) : NULL;
+
+	if (r->planned && !xlb_json)
+		xlb_plan_print(&r->plan, stdout);
+	switch (r->outcome) {
+	case XLB_CHANGE_INVALID:
+		r->diags.file = what;
+		xlb_diags_print(&r->diags);
+		break;
+	case XLB_CHANGE_FAILED:
+		p_err("%s; the running configuration (generation %llu) is unchanged", xlb_errmsg(),
+		      (unsigned long long)c->live_gen);
+		break;
+	case XLB_CHANGE_REFUSED:
+		if (xlb_json)
+			json_refusal(plan);
+		else
+			p_err("%s", xlb_errmsg());
+		plan = NULL;
+		break;
+	case XLB_CHANGE_PLANNED:
+		break;
+	default:
+		print_applied(c, r, plan);
+		plan = NULL;
+	}
+	json_decref(plan);
+	return xlb_change_exit(r);
 }
 
 static int do_config_plan(int argc, char **argv)
 {
+	struct xlb_change_result r;
 	struct xlb_config cfg;
-	struct xlb_plan plan;
 	struct xlb_ctl c;
-	json_t *j = NULL;
+	json_t *j;
 	int rc;
 
 	if (argc != 1)
 		return usage_error("config plan: takes FILE");
-	rc = load_valid(argv[0], &cfg);
+	rc = load_file(argv[0], &cfg);
 	if (rc)
 		return rc;
 	if ((rc = ctl_open(&c, true))) {
 		xlb_config_free(&cfg);
 		return xlb_exit_for(rc);
 	}
-	rc = show_plan(&c, &cfg, &plan, xlb_json ? &j : NULL);
-	if (!rc) {
-		if (j) {
-			json_object_set_new(j, "generation", json_integer(c.live_gen));
-			json_emit(j);
-		}
-		rc = plan.refused ? XLB_EXIT_REFUSED : 0;
-		xlb_plan_free(&plan);
+	xlb_change(&c, &(struct xlb_change){ .cfg = &cfg, .dry_run = true, .force = true }, &r);
+	if (r.outcome == XLB_CHANGE_PLANNED && xlb_json) {
+		j = xlb_plan_to_json(&r.plan);
+		json_object_set_new(j, "generation", json_integer(c.live_gen));
+		json_emit(j);
+		rc = r.plan.refused ? XLB_EXIT_REFUSED : 0;
+	} else if (r.outcome == XLB_CHANGE_PLANNED) {
+		xlb_plan_print(&r.plan, stdout);
+		rc = r.plan.refused ? XLB_EXIT_REFUSED : 0;
+	} else {
+		rc = report_change(&c, &r, argv[0]);
 	}
+	xlb_change_result_free(&r);
 	xlb_ctl_close(&c);
 	xlb_config_free(&cfg);
 	return rc;
 }
 
-/* Everything a change needs after its configuration is built. */
-int apply_change(struct xlb_ctl *c, const struct xlb_config *cfg,
-		 const struct xlb_apply_opts *opts)
-{
-	struct xlb_apply_result res;
-	struct xlb_plan plan;
-	json_t *j = NULL;
-	int rc, err;
-
-	rc = show_plan(c, cfg, &plan, xlb_json ? &j : NULL);
-	if (rc)
-		return rc;
-	err = xlb_apply(c, cfg, &plan, opts, &res);
-	if (err == -EPERM) {
-		if (xlb_json) {
-			json_t *e = json_pack("{s:s,s:o}", "error", "refused by the guards; --force "
-					      "overrides", "plan", j);
-
-			json_dumpf(e, stderr, JSON_COMPACT);
-			fputc('\n', stderr);
-			json_decref(e);
-			j = NULL;
-		} else {
-			p_err("refused by the guards; nothing applied (--force overrides)");
-		}
-		rc = XLB_EXIT_REFUSED;
-	} else if (err) {
-		p_err("%s; the running configuration (generation %llu) is unchanged", xlb_errmsg(),
-		      (unsigned long long)c->live_gen);
-		rc = xlb_exit_for(err) == XLB_EXIT_REFUSED ? XLB_EXIT_REFUSED : XLB_EXIT_SYSTEM;
-	} else if (xlb_json) {
-		json_emit(json_pack("{s:b,s:I,s:s,s:b,s:o}", "applied", res.applied, "generation",
-				    (json_int_t)(res.applied ? res.generation : c->live_gen),
-				    "fingerprint", res.fingerprint, "forced",
-				    res.applied && opts->force && plan.refused, "plan", j));
-		j = NULL;
-	} else if (!res.applied) {
-		printf("nothing to apply: generation %llu already has this configuration\n",
-		       (unsigned long long)c->live_gen);
-	} else {
-		if (opts->force && plan.refused)
-			pr_warn("guards overridden with --force (recorded in the history)\n");
-		printf("applied generation %llu (fingerprint %s)\n",
-		       (unsigned long long)res.generation, res.fingerprint);
-	}
-	json_decref(j);
-	xlb_plan_free(&plan);
-	return rc;
-}
-
 /* Options shared by apply and rollback: --force, --reason TEXT. */
-static int change_opts(int argc, char **argv, int first, struct xlb_apply_opts *o,
+static int change_opts(int argc, char **argv, int first, struct xlb_change *o,
 		       const char *verb)
 {
 	for (int i = first; i < argc; i++) {
@@ -183,7 +190,8 @@ static int change_opts(int argc, char **argv, int first, struct xlb_apply_opts *
 
 static int do_config_apply(int argc, char **argv)
 {
-	struct xlb_apply_opts o = { .source = "apply" };
+	struct xlb_change o = { .source = "apply" };
+	struct xlb_change_result r;
 	struct xlb_config cfg;
 	struct xlb_ctl c;
 	int rc;
@@ -193,16 +201,19 @@ static int do_config_apply(int argc, char **argv)
 	rc = change_opts(argc, argv, 1, &o, "config apply");
 	if (rc)
 		return rc;
-	rc = load_valid(argv[0], &cfg);
+	rc = load_file(argv[0], &cfg);
 	if (rc)
 		return rc;
 	if ((rc = ctl_open(&c, false))) {
 		xlb_config_free(&cfg);
 		return xlb_exit_for(rc);
 	}
+	o.cfg = &cfg;
 	if (!o.reason)
 		o.reason = argv[0];
-	rc = apply_change(&c, &cfg, &o);
+	xlb_change(&c, &o, &r);
+	rc = report_change(&c, &r, argv[0]);
+	xlb_change_result_free(&r);
 	xlb_ctl_close(&c);
 	xlb_config_free(&cfg);
 	return rc;
@@ -228,11 +239,18 @@ static int do_config_show(int argc, char **argv)
 	return 0;
 }
 
+static void print_record(const struct xlb_record *r, bool live)
+{
+	printf("%-5llu %-4s %-20s %-10s %-9s %-16s %s%s%s\n", (unsigned long long)r->generation,
+	       live ? "*" : "", r->time, r->user, r->source, r->fingerprint,
+	       r->forced ? "[FORCED] " : "", r->pending ? "[PENDING] " : "", r->reason);
+}
+
 static int do_config_history(int argc, char **argv)
 {
+	struct xlb_record *recs;
 	struct xlb_ctl c;
 	json_t *arr;
-	__u64 *gens;
 	__u32 n;
 	int rc;
 
@@ -241,114 +259,90 @@ static int do_config_history(int argc, char **argv)
 		return usage_error("config history: takes no arguments");
 	if ((rc = ctl_open(&c, true)))
 		return xlb_exit_for(rc);
+	if ((rc = xlb_history_records(c.hist, &recs, &n))) {
+		p_err("%s", xlb_errmsg());
+		xlb_ctl_close(&c);
+		return xlb_exit_for(rc);
+	}
 	arr = json_array();
-	xlb_history_list(c.hist, &gens, &n);
 	if (!xlb_json)
 		printf("%-5s %-4s %-20s %-10s %-9s %-16s %s\n", "gen", "live", "time", "user",
 		       "source", "fingerprint", "reason");
 	for (__u32 i = 0; i < n; i++) {
-		json_t *r = xlb_history_load(c.hist, gens[i]);
+		bool live = recs[i].generation == c.live_gen;
+		json_t *j = xlb_record_meta_json(&recs[i]);
 
-		if (!r)
-			continue;
-		json_object_del(r, "config");
-		json_object_del(r, "assignment");
-		json_object_set_new(r, "live", json_boolean(gens[i] == c.live_gen));
+		json_object_set_new(j, "live", json_boolean(live));
+		json_array_append_new(arr, j);
 		if (!xlb_json)
-			printf("%-5llu %-4s %-20s %-10s %-9s %-16s %s%s%s\n",
-			       (unsigned long long)gens[i], gens[i] == c.live_gen ? "*" : "",
-			       json_string_value(json_object_get(r, "time")),
-			       json_string_value(json_object_get(r, "user")),
-			       json_string_value(json_object_get(r, "source")),
-			       json_string_value(json_object_get(r, "fingerprint")),
-			       json_is_true(json_object_get(r, "forced")) ? "[FORCED] " : "",
-			       json_is_true(json_object_get(r, "pending")) ? "[PENDING] " : "",
-			       json_string_value(json_object_get(r, "reason")));
-		json_array_append_new(arr, r);
+			print_record(&recs[i], live);
+		xlb_record_free(&recs[i]);
 	}
 	if (xlb_json)
 		json_emit(arr);
 	else
 		json_decref(arr);
-	free(gens);
+	free(recs);
 	xlb_ctl_close(&c);
 	return 0;
 }
 
-/* The generation before the live one that has a record. */
-static __u64 previous_gen(const struct xlb_ctl *c)
+/* GEN of `config rollback [GEN] [--force] [--reason TEXT]`: 0 for the previous one. */
+static int rollback_args(int argc, char **argv, struct xlb_change *o, __u64 *gen)
 {
-	__u64 *gens, prev = 0;
-	__u32 n;
+	int first = 0;
 
-	if (xlb_history_list(c->hist, &gens, &n))
-		return 0;
-	for (__u32 i = 0; i < n; i++)
-		if (gens[i] < c->live_gen)
-			prev = gens[i];
-	free(gens);
-	return prev;
-}
-
-static int do_config_rollback(int argc, char **argv)
-{
-	struct xlb_apply_opts o = { .source = "rollback" };
-	struct xlb_diags d = { 0 };
-	struct xlb_assign target_assign;
-	struct xlb_config cfg;
-	struct xlb_ctl c;
-	unsigned long long gen = 0;
-	char reason[64];
-	json_t *rec;
-	int rc, first = 0;
-
+	*gen = 0;
 	if (argc && argv[0][0] != '-') {
 		char *end;
 
-		gen = strtoull(argv[0], &end, 10);
-		if (*end || !gen)
+		*gen = strtoull(argv[0], &end, 10);
+		if (*end || !*gen)
 			return usage_error("config rollback: GEN is a generation number, not '%s'",
 					   argv[0]);
 		first = 1;
 	}
-	rc = change_opts(argc, argv, first, &o, "config rollback");
-	if (rc)
+	return change_opts(argc, argv, first, o, "config rollback");
+}
+
+static int do_config_rollback(int argc, char **argv)
+{
+	struct xlb_change o = { .source = "rollback" };
+	struct xlb_change_result r;
+	struct xlb_record target;
+	struct xlb_ctl c;
+	char reason[64];
+	__u64 gen;
+	int rc, err;
+
+	if ((rc = rollback_args(argc, argv, &o, &gen)))
 		return rc;
 	if ((rc = ctl_open(&c, false)))
 		return xlb_exit_for(rc);
-	if (!gen)
-		gen = previous_gen(&c);
-	if (!gen) {
-		xlb_ctl_close(&c);
+	if (!gen && !(gen = xlb_history_before(c.hist, c.live_gen))) {
 		p_err("no earlier generation to roll back to (live: %llu)",
 		      (unsigned long long)c.live_gen);
-		return XLB_EXIT_REFUSED;
-	}
-	rec = xlb_history_load(c.hist, gen);
-	if (!rec || json_is_true(json_object_get(rec, "pending"))) {
-		p_err("no applied generation %llu in %s", gen, c.hist);
-		json_decref(rec);
 		xlb_ctl_close(&c);
 		return XLB_EXIT_REFUSED;
 	}
-	if (xlb_config_from_json(json_object_get(rec, "config"), &cfg, &d) ||
-	    xlb_config_validate(&cfg, &d) ||
-	    xlb_assign_from_json(json_object_get(rec, "assignment"), &target_assign)) {
-		d.file = "history record";
-		xlb_diags_print(&d);
-		p_err("history record %llu is damaged", gen);
-		rc = XLB_EXIT_SYSTEM;
-	} else {
-		snprintf(reason, sizeof(reason), "rollback to generation %llu", gen);
-		if (!o.reason)
-			o.reason = reason;
-		o.prefer = &target_assign;
-		rc = apply_change(&c, &cfg, &o);
-		xlb_assign_free(&target_assign);
+	err = xlb_history_read(c.hist, gen, XLB_RECORD_FULL, &target);
+	if (err || target.pending) {
+		if (err == -EINVAL)
+			p_err("%s", xlb_errmsg());
+		else
+			p_err("no applied generation %llu in %s", (unsigned long long)gen, c.hist);
+		rc = err == -EINVAL ? XLB_EXIT_SYSTEM : XLB_EXIT_REFUSED;
+		goto out;
 	}
-	xlb_config_free(&cfg);
-	xlb_diags_free(&d);
-	json_decref(rec);
+	snprintf(reason, sizeof(reason), "rollback to generation %llu", (unsigned long long)gen);
+	o.cfg = &target.config;
+	o.reason = o.reason ?: reason;
+	o.prefer = &target.assign;
+	xlb_change(&c, &o, &r);
+	rc = report_change(&c, &r, "history record");
+	xlb_change_result_free(&r);
+out:
+	xlb_record_free(&target);
 	xlb_ctl_close(&c);
 	return rc;
 }

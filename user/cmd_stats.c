@@ -6,29 +6,12 @@
 #include <string.h>
 #include <unistd.h>
 #include "cmd.h"
-#include "commit.h"
+#include "ctl.h"
+#include "plan.h"
+#include "shares.h"
 #include "log.h"
 #include "names.h"
 #include "netutil.h"
-
-/* Slots per backend id in the live table of a service; *m gets M. */
-static int live_counts(const struct xlb_ctl *c, int idx, __u32 *count, __u32 *m)
-{
-	__u32 *ids;
-	int err = xlb_dp_get_table(&c->dp, c->live_slot, idx, &ids, m);
-
-	memset(count, 0, sizeof(*count) * XLB_MAX_BACKENDS);
-	if (err == -ENOENT) {
-		*m = 0;
-		return 0;
-	}
-	if (err)
-		return err;
-	for (__u32 i = 0; i < *m; i++)
-		count[ids[i] < XLB_MAX_BACKENDS ? ids[i] : 0]++;
-	free(ids);
-	return 0;
-}
 
 struct be_row {
 	const struct xlb_backend_conf *b;
@@ -50,11 +33,9 @@ static void bar(double share, char *out, int width)
 static int service_rows(const struct xlb_ctl *c, const struct xlb_service_conf *s,
 			struct be_row *rows, const struct be_row *base)
 {
-	static __u32 count[XLB_MAX_BACKENDS];
-	int idx = xlb_assign_service(&c->assign, s->name);
+	struct xlb_live_table t;
 	__u64 flows = 0;
-	__u32 m;
-	int err = live_counts(c, idx, count, &m);
+	int err = xlb_live_table_read(&c->dp, c->live_slot, &c->assign, s, &t);
 
 	for (__u32 j = 0; j < s->nr_backends && !err; j++) {
 		struct be_row *r = &rows[j];
@@ -67,11 +48,12 @@ static int service_rows(const struct xlb_ctl *c, const struct xlb_service_conf *
 			r->now.bytes -= base[j].now.bytes;
 			r->now.new_flows -= base[j].now.new_flows;
 		}
-		r->table_share = m ? (double)count[r->id] / m : 0;
+		r->table_share = xlb_live_share(&t, r->id);
 		flows += r->now.new_flows;
 	}
 	for (__u32 j = 0; j < s->nr_backends; j++)
 		rows[j].flow_share = flows ? (double)rows[j].now.new_flows / flows : 0;
+	xlb_live_table_free(&t);
 	return err;
 }
 
@@ -229,17 +211,29 @@ int do_stats(int argc, char **argv)
 	return rc;
 }
 
+/* One backend of `xlb table`: its slots in the live table. */
+static void table_row(const struct xlb_live_table *t, const struct xlb_backend_conf *b,
+		      __u32 id, json_t *arr)
+{
+	char a[INET6_ADDRSTRLEN], bars[41];
+	double share = xlb_live_share(t, id);
+
+	xlb_addr_str(&b->addr, b->family, a, sizeof(a));
+	bar(share, bars, 40);
+	if (xlb_json)
+		json_array_append_new(arr, json_pack("{s:s,s:i,s:i,s:f}", "backend", a, "id", id,
+						     "slots", t->slots[id], "share", share));
+	else
+		printf("  %-32s %8u slots %6.2f%% %s\n", a, t->slots[id], 100 * share, bars);
+}
+
 int do_table(int argc, char **argv)
 {
-	static __u32 count[XLB_MAX_BACKENDS];
 	const struct xlb_service_conf *s;
+	struct xlb_live_table t = { 0 };
 	json_t *arr = json_array();
 	struct xlb_ctl c;
-	__u32 m, *want = NULL, *ids = NULL, *live = NULL;
-	bool match = false;
-	__u64 fp = 0xcbf29ce484222325ull;	/* FNV-1a 64 */
-	char fps[17];
-	int idx, rc = 0;
+	int rc = 0;
 
 	if (argc != 1)
 		return usage_error("table: takes SERVICE");
@@ -251,54 +245,30 @@ int do_table(int argc, char **argv)
 		rc = XLB_EXIT_REFUSED;
 		goto out;
 	}
-	idx = xlb_assign_service(&c.assign, s->name);
-	if (live_counts(&c, idx, count, &m) ||
-	    (m && xlb_dp_get_table(&c.dp, c.live_slot, idx, &live, &m))) {
+	/* does the data plane hold the table this configuration gives? */
+	if (xlb_live_table_read(&c.dp, c.live_slot, &c.assign, s, &t)) {
 		p_err("%s", xlb_errmsg());
 		rc = XLB_EXIT_SYSTEM;
 		goto out;
 	}
-	/* does the data plane hold the table this configuration gives? */
-	ids = calloc(s->nr_backends + 1, sizeof(*ids));
-	want = malloc(sizeof(*want) * s->table_size);
-	for (__u32 j = 0; ids && j < s->nr_backends; j++)
-		ids[j] = xlb_assign_id(&c.assign, s->name, &s->backends[j].addr, s->backends[j].family);
-	if (live && want && ids && m == s->table_size && !xlb_service_table(s, ids, want))
-		match = !memcmp(want, live, sizeof(*want) * m);
-	/* the live table's bytes, hashed: equal on every node that agrees on flows */
-	for (__u32 i = 0; live && i < m; i++)
-		for (int k = 0; k < 4; k++)
-			fp = (fp ^ ((live[i] >> (8 * k)) & 0xff)) * 0x100000001b3ull;
-	snprintf(fps, sizeof(fps), "%016llx", (unsigned long long)fp);
 	if (!xlb_json)
 		printf("service %s: table of %u slots (fingerprint %s), %s the configuration "
-		       "(generation %llu)\n", s->name, m, fps, match ? "matches" : "DOES NOT MATCH",
-		       (unsigned long long)c.live_gen);
-	for (__u32 j = 0; j < s->nr_backends; j++) {
-		char a[INET6_ADDRSTRLEN], b[41];
-		double share = m ? (double)count[ids[j]] / m : 0;
-
-		xlb_addr_str(&s->backends[j].addr, s->backends[j].family, a, sizeof(a));
-		bar(share, b, 40);
-		if (xlb_json)
-			json_array_append_new(arr, json_pack("{s:s,s:i,s:i,s:f}", "backend", a, "id",
-							     ids[j], "slots", count[ids[j]], "share", share));
-		else
-			printf("  %-32s %8u slots %6.2f%% %s\n", a, count[ids[j]], 100 * share, b);
-	}
+		       "(generation %llu)\n", s->name, t.m, t.fingerprint,
+		       t.matches ? "matches" : "DOES NOT MATCH", (unsigned long long)c.live_gen);
+	for (__u32 j = 0; j < s->nr_backends; j++)
+		table_row(&t, &s->backends[j], xlb_assign_id(&c.assign, s->name,
+			  &s->backends[j].addr, s->backends[j].family), arr);
 	if (xlb_json) {
-		json_emit(json_pack("{s:s,s:i,s:s,s:b,s:I,s:o}", "service", s->name, "table_size", m,
-				    "table_fingerprint", fps, "matches_config", match,
+		json_emit(json_pack("{s:s,s:i,s:s,s:b,s:I,s:o}", "service", s->name, "table_size", t.m,
+				    "table_fingerprint", t.fingerprint, "matches_config", t.matches,
 				    "generation", (json_int_t)c.live_gen, "backends", arr));
 		arr = NULL;
 	}
-	if (!match && m)
+	if (!t.matches && t.m)
 		rc = XLB_EXIT_SYSTEM;
 out:
 	json_decref(arr);
-	free(ids);
-	free(want);
-	free(live);
+	xlb_live_table_free(&t);
 	xlb_ctl_close(&c);
 	return rc;
 }

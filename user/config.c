@@ -224,6 +224,16 @@ static const char *const proto_names[] = { "tcp", "udp", NULL };
 static const char *const state_names[] = { "active", "drain", "down", NULL };
 static const char *const health_names[] = { "none", "tcp", "http", NULL };
 
+int xlb_state_parse(const char *name, __u8 *state)
+{
+	for (__u8 i = 0; state_names[i]; i++)
+		if (!strcmp(name, state_names[i])) {
+			*state = i;
+			return 0;
+		}
+	return -EINVAL;
+}
+
 const char *xlb_state_name(__u8 state)
 {
 	return state <= XLB_BACKEND_DOWN ? state_names[state] : "?";

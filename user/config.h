@@ -84,6 +84,8 @@ struct xlb_service_conf *xlb_config_service(const struct xlb_config *cfg, const 
 struct xlb_backend_conf *xlb_service_backend(const struct xlb_service_conf *svc,
 					     const union xlb_addr *addr, __u8 family);
 const char *xlb_state_name(__u8 state);
+/* "active", "drain" or "down" to enum xlb_backend_state; 0 or -EINVAL. */
+int xlb_state_parse(const char *name, __u8 *state);
 const char *xlb_proto_name(__u8 proto);
 bool xlb_is_prime(__u32 n);
 

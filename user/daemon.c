@@ -27,12 +27,14 @@
 #include <unistd.h>
 #include <microhttpd.h>
 #include <systemd/sd-daemon.h>
-#include "commit.h"
+#include "change.h"
+#include "ctl.h"
 #include "daemon.h"
 #include "health.h"
 #include "log.h"
 #include "names.h"
 #include "netutil.h"
+#include "shares.h"
 
 enum phase { CHECK_IDLE, CHECK_CONNECT, CHECK_READ };
 
@@ -130,27 +132,21 @@ static void stop_check(struct daemon *d, struct dbackend *b)
 	b->phase = CHECK_IDLE;
 }
 
-/* Table shares of the live tables, per backend id. */
+/* Table shares of the live tables, per backend. */
 static void load_shares(struct daemon *d)
 {
 	for (__u32 s = 0; s < d->running.nr_services; s++) {
-		const char *name = d->running.services[s].name;
-		int idx = xlb_assign_service(&d->assign, name);
-		__u32 *ids = NULL, m = 0;
+		const struct xlb_service_conf *sc = &d->running.services[s];
+		struct xlb_live_table t;
 
-		if (idx < 0 || xlb_dp_get_table(&d->dp, d->live_slot, idx, &ids, &m))
-			m = 0;
-		for (__u32 i = 0; i < d->nr_be; i++) {
-			struct dbackend *b = &d->be[i];
-			__u32 n = 0;
-
-			if (strcmp(b->service, name))
-				continue;
-			for (__u32 k = 0; k < m; k++)
-				n += ids[k] == b->id;
-			b->table_share = m ? (double)n / m : 0;
+		if (xlb_live_table_read(&d->dp, d->live_slot, &d->assign, sc, &t)) {
+			dlog(3, "cannot read the live table of %s: %s", sc->name, xlb_errmsg());
+			continue;
 		}
-		free(ids);
+		for (__u32 i = 0; i < d->nr_be; i++)
+			if (!strcmp(d->be[i].service, sc->name))
+				d->be[i].table_share = xlb_live_share(&t, d->be[i].id);
+		xlb_live_table_free(&t);
 	}
 }
 
@@ -425,41 +421,38 @@ static bool overlay_health(struct daemon *d, struct xlb_config *cfg)
 	return changed;
 }
 
-/* Apply cfg through the commit path; 0 applied, 1 unchanged, -EPERM refused, <0. */
+/* Apply cfg through the change path; 0 applied, 1 unchanged, -EPERM refused, <0. */
 static int commit(struct xlb_ctl *c, const struct xlb_config *cfg, const char *source,
 		  const char *reason)
 {
-	struct xlb_apply_opts o = { .source = source, .reason = reason };
-	struct xlb_diags diags = { 0 };
-	struct xlb_apply_result r;
-	struct xlb_plan plan;
-	int err;
+	struct xlb_change ch = { .cfg = cfg, .source = source, .reason = reason };
+	struct xlb_change_result r;
+	const struct xlb_plan *p = &r.plan;
+	int err = xlb_change(c, &ch, &r);
 
-	if (xlb_config_validate(cfg, &diags)) {
-		for (__u32 i = 0; i < diags.count; i++)
-			dlog(3, "%s: invalid: %s: %s", source, diags.items[i].path, diags.items[i].msg);
-		xlb_diags_free(&diags);
-		return -EINVAL;
-	}
-	err = xlb_plan_build(&c->running, cfg, &plan);
-	if (err)
-		return err;
-	if (!plan.changed) {
-		xlb_plan_free(&plan);
-		return 1;
-	}
-	err = xlb_apply(c, cfg, &plan, &o, &r);
-	if (err == -EPERM)
-		for (__u32 i = 0; i < plan.nr; i++)
-			for (__u32 j = 0; j < plan.svcs[i].nr_why; j++)
+	switch (r.outcome) {
+	case XLB_CHANGE_INVALID:
+		for (__u32 i = 0; i < r.diags.count; i++)
+			dlog(3, "%s: invalid: %s: %s", source, r.diags.items[i].path,
+			     r.diags.items[i].msg);
+		break;
+	case XLB_CHANGE_REFUSED:
+		for (__u32 i = 0; i < p->nr; i++)
+			for (__u32 j = 0; j < p->svcs[i].nr_why; j++)
 				dlog(3, "%s: refused by the guards: service=%s %s", source,
-				     plan.svcs[i].name, plan.svcs[i].why[j]);
-	else if (err)
+				     p->svcs[i].name, p->svcs[i].why[j]);
+		break;
+	case XLB_CHANGE_FAILED:
 		dlog(3, "%s: commit failed: %s", source, xlb_errmsg());
-	else
+		break;
+	case XLB_CHANGE_APPLIED:
 		dlog(5, "%s: applied generation %llu (%s)", source, (unsigned long long)r.generation,
 		     reason);
-	xlb_plan_free(&plan);
+		break;
+	default:
+		err = 1;
+	}
+	xlb_change_result_free(&r);
 	return err;
 }
 

@@ -10,6 +10,7 @@
 #include <string.h>
 #include "maglev.h"
 #include "plan.h"
+#include "shares.h"
 #include "log.h"
 #include "netutil.h"
 
@@ -95,21 +96,18 @@ static __u32 *table_of(const struct xlb_service_conf *s, struct xlb_plan_service
 
 static void shares(const __u32 *table, __u32 m, struct xlb_plan_service *ps, bool after)
 {
-	__u32 *count = calloc(ps->nr_bes + 1, sizeof(*count));
+	double *share = calloc(ps->nr_bes + 1, sizeof(*share));
 
-	if (!count)
+	if (!share)
 		return;
-	for (__u32 i = 0; table && i < m; i++)
-		count[table[i]]++;
+	xlb_table_shares(table, m, share, ps->nr_bes + 1);
 	for (__u32 i = 0; i < ps->nr_bes; i++) {
-		double sh = table ? (double)count[i + 1] / m : 0;
-
 		if (after)
-			ps->bes[i].share_new = sh;
+			ps->bes[i].share_new = share[i + 1];
 		else
-			ps->bes[i].share_old = sh;
+			ps->bes[i].share_old = share[i + 1];
 	}
-	free(count);
+	free(share);
 }
 
 /*

@@ -14,7 +14,7 @@
 #include <unistd.h>
 #include <bpf/bpf.h>
 #include <linux/if_ether.h>
-#include "commit.h"
+#include "change.h"
 #include "history.h"
 #include "loader.h"
 #include "netutil.h"
@@ -38,14 +38,13 @@ static int prog_fd = -1;
 
 #define SKIP_IF_NEEDED() do { if (skip_why) { fprintf(stderr, "# skipped: %s\n", skip_why); skip(); } } while (0)
 
-/* Apply a configuration text through the library; returns xlb_apply's result. */
+/* Apply a configuration text through the library's one change path; its result. */
 static int apply(const char *text, bool force)
 {
-	struct xlb_apply_opts o = { .force = force, .reason = "test", .source = "apply" };
+	struct xlb_change ch = { .force = force, .reason = "test", .source = "apply" };
 	struct xlb_diags d = { 0 };
-	struct xlb_apply_result r;
+	struct xlb_change_result r;
 	struct xlb_config cfg;
-	struct xlb_plan plan;
 	struct xlb_ctl c;
 	json_error_t je;
 	json_t *j = json_loads(text, 0, &je);
@@ -53,12 +52,11 @@ static int apply(const char *text, bool force)
 
 	assert_non_null(j);
 	assert_int_equal(xlb_config_from_json(j, &cfg, &d), 0);
-	assert_int_equal(xlb_config_validate(&cfg, &d), 0);
 	json_decref(j);
 	assert_int_equal(xlb_ctl_open(ifname, state_dir, false, &c), 0);
-	assert_int_equal(xlb_plan_build(&c.running, &cfg, &plan), 0);
-	err = xlb_apply(&c, &cfg, &plan, &o, &r);
-	xlb_plan_free(&plan);
+	ch.cfg = &cfg;
+	err = xlb_change(&c, &ch, &r);
+	xlb_change_result_free(&r);
 	xlb_config_free(&cfg);
 	xlb_ctl_close(&c);
 	return err;
@@ -66,28 +64,19 @@ static int apply(const char *text, bool force)
 
 static int rollback_to(__u64 gen)
 {
-	struct xlb_apply_opts o = { .reason = "test rollback", .source = "rollback" };
-	struct xlb_diags d = { 0 };
-	struct xlb_apply_result r;
-	struct xlb_assign a;
-	struct xlb_config cfg;
-	struct xlb_plan plan;
+	struct xlb_change ch = { .reason = "test rollback", .source = "rollback" };
+	struct xlb_change_result r;
+	struct xlb_record rec;
 	struct xlb_ctl c;
-	json_t *rec;
 	int err;
 
 	assert_int_equal(xlb_ctl_open(ifname, state_dir, false, &c), 0);
-	rec = xlb_history_load(c.hist, gen);
-	assert_non_null(rec);
-	assert_int_equal(xlb_config_from_json(json_object_get(rec, "config"), &cfg, &d), 0);
-	assert_int_equal(xlb_assign_from_json(json_object_get(rec, "assignment"), &a), 0);
-	o.prefer = &a;
-	assert_int_equal(xlb_plan_build(&c.running, &cfg, &plan), 0);
-	err = xlb_apply(&c, &cfg, &plan, &o, &r);
-	xlb_plan_free(&plan);
-	xlb_config_free(&cfg);
-	xlb_assign_free(&a);
-	json_decref(rec);
+	assert_int_equal(xlb_history_read(c.hist, gen, XLB_RECORD_FULL, &rec), 0);
+	ch.cfg = &rec.config;
+	ch.prefer = &rec.assign;
+	err = xlb_change(&c, &ch, &r);
+	xlb_change_result_free(&r);
+	xlb_record_free(&rec);
 	xlb_ctl_close(&c);
 	return err;
 }

@@ -1,0 +1,214 @@
+/* Assignment of stable service indices and backend ids; see assign.h. */
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <arpa/inet.h>
+#include "assign.h"
+#include "log.h"
+#include "netutil.h"
+
+int xlb_assign_service(const struct xlb_assign *a, const char *service)
+{
+	for (__u32 i = 0; i < a->nr_svc; i++)
+		if (!strcmp(a->svc_name[i], service))
+			return a->svc_index[i];
+	return -1;
+}
+
+/* Assignments are kept sorted by (service, family, address): lookups bisect. */
+static int cmp_assigned(const void *x, const void *y)
+{
+	const struct xlb_assigned *a = x, *b = y;
+	int c = strcmp(a->service, b->service);
+
+	if (c)
+		return c;
+	if (a->family != b->family)
+		return a->family - b->family;
+	return memcmp(&a->addr, &b->addr, sizeof(a->addr));
+}
+
+static void assign_sort(struct xlb_assign *a)
+{
+	qsort(a->be, a->nr_be, sizeof(*a->be), cmp_assigned);
+}
+
+const struct xlb_assigned *xlb_assign_find(const struct xlb_assign *a, const char *service,
+					   const union xlb_addr *addr, __u8 family)
+{
+	struct xlb_assigned key = { .addr = *addr, .family = family };
+
+	if (!a || !a->nr_be)
+		return NULL;
+	snprintf(key.service, sizeof(key.service), "%s", service);
+	return bsearch(&key, a->be, a->nr_be, sizeof(*a->be), cmp_assigned);
+}
+
+__u32 xlb_assign_id(const struct xlb_assign *a, const char *service, const union xlb_addr *addr,
+		    __u8 family)
+{
+	const struct xlb_assigned *b = xlb_assign_find(a, service, addr, family);
+
+	return b ? b->id : 0;
+}
+
+void xlb_assign_free(struct xlb_assign *a)
+{
+	free(a->be);
+	memset(a, 0, sizeof(*a));
+}
+
+int xlb_assign_from_json(json_t *j, struct xlb_assign *a)
+{
+	json_t *svcs = json_object_get(j, "services"), *bes = json_object_get(j, "backends"), *v;
+	json_int_t next_gen = json_integer_value(json_object_get(j, "next_gen"));
+	const char *name;
+	size_t i;
+
+	memset(a, 0, sizeof(*a));
+	if (!json_is_object(svcs) || !json_is_array(bes) || next_gen < 0 || next_gen > UINT32_MAX ||
+	    json_object_size(svcs) > XLB_MAX_SERVICES || json_array_size(bes) >= XLB_MAX_BACKENDS)
+		return -EINVAL;
+	a->next_gen = next_gen;
+	json_object_foreach(svcs, name, v) {
+		if (!json_is_integer(v) || json_integer_value(v) < 0 ||
+		    json_integer_value(v) >= XLB_MAX_SERVICES || strlen(name) >= XLB_NAME_MAX)
+			return -EINVAL;
+		snprintf(a->svc_name[a->nr_svc], XLB_NAME_MAX, "%s", name);
+		a->svc_index[a->nr_svc++] = json_integer_value(v);
+	}
+	a->be = calloc(json_array_size(bes) + 1, sizeof(*a->be));
+	if (!a->be)
+		return -ENOMEM;
+	json_array_foreach(bes, i, v) {
+		struct xlb_assigned *b = &a->be[a->nr_be++];
+		const char *addr = json_string_value(json_object_get(v, "address"));
+		const char *svc = json_string_value(json_object_get(v, "service"));
+		json_int_t id = json_integer_value(json_object_get(v, "id"));
+		json_int_t gen = json_integer_value(json_object_get(v, "gen"));
+
+		if (!addr || !svc || strlen(svc) >= XLB_NAME_MAX ||
+		    xlb_addr_parse(addr, &b->addr, &b->family) || id <= 0 ||
+		    id >= XLB_MAX_BACKENDS || gen < 0 || gen > UINT32_MAX) {
+			xlb_assign_free(a);
+			return -EINVAL;
+		}
+		snprintf(b->service, sizeof(b->service), "%s", svc);
+		b->id = id;
+		b->gen = gen;
+	}
+	assign_sort(a);
+	return 0;
+}
+
+json_t *xlb_assign_to_json(const struct xlb_assign *a)
+{
+	json_t *svcs = json_object(), *bes = json_array();
+	char s[INET6_ADDRSTRLEN];
+
+	for (__u32 i = 0; i < a->nr_svc; i++)
+		json_object_set_new(svcs, a->svc_name[i], json_integer(a->svc_index[i]));
+	for (__u32 i = 0; i < a->nr_be; i++)
+		json_array_append_new(bes, json_pack("{s:s,s:s,s:i,s:i}", "service", a->be[i].service,
+				      "address", xlb_addr_str(&a->be[i].addr, a->be[i].family, s,
+							      sizeof(s)),
+				      "id", a->be[i].id, "gen", a->be[i].gen));
+	return json_pack("{s:i,s:o,s:o}", "next_gen", a->next_gen, "services", svcs,
+			 "backends", bes);
+}
+
+/* See assign.h; "used" bits: 2 live now, 1 taken by the new assignment. */
+int xlb_assign_build(const struct xlb_assign *cur, const struct xlb_assign *prefer,
+			const struct xlb_config *cfg, struct xlb_assign *out)
+{
+	__u8 used_id[XLB_MAX_BACKENDS] = { 0 }, used_svc[XLB_MAX_SERVICES] = { 0 };
+	__u32 total = 0;
+
+	memset(out, 0, sizeof(*out));
+	for (__u32 i = 0; i < cfg->nr_services; i++)
+		total += cfg->services[i].nr_backends;
+	out->be = calloc(total + 1, sizeof(*out->be));
+	if (!out->be)
+		return -ENOMEM;
+	out->next_gen = cur->next_gen > 0 ? cur->next_gen : 1;
+	if (prefer && prefer->next_gen > out->next_gen)
+		out->next_gen = prefer->next_gen;
+	for (__u32 i = 0; i < cur->nr_be; i++)
+		used_id[cur->be[i].id] |= 2;		/* 2: live now */
+	for (__u32 i = 0; i < cur->nr_svc; i++)
+		used_svc[cur->svc_index[i]] |= 2;
+
+	/* pass 1: services and backends that keep their numbers */
+	for (__u32 i = 0; i < cfg->nr_services; i++) {
+		const struct xlb_service_conf *s = &cfg->services[i];
+		int idx = xlb_assign_service(cur, s->name);
+
+		snprintf(out->svc_name[i], XLB_NAME_MAX, "%s", s->name);
+		out->svc_index[i] = idx;
+		if (idx >= 0)
+			used_svc[idx] |= 1;
+		for (__u32 j = 0; j < s->nr_backends; j++) {
+			const struct xlb_assigned *k = xlb_assign_find(cur, s->name, &s->backends[j].addr,
+								s->backends[j].family);
+			struct xlb_assigned *b = &out->be[out->nr_be++];
+
+			snprintf(b->service, sizeof(b->service), "%s", s->name);
+			b->addr = s->backends[j].addr;
+			b->family = s->backends[j].family;
+			if (k) {
+				b->id = k->id;
+				b->gen = k->gen;
+				used_id[k->id] |= 1;
+			}
+		}
+	}
+	out->nr_svc = cfg->nr_services;
+	/* pass 2: the rollback target's numbers where free; pass 3: new ones */
+	for (__u32 i = 0; i < out->nr_svc; i++) {
+		int idx;
+
+		if ((int)out->svc_index[i] >= 0)
+			continue;
+		idx = prefer ? xlb_assign_service(prefer, out->svc_name[i]) : -1;
+		if (idx < 0 || used_svc[idx]) {
+			for (idx = 0; idx < XLB_MAX_SERVICES && used_svc[idx]; idx++)
+				;
+			for (int k = 0; idx == XLB_MAX_SERVICES && k < XLB_MAX_SERVICES; k++)
+				if (!(used_svc[k] & 1))
+					idx = k;
+		}
+		if (idx >= XLB_MAX_SERVICES)
+			return xlb_errf(-ENOSPC, "no free service index");
+		out->svc_index[i] = idx;
+		used_svc[idx] |= 1;
+	}
+	for (__u32 i = 0; i < out->nr_be; i++) {
+		struct xlb_assigned *b = &out->be[i];
+		const struct xlb_assigned *p;
+		__u32 id;
+
+		if (b->id)
+			continue;
+		p = prefer ? xlb_assign_find(prefer, b->service, &b->addr, b->family) : NULL;
+		if (p && !used_id[p->id]) {
+			b->id = p->id;
+			b->gen = p->gen;
+			used_id[p->id] |= 1;
+			continue;
+		}
+		for (id = 1; id < XLB_MAX_BACKENDS && used_id[id]; id++)
+			;
+		for (__u32 k = 1; id == XLB_MAX_BACKENDS && k < XLB_MAX_BACKENDS; k++)
+			if (!(used_id[k] & 1))
+				id = k;
+		if (id >= XLB_MAX_BACKENDS)
+			return xlb_errf(-ENOSPC, "no free backend id");
+		b->id = id;
+		b->gen = out->next_gen++;
+		used_id[id] |= 1;
+	}
+	assign_sort(out);
+	return 0;
+}

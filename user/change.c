@@ -1,0 +1,76 @@
+/* The one path of every change; see change.h. */
+#include <errno.h>
+#include <string.h>
+#include "change.h"
+#include "commit.h"
+#include "log.h"
+
+static int failed(struct xlb_change_result *r, enum xlb_change_outcome outcome, int err)
+{
+	r->outcome = outcome;
+	r->err = err;
+	return err;
+}
+
+int xlb_change(struct xlb_ctl *c, const struct xlb_change *ch, struct xlb_change_result *r)
+{
+	struct xlb_commit_meta meta = { .source = ch->source ?: "apply", .reason = ch->reason ?: "",
+					.prefer = ch->prefer };
+	int err;
+
+	memset(r, 0, sizeof(*r));
+	r->generation = c->live_gen;
+	/* 1. validate: nothing reaches a map before this passes */
+	if (xlb_config_validate(ch->cfg, &r->diags))
+		return failed(r, XLB_CHANGE_INVALID,
+			      xlb_errf(-EINVAL, "the configuration is not valid; nothing applied"));
+	xlb_config_fingerprint(ch->cfg, r->fingerprint);
+	/* 2. plan against the running configuration (builds the new tables) */
+	err = xlb_plan_build(&c->running, ch->cfg, &r->plan);
+	if (err)
+		return failed(r, XLB_CHANGE_FAILED, xlb_errf(err, "cannot plan: %s", strerror(-err)));
+	r->planned = true;
+	/* 3. guards: the plan's refusals stop the change unless forced */
+	if (r->plan.refused && !ch->force)
+		return failed(r, XLB_CHANGE_REFUSED, xlb_errf(-EPERM, "refused by the guards; "
+							      "nothing applied (--force overrides)"));
+	if (ch->dry_run) {
+		r->outcome = XLB_CHANGE_PLANNED;
+		return 0;
+	}
+	if (!r->plan.changed && c->live_gen) {
+		r->outcome = XLB_CHANGE_UNCHANGED;
+		return 0;
+	}
+	/* 4. commit and record: idle slot, pending record, switch, final record */
+	meta.forced = ch->force && r->plan.refused;
+	err = xlb_commit(c, ch->cfg, &r->plan, &meta, &r->generation);
+	if (err)
+		return failed(r, XLB_CHANGE_FAILED, err);
+	r->outcome = XLB_CHANGE_APPLIED;
+	r->forced = meta.forced;
+	return 0;
+}
+
+void xlb_change_result_free(struct xlb_change_result *r)
+{
+	xlb_diags_free(&r->diags);
+	if (r->planned)
+		xlb_plan_free(&r->plan);
+	r->planned = false;
+}
+
+int xlb_change_exit(const struct xlb_change_result *r)
+{
+	switch (r->outcome) {
+	case XLB_CHANGE_APPLIED:
+	case XLB_CHANGE_UNCHANGED:
+	case XLB_CHANGE_PLANNED:
+		return XLB_EXIT_OK;
+	case XLB_CHANGE_INVALID:
+	case XLB_CHANGE_REFUSED:
+		return XLB_EXIT_REFUSED;
+	default:
+		return xlb_exit_for(r->err) == XLB_EXIT_REFUSED ? XLB_EXIT_REFUSED : XLB_EXIT_SYSTEM;
+	}
+}

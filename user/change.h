@@ -1,0 +1,55 @@
+/*
+ * A change's whole way, one call for every source of change (config apply,
+ * backend edits, rollback, health verdicts, daemon reloads):
+ *
+ *   xlb_change()  validate -> plan -> guards -> xlb_commit() -> record
+ *
+ * The caller builds the proposed configuration (a file, an edit of the
+ * running one, a history record, a health overlay) and prints the result;
+ * it decides nothing.  A new guard or step is added here, once.
+ */
+#ifndef XLB_CHANGE_H
+#define XLB_CHANGE_H
+
+#include <stdbool.h>
+#include "assign.h"
+#include "config.h"
+#include "ctl.h"
+#include "plan.h"
+
+struct xlb_change {
+	const struct xlb_config *cfg;	/* the proposed configuration */
+	const char *source;		/* apply, rollback, backend, health, reload */
+	const char *reason;		/* recorded; NULL: "" */
+	bool force;			/* apply even when guards refuse */
+	bool dry_run;			/* plan and guards only (xlb config plan) */
+	const struct xlb_assign *prefer;	/* rollback: the target's numbers */
+};
+
+enum xlb_change_outcome {
+	XLB_CHANGE_APPLIED,		/* a new generation is live */
+	XLB_CHANGE_UNCHANGED,		/* the running configuration is this one */
+	XLB_CHANGE_PLANNED,		/* dry run: nothing written */
+	XLB_CHANGE_INVALID,		/* validation failed: see diags */
+	XLB_CHANGE_REFUSED,		/* guards refused, no --force: see plan */
+	XLB_CHANGE_FAILED,		/* a system error: see err, xlb_errmsg() */
+};
+
+struct xlb_change_result {
+	enum xlb_change_outcome outcome;
+	int err;			/* FAILED: -errno */
+	struct xlb_diags diags;		/* INVALID: every problem */
+	struct xlb_plan plan;		/* from PLANNED on: what changes, refusals */
+	bool planned;			/* plan is set */
+	bool forced;			/* APPLIED with guards overridden */
+	__u64 generation;		/* APPLIED: the new one; else the live one */
+	char fingerprint[17];		/* of the proposed configuration */
+};
+
+/* Run a change against c (opened writable unless dry_run); 0 or -errno = r->err. */
+int xlb_change(struct xlb_ctl *c, const struct xlb_change *ch, struct xlb_change_result *r);
+void xlb_change_result_free(struct xlb_change_result *r);
+/* Exit status of a result: 0 applied/unchanged/planned ok, 1 invalid/refused, 2 failed. */
+int xlb_change_exit(const struct xlb_change_result *r);
+
+#endif

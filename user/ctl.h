@@ -1,0 +1,32 @@
+/*
+ * The controller's handle on one attached interface: its pinned maps, the
+ * live slot and generation, and the running configuration with its
+ * assignment, read from the live generation's history record.  Opened
+ * writable it holds the interface's exclusive lock: every change is made
+ * through one of these.
+ */
+#ifndef XLB_CTL_H
+#define XLB_CTL_H
+
+#include <net/if.h>
+#include "assign.h"
+#include "config.h"
+#include "dataplane.h"
+
+struct xlb_ctl {
+	char ifname[IF_NAMESIZE];
+	char hist[512];			/* history directory */
+	int lock_fd;			/* -1 when opened read-only */
+	struct xlb_dp dp;
+	__u32 live_slot;
+	__u64 live_gen;
+	__u64 last_gen;			/* highest generation with a record */
+	struct xlb_config running;	/* configuration of the live generation */
+	struct xlb_assign assign;	/* its assignment */
+};
+
+/* Open (and lock, unless readonly) an attached interface's state. */
+int xlb_ctl_open(const char *ifname, const char *state_root, bool readonly, struct xlb_ctl *c);
+void xlb_ctl_close(struct xlb_ctl *c);
+
+#endif
