@@ -348,8 +348,8 @@ int xlb_balance(struct xdp_md *ctx)
 	if (res == XLB_PARSE_DROP)
 		return count(XDP_DROP, pkt.reason, bytes);
 	active = bpf_map_lookup_elem(&xlb_active, &zero);
-	if (!active)
-		return count(XDP_PASS, XLB_DROP_INTERNAL, bytes);
+	if (!active)	/* key 0 of a one-entry array: cannot miss; verdict as counted */
+		return count(XDP_DROP, XLB_DROP_INTERNAL, bytes);
 	slot = *active & 1;
 	if (res == XLB_PARSE_IF_VIP) {
 		if (is_vip(&pkt.daddr, pkt.flow.family, slot))

@@ -81,7 +81,7 @@ int xlb_assign_from_json(json_t *j, struct xlb_assign *a)
 	}
 	a->be = calloc(json_array_size(bes) + 1, sizeof(*a->be));
 	if (!a->be)
-		return -ENOMEM;
+		return xlb_errf(-ENOMEM, "out of memory");
 	json_array_foreach(bes, i, v) {
 		struct xlb_assigned *b = &a->be[a->nr_be++];
 		const char *addr = json_string_value(json_object_get(v, "address"));
@@ -131,7 +131,7 @@ int xlb_assign_build(const struct xlb_assign *cur, const struct xlb_assign *pref
 		total += cfg->services[i].nr_backends;
 	out->be = calloc(total + 1, sizeof(*out->be));
 	if (!out->be)
-		return -ENOMEM;
+		return xlb_errf(-ENOMEM, "out of memory");
 	out->next_gen = cur->next_gen > 0 ? cur->next_gen : 1;
 	if (prefer && prefer->next_gen > out->next_gen)
 		out->next_gen = prefer->next_gen;

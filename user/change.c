@@ -18,6 +18,7 @@ int xlb_change(struct xlb_ctl *c, const struct xlb_change *ch, struct xlb_change
 					.prefer = ch->prefer };
 	int err;
 
+	xlb_err_clear();
 	memset(r, 0, sizeof(*r));
 	r->generation = c->live_gen;
 	/* 1. validate: nothing reaches a map before this passes */
@@ -34,12 +35,8 @@ int xlb_change(struct xlb_ctl *c, const struct xlb_change *ch, struct xlb_change
 	if (r->plan.refused && !ch->force)
 		return failed(r, XLB_CHANGE_REFUSED, xlb_errf(-EPERM, "refused by the guards; "
 							      "nothing applied (--force overrides)"));
-	if (ch->dry_run) {
-		r->outcome = XLB_CHANGE_PLANNED;
-		return 0;
-	}
-	if (!r->plan.changed && c->live_gen) {
-		r->outcome = XLB_CHANGE_UNCHANGED;
+	if (ch->dry_run || (!r->plan.changed && c->live_gen)) {
+		r->outcome = ch->dry_run ? XLB_CHANGE_PLANNED : XLB_CHANGE_UNCHANGED;
 		return 0;
 	}
 	/* 4. commit and record: idle slot, pending record, switch, final record */
@@ -49,6 +46,7 @@ int xlb_change(struct xlb_ctl *c, const struct xlb_change *ch, struct xlb_change
 		return failed(r, XLB_CHANGE_FAILED, err);
 	r->outcome = XLB_CHANGE_APPLIED;
 	r->forced = meta.forced;
+	xlb_err_clear();
 	return 0;
 }
 

@@ -38,11 +38,7 @@ int do_attach(int argc, char **argv)
 		if (!val)
 			return usage_error("attach: %s needs a value", opt);
 		if (!strcmp(opt, "--mode")) {
-			if (!strcmp(val, "native"))
-				o.mode = XLB_MODE_NATIVE;
-			else if (!strcmp(val, "generic"))
-				o.mode = XLB_MODE_GENERIC;
-			else
+			if (xlb_mode_parse(val, &o.mode))
 				return usage_error("attach: --mode is native or generic, not '%s'", val);
 		} else if (!strcmp(opt, "--flows")) {
 			if (!parse_u32(val, 1024, 64u << 20, &o.flows))

@@ -96,7 +96,7 @@ static int edit_config(struct xlb_config *cfg, enum edit op, const char *svc_nam
 		void *p = realloc(s->backends, (s->nr_backends + 1) * sizeof(*s->backends));
 
 		if (!p)
-			return -ENOMEM;
+			return xlb_errf(-ENOMEM, "out of memory");
 		s->backends = p;
 		b = &s->backends[s->nr_backends++];
 		*b = nb;

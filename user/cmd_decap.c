@@ -2,14 +2,15 @@
 #include <stdio.h>
 #include <string.h>
 #include "cmd.h"
-#include "loader.h"
+#include "decap.h"
+#include "names.h"
 #include "log.h"
 
 static int do_decap_attach(int argc, char **argv)
 {
 	struct xlb_decap_opts o = { 0 };
+	struct xlb_decap_info info;
 	const char *addrs[16];
-	__u32 n;
 	int err;
 
 	if (argc < 1)
@@ -18,28 +19,56 @@ static int do_decap_attach(int argc, char **argv)
 	o.addrs = addrs;
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--mode") && i + 1 < argc) {
-			i++;
-			if (!strcmp(argv[i], "native"))
-				o.mode = XLB_MODE_NATIVE;
-			else if (!strcmp(argv[i], "generic"))
-				o.mode = XLB_MODE_GENERIC;
-			else
-				return usage_error("decap attach: --mode is native or generic");
+			if (xlb_mode_parse(argv[++i], &o.mode))
+				return usage_error("decap attach: --mode is native or generic, not '%s'",
+						   argv[i]);
 		} else if (argv[i][0] != '-' && o.nr_addrs < 16) {
 			addrs[o.nr_addrs++] = argv[i];
 		} else {
 			return usage_error("decap attach: unexpected '%s'", argv[i]);
 		}
 	}
-	err = xlb_decap_attach(&o, &n);
+	err = xlb_decap_attach(&o, &info);
 	if (err) {
 		p_err("%s", xlb_errmsg());
 		return xlb_exit_for(err);
 	}
 	if (xlb_json)
-		json_emit(json_pack("{s:s,s:i}", "ifname", o.ifname, "addresses", n));
+		json_emit(json_pack("{s:s,s:i,s:b}", "ifname", o.ifname, "addresses", info.nr_addrs,
+				    "replaced_defunct", info.replaced_defunct));
 	else
-		printf("decap attached to %s (%u tunnel address%s)\n", o.ifname, n, n == 1 ? "" : "es");
+		printf("decap attached to %s (%u tunnel address%s)\n", o.ifname, info.nr_addrs,
+		       info.nr_addrs == 1 ? "" : "es");
+	return 0;
+}
+
+static int do_decap_stats(int argc, char **argv)
+{
+	__u64 counts[XLB_DECAP_MAX];
+	json_t *o;
+	int err;
+
+	if (argc != 1)
+		return usage_error("decap stats: takes DEV");
+	err = xlb_decap_stats(argv[0], counts);
+	if (err) {
+		p_err("%s", xlb_errmsg());
+		return xlb_exit_for(err);
+	}
+	o = json_object();
+	if (!xlb_json)
+		printf("decap on %s:", argv[0]);
+	for (__u32 r = 0; r < XLB_DECAP_MAX; r++) {
+		json_object_set_new(o, xlb_decap_names[r], json_integer(counts[r]));
+		if (!xlb_json)
+			printf(" %s=%llu", xlb_decap_names[r], (unsigned long long)counts[r]);
+	}
+	if (xlb_json)
+		json_emit(json_pack("{s:s,s:o}", "ifname", argv[0], "packets", o));
+	else {
+		printf("\n");
+		json_decref(o);
+	}
 	return 0;
 }
 
@@ -55,6 +84,7 @@ int do_decap(int argc, char **argv)
 	static const struct cmd cmds[] = {
 		{ "attach", do_decap_attach },
 		{ "detach", do_decap_detach },
+		{ "stats", do_decap_stats },
 		{ NULL, NULL },
 	};
 

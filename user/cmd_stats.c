@@ -109,6 +109,31 @@ static json_t *reasons_json(const struct xlb_ctl *c)
 	return o;
 }
 
+static json_t *events_json(const struct xlb_ctl *c)
+{
+	json_t *o = json_object();
+
+	for (__u32 e = 0; e < XLB_EV_MAX; e++) {
+		__u64 n;
+
+		if (!xlb_dp_event(&c->dp, e, &n))
+			json_object_set_new(o, xlb_event_names[e], json_integer(n));
+	}
+	return o;
+}
+
+static void print_events(const struct xlb_ctl *c)
+{
+	printf("events:");
+	for (__u32 e = 0; e < XLB_EV_MAX; e++) {
+		__u64 n;
+
+		if (!xlb_dp_event(&c->dp, e, &n))
+			printf(" %s=%llu", xlb_event_names[e], (unsigned long long)n);
+	}
+	printf("\n");
+}
+
 static void print_reasons(const struct xlb_ctl *c)
 {
 	printf("verdicts:");
@@ -153,11 +178,13 @@ static int stats_once(const struct xlb_ctl *c, const char *only, struct be_row *
 		}
 	}
 	if (xlb_json)
-		json_emit(json_pack("{s:I,s:o,s:o}", "generation", (json_int_t)c->live_gen,
-				    "services", svcs, "verdicts", reasons_json(c)));
+		json_emit(json_pack("{s:I,s:o,s:o,s:o}", "generation", (json_int_t)c->live_gen,
+				    "services", svcs, "verdicts", reasons_json(c),
+				    "events", events_json(c)));
 	else {
 		json_decref(svcs);
 		print_reasons(c);
+		print_events(c);
 	}
 	return 0;
 }

@@ -48,7 +48,7 @@ static int zero_counters(const struct xlb_dp *dp, int fd, __u32 key)
 	int err = 0;
 
 	if (!zero)
-		return -ENOMEM;
+		return xlb_errf(-ENOMEM, "out of memory");
 	if (bpf_map_update_elem(fd, &key, zero, BPF_ANY))
 		err = xlb_errf(-errno, "cannot reset counters: %s", strerror(errno));
 	free(zero);
@@ -100,7 +100,7 @@ static int table_from_plan(const struct xlb_plan *plan, const struct xlb_service
 	if (!idmap || !table) {
 		free(idmap);
 		free(table);
-		return -ENOMEM;
+		return xlb_errf(-ENOMEM, "out of memory");
 	}
 	for (__u32 k = 0; k < ps->nr_bes; k++)
 		idmap[k + 1] = xlb_assign_id(a, s->name, &ps->bes[k].addr, ps->bes[k].family);
@@ -130,7 +130,7 @@ static int service_table_fd(struct xlb_ctl *c, const struct xlb_service_conf *s,
 		return fd;
 	table = malloc(sizeof(*table) * s->table_size);
 	if (!table)
-		return -ENOMEM;
+		return xlb_errf(-ENOMEM, "out of memory");
 	fd = xlb_service_table(s, ids, table);
 	if (!fd)
 		fd = xlb_dp_new_table(table, s->table_size);
@@ -151,7 +151,7 @@ static int write_service(struct xlb_ctl *c, __u32 slot, const struct xlb_service
 
 	*table_fd = -1;
 	if (!ids)
-		return -ENOMEM;
+		return xlb_errf(-ENOMEM, "out of memory");
 	for (__u32 j = 0; j < s->nr_backends && !err; j++) {
 		const struct xlb_backend_conf *b = &s->backends[j];
 		const struct xlb_assigned *as = xlb_assign_find(a, s->name, &b->addr, b->family);

@@ -40,6 +40,7 @@ int xlb_ctl_open(const char *ifname, const char *state_root, bool readonly, stru
 	__u32 n;
 	int err;
 
+	xlb_err_clear();
 	memset(c, 0, sizeof(*c));
 	c->lock_fd = -1;
 	snprintf(c->ifname, sizeof(c->ifname), "%s", ifname);
@@ -80,6 +81,7 @@ int xlb_ctl_open(const char *ifname, const char *state_root, bool readonly, stru
 	err = load_running(c);
 	if (err)
 		goto fail;
+	xlb_err_clear();	/* what reconcile or the listing said is said (pr_*) */
 	return 0;
 fail:
 	xlb_ctl_close(c);

@@ -695,6 +695,16 @@ static void render(struct daemon *d, FILE *f)
 		 "Packets passed to the kernel, by reason.");
 	verdicts(d, f, "xlb_forwarded_total", "forward", "action",
 		 "Packets encapsulated to a backend.");
+	metric(f, "xlb_events_total", "counter",
+	       "Data-plane events: connection-table entries made, hits, re-hashes, RSTs without "
+	       "a flow, ICMP too-big routed to a flow's backend.");
+	for (__u32 e = 0; e < XLB_EV_MAX; e++) {
+		__u64 n;
+
+		if (!xlb_dp_event(&d->dp, e, &n))
+			fprintf(f, "xlb_events_total{event=\"%s\"} %llu\n", xlb_event_names[e],
+				(unsigned long long)n);
+	}
 	metric(f, "xlb_daemon_reloads_total", "counter", "SIGHUP reloads by result.");
 	for (int k = 0; k < 4; k++)
 		fprintf(f, "xlb_daemon_reloads_total{result=\"%s\"} %llu\n", reload_results[k],

@@ -167,7 +167,7 @@ static int zero_range(int fd, __u32 first, __u32 n, size_t size, const char *nam
 	int err = 0;
 
 	if (!keys || !vals) {
-		err = -ENOMEM;
+		err = xlb_errf(-ENOMEM, "out of memory");
 		goto out;
 	}
 	for (__u32 i = 0; i < n; i++)
@@ -348,7 +348,7 @@ int xlb_dp_get_table(const struct xlb_dp *dp, __u32 slot, __u32 service, __u32 *
 	*m = info.max_entries;
 	*ids = calloc(*m, sizeof(__u32));
 	if (!*ids) {
-		err = -ENOMEM;
+		err = xlb_errf(-ENOMEM, "out of memory");
 		goto out;
 	}
 	{
@@ -383,7 +383,7 @@ static int percpu_sum(const struct xlb_dp *dp, int fd, __u32 key, __u64 *out, si
 	__u64 *vals = calloc(dp->nr_cpus, stride);
 
 	if (!vals)
-		return -ENOMEM;
+		return xlb_errf(-ENOMEM, "out of memory");
 	if (bpf_map_lookup_elem(fd, &key, vals)) {
 		free(vals);
 		return map_err("read", name);

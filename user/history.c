@@ -205,7 +205,7 @@ int xlb_history_list(const char *dir, __u64 **gens, __u32 *n)
 	if (!*gens) {
 		if (d)
 			closedir(d);
-		return -ENOMEM;
+		return xlb_errf(-ENOMEM, "out of memory");
 	}
 	if (!d)
 		return 0;

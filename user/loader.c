@@ -40,6 +40,17 @@ const char *xlb_mode_name(enum xlb_mode mode)
 	}
 }
 
+int xlb_mode_parse(const char *s, enum xlb_mode *mode)
+{
+	if (!strcmp(s, "native"))
+		*mode = XLB_MODE_NATIVE;
+	else if (!strcmp(s, "generic"))
+		*mode = XLB_MODE_GENERIC;
+	else
+		return -EINVAL;
+	return 0;
+}
+
 int xlb_pin_dir(const char *ifname, char *buf, size_t len)
 {
 	if (!ifname || !*ifname || strlen(ifname) >= IF_NAMESIZE || strchr(ifname, '/') ||
@@ -63,7 +74,7 @@ static bool in_init_mount_ns(void)
  * namespace (`ip netns exec` makes one and hides /sys/fs/bpf) dies with that
  * namespace, taking the pinned link and so the data plane with it: refuse.
  */
-static int ensure_bpffs(void)
+int xlb_ensure_bpffs(void)
 {
 	struct statfs st;
 
@@ -79,7 +90,7 @@ static int ensure_bpffs(void)
 	return 0;
 }
 
-static int make_dir(const char *path)
+int xlb_make_dir(const char *path)
 {
 	if (mkdir(path, 0700) && errno != EEXIST)
 		return xlb_errf(-errno, "cannot create %s: %s", path, strerror(errno));
@@ -92,7 +103,7 @@ static int lock_dev(const char *ifname, int how)
 	char path[128];
 	int fd, err;
 
-	err = make_dir(XLB_LOCK_DIR);
+	err = xlb_make_dir(XLB_LOCK_DIR);
 	if (err)
 		return err;
 	snprintf(path, sizeof(path), "%s/%s.lock", XLB_LOCK_DIR, ifname);
@@ -147,7 +158,7 @@ static __u32 query_prog_id(__u32 ifindex)
 	return q.prog_id;
 }
 
-static int link_ifindex(int link_fd, __u32 *ifindex, __u32 *prog_id)
+int xlb_link_ifindex(int link_fd, __u32 *ifindex, __u32 *prog_id)
 {
 	struct bpf_link_info info = {};
 	__u32 len = sizeof(info);
@@ -176,7 +187,7 @@ static int set_pin_paths(struct bpf_object *obj, const char *dir)
 	return 0;
 }
 
-static void chmod_pins(const char *dir)
+void xlb_chmod_pins(const char *dir)
 {
 	struct dirent *de;
 	char path[512];
@@ -193,7 +204,7 @@ static void chmod_pins(const char *dir)
 	closedir(d);
 }
 
-static void remove_pins(const char *dir)
+void xlb_remove_pins(const char *dir)
 {
 	struct dirent *de;
 	char path[512];
@@ -244,32 +255,54 @@ static int describe_busy(const char *ifname, __u32 ifindex, int err)
 	return xlb_errf(err, "cannot attach XDP to %s: %s", ifname, strerror(-err));
 }
 
-/* Create the XDP link and pin it.  Returns the link fd. */
-static int create_link(const struct xlb_attach_opts *o, __u32 ifindex, int prog_fd,
-		       const char *dir)
+int xlb_link_xdp(const char *ifname, __u32 ifindex, int prog_fd, enum xlb_mode mode,
+		 const char *pin_path)
 {
 	LIBBPF_OPTS(bpf_link_create_opts, lopts);
-	char path[512];
 	int fd, err;
 
-	lopts.flags = o->mode == XLB_MODE_GENERIC ? XDP_FLAGS_SKB_MODE : XDP_FLAGS_DRV_MODE;
+	lopts.flags = mode == XLB_MODE_GENERIC ? XDP_FLAGS_SKB_MODE : XDP_FLAGS_DRV_MODE;
 	fd = bpf_link_create(prog_fd, ifindex, BPF_XDP, &lopts);
 	if (fd < 0) {
 		err = -errno;
 		if (err == -EBUSY || err == -EEXIST)
-			return describe_busy(o->ifname, ifindex, err);
-		if (o->mode != XLB_MODE_GENERIC && (err == -EOPNOTSUPP || err == -EINVAL))
+			return describe_busy(ifname, ifindex, err);
+		if (mode != XLB_MODE_GENERIC && (err == -EOPNOTSUPP || err == -EINVAL))
 			return xlb_errf(-EINVAL, "%s does not support native XDP (%s); use --mode "
-					"generic", o->ifname, strerror(-err));
-		return xlb_errf(err, "cannot attach XDP to %s: %s", o->ifname, strerror(-err));
+					"generic", ifname, strerror(-err));
+		return xlb_errf(err, "cannot attach XDP to %s: %s", ifname, strerror(-err));
 	}
-	snprintf(path, sizeof(path), "%s/link", dir);
-	if (bpf_obj_pin(fd, path)) {
+	if (bpf_obj_pin(fd, pin_path)) {
 		err = -errno;
+		bpf_link_detach(fd);
 		close(fd);
-		return xlb_errf(err, "cannot pin link at %s: %s", path, strerror(-err));
+		return xlb_errf(err, "cannot pin link at %s: %s", pin_path, strerror(-err));
 	}
 	return fd;
+}
+
+enum xlb_link_state xlb_pinned_link(const char *pin_path, __u32 ifindex)
+{
+	__u32 link_if = 0;
+	int fd = bpf_obj_get(pin_path);
+	bool live;
+
+	if (fd < 0)
+		return access(pin_path, F_OK) ? XLB_LINK_NONE : XLB_LINK_DEFUNCT;
+	/* a link whose device went away reports ifindex 0; a new device a new index */
+	live = !xlb_link_ifindex(fd, &link_if, NULL) && link_if && link_if == ifindex;
+	close(fd);
+	return live ? XLB_LINK_LIVE : XLB_LINK_DEFUNCT;
+}
+
+/* Create the XDP link and pin it.  Returns the link fd. */
+static int create_link(const struct xlb_attach_opts *o, __u32 ifindex, int prog_fd,
+		       const char *dir)
+{
+	char path[512];
+
+	snprintf(path, sizeof(path), "%s/link", dir);
+	return xlb_link_xdp(o->ifname, ifindex, prog_fd, o->mode, path);
 }
 
 /* Replace the program behind a pinned link; maps (and flows) stay. */
@@ -284,9 +317,12 @@ static int adopt_link(const struct xlb_attach_opts *o, __u32 ifindex, int prog_f
 	fd = bpf_obj_get(path);
 	if (fd < 0)
 		return create_link(o, ifindex, prog_fd, dir);
-	err = link_ifindex(fd, &link_if, NULL);
+	err = xlb_link_ifindex(fd, &link_if, NULL);
 	if (err || link_if != ifindex) {
 		/* the interface went away with its link; start a new link */
+		pr_warn("the link pinned at %s belonged to a device that is gone (%s was deleted "
+			"and made again): attaching anew, the pinned maps are kept\n", path,
+			o->ifname);
 		close(fd);
 		unlink(path);
 		return create_link(o, ifindex, prog_fd, dir);
@@ -371,6 +407,7 @@ int xlb_attach(const struct xlb_attach_opts *o, struct xlb_attach_info *info)
 	char dir[256];
 	int err, lock, link_fd = -1;
 
+	xlb_err_clear();
 	memset(info, 0, sizeof(*info));
 	err = xlb_pin_dir(o->ifname, dir, sizeof(dir));
 	if (err)
@@ -378,7 +415,7 @@ int xlb_attach(const struct xlb_attach_opts *o, struct xlb_attach_info *info)
 	info->ifindex = if_nametoindex(o->ifname);
 	if (!info->ifindex)
 		return xlb_errf(-ENODEV, "no interface named %s", o->ifname);
-	err = ensure_bpffs() ?: make_dir(XLB_PIN_ROOT) ?: make_dir(dir);
+	err = xlb_ensure_bpffs() ?: xlb_make_dir(XLB_PIN_ROOT) ?: xlb_make_dir(dir);
 	if (err)
 		return err;
 	lock = xlb_lock_dev(o->ifname);
@@ -408,7 +445,7 @@ int xlb_attach(const struct xlb_attach_opts *o, struct xlb_attach_info *info)
 		err = link_fd;
 		goto out;
 	}
-	chmod_pins(dir);
+	xlb_chmod_pins(dir);
 	err = xlb_dp_from_object(&dp, skel->obj) ?: set_sources(o, &dp, !fresh, info);
 	if (err)
 		goto out;
@@ -424,7 +461,7 @@ out:
 	if (err && fresh) {
 		if (link_fd >= 0)
 			bpf_link_detach(link_fd);
-		remove_pins(dir);
+		xlb_remove_pins(dir);
 	}
 	if (link_fd >= 0)
 		close(link_fd);
@@ -438,6 +475,7 @@ int xlb_detach(const char *ifname)
 	char dir[256], path[512];
 	int err, lock, fd;
 
+	xlb_err_clear();
 	err = xlb_pin_dir(ifname, dir, sizeof(dir));
 	if (err)
 		return err;
@@ -458,7 +496,7 @@ int xlb_detach(const char *ifname)
 		}
 		close(fd);
 	}
-	remove_pins(dir);
+	xlb_remove_pins(dir);
 	close(lock);
 	if (!access(dir, F_OK))
 		return xlb_errf(-EBUSY, "cannot remove %s", dir);
@@ -487,6 +525,7 @@ int xlb_resolve_dev(const char *ifname, char *out, size_t len)
 	char names[8][IF_NAMESIZE];
 	int n;
 
+	xlb_err_clear();
 	if (ifname) {
 		snprintf(out, len, "%s", ifname);
 		return 0;
@@ -553,6 +592,7 @@ int xlb_status_get(const char *ifname, struct xlb_status *st)
 	__u32 link_if = 0;
 	int err, fd;
 
+	xlb_err_clear();
 	memset(st, 0, sizeof(*st));
 	err = xlb_pin_dir(ifname, dir, sizeof(dir));
 	if (err)
@@ -564,7 +604,7 @@ int xlb_status_get(const char *ifname, struct xlb_status *st)
 	snprintf(path, sizeof(path), "%s/link", dir);
 	fd = bpf_obj_get(path);
 	if (fd >= 0) {
-		st->linked = !link_ifindex(fd, &link_if, &st->prog_id) && link_if &&
+		st->linked = !xlb_link_ifindex(fd, &link_if, &st->prog_id) && link_if &&
 			     link_if == st->ifindex;
 		close(fd);
 	}
@@ -584,120 +624,4 @@ int xlb_status_get(const char *ifname, struct xlb_status *st)
 	}
 	xlb_dp_close(&dp);
 	return err;
-}
-
-/* ---- the decap program ------------------------------------------------------ */
-
-#include "decap.skel.h"
-
-static int decap_add(int map_fd, const char *s)
-{
-	struct xlb_decap_key k = { 0 };
-	__u32 one = 1;
-
-	if (xlb_addr_parse(s, &k.addr, &k.family))
-		return xlb_errf(-EINVAL, "'%s' is not an IPv4 or IPv6 address", s);
-	if (bpf_map_update_elem(map_fd, &k, &one, BPF_ANY))
-		return xlb_errf(-errno, "cannot add %s: %s", s, strerror(errno));
-	return 0;
-}
-
-/* DEV's own addresses: the ones a load balancer tunnels to. */
-static int decap_add_own(int map_fd, const char *ifname, __u32 *n)
-{
-	static const __u8 fams[] = { XLB_FAMILY_V4, XLB_FAMILY_V6 };
-	struct xlb_decap_key k;
-	__u32 one = 1;
-
-	for (size_t i = 0; i < sizeof(fams); i++) {
-		memset(&k, 0, sizeof(k));
-		if (xlb_if_first_addr(ifname, fams[i], &k.addr))
-			continue;
-		k.family = fams[i];
-		if (bpf_map_update_elem(map_fd, &k, &one, BPF_ANY))
-			return xlb_errf(-errno, "cannot add an address of %s", ifname);
-		(*n)++;
-	}
-	return 0;
-}
-
-int xlb_decap_attach(const struct xlb_decap_opts *o, __u32 *nr_addrs)
-{
-	LIBBPF_OPTS(bpf_link_create_opts, lopts);
-	struct decap_bpf *skel;
-	char dir[256], path[512];
-	__u32 ifindex;
-	int err, fd, map_fd;
-
-	*nr_addrs = 0;
-	if (!o->ifname || strlen(o->ifname) >= IF_NAMESIZE || strchr(o->ifname, '/'))
-		return xlb_errf(-EINVAL, "'%s' is not an interface name", o->ifname ? o->ifname : "");
-	ifindex = if_nametoindex(o->ifname);
-	if (!ifindex)
-		return xlb_errf(-ENODEV, "no interface named %s", o->ifname);
-	snprintf(dir, sizeof(dir), "%s/%s", XLB_DECAP_ROOT, o->ifname);
-	if (!access(dir, F_OK))
-		return xlb_errf(-EEXIST, "decap is already attached to %s (xlb decap detach %s)",
-				o->ifname, o->ifname);
-	err = ensure_bpffs() ?: make_dir(XLB_DECAP_ROOT);
-	if (err)
-		return err;
-	skel = decap_bpf__open_and_load();
-	if (!skel)
-		return xlb_errf(-errno, "cannot load the decap program: %s", strerror(errno));
-	map_fd = bpf_map__fd(skel->maps.decap_addrs);
-	for (int i = 0; i < o->nr_addrs && !err; i++)
-		err = decap_add(map_fd, o->addrs[i]);
-	*nr_addrs = o->nr_addrs;
-	if (!err && !o->nr_addrs)
-		err = decap_add_own(map_fd, o->ifname, nr_addrs);
-	if (err)
-		goto out;
-	lopts.flags = o->mode == XLB_MODE_GENERIC ? XDP_FLAGS_SKB_MODE : XDP_FLAGS_DRV_MODE;
-	fd = bpf_link_create(bpf_program__fd(skel->progs.xlb_decap), ifindex, BPF_XDP, &lopts);
-	if (fd < 0) {
-		err = errno == EBUSY || errno == EEXIST ? describe_busy(o->ifname, ifindex, -errno)
-			: xlb_errf(-errno, "cannot attach decap to %s: %s", o->ifname, strerror(errno));
-		goto out;
-	}
-	err = make_dir(dir);
-	snprintf(path, sizeof(path), "%s/link", dir);
-	if (!err && bpf_obj_pin(fd, path))
-		err = xlb_errf(-errno, "cannot pin %s: %s", path, strerror(errno));
-	snprintf(path, sizeof(path), "%s/decap_addrs", dir);
-	if (!err && bpf_obj_pin(map_fd, path))
-		err = xlb_errf(-errno, "cannot pin %s: %s", path, strerror(errno));
-	snprintf(path, sizeof(path), "%s/decap_stats", dir);
-	if (!err && bpf_obj_pin(bpf_map__fd(skel->maps.decap_stats), path))
-		err = xlb_errf(-errno, "cannot pin %s: %s", path, strerror(errno));
-	if (err) {
-		bpf_link_detach(fd);
-		remove_pins(dir);
-	} else {
-		chmod_pins(dir);
-	}
-	close(fd);
-out:
-	decap_bpf__destroy(skel);
-	return err;
-}
-
-int xlb_decap_detach(const char *ifname)
-{
-	char dir[256], path[512];
-	int fd;
-
-	if (!ifname || strlen(ifname) >= IF_NAMESIZE || strchr(ifname, '/'))
-		return xlb_errf(-EINVAL, "'%s' is not an interface name", ifname ? ifname : "");
-	snprintf(dir, sizeof(dir), "%s/%s", XLB_DECAP_ROOT, ifname);
-	if (access(dir, F_OK))
-		return xlb_errf(-ENOENT, "decap is not attached to %s", ifname);
-	snprintf(path, sizeof(path), "%s/link", dir);
-	fd = bpf_obj_get(path);
-	if (fd >= 0) {
-		bpf_link_detach(fd);
-		close(fd);
-	}
-	remove_pins(dir);
-	return 0;
 }

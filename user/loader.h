@@ -46,6 +46,8 @@ struct xlb_status {
 };
 
 const char *xlb_mode_name(enum xlb_mode mode);
+/* "native" or "generic" (the --mode argument); 0 or -EINVAL. */
+int xlb_mode_parse(const char *s, enum xlb_mode *mode);
 int xlb_pin_dir(const char *ifname, char *buf, size_t len);
 /* Exclusive per-interface lock (/run/xlb/IF.lock): returns the fd to close. */
 int xlb_lock_dev(const char *ifname);
@@ -59,18 +61,24 @@ int xlb_status_get(const char *ifname, struct xlb_status *st);
 /* The one attached interface when ifname is NULL (DESIGN: DEV may be omitted). */
 int xlb_resolve_dev(const char *ifname, char *out, size_t len);
 
-
-
-/* The backend-side decap program (bpf/decap.bpf.c), pinned in XLB_DECAP_ROOT/DEV. */
-#define XLB_DECAP_ROOT	XLB_BPFFS "/xlb-decap"
-
-struct xlb_decap_opts {
-	const char *ifname;
-	enum xlb_mode mode;
-	const char **addrs;	/* outer destinations accepted; NULL: DEV's addresses */
-	int nr_addrs;
+/* ---- shared by the loaders (this one, decap.c) ---- */
+enum xlb_link_state {
+	XLB_LINK_NONE,		/* nothing pinned */
+	XLB_LINK_LIVE,		/* a pinned XDP link on this interface */
+	XLB_LINK_DEFUNCT,	/* pinned, but its device is gone (or another one now) */
 };
 
-int xlb_decap_attach(const struct xlb_decap_opts *opts, __u32 *nr_addrs);
-int xlb_decap_detach(const char *ifname);
+/* bpffs at XLB_BPFFS in the init mount namespace (mounted if need be). */
+int xlb_ensure_bpffs(void);
+int xlb_make_dir(const char *path);
+void xlb_chmod_pins(const char *dir);
+/* Unlink every pin in dir, then dir. */
+void xlb_remove_pins(const char *dir);
+int xlb_link_ifindex(int link_fd, __u32 *ifindex, __u32 *prog_id);
+/* What the link pinned at pin_path is to the interface ifindex. */
+enum xlb_link_state xlb_pinned_link(const char *pin_path, __u32 ifindex);
+/* Attach prog_fd to ifindex by an XDP link pinned at pin_path; the link fd. */
+int xlb_link_xdp(const char *ifname, __u32 ifindex, int prog_fd, enum xlb_mode mode,
+		 const char *pin_path);
+
 #endif

@@ -92,6 +92,11 @@ int xlb_errf(int err, const char *fmt, ...)
 	return err;
 }
 
+void xlb_err_clear(void)
+{
+	last_error[0] = '\0';
+}
+
 const char *xlb_errmsg(void)
 {
 	return last_error[0] ? last_error : "unknown error";

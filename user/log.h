@@ -29,6 +29,11 @@ void p_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
  */
 int xlb_errf(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 const char *xlb_errmsg(void);
+/*
+ * Entry points clear it first and again when they succeed, so a message is
+ * always the failing call's own and a success leaves none.
+ */
+void xlb_err_clear(void);
 /* Exit status for a library error: refusals are 1, everything else 2. */
 int xlb_exit_for(int err);
 #endif

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "maglev.h"
+#include "log.h"
 
 #define SEED_OFFSET	0x5851f42d4c957f2dull
 #define SEED_SKIP	0x14057b7ef767814full
@@ -76,7 +77,7 @@ int xlb_maglev_build(const struct xlb_maglev_backend *backends, __u32 n, __u32 m
 		free(sorted);
 		free(perm);
 		free(taken);
-		return -ENOMEM;
+		return xlb_errf(-ENOMEM, "out of memory");
 	}
 	memcpy(sorted, backends, sizeof(*sorted) * n);
 	qsort(sorted, n, sizeof(*sorted), cmp_backend);

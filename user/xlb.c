@@ -29,6 +29,7 @@ static const char synopsis[] =
 "  xlb table SERVICE\n"
 "  xlb decap attach DEV [--mode native|generic] [ADDR...]\n"
 "  xlb decap detach DEV\n"
+"  xlb decap stats DEV\n"
 "  xlb daemon [--config FILE] [--metrics ADDR:PORT | --no-metrics] [--metrics-file PATH]\n"
 "             [--skew-threshold SHARE] [--skew-for MS] [--skew-window MS] [--skew-min-flows N]\n"
 "  xlb help\n"

@@ -17,6 +17,7 @@
 #include "change.h"
 #include "history.h"
 #include "loader.h"
+#include "log.h"
 #include "netutil.h"
 #include "pktbuild.h"
 #include "testnet.h"
@@ -305,6 +306,26 @@ static void a_failure_at_any_step_changes_nothing(void **state)
 	}
 }
 
+/* A failure's message is its own; a success leaves none behind. */
+static void every_result_has_its_own_message(void **state)
+{
+	(void)state;
+	SKIP_IF_NEEDED();
+	assert_int_equal(apply(CFG(B(1) "," B(2)), false), 0);
+	setenv("XLB_FAIL_AT", "tables", 1);
+	assert_int_equal(apply(CFG(B(1) "," B(2) "," B(3)), false), -EIO);
+	unsetenv("XLB_FAIL_AT");
+	assert_non_null(strstr(xlb_errmsg(), "injected failure at step 'tables'"));
+	assert_int_equal(apply(CFG(B(1) "," B(2) "," B(3)), false), 0);	/* applied */
+	assert_string_equal(xlb_errmsg(), "unknown error");
+	setenv("XLB_FAIL_AT", "switch", 1);
+	assert_int_equal(apply(CFG(B(1) "," B(2)), false), -EIO);
+	unsetenv("XLB_FAIL_AT");
+	assert_non_null(strstr(xlb_errmsg(), "step 'switch'"));
+	assert_int_equal(apply(CFG(B(1) "," B(2) "," B(3)), false), 0);	/* unchanged */
+	assert_string_equal(xlb_errmsg(), "unknown error");
+}
+
 static void guards_refuse_without_force(void **state)
 {
 	const char *skewed = "{\"services\":[{\"name\":\"web\",\"vip\":\"" VIP "\",\"port\":80,"
@@ -396,6 +417,7 @@ int main(void)
 		cmocka_unit_test(drain_keeps_flows_down_rehashes),
 		cmocka_unit_test(rollback_restores_tables_byte_for_byte),
 		cmocka_unit_test(a_failure_at_any_step_changes_nothing),
+		cmocka_unit_test(every_result_has_its_own_message),
 		cmocka_unit_test(guards_refuse_without_force),
 		cmocka_unit_test(a_forced_empty_service_stops_matching),
 	};

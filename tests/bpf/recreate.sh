@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# An interface deleted without detach and made again under the same name:
+# the balancer and the decap program both find the pins of a link whose
+# device is gone, say so, and attach; a live link is still refused.
+. "$(dirname "$0")/../lib.sh"
+require_root
+
+NS=${XT_NS}r
+DEV=xt$$r0
+DEV=${DEV:0:15}
+ip netns add $NS
+in_ns() { nsenter --net=/run/netns/$NS "$@"; }
+make_dev() {
+	ip -n $NS link add $DEV type veth peer name ${DEV}p &&
+	ip -n $NS addr add 198.51.100.254/24 dev $DEV &&
+	ip -n $NS link set $DEV up && ip -n $NS link set ${DEV}p up
+}
+cleanup() {
+	in_ns $XLB detach $DEV >/dev/null 2>&1
+	in_ns $XLB decap detach $DEV >/dev/null 2>&1
+	xt_cleanup
+}
+trap cleanup EXIT
+has_xdp() { ip -n $NS link show $DEV | grep -q 'prog/xdp'; }
+
+for prog in balancer decap; do
+	case $prog in
+	balancer) attach() { in_ns $XLB attach $DEV; }; detach() { in_ns $XLB detach $DEV; }
+		  PIN=/sys/fs/bpf/xlb/$DEV ;;
+	decap)	  attach() { in_ns $XLB decap attach $DEV; }; detach() { in_ns $XLB decap detach $DEV; }
+		  PIN=/sys/fs/bpf/xlb-decap/$DEV ;;
+	esac
+	make_dev
+	check "$prog: attach" attach
+	ip -n $NS link del $DEV		# no detach: the pins stay, the link is defunct
+	check "$prog: the pins outlive the device" test -e $PIN/link
+	make_dev
+	err=$(attach 2>&1 >/dev/null); rc=$?
+	check "$prog: attach to the new device succeeds (exit $rc)" test $rc = 0
+	check "$prog: and says what it found" grep -q "device that is gone\|device is gone" <<<"$err"
+	check "$prog: the new device carries the program" has_xdp
+	if [ $prog = decap ]; then
+		check_exit "$prog: a live link is still refused" 1 attach
+		check "$prog: stats read the new pins" bash -c \
+			"nsenter --net=/run/netns/$NS $XLB -j decap stats $DEV | jq -e '.packets | has(\"decap_v4\")'"
+	fi
+	check "$prog: detach" detach
+	check "$prog: nothing left pinned" test ! -e $PIN
+	check "$prog: nothing left attached" bash -c "! ip -n $NS link show $DEV | grep -q 'prog/xdp'"
+	ip -n $NS link del $DEV
+done
+check_exit "decap stats of a device without decap exits 1" 1 in_ns $XLB decap stats $DEV
+done_testing

@@ -1,0 +1,204 @@
+/*
+ * The decap loader: bpf/decap.bpf.c on a backend whose kernel has no ipip
+ * module, attached by a pinned XDP link like the balancer.
+ */
+#include <errno.h>
+#include <net/if.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include "decap.skel.h"
+#include "decap.h"
+#include "log.h"
+#include "netutil.h"
+
+
+static int decap_add(int map_fd, const char *s)
+{
+	struct xlb_decap_key k = { 0 };
+	__u32 one = 1;
+
+	if (xlb_addr_parse(s, &k.addr, &k.family))
+		return xlb_errf(-EINVAL, "'%s' is not an IPv4 or IPv6 address", s);
+	if (bpf_map_update_elem(map_fd, &k, &one, BPF_ANY))
+		return xlb_errf(-errno, "cannot add %s: %s", s, strerror(errno));
+	return 0;
+}
+
+/* DEV's own addresses: the ones a load balancer tunnels to. */
+static int decap_add_own(int map_fd, const char *ifname, __u32 *n)
+{
+	static const __u8 fams[] = { XLB_FAMILY_V4, XLB_FAMILY_V6 };
+	struct xlb_decap_key k;
+	__u32 one = 1;
+
+	for (size_t i = 0; i < sizeof(fams); i++) {
+		memset(&k, 0, sizeof(k));
+		if (xlb_if_first_addr(ifname, fams[i], &k.addr))
+			continue;
+		k.family = fams[i];
+		if (bpf_map_update_elem(map_fd, &k, &one, BPF_ANY))
+			return xlb_errf(-errno, "cannot add an address of %s", ifname);
+		(*n)++;
+	}
+	return 0;
+}
+
+/* The pin directory of DEV, checked to be an interface name (never "..", never a path). */
+static int decap_dir(const char *ifname, char *dir, size_t len)
+{
+	int err = xlb_pin_dir(ifname, dir, len);	/* the same name rules */
+
+	if (err)
+		return err;
+	snprintf(dir, len, "%s/%s", XLB_DECAP_ROOT, ifname);
+	return 0;
+}
+
+/*
+ * Pins already there: a live link refuses; pins of a link whose device went
+ * away (a namespace removed, a driver reloaded) are removed, and said so.
+ */
+static int decap_clear_defunct(const char *ifname, __u32 ifindex, const char *dir,
+			       struct xlb_decap_info *info)
+{
+	char path[512];
+
+	if (access(dir, F_OK))
+		return 0;
+	snprintf(path, sizeof(path), "%s/link", dir);
+	if (xlb_pinned_link(path, ifindex) == XLB_LINK_LIVE)
+		return xlb_errf(-EEXIST, "decap is already attached to %s (xlb decap detach %s)",
+				ifname, ifname);
+	pr_warn("%s holds decap pins of a link whose device is gone (the interface was "
+		"deleted and made again): replacing them\n", dir);
+	xlb_remove_pins(dir);
+	if (!access(dir, F_OK))
+		return xlb_errf(-EBUSY, "cannot remove the defunct pins in %s", dir);
+	info->replaced_defunct = true;
+	return 0;
+}
+
+/* The accepted outer destinations: those given, or DEV's own addresses. */
+static int decap_fill(const struct xlb_decap_opts *o, struct decap_bpf *skel, __u32 *n)
+{
+	int map_fd = bpf_map__fd(skel->maps.decap_addrs), err = 0;
+
+	for (int i = 0; i < o->nr_addrs && !err; i++)
+		err = decap_add(map_fd, o->addrs[i]);
+	*n = o->nr_addrs;
+	if (!err && !o->nr_addrs)
+		err = decap_add_own(map_fd, o->ifname, n);
+	return err;
+}
+
+static int decap_pin_maps(struct decap_bpf *skel, const char *dir)
+{
+	struct bpf_map *maps[] = { skel->maps.decap_addrs, skel->maps.decap_stats };
+	char path[512];
+
+	for (size_t i = 0; i < sizeof(maps) / sizeof(maps[0]); i++) {
+		snprintf(path, sizeof(path), "%s/%s", dir, bpf_map__name(maps[i]));
+		if (bpf_obj_pin(bpf_map__fd(maps[i]), path))
+			return xlb_errf(-errno, "cannot pin %s: %s", path, strerror(errno));
+	}
+	return 0;
+}
+
+int xlb_decap_attach(const struct xlb_decap_opts *o, struct xlb_decap_info *info)
+{
+	struct decap_bpf *skel;
+	char dir[256], path[512];
+	__u32 ifindex;
+	int err, fd;
+
+	xlb_err_clear();
+	memset(info, 0, sizeof(*info));
+	err = decap_dir(o->ifname, dir, sizeof(dir));
+	if (err)
+		return err;
+	ifindex = if_nametoindex(o->ifname);
+	if (!ifindex)
+		return xlb_errf(-ENODEV, "no interface named %s", o->ifname);
+	err = xlb_ensure_bpffs() ?: xlb_make_dir(XLB_DECAP_ROOT) ?:
+	      decap_clear_defunct(o->ifname, ifindex, dir, info);
+	if (err)
+		return err;
+	skel = decap_bpf__open_and_load();
+	if (!skel)
+		return xlb_errf(-errno, "cannot load the decap program: %s", strerror(errno));
+	err = decap_fill(o, skel, &info->nr_addrs) ?: xlb_make_dir(dir);
+	if (err)
+		goto out;
+	snprintf(path, sizeof(path), "%s/link", dir);
+	fd = xlb_link_xdp(o->ifname, ifindex, bpf_program__fd(skel->progs.xlb_decap), o->mode, path);
+	if (fd < 0) {
+		err = fd;
+		xlb_remove_pins(dir);
+		goto out;
+	}
+	err = decap_pin_maps(skel, dir);
+	if (err) {
+		bpf_link_detach(fd);
+		xlb_remove_pins(dir);
+	} else {
+		xlb_chmod_pins(dir);
+	}
+	close(fd);
+out:
+	decap_bpf__destroy(skel);
+	return err;
+}
+
+int xlb_decap_detach(const char *ifname)
+{
+	char dir[256], path[512];
+	int fd, err = decap_dir(ifname, dir, sizeof(dir));
+
+	xlb_err_clear();
+	if (err)
+		return err;
+	if (access(dir, F_OK))
+		return xlb_errf(-ENOENT, "decap is not attached to %s", ifname);
+	snprintf(path, sizeof(path), "%s/link", dir);
+	fd = bpf_obj_get(path);
+	if (fd >= 0) {
+		bpf_link_detach(fd);
+		close(fd);
+	}
+	xlb_remove_pins(dir);
+	return 0;
+}
+
+int xlb_decap_stats(const char *ifname, __u64 counts[XLB_DECAP_MAX])
+{
+	int ncpu = libbpf_num_possible_cpus(), fd, err;
+	char dir[256], path[512];
+	__u64 *vals;
+
+	xlb_err_clear();
+	err = decap_dir(ifname, dir, sizeof(dir));
+	if (err)
+		return err;
+	if (ncpu <= 0)
+		return xlb_errf(-EINVAL, "cannot count the CPUs");
+	snprintf(path, sizeof(path), "%s/decap_stats", dir);
+	fd = bpf_obj_get(path);
+	if (fd < 0)
+		return xlb_errf(-errno, "decap is not attached to %s (no %s)", ifname, path);
+	vals = calloc(ncpu, sizeof(*vals));
+	err = vals ? 0 : xlb_errf(-ENOMEM, "out of memory");
+	for (__u32 r = 0; r < XLB_DECAP_MAX && !err; r++) {
+		counts[r] = 0;
+		if (bpf_map_lookup_elem(fd, &r, vals))
+			err = xlb_errf(-errno, "cannot read %s: %s", path, strerror(errno));
+		for (int c = 0; !err && c < ncpu; c++)
+			counts[r] += vals[c];
+	}
+	free(vals);
+	close(fd);
+	return err;
+}

@@ -1,0 +1,26 @@
+/* The backend-side decap program (bpf/decap.bpf.c), pinned in XLB_DECAP_ROOT/DEV. */
+#ifndef XLB_DECAP_H
+#define XLB_DECAP_H
+
+#include "loader.h"
+
+#define XLB_DECAP_ROOT	XLB_BPFFS "/xlb-decap"
+
+struct xlb_decap_opts {
+	const char *ifname;
+	enum xlb_mode mode;
+	const char **addrs;	/* outer destinations accepted; NULL: DEV's addresses */
+	int nr_addrs;
+};
+
+struct xlb_decap_info {
+	__u32 nr_addrs;		/* outer destinations accepted */
+	bool replaced_defunct;	/* pins of a link whose device had gone were replaced */
+};
+
+int xlb_decap_attach(const struct xlb_decap_opts *opts, struct xlb_decap_info *info);
+int xlb_decap_detach(const char *ifname);
+/* Packets per enum xlb_decap_reason, summed over CPUs. */
+int xlb_decap_stats(const char *ifname, __u64 counts[XLB_DECAP_MAX]);
+
+#endif
