@@ -119,28 +119,28 @@ json_t *xlb_assign_to_json(const struct xlb_assign *a)
 			 "backends", bes);
 }
 
-/* See assign.h; "used" bits: 2 live now, 1 taken by the new assignment. */
-int xlb_assign_build(const struct xlb_assign *cur, const struct xlb_assign *prefer,
-			const struct xlb_config *cfg, struct xlb_assign *out)
+/* What numbers are taken: bit 2 live now (cur), bit 1 by the new assignment. */
+struct used {
+	__u8 id[XLB_MAX_BACKENDS];
+	__u8 svc[XLB_MAX_SERVICES];
+};
+
+/* The lowest number free in both; else the lowest only the live one has; -1: none. */
+static int free_number(const __u8 *used, int first, int max)
 {
-	__u8 used_id[XLB_MAX_BACKENDS] = { 0 }, used_svc[XLB_MAX_SERVICES] = { 0 };
-	__u32 total = 0;
+	for (int n = first; n < max; n++)
+		if (!used[n])
+			return n;
+	for (int n = first; n < max; n++)
+		if (!(used[n] & 1))
+			return n;
+	return -1;
+}
 
-	memset(out, 0, sizeof(*out));
-	for (__u32 i = 0; i < cfg->nr_services; i++)
-		total += cfg->services[i].nr_backends;
-	out->be = calloc(total + 1, sizeof(*out->be));
-	if (!out->be)
-		return xlb_errf(-ENOMEM, "out of memory");
-	out->next_gen = cur->next_gen > 0 ? cur->next_gen : 1;
-	if (prefer && prefer->next_gen > out->next_gen)
-		out->next_gen = prefer->next_gen;
-	for (__u32 i = 0; i < cur->nr_be; i++)
-		used_id[cur->be[i].id] |= 2;		/* 2: live now */
-	for (__u32 i = 0; i < cur->nr_svc; i++)
-		used_svc[cur->svc_index[i]] |= 2;
-
-	/* pass 1: services and backends that keep their numbers */
+/* Pass 1: services and backends that keep their numbers. */
+static void keep_numbers(const struct xlb_assign *cur, const struct xlb_config *cfg,
+			 struct xlb_assign *out, struct used *u)
+{
 	for (__u32 i = 0; i < cfg->nr_services; i++) {
 		const struct xlb_service_conf *s = &cfg->services[i];
 		int idx = xlb_assign_service(cur, s->name);
@@ -148,67 +148,100 @@ int xlb_assign_build(const struct xlb_assign *cur, const struct xlb_assign *pref
 		snprintf(out->svc_name[i], XLB_NAME_MAX, "%s", s->name);
 		out->svc_index[i] = idx;
 		if (idx >= 0)
-			used_svc[idx] |= 1;
+			u->svc[idx] |= 1;
 		for (__u32 j = 0; j < s->nr_backends; j++) {
-			const struct xlb_assigned *k = xlb_assign_find(cur, s->name, &s->backends[j].addr,
-								s->backends[j].family);
+			const struct xlb_backend_conf *bc = &s->backends[j];
+			const struct xlb_assigned *k = xlb_assign_find(cur, s->name, &bc->addr,
+								       bc->family);
 			struct xlb_assigned *b = &out->be[out->nr_be++];
 
 			snprintf(b->service, sizeof(b->service), "%s", s->name);
-			b->addr = s->backends[j].addr;
-			b->family = s->backends[j].family;
+			b->addr = bc->addr;
+			b->family = bc->family;
 			if (k) {
 				b->id = k->id;
 				b->gen = k->gen;
-				used_id[k->id] |= 1;
+				u->id[k->id] |= 1;
 			}
 		}
 	}
 	out->nr_svc = cfg->nr_services;
-	/* pass 2: the rollback target's numbers where free; pass 3: new ones */
+}
+
+/* Passes 2 and 3 for services: the rollback target's index where free, else a free one. */
+static int number_services(const struct xlb_assign *prefer, struct xlb_assign *out,
+			   struct used *u)
+{
 	for (__u32 i = 0; i < out->nr_svc; i++) {
 		int idx;
 
 		if ((int)out->svc_index[i] >= 0)
 			continue;
 		idx = prefer ? xlb_assign_service(prefer, out->svc_name[i]) : -1;
-		if (idx < 0 || used_svc[idx]) {
-			for (idx = 0; idx < XLB_MAX_SERVICES && used_svc[idx]; idx++)
-				;
-			for (int k = 0; idx == XLB_MAX_SERVICES && k < XLB_MAX_SERVICES; k++)
-				if (!(used_svc[k] & 1))
-					idx = k;
-		}
-		if (idx >= XLB_MAX_SERVICES)
+		if (idx < 0 || u->svc[idx])
+			idx = free_number(u->svc, 0, XLB_MAX_SERVICES);
+		if (idx < 0)
 			return xlb_errf(-ENOSPC, "no free service index");
 		out->svc_index[i] = idx;
-		used_svc[idx] |= 1;
+		u->svc[idx] |= 1;
 	}
+	return 0;
+}
+
+/* Passes 2 and 3 for backends: the target's (id, gen) where free, else a new one. */
+static int number_backends(const struct xlb_assign *prefer, struct xlb_assign *out,
+			   struct used *u)
+{
 	for (__u32 i = 0; i < out->nr_be; i++) {
 		struct xlb_assigned *b = &out->be[i];
 		const struct xlb_assigned *p;
-		__u32 id;
+		int id;
 
 		if (b->id)
 			continue;
 		p = prefer ? xlb_assign_find(prefer, b->service, &b->addr, b->family) : NULL;
-		if (p && !used_id[p->id]) {
+		if (p && !u->id[p->id]) {
 			b->id = p->id;
 			b->gen = p->gen;
-			used_id[p->id] |= 1;
+			u->id[p->id] |= 1;
 			continue;
 		}
-		for (id = 1; id < XLB_MAX_BACKENDS && used_id[id]; id++)
-			;
-		for (__u32 k = 1; id == XLB_MAX_BACKENDS && k < XLB_MAX_BACKENDS; k++)
-			if (!(used_id[k] & 1))
-				id = k;
-		if (id >= XLB_MAX_BACKENDS)
+		id = free_number(u->id, 1, XLB_MAX_BACKENDS);
+		if (id < 0)
 			return xlb_errf(-ENOSPC, "no free backend id");
 		b->id = id;
 		b->gen = out->next_gen++;
-		used_id[id] |= 1;
+		u->id[id] |= 1;
 	}
-	assign_sort(out);
 	return 0;
+}
+
+int xlb_assign_build(const struct xlb_assign *cur, const struct xlb_assign *prefer,
+		     const struct xlb_config *cfg, struct xlb_assign *out)
+{
+	struct used *u = calloc(1, sizeof(*u));
+	__u32 total = 0;
+	int err;
+
+	memset(out, 0, sizeof(*out));
+	for (__u32 i = 0; i < cfg->nr_services; i++)
+		total += cfg->services[i].nr_backends;
+	out->be = calloc(total + 1, sizeof(*out->be));
+	if (!out->be || !u) {
+		free(u);
+		return xlb_errf(-ENOMEM, "out of memory");
+	}
+	out->next_gen = cur->next_gen > 0 ? cur->next_gen : 1;
+	if (prefer && prefer->next_gen > out->next_gen)
+		out->next_gen = prefer->next_gen;
+	for (__u32 i = 0; i < cur->nr_be; i++)
+		u->id[cur->be[i].id] |= 2;
+	for (__u32 i = 0; i < cur->nr_svc; i++)
+		u->svc[cur->svc_index[i]] |= 2;
+	keep_numbers(cur, cfg, out, u);
+	err = number_services(prefer, out, u) ?: number_backends(prefer, out, u);
+	free(u);
+	if (!err)
+		assign_sort(out);
+	return err;
 }

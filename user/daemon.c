@@ -1,18 +1,16 @@
 /*
- * The daemon.  One thread: an epoll loop over non-blocking health checks,
- * a signalfd (SIGHUP reload, SIGTERM stop) and a 50 ms tick.  Health
- * verdicts become configuration changes through the one commit path (the
- * running configuration re-read under the interface lock, so CLI changes
- * are never lost), never below a service's min_active (fail open, alert).
- * Every second it samples the counters for the distribution watch and the
- * metrics file.  Metrics are served by libmicrohttpd from its own thread;
- * a mutex guards what both threads read.  Stopping leaves the data plane
- * forwarding.
+ * The daemon's loop.  One thread: an epoll loop over the health probes
+ * (probe.c), a signalfd (SIGHUP reload, SIGTERM stop) and a 50 ms tick.
+ * Verdicts become configuration changes through the one change path
+ * (change.c) with the health policy (health.c) overlaid on the running
+ * configuration, re-read under the interface lock so CLI changes are never
+ * lost.  Every second it samples the counters for the distribution watch and
+ * the metrics file.  Metrics (metrics.c, from a snapshot) are served by
+ * libmicrohttpd from its own thread; a mutex guards what both threads read.
+ * Stopping leaves the data plane forwarding.
  */
 #include <arpa/inet.h>
 #include <errno.h>
-#include <fcntl.h>
-#include <math.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
@@ -31,12 +29,12 @@
 #include "ctl.h"
 #include "daemon.h"
 #include "health.h"
+#include "loader.h"
 #include "log.h"
-#include "names.h"
+#include "metrics.h"
 #include "netutil.h"
+#include "probe.h"
 #include "shares.h"
-
-enum phase { CHECK_IDLE, CHECK_CONNECT, CHECK_READ };
 
 struct dbackend {
 	char service[XLB_NAME_MAX];
@@ -46,12 +44,7 @@ struct dbackend {
 	bool checked;			/* its service has a health check */
 	bool health_down;		/* the daemon took it out */
 	struct xlb_hstate h;
-	int fd;
-	enum phase phase;
-	__u64 deadline_ms;
-	char buf[160];
-	size_t len;
-	char last_error[64];
+	struct xlb_probe probe;
 	struct xlb_watch watch;
 	double table_share;
 	__u32 id;
@@ -78,11 +71,9 @@ struct daemon {
 	int epfd, sigfd;
 	__u32 seed;
 	bool dirty;			/* a verdict flipped: commit */
-	__u64 reloads[4];		/* applied, unchanged, invalid, refused */
+	__u64 reloads[XLB_RELOAD_MAX];
 	__u64 health_commits, health_refused;
 };
-
-static const char *const reload_results[4] = { "applied", "unchanged", "invalid", "refused" };
 
 /* One log line per event, syslog priority prefix (journald reads it). */
 static void dlog(int prio, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -122,14 +113,28 @@ static struct dbackend *find_be(struct daemon *d, const char *svc, const union x
 	return NULL;
 }
 
-static void stop_check(struct daemon *d, struct dbackend *b)
+static struct dbackend *add_be(struct daemon *d, const char *svc, const struct xlb_backend_conf *bc)
 {
-	if (b->fd >= 0) {
-		epoll_ctl(d->epfd, EPOLL_CTL_DEL, b->fd, NULL);
-		close(b->fd);
+	struct dbackend *b;
+
+	if (d->nr_be == d->cap_be) {
+		__u32 cap = d->cap_be ? 2 * d->cap_be : 64;
+		void *p = realloc(d->be, cap * sizeof(*d->be));
+
+		if (!p)
+			return NULL;
+		d->be = p;
+		d->cap_be = cap;
 	}
-	b->fd = -1;
-	b->phase = CHECK_IDLE;
+	b = &d->be[d->nr_be++];
+	memset(b, 0, sizeof(*b));
+	snprintf(b->service, sizeof(b->service), "%s", svc);
+	b->addr = bc->addr;
+	b->family = bc->family;
+	xlb_probe_init(&b->probe);
+	xlb_hstate_init(&b->h);
+	b->h.next_ms = xlb_health_next(now_ms(), 1000, &d->seed) - 900;
+	return b;
 }
 
 /* Table shares of the live tables, per backend. */
@@ -150,48 +155,23 @@ static void load_shares(struct daemon *d)
 	}
 }
 
-/* Re-read the running configuration: backends to check, ids, shares. */
-static int sync_running(struct daemon *d)
+/* Backends of the running configuration: tracked, numbered, let go by an operator. */
+static void track_backends(struct daemon *d, const struct xlb_ctl *c)
 {
-	struct xlb_ctl c;
-	int err = xlb_ctl_open(d->o->ifname, d->o->state_root, true, &c);
-
-	if (err) {
-		dlog(3, "cannot read the running configuration: %s", xlb_errmsg());
-		return err;
-	}
-	pthread_mutex_lock(&d->lock);
 	for (__u32 i = 0; i < d->nr_be; i++)
 		d->be[i].present = false;
-	for (__u32 s = 0; s < c.running.nr_services; s++) {
-		const struct xlb_service_conf *sc = &c.running.services[s];
+	for (__u32 s = 0; s < c->running.nr_services; s++) {
+		const struct xlb_service_conf *sc = &c->running.services[s];
 
 		for (__u32 j = 0; j < sc->nr_backends; j++) {
 			const struct xlb_backend_conf *bc = &sc->backends[j];
 			struct dbackend *b = find_be(d, sc->name, &bc->addr, bc->family);
 
-			if (!b) {
-				if (d->nr_be == d->cap_be) {
-					__u32 cap = d->cap_be ? 2 * d->cap_be : 64;
-					void *p = realloc(d->be, cap * sizeof(*d->be));
-
-					if (!p)
-						break;
-					d->be = p;
-					d->cap_be = cap;
-				}
-				b = &d->be[d->nr_be++];
-				memset(b, 0, sizeof(*b));
-				snprintf(b->service, sizeof(b->service), "%s", sc->name);
-				b->addr = bc->addr;
-				b->family = bc->family;
-				b->fd = -1;
-				xlb_hstate_init(&b->h);
-				b->h.next_ms = xlb_health_next(now_ms(), 1000, &d->seed) - 900;
-			}
+			if (!b && !(b = add_be(d, sc->name, bc)))
+				break;
 			b->present = true;
 			b->checked = sc->health.type != XLB_HEALTH_NONE;
-			b->id = xlb_assign_id(&c.assign, sc->name, &bc->addr, bc->family);
+			b->id = xlb_assign_id(&c->assign, sc->name, &bc->addr, bc->family);
 			/* an operator put it back or down by hand: the daemon lets go */
 			if (b->health_down && bc->state != XLB_BACKEND_DOWN)
 				b->health_down = false;
@@ -203,20 +183,30 @@ static int sync_running(struct daemon *d)
 			i++;
 			continue;
 		}
-		stop_check(d, &d->be[i]);
+		xlb_probe_stop(&d->be[i].probe, d->epfd);
 		d->be[i] = d->be[--d->nr_be];
 	}
-	for (__u32 i = 0; i < d->nr_be; i++)
-		if (d->be[i].fd >= 0)	/* moved entries: re-point their epoll data */
-			epoll_ctl(d->epfd, EPOLL_CTL_MOD, d->be[i].fd, &(struct epoll_event){
-				  .events = d->be[i].phase == CHECK_CONNECT ? EPOLLOUT : EPOLLIN,
-				  .data.u32 = i });
+	for (__u32 i = 0; i < d->nr_be; i++)	/* moved entries: re-point their epoll data */
+		xlb_probe_retag(&d->be[i].probe, d->epfd, i);
+}
+
+/* Re-read the running configuration: backends to check, ids, shares. */
+static int sync_running(struct daemon *d)
+{
+	struct xlb_ctl c;
+	int err = xlb_ctl_open(d->o->ifname, d->o->state_root, true, &c);
+
+	if (err) {
+		dlog(3, "cannot read the running configuration: %s", xlb_errmsg());
+		return err;
+	}
+	pthread_mutex_lock(&d->lock);
+	track_backends(d, &c);
 	xlb_config_free(&d->running);
 	xlb_config_copy(&d->running, &c.running);
 	xlb_assign_free(&d->assign);
 	d->assign = c.assign;
-	c.assign.be = NULL;
-	c.assign.nr_be = 0;
+	memset(&c.assign, 0, sizeof(c.assign));
 	if (d->generation != c.live_gen) {
 		d->generation = c.live_gen;
 		d->live_slot = c.live_slot;
@@ -230,193 +220,111 @@ static int sync_running(struct daemon *d)
 
 /* ---- health checks -------------------------------------------------------------- */
 
-static const struct xlb_service_conf *service_of(struct daemon *d, const struct dbackend *b)
+/* What to probe for b; false when its service is gone. */
+static bool target_of(struct daemon *d, const struct dbackend *b, struct xlb_probe_target *t)
 {
-	return xlb_config_service(&d->running, b->service);
+	const struct xlb_service_conf *s = xlb_config_service(&d->running, b->service);
+
+	if (!s)
+		return false;
+	*t = (struct xlb_probe_target){ .addr = b->addr, .family = b->family,
+		.port = s->health.port ? s->health.port : s->port, .type = s->health.type,
+		.path = s->health.path, .timeout_ms = s->health.timeout_ms };
+	return true;
 }
 
-static void finish_check(struct daemon *d, struct dbackend *b, bool ok, const char *why)
+/* A probe's verdict through rise/fall; a flip makes the daemon commit. */
+static void record_verdict(struct daemon *d, struct dbackend *b, enum xlb_probe_result res)
 {
-	const struct xlb_service_conf *s = service_of(d, b);
+	const struct xlb_service_conf *s = xlb_config_service(&d->running, b->service);
+	bool ok = res == XLB_PROBE_OK;
 	char a[INET6_ADDRSTRLEN];
 
-	stop_check(d, b);
-	if (!s)
+	if (res == XLB_PROBE_PENDING || !s)
 		return;
-	snprintf(b->last_error, sizeof(b->last_error), "%s", ok ? "" : why);
 	pthread_mutex_lock(&d->lock);
 	if (xlb_hstate_record(&b->h, ok, s->health.rise, s->health.fall)) {
 		dlog(b->h.up ? 5 : 4, "health: service=%s backend=%s check=%s after %u %s%s%s",
 		     b->service, addr_s(b, a, sizeof(a)), b->h.up ? "up" : "down",
 		     b->h.up ? b->h.ok_run : b->h.fail_run, b->h.up ? "successes" : "failures",
-		     ok ? "" : ": ", ok ? "" : why);
+		     ok ? "" : ": ", ok ? "" : b->probe.why);
 		d->dirty = true;
 	}
 	pthread_mutex_unlock(&d->lock);
 	b->h.next_ms = xlb_health_next(now_ms(), s->health.interval_ms, &d->seed);
 }
 
-static void start_check(struct daemon *d, struct dbackend *b, __u32 idx)
-{
-	const struct xlb_service_conf *s = service_of(d, b);
-	struct sockaddr_storage ss = { 0 };
-	socklen_t len;
-	__u16 port;
-
-	if (!s)
-		return;
-	port = s->health.port ? s->health.port : s->port;
-	if (b->family == XLB_FAMILY_V4) {
-		struct sockaddr_in *sin = (void *)&ss;
-
-		sin->sin_family = AF_INET;
-		sin->sin_port = htons(port);
-		sin->sin_addr.s_addr = b->addr.v4;
-		len = sizeof(*sin);
-	} else {
-		struct sockaddr_in6 *sin6 = (void *)&ss;
-
-		sin6->sin6_family = AF_INET6;
-		sin6->sin6_port = htons(port);
-		memcpy(&sin6->sin6_addr, b->addr.v6, 16);
-		len = sizeof(*sin6);
-	}
-	b->fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (b->fd < 0)
-		return finish_check(d, b, false, "socket");
-	b->deadline_ms = now_ms() + s->health.timeout_ms;
-	b->len = 0;
-	if (connect(b->fd, (void *)&ss, len) && errno != EINPROGRESS)
-		return finish_check(d, b, false, strerror(errno));
-	b->phase = CHECK_CONNECT;
-	epoll_ctl(d->epfd, EPOLL_CTL_ADD, b->fd,
-		  &(struct epoll_event){ .events = EPOLLOUT, .data.u32 = idx });
-}
-
-/* "HTTP/1.x NNN": 2xx and 3xx pass. */
-static bool http_ok(const char *line, char *why, size_t len)
-{
-	int code;
-
-	if (sscanf(line, "HTTP/%*d.%*d %d", &code) != 1) {
-		snprintf(why, len, "not an HTTP answer");
-		return false;
-	}
-	snprintf(why, len, "HTTP %d", code);
-	return code >= 200 && code < 400;
-}
-
 static void progress_check(struct daemon *d, __u32 idx)
 {
 	struct dbackend *b = &d->be[idx];
-	const struct xlb_service_conf *s = service_of(d, b);
-	char req[400], why[64];
-	int err = 0;
-	socklen_t el = sizeof(err);
-	ssize_t n;
+	struct xlb_probe_target t;
 
-	if (!s)
-		return stop_check(d, b);
-	if (b->phase == CHECK_CONNECT) {
-		getsockopt(b->fd, SOL_SOCKET, SO_ERROR, &err, &el);
-		if (err)
-			return finish_check(d, b, false, strerror(err));
-		if (s->health.type == XLB_HEALTH_TCP)
-			return finish_check(d, b, true, "");
-		snprintf(req, sizeof(req), "GET %s HTTP/1.0\r\nUser-Agent: xlb-health\r\n"
-			 "Connection: close\r\n\r\n", s->health.path);
-		if (send(b->fd, req, strlen(req), MSG_NOSIGNAL) != (ssize_t)strlen(req))
-			return finish_check(d, b, false, "send failed");
-		b->phase = CHECK_READ;
-		epoll_ctl(d->epfd, EPOLL_CTL_MOD, b->fd,
-			  &(struct epoll_event){ .events = EPOLLIN, .data.u32 = idx });
-		return;
-	}
-	n = recv(b->fd, b->buf + b->len, sizeof(b->buf) - 1 - b->len, 0);
-	if (n < 0 && errno == EAGAIN)
-		return;
-	if (n > 0)
-		b->len += n;
-	b->buf[b->len] = '\0';
-	if (strstr(b->buf, "\r\n") || n <= 0 || b->len == sizeof(b->buf) - 1) {
-		bool ok = http_ok(b->buf, why, sizeof(why));
-
-		finish_check(d, b, ok, n < 0 ? strerror(errno) : why);
-	}
+	if (!target_of(d, b, &t))
+		return xlb_probe_stop(&b->probe, d->epfd);
+	record_verdict(d, b, xlb_probe_progress(&b->probe, &t, d->epfd, idx));
 }
 
 static void run_checks(struct daemon *d, __u64 now)
 {
 	for (__u32 i = 0; i < d->nr_be; i++) {
 		struct dbackend *b = &d->be[i];
+		struct xlb_probe_target t;
 
 		if (!b->checked)
 			continue;
-		if (b->phase != CHECK_IDLE && now >= b->deadline_ms)
-			finish_check(d, b, false, "timeout");
-		else if (b->phase == CHECK_IDLE && now >= b->h.next_ms)
-			start_check(d, b, i);
+		if (b->probe.phase != XLB_PROBE_IDLE)
+			record_verdict(d, b, xlb_probe_expire(&b->probe, now, d->epfd));
+		else if (now >= b->h.next_ms && target_of(d, b, &t))
+			record_verdict(d, b, xlb_probe_start(&b->probe, &t, now, d->epfd, i));
 	}
 }
 
 /* ---- committing verdicts --------------------------------------------------------- */
 
-/*
- * Health overlay on a configuration: unhealthy backends the configuration
- * wants active go down, never below min_active; those the daemon took out
- * come back when healthy.  Returns true if cfg changed.
- */
-static bool overlay_health(struct daemon *d, struct xlb_config *cfg)
+static struct dservice *service_state(struct daemon *d, const char *name)
+{
+	for (__u32 k = 0; k < d->nr_svc; k++)
+		if (!strcmp(d->svc[k].name, name))
+			return &d->svc[k];
+	if (d->nr_svc == XLB_MAX_SERVICES)
+		return NULL;
+	snprintf(d->svc[d->nr_svc].name, sizeof(d->svc[0].name), "%s", name);
+	return &d->svc[d->nr_svc++];
+}
+
+/* The health policy over every checked service of cfg; true if cfg changed. */
+static bool overlay(struct daemon *d, struct xlb_config *cfg)
 {
 	bool changed = false;
 
 	for (__u32 s = 0; s < cfg->nr_services; s++) {
 		struct xlb_service_conf *sc = &cfg->services[s];
-		__u32 n = 0, map[sc->nr_backends + 1];
-		bool healthy[sc->nr_backends + 1], down[sc->nr_backends + 1], hit;
-		__u32 runs[sc->nr_backends + 1];
-		struct dservice *ds = NULL;
+		const struct xlb_health_view *views[sc->nr_backends + 1];
+		struct xlb_health_view v[sc->nr_backends + 1];
+		struct dbackend *bs[sc->nr_backends + 1];
+		bool held[sc->nr_backends + 1], hit;
+		struct dservice *ds;
 
 		if (sc->health.type == XLB_HEALTH_NONE)
 			continue;
 		for (__u32 j = 0; j < sc->nr_backends; j++) {
-			struct xlb_backend_conf *bc = &sc->backends[j];
-			struct dbackend *b = find_be(d, sc->name, &bc->addr, bc->family);
-
-			/* an operator's drain/down stays; a backend not checked yet is healthy */
-			if (!(bc->state == XLB_BACKEND_ACTIVE ||
-			      (bc->state == XLB_BACKEND_DOWN && b && b->health_down)))
-				continue;
-			map[n] = j;
-			healthy[n] = !b || b->h.up;
-			runs[n++] = b ? b->h.fail_run : 0;
+			bs[j] = find_be(d, sc->name, &sc->backends[j].addr, sc->backends[j].family);
+			if (bs[j])
+				v[j] = (struct xlb_health_view){ .up = bs[j]->h.up,
+					.fail_run = bs[j]->h.fail_run, .health_down = bs[j]->health_down };
+			views[j] = bs[j] ? &v[j] : NULL;
 		}
-		hit = xlb_health_floor(n, healthy, runs, sc->guards.min_active, down);
-		for (__u32 k = 0; k < d->nr_svc && !ds; k++)
-			if (!strcmp(d->svc[k].name, sc->name))
-				ds = &d->svc[k];
-		if (!ds && d->nr_svc < XLB_MAX_SERVICES) {
-			ds = &d->svc[d->nr_svc++];
-			snprintf(ds->name, sizeof(ds->name), "%s", sc->name);
-		}
+		changed |= xlb_health_overlay(sc, views, held, &hit);
+		for (__u32 j = 0; j < sc->nr_backends; j++)
+			if (bs[j])
+				bs[j]->health_down = held[j];
+		ds = service_state(d, sc->name);
 		if (ds && hit != ds->floor_hit)
 			dlog(hit ? 2 : 5, "floor: service=%s %s min_active=%u: %s", sc->name,
 			     hit ? "ALERT: more backends failed than" : "back above", sc->guards.min_active,
 			     hit ? "keeping failing backends in the table (fail open)" : "alert cleared");
 		if (ds)
 			ds->floor_hit = hit;
-		for (__u32 k = 0; k < n; k++) {
-			struct xlb_backend_conf *bc = &sc->backends[map[k]];
-			struct dbackend *b = find_be(d, sc->name, &bc->addr, bc->family);
-			__u8 want = down[k] ? XLB_BACKEND_DOWN : XLB_BACKEND_ACTIVE;
-
-			if (bc->state != want) {
-				bc->state = want;
-				changed = true;
-			}
-			if (b)
-				b->health_down = down[k];
-		}
 	}
 	return changed;
 }
@@ -456,11 +364,36 @@ static int commit(struct xlb_ctl *c, const struct xlb_config *cfg, const char *s
 	return err;
 }
 
+/* Log each state the overlay changed and say them in reason. */
+static void log_health_changes(const struct xlb_config *old, const struct xlb_config *cfg,
+			       char *reason, size_t len)
+{
+	for (__u32 s = 0; s < cfg->nr_services; s++) {
+		const struct xlb_service_conf *ns = &cfg->services[s];
+		const struct xlb_service_conf *os = xlb_config_service(old, ns->name);
+
+		for (__u32 j = 0; os && j < ns->nr_backends; j++) {
+			const struct xlb_backend_conf *a = &ns->backends[j];
+			const struct xlb_backend_conf *o = xlb_service_backend(os, &a->addr, a->family);
+			char as[INET6_ADDRSTRLEN];
+
+			if (!o || o->state == a->state)
+				continue;
+			xlb_addr_str(&a->addr, a->family, as, sizeof(as));
+			dlog(4, "health: service=%s backend=%s state=%s->%s reason=health", ns->name,
+			     as, xlb_state_name(o->state), xlb_state_name(a->state));
+			snprintf(reason + strlen(reason), len - strlen(reason), " %s %s %s", ns->name,
+				 as, xlb_state_name(a->state));
+		}
+	}
+}
+
 static void commit_health(struct daemon *d)
 {
 	struct xlb_config cfg;
 	struct xlb_ctl c;
 	char reason[256] = "health:";
+	bool changed;
 	int err;
 
 	d->dirty = false;
@@ -472,33 +405,18 @@ static void commit_health(struct daemon *d)
 	if (xlb_config_copy(&cfg, &c.running))
 		goto out;
 	pthread_mutex_lock(&d->lock);
-	if (overlay_health(d, &cfg)) {
-		for (__u32 s = 0; s < cfg.nr_services; s++)
-			for (__u32 j = 0; j < cfg.services[s].nr_backends; j++) {
-				const struct xlb_backend_conf *a = &cfg.services[s].backends[j];
-				const struct xlb_service_conf *os = xlb_config_service(&c.running,
-									cfg.services[s].name);
-				const struct xlb_backend_conf *o = os ? xlb_service_backend(os, &a->addr,
-								a->family) : NULL;
-				char as[INET6_ADDRSTRLEN];
-
-				if (!o || o->state == a->state)
-					continue;
-				dlog(4, "health: service=%s backend=%s state=%s->%s reason=health",
-				     cfg.services[s].name, xlb_addr_str(&a->addr, a->family, as,
-				     sizeof(as)), xlb_state_name(o->state), xlb_state_name(a->state));
-				snprintf(reason + strlen(reason), sizeof(reason) - strlen(reason),
-					 " %s %s %s", cfg.services[s].name, as, xlb_state_name(a->state));
-			}
-		pthread_mutex_unlock(&d->lock);
+	changed = overlay(d, &cfg);
+	pthread_mutex_unlock(&d->lock);
+	if (changed) {
+		log_health_changes(&c.running, &cfg, reason, sizeof(reason));
 		err = commit(&c, &cfg, "health", reason);
 		pthread_mutex_lock(&d->lock);
 		if (err == -EPERM || err == -EINVAL)
 			d->health_refused++;
 		else if (!err)
 			d->health_commits++;
+		pthread_mutex_unlock(&d->lock);
 	}
-	pthread_mutex_unlock(&d->lock);
 	xlb_config_free(&cfg);
 out:
 	xlb_ctl_close(&c);
@@ -523,17 +441,17 @@ static void reload(struct daemon *d)
 			dlog(3, "reload: %s: %s%s%s: keeping the running configuration",
 			     d->o->config, diags.items[i].path, diags.items[i].path[0] ? ": " : "",
 			     diags.items[i].msg);
-		result = 2;
+		result = XLB_RELOAD_INVALID;
 	} else if (xlb_ctl_open(d->o->ifname, d->o->state_root, false, &c)) {
 		dlog(3, "reload: %s", xlb_errmsg());
-		result = 3;
+		result = XLB_RELOAD_REFUSED;
 	} else {
 		pthread_mutex_lock(&d->lock);
-		overlay_health(d, &cfg);
+		overlay(d, &cfg);
 		pthread_mutex_unlock(&d->lock);
 		snprintf(reason, sizeof(reason), "reload of %s", d->o->config);
 		err = commit(&c, &cfg, "reload", reason);
-		result = err == 1 ? 1 : err ? 3 : 0;
+		result = err == 1 ? XLB_RELOAD_UNCHANGED : err ? XLB_RELOAD_REFUSED : XLB_RELOAD_APPLIED;
 		xlb_ctl_close(&c);
 	}
 	xlb_config_free(&cfg);
@@ -541,7 +459,7 @@ static void reload(struct daemon *d)
 	pthread_mutex_lock(&d->lock);
 	d->reloads[result]++;
 	pthread_mutex_unlock(&d->lock);
-	dlog(result >= 2 ? 3 : 6, "reload: %s", reload_results[result]);
+	dlog(result >= XLB_RELOAD_INVALID ? 3 : 6, "reload: %s", xlb_reload_names[result]);
 	sync_running(d);
 	sd_notify(0, "READY=1");
 }
@@ -576,175 +494,134 @@ static void sample(struct daemon *d)
 	pthread_mutex_unlock(&d->lock);
 }
 
-static void metric(FILE *f, const char *name, const char *type, const char *help)
+static void snapshot_backends(struct daemon *d, struct xlb_metrics *m)
 {
-	fprintf(f, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+	for (__u32 i = 0; i < d->nr_be; i++) {
+		const struct dbackend *b = &d->be[i];
+		struct xlb_metrics_backend *mb = &m->be[m->nr_be++];
+		const struct xlb_service_conf *s = xlb_config_service(&d->running, b->service);
+		const struct xlb_backend_conf *bc = s ? xlb_service_backend(s, &b->addr, b->family)
+						      : NULL;
+
+		snprintf(mb->service, sizeof(mb->service), "%s", b->service);
+		addr_s(b, mb->address, sizeof(mb->address));
+		mb->has_counters = b->id && !xlb_dp_counters(&d->dp, d->dp.backend_stats, b->id,
+							     &mb->c);
+		mb->up = !b->checked || b->h.up;
+		mb->weight = bc && bc->state == XLB_BACKEND_ACTIVE ? bc->weight : 0;
+		mb->table_share = b->table_share;
+		mb->deviation = b->watch.deviation;
+		mb->alert = b->watch.alert;
+		mb->checks = b->h.checks;
+		mb->failures = b->h.failures;
+	}
 }
 
-/* One counter family over the verdict reasons of a kind (drop, pass, forward). */
-static void verdicts(struct daemon *d, FILE *f, const char *name, const char *kind,
-		     const char *label, const char *help)
+static void snapshot_services(struct daemon *d, struct xlb_metrics *m)
 {
-	metric(f, name, "counter", help);
+	for (__u32 s = 0; s < d->running.nr_services; s++) {
+		const struct xlb_service_conf *sc = &d->running.services[s];
+		struct xlb_metrics_service *ms = &m->svc[m->nr_svc++];
+		int idx = xlb_assign_service(&d->assign, sc->name);
+
+		snprintf(ms->name, sizeof(ms->name), "%s", sc->name);
+		ms->has_counters = idx >= 0 && !xlb_dp_counters(&d->dp, d->dp.service_stats, idx,
+								&ms->c);
+		ms->active = xlb_service_holders(sc);
+		for (__u32 k = 0; k < d->nr_svc; k++)
+			if (!strcmp(d->svc[k].name, sc->name)) {
+				ms->has_floor = true;
+				ms->floor_alert = d->svc[k].floor_hit;
+			}
+	}
+}
+
+/* What the metrics say, copied under the lock; m->be and m->svc malloc'd. */
+static int snapshot(struct daemon *d, struct xlb_metrics *m)
+{
+	int err = 0;
+
+	memset(m, 0, sizeof(*m));
+	pthread_mutex_lock(&d->lock);
+	m->be = calloc(d->nr_be + 1, sizeof(*m->be));
+	m->svc = calloc(d->running.nr_services + 1, sizeof(*m->svc));
+	if (!m->be || !m->svc) {
+		err = -ENOMEM;
+		goto out;
+	}
+	m->generation = d->generation;
+	memcpy(m->fingerprint, d->fingerprint, sizeof(m->fingerprint));
+	snapshot_backends(d, m);
+	snapshot_services(d, m);
 	for (__u32 r = 0; r < XLB_STAT_MAX; r++) {
 		struct xlb_stat st;
 
-		if (!strcmp(xlb_stat_kind(r), kind) && !xlb_dp_stat(&d->dp, r, &st))
-			fprintf(f, "%s{%s=\"%s\"} %llu\n", name, label, xlb_stat_names[r],
-				(unsigned long long)st.packets);
+		m->has_stat[r] = !xlb_dp_stat(&d->dp, r, &st);
+		m->stat_packets[r] = m->has_stat[r] ? st.packets : 0;
 	}
+	for (__u32 e = 0; e < XLB_EV_MAX; e++)
+		m->has_event[e] = !xlb_dp_event(&d->dp, e, &m->events[e]);
+	memcpy(m->reloads, d->reloads, sizeof(m->reloads));
+	m->health_commits = d->health_commits;
+	m->health_refused = d->health_refused;
+out:
+	pthread_mutex_unlock(&d->lock);
+	return err;
 }
 
-static void render(struct daemon *d, FILE *f)
+/* Render the current metrics into f; false when no snapshot could be taken. */
+static bool render(struct daemon *d, FILE *f)
 {
-	static const struct { const char *name, *help; size_t off; } be_counters[] = {
-		{ "xlb_backend_packets_total", "Packets sent to the backend.",
-		  offsetof(struct xlb_counters, packets) },
-		{ "xlb_backend_bytes_total", "Bytes sent to the backend (as received).",
-		  offsetof(struct xlb_counters, bytes) },
-		{ "xlb_backend_new_flows_total", "New connections sent to the backend.",
-		  offsetof(struct xlb_counters, new_flows) },
-	};
-	char a[INET6_ADDRSTRLEN];
+	struct xlb_metrics m;
 
-	pthread_mutex_lock(&d->lock);
-	metric(f, "xlb_build_info", "gauge", "Build of the xlb daemon.");
-	fprintf(f, "xlb_build_info{version=\"%s\"} 1\n", XLB_VERSION);
-	metric(f, "xlb_config_generation", "gauge", "Live configuration generation.");
-	fprintf(f, "xlb_config_generation %llu\n", (unsigned long long)d->generation);
-	metric(f, "xlb_config_info", "gauge", "Fingerprint of the live configuration.");
-	fprintf(f, "xlb_config_info{fingerprint=\"%s\"} 1\n", d->fingerprint);
-	for (size_t k = 0; k < sizeof(be_counters) / sizeof(be_counters[0]); k++) {
-		metric(f, be_counters[k].name, "counter", be_counters[k].help);
-		for (__u32 i = 0; i < d->nr_be; i++) {
-			struct xlb_counters c;
-
-			if (!d->be[i].id || xlb_dp_counters(&d->dp, d->dp.backend_stats, d->be[i].id, &c))
-				continue;
-			fprintf(f, "%s{service=\"%s\",backend=\"%s\"} %llu\n", be_counters[k].name,
-				d->be[i].service, addr_s(&d->be[i], a, sizeof(a)),
-				*(unsigned long long *)((char *)&c + be_counters[k].off));
-		}
+	if (snapshot(d, &m)) {
+		xlb_metrics_free(&m);
+		return false;
 	}
-	metric(f, "xlb_backend_up", "gauge", "1 when the backend's health check passes (or it has none).");
-	for (__u32 i = 0; i < d->nr_be; i++)
-		fprintf(f, "xlb_backend_up{service=\"%s\",backend=\"%s\"} %d\n", d->be[i].service,
-			addr_s(&d->be[i], a, sizeof(a)), !d->be[i].checked || d->be[i].h.up);
-	metric(f, "xlb_backend_weight", "gauge", "Configured weight (0 when not active).");
-	for (__u32 i = 0; i < d->nr_be; i++) {
-		const struct xlb_service_conf *s = xlb_config_service(&d->running, d->be[i].service);
-		const struct xlb_backend_conf *b = s ? xlb_service_backend(s, &d->be[i].addr,
-								   d->be[i].family) : NULL;
+	xlb_metrics_render(&m, f);
+	xlb_metrics_free(&m);
+	return true;
+}
 
-		fprintf(f, "xlb_backend_weight{service=\"%s\",backend=\"%s\"} %u\n",
-			d->be[i].service, addr_s(&d->be[i], a, sizeof(a)),
-			b && b->state == XLB_BACKEND_ACTIVE ? b->weight : 0);
-	}
-	metric(f, "xlb_backend_table_share", "gauge", "Share of the live table's slots.");
-	for (__u32 i = 0; i < d->nr_be; i++)
-		fprintf(f, "xlb_backend_table_share{service=\"%s\",backend=\"%s\"} %.6f\n",
-			d->be[i].service, addr_s(&d->be[i], a, sizeof(a)), d->be[i].table_share);
-	metric(f, "xlb_backend_share_deviation", "gauge",
-	       "Observed share of new flows minus table share, absolute, over the window.");
-	for (__u32 i = 0; i < d->nr_be; i++)
-		fprintf(f, "xlb_backend_share_deviation{service=\"%s\",backend=\"%s\"} %.6f\n",
-			d->be[i].service, addr_s(&d->be[i], a, sizeof(a)), d->be[i].watch.deviation);
-	metric(f, "xlb_backend_share_alert", "gauge", "1 while the deviation alert holds.");
-	for (__u32 i = 0; i < d->nr_be; i++)
-		fprintf(f, "xlb_backend_share_alert{service=\"%s\",backend=\"%s\"} %d\n",
-			d->be[i].service, addr_s(&d->be[i], a, sizeof(a)), d->be[i].watch.alert);
-	metric(f, "xlb_backend_health_checks_total", "counter", "Health checks done.");
-	for (__u32 i = 0; i < d->nr_be; i++)
-		fprintf(f, "xlb_backend_health_checks_total{service=\"%s\",backend=\"%s\"} %llu\n",
-			d->be[i].service, addr_s(&d->be[i], a, sizeof(a)),
-			(unsigned long long)d->be[i].h.checks);
-	metric(f, "xlb_backend_health_failures_total", "counter", "Failed health checks.");
-	for (__u32 i = 0; i < d->nr_be; i++)
-		fprintf(f, "xlb_backend_health_failures_total{service=\"%s\",backend=\"%s\"} %llu\n",
-			d->be[i].service, addr_s(&d->be[i], a, sizeof(a)),
-			(unsigned long long)d->be[i].h.failures);
-	metric(f, "xlb_service_packets_total", "counter", "Packets forwarded for the service.");
-	for (__u32 s = 0; s < d->running.nr_services; s++) {
-		struct xlb_counters c;
-		int idx = xlb_assign_service(&d->assign, d->running.services[s].name);
+static enum MHD_Result respond(struct MHD_Connection *conn, unsigned int code, char *text,
+			       size_t len, enum MHD_ResponseMemoryMode mem)
+{
+	struct MHD_Response *resp = MHD_create_response_from_buffer(len, text, mem);
+	enum MHD_Result ret;
 
-		if (idx >= 0 && !xlb_dp_counters(&d->dp, d->dp.service_stats, idx, &c))
-			fprintf(f, "xlb_service_packets_total{service=\"%s\"} %llu\n",
-				d->running.services[s].name, (unsigned long long)c.packets);
-	}
-	metric(f, "xlb_service_new_flows_total", "counter", "New connections of the service.");
-	for (__u32 s = 0; s < d->running.nr_services; s++) {
-		struct xlb_counters c;
-		int idx = xlb_assign_service(&d->assign, d->running.services[s].name);
-
-		if (idx >= 0 && !xlb_dp_counters(&d->dp, d->dp.service_stats, idx, &c))
-			fprintf(f, "xlb_service_new_flows_total{service=\"%s\"} %llu\n",
-				d->running.services[s].name, (unsigned long long)c.new_flows);
-	}
-	metric(f, "xlb_service_backends_active", "gauge", "Backends taking new flows.");
-	for (__u32 s = 0; s < d->running.nr_services; s++)
-		fprintf(f, "xlb_service_backends_active{service=\"%s\"} %u\n",
-			d->running.services[s].name, xlb_service_holders(&d->running.services[s]));
-	metric(f, "xlb_service_floor_alert", "gauge",
-	       "1 while more backends fail than min_active allows (kept in: fail open).");
-	for (__u32 s = 0; s < d->nr_svc; s++)
-		fprintf(f, "xlb_service_floor_alert{service=\"%s\"} %d\n", d->svc[s].name,
-			d->svc[s].floor_hit);
-	verdicts(d, f, "xlb_drops_total", "drop", "reason", "Packets dropped, by reason.");
-	verdicts(d, f, "xlb_passes_total", "pass", "reason",
-		 "Packets passed to the kernel, by reason.");
-	verdicts(d, f, "xlb_forwarded_total", "forward", "action",
-		 "Packets encapsulated to a backend.");
-	metric(f, "xlb_events_total", "counter",
-	       "Data-plane events: connection-table entries made, hits, re-hashes, RSTs without "
-	       "a flow, ICMP too-big routed to a flow's backend.");
-	for (__u32 e = 0; e < XLB_EV_MAX; e++) {
-		__u64 n;
-
-		if (!xlb_dp_event(&d->dp, e, &n))
-			fprintf(f, "xlb_events_total{event=\"%s\"} %llu\n", xlb_event_names[e],
-				(unsigned long long)n);
-	}
-	metric(f, "xlb_daemon_reloads_total", "counter", "SIGHUP reloads by result.");
-	for (int k = 0; k < 4; k++)
-		fprintf(f, "xlb_daemon_reloads_total{result=\"%s\"} %llu\n", reload_results[k],
-			(unsigned long long)d->reloads[k]);
-	metric(f, "xlb_daemon_health_commits_total", "counter", "Health changes applied.");
-	fprintf(f, "xlb_daemon_health_commits_total %llu\n", (unsigned long long)d->health_commits);
-	metric(f, "xlb_daemon_health_refused_total", "counter", "Health changes refused by the guards.");
-	fprintf(f, "xlb_daemon_health_refused_total %llu\n", (unsigned long long)d->health_refused);
-	pthread_mutex_unlock(&d->lock);
+	if (!resp)
+		return MHD_NO;
+	if (code == MHD_HTTP_OK)
+		MHD_add_response_header(resp, "Content-Type", "text/plain; version=0.0.4");
+	ret = MHD_queue_response(conn, code, resp);
+	MHD_destroy_response(resp);
+	return ret;
 }
 
 static enum MHD_Result serve(void *cls, struct MHD_Connection *conn, const char *url,
 			     const char *method, const char *version, const char *data,
 			     size_t *size, void **ctx)
 {
-	struct MHD_Response *resp;
-	enum MHD_Result ret;
+	static char not_found[] = "not found: GET /metrics\n";
 	char *buf = NULL;
 	size_t len = 0;
 	FILE *f;
+	bool ok;
 
 	(void)version; (void)data; (void)size; (void)ctx;
-	if (strcmp(method, "GET") || strcmp(url, "/metrics")) {
-		static char nf[] = "not found: GET /metrics\n";
-
-		resp = MHD_create_response_from_buffer(strlen(nf), nf, MHD_RESPMEM_PERSISTENT);
-		ret = MHD_queue_response(conn, MHD_HTTP_NOT_FOUND, resp);
-		MHD_destroy_response(resp);
-		return ret;
-	}
+	if (strcmp(method, "GET") || strcmp(url, "/metrics"))
+		return respond(conn, MHD_HTTP_NOT_FOUND, not_found, strlen(not_found),
+			       MHD_RESPMEM_PERSISTENT);
 	f = open_memstream(&buf, &len);
 	if (!f)
 		return MHD_NO;
-	render(cls, f);
+	ok = render(cls, f);
 	fclose(f);
-	resp = MHD_create_response_from_buffer(len, buf, MHD_RESPMEM_MUST_FREE);
-	MHD_add_response_header(resp, "Content-Type", "text/plain; version=0.0.4");
-	ret = MHD_queue_response(conn, MHD_HTTP_OK, resp);
-	MHD_destroy_response(resp);
-	return ret;
+	if (!ok) {
+		free(buf);
+		return MHD_NO;
+	}
+	return respond(conn, MHD_HTTP_OK, buf, len, MHD_RESPMEM_MUST_FREE);
 }
 
 static struct MHD_Daemon *start_metrics(struct daemon *d, const char *spec)
@@ -797,20 +674,15 @@ static void write_metrics_file(struct daemon *d, const char *path)
 
 /* ---- the loop ----------------------------------------------------------------- */
 
-int xlb_daemon_run(const struct xlb_daemon_opts *o)
+/* The pinned maps, signals and epoll; an exit status on failure. */
+static int daemon_init(struct daemon *d)
 {
-	struct epoll_event ev[64];
-	struct daemon d = { .o = o, .seed = (__u32)getpid() * 2654435761u };
-	struct MHD_Daemon *mhd = NULL;
-	char dir[256], status[128];
-	__u64 last_sample = 0;
+	char dir[256];
 	sigset_t sigs;
-	bool stop = false;
-	int rc = 0;
 
-	pthread_mutex_init(&d.lock, NULL);
-	snprintf(dir, sizeof(dir), "/sys/fs/bpf/xlb/%s", o->ifname);
-	if (xlb_dp_open_pinned(&d.dp, dir)) {
+	pthread_mutex_init(&d->lock, NULL);
+	d->epfd = d->sigfd = -1;
+	if (xlb_pin_dir(d->o->ifname, dir, sizeof(dir)) || xlb_dp_open_pinned(&d->dp, dir)) {
 		dlog(3, "%s", xlb_errmsg());
 		return XLB_EXIT_REFUSED;
 	}
@@ -820,21 +692,84 @@ int xlb_daemon_run(const struct xlb_daemon_opts *o)
 	sigaddset(&sigs, SIGINT);
 	sigprocmask(SIG_BLOCK, &sigs, NULL);
 	signal(SIGPIPE, SIG_IGN);
-	d.sigfd = signalfd(-1, &sigs, SFD_CLOEXEC);
-	d.epfd = epoll_create1(EPOLL_CLOEXEC);
-	epoll_ctl(d.epfd, EPOLL_CTL_ADD, d.sigfd,
+	d->sigfd = signalfd(-1, &sigs, SFD_CLOEXEC);
+	d->epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (d->sigfd < 0 || d->epfd < 0) {
+		dlog(3, "cannot set up the event loop: %s", strerror(errno));
+		return XLB_EXIT_SYSTEM;
+	}
+	epoll_ctl(d->epfd, EPOLL_CTL_ADD, d->sigfd,
 		  &(struct epoll_event){ .events = EPOLLIN, .data.u32 = UINT32_MAX });
+	return 0;
+}
+
+static void daemon_fini(struct daemon *d)
+{
+	for (__u32 i = 0; i < d->nr_be; i++)
+		xlb_probe_stop(&d->be[i].probe, d->epfd);
+	free(d->be);
+	xlb_config_free(&d->running);
+	xlb_assign_free(&d->assign);
+	xlb_dp_close(&d->dp);
+	if (d->sigfd >= 0)
+		close(d->sigfd);
+	if (d->epfd >= 0)
+		close(d->epfd);
+}
+
+/* Ready fds: a signal (reload or stop) or a probe.  Returns true to stop. */
+static bool handle_events(struct daemon *d, const struct epoll_event *ev, int n)
+{
+	bool stop = false;
+
+	for (int i = 0; i < n; i++) {
+		struct signalfd_siginfo si;
+
+		if (ev[i].data.u32 < d->nr_be) {
+			progress_check(d, ev[i].data.u32);
+		} else if (ev[i].data.u32 == UINT32_MAX &&
+			   read(d->sigfd, &si, sizeof(si)) == sizeof(si)) {
+			if (si.ssi_signo == SIGHUP)
+				reload(d);
+			else
+				stop = true;
+		}
+	}
+	return stop;
+}
+
+/* Once a second: the distribution watch, the metrics file, systemd's status. */
+static void every_second(struct daemon *d)
+{
+	char status[128];
+
+	sample(d);
+	if (d->o->metrics_file)
+		write_metrics_file(d, d->o->metrics_file);
+	snprintf(status, sizeof(status), "STATUS=generation %llu, %u backends",
+		 (unsigned long long)d->generation, d->nr_be);
+	sd_notify(0, status);
+}
+
+int xlb_daemon_run(const struct xlb_daemon_opts *o)
+{
+	struct daemon d = { .o = o, .seed = (__u32)getpid() * 2654435761u };
+	struct MHD_Daemon *mhd = NULL;
+	struct epoll_event ev[64];
+	__u64 last_sample = 0;
+	bool stop = false;
+	int rc = daemon_init(&d);
+
+	if (rc)
+		goto out;
 	sync_running(&d);
 	reload(&d);
 	if (!d.generation && !o->config)
 		dlog(4, "no configuration is live on %s yet: nothing to check", o->ifname);
-	if (o->metrics_addr) {
-		mhd = start_metrics(&d, o->metrics_addr);
-		if (!mhd) {
-			dlog(3, "cannot serve metrics on %s", o->metrics_addr);
-			rc = XLB_EXIT_SYSTEM;
-			goto out;
-		}
+	if (o->metrics_addr && !(mhd = start_metrics(&d, o->metrics_addr))) {
+		dlog(3, "cannot serve metrics on %s", o->metrics_addr);
+		rc = XLB_EXIT_SYSTEM;
+		goto out;
 	}
 	dlog(6, "daemon: running on %s, generation %llu, %u backends%s%s", o->ifname,
 	     (unsigned long long)d.generation, d.nr_be, o->metrics_addr ? ", metrics on " : "",
@@ -844,32 +779,14 @@ int xlb_daemon_run(const struct xlb_daemon_opts *o)
 		int n = epoll_wait(d.epfd, ev, 64, 50);
 		__u64 now;
 
-		for (int i = 0; i < n; i++) {
-			if (ev[i].data.u32 == UINT32_MAX) {
-				struct signalfd_siginfo si;
-
-				if (read(d.sigfd, &si, sizeof(si)) != sizeof(si))
-					continue;
-				if (si.ssi_signo == SIGHUP)
-					reload(&d);
-				else
-					stop = true;
-			} else if (ev[i].data.u32 < d.nr_be) {
-				progress_check(&d, ev[i].data.u32);
-			}
-		}
+		stop = handle_events(&d, ev, n);
 		now = now_ms();
 		run_checks(&d, now);
 		if (d.dirty)
 			commit_health(&d);
 		if (now - last_sample >= 1000) {
 			last_sample = now;
-			sample(&d);
-			if (o->metrics_file)
-				write_metrics_file(&d, o->metrics_file);
-			snprintf(status, sizeof(status), "STATUS=generation %llu, %u backends",
-				 (unsigned long long)d.generation, d.nr_be);
-			sd_notify(0, status);
+			every_second(&d);
 		}
 	}
 	sd_notify(0, "STOPPING=1");
@@ -877,13 +794,6 @@ int xlb_daemon_run(const struct xlb_daemon_opts *o)
 out:
 	if (mhd)
 		MHD_stop_daemon(mhd);
-	for (__u32 i = 0; i < d.nr_be; i++)
-		stop_check(&d, &d.be[i]);
-	free(d.be);
-	xlb_config_free(&d.running);
-	xlb_assign_free(&d.assign);
-	xlb_dp_close(&d.dp);
-	close(d.sigfd);
-	close(d.epfd);
+	daemon_fini(&d);
 	return rc;
 }

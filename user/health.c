@@ -1,6 +1,7 @@
 /* Health state machine, floor and distribution watch: pure functions. */
 #include <math.h>
 #include <string.h>
+#include <stdlib.h>
 #include "health.h"
 
 void xlb_hstate_init(struct xlb_hstate *h)
@@ -103,4 +104,46 @@ bool xlb_watch_sample(struct xlb_watch *w, const struct xlb_watch_opts *o, __u64
 		w->alert = false;
 	}
 	return w->alert && !was;
+}
+
+bool xlb_health_overlay(struct xlb_service_conf *s, const struct xlb_health_view *const *views,
+			bool *held, bool *floor_hit)
+{
+	__u32 n = 0, *map = calloc(s->nr_backends + 1, sizeof(*map));
+	__u32 *runs = calloc(s->nr_backends + 1, sizeof(*runs));
+	bool *healthy = calloc(s->nr_backends + 1, sizeof(*healthy));
+	bool *down = calloc(s->nr_backends + 1, sizeof(*down));
+	bool changed = false;
+
+	*floor_hit = false;
+	for (__u32 j = 0; j < s->nr_backends; j++)
+		held[j] = false;
+	if (!map || !runs || !healthy || !down)
+		goto out;	/* no verdict without memory: nothing changes */
+	for (__u32 j = 0; j < s->nr_backends; j++) {
+		const struct xlb_backend_conf *b = &s->backends[j];
+		const struct xlb_health_view *v = views[j];
+
+		if (!(b->state == XLB_BACKEND_ACTIVE ||
+		      (b->state == XLB_BACKEND_DOWN && v && v->health_down)))
+			continue;
+		map[n] = j;
+		healthy[n] = !v || v->up;
+		runs[n++] = v ? v->fail_run : 0;
+	}
+	*floor_hit = xlb_health_floor(n, healthy, runs, s->guards.min_active, down);
+	for (__u32 k = 0; k < n; k++) {
+		struct xlb_backend_conf *b = &s->backends[map[k]];
+		__u8 want = down[k] ? XLB_BACKEND_DOWN : XLB_BACKEND_ACTIVE;
+
+		changed |= b->state != want;
+		b->state = want;
+		held[map[k]] = down[k];
+	}
+out:
+	free(map);
+	free(runs);
+	free(healthy);
+	free(down);
+	return changed;
 }

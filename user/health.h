@@ -8,6 +8,7 @@
 
 #include <stdbool.h>
 #include <linux/types.h>
+#include "config.h"
 
 struct xlb_hstate {
 	bool up;		/* the check's verdict after rise/fall */
@@ -33,6 +34,24 @@ __u64 xlb_health_next(__u64 now_ms, __u32 interval_ms, __u32 *seed);
  */
 bool xlb_health_floor(__u32 n, const bool *healthy, const __u32 *fail_run, __u32 min_active,
 		      bool *down);
+
+/* One backend as the health policy sees it (NULL view: not checked yet). */
+struct xlb_health_view {
+	bool up;		/* its verdict after rise/fall */
+	__u32 fail_run;
+	bool health_down;	/* the daemon holds it down */
+};
+
+/*
+ * The health overlay of one service on a configuration: backends it wants
+ * active that are unhealthy go down, never below min_active (fail open);
+ * those the daemon holds down come back when healthy.  An operator's drain
+ * or down stays.  views[j] is backend j's, NULL when it has none yet
+ * (healthy).  held[j] is set to whether the daemon holds it down now.
+ * Returns true when a state changed; *floor_hit when the floor kept some in.
+ */
+bool xlb_health_overlay(struct xlb_service_conf *s, const struct xlb_health_view *const *views,
+			bool *held, bool *floor_hit);
 
 /*
  * Distribution watch of one backend: its observed share of the service's new

@@ -5,7 +5,9 @@
 #include <stdint.h>
 #include <cmocka.h>
 #include <stdbool.h>
+#include <string.h>
 #include "health.h"
+#include "netutil.h"
 
 static void fall_and_rise(void **state)
 {
@@ -103,6 +105,76 @@ static void deviation_and_alert(void **state)
 	assert_true(q.deviation == 0 && !q.alert);
 }
 
+/* A service of n backends, min_active as given, all active. */
+static void service_of(struct xlb_service_conf *s, struct xlb_backend_conf *bes, __u32 n,
+		       __u32 min_active)
+{
+	memset(s, 0, sizeof(*s));
+	s->backends = bes;
+	s->nr_backends = n;
+	s->guards.min_active = min_active;
+	for (__u32 i = 0; i < n; i++) {
+		char a[32];
+
+		snprintf(a, sizeof(a), "198.51.100.%u", i + 1);
+		memset(&bes[i], 0, sizeof(bes[i]));
+		assert_int_equal(xlb_addr_parse(a, &bes[i].addr, &bes[i].family), 0);
+		bes[i].weight = 100;
+		bes[i].state = XLB_BACKEND_ACTIVE;
+	}
+}
+
+/* Three of five fail at once: all three out that the floor allows, no refusal. */
+static void overlay_takes_out_all_the_floor_allows(void **state)
+{
+	struct xlb_health_view v[5] = { { .up = true }, { .up = false, .fail_run = 3 },
+		{ .up = false, .fail_run = 3 }, { .up = true }, { .up = false, .fail_run = 5 } };
+	const struct xlb_health_view *views[5] = { &v[0], &v[1], &v[2], &v[3], &v[4] };
+	struct xlb_backend_conf bes[5];
+	struct xlb_service_conf s;
+	bool held[5], hit;
+
+	(void)state;
+	service_of(&s, bes, 5, 2);
+	assert_true(xlb_health_overlay(&s, views, held, &hit));
+	assert_false(hit);
+	for (int i = 0; i < 5; i++) {
+		assert_int_equal(bes[i].state, v[i].up ? XLB_BACKEND_ACTIVE : XLB_BACKEND_DOWN);
+		assert_int_equal(held[i], !v[i].up);
+	}
+	/* with min_active 3 one failing backend stays in: the shortest failure run */
+	service_of(&s, bes, 5, 3);
+	assert_true(xlb_health_overlay(&s, views, held, &hit));
+	assert_true(hit);
+	assert_int_equal(bes[4].state, XLB_BACKEND_DOWN);
+	assert_int_equal((bes[1].state == XLB_BACKEND_ACTIVE) + (bes[2].state == XLB_BACKEND_ACTIVE), 1);
+}
+
+/* An operator's drain or down stays; what the daemon held down comes back when healthy. */
+static void overlay_leaves_the_operators_states(void **state)
+{
+	struct xlb_health_view v[4] = { { .up = false, .fail_run = 3 }, { .up = false, .fail_run = 3 },
+		{ .up = true, .health_down = true }, { .up = true } };
+	const struct xlb_health_view *views[4] = { &v[0], &v[1], &v[2], NULL };
+	struct xlb_backend_conf bes[4];
+	struct xlb_service_conf s;
+	bool held[4], hit;
+
+	(void)state;
+	service_of(&s, bes, 4, 1);
+	bes[0].state = XLB_BACKEND_DRAIN;	/* the operator's */
+	bes[1].state = XLB_BACKEND_DOWN;	/* the operator's, not held by health */
+	bes[2].state = XLB_BACKEND_DOWN;	/* held by health, healthy again */
+	assert_true(xlb_health_overlay(&s, views, held, &hit));
+	assert_int_equal(bes[0].state, XLB_BACKEND_DRAIN);
+	assert_int_equal(bes[1].state, XLB_BACKEND_DOWN);
+	assert_int_equal(bes[2].state, XLB_BACKEND_ACTIVE);
+	assert_int_equal(bes[3].state, XLB_BACKEND_ACTIVE);	/* not checked yet: healthy */
+	assert_false(held[0] || held[1] || held[2] || held[3]);
+	/* nothing to change: says so */
+	assert_false(xlb_health_overlay(&s, views, held, &hit));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -111,6 +183,8 @@ int main(void)
 		cmocka_unit_test(floor_takes_out_only_what_it_may),
 		cmocka_unit_test(floor_fails_open),
 		cmocka_unit_test(deviation_and_alert),
+		cmocka_unit_test(overlay_takes_out_all_the_floor_allows),
+		cmocka_unit_test(overlay_leaves_the_operators_states),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

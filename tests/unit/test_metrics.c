@@ -1,0 +1,93 @@
+/* Prometheus text of a metrics snapshot: every family, labels, values (no privileges). */
+#define _GNU_SOURCE
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "metrics.h"
+#include "names.h"
+
+static char *render_of(const struct xlb_metrics *m)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+
+	assert_non_null(f);
+	xlb_metrics_render(m, f);
+	fclose(f);
+	return buf;
+}
+
+static void has_line(const char *text, const char *line)
+{
+	const char *p = text;
+	size_t n = strlen(line);
+
+	for (; (p = strstr(p, line)); p += n)
+		if ((p == text || p[-1] == '\n') && (p[n] == '\n' || p[n] == '\0'))
+			return;
+	fail_msg("no line '%s' in:\n%s", line, text);
+}
+
+static void a_snapshot_renders_every_family(void **state)
+{
+	struct xlb_metrics_backend be[2] = {
+		{ .service = "web", .address = "198.51.100.1", .has_counters = true,
+		  .c = { .packets = 10, .bytes = 1500, .new_flows = 3 }, .up = true, .weight = 100,
+		  .table_share = 0.5, .deviation = 0.125, .checks = 7, .failures = 1 },
+		{ .service = "web", .address = "2001:db8::2", .up = false, .alert = true },
+	};
+	struct xlb_metrics_service svc[1] = { { .name = "web", .has_counters = true,
+		.c = { .packets = 10, .new_flows = 3 }, .active = 1, .has_floor = true,
+		.floor_alert = true } };
+	struct xlb_metrics m = { .generation = 42, .fingerprint = "00112233aabbccdd", .be = be,
+				 .nr_be = 2, .svc = svc, .nr_svc = 1, .health_commits = 5,
+				 .reloads = { [XLB_RELOAD_INVALID] = 2 } };
+	char *t;
+
+	(void)state;
+	m.has_stat[XLB_DROP_NO_BACKEND] = true;
+	m.stat_packets[XLB_DROP_NO_BACKEND] = 9;
+	m.has_stat[XLB_PASS_NOT_VIP] = true;
+	m.stat_packets[XLB_PASS_NOT_VIP] = 4;
+	m.has_event[XLB_EV_FLOW_NEW] = true;
+	m.events[XLB_EV_FLOW_NEW] = 3;
+	t = render_of(&m);
+	has_line(t, "xlb_config_generation 42");
+	has_line(t, "xlb_config_info{fingerprint=\"00112233aabbccdd\"} 1");
+	has_line(t, "# TYPE xlb_backend_packets_total counter");
+	has_line(t, "xlb_backend_packets_total{service=\"web\",backend=\"198.51.100.1\"} 10");
+	has_line(t, "xlb_backend_bytes_total{service=\"web\",backend=\"198.51.100.1\"} 1500");
+	has_line(t, "xlb_backend_new_flows_total{service=\"web\",backend=\"198.51.100.1\"} 3");
+	assert_null(strstr(t, "xlb_backend_packets_total{service=\"web\",backend=\"2001:db8::2\"}"));
+	has_line(t, "xlb_backend_up{service=\"web\",backend=\"2001:db8::2\"} 0");
+	has_line(t, "xlb_backend_weight{service=\"web\",backend=\"198.51.100.1\"} 100");
+	has_line(t, "xlb_backend_table_share{service=\"web\",backend=\"198.51.100.1\"} 0.500000");
+	has_line(t, "xlb_backend_share_deviation{service=\"web\",backend=\"198.51.100.1\"} 0.125000");
+	has_line(t, "xlb_backend_share_alert{service=\"web\",backend=\"2001:db8::2\"} 1");
+	has_line(t, "xlb_backend_health_failures_total{service=\"web\",backend=\"198.51.100.1\"} 1");
+	has_line(t, "xlb_service_floor_alert{service=\"web\"} 1");
+	has_line(t, "xlb_service_backends_active{service=\"web\"} 1");
+	has_line(t, "xlb_drops_total{reason=\"no_backend\"} 9");
+	has_line(t, "xlb_passes_total{reason=\"not_vip\"} 4");
+	assert_null(strstr(t, "xlb_drops_total{reason=\"not_vip\"}"));
+	has_line(t, "xlb_events_total{event=\"flow_new\"} 3");
+	has_line(t, "xlb_daemon_reloads_total{result=\"invalid\"} 2");
+	has_line(t, "xlb_daemon_health_commits_total 5");
+	has_line(t, "# TYPE xlb_build_info gauge");
+	free(t);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(a_snapshot_renders_every_family),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,152 @@
+/* Prometheus text exposition of a struct xlb_metrics; see metrics.h. */
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include "metrics.h"
+#include "names.h"
+
+const char *const xlb_reload_names[XLB_RELOAD_MAX] = { "applied", "unchanged", "invalid",
+						       "refused" };
+
+static void family(FILE *f, const char *name, const char *type, const char *help)
+{
+	fprintf(f, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+#define BE_LABELS "{service=\"%s\",backend=\"%s\"}"
+
+static void backend_counters(const struct xlb_metrics *m, FILE *f)
+{
+	static const struct { const char *name, *help; size_t off; } fams[] = {
+		{ "xlb_backend_packets_total", "Packets sent to the backend.",
+		  offsetof(struct xlb_counters, packets) },
+		{ "xlb_backend_bytes_total", "Bytes sent to the backend (as received).",
+		  offsetof(struct xlb_counters, bytes) },
+		{ "xlb_backend_new_flows_total", "New connections sent to the backend.",
+		  offsetof(struct xlb_counters, new_flows) },
+	};
+
+	for (size_t k = 0; k < sizeof(fams) / sizeof(fams[0]); k++) {
+		family(f, fams[k].name, "counter", fams[k].help);
+		for (__u32 i = 0; i < m->nr_be; i++)
+			if (m->be[i].has_counters)
+				fprintf(f, "%s" BE_LABELS " %llu\n", fams[k].name, m->be[i].service,
+					m->be[i].address,
+					*(const unsigned long long *)((const char *)&m->be[i].c +
+								      fams[k].off));
+	}
+}
+
+/* A gauge or counter of every backend; value(b) printed with fmt. */
+#define BACKEND_FAMILY(f, m, name, type, help, fmt, value) do {				\
+	family(f, name, type, help);							\
+	for (__u32 i_ = 0; i_ < (m)->nr_be; i_++) {					\
+		const struct xlb_metrics_backend *b = &(m)->be[i_];			\
+		fprintf(f, name BE_LABELS " " fmt "\n", b->service, b->address, value);	\
+	}										\
+} while (0)
+
+static void backend_gauges(const struct xlb_metrics *m, FILE *f)
+{
+	BACKEND_FAMILY(f, m, "xlb_backend_up", "gauge",
+		       "1 when the backend's health check passes (or it has none).", "%d", b->up);
+	BACKEND_FAMILY(f, m, "xlb_backend_weight", "gauge",
+		       "Configured weight (0 when not active).", "%u", b->weight);
+	BACKEND_FAMILY(f, m, "xlb_backend_table_share", "gauge",
+		       "Share of the live table's slots.", "%.6f", b->table_share);
+	BACKEND_FAMILY(f, m, "xlb_backend_share_deviation", "gauge",
+		       "Observed share of new flows minus table share, absolute, over the window.",
+		       "%.6f", b->deviation);
+	BACKEND_FAMILY(f, m, "xlb_backend_share_alert", "gauge",
+		       "1 while the deviation alert holds.", "%d", b->alert);
+	BACKEND_FAMILY(f, m, "xlb_backend_health_checks_total", "counter", "Health checks done.",
+		       "%llu", (unsigned long long)b->checks);
+	BACKEND_FAMILY(f, m, "xlb_backend_health_failures_total", "counter",
+		       "Failed health checks.", "%llu", (unsigned long long)b->failures);
+}
+
+static void services(const struct xlb_metrics *m, FILE *f)
+{
+	family(f, "xlb_service_packets_total", "counter", "Packets forwarded for the service.");
+	for (__u32 s = 0; s < m->nr_svc; s++)
+		if (m->svc[s].has_counters)
+			fprintf(f, "xlb_service_packets_total{service=\"%s\"} %llu\n",
+				m->svc[s].name, (unsigned long long)m->svc[s].c.packets);
+	family(f, "xlb_service_new_flows_total", "counter", "New connections of the service.");
+	for (__u32 s = 0; s < m->nr_svc; s++)
+		if (m->svc[s].has_counters)
+			fprintf(f, "xlb_service_new_flows_total{service=\"%s\"} %llu\n",
+				m->svc[s].name, (unsigned long long)m->svc[s].c.new_flows);
+	family(f, "xlb_service_backends_active", "gauge", "Backends taking new flows.");
+	for (__u32 s = 0; s < m->nr_svc; s++)
+		fprintf(f, "xlb_service_backends_active{service=\"%s\"} %u\n", m->svc[s].name,
+			m->svc[s].active);
+	family(f, "xlb_service_floor_alert", "gauge",
+	       "1 while more backends fail than min_active allows (kept in: fail open).");
+	for (__u32 s = 0; s < m->nr_svc; s++)
+		if (m->svc[s].has_floor)
+			fprintf(f, "xlb_service_floor_alert{service=\"%s\"} %d\n", m->svc[s].name,
+				m->svc[s].floor_alert);
+}
+
+/* One counter family over the verdict reasons of a kind (drop, pass, forward). */
+static void verdicts(const struct xlb_metrics *m, FILE *f, const char *name, const char *kind,
+		     const char *label, const char *help)
+{
+	family(f, name, "counter", help);
+	for (__u32 r = 0; r < XLB_STAT_MAX; r++)
+		if (m->has_stat[r] && !strcmp(xlb_stat_kind(r), kind))
+			fprintf(f, "%s{%s=\"%s\"} %llu\n", name, label, xlb_stat_names[r],
+				(unsigned long long)m->stat_packets[r]);
+}
+
+static void data_plane(const struct xlb_metrics *m, FILE *f)
+{
+	verdicts(m, f, "xlb_drops_total", "drop", "reason", "Packets dropped, by reason.");
+	verdicts(m, f, "xlb_passes_total", "pass", "reason",
+		 "Packets passed to the kernel, by reason.");
+	verdicts(m, f, "xlb_forwarded_total", "forward", "action",
+		 "Packets encapsulated to a backend.");
+	family(f, "xlb_events_total", "counter",
+	       "Data-plane events: connection-table entries made, hits, re-hashes, RSTs without "
+	       "a flow, ICMP too-big routed to a flow's backend.");
+	for (__u32 e = 0; e < XLB_EV_MAX; e++)
+		if (m->has_event[e])
+			fprintf(f, "xlb_events_total{event=\"%s\"} %llu\n", xlb_event_names[e],
+				(unsigned long long)m->events[e]);
+}
+
+static void daemon_counters(const struct xlb_metrics *m, FILE *f)
+{
+	family(f, "xlb_daemon_reloads_total", "counter", "SIGHUP reloads by result.");
+	for (int k = 0; k < XLB_RELOAD_MAX; k++)
+		fprintf(f, "xlb_daemon_reloads_total{result=\"%s\"} %llu\n", xlb_reload_names[k],
+			(unsigned long long)m->reloads[k]);
+	family(f, "xlb_daemon_health_commits_total", "counter", "Health changes applied.");
+	fprintf(f, "xlb_daemon_health_commits_total %llu\n", (unsigned long long)m->health_commits);
+	family(f, "xlb_daemon_health_refused_total", "counter",
+	       "Health changes refused by the guards.");
+	fprintf(f, "xlb_daemon_health_refused_total %llu\n", (unsigned long long)m->health_refused);
+}
+
+void xlb_metrics_render(const struct xlb_metrics *m, FILE *f)
+{
+	family(f, "xlb_build_info", "gauge", "Build of the xlb daemon.");
+	fprintf(f, "xlb_build_info{version=\"%s\"} 1\n", XLB_VERSION);
+	family(f, "xlb_config_generation", "gauge", "Live configuration generation.");
+	fprintf(f, "xlb_config_generation %llu\n", (unsigned long long)m->generation);
+	family(f, "xlb_config_info", "gauge", "Fingerprint of the live configuration.");
+	fprintf(f, "xlb_config_info{fingerprint=\"%s\"} 1\n", m->fingerprint);
+	backend_counters(m, f);
+	backend_gauges(m, f);
+	services(m, f);
+	data_plane(m, f);
+	daemon_counters(m, f);
+}
+
+void xlb_metrics_free(struct xlb_metrics *m)
+{
+	free(m->be);
+	free(m->svc);
+	memset(m, 0, sizeof(*m));
+}

@@ -1,0 +1,57 @@
+/*
+ * Prometheus text of a snapshot.  The daemon copies what it knows and what
+ * the maps say into struct xlb_metrics; rendering reads nothing else, so it
+ * is the same for the HTTP endpoint and the textfile, and testable alone.
+ */
+#ifndef XLB_METRICS_H
+#define XLB_METRICS_H
+
+#include <stdbool.h>
+#include <stdio.h>
+#include <arpa/inet.h>
+#include "config.h"
+
+struct xlb_metrics_backend {
+	char service[XLB_NAME_MAX];
+	char address[INET6_ADDRSTRLEN];
+	bool has_counters;		/* counters below were read */
+	struct xlb_counters c;
+	bool up;			/* check passes, or it has none */
+	__u32 weight;			/* 0 when not active */
+	double table_share, deviation;
+	bool alert;			/* share deviation alert */
+	__u64 checks, failures;
+};
+
+struct xlb_metrics_service {
+	char name[XLB_NAME_MAX];
+	bool has_counters;
+	struct xlb_counters c;
+	__u32 active;			/* backends holding table slots */
+	bool has_floor;			/* health-checked: the floor applies */
+	bool floor_alert;
+};
+
+enum { XLB_RELOAD_APPLIED, XLB_RELOAD_UNCHANGED, XLB_RELOAD_INVALID, XLB_RELOAD_REFUSED,
+       XLB_RELOAD_MAX };
+extern const char *const xlb_reload_names[XLB_RELOAD_MAX];
+
+struct xlb_metrics {
+	__u64 generation;
+	char fingerprint[17];
+	struct xlb_metrics_backend *be;
+	__u32 nr_be;
+	struct xlb_metrics_service *svc;
+	__u32 nr_svc;
+	bool has_stat[XLB_STAT_MAX];
+	__u64 stat_packets[XLB_STAT_MAX];
+	bool has_event[XLB_EV_MAX];
+	__u64 events[XLB_EV_MAX];
+	__u64 reloads[XLB_RELOAD_MAX];
+	__u64 health_commits, health_refused;
+};
+
+void xlb_metrics_render(const struct xlb_metrics *m, FILE *f);
+void xlb_metrics_free(struct xlb_metrics *m);
+
+#endif
