@@ -26,7 +26,7 @@ XCFLAGS    := $(CFLAGS) -Wall -Wextra -Werror -Wno-format-truncation -MMD -MP -s
               -I$(BUILD) -Iinclude -Iuser -DXLB_VERSION='"$(VERSION)"'
 LDLIBS     := -lbpf -lelf -lz -ljansson -lm -lmicrohttpd -lsystemd -lpthread
 
-BPF_PROGS  := xlb decap baseline pktgen sink fwd
+BPF_PROGS  := xlb decap baseline pktgen sink fwd	# bpf/: what ships; tools/bpf/: bench, traffic
 BPF_OBJS   := $(patsubst %,$(BUILD)/%.bpf.o,$(BPF_PROGS))
 SKELS      := $(patsubst %,$(BUILD)/%.skel.h,$(BPF_PROGS))
 
@@ -35,7 +35,7 @@ LIB_SRCS   := user/log.c user/dataplane.c user/loader.c user/names.c user/netuti
               user/commit.c user/change.c user/shares.c user/decap.c \
               user/history.c user/health.c user/probe.c user/metrics.c user/daemon.c
 LIB_OBJS   := $(patsubst user/%.c,$(BUILD)/user/%.o,$(LIB_SRCS))
-CLI_SRCS   := user/xlb.c user/cmd_attach.c user/cmd_config.c user/cmd_backend.c user/cmd_stats.c user/cmd_decap.c user/cmd_daemon.c
+CLI_SRCS   := $(wildcard user/cmd/*.c)
 CLI_OBJS   := $(patsubst user/%.c,$(BUILD)/user/%.o,$(CLI_SRCS))
 
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(BUILD)/tests/unit/%,$(wildcard tests/unit/test_*.c))
@@ -52,6 +52,10 @@ $(BUILD)/%.bpf.o: bpf/%.bpf.c $(wildcard bpf/*.h) include/xlb_abi.h | $(BUILD)
 	$(call msg,BPF,$@)
 	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $@
 
+$(BUILD)/%.bpf.o: tools/bpf/%.bpf.c $(wildcard bpf/*.h) $(wildcard include/*.h) | $(BUILD)
+	$(call msg,BPF,$@)
+	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+
 $(BUILD)/%.skel.h: $(BUILD)/%.bpf.o
 	$(call msg,GEN-SKEL,$@)
 	$(Q)$(BPFTOOL) gen skeleton $< name $*_bpf > $@
@@ -60,7 +64,7 @@ $(BUILD)/%.skel.h: $(BUILD)/%.bpf.o
 $(LIB_OBJS) $(CLI_OBJS) $(TEST_OBJS) $(BPF_TEST_OBJS) $(BUILD)/tools/bench-prog.o \
 $(BUILD)/tools/pktgen.o $(BUILD)/tools/bench-node.o: $(SKELS)
 
-$(BUILD)/user/%.o: user/%.c | $(BUILD)/user
+$(BUILD)/user/%.o: user/%.c | $(BUILD)/user/cmd
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(XCFLAGS) -c $< -o $@
 
@@ -112,7 +116,7 @@ $(BUILD)/tests/bpf/%: $(BUILD)/tests/bpf/%.o $(TEST_OBJS) $(BPF_TEST_OBJS) $(BUI
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
 
-$(BUILD) $(BUILD)/user $(BUILD)/tools $(BUILD)/tests/unit $(BUILD)/tests/bpf $(BUILD)/fuzz:
+$(BUILD) $(BUILD)/user $(BUILD)/user/cmd $(BUILD)/tools $(BUILD)/tests/unit $(BUILD)/tests/bpf $(BUILD)/fuzz:
 	$(Q)mkdir -p $@
 
 # ---- tests ------------------------------------------------------------------
@@ -180,4 +184,4 @@ install: $(BUILD)/xlb
 clean:
 	rm -rf $(BUILD)
 
--include $(wildcard $(BUILD)/user/*.d $(BUILD)/tests/*/*.d $(BUILD)/tests/*.d $(BUILD)/tools/*.d)
+-include $(wildcard $(BUILD)/user/*.d $(BUILD)/user/cmd/*.d $(BUILD)/tests/*/*.d $(BUILD)/tests/*.d $(BUILD)/tools/*.d)

@@ -3,10 +3,10 @@
  * dies with the process (a crashed benchmark leaves nothing attached).
  *
  *   bench-node sink DEV [--mode native|generic] [--duration S]
- *       count and drop IP data frames (bpf/sink.bpf.c) until SIGTERM/SIGINT
+ *       count and drop IP data frames (tools/bpf/sink.bpf.c) until SIGTERM/SIGINT
  *       or S seconds, then print {"dev":..,"packets":..,"bytes":..,"passed":..}
  *   bench-node fwd DEV --vip ADDR --port N --backend ADDR,IF,MAC... [--mode M]
- *       the trivial forwarder (bpf/fwd.bpf.c): IPv4 VIP:port to a backend by
+ *       the trivial forwarder (tools/bpf/fwd.bpf.c): IPv4 VIP:port to a backend by
  *       flow hash, destination rewritten, redirected out of IF
  *
  * Runs only on veths inside a lab namespace.

@@ -2,7 +2,7 @@
  * pktgen: a traffic generator for the lab on BPF_F_TEST_XDP_LIVE_FRAMES.
  *
  * A template frame (UDP, TCP SYN or ACK; IPv4 or IPv6) is handed to the
- * kernel, which runs bpf/pktgen.bpf.c on live frames built from it; the
+ * kernel, which runs tools/bpf/pktgen.bpf.c on live frames built from it; the
  * program gives each frame its flow's source port and address and sends it
  * out of --dev (XDP_TX, which live-frame mode turns into a transmit on that
  * interface).  Runs only on a veth outside the host's network namespace.

@@ -8,19 +8,8 @@
 #include <stdio.h>
 #include <string.h>
 #include "assign.h"
+#include "testcfg.h"
 #include "netutil.h"
-
-static void cfg_of(struct xlb_config *cfg, const char *text)
-{
-	struct xlb_diags d = { 0 };
-	json_error_t je;
-	json_t *j = json_loads(text, 0, &je);
-
-	assert_non_null(j);
-	assert_int_equal(xlb_config_from_json(j, cfg, &d), 0);
-	assert_int_equal(xlb_config_validate(cfg, &d), 0);
-	json_decref(j);
-}
 
 #define SVC(name, vip, bes) "{\"name\":\"" name "\",\"vip\":\"" vip "\",\"port\":80," \
 	"\"protocol\":\"tcp\",\"table_size\":1009,\"backends\":[" bes "]}"
@@ -34,7 +23,7 @@ static struct xlb_assign assign_of(const struct xlb_assign *cur, const struct xl
 	struct xlb_assign none = { 0 }, out;
 	struct xlb_config cfg;
 
-	cfg_of(&cfg, text);
+	testcfg_parse(&cfg, text);
 	assert_int_equal(xlb_assign_build(cur ? cur : &none, prefer, &cfg, &out), 0);
 	xlb_config_free(&cfg);
 	return out;

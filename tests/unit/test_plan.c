@@ -7,18 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 #include "plan.h"
-
-static void cfg_of(struct xlb_config *cfg, const char *text)
-{
-	struct xlb_diags d = { 0 };
-	json_error_t je;
-	json_t *j = json_loads(text, 0, &je);
-
-	assert_non_null(j);
-	assert_int_equal(xlb_config_from_json(j, cfg, &d), 0);
-	assert_int_equal(xlb_config_validate(cfg, &d), 0);
-	json_decref(j);
-}
+#include "testcfg.h"
 
 #define SVC(guards, bes) "{\"services\":[{\"name\":\"web\",\"vip\":\"192.0.2.10\",\"port\":80," \
 	"\"protocol\":\"tcp\",\"table_size\":10007" guards ",\"backends\":[" bes "]}]}"
@@ -31,8 +20,8 @@ static struct xlb_plan plan_of(const char *a, const char *b)
 	struct xlb_plan p;
 
 	if (a)
-		cfg_of(&ca, a);
-	cfg_of(&cb, b);
+		testcfg_parse(&ca, a);
+	testcfg_parse(&cb, b);
 	assert_int_equal(xlb_plan_build(&ca, &cb, &p), 0);
 	xlb_config_free(&ca);
 	xlb_config_free(&cb);

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 /* Benchmark baseline and harness: a MAC swap + XDP_TX, and a packet restorer. */
-#include "compat.h"
+#include "../../bpf/compat.h"
 #include <linux/if_ether.h>
-#include "../include/xlb_bench.h"
+#include "../../include/xlb_bench.h"
 
 char LICENSE[] SEC("license") = "GPL";
 

@@ -37,10 +37,13 @@ extern const char *xlb_state_root;
 extern const char *xlb_dev;
 
 struct xlb_ctl;
+struct xlb_change;
 struct xlb_change_result;
 /* Open the attached interface's state (prints the error). */
 int ctl_open(struct xlb_ctl *c, bool readonly);
 /* Print a change's plan and outcome; returns the exit status. */
 int report_change(const struct xlb_ctl *c, struct xlb_change_result *r, const char *what);
+/* xlb_change() then report_change(): the exit status. */
+int run_change(struct xlb_ctl *c, const struct xlb_change *ch, const char *what);
 
 #endif

@@ -4,13 +4,13 @@
  * the destination (address, checksums, MACs) and redirect.  No flow table,
  * no encapsulation, no counters: what any forwarding XDP program must do.
  */
-#include "compat.h"
+#include "../../bpf/compat.h"
 #include <linux/if_ether.h>
 #include <linux/ip.h>
 #include <linux/in.h>
 #include <linux/udp.h>
-#include "hash.h"
-#include "../include/xlb_pktgen.h"
+#include "../../bpf/hash.h"
+#include "../../include/xlb_pktgen.h"
 
 char LICENSE[] SEC("license") = "GPL";
 

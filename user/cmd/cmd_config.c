@@ -138,6 +138,18 @@ int report_change(const struct xlb_ctl *c, struct xlb_change_result *r, const ch
 	return xlb_change_exit(r);
 }
 
+/* Run a change and report it: the exit status. */
+int run_change(struct xlb_ctl *c, const struct xlb_change *ch, const char *what)
+{
+	struct xlb_change_result r;
+	int rc;
+
+	xlb_change(c, ch, &r);
+	rc = report_change(c, &r, what);
+	xlb_change_result_free(&r);
+	return rc;
+}
+
 static int do_config_plan(int argc, char **argv)
 {
 	struct xlb_change_result r;
@@ -191,7 +203,6 @@ static int change_opts(int argc, char **argv, int first, struct xlb_change *o,
 static int do_config_apply(int argc, char **argv)
 {
 	struct xlb_change o = { .source = "apply" };
-	struct xlb_change_result r;
 	struct xlb_config cfg;
 	struct xlb_ctl c;
 	int rc;
@@ -211,9 +222,7 @@ static int do_config_apply(int argc, char **argv)
 	o.cfg = &cfg;
 	if (!o.reason)
 		o.reason = argv[0];
-	xlb_change(&c, &o, &r);
-	rc = report_change(&c, &r, argv[0]);
-	xlb_change_result_free(&r);
+	rc = run_change(&c, &o, argv[0]);
 	xlb_ctl_close(&c);
 	xlb_config_free(&cfg);
 	return rc;
@@ -308,7 +317,6 @@ static int rollback_args(int argc, char **argv, struct xlb_change *o, __u64 *gen
 static int do_config_rollback(int argc, char **argv)
 {
 	struct xlb_change o = { .source = "rollback" };
-	struct xlb_change_result r;
 	struct xlb_record target;
 	struct xlb_ctl c;
 	char reason[64];
@@ -338,9 +346,7 @@ static int do_config_rollback(int argc, char **argv)
 	o.cfg = &target.config;
 	o.reason = o.reason ?: reason;
 	o.prefer = &target.assign;
-	xlb_change(&c, &o, &r);
-	rc = report_change(&c, &r, "history record");
-	xlb_change_result_free(&r);
+	rc = run_change(&c, &o, "history record");
 out:
 	xlb_record_free(&target);
 	xlb_ctl_close(&c);

@@ -132,7 +132,6 @@ static int edit_config(struct xlb_config *cfg, enum edit op, const char *svc_nam
 static int backend_edit(enum edit op, int argc, char **argv)
 {
 	struct xlb_change o = { .source = "backend" };
-	struct xlb_change_result r;
 	struct xlb_config cfg;
 	struct xlb_ctl c;
 	char reason[256];
@@ -169,9 +168,7 @@ static int backend_edit(enum edit op, int argc, char **argv)
 	o.cfg = &cfg;
 	if (!o.reason)
 		o.reason = reason;
-	xlb_change(&c, &o, &r);
-	rc = report_change(&c, &r, "edited configuration");
-	xlb_change_result_free(&r);
+	rc = run_change(&c, &o, "edited configuration");
 out:
 	xlb_config_free(&cfg);
 	xlb_ctl_close(&c);

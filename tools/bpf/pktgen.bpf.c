@@ -1,12 +1,12 @@
 // SPDX-License-Identifier: GPL-2.0
 /* Traffic generator: give each live frame its flow's source, send it out. */
-#include "compat.h"
+#include "../../bpf/compat.h"
 #include <linux/if_ether.h>
 #include <linux/ip.h>
 #include <linux/ipv6.h>
 #include <linux/in.h>
-#include "csum.h"
-#include "../include/xlb_pktgen.h"
+#include "../../bpf/csum.h"
+#include "../../include/xlb_pktgen.h"
 
 char LICENSE[] SEC("license") = "GPL";
 

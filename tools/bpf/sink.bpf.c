@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 /* Benchmark sink for backends: count and drop IP data frames, pass the rest. */
-#include "compat.h"
+#include "../../bpf/compat.h"
 #include <linux/if_ether.h>
-#include "../include/xlb_pktgen.h"
+#include "../../include/xlb_pktgen.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
