@@ -43,31 +43,6 @@ void xlb_diags_free(struct xlb_diags *d)
 	d->count = d->cap = 0;
 }
 
-void xlb_diags_print(const struct xlb_diags *d)
-{
-	const char *file = d->file ? d->file : "<config>";
-
-	if (xlb_json) {
-		json_t *arr = json_array();
-
-		for (__u32 i = 0; i < d->count; i++)
-			json_array_append_new(arr, json_pack("{s:s,s:s,s:s}", "file", file,
-							     "path", d->items[i].path,
-							     "message", d->items[i].msg));
-		json_t *o = json_pack("{s:s,s:o}", "error",
-				      "configuration is invalid", "errors", arr);
-		json_dumpf(o, stderr, JSON_COMPACT);
-		fputc('\n', stderr);
-		json_decref(o);
-		return;
-	}
-	for (__u32 i = 0; i < d->count; i++)
-		fprintf(stderr, "%s: %s%s%s\n", file, d->items[i].path,
-			d->items[i].path[0] ? ": " : "", d->items[i].msg);
-	fprintf(stderr, "xlb: error: %s: %u error%s, nothing applied\n", file, d->count,
-		d->count == 1 ? "" : "s");
-}
-
 /* ---- value helpers --------------------------------------------------------- */
 
 static void value_str(json_t *v, char *buf, size_t len)

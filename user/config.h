@@ -64,8 +64,6 @@ struct xlb_diags {
 void xlb_diag_add(struct xlb_diags *d, const char *path, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 void xlb_diags_free(struct xlb_diags *d);
-/* "FILE: PATH: MSG" lines to stderr, or one JSON object with -j. */
-void xlb_diags_print(const struct xlb_diags *d);
 
 /* Parse a file / a JSON value; every error goes into diags. 0 or -EINVAL/-errno. */
 int xlb_config_load(const char *path, struct xlb_config *cfg, struct xlb_diags *diags);

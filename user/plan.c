@@ -275,7 +275,7 @@ void xlb_plan_free(struct xlb_plan *plan)
 	memset(plan, 0, sizeof(*plan));
 }
 
-static const char *change_of(const struct xlb_plan_backend *b)
+const char *xlb_plan_change_name(const struct xlb_plan_backend *b)
 {
 	if (!b->in_old)
 		return "added";
@@ -301,7 +301,7 @@ json_t *xlb_plan_to_json(const struct xlb_plan *plan)
 			const struct xlb_plan_backend *b = &ps->bes[j];
 			json_t *o = json_pack("{s:s,s:s,s:o,s:o}", "address",
 					      xlb_addr_str(&b->addr, b->family, a, sizeof(a)),
-					      "change", change_of(b),
+					      "change", xlb_plan_change_name(b),
 					      "share_before", ps->shares_known ?
 					      json_real(b->share_old) : json_null(),
 					      "share_after", ps->shares_known ?
@@ -328,44 +328,3 @@ json_t *xlb_plan_to_json(const struct xlb_plan *plan)
 			 plan->refused != 0, "services", svcs);
 }
 
-void xlb_plan_print(const struct xlb_plan *plan, FILE *out)
-{
-	for (__u32 i = 0; i < plan->nr; i++) {
-		const struct xlb_plan_service *ps = &plan->svcs[i];
-		char a[INET6_ADDRSTRLEN];
-
-		fprintf(out, "service %s: %s", ps->name, !ps->in_old ? "added" :
-			!ps->in_new ? "removed" : ps->changed ? "changed" : "unchanged");
-		if (ps->churn >= 0 && ps->in_old && ps->changed)
-			fprintf(out, ", %.1f%% of new flows move", 100 * ps->churn);
-		fputc('\n', out);
-		if (!ps->changed)
-			continue;
-		fprintf(out, "  %-40s %-8s %-16s %7s -> %-7s\n", "backend", "change",
-			"weight/state", "share", "share");
-		for (__u32 j = 0; j < ps->nr_bes; j++) {
-			const struct xlb_plan_backend *b = &ps->bes[j];
-			char ws[40];
-
-			if (b->in_old && b->in_new && (b->weight_old != b->weight_new ||
-						       b->state_old != b->state_new))
-				snprintf(ws, sizeof(ws), "%u/%s->%u/%s", b->weight_old,
-					 xlb_state_name(b->state_old), b->weight_new,
-					 xlb_state_name(b->state_new));
-			else
-				snprintf(ws, sizeof(ws), "%u/%s", b->in_new ? b->weight_new :
-					 b->weight_old, xlb_state_name(b->in_new ? b->state_new :
-								      b->state_old));
-			fprintf(out, "  %-40s %-8s %-16s %6.1f%% -> %5.1f%%%s\n",
-				xlb_addr_str(&b->addr, b->family, a, sizeof(a)), change_of(b), ws,
-				100 * b->share_old, 100 * b->share_new,
-				ps->nr_bes > 1 && b->share_new > 0.5 ? "  <-- skew" : "");
-		}
-		for (__u32 j = 0; j < ps->nr_why; j++)
-			fprintf(out, "  REFUSED: %s\n", ps->why[j]);
-	}
-	if (!plan->changed)
-		fprintf(out, "no change\n");
-	else if (plan->refused)
-		fprintf(out, "the guards refuse this change (--force applies it anyway)\n");
-}

@@ -51,7 +51,8 @@ int xlb_plan_build(const struct xlb_config *old, const struct xlb_config *new,
 		   struct xlb_plan *plan);
 void xlb_plan_free(struct xlb_plan *plan);
 json_t *xlb_plan_to_json(const struct xlb_plan *plan);
-void xlb_plan_print(const struct xlb_plan *plan, FILE *out);
+/* "added", "removed", "state", "weight" or "same". */
+const char *xlb_plan_change_name(const struct xlb_plan_backend *b);
 const char *xlb_guard_name(enum xlb_guard g);
 
 /* Backends of a service that get table slots (active and weight > 0). */

@@ -79,7 +79,7 @@ kill_mid_apply() {
 	wait_for 20 grep -q "paused at step '$1'" "$STATE/pause.err" ||
 		echo "# the apply never reached step $1: $(cat "$STATE/pause.err")"
 	pkill -9 -f "backend add web $2"
-	wait $pid 2>/dev/null
+	{ wait $pid; } 2>/dev/null
 }
 kill_mid_apply switch 198.51.100.5
 check "killed before the switch: old generation live" test "$(gen)" = "$g"

@@ -18,7 +18,7 @@ kill_at() {	# $1: step to stop at, $2: backend to add
 	wait_for 20 grep -q "paused at step '$1'" /tmp/$LP-pause.err ||
 		echo "# the apply never reached step $1: $(cat /tmp/$LP-pause.err)"
 	pkill -9 -f "add web $2"
-	wait $pid 2>/dev/null
+	{ wait $pid; } 2>/dev/null
 }
 g=$(gen)
 kill_at switch 198.51.100.3

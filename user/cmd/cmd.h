@@ -4,6 +4,7 @@
 
 #include <jansson.h>
 #include <stdbool.h>
+#include <stdio.h>
 
 struct cmd {
 	const char *name;
@@ -37,6 +38,12 @@ extern const char *xlb_state_root;
 extern const char *xlb_dev;
 
 struct xlb_ctl;
+struct xlb_plan;
+struct xlb_diags;
+/* A plan as text (what xlb config plan shows). */
+void print_plan(const struct xlb_plan *plan, FILE *out);
+/* "FILE: PATH: MSG" lines to stderr, or one JSON object with -j. */
+void print_diags(const struct xlb_diags *d);
 struct xlb_change;
 struct xlb_change_result;
 /* Open the attached interface's state (prints the error). */

@@ -32,7 +32,7 @@ static int load_file(const char *file, struct xlb_config *cfg)
 
 	if (err) {
 		d.file = file;
-		xlb_diags_print(&d);
+		print_diags(&d);
 		xlb_config_free(cfg);
 	}
 	xlb_diags_free(&d);
@@ -53,7 +53,7 @@ static int do_config_validate(int argc, char **argv)
 	if (rc)
 		return rc;
 	if (xlb_config_validate(&cfg, &d)) {
-		xlb_diags_print(&d);
+		print_diags(&d);
 		rc = XLB_EXIT_REFUSED;
 		goto out;
 	}
@@ -111,11 +111,11 @@ int report_change(const struct xlb_ctl *c, struct xlb_change_result *r, const ch
 	json_t *plan = r->planned && xlb_json ? xlb_plan_to_json(&r->plan) : NULL;
 
 	if (r->planned && !xlb_json)
-		xlb_plan_print(&r->plan, stdout);
+		print_plan(&r->plan, stdout);
 	switch (r->outcome) {
 	case XLB_CHANGE_INVALID:
 		r->diags.file = what;
-		xlb_diags_print(&r->diags);
+		print_diags(&r->diags);
 		break;
 	case XLB_CHANGE_FAILED:
 		p_err("%s; the running configuration (generation %llu) is unchanged", xlb_errmsg(),
@@ -174,7 +174,7 @@ static int do_config_plan(int argc, char **argv)
 		json_emit(j);
 		rc = r.plan.refused ? XLB_EXIT_REFUSED : 0;
 	} else if (r.outcome == XLB_CHANGE_PLANNED) {
-		xlb_plan_print(&r.plan, stdout);
+		print_plan(&r.plan, stdout);
 		rc = r.plan.refused ? XLB_EXIT_REFUSED : 0;
 	} else {
 		rc = report_change(&c, &r, argv[0]);

@@ -1,0 +1,76 @@
+/* The command's printers of library results: a plan, a configuration's errors. */
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <jansson.h>
+#include "cmd.h"
+#include "config.h"
+#include "log.h"
+#include "netutil.h"
+#include "plan.h"
+
+void print_plan(const struct xlb_plan *plan, FILE *out)
+{
+	for (__u32 i = 0; i < plan->nr; i++) {
+		const struct xlb_plan_service *ps = &plan->svcs[i];
+		char a[INET6_ADDRSTRLEN];
+
+		fprintf(out, "service %s: %s", ps->name, !ps->in_old ? "added" :
+			!ps->in_new ? "removed" : ps->changed ? "changed" : "unchanged");
+		if (ps->churn >= 0 && ps->in_old && ps->changed)
+			fprintf(out, ", %.1f%% of new flows move", 100 * ps->churn);
+		fputc('\n', out);
+		if (!ps->changed)
+			continue;
+		fprintf(out, "  %-40s %-8s %-16s %7s -> %-7s\n", "backend", "change",
+			"weight/state", "share", "share");
+		for (__u32 j = 0; j < ps->nr_bes; j++) {
+			const struct xlb_plan_backend *b = &ps->bes[j];
+			char ws[40];
+
+			if (b->in_old && b->in_new && (b->weight_old != b->weight_new ||
+						       b->state_old != b->state_new))
+				snprintf(ws, sizeof(ws), "%u/%s->%u/%s", b->weight_old,
+					 xlb_state_name(b->state_old), b->weight_new,
+					 xlb_state_name(b->state_new));
+			else
+				snprintf(ws, sizeof(ws), "%u/%s", b->in_new ? b->weight_new :
+					 b->weight_old, xlb_state_name(b->in_new ? b->state_new :
+								      b->state_old));
+			fprintf(out, "  %-40s %-8s %-16s %6.1f%% -> %5.1f%%%s\n",
+				xlb_addr_str(&b->addr, b->family, a, sizeof(a)), xlb_plan_change_name(b), ws,
+				100 * b->share_old, 100 * b->share_new,
+				ps->nr_bes > 1 && b->share_new > 0.5 ? "  <-- skew" : "");
+		}
+		for (__u32 j = 0; j < ps->nr_why; j++)
+			fprintf(out, "  REFUSED: %s\n", ps->why[j]);
+	}
+	if (!plan->changed)
+		fprintf(out, "no change\n");
+	else if (plan->refused)
+		fprintf(out, "the guards refuse this change (--force applies it anyway)\n");
+}
+
+void print_diags(const struct xlb_diags *d)
+{
+	const char *file = d->file ? d->file : "<config>";
+
+	if (xlb_json) {
+		json_t *arr = json_array();
+
+		for (__u32 i = 0; i < d->count; i++)
+			json_array_append_new(arr, json_pack("{s:s,s:s,s:s}", "file", file,
+							     "path", d->items[i].path,
+							     "message", d->items[i].msg));
+		json_t *o = json_pack("{s:s,s:o}", "error",
+				      "configuration is invalid", "errors", arr);
+		json_dumpf(o, stderr, JSON_COMPACT);
+		fputc('\n', stderr);
+		json_decref(o);
+		return;
+	}
+	for (__u32 i = 0; i < d->count; i++)
+		fprintf(stderr, "%s: %s%s%s\n", file, d->items[i].path,
+			d->items[i].path[0] ? ": " : "", d->items[i].msg);
+	fprintf(stderr, "xlb: error: %s: %u error%s, nothing applied\n", file, d->count,
+		d->count == 1 ? "" : "s");
+}
