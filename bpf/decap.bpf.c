@@ -2,7 +2,10 @@
 /*
  * Backend-side decapsulation for kernels without the ipip module: strips the
  * outer header of IPv4-in-IPv4 and IPv6-in-IPv6 packets addressed to this
- * host (an address in decap_addrs) and passes the inner packet on.
+ * host (an address in decap_addrs) from an allowed source (a prefix in
+ * decap_from4/6: the balancers) and passes the inner packet on.  IP-in-IP
+ * from anywhere else is dropped: XDP runs before netfilter, so a backend's
+ * firewall could not stop a stranger's tunnel carrying any client address.
  */
 #include "compat.h"
 #include "parse.h"
@@ -18,6 +21,23 @@ struct {
 	__type(key, struct xlb_decap_key);
 	__type(value, __u32);
 } decap_addrs SEC(".maps");
+
+/* Outer sources that may tunnel to this host, by prefix. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, 64);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct xlb_decap_from4);
+	__type(value, __u32);
+} decap_from4 SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, 64);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct xlb_decap_from6);
+	__type(value, __u32);
+} decap_from6 SEC(".maps");
 
 /* [enum xlb_decap_reason] -> packets, per CPU. */
 struct {
@@ -43,6 +63,21 @@ static __always_inline int for_this_host(const void *addr, __u32 len, __u8 famil
 	__builtin_memcpy(&k.addr, addr, len);
 	k.family = family;
 	return bpf_map_lookup_elem(&decap_addrs, &k) != NULL;
+}
+
+static __always_inline int from_v4_trusted(__be32 saddr)
+{
+	struct xlb_decap_from4 k = { .prefixlen = 32, .addr = saddr };
+
+	return bpf_map_lookup_elem(&decap_from4, &k) != NULL;
+}
+
+static __always_inline int from_v6_trusted(const void *saddr)
+{
+	struct xlb_decap_from6 k = { .prefixlen = 128 };
+
+	__builtin_memcpy(k.addr, saddr, 16);
+	return bpf_map_lookup_elem(&decap_from6, &k) != NULL;
 }
 
 /* Move the L2 header forward over the outer IP header and drop the latter. */
@@ -73,6 +108,8 @@ static __always_inline int decap_v4(struct xdp_md *ctx, __u32 l2)
 		return count(XDP_PASS, XLB_DECAP_PASS);
 	if (!for_this_host(&outer->daddr, 4, XLB_FAMILY_V4))
 		return count(XDP_PASS, XLB_DECAP_PASS);
+	if (!from_v4_trusted(outer->saddr))
+		return count(XDP_DROP, XLB_DECAP_UNTRUSTED);
 	hlen = (outer->ihl * 4) & 0x3c;
 	inner = (void *)outer + hlen;
 	if ((void *)(inner + 1) > data_end || inner->version != 4)
@@ -92,6 +129,8 @@ static __always_inline int decap_v6(struct xdp_md *ctx, __u32 l2)
 		return count(XDP_PASS, XLB_DECAP_PASS);
 	if (!for_this_host(&outer->daddr, 16, XLB_FAMILY_V6))
 		return count(XDP_PASS, XLB_DECAP_PASS);
+	if (!from_v6_trusted(&outer->saddr))
+		return count(XDP_DROP, XLB_DECAP_UNTRUSTED);
 	inner = outer + 1;
 	if ((void *)(inner + 1) > data_end || inner->version != 6)
 		return count(XDP_DROP, XLB_DECAP_MALFORMED);

@@ -237,6 +237,7 @@ enum xlb_decap_reason {
 	XLB_DECAP_V6,		/* IPv6-in-IPv6 stripped */
 	XLB_DECAP_PASS,		/* not IP-in-IP to this host: untouched */
 	XLB_DECAP_MALFORMED,	/* IP-in-IP to this host, inner header bad: dropped */
+	XLB_DECAP_UNTRUSTED,	/* IP-in-IP to this host from a source not allowed: dropped */
 	XLB_DECAP_MAX,
 };
 
@@ -247,5 +248,21 @@ struct xlb_decap_key {
 	__u8 pad[3];
 };
 _Static_assert(sizeof(struct xlb_decap_key) == 20, "xlb_decap_key ABI");
+
+/*
+ * decap_from4 / decap_from6 keys (LPM tries): outer source prefixes that may
+ * tunnel to this host — the balancers.  Value: __u32 1.
+ */
+struct xlb_decap_from4 {
+	__u32 prefixlen;	/* 0..32, host order (LPM trie rule) */
+	__be32 addr;
+};
+_Static_assert(sizeof(struct xlb_decap_from4) == 8, "xlb_decap_from4 ABI");
+
+struct xlb_decap_from6 {
+	__u32 prefixlen;	/* 0..128 */
+	__u8 addr[16];
+};
+_Static_assert(sizeof(struct xlb_decap_from6) == 20, "xlb_decap_from6 ABI");
 
 #endif /* XLB_ABI_H */

@@ -82,6 +82,46 @@ static int decap_clear_defunct(const char *ifname, __u32 ifindex, const char *di
 	return 0;
 }
 
+static int from_add(struct decap_bpf *skel, const char *s)
+{
+	struct xlb_decap_from4 k4 = { 0 };
+	struct xlb_decap_from6 k6 = { 0 };
+	union xlb_addr a;
+	__u32 one = 1, len;
+	__u8 fam;
+	int err;
+
+	if (xlb_prefix_parse(s, &a, &fam, &len))
+		return xlb_errf(-EINVAL, "--from '%s' is not an IPv4 or IPv6 address or prefix "
+				"(ADDR or ADDR/LEN)", s);
+	if (fam == XLB_FAMILY_V4) {
+		k4.prefixlen = len;
+		k4.addr = a.v4;
+		err = bpf_map_update_elem(bpf_map__fd(skel->maps.decap_from4), &k4, &one, BPF_ANY);
+	} else {
+		k6.prefixlen = len;
+		memcpy(k6.addr, a.v6, 16);
+		err = bpf_map_update_elem(bpf_map__fd(skel->maps.decap_from6), &k6, &one, BPF_ANY);
+	}
+	if (err)
+		return xlb_errf(-errno, "cannot allow %s: %s", s, strerror(errno));
+	return 0;
+}
+
+/* The allowed outer sources: the prefixes given, or all of them when told so. */
+static int decap_allow(const struct xlb_decap_opts *o, struct decap_bpf *skel, __u32 *n)
+{
+	static const char *const any[] = { "0.0.0.0/0", "::/0" };
+	int err = 0;
+
+	for (int i = 0; i < o->nr_from && !err; i++)
+		err = from_add(skel, o->from[i]);
+	for (int i = 0; o->any_source && i < 2 && !err; i++)
+		err = from_add(skel, any[i]);
+	*n = o->any_source ? 2 : o->nr_from;
+	return err;
+}
+
 /* The accepted outer destinations: those given, or DEV's own addresses. */
 static int decap_fill(const struct xlb_decap_opts *o, struct decap_bpf *skel, __u32 *n)
 {
@@ -97,7 +137,8 @@ static int decap_fill(const struct xlb_decap_opts *o, struct decap_bpf *skel, __
 
 static int decap_pin_maps(struct decap_bpf *skel, const char *dir)
 {
-	struct bpf_map *maps[] = { skel->maps.decap_addrs, skel->maps.decap_stats };
+	struct bpf_map *maps[] = { skel->maps.decap_addrs, skel->maps.decap_from4,
+				   skel->maps.decap_from6, skel->maps.decap_stats };
 	char path[512];
 
 	for (size_t i = 0; i < sizeof(maps) / sizeof(maps[0]); i++) {
@@ -120,6 +161,10 @@ int xlb_decap_attach(const struct xlb_decap_opts *o, struct xlb_decap_info *info
 	err = decap_dir(o->ifname, dir, sizeof(dir));
 	if (err)
 		return err;
+	if (!o->nr_from == !o->any_source)	/* before anything is touched */
+		return xlb_errf(-EINVAL, o->any_source ? "--from and --any-source exclude each other"
+				: "say which balancers may tunnel to %s: --from PREFIX (repeatable), "
+				"or --any-source to accept IP-in-IP from anywhere", o->ifname);
 	ifindex = if_nametoindex(o->ifname);
 	if (!ifindex)
 		return xlb_errf(-ENODEV, "no interface named %s", o->ifname);
@@ -130,7 +175,8 @@ int xlb_decap_attach(const struct xlb_decap_opts *o, struct xlb_decap_info *info
 	skel = decap_bpf__open_and_load();
 	if (!skel)
 		return xlb_errf(-errno, "cannot load the decap program: %s", strerror(errno));
-	err = decap_fill(o, skel, &info->nr_addrs) ?: xlb_make_dir(dir);
+	err = decap_allow(o, skel, &info->nr_from) ?: decap_fill(o, skel, &info->nr_addrs) ?:
+	      xlb_make_dir(dir);
 	if (err)
 		goto out;
 	snprintf(path, sizeof(path), "%s/link", dir);

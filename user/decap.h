@@ -11,13 +11,18 @@ struct xlb_decap_opts {
 	enum xlb_mode mode;
 	const char **addrs;	/* outer destinations accepted; NULL: DEV's addresses */
 	int nr_addrs;
+	const char **from;	/* outer source prefixes allowed: the balancers */
+	int nr_from;
+	bool any_source;	/* no allow-list: IP-in-IP from anywhere (0.0.0.0/0, ::/0) */
 };
 
 struct xlb_decap_info {
 	__u32 nr_addrs;		/* outer destinations accepted */
+	__u32 nr_from;		/* source prefixes allowed */
 	bool replaced_defunct;	/* pins of a link whose device had gone were replaced */
 };
 
+/* -EINVAL unless o names allowed sources (from) or any_source, not both. */
 int xlb_decap_attach(const struct xlb_decap_opts *opts, struct xlb_decap_info *info);
 int xlb_decap_detach(const char *ifname);
 /* Packets per enum xlb_decap_reason, summed over CPUs. */

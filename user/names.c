@@ -40,6 +40,7 @@ const char *const xlb_decap_names[XLB_DECAP_MAX] = {
 	[XLB_DECAP_V6]		= "decap_v6",
 	[XLB_DECAP_PASS]	= "pass",
 	[XLB_DECAP_MALFORMED]	= "malformed",
+	[XLB_DECAP_UNTRUSTED]	= "untrusted_source",
 };
 
 const char *xlb_stat_kind(unsigned int reason)

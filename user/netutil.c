@@ -4,6 +4,7 @@
 #include <ifaddrs.h>
 #include <netinet/in.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include "netutil.h"
 
@@ -19,6 +20,35 @@ int xlb_addr_parse(const char *s, union xlb_addr *addr, __u8 *family)
 		return 0;
 	}
 	return -EINVAL;
+}
+
+int xlb_prefix_parse(const char *s, union xlb_addr *addr, __u8 *family, __u32 *len)
+{
+	char buf[INET6_ADDRSTRLEN + 8], *slash, *end;
+	unsigned long n;
+	__u32 max;
+
+	if (strlen(s) >= sizeof(buf))
+		return -EINVAL;
+	snprintf(buf, sizeof(buf), "%s", s);
+	slash = strchr(buf, '/');
+	if (slash)
+		*slash = '\0';
+	if (xlb_addr_parse(buf, addr, family))
+		return -EINVAL;
+	max = *family == XLB_FAMILY_V4 ? 32 : 128;
+	*len = max;
+	if (!slash)
+		return 0;
+	errno = 0;
+	n = strtoul(slash + 1, &end, 10);
+	if (!slash[1] || *end || errno || n > max)
+		return -EINVAL;
+	*len = n;
+	/* host bits off: 198.51.100.7/24 means 198.51.100.0/24 */
+	for (__u32 bit = n; bit < max; bit++)
+		((__u8 *)addr)[bit / 8] &= ~(0x80 >> (bit % 8));
+	return 0;
 }
 
 const char *xlb_addr_str(const union xlb_addr *addr, __u8 family, char *buf, size_t len)

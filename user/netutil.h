@@ -7,6 +7,8 @@
 
 /* Parse an IPv4 or IPv6 literal; sets *family.  0 or -EINVAL. */
 int xlb_addr_parse(const char *s, union xlb_addr *addr, __u8 *family);
+/* "ADDR" or "ADDR/LEN" (host bits cleared); a bare ADDR is a host prefix.  0 or -EINVAL. */
+int xlb_prefix_parse(const char *s, union xlb_addr *addr, __u8 *family, __u32 *len);
 /* Print; buf must hold INET6_ADDRSTRLEN bytes. */
 const char *xlb_addr_str(const union xlb_addr *addr, __u8 family, char *buf, size_t len);
 bool xlb_addr_is_zero(const union xlb_addr *addr);

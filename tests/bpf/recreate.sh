@@ -27,7 +27,7 @@ for prog in balancer decap; do
 	case $prog in
 	balancer) attach() { in_ns $XLB attach $DEV; }; detach() { in_ns $XLB detach $DEV; }
 		  PIN=/sys/fs/bpf/xlb/$DEV ;;
-	decap)	  attach() { in_ns $XLB decap attach $DEV; }; detach() { in_ns $XLB decap detach $DEV; }
+	decap)	  attach() { in_ns $XLB decap attach $DEV --from 198.51.100.0/24; }; detach() { in_ns $XLB decap detach $DEV; }
 		  PIN=/sys/fs/bpf/xlb-decap/$DEV ;;
 	esac
 	make_dev

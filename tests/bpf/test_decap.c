@@ -34,7 +34,7 @@ static void inner4(struct pb *b) { pb_ipv4(b, CLIENT4, VIP4, IPPROTO_TCP); pb_tc
 static void inner6(struct pb *b) { pb_ipv6(b, CLIENT6, VIP6, IPPROTO_TCP); pb_tcp(b, 40001, 80, 0x02); }
 
 /* A tunnel packet: outer header first (finished), then the inner packet. */
-static void tunnel4(struct pb *b, const char *dst, bool vlan)
+static void tunnel4_from(struct pb *b, const char *src, const char *dst, bool vlan)
 {
 	pb_init(b);
 	if (vlan) {
@@ -43,21 +43,24 @@ static void tunnel4(struct pb *b, const char *dst, bool vlan)
 	} else {
 		pb_eth(b, PB_MAC_NODE, PB_MAC_CLIENT, ETH_P_IP);
 	}
-	pb_ipv4(b, LB4, dst, IPPROTO_IPIP);
+	pb_ipv4(b, src, dst, IPPROTO_IPIP);
 	inner4(b);
 	pb_payload(b, 10);
 	pb_finish(b);
 }
 
-static void tunnel6(struct pb *b, const char *dst)
+static void tunnel6_from(struct pb *b, const char *src, const char *dst)
 {
 	pb_init(b);
 	pb_eth(b, PB_MAC_NODE, PB_MAC_CLIENT, ETH_P_IPV6);
-	pb_ipv6(b, LB6, dst, IPPROTO_IPV6);
+	pb_ipv6(b, src, dst, IPPROTO_IPV6);
 	inner6(b);
 	pb_payload(b, 10);
 	pb_finish(b);
 }
+
+static void tunnel4(struct pb *b, const char *dst, bool vlan) { tunnel4_from(b, LB4, dst, vlan); }
+static void tunnel6(struct pb *b, const char *dst) { tunnel6_from(b, LB6, dst); }
 
 /* What the host should see: the same L2 header, then the inner packet. */
 static void stripped(struct pb *want, const struct pb *in)
@@ -74,6 +77,11 @@ static void p_v4_vlan(struct pb *b) { tunnel4(b, HOST4, true); }
 static void p_v6(struct pb *b) { tunnel6(b, HOST6); }
 static void p_v4_other(struct pb *b) { tunnel4(b, "198.51.100.9", false); }
 static void p_v6_other(struct pb *b) { tunnel6(b, "2001:db8:b::9"); }
+/* IP-in-IP to this host from hosts that are not balancers: anyone could forge a client */
+static void p_v4_stranger(struct pb *b) { tunnel4_from(b, "203.0.113.66", HOST4, false); }
+static void p_v4_neighbour(struct pb *b) { tunnel4_from(b, "198.51.100.253", HOST4, false); }
+static void p_v6_stranger(struct pb *b) { tunnel6_from(b, "2001:db8:c::66", HOST6); }
+static void p_v6_in_prefix(struct pb *b) { tunnel6_from(b, "2001:db8:b::f3", HOST6); }
 static void p_plain(struct pb *b)
 {
 	pb_init(b);
@@ -115,6 +123,14 @@ static const struct dcase cases[] = {
 	{ "ipv4-in-ipv4 to this host is stripped", p_v4, XDP_PASS, XLB_DECAP_V4, true },
 	{ "ipv4-in-ipv4 behind a vlan tag is stripped", p_v4_vlan, XDP_PASS, XLB_DECAP_V4, true },
 	{ "ipv6-in-ipv6 to this host is stripped", p_v6, XDP_PASS, XLB_DECAP_V6, true },
+	{ "ipv4-in-ipv4 from a stranger is dropped and counted", p_v4_stranger, XDP_DROP,
+	  XLB_DECAP_UNTRUSTED },
+	{ "ipv4-in-ipv4 from a neighbour outside the allowed /32 is dropped", p_v4_neighbour,
+	  XDP_DROP, XLB_DECAP_UNTRUSTED },
+	{ "ipv6-in-ipv6 from a stranger is dropped and counted", p_v6_stranger, XDP_DROP,
+	  XLB_DECAP_UNTRUSTED },
+	{ "ipv6-in-ipv6 from inside the allowed /124 is stripped", p_v6_in_prefix, XDP_PASS,
+	  XLB_DECAP_V6, true },
 	{ "ipv4 tunnel to another host passes untouched", p_v4_other, XDP_PASS, XLB_DECAP_PASS },
 	{ "ipv6 tunnel to another host passes untouched", p_v6_other, XDP_PASS, XLB_DECAP_PASS },
 	{ "plain tcp passes untouched", p_plain, XDP_PASS, XLB_DECAP_PASS },
@@ -184,6 +200,27 @@ static int add_addr(const char *s)
 	return bpf_map_update_elem(bpf_map__fd(skel->maps.decap_addrs), &k, &one, BPF_ANY);
 }
 
+/* An allowed outer source prefix, as `xlb decap attach --from` adds it. */
+static int allow(const char *s)
+{
+	struct xlb_decap_from4 k4 = { 0 };
+	struct xlb_decap_from6 k6 = { 0 };
+	union xlb_addr a;
+	__u32 one = 1, len;
+	__u8 fam;
+
+	if (xlb_prefix_parse(s, &a, &fam, &len))
+		return -EINVAL;
+	if (fam == XLB_FAMILY_V6) {
+		k6.prefixlen = len;
+		memcpy(k6.addr, a.v6, 16);
+		return bpf_map_update_elem(bpf_map__fd(skel->maps.decap_from6), &k6, &one, BPF_ANY);
+	}
+	k4.prefixlen = len;
+	k4.addr = a.v4;
+	return bpf_map_update_elem(bpf_map__fd(skel->maps.decap_from4), &k4, &one, BPF_ANY);
+}
+
 static int setup(void **state)
 {
 	(void)state;
@@ -192,7 +229,8 @@ static int setup(void **state)
 		return 0;
 	}
 	skel = decap_bpf__open_and_load();
-	if (!skel || add_addr(HOST4) || add_addr(HOST6))
+	if (!skel || add_addr(HOST4) || add_addr(HOST6) || allow(LB4) ||
+	    allow("2001:db8:b::f0/124"))
 		skip_why = "cannot load the decap program";
 	return 0;
 }

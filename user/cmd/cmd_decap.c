@@ -10,15 +10,22 @@ static int do_decap_attach(int argc, char **argv)
 {
 	struct xlb_decap_opts o = { 0 };
 	struct xlb_decap_info info;
-	const char *addrs[16];
+	const char *addrs[16], *from[64];
 	int err;
 
 	if (argc < 1)
 		return usage_error("decap attach: missing DEV");
 	o.ifname = argv[0];
 	o.addrs = addrs;
+	o.from = from;
 	for (int i = 1; i < argc; i++) {
-		if (!strcmp(argv[i], "--mode") && i + 1 < argc) {
+		if (!strcmp(argv[i], "--from") && i + 1 < argc) {
+			if (o.nr_from == 64)
+				return usage_error("decap attach: at most 64 --from prefixes");
+			from[o.nr_from++] = argv[++i];
+		} else if (!strcmp(argv[i], "--any-source")) {
+			o.any_source = true;
+		} else if (!strcmp(argv[i], "--mode") && i + 1 < argc) {
 			if (xlb_mode_parse(argv[++i], &o.mode))
 				return usage_error("decap attach: --mode is native or generic, not '%s'",
 						   argv[i]);
@@ -34,11 +41,13 @@ static int do_decap_attach(int argc, char **argv)
 		return xlb_exit_for(err);
 	}
 	if (xlb_json)
-		json_emit(json_pack("{s:s,s:i,s:b}", "ifname", o.ifname, "addresses", info.nr_addrs,
+		json_emit(json_pack("{s:s,s:i,s:i,s:b,s:b}", "ifname", o.ifname, "addresses",
+				    info.nr_addrs, "sources", info.nr_from, "any_source", o.any_source,
 				    "replaced_defunct", info.replaced_defunct));
 	else
-		printf("decap attached to %s (%u tunnel address%s)\n", o.ifname, info.nr_addrs,
-		       info.nr_addrs == 1 ? "" : "es");
+		printf("decap attached to %s (%u tunnel address%s, %s)\n", o.ifname, info.nr_addrs,
+		       info.nr_addrs == 1 ? "" : "es", o.any_source ? "from ANY source" :
+		       info.nr_from == 1 ? "from 1 source prefix" : "from the source prefixes given");
 	return 0;
 }
 

@@ -27,7 +27,7 @@ static const char synopsis[] =
 "  xlb backend set SERVICE ADDR {weight N | state active|drain|down} [--force]\n"
 "  xlb stats [SERVICE] [--watch [--count N]]\n"
 "  xlb table SERVICE\n"
-"  xlb decap attach DEV [--mode native|generic] [ADDR...]\n"
+"  xlb decap attach DEV [--mode native|generic] {--from PREFIX... | --any-source} [ADDR...]\n"
 "  xlb decap detach DEV\n"
 "  xlb decap stats DEV\n"
 "  xlb daemon [--config FILE] [--metrics ADDR:PORT | --no-metrics] [--metrics-file PATH]\n"
