@@ -16,6 +16,7 @@ int xlb_change(struct xlb_ctl *c, const struct xlb_change *ch, struct xlb_change
 {
 	struct xlb_commit_meta meta = { .source = ch->source ?: "apply", .reason = ch->reason ?: "",
 					.prefer = ch->prefer };
+	unsigned int refused;
 	int err;
 
 	xlb_err_clear();
@@ -31,8 +32,9 @@ int xlb_change(struct xlb_ctl *c, const struct xlb_change *ch, struct xlb_change
 	if (err)
 		return failed(r, XLB_CHANGE_FAILED, xlb_errf(err, "cannot plan: %s", strerror(-err)));
 	r->planned = true;
-	/* 3. guards: the plan's refusals stop the change unless forced */
-	if (r->plan.refused && !ch->force)
+	/* 3. guards: the plan's refusals stop the change unless forced or exempt */
+	refused = r->plan.refused & ~(ch->exempt & ~(XLB_GUARD_MIN_ACTIVE | XLB_GUARD_EMPTY));
+	if (refused && !ch->force)
 		return failed(r, XLB_CHANGE_REFUSED, xlb_errf(-EPERM, "refused by the guards; "
 							      "nothing applied (--force overrides)"));
 	if (ch->dry_run || (!r->plan.changed && c->live_gen)) {
@@ -40,7 +42,7 @@ int xlb_change(struct xlb_ctl *c, const struct xlb_change *ch, struct xlb_change
 		return 0;
 	}
 	/* 4. commit and record: idle slot, pending record, switch, final record */
-	meta.forced = ch->force && r->plan.refused;
+	meta.forced = ch->force && refused;
 	err = xlb_commit(c, ch->cfg, &r->plan, &meta, &r->generation);
 	if (err)
 		return failed(r, XLB_CHANGE_FAILED, err);

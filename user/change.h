@@ -23,6 +23,9 @@ struct xlb_change {
 	const char *reason;		/* recorded; NULL: "" */
 	bool force;			/* apply even when guards refuse */
 	bool dry_run;			/* plan and guards only (xlb config plan) */
+	unsigned int exempt;		/* enum xlb_guard bits that do not refuse this change:
+					   health verdicts skip max_share and max_churn (guards
+					   meant for people), never min_active or an empty service */
 	const struct xlb_assign *prefer;	/* rollback: the target's numbers */
 };
 

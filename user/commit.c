@@ -9,6 +9,8 @@
  * the commit fail at that step (finalize only pauses: the switch is done); XLB_PAUSE_AT=STEP sleeps there for
  * XLB_PAUSE_SECONDS (default 5) so a test can kill the controller mid-apply; it says
  * "paused at step STEP" on stderr first, which is what the test waits for.
+ * XLB_FAIL_AT_FILE=PATH: while PATH exists, the step it names fails (a test
+ * makes a running daemon's commits fail, then recover).
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -24,9 +26,28 @@
 #include "log.h"
 #include "netutil.h"
 
+/* XLB_FAIL_AT, or the first word of the file XLB_FAIL_AT_FILE names (a running daemon's). */
+static const char *fail_step(char *buf, size_t len)
+{
+	const char *path = getenv("XLB_FAIL_AT_FILE");
+	FILE *f;
+
+	if (!path)
+		return getenv("XLB_FAIL_AT");
+	f = fopen(path, "r");
+	if (!f)
+		return getenv("XLB_FAIL_AT");
+	if (!fgets(buf, len, f))
+		buf[0] = '\0';
+	fclose(f);
+	buf[strcspn(buf, " \n")] = '\0';
+	return buf;
+}
+
 static int test_hook(const char *step)
 {
-	const char *fail = getenv("XLB_FAIL_AT"), *pause = getenv("XLB_PAUSE_AT");
+	char buf[32];
+	const char *fail = fail_step(buf, sizeof(buf)), *pause = getenv("XLB_PAUSE_AT");
 
 	if (pause && !strcmp(pause, step)) {
 		const char *s = getenv("XLB_PAUSE_SECONDS");

@@ -32,7 +32,8 @@ static int load_running(struct xlb_ctl *c)
 	return 0;
 }
 
-int xlb_ctl_open(const char *ifname, const char *state_root, bool readonly, struct xlb_ctl *c)
+static int ctl_open(const char *ifname, const char *state_root, bool readonly, bool wait,
+		    struct xlb_ctl *c)
 {
 	struct xlb_slot_conf conf;
 	char dir[256];
@@ -50,7 +51,7 @@ int xlb_ctl_open(const char *ifname, const char *state_root, bool readonly, stru
 	if (access(dir, F_OK))
 		return xlb_errf(-ENOENT, "xlb is not attached to %s (xlb attach %s)", ifname, ifname);
 	if (!readonly) {
-		c->lock_fd = xlb_lock_dev(ifname);
+		c->lock_fd = wait ? xlb_lock_dev(ifname) : xlb_trylock_dev(ifname);
 		if (c->lock_fd < 0)
 			return c->lock_fd;
 	}
@@ -96,4 +97,14 @@ void xlb_ctl_close(struct xlb_ctl *c)
 	if (c->lock_fd >= 0)
 		close(c->lock_fd);
 	c->lock_fd = -1;
+}
+
+int xlb_ctl_open(const char *ifname, const char *state_root, bool readonly, struct xlb_ctl *c)
+{
+	return ctl_open(ifname, state_root, readonly, true, c);
+}
+
+int xlb_ctl_try_open(const char *ifname, const char *state_root, struct xlb_ctl *c)
+{
+	return ctl_open(ifname, state_root, false, false, c);
 }

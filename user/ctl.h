@@ -27,6 +27,8 @@ struct xlb_ctl {
 
 /* Open (and lock, unless readonly) an attached interface's state. */
 int xlb_ctl_open(const char *ifname, const char *state_root, bool readonly, struct xlb_ctl *c);
+/* Open writable without waiting: -EWOULDBLOCK while another process holds the lock. */
+int xlb_ctl_try_open(const char *ifname, const char *state_root, struct xlb_ctl *c);
 void xlb_ctl_close(struct xlb_ctl *c);
 
 #endif

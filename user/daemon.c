@@ -70,9 +70,13 @@ struct daemon {
 	struct xlb_dp dp;		/* pinned maps, opened once */
 	int epfd, sigfd;
 	__u32 seed;
-	bool dirty;			/* a verdict flipped: commit */
+	bool pending;			/* a verdict flipped and is not applied yet */
+	__u64 retry_at_ms;		/* the next attempt, after a failed one */
+	__u32 backoff_ms;		/* 0, or the wait after the last failure */
+	__u32 attempts;			/* failed attempts of the pending change */
+	__u64 health_retries[XLB_HEALTH_RETRY_MAX];
 	__u64 reloads[XLB_RELOAD_MAX];
-	__u64 health_commits, health_refused;
+	__u64 health_commits;
 };
 
 /* One log line per event, syslog priority prefix (journald reads it). */
@@ -248,7 +252,7 @@ static void record_verdict(struct daemon *d, struct dbackend *b, enum xlb_probe_
 		     b->service, addr_s(b, a, sizeof(a)), b->h.up ? "up" : "down",
 		     b->h.up ? b->h.ok_run : b->h.fail_run, b->h.up ? "successes" : "failures",
 		     ok ? "" : ": ", ok ? "" : b->probe.why);
-		d->dirty = true;
+		d->pending = true;
 	}
 	pthread_mutex_unlock(&d->lock);
 	b->h.next_ms = xlb_health_next(now_ms(), s->health.interval_ms, &d->seed);
@@ -331,9 +335,10 @@ static bool overlay(struct daemon *d, struct xlb_config *cfg)
 
 /* Apply cfg through the change path; 0 applied, 1 unchanged, -EPERM refused, <0. */
 static int commit(struct xlb_ctl *c, const struct xlb_config *cfg, const char *source,
-		  const char *reason)
+		  const char *reason, unsigned int exempt)
 {
-	struct xlb_change ch = { .cfg = cfg, .source = source, .reason = reason };
+	struct xlb_change ch = { .cfg = cfg, .source = source, .reason = reason,
+				 .exempt = exempt };
 	struct xlb_change_result r;
 	const struct xlb_plan *p = &r.plan;
 	int err = xlb_change(c, &ch, &r);
@@ -388,7 +393,56 @@ static void log_health_changes(const struct xlb_config *old, const struct xlb_co
 	}
 }
 
-static void commit_health(struct daemon *d)
+/* Shortest health interval of the running configuration: the longest a retry waits. */
+static __u32 retry_cap_ms(const struct daemon *d)
+{
+	__u32 cap = 5000;
+
+	for (__u32 s = 0; s < d->running.nr_services; s++) {
+		const struct xlb_health *h = &d->running.services[s].health;
+
+		if (h->type != XLB_HEALTH_NONE && h->interval_ms < cap)
+			cap = h->interval_ms;
+	}
+	return cap < 50 ? 50 : cap;
+}
+
+/* The pending change did not land: say why, count it, try again later. */
+static void health_retry(struct daemon *d, enum xlb_health_retry why, const char *msg,
+			 __u64 now)
+{
+	__u32 cap = retry_cap_ms(d);
+
+	d->backoff_ms = d->backoff_ms ? 2 * d->backoff_ms : 50;
+	if (d->backoff_ms > cap)
+		d->backoff_ms = cap;
+	d->retry_at_ms = now + d->backoff_ms;
+	d->attempts++;
+	pthread_mutex_lock(&d->lock);
+	d->health_retries[why]++;
+	pthread_mutex_unlock(&d->lock);
+	dlog(why == XLB_HEALTH_RETRY_LOCKED ? 5 : 3, "health: change pending (%s: %s); attempt %u, "
+	     "retrying in %u ms", xlb_health_retry_names[why], msg, d->attempts, d->backoff_ms);
+}
+
+static void health_landed(struct daemon *d, bool applied)
+{
+	if (d->attempts)
+		dlog(5, "health: pending change %s after %u failed attempt%s",
+		     applied ? "applied" : "no longer needed", d->attempts, d->attempts == 1 ? "" : "s");
+	d->pending = false;
+	d->attempts = 0;
+	d->backoff_ms = 0;
+	d->retry_at_ms = 0;
+}
+
+/*
+ * The health overlay on the running configuration, through the change path:
+ * exempt from max_share and max_churn, never from min_active.  A change that
+ * does not land (the lock held by a CLI, a failed commit, a refusal) stays
+ * pending and is retried with backoff; the lock is tried, never waited on.
+ */
+static void commit_health(struct daemon *d, __u64 now)
 {
 	struct xlb_config cfg;
 	struct xlb_ctl c;
@@ -396,29 +450,33 @@ static void commit_health(struct daemon *d)
 	bool changed;
 	int err;
 
-	d->dirty = false;
-	if (xlb_ctl_open(d->o->ifname, d->o->state_root, false, &c)) {
-		dlog(3, "health: cannot open the interface state: %s", xlb_errmsg());
-		d->dirty = true;
+	if (now < d->retry_at_ms)
 		return;
+	err = xlb_ctl_try_open(d->o->ifname, d->o->state_root, &c);
+	if (err)
+		return health_retry(d, err == -EWOULDBLOCK ? XLB_HEALTH_RETRY_LOCKED :
+				    XLB_HEALTH_RETRY_FAILED, xlb_errmsg(), now);
+	if (xlb_config_copy(&cfg, &c.running)) {
+		xlb_ctl_close(&c);
+		return health_retry(d, XLB_HEALTH_RETRY_FAILED, "out of memory", now);
 	}
-	if (xlb_config_copy(&cfg, &c.running))
-		goto out;
 	pthread_mutex_lock(&d->lock);
 	changed = overlay(d, &cfg);
 	pthread_mutex_unlock(&d->lock);
+	err = 1;
 	if (changed) {
 		log_health_changes(&c.running, &cfg, reason, sizeof(reason));
-		err = commit(&c, &cfg, "health", reason);
-		pthread_mutex_lock(&d->lock);
-		if (err == -EPERM || err == -EINVAL)
-			d->health_refused++;
-		else if (!err)
-			d->health_commits++;
-		pthread_mutex_unlock(&d->lock);
+		err = commit(&c, &cfg, "health", reason, XLB_GUARD_MAX_SHARE | XLB_GUARD_MAX_CHURN);
 	}
+	if (err < 0)
+		health_retry(d, err == -EPERM || err == -EINVAL ? XLB_HEALTH_RETRY_REFUSED :
+			     XLB_HEALTH_RETRY_FAILED, xlb_errmsg(), now);
+	else
+		health_landed(d, !err);
+	pthread_mutex_lock(&d->lock);
+	d->health_commits += !err;
+	pthread_mutex_unlock(&d->lock);
 	xlb_config_free(&cfg);
-out:
 	xlb_ctl_close(&c);
 	sync_running(d);
 }
@@ -450,7 +508,7 @@ static void reload(struct daemon *d)
 		overlay(d, &cfg);
 		pthread_mutex_unlock(&d->lock);
 		snprintf(reason, sizeof(reason), "reload of %s", d->o->config);
-		err = commit(&c, &cfg, "reload", reason);
+		err = commit(&c, &cfg, "reload", reason, 0);
 		result = err == 1 ? XLB_RELOAD_UNCHANGED : err ? XLB_RELOAD_REFUSED : XLB_RELOAD_APPLIED;
 		xlb_ctl_close(&c);
 	}
@@ -563,7 +621,8 @@ static int snapshot(struct daemon *d, struct xlb_metrics *m)
 		m->has_event[e] = !xlb_dp_event(&d->dp, e, &m->events[e]);
 	memcpy(m->reloads, d->reloads, sizeof(m->reloads));
 	m->health_commits = d->health_commits;
-	m->health_refused = d->health_refused;
+	m->health_pending = d->pending;
+	memcpy(m->health_retries, d->health_retries, sizeof(m->health_retries));
 out:
 	pthread_mutex_unlock(&d->lock);
 	return err;
@@ -782,8 +841,8 @@ int xlb_daemon_run(const struct xlb_daemon_opts *o)
 		stop = handle_events(&d, ev, n);
 		now = now_ms();
 		run_checks(&d, now);
-		if (d.dirty)
-			commit_health(&d);
+		if (d.pending)
+			commit_health(&d, now);
 		if (now - last_sample >= 1000) {
 			last_sample = now;
 			every_second(&d);

@@ -187,7 +187,8 @@ static int set_pin_paths(struct bpf_object *obj, const char *dir)
 	return 0;
 }
 
-void xlb_chmod_pins(const char *dir)
+/* Run fn on every pin in dir. */
+static void each_pin(const char *dir, int (*fn)(const char *path))
 {
 	struct dirent *de;
 	char path[512];
@@ -199,26 +200,24 @@ void xlb_chmod_pins(const char *dir)
 		if (de->d_name[0] == '.')
 			continue;
 		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
-		chmod(path, 0600);
+		fn(path);
 	}
 	closedir(d);
 }
 
+static int owner_only(const char *path)
+{
+	return chmod(path, 0600);
+}
+
+void xlb_chmod_pins(const char *dir)
+{
+	each_pin(dir, owner_only);
+}
+
 void xlb_remove_pins(const char *dir)
 {
-	struct dirent *de;
-	char path[512];
-	DIR *d = opendir(dir);
-
-	if (!d)
-		return;
-	while ((de = readdir(d))) {
-		if (de->d_name[0] == '.')
-			continue;
-		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
-		unlink(path);
-	}
-	closedir(d);
+	each_pin(dir, unlink);
 	rmdir(dir);
 }
 

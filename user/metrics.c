@@ -5,6 +5,9 @@
 #include "metrics.h"
 #include "names.h"
 
+const char *const xlb_health_retry_names[XLB_HEALTH_RETRY_MAX] = { "locked", "failed",
+								  "refused" };
+
 const char *const xlb_reload_names[XLB_RELOAD_MAX] = { "applied", "unchanged", "invalid",
 						       "refused" };
 
@@ -125,8 +128,18 @@ static void daemon_counters(const struct xlb_metrics *m, FILE *f)
 	family(f, "xlb_daemon_health_commits_total", "counter", "Health changes applied.");
 	fprintf(f, "xlb_daemon_health_commits_total %llu\n", (unsigned long long)m->health_commits);
 	family(f, "xlb_daemon_health_refused_total", "counter",
-	       "Health changes refused by the guards.");
-	fprintf(f, "xlb_daemon_health_refused_total %llu\n", (unsigned long long)m->health_refused);
+	       "Attempts to apply a health change that were refused (retried).");
+	fprintf(f, "xlb_daemon_health_refused_total %llu\n",
+		(unsigned long long)m->health_retries[XLB_HEALTH_RETRY_REFUSED]);
+	family(f, "xlb_daemon_health_pending", "gauge",
+	       "1 while a health verdict waits to be applied (retried with backoff).");
+	fprintf(f, "xlb_daemon_health_pending %d\n", m->health_pending);
+	family(f, "xlb_daemon_health_retries_total", "counter",
+	       "Attempts to apply a health change that did not land, by why: the interface "
+	       "locked by another xlb, the commit failed, or refused.");
+	for (int k = 0; k < XLB_HEALTH_RETRY_MAX; k++)
+		fprintf(f, "xlb_daemon_health_retries_total{reason=\"%s\"} %llu\n",
+			xlb_health_retry_names[k], (unsigned long long)m->health_retries[k]);
 }
 
 void xlb_metrics_render(const struct xlb_metrics *m, FILE *f)

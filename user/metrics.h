@@ -32,6 +32,11 @@ struct xlb_metrics_service {
 	bool floor_alert;
 };
 
+/* Why a pending health change did not land (xlb_daemon_health_retries_total). */
+enum xlb_health_retry { XLB_HEALTH_RETRY_LOCKED, XLB_HEALTH_RETRY_FAILED,
+			XLB_HEALTH_RETRY_REFUSED, XLB_HEALTH_RETRY_MAX };
+extern const char *const xlb_health_retry_names[XLB_HEALTH_RETRY_MAX];
+
 enum { XLB_RELOAD_APPLIED, XLB_RELOAD_UNCHANGED, XLB_RELOAD_INVALID, XLB_RELOAD_REFUSED,
        XLB_RELOAD_MAX };
 extern const char *const xlb_reload_names[XLB_RELOAD_MAX];
@@ -48,7 +53,9 @@ struct xlb_metrics {
 	bool has_event[XLB_EV_MAX];
 	__u64 events[XLB_EV_MAX];
 	__u64 reloads[XLB_RELOAD_MAX];
-	__u64 health_commits, health_refused;
+	__u64 health_commits;
+	bool health_pending;		/* a verdict waits to be applied */
+	__u64 health_retries[XLB_HEALTH_RETRY_MAX];
 };
 
 void xlb_metrics_render(const struct xlb_metrics *m, FILE *f);
