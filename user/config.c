@@ -9,6 +9,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <netinet/in.h>
 #include <unistd.h>
 #include "config.h"
@@ -20,6 +21,10 @@ void xlb_diag_add(struct xlb_diags *d, const char *path, const char *fmt, ...)
 	struct xlb_diag *it;
 	va_list ap;
 
+	if (d->count >= XLB_DIAGS_MAX) {
+		d->dropped++;
+		return;
+	}
 	if (d->count == d->cap) {
 		__u32 cap = d->cap ? d->cap * 2 : 16;
 		void *p = realloc(d->items, cap * sizeof(*d->items));
@@ -363,6 +368,26 @@ static void parse_service(json_t *s, const char *path, struct xlb_service_conf *
 	}
 }
 
+/* Counts before anything is allocated: services, and backends in all. */
+static bool too_many(json_t *svcs, struct xlb_diags *d)
+{
+	size_t n = json_array_size(svcs), backends = 0;
+
+	if (n > XLB_MAX_SERVICES) {
+		xlb_diag_add(d, "services", "%zu services: at most %u fit the maps (nothing more "
+			     "was read)", n, XLB_MAX_SERVICES);
+		return true;
+	}
+	for (size_t i = 0; i < n; i++)
+		backends += json_array_size(json_object_get(json_array_get(svcs, i), "backends"));
+	if (backends > XLB_MAX_BACKENDS - 1) {
+		xlb_diag_add(d, "services", "%zu backends in all: at most %u fit the maps (nothing "
+			     "more was read)", backends, XLB_MAX_BACKENDS - 1);
+		return true;
+	}
+	return false;
+}
+
 int xlb_config_from_json(json_t *root, struct xlb_config *cfg, struct xlb_diags *d)
 {
 	json_t *svcs;
@@ -379,6 +404,8 @@ int xlb_config_from_json(json_t *root, struct xlb_config *cfg, struct xlb_diags 
 		xlb_diag_add(d, "services", svcs ? "must be a list" : "missing (a list of services)");
 		return -EINVAL;
 	}
+	if (too_many(svcs, d))
+		return -EINVAL;
 	cfg->nr_services = json_array_size(svcs);
 	cfg->services = calloc(cfg->nr_services ? cfg->nr_services : 1, sizeof(*cfg->services));
 	if (!cfg->services)
@@ -392,20 +419,85 @@ int xlb_config_from_json(json_t *root, struct xlb_config *cfg, struct xlb_diags 
 	return d->count > before ? -EINVAL : 0;
 }
 
+/* JSON objects and lists in text, strings skipped: a bound before jansson builds them. */
+static size_t json_nodes(const char *text, size_t len)
+{
+	bool in_string = false;
+	size_t nodes = 0;
+
+	for (size_t i = 0; i < len; i++) {
+		if (in_string) {
+			if (text[i] == '\\')
+				i++;
+			else if (text[i] == '"')
+				in_string = false;
+		} else if (text[i] == '"') {
+			in_string = true;
+		} else if (text[i] == '{' || text[i] == '[') {
+			nodes++;
+		}
+	}
+	return nodes;
+}
+
+/* The file's text, if its size and shape are those of a configuration: 0, -ENOENT, -EINVAL. */
+static int read_bounded(const char *path, char **text, size_t *len, struct xlb_diags *d)
+{
+	FILE *f = fopen(path, "r");
+	struct stat st;
+	size_t nodes;
+
+	*text = NULL;
+	if (!f || fstat(fileno(f), &st)) {
+		xlb_diag_add(d, "", "cannot read: %s", strerror(errno ? errno : ENOENT));
+		if (f)
+			fclose(f);
+		return -ENOENT;
+	}
+	if (!S_ISREG(st.st_mode) || st.st_size > XLB_CONFIG_MAX_BYTES) {
+		xlb_diag_add(d, "", S_ISREG(st.st_mode) ? "%lld bytes: a configuration is at most "
+			     "%u MiB" : "not a regular file", (long long)st.st_size,
+			     XLB_CONFIG_MAX_BYTES >> 20);
+		fclose(f);
+		return -EINVAL;
+	}
+	*text = malloc(st.st_size + 1);
+	*len = *text ? fread(*text, 1, st.st_size, f) : 0;
+	if (!*text || ferror(f)) {
+		xlb_diag_add(d, "", "cannot read: %s", *text ? strerror(errno) : "out of memory");
+		fclose(f);
+		free(*text);
+		*text = NULL;
+		return -ENOENT;
+	}
+	fclose(f);
+	nodes = json_nodes(*text, *len);
+	if (nodes <= XLB_CONFIG_MAX_NODES)
+		return 0;
+	xlb_diag_add(d, "", "%zu JSON objects and lists: more than any configuration that fits "
+		     "the maps (%u)", nodes, XLB_CONFIG_MAX_NODES);
+	free(*text);
+	*text = NULL;
+	return -EINVAL;
+}
+
 int xlb_config_load(const char *path, struct xlb_config *cfg, struct xlb_diags *d)
 {
 	json_error_t jerr;
 	json_t *root;
+	size_t len = 0;
+	char *text;
 	int err;
 
 	memset(cfg, 0, sizeof(*cfg));
 	d->file = path;
-	root = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr);
+	errno = 0;
+	err = read_bounded(path, &text, &len, d);
+	if (err)
+		return err;
+	root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
+	free(text);
 	if (!root) {
-		if (jerr.line < 0 || access(path, R_OK)) {
-			xlb_diag_add(d, "", "cannot read: %s", strerror(errno ? errno : ENOENT));
-			return -ENOENT;
-		}
 		xlb_diag_add(d, "", "line %d, column %d: %s", jerr.line, jerr.column, jerr.text);
 		return -EINVAL;
 	}

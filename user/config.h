@@ -55,10 +55,17 @@ struct xlb_diag {
 	char msg[256];
 };
 
+#define XLB_DIAGS_MAX		100		/* kept; the rest only counted */
+#define XLB_CONFIG_MAX_BYTES	(4u << 20)	/* a configuration file at most */
+/* JSON objects and lists in one: the root, 256 services with guards, health and
+ * backend lists, 4095 backends — with room to spare, checked before parsing */
+#define XLB_CONFIG_MAX_NODES	16384
+
 struct xlb_diags {
 	const char *file;
 	struct xlb_diag *items;
 	__u32 count, cap;
+	__u32 dropped;		/* problems past XLB_DIAGS_MAX, not kept */
 };
 
 void xlb_diag_add(struct xlb_diags *d, const char *path, const char *fmt, ...)

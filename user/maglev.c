@@ -8,6 +8,7 @@
  * on every machine (the hash reads bytes, not host words).
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include "maglev.h"
@@ -44,10 +45,102 @@ __u64 xlb_hash64(const void *data, __u32 len, __u64 seed)
 struct perm {
 	__u32 pos;	/* next preferred slot */
 	__u32 skip;
-	__u64 credit;
+	__u64 claims;	/* slots claimed so far */
 	__u32 weight;
 	__u32 id;
 };
+
+/*
+ * Turns: in round r every backend earns its weight in credit and claims a
+ * slot for every wmax of credit, backends in address order.  Backend i's
+ * k-th claim (from 0) is in round ceil((k + 1) * wmax / w_i): a min-heap of
+ * (round, index) replays exactly that order while visiting only backends
+ * that claim, so a 65535-to-1 weight ratio costs no idle rounds.
+ */
+struct turn {
+	__u64 round;
+	__u32 i;
+};
+
+static bool turn_before(const struct turn *a, const struct turn *b)
+{
+	return a->round < b->round || (a->round == b->round && a->i < b->i);
+}
+
+static void heap_down(struct turn *h, __u32 n, __u32 k)
+{
+	for (;;) {
+		__u32 l = 2 * k + 1, r = l + 1, m = k;
+		struct turn t;
+
+		if (l < n && turn_before(&h[l], &h[m]))
+			m = l;
+		if (r < n && turn_before(&h[r], &h[m]))
+			m = r;
+		if (m == k)
+			return;
+		t = h[k];
+		h[k] = h[m];
+		h[m] = t;
+		k = m;
+	}
+}
+
+static __u64 claim_round(const struct perm *p, __u32 wmax)
+{
+	return ((p->claims + 1) * wmax + p->weight - 1) / p->weight;
+}
+
+/* The turns round by round: cheap while most backends claim in most rounds. */
+static void fill_rounds(struct perm *perm, __u32 n, __u32 m, __u32 wmax, __u8 *taken,
+			__u32 *table)
+{
+	__u32 filled = 0;
+
+	for (__u64 round = 1; filled < m; round++) {
+		for (__u32 i = 0; i < n && filled < m; i++) {
+			struct perm *p = &perm[i];
+			__u32 c;
+
+			if (!p->weight || claim_round(p, wmax) != round)
+				continue;
+			for (c = p->pos; taken[c]; c = c + p->skip >= m ? c + p->skip - m : c + p->skip)
+				;
+			taken[c] = 1;
+			table[c] = p->id;
+			p->pos = c + p->skip >= m ? c + p->skip - m : c + p->skip;
+			p->claims++;
+			filled++;
+		}
+	}
+}
+
+/* The same turns from a heap: only backends that claim are visited. */
+static void fill_heap(struct perm *perm, __u32 n, __u32 m, __u32 wmax, __u8 *taken, __u32 *table,
+		 struct turn *heap)
+{
+	__u32 nh = 0, filled = 0;
+
+	for (__u32 i = 0; i < n; i++)
+		if (perm[i].weight)
+			heap[nh++] = (struct turn){ .round = claim_round(&perm[i], wmax), .i = i };
+	for (__u32 k = nh / 2; k-- > 0;)
+		heap_down(heap, nh, k);
+	while (filled < m) {
+		struct perm *p = &perm[heap[0].i];
+		__u32 c;
+
+		for (c = p->pos; taken[c]; c = c + p->skip >= m ? c + p->skip - m : c + p->skip)
+			;
+		taken[c] = 1;
+		table[c] = p->id;
+		p->pos = c + p->skip >= m ? c + p->skip - m : c + p->skip;
+		p->claims++;
+		filled++;
+		heap[0].round = claim_round(p, wmax);
+		heap_down(heap, nh, 0);
+	}
+}
 
 static int cmp_backend(const void *a, const void *b)
 {
@@ -62,20 +155,26 @@ int xlb_maglev_build(const struct xlb_maglev_backend *backends, __u32 n, __u32 m
 		     __u32 *table)
 {
 	struct xlb_maglev_backend *sorted;
+	struct turn *heap;
 	struct perm *perm;
 	__u8 *taken;
-	__u32 wmax = 0, filled = 0;
+	__u32 wmax = 0;
+	double total = 0;
 
-	for (__u32 i = 0; i < n; i++)
+	for (__u32 i = 0; i < n; i++) {
 		wmax = backends[i].weight > wmax ? backends[i].weight : wmax;
+		total += backends[i].weight;
+	}
 	if (!wmax || m < 2)
 		return -EINVAL;
 	sorted = malloc(sizeof(*sorted) * n);
 	perm = calloc(n, sizeof(*perm));
+	heap = calloc(n, sizeof(*heap));
 	taken = calloc(m, 1);
-	if (!sorted || !perm || !taken) {
+	if (!sorted || !perm || !heap || !taken) {
 		free(sorted);
 		free(perm);
+		free(heap);
 		free(taken);
 		return xlb_errf(-ENOMEM, "out of memory");
 	}
@@ -89,27 +188,14 @@ int xlb_maglev_build(const struct xlb_maglev_backend *backends, __u32 n, __u32 m
 		perm[i].weight = sorted[i].weight;
 		perm[i].id = sorted[i].id;
 	}
-	while (filled < m) {
-		for (__u32 i = 0; i < n && filled < m; i++) {
-			struct perm *p = &perm[i];
-			__u32 c;
-
-			if (!p->weight)
-				continue;
-			p->credit += p->weight;
-			if (p->credit < wmax)
-				continue;
-			p->credit -= wmax;
-			for (c = p->pos; taken[c]; c = c + p->skip >= m ? c + p->skip - m : c + p->skip)
-				;
-			taken[c] = 1;
-			table[c] = p->id;
-			p->pos = c + p->skip >= m ? c + p->skip - m : c + p->skip;
-			filled++;
-		}
-	}
+	/* rounds to fill the table ~ m * wmax / sum(w), each visiting n backends */
+	if ((double)m * n * wmax / total <= 16.0 * m)
+		fill_rounds(perm, n, m, wmax, taken, table);
+	else
+		fill_heap(perm, n, m, wmax, taken, table, heap);
 	free(sorted);
 	free(perm);
+	free(heap);
 	free(taken);
 	return 0;
 }

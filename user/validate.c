@@ -2,8 +2,10 @@
  * Semantic validation of a parsed configuration, before anything touches a
  * map: addresses, families, duplicates, weights, table sizes, map limits.
  */
+#define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include "config.h"
 
@@ -42,6 +44,46 @@ static void check_addr(const union xlb_addr *a, __u8 family, const char *path,
 			     AF_INET6, a, s, sizeof(s)), why);
 }
 
+static int cmp_index(const void *x, const void *y, void *ctx)
+{
+	const struct xlb_service_conf *sorting = ctx;
+	const struct xlb_backend_conf *a = &sorting->backends[*(const __u32 *)x];
+	const struct xlb_backend_conf *b = &sorting->backends[*(const __u32 *)y];
+	int c = a->family != b->family ? a->family - b->family :
+		memcmp(&a->addr, &b->addr, sizeof(a->addr));
+
+	return c ? c : (*(const __u32 *)x > *(const __u32 *)y) - (*(const __u32 *)x < *(const __u32 *)y);
+}
+
+/* Duplicate addresses by sorting, not by pairs: n log n for 4095 backends. */
+static void check_duplicate_backends(const struct xlb_service_conf *s, const char *path,
+				     struct xlb_diags *d)
+{
+	__u32 *idx = malloc(sizeof(*idx) * (s->nr_backends + 1)), first = 0;
+	char p[192], a[INET6_ADDRSTRLEN];
+
+	if (!idx)
+		return xlb_diag_add(d, path, "out of memory checking for duplicates");
+	for (__u32 i = 0; i < s->nr_backends; i++)
+		idx[i] = i;
+	qsort_r(idx, s->nr_backends, sizeof(*idx), cmp_index, (void *)s);
+	for (__u32 k = 1; k < s->nr_backends; k++) {
+		const struct xlb_backend_conf *b = &s->backends[idx[k]];
+		const struct xlb_backend_conf *prev = &s->backends[idx[k - 1]];
+
+		if (!b->family || b->family != prev->family ||
+		    memcmp(&b->addr, &prev->addr, sizeof(b->addr))) {
+			first = k;
+			continue;
+		}
+		snprintf(p, sizeof(p), "%s.backends[%u].address", path, idx[k]);
+		xlb_diag_add(d, p, "\"%s\": duplicate of backends[%u]",
+			     inet_ntop(b->family == 4 ? AF_INET : AF_INET6, &b->addr, a, sizeof(a)),
+			     idx[first]);
+	}
+	free(idx);
+}
+
 static void check_backends(const struct xlb_service_conf *s, const char *path,
 			   struct xlb_diags *d)
 {
@@ -60,17 +102,12 @@ static void check_backends(const struct xlb_service_conf *s, const char *path,
 				     "the family: IPv4 in IPv4, IPv6 in IPv6)",
 				     inet_ntop(b->family == 4 ? AF_INET : AF_INET6, &b->addr, a,
 					       sizeof(a)), b->family, s->family);
-		for (__u32 j = 0; j < i; j++)
-			if (s->backends[j].family == b->family &&
-			    !memcmp(&s->backends[j].addr, &b->addr, sizeof(b->addr)))
-				xlb_diag_add(d, p, "\"%s\": duplicate of backends[%u]",
-					     inet_ntop(b->family == 4 ? AF_INET : AF_INET6, &b->addr,
-						       a, sizeof(a)), j);
 		if (b->state == XLB_BACKEND_ACTIVE) {
 			active++;
 			weighted += b->weight > 0;
 		}
 	}
+	check_duplicate_backends(s, path, d);
 	if (active > 1 && !weighted) {
 		snprintf(p, sizeof(p), "%s.backends", path);
 		xlb_diag_add(d, p, "all %u active backends have weight 0: no backend would take "

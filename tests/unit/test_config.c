@@ -9,6 +9,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
 #include "config.h"
 
 #define DIR_BAD "tests/unit/configs/bad"
@@ -160,10 +162,84 @@ static void missing_file_is_an_error(void **state)
 	xlb_diags_free(&d);
 }
 
+/* A file of n copies of item inside {"services":[...]}; its path (static). */
+static const char *services_file(size_t n, const char *item)
+{
+	static char path[64];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/tmp/xlb-test-limits-%d.json", (int)getpid());
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fputs("{\"services\":[", f);
+	for (size_t i = 0; i < n; i++)
+		fprintf(f, "%s%s", i ? "," : "", item);
+	fputs("]}\n", f);
+	fclose(f);
+	return path;
+}
+
+static long peak_kb(void)
+{
+	struct rusage ru;
+
+	getrusage(RUSAGE_SELF, &ru);
+	return ru.ru_maxrss;
+}
+
+/* Sizes and counts are checked before the work: a huge file costs nothing. */
+static void limits_come_before_work(void **state)
+{
+	static const struct { size_t n; const char *item, *want; } cases[] = {
+		{ 2000000, "{}", "bytes: a configuration is at most 4 MiB" },
+		{ 1300000, "{}", "JSON objects and lists: more than any configuration" },
+		{ 300, "{}", "300 services: at most 256 fit the maps" },
+	};
+	long before = peak_kb();
+
+	(void)state;
+	for (size_t k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
+		struct xlb_diags d = { 0 };
+		struct xlb_config cfg;
+		const char *path = services_file(cases[k].n, cases[k].item);
+
+		assert_int_equal(xlb_config_load(path, &cfg, &d), -EINVAL);
+		assert_int_equal(d.count, 1);
+		if (!strstr(d.items[0].msg, cases[k].want))
+			fail_msg("case %zu: '%s', want '%s'", k, d.items[0].msg, cases[k].want);
+		assert_null(cfg.services);
+		xlb_diags_free(&d);
+		unlink(path);
+	}
+	/* the process grew by far less than 100 MB for all three */
+	if (peak_kb() - before > 100 * 1024)
+		fail_msg("peak memory grew by %ld KB", peak_kb() - before);
+}
+
+/* Diagnostics are capped: the first XLB_DIAGS_MAX kept, the rest counted. */
+static void diagnostics_are_capped(void **state)
+{
+	struct xlb_diags d = { 0 };
+	struct xlb_config cfg;
+	const char *path = services_file(200, "{\"bogus\":1}");
+
+	(void)state;
+	assert_int_equal(xlb_config_load(path, &cfg, &d), -EINVAL);
+	assert_int_equal(d.count, XLB_DIAGS_MAX);
+	assert_true(d.dropped > 0);
+	/* each service: bogus key, no name, vip, port, protocol, backends */
+	assert_int_equal(d.count + d.dropped, 200 * 6);
+	xlb_config_free(&cfg);
+	xlb_diags_free(&d);
+	unlink(path);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(bad_files_name_their_error),
+		cmocka_unit_test(limits_come_before_work),
+		cmocka_unit_test(diagnostics_are_capped),
 		cmocka_unit_test(all_errors_are_reported),
 		cmocka_unit_test(good_file_has_defaults),
 		cmocka_unit_test(fingerprint_is_order_free),

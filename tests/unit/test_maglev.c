@@ -143,6 +143,116 @@ static void zero_weight_gets_nothing(void **state)
 	assert_int_equal(xlb_maglev_build(b, 3, 101, t), -EINVAL);
 }
 
+/*
+ * The builder as it was first written: every round every backend earns its
+ * weight, a claim per wmax of credit.  The builder must give the same table
+ * by whichever path it takes (round by round, or from its heap of turns).
+ */
+static int cmp_ref(const void *a, const void *b)
+{
+	const struct xlb_maglev_backend *x = a, *y = b;
+
+	if (x->family != y->family)
+		return x->family - y->family;
+	return memcmp(&x->addr, &y->addr, sizeof(x->addr));
+}
+
+static void reference_build(const struct xlb_maglev_backend *in, __u32 n, __u32 m, __u32 *table)
+{
+	struct xlb_maglev_backend *b = malloc(sizeof(*b) * n);
+	__u32 *pos = calloc(n, 4), *skip = calloc(n, 4), wmax = 0, filled = 0;
+	__u64 *credit = calloc(n, 8);
+	__u8 *taken = calloc(m, 1);
+
+	memcpy(b, in, sizeof(*b) * n);
+	qsort(b, n, sizeof(*b), cmp_ref);
+	for (__u32 i = 0; i < n; i++) {
+		__u32 alen = b[i].family == XLB_FAMILY_V4 ? 4 : 16;
+
+		pos[i] = xlb_hash64(&b[i].addr, alen, 0x5851f42d4c957f2dull) % m;
+		skip[i] = xlb_hash64(&b[i].addr, alen, 0x14057b7ef767814full) % (m - 1) + 1;
+		wmax = b[i].weight > wmax ? b[i].weight : wmax;
+	}
+	while (filled < m)
+		for (__u32 i = 0; i < n && filled < m; i++) {
+			__u32 c;
+
+			if (!b[i].weight || (credit[i] += b[i].weight) < wmax)
+				continue;
+			credit[i] -= wmax;
+			for (c = pos[i]; taken[c]; c = (c + skip[i]) % m)
+				;
+			taken[c] = 1;
+			table[c] = b[i].id;
+			pos[i] = (c + skip[i]) % m;
+			filled++;
+		}
+	free(b);
+	free(pos);
+	free(skip);
+	free(credit);
+	free(taken);
+}
+
+static void every_path_gives_the_reference_table(void **state)
+{
+	static const struct { __u32 n, m, heavy, light; } mixes[] = {
+		{ 100, 10007, 100, 100 },	/* equal: round by round */
+		{ 50, 5003, 300, 7 },		/* mixed */
+		{ 1000, 100003, 65535, 1 },	/* one heavy, many light: the heap */
+		{ 3, 1009, 65535, 0 },		/* zero weights among them */
+	};
+
+	(void)state;
+	for (size_t k = 0; k < sizeof(mixes) / sizeof(mixes[0]); k++) {
+		__u32 n = mixes[k].n, m = mixes[k].m;
+		struct xlb_maglev_backend *b = calloc(n, sizeof(*b));
+		__u32 *got = malloc(4 * m), *want = malloc(4 * m);
+
+		for (__u32 i = 0; i < n; i++) {
+			b[i].family = XLB_FAMILY_V4;
+			b[i].addr.v4 = htonl(0xc6336400 + i);	/* 198.51.100.0 + i */
+			b[i].weight = i == 0 ? mixes[k].heavy : i % 3 ? mixes[k].light :
+				      mixes[k].light * 2;
+			b[i].id = i + 1;
+		}
+		assert_int_equal(xlb_maglev_build(b, n, m, got), 0);
+		reference_build(b, n, m, want);
+		if (memcmp(got, want, 4 * m))
+			fail_msg("mix %zu (%u backends, weights %u/%u): table differs from the reference",
+				 k, n, mixes[k].heavy, mixes[k].light);
+		free(b);
+		free(got);
+		free(want);
+	}
+}
+
+/* 65535 against 1 x 4094 in a table of 409517: every light backend still gets a slot. */
+static void an_extreme_weight_ratio_is_built(void **state)
+{
+	__u32 n = 4095, m = 409517, *t = malloc(4 * m), *count = calloc(n + 1, 4);
+	struct xlb_maglev_backend *b = calloc(n, sizeof(*b));
+
+	(void)state;
+	for (__u32 i = 0; i < n; i++) {
+		b[i].family = XLB_FAMILY_V4;
+		b[i].addr.v4 = htonl(0xc6330000 + i);
+		b[i].weight = i ? 1 : 65535;
+		b[i].id = i + 1;
+	}
+	assert_int_equal(xlb_maglev_build(b, n, m, t), 0);
+	for (__u32 i = 0; i < m; i++) {
+		assert_true(t[i] >= 1 && t[i] <= n);
+		count[t[i]]++;
+	}
+	for (__u32 i = 2; i <= n; i++)
+		assert_true(count[i] >= 1);
+	assert_true(count[1] > m * 9 / 10);
+	free(t);
+	free(count);
+	free(b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -151,6 +261,8 @@ int main(void)
 		cmocka_unit_test(shares_follow_weights),
 		cmocka_unit_test(removing_one_of_100_moves_little),
 		cmocka_unit_test(zero_weight_gets_nothing),
+		cmocka_unit_test(every_path_gives_the_reference_table),
+		cmocka_unit_test(an_extreme_weight_ratio_is_built),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -61,8 +61,9 @@ void print_diags(const struct xlb_diags *d)
 			json_array_append_new(arr, json_pack("{s:s,s:s,s:s}", "file", file,
 							     "path", d->items[i].path,
 							     "message", d->items[i].msg));
-		json_t *o = json_pack("{s:s,s:o}", "error",
-				      "configuration is invalid", "errors", arr);
+		json_t *o = json_pack("{s:s,s:o,s:i}", "error",
+				      "configuration is invalid", "errors", arr, "more_errors",
+				      d->dropped);
 		json_dumpf(o, stderr, JSON_COMPACT);
 		fputc('\n', stderr);
 		json_decref(o);
@@ -71,6 +72,9 @@ void print_diags(const struct xlb_diags *d)
 	for (__u32 i = 0; i < d->count; i++)
 		fprintf(stderr, "%s: %s%s%s\n", file, d->items[i].path,
 			d->items[i].path[0] ? ": " : "", d->items[i].msg);
-	fprintf(stderr, "xlb: error: %s: %u error%s, nothing applied\n", file, d->count,
-		d->count == 1 ? "" : "s");
+	if (d->dropped)
+		fprintf(stderr, "%s: ... and %u more (only the first %u are shown)\n", file,
+			d->dropped, XLB_DIAGS_MAX);
+	fprintf(stderr, "xlb: error: %s: %u error%s, nothing applied\n", file,
+		d->count + d->dropped, d->count + d->dropped == 1 ? "" : "s");
 }
