@@ -28,6 +28,7 @@
 #include "change.h"
 #include "ctl.h"
 #include "daemon.h"
+#include "fsutil.h"
 #include "health.h"
 #include "loader.h"
 #include "log.h"
@@ -719,11 +720,15 @@ static void write_metrics_file(struct daemon *d, const char *path)
 {
 	char tmp[600];
 	FILE *f;
+	int fd;
 
 	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-	f = fopen(tmp, "w");
+	fd = xlb_create_new(tmp, 0644);	/* a textfile collector reads it */
+	f = fd >= 0 ? fdopen(fd, "w") : NULL;
 	if (!f) {
-		dlog(3, "cannot write %s: %s", tmp, strerror(errno));
+		dlog(3, "cannot write the metrics file: %s", fd < 0 ? xlb_errmsg() : strerror(errno));
+		if (fd >= 0)
+			close(fd);
 		return;
 	}
 	render(d, f);

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include "fsutil.h"
 #include "history.h"
 #include "log.h"
 
@@ -30,6 +31,7 @@ static int mkdir_p(const char *path)
 
 int xlb_history_dir(const char *state_root, const char *ifname, char *out, size_t len)
 {
+	char dir[512];
 	int err;
 
 	snprintf(out, len, "%s/%s/history", state_root, ifname);
@@ -37,6 +39,12 @@ int xlb_history_dir(const char *state_root, const char *ifname, char *out, size_
 	if (err)	/* a system error whatever errno says: exit status 2 */
 		return xlb_errf(-EIO, "cannot create the state directory %s: %s", out,
 				strerror(-err));
+	/* the records decide what rollback re-applies: only we may write them */
+	snprintf(dir, sizeof(dir), "%s/%s", state_root, ifname);
+	err = xlb_check_private_dir(state_root) ?: xlb_check_private_dir(dir) ?:
+	      xlb_check_private_dir(out);
+	if (err)
+		return err;
 	return 0;
 }
 
@@ -74,10 +82,10 @@ int xlb_history_write(const char *dir, const struct xlb_record *r)
 				(unsigned long long)r->generation);
 	snprintf(path, sizeof(path), "%s/%llu.json", dir, (unsigned long long)r->generation);
 	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	fd = xlb_create_new(tmp, 0600);
 	if (fd < 0) {
 		free(text);
-		return xlb_errf(-errno, "cannot write %s: %s", tmp, strerror(errno));
+		return fd;
 	}
 	errno = 0;
 	if (write(fd, text, strlen(text)) != (ssize_t)strlen(text) || write(fd, "\n", 1) != 1 ||
@@ -87,6 +95,8 @@ int xlb_history_write(const char *dir, const struct xlb_record *r)
 	free(text);
 	if (!err && rename(tmp, path))
 		err = xlb_errf(-errno, "cannot rename %s: %s", tmp, strerror(errno));
+	if (!err)
+		err = xlb_fsync_dir_of(path);
 	if (err)
 		unlink(tmp);
 	return err;

@@ -50,4 +50,9 @@ for prog in balancer decap; do
 	ip -n $NS link del $DEV
 done
 check_exit "decap stats of a device without decap exits 1" 1 in_ns $XLB decap stats $DEV
+# names that are not interfaces never reach the top of the BPF filesystem
+for name in .. . ../xlb "a/b"; do
+	check_exit "decap detach '$name' is refused" 1 $XLB decap detach "$name"
+done
+check "the pin roots are intact" test -d /sys/fs/bpf/xlb-decap -a -d /sys/fs/bpf
 done_testing

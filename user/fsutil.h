@@ -1,0 +1,21 @@
+/* Files the controller writes: made anew, never through a link, durable. */
+#ifndef XLB_FSUTIL_H
+#define XLB_FSUTIL_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+/*
+ * Create path for writing (with mode) where nothing can redirect the write:
+ * a symbolic link there is refused (-ELOOP), a leftover file of a crash is
+ * replaced, and the file is made anew (O_EXCL, O_NOFOLLOW).  The fd, or -errno
+ * with the message set.
+ */
+int xlb_create_new(const char *path, mode_t mode);
+/* fsync the directory that holds path, so a rename in it is durable. */
+int xlb_fsync_dir_of(const char *path);
+/* A directory xlb keeps state in: ours (owner the effective uid), not group- or
+ * world-writable, not a link.  0, or -EPERM with the message set. */
+int xlb_check_private_dir(const char *dir);
+
+#endif
