@@ -91,6 +91,19 @@ static __u64 claim_round(const struct perm *p, __u32 wmax)
 	return ((p->claims + 1) * wmax + p->weight - 1) / p->weight;
 }
 
+/* p takes its next preferred free slot. */
+static void claim(struct perm *p, __u32 m, __u8 *taken, __u32 *table)
+{
+	__u32 c;
+
+	for (c = p->pos; taken[c]; c = c + p->skip >= m ? c + p->skip - m : c + p->skip)
+		;
+	taken[c] = 1;
+	table[c] = p->id;
+	p->pos = c + p->skip >= m ? c + p->skip - m : c + p->skip;
+	p->claims++;
+}
+
 /* The turns round by round: cheap while most backends claim in most rounds. */
 static void fill_rounds(struct perm *perm, __u32 n, __u32 m, __u32 wmax, __u8 *taken,
 			__u32 *table)
@@ -100,24 +113,18 @@ static void fill_rounds(struct perm *perm, __u32 n, __u32 m, __u32 wmax, __u8 *t
 	for (__u64 round = 1; filled < m; round++) {
 		for (__u32 i = 0; i < n && filled < m; i++) {
 			struct perm *p = &perm[i];
-			__u32 c;
 
 			if (!p->weight || claim_round(p, wmax) != round)
 				continue;
-			for (c = p->pos; taken[c]; c = c + p->skip >= m ? c + p->skip - m : c + p->skip)
-				;
-			taken[c] = 1;
-			table[c] = p->id;
-			p->pos = c + p->skip >= m ? c + p->skip - m : c + p->skip;
-			p->claims++;
+			claim(p, m, taken, table);
 			filled++;
 		}
 	}
 }
 
 /* The same turns from a heap: only backends that claim are visited. */
-static void fill_heap(struct perm *perm, __u32 n, __u32 m, __u32 wmax, __u8 *taken, __u32 *table,
-		 struct turn *heap)
+static void fill_heap(struct perm *perm, __u32 n, __u32 m, __u32 wmax, __u8 *taken,
+		      __u32 *table, struct turn *heap)
 {
 	__u32 nh = 0, filled = 0;
 
@@ -128,14 +135,8 @@ static void fill_heap(struct perm *perm, __u32 n, __u32 m, __u32 wmax, __u8 *tak
 		heap_down(heap, nh, k);
 	while (filled < m) {
 		struct perm *p = &perm[heap[0].i];
-		__u32 c;
 
-		for (c = p->pos; taken[c]; c = c + p->skip >= m ? c + p->skip - m : c + p->skip)
-			;
-		taken[c] = 1;
-		table[c] = p->id;
-		p->pos = c + p->skip >= m ? c + p->skip - m : c + p->skip;
-		p->claims++;
+		claim(p, m, taken, table);
 		filled++;
 		heap[0].round = claim_round(p, wmax);
 		heap_down(heap, nh, 0);
