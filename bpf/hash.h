@@ -44,18 +44,19 @@ static __always_inline __u32 xlb_hash3(__u32 a, __u32 b, __u32 c, __u32 seed)
 /*
  * Hash of a flow's 5-tuple.  Addresses are hashed as their network-order
  * bytes read as host words; ports are converted to host order first, so the
- * result depends only on the tuple and the host's byte order (all xlb
- * targets are little-endian).  Every node computes the same value.
+ * result depends only on the tuple, the seed and the host's byte order (all
+ * xlb targets are little-endian).  Every node with the same seed computes the
+ * same value.
  */
-static __always_inline __u32 xlb_flow_hash(const struct xlb_flow_key *k)
+static __always_inline __u32 xlb_flow_hash(const struct xlb_flow_key *k, __u32 seed)
 {
 	__u32 ports = ((__u32)bpf_ntohs(k->sport) << 16) | bpf_ntohs(k->dport);
 	__u32 a, b, c;
 
 	if (k->family == XLB_FAMILY_V4)
-		return xlb_hash3(k->src.v4, k->dst.v4, ports ^ k->proto, XLB_HASH_SEED);
+		return xlb_hash3(k->src.v4, k->dst.v4, ports ^ k->proto, seed);
 
-	a = b = c = XLB_JHASH_INIT + (9 << 2) + XLB_HASH_SEED;
+	a = b = c = XLB_JHASH_INIT + (9 << 2) + seed;
 	a += k->src.v6[0]; b += k->src.v6[1]; c += k->src.v6[2];
 	XLB_JHASH_MIX(a, b, c);
 	a += k->src.v6[3]; b += k->dst.v6[0]; c += k->dst.v6[1];

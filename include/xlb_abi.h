@@ -27,8 +27,10 @@
 #define XLB_BACKEND_NONE	0
 
 /*
- * Seed of the flow hash.  Fixed so that every xlb node computes the same
- * hash for a flow and, with the same table, picks the same backend (ECMP).
+ * Seed of the flow hash when no hash key is configured: published, so that
+ * every xlb node computes the same hash for a flow and, with the same table,
+ * picks the same backend (ECMP).  A configured key replaces it (per service,
+ * xlb_service.hash_seed), the same on every node that holds the same key.
  */
 #define XLB_HASH_SEED		0x786c6231u	/* "xlb1" */
 
@@ -118,7 +120,9 @@ struct xlb_service {
 	__u32 index;		/* stable service index: stats, table slot */
 	__u32 table_size;	/* M, entries of the service's Maglev table */
 	__u32 flags;		/* reserved, 0 */
-	__u32 pad;
+	__u32 hash_seed;	/* flow hash seed from the deployment's hash key;
+				   0 = XLB_HASH_SEED (no key, or state of an older
+				   version: the same field was padding) */
 };
 _Static_assert(sizeof(struct xlb_service) == 16, "xlb_service ABI");
 

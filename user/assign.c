@@ -30,7 +30,7 @@ static int cmp_assigned(const void *x, const void *y)
 	return memcmp(&a->addr, &b->addr, sizeof(a->addr));
 }
 
-static void assign_sort(struct xlb_assign *a)
+void xlb_assign_sort(struct xlb_assign *a)
 {
 	qsort(a->be, a->nr_be, sizeof(*a->be), cmp_assigned);
 }
@@ -99,7 +99,7 @@ int xlb_assign_from_json(json_t *j, struct xlb_assign *a)
 		b->id = id;
 		b->gen = gen;
 	}
-	assign_sort(a);
+	xlb_assign_sort(a);
 	return 0;
 }
 
@@ -242,6 +242,6 @@ int xlb_assign_build(const struct xlb_assign *cur, const struct xlb_assign *pref
 	err = number_services(prefer, out, u) ?: number_backends(prefer, out, u);
 	free(u);
 	if (!err)
-		assign_sort(out);
+		xlb_assign_sort(out);
 	return err;
 }

@@ -37,6 +37,8 @@ struct xlb_assign {
 int xlb_assign_build(const struct xlb_assign *cur, const struct xlb_assign *prefer,
 		     const struct xlb_config *cfg, struct xlb_assign *out);
 void xlb_assign_free(struct xlb_assign *a);
+/* Sort the backends into lookup order (after filling a->be by hand). */
+void xlb_assign_sort(struct xlb_assign *a);
 
 /* The entry of (service, address), or NULL. */
 const struct xlb_assigned *xlb_assign_find(const struct xlb_assign *a, const char *service,

@@ -27,6 +27,15 @@ int xlb_change(struct xlb_ctl *c, const struct xlb_change *ch, struct xlb_change
 		return failed(r, XLB_CHANGE_INVALID,
 			      xlb_errf(-EINVAL, "the configuration is not valid; nothing applied"));
 	xlb_config_fingerprint(ch->cfg, r->fingerprint);
+	if (c->lost[0]) {
+		pr_warn("%s\n", c->lost);
+		pr_warn("going on without it: the plan compares against nothing (no churn is "
+			"known), backend ids come from the live maps so established flows keep "
+			"their backends, and this change's record replaces the lost one\n");
+		err = xlb_ctl_recover_assign(c, ch->cfg);
+		if (err)
+			return failed(r, XLB_CHANGE_FAILED, err);
+	}
 	/* 2. plan against the running configuration (builds the new tables) */
 	err = xlb_plan_build(&c->running, ch->cfg, &r->plan);
 	if (err)

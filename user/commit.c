@@ -87,7 +87,7 @@ static bool same_table(const struct xlb_ctl *c, const struct xlb_service_conf *s
 	const struct xlb_service_conf *o = xlb_config_service(&c->running, s->name);
 
 	if (!o || o->table_size != s->table_size || o->nr_backends != s->nr_backends ||
-	    !xlb_service_holders(o))
+	    !xlb_hash_seeds_equal(&o->seeds, &s->seeds) || !xlb_service_holders(o))
 		return false;
 	for (__u32 j = 0; j < s->nr_backends; j++) {
 		const struct xlb_backend_conf *b = &s->backends[j];
@@ -166,7 +166,8 @@ static int write_service(struct xlb_ctl *c, __u32 slot, const struct xlb_service
 {
 	struct xlb_service_key key = { .vip = s->vip, .port = htons(s->port), .proto = s->proto,
 				       .family = s->family };
-	struct xlb_service svc = { .index = idx, .table_size = s->table_size };
+	struct xlb_service svc = { .index = idx, .table_size = s->table_size,
+				   .hash_seed = s->seeds.flow };
 	__u32 *ids = calloc(s->nr_backends + 1, sizeof(*ids));
 	int err = 0;
 
@@ -308,6 +309,8 @@ int xlb_commit(struct xlb_ctl *c, const struct xlb_config *cfg, const struct xlb
 	if (xlb_history_write(c->hist, &rec))
 		pr_warn("generation %llu is live but its record stays pending: %s\n",
 			(unsigned long long)gen, xlb_errmsg());
+	else if (xlb_history_prune(c->hist, cfg->history_keep, gen) < 0)
+		pr_warn("cannot prune the history in %s: %s\n", c->hist, xlb_errmsg());
 	*out_gen = gen;
 	c->live_slot = slot;
 	c->live_gen = c->last_gen = gen;

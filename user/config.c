@@ -193,7 +193,11 @@ static bool get_addr(json_t *obj, const char *key, const char *path, union xlb_a
 
 /* ---- the schema --------------------------------------------------------------- */
 
-static const char *const root_keys[] = { "services", NULL };
+static const char *const root_keys[] = { "services", "history", "hash_key_file", "hash_key_id",
+					 NULL };
+static const char *const record_root_keys[] = { "services", "history", "hash_key_file",
+						"hash_key_id", "hash_key", NULL };
+static const char *const history_keys[] = { "keep", NULL };
 static const char *const svc_keys[] = { "name", "vip", "port", "protocol", "table_size",
 					"guards", "health", "backends", NULL };
 static const char *const guard_keys[] = { "min_active", "max_share", "max_churn", NULL };
@@ -388,7 +392,52 @@ static bool too_many(json_t *svcs, struct xlb_diags *d)
 	return false;
 }
 
-int xlb_config_from_json(json_t *root, struct xlb_config *cfg, struct xlb_diags *d)
+/* "history", "hash_key_file" and (records) "hash_key": what is not per service. */
+static void parse_settings(json_t *root, struct xlb_config *cfg, bool record,
+			   struct xlb_diags *d)
+{
+	json_t *h = json_object_get(root, "history");
+	const char *file, *key;
+	long long v;
+
+	if (h && !json_is_object(h))
+		xlb_diag_add(d, "history", "must be an object with \"keep\"");
+	else if (h) {
+		check_keys(h, history_keys, "history", d);
+		if (get_int(h, "keep", "history", XLB_HISTORY_KEEP_MIN, XLB_HISTORY_KEEP_MAX,
+			    0, false, &v, d))
+			cfg->history_keep = v;
+	}
+	file = get_str(root, "hash_key_file", "", false, d);
+	if (file && (file[0] != '/' || strlen(file) >= sizeof(cfg->hash_key_file)))
+		xlb_diag_add(d, "hash_key_file", "\"%s\": an absolute path of at most %zu "
+			     "characters is expected", file, sizeof(cfg->hash_key_file) - 1);
+	else if (file)
+		snprintf(cfg->hash_key_file, sizeof(cfg->hash_key_file), "%s", file);
+	key = record ? get_str(root, "hash_key", "", false, d) : NULL;
+	if (key && xlb_hash_key_parse(key, &cfg->hash_key))
+		xlb_diag_add(d, "hash_key", "not a key");
+}
+
+/* "hash_key_id", when given, must be the id of the key in use. */
+static void check_key_id(json_t *root, const struct xlb_config *cfg, struct xlb_diags *d)
+{
+	const char *want = get_str(root, "hash_key_id", "", false, d);
+	char id[17];
+
+	if (!want)
+		return;
+	xlb_hash_key_id(&cfg->hash_key, id);
+	if (!cfg->hash_key.set)
+		xlb_diag_add(d, "hash_key_id", "\"%s\" is given but no hash key is set "
+			     "(hash_key_file)", want);
+	else if (strcmp(want, id))
+		xlb_diag_add(d, "hash_key_id", "the key in %s has id %s, not \"%s\": this node "
+			     "holds another key than the one expected", cfg->hash_key_file, id, want);
+}
+
+static int config_from_json(json_t *root, struct xlb_config *cfg, bool record,
+			    struct xlb_diags *d)
 {
 	json_t *svcs;
 	__u32 before = d->count;
@@ -398,7 +447,8 @@ int xlb_config_from_json(json_t *root, struct xlb_config *cfg, struct xlb_diags 
 		xlb_diag_add(d, "", "the configuration must be a JSON object with \"services\"");
 		return -EINVAL;
 	}
-	check_keys(root, root_keys, "", d);
+	check_keys(root, record ? record_root_keys : root_keys, "", d);
+	parse_settings(root, cfg, record, d);
 	svcs = json_object_get(root, "services");
 	if (!svcs || !json_is_array(svcs)) {
 		xlb_diag_add(d, "services", svcs ? "must be a list" : "missing (a list of services)");
@@ -416,6 +466,42 @@ int xlb_config_from_json(json_t *root, struct xlb_config *cfg, struct xlb_diags 
 		snprintf(p, sizeof(p), "services[%u]", i);
 		parse_service(json_array_get(svcs, i), p, &cfg->services[i], d);
 	}
+	if (record)
+		check_key_id(root, cfg, d);
+	xlb_config_seed(cfg);
+	return d->count > before ? -EINVAL : 0;
+}
+
+int xlb_config_from_json(json_t *root, struct xlb_config *cfg, struct xlb_diags *d)
+{
+	return config_from_json(root, cfg, false, d);
+}
+
+int xlb_config_from_record(json_t *root, struct xlb_config *cfg, struct xlb_diags *d)
+{
+	return config_from_json(root, cfg, true, d);
+}
+
+void xlb_config_seed(struct xlb_config *cfg)
+{
+	struct xlb_hash_seeds seeds;
+
+	xlb_hash_seeds(&cfg->hash_key, &seeds);
+	for (__u32 i = 0; i < cfg->nr_services; i++)
+		cfg->services[i].seeds = seeds;
+}
+
+/* The key the file names, checked against "hash_key_id". */
+static int load_key(json_t *root, struct xlb_config *cfg, struct xlb_diags *d)
+{
+	char msg[256];
+	__u32 before = d->count;
+
+	if (cfg->hash_key_file[0] &&
+	    xlb_hash_key_read(cfg->hash_key_file, &cfg->hash_key, msg, sizeof(msg)))
+		xlb_diag_add(d, "hash_key_file", "%s", msg);
+	check_key_id(root, cfg, d);
+	xlb_config_seed(cfg);
 	return d->count > before ? -EINVAL : 0;
 }
 
@@ -501,7 +587,7 @@ int xlb_config_load(const char *path, struct xlb_config *cfg, struct xlb_diags *
 		xlb_diag_add(d, "", "line %d, column %d: %s", jerr.line, jerr.column, jerr.text);
 		return -EINVAL;
 	}
-	err = xlb_config_from_json(root, cfg, d);
+	err = xlb_config_from_json(root, cfg, d) ?: load_key(root, cfg, d);
 	json_decref(root);
 	return err;
 }
@@ -566,7 +652,8 @@ static json_t *service_json(const struct xlb_service_conf *s)
 json_t *xlb_config_to_json(const struct xlb_config *cfg)
 {
 	struct xlb_service_conf *sorted;
-	json_t *svcs = json_array();
+	json_t *svcs = json_array(), *o;
+	char id[17];
 
 	sorted = malloc(sizeof(*sorted) * (cfg->nr_services ? cfg->nr_services : 1));
 	memcpy(sorted, cfg->services, sizeof(*sorted) * cfg->nr_services);
@@ -574,7 +661,29 @@ json_t *xlb_config_to_json(const struct xlb_config *cfg)
 	for (__u32 i = 0; i < cfg->nr_services; i++)
 		json_array_append_new(svcs, service_json(&sorted[i]));
 	free(sorted);
-	return json_pack("{s:o}", "services", svcs);
+	o = json_pack("{s:o}", "services", svcs);
+	/* settings appear when set: fingerprints of configurations without them stay */
+	if (o && cfg->history_keep)
+		json_object_set_new(o, "history", json_pack("{s:i}", "keep", cfg->history_keep));
+	if (o && cfg->hash_key_file[0])
+		json_object_set_new(o, "hash_key_file", json_string(cfg->hash_key_file));
+	xlb_hash_key_id(&cfg->hash_key, id);
+	if (o && id[0])
+		json_object_set_new(o, "hash_key_id", json_string(id));
+	return o;
+}
+
+json_t *xlb_config_to_json_private(const struct xlb_config *cfg)
+{
+	json_t *o = xlb_config_to_json(cfg);
+	char hex[XLB_HASH_KEY_HEX + 1];
+
+	if (o && cfg->hash_key.set) {
+		xlb_hash_key_hex(&cfg->hash_key, hex);
+		json_object_set_new(o, "hash_key", json_string(hex));
+		explicit_bzero(hex, sizeof(hex));
+	}
+	return o;
 }
 
 void xlb_config_fingerprint(const struct xlb_config *cfg, char out[17])
@@ -592,11 +701,12 @@ void xlb_config_fingerprint(const struct xlb_config *cfg, char out[17])
 
 int xlb_config_copy(struct xlb_config *dst, const struct xlb_config *src)
 {
-	memset(dst, 0, sizeof(*dst));
+	*dst = *src;
 	dst->services = calloc(src->nr_services ? src->nr_services : 1, sizeof(*dst->services));
-	if (!dst->services)
+	if (!dst->services) {
+		memset(dst, 0, sizeof(*dst));
 		return -ENOMEM;
-	dst->nr_services = src->nr_services;
+	}
 	for (__u32 i = 0; i < src->nr_services; i++) {
 		const struct xlb_service_conf *s = &src->services[i];
 		struct xlb_service_conf *t = &dst->services[i];

@@ -5,9 +5,14 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <jansson.h>
+#include "hashkey.h"
 #include "xlb_abi.h"
 
 #define XLB_NAME_MAX	64
+
+#define XLB_HISTORY_KEEP	1000	/* history records kept when the config does not say */
+#define XLB_HISTORY_KEEP_MIN	2	/* the running and the previous generation */
+#define XLB_HISTORY_KEEP_MAX	1000000
 
 struct xlb_guards {
 	__u32 min_active;	/* backends that must keep table slots (default 1) */
@@ -38,6 +43,7 @@ struct xlb_service_conf {
 	__u8 proto;		/* IPPROTO_TCP / IPPROTO_UDP */
 	__u16 port;		/* host order; 0 = all ports */
 	__u32 table_size;
+	struct xlb_hash_seeds seeds;	/* from the configuration's hash key */
 	struct xlb_guards guards;
 	struct xlb_health health;
 	struct xlb_backend_conf *backends;
@@ -47,6 +53,9 @@ struct xlb_service_conf {
 struct xlb_config {
 	struct xlb_service_conf *services;
 	__u32 nr_services;
+	__u32 history_keep;		/* "history": {"keep"}; 0: the default */
+	char hash_key_file[256];	/* "": no key, published seeds */
+	struct xlb_hash_key hash_key;	/* read from the file, or from a record */
 };
 
 /* Every problem of a file, each with the path of the value and why. */
@@ -75,11 +84,17 @@ void xlb_diags_free(struct xlb_diags *d);
 /* Parse a file / a JSON value; every error goes into diags. 0 or -EINVAL/-errno. */
 int xlb_config_load(const char *path, struct xlb_config *cfg, struct xlb_diags *diags);
 int xlb_config_from_json(json_t *root, struct xlb_config *cfg, struct xlb_diags *diags);
+/* A configuration as a history record keeps it: the hash key itself included. */
+int xlb_config_from_record(json_t *root, struct xlb_config *cfg, struct xlb_diags *diags);
 /* Semantic checks (addresses, duplicates, weights, table sizes, limits). */
 int xlb_config_validate(const struct xlb_config *cfg, struct xlb_diags *diags);
 
 /* Normalised form: services by name, backends by address, defaults explicit. */
 json_t *xlb_config_to_json(const struct xlb_config *cfg);
+/* The same with the hash key itself: for history records (mode 0600) only. */
+json_t *xlb_config_to_json_private(const struct xlb_config *cfg);
+/* Set every service's table seeds from the configuration's hash key. */
+void xlb_config_seed(struct xlb_config *cfg);
 /* Stable hash of the normalised form, 16 hex digits. */
 void xlb_config_fingerprint(const struct xlb_config *cfg, char out[17]);
 int xlb_config_copy(struct xlb_config *dst, const struct xlb_config *src);

@@ -1,16 +1,18 @@
 /* Opening an interface's controller state; see ctl.h. */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <bpf/bpf.h>
 #include "ctl.h"
 #include "history.h"
 #include "loader.h"
 #include "log.h"
 
 /* The running configuration and assignment: the live generation's record. */
-static int load_running(struct xlb_ctl *c)
+static int load_running(struct xlb_ctl *c, bool lost_ok)
 {
 	struct xlb_record r;
 	int err;
@@ -18,6 +20,12 @@ static int load_running(struct xlb_ctl *c)
 	if (!c->live_gen)
 		return 0;
 	err = xlb_history_read(c->hist, c->live_gen, XLB_RECORD_FULL, &r);
+	if ((err == -ENOENT || err == -EINVAL) && lost_ok) {
+		/* what the maps hold stands; the ids come back from them at the change */
+		snprintf(c->lost, sizeof(c->lost), "%s", xlb_errmsg());
+		xlb_err_clear();
+		return 0;
+	}
 	if (err == -ENOENT)
 		return xlb_errf(-ENOENT, "generation %llu is live on %s but %s has no record of "
 				"it: re-apply the configuration with 'xlb config apply FILE'",
@@ -33,7 +41,7 @@ static int load_running(struct xlb_ctl *c)
 }
 
 static int ctl_open(const char *ifname, const char *state_root, bool readonly, bool wait,
-		    struct xlb_ctl *c)
+		    bool lost_ok, struct xlb_ctl *c)
 {
 	struct xlb_slot_conf conf;
 	char dir[256];
@@ -79,7 +87,7 @@ static int ctl_open(const char *ifname, const char *state_root, bool readonly, b
 		goto fail;
 	c->last_gen = n ? gens[n - 1] : 0;
 	free(gens);
-	err = load_running(c);
+	err = load_running(c, lost_ok);
 	if (err)
 		goto fail;
 	xlb_err_clear();	/* what reconcile or the listing said is said (pr_*) */
@@ -101,10 +109,120 @@ void xlb_ctl_close(struct xlb_ctl *c)
 
 int xlb_ctl_open(const char *ifname, const char *state_root, bool readonly, struct xlb_ctl *c)
 {
-	return ctl_open(ifname, state_root, readonly, true, c);
+	return ctl_open(ifname, state_root, readonly, true, false, c);
+}
+
+int xlb_ctl_open_lost_ok(const char *ifname, const char *state_root, bool readonly,
+			 struct xlb_ctl *c)
+{
+	return ctl_open(ifname, state_root, readonly, true, true, c);
 }
 
 int xlb_ctl_try_open(const char *ifname, const char *state_root, struct xlb_ctl *c)
 {
-	return ctl_open(ifname, state_root, false, false, c);
+	return ctl_open(ifname, state_root, false, false, false, c);
+}
+
+/* ---- a running record that cannot be read ------------------------------------ */
+
+/* Is the live service (key) the one cfg names s? */
+static bool same_key(const struct xlb_service_key *k, const struct xlb_service_conf *s)
+{
+	return k->family == s->family && k->proto == s->proto && k->port == htons(s->port) &&
+	       !memcmp(&k->vip, &s->vip, sizeof(k->vip));
+}
+
+/* The live slot's services: index -> the name cfg gives its key, or "#index". */
+static int recover_services(struct xlb_ctl *c, const struct xlb_config *cfg,
+			    struct xlb_assign *a)
+{
+	struct xlb_service_key k, *prev = NULL;
+	struct xlb_service v;
+
+	while (!bpf_map_get_next_key(c->dp.services, prev, &k)) {
+		prev = &k;
+		if (k.slot != c->live_slot || bpf_map_lookup_elem(c->dp.services, &k, &v) ||
+		    v.index >= XLB_MAX_SERVICES || a->nr_svc >= XLB_MAX_SERVICES)
+			continue;
+		snprintf(a->svc_name[a->nr_svc], XLB_NAME_MAX, "#%u", v.index);
+		for (__u32 i = 0; i < cfg->nr_services; i++)
+			if (same_key(&k, &cfg->services[i]))
+				snprintf(a->svc_name[a->nr_svc], XLB_NAME_MAX, "%s",
+					 cfg->services[i].name);
+		a->svc_index[a->nr_svc++] = v.index;
+	}
+	return 0;
+}
+
+static const char *service_named(const struct xlb_assign *a, __u32 index)
+{
+	for (__u32 i = 0; i < a->nr_svc; i++)
+		if (a->svc_index[i] == index)
+			return a->svc_name[i];
+	return NULL;
+}
+
+/*
+ * Generations already given: both slots' backends and the newest readable
+ * record's next_gen, so that a new backend never takes the (id, gen) of a
+ * removed one whose flows the connection table may still hold.
+ */
+static __u32 recover_next_gen(struct xlb_ctl *c)
+{
+	__u32 next = 1;
+	struct xlb_record r;
+	__u64 *gens;
+	__u32 n;
+
+	for (__u32 key = 0; key < XLB_SLOTS * XLB_MAX_BACKENDS; key++) {
+		struct xlb_backend be;
+
+		if (!bpf_map_lookup_elem(c->dp.backends, &key, &be) &&
+		    be.family != XLB_FAMILY_NONE && be.gen >= next)
+			next = be.gen + 1;
+	}
+	if (xlb_history_list(c->hist, &gens, &n))
+		return next;
+	for (__u32 i = n; i-- > 0;)
+		if (!xlb_history_read(c->hist, gens[i], XLB_RECORD_FULL, &r)) {
+			next = r.assign.next_gen > next ? r.assign.next_gen : next;
+			xlb_record_free(&r);
+			break;
+		}
+	free(gens);
+	xlb_err_clear();
+	return next;
+}
+
+int xlb_ctl_recover_assign(struct xlb_ctl *c, const struct xlb_config *cfg)
+{
+	struct xlb_assign a = { 0 };
+
+	if (!c->lost[0])
+		return 0;
+	a.be = calloc(XLB_MAX_BACKENDS, sizeof(*a.be));
+	if (!a.be)
+		return xlb_errf(-ENOMEM, "out of memory");
+	recover_services(c, cfg, &a);
+	for (__u32 id = 1; id < XLB_MAX_BACKENDS; id++) {
+		__u32 key = c->live_slot * XLB_MAX_BACKENDS + id;
+		struct xlb_assigned *b = &a.be[a.nr_be];
+		struct xlb_backend be;
+		const char *svc;
+
+		if (bpf_map_lookup_elem(c->dp.backends, &key, &be) || be.family == XLB_FAMILY_NONE ||
+		    !(svc = service_named(&a, be.service)))
+			continue;
+		snprintf(b->service, sizeof(b->service), "%s", svc);
+		b->addr = be.addr;
+		b->family = be.family;
+		b->id = id;
+		b->gen = be.gen;
+		a.nr_be++;
+	}
+	a.next_gen = recover_next_gen(c);
+	xlb_assign_sort(&a);
+	xlb_assign_free(&c->assign);
+	c->assign = a;
+	return 0;
 }

@@ -23,12 +23,25 @@ struct xlb_ctl {
 	__u64 last_gen;			/* highest generation with a record */
 	struct xlb_config running;	/* configuration of the live generation */
 	struct xlb_assign assign;	/* its assignment */
+	char lost[512];			/* why the live generation's record could not be
+					   read ("" when it was): running is then empty */
 };
 
 /* Open (and lock, unless readonly) an attached interface's state. */
 int xlb_ctl_open(const char *ifname, const char *state_root, bool readonly, struct xlb_ctl *c);
 /* Open writable without waiting: -EWOULDBLOCK while another process holds the lock. */
 int xlb_ctl_try_open(const char *ifname, const char *state_root, struct xlb_ctl *c);
+/*
+ * Open for a whole new configuration (config apply, plan, rollback): a live
+ * generation whose record is missing or damaged does not stop it; c->lost says
+ * why, the running configuration is empty, and xlb_ctl_recover_assign() takes
+ * the ids from the live maps so that established flows keep their backends.
+ */
+int xlb_ctl_open_lost_ok(const char *ifname, const char *state_root, bool readonly,
+			 struct xlb_ctl *c);
+/* With c->lost set: the live slot's (service, backend) ids, services named as cfg names
+ * their (VIP, port, protocol), others "#index".  0 or -ENOMEM. */
+int xlb_ctl_recover_assign(struct xlb_ctl *c, const struct xlb_config *cfg);
 void xlb_ctl_close(struct xlb_ctl *c);
 
 #endif

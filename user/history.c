@@ -6,10 +6,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 #include "fsutil.h"
 #include "history.h"
 #include "log.h"
+#include "maglev.h"
+
+#define BODY_SEED	0x786c622d68697374ull	/* "xlb-hist": names bodies, no secret */
 
 static int mkdir_p(const char *path)
 {
@@ -40,12 +44,83 @@ int xlb_history_dir(const char *state_root, const char *ifname, char *out, size_
 		return xlb_errf(-EIO, "cannot create the state directory %s: %s", out,
 				strerror(-err));
 	/* the records decide what rollback re-applies: only we may write them */
+	snprintf(dir, sizeof(dir), "%s/bodies", out);
+	if (mkdir(dir, 0700) && errno != EEXIST)
+		return xlb_errf(-EIO, "cannot create the state directory %s: %s", dir,
+				strerror(errno));
+	err = xlb_check_private_dir(dir);
 	snprintf(dir, sizeof(dir), "%s/%s", state_root, ifname);
-	err = xlb_check_private_dir(state_root) ?: xlb_check_private_dir(dir) ?:
+	err = err ?: xlb_check_private_dir(state_root) ?: xlb_check_private_dir(dir) ?:
 	      xlb_check_private_dir(out);
 	if (err)
 		return err;
 	return 0;
+}
+
+/* Write text to path atomically: a new temp file, fsync, rename, the directory synced. */
+static int write_atomic(const char *path, const char *text)
+{
+	size_t len = strlen(text);
+	char tmp[700];
+	int fd, err = 0;
+
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	fd = xlb_create_new(tmp, 0600);
+	if (fd < 0)
+		return fd;
+	errno = 0;
+	if (write(fd, text, len) != (ssize_t)len || write(fd, "\n", 1) != 1 || fsync(fd))
+		err = xlb_errf(-EIO, "cannot write %s: %s", tmp, strerror(errno ? errno : EIO));
+	close(fd);
+	if (!err && rename(tmp, path))
+		err = xlb_errf(-errno, "cannot rename %s: %s", tmp, strerror(errno));
+	if (!err)
+		err = xlb_fsync_dir_of(path);
+	if (err)
+		unlink(tmp);
+	return err;
+}
+
+/* Is the file at path exactly text and a newline? */
+static bool same_content(const char *path, const char *text)
+{
+	size_t len = strlen(text);
+	struct stat st;
+	bool same = false;
+	char *buf;
+	FILE *f;
+
+	if (lstat(path, &st) || !S_ISREG(st.st_mode) || (size_t)st.st_size != len + 1)
+		return false;
+	f = fopen(path, "r");
+	buf = malloc(len + 1);
+	if (f && buf && fread(buf, 1, len + 1, f) == len + 1)
+		same = !memcmp(buf, text, len) && buf[len] == '\n';
+	free(buf);
+	if (f)
+		fclose(f);
+	return same;
+}
+
+/* The body (configuration and assignment) of r, once per distinct content. */
+static int write_body(const char *dir, const struct xlb_record *r, char id[17])
+{
+	json_t *j = json_pack("{s:o,s:o}", "config", xlb_config_to_json_private(&r->config),
+			      "assignment", xlb_assign_to_json(&r->assign));
+	char *text = j ? json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+	char path[600];
+	int err = 0;
+
+	json_decref(j);
+	if (!text)
+		return xlb_errf(-ENOMEM, "cannot serialise history record %llu",
+				(unsigned long long)r->generation);
+	snprintf(id, 17, "%016llx", (unsigned long long)xlb_hash64(text, strlen(text), BODY_SEED));
+	snprintf(path, sizeof(path), "%s/bodies/%s.json", dir, id);
+	if (!same_content(path, text))
+		err = write_atomic(path, text);
+	free(text);
+	return err;
 }
 
 json_t *xlb_record_meta_json(const struct xlb_record *r)
@@ -66,39 +141,26 @@ json_t *xlb_record_meta_json(const struct xlb_record *r)
 
 int xlb_history_write(const char *dir, const struct xlb_record *r)
 {
-	char path[600], tmp[620];
 	json_t *j = xlb_record_meta_json(r);
+	char path[600], body[17];
 	char *text = NULL;
-	int fd, err = 0;
+	int err;
 
-	if (j && r->full) {
-		json_object_set_new(j, "config", xlb_config_to_json(&r->config));
-		json_object_set_new(j, "assignment", xlb_assign_to_json(&r->assign));
+	err = r->full ? write_body(dir, r, body) : xlb_errf(-EINVAL, "internal: a record "
+							       "without its body");
+	if (!err && j) {
+		json_object_set_new(j, "body", json_string(body));
 		text = json_dumps(j, JSON_INDENT(2) | JSON_SORT_KEYS);
 	}
 	json_decref(j);
+	if (err)
+		return err;
 	if (!text)
 		return xlb_errf(-ENOMEM, "cannot serialise history record %llu",
 				(unsigned long long)r->generation);
 	snprintf(path, sizeof(path), "%s/%llu.json", dir, (unsigned long long)r->generation);
-	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-	fd = xlb_create_new(tmp, 0600);
-	if (fd < 0) {
-		free(text);
-		return fd;
-	}
-	errno = 0;
-	if (write(fd, text, strlen(text)) != (ssize_t)strlen(text) || write(fd, "\n", 1) != 1 ||
-	    fsync(fd))
-		err = xlb_errf(-EIO, "cannot write %s: %s", tmp, strerror(errno ? errno : EIO));
-	close(fd);
+	err = write_atomic(path, text);
 	free(text);
-	if (!err && rename(tmp, path))
-		err = xlb_errf(-errno, "cannot rename %s: %s", tmp, strerror(errno));
-	if (!err)
-		err = xlb_fsync_dir_of(path);
-	if (err)
-		unlink(tmp);
 	return err;
 }
 
@@ -142,8 +204,12 @@ static const char *record_meta(json_t *j, __u64 gen, struct xlb_record *r)
 	    !text_field(j, "user", r->user, sizeof(r->user)) ||
 	    !text_field(j, "reason", r->reason, sizeof(r->reason)) ||
 	    !text_field(j, "source", r->source, sizeof(r->source)) ||
-	    !text_field(j, "fingerprint", r->fingerprint, sizeof(r->fingerprint)))
-		return "time, user, reason, source or fingerprint: not a string of sane length";
+	    !text_field(j, "fingerprint", r->fingerprint, sizeof(r->fingerprint)) ||
+	    !text_field(j, "body", r->body, sizeof(r->body)))
+		return "time, user, reason, source, fingerprint or body: not a string of sane "
+		       "length";
+	if (r->body[0] && strspn(r->body, "0123456789abcdef") != 16)
+		return "body: not the id of a body";
 	if (o && (!json_is_array(o) || json_array_size(o) > 4 * XLB_MAX_SERVICES))
 		return "overridden_guards: not a list of refusals";
 	r->overridden = calloc(json_array_size(o) + 1, sizeof(*r->overridden));
@@ -155,16 +221,31 @@ static const char *record_meta(json_t *j, __u64 gen, struct xlb_record *r)
 	return NULL;
 }
 
-static const char *record_body(json_t *j, struct xlb_record *r)
+/* The body a record names (bodies/<id>.json), or the record itself (older records). */
+static json_t *body_of(const char *dir, json_t *j, const struct xlb_record *r)
+{
+	char path[600];
+
+	if (!r->body[0])
+		return json_incref(j);
+	snprintf(path, sizeof(path), "%s/bodies/%s.json", dir, r->body);
+	return json_load_file(path, JSON_REJECT_DUPLICATES, NULL);
+}
+
+static const char *record_body(const char *dir, json_t *j, struct xlb_record *r)
 {
 	struct xlb_diags d = { 0 };
+	json_t *body = body_of(dir, j, r);
 	const char *why = NULL;
 
-	if (xlb_config_from_json(json_object_get(j, "config"), &r->config, &d) ||
-	    xlb_config_validate(&r->config, &d))
+	if (!body)
+		why = "body: its file in bodies/ is missing or damaged";
+	else if (xlb_config_from_record(json_object_get(body, "config"), &r->config, &d) ||
+		 xlb_config_validate(&r->config, &d))
 		why = "config: not a valid configuration";
-	else if (xlb_assign_from_json(json_object_get(j, "assignment"), &r->assign))
+	else if (xlb_assign_from_json(json_object_get(body, "assignment"), &r->assign))
 		why = "assignment: damaged";
+	json_decref(body);
 	xlb_diags_free(&d);
 	r->full = !why;
 	return why;
@@ -189,7 +270,7 @@ int xlb_history_read(const char *dir, __u64 gen, enum xlb_record_part part,
 				jerr.line, jerr.text);
 	why = record_meta(j, gen, r);
 	if (!why && part == XLB_RECORD_FULL)
-		why = record_body(j, r);
+		why = record_body(dir, j, r);
 	json_decref(j);
 	if (!why)
 		return 0;
@@ -316,4 +397,146 @@ int xlb_history_reconcile(const char *dir, __u64 live_gen)
 out:
 	free(gens);
 	return err;
+}
+
+/* The newest applied generation below gen among gens[0..n-1], 0 if none: read from the end. */
+static __u64 applied_before(const char *dir, const __u64 *gens, __u32 n, __u64 gen)
+{
+	struct xlb_record r;
+
+	for (__u32 i = n; i-- > 0;) {
+		bool applied;
+
+		if (gens[i] >= gen || xlb_history_read(dir, gens[i], XLB_RECORD_META, &r))
+			continue;
+		applied = !r.pending;
+		xlb_record_free(&r);
+		if (applied)
+			return gens[i];
+	}
+	return 0;
+}
+
+static int cmp_body(const void *a, const void *b)
+{
+	return strcmp(a, b);
+}
+
+/* Delete the bodies that none of the records gens[0..n-1] names. */
+static void prune_bodies(const char *dir, const __u64 *gens, __u32 n)
+{
+	char (*named)[17] = calloc(n + 1, sizeof(*named)), path[700], bodies[600];
+	struct xlb_record r;
+	struct dirent *de;
+	__u32 nr = 0;
+	DIR *d;
+
+	snprintf(bodies, sizeof(bodies), "%s/bodies", dir);
+	d = opendir(bodies);
+	if (!named || !d)
+		goto out;
+	for (__u32 i = 0; i < n; i++) {
+		if (xlb_history_read(dir, gens[i], XLB_RECORD_META, &r))
+			goto out;	/* unsure what a damaged record names: keep all */
+		memcpy(named[nr++], r.body, sizeof(r.body));
+		xlb_record_free(&r);
+	}
+	qsort(named, nr, sizeof(*named), cmp_body);
+	while ((de = readdir(d))) {
+		char id[17];
+
+		if (strlen(de->d_name) != 21 || strcmp(de->d_name + 16, ".json"))
+			continue;
+		snprintf(id, sizeof(id), "%.16s", de->d_name);
+		if (bsearch(id, named, nr, sizeof(*named), cmp_body))
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", bodies, de->d_name);
+		unlink(path);
+	}
+out:
+	if (d)
+		closedir(d);
+	free(named);
+}
+
+int xlb_history_prune(const char *dir, __u32 keep, __u64 live_gen)
+{
+	__u32 n, kept = 0, deleted = 0;
+	__u64 *gens, prev;
+	char path[600];
+	int err;
+
+	keep = keep ?: XLB_HISTORY_KEEP;
+	keep = keep < XLB_HISTORY_KEEP_MIN ? XLB_HISTORY_KEEP_MIN : keep;
+	/* one look at the directory every keep/16 generations: a commit lists nothing */
+	if (live_gen % (keep / 16 + 1))
+		return 0;
+	err = xlb_history_list(dir, &gens, &n);
+	if (err || n <= keep)
+		goto out;
+	prev = applied_before(dir, gens, n, live_gen);
+	for (__u32 i = 0; i < n; i++) {
+		if (n - deleted > keep && gens[i] != live_gen && gens[i] != prev) {
+			snprintf(path, sizeof(path), "%s/%llu.json", dir,
+				 (unsigned long long)gens[i]);
+			if (!unlink(path)) {
+				deleted++;
+				continue;
+			}
+		}
+		gens[kept++] = gens[i];
+	}
+	prune_bodies(dir, gens, kept);
+	err = xlb_fsync_dir_of(path);
+out:
+	free(gens);
+	return err ?: (int)deleted;
+}
+
+/* Files and bytes of the regular files in dir named *.json. */
+static void count_json(const char *dir, __u32 *files, __u64 *bytes)
+{
+	char path[700];
+	struct dirent *de;
+	struct stat st;
+	DIR *d = opendir(dir);
+
+	while (d && (de = readdir(d))) {
+		size_t len = strlen(de->d_name);
+
+		if (len < 6 || strcmp(de->d_name + len - 5, ".json"))
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+		if (lstat(path, &st) || !S_ISREG(st.st_mode))
+			continue;
+		(*files)++;
+		*bytes += st.st_size;
+	}
+	if (d)
+		closedir(d);
+}
+
+int xlb_history_usage(const char *dir, struct xlb_history_usage *u)
+{
+	char bodies[600];
+	struct statvfs vfs;
+	__u64 *gens;
+	__u32 n, nb = 0;
+	int err;
+
+	memset(u, 0, sizeof(*u));
+	if (statvfs(dir, &vfs))
+		return xlb_errf(-errno, "cannot read the free space of %s: %s", dir,
+				strerror(errno));
+	u->free_bytes = (__u64)vfs.f_bavail * vfs.f_frsize;
+	err = xlb_history_list(dir, &gens, &n);
+	if (err)
+		return err;
+	u->oldest = n ? gens[0] : 0;
+	free(gens);
+	count_json(dir, &u->records, &u->bytes);
+	snprintf(bodies, sizeof(bodies), "%s/bodies", dir);
+	count_json(bodies, &nb, &u->bytes);
+	u->bodies = nb;
+	return 0;
 }

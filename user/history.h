@@ -1,7 +1,11 @@
 /*
  * History: every applied configuration as STATE/<ifname>/history/<gen>.json
- * with time, user, reason, fingerprint, forced, the configuration and the
- * backend id assignment.  A record is written "pending" before the switch
+ * with time, user, reason, fingerprint, forced, and a reference to its body
+ * (the configuration and the backend id assignment) kept once per distinct
+ * content as history/bodies/<id>.json: a health flip back and forth adds two
+ * small records, not two copies of the configuration.  Records older than
+ * the newest `history.keep` (default XLB_HISTORY_KEEP) are pruned, never the
+ * running or the previous generation; a body goes with its last record.  A record is written "pending" before the switch
  * and finalised after it; the live generation in the maps is the truth, so
  * a controller killed in between leaves a pending record that the next
  * command finalises (the switch happened) or deletes (it did not).
@@ -28,6 +32,7 @@ struct xlb_record {
 	char reason[512];
 	char source[32];		/* apply, rollback, backend, health, reload */
 	char fingerprint[17];
+	char body[17];			/* id of the body in bodies/, "" when inline */
 	bool forced;			/* guards refused and --force overrode them */
 	bool pending;			/* written, not (yet) switched in */
 	char (*overridden)[256];	/* the guards' refusals that were overridden */
@@ -53,6 +58,21 @@ int xlb_history_records(const char *dir, struct xlb_record **recs, __u32 *n);
 __u64 xlb_history_before(const char *dir, __u64 gen);
 /* Finalise or delete pending records against the live generation. */
 int xlb_history_reconcile(const char *dir, __u64 live_gen);
+/*
+ * Retention, looked at when live_gen is a multiple of keep/16 + 1 (so at
+ * most keep + keep/16 + 1 records exist): delete the oldest down to keep,
+ * never live_gen or the newest applied one below it, then the bodies no
+ * record names.  Returns the number of records deleted or -errno.
+ */
+int xlb_history_prune(const char *dir, __u32 keep, __u64 live_gen);
+
+struct xlb_history_usage {
+	__u32 records, bodies;
+	__u64 bytes;			/* of records and bodies */
+	__u64 free_bytes;		/* available to us on the file system */
+	__u64 oldest;			/* generation, 0 if none */
+};
+int xlb_history_usage(const char *dir, struct xlb_history_usage *u);
 
 /* Metadata as JSON (the keys of `xlb -j config history`); steals nothing. */
 json_t *xlb_record_meta_json(const struct xlb_record *r);

@@ -11,11 +11,9 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include "hashkey.h"
 #include "maglev.h"
 #include "log.h"
-
-#define SEED_OFFSET	0x5851f42d4c957f2dull
-#define SEED_SKIP	0x14057b7ef767814full
 
 static __u64 mix64(__u64 x)
 {
@@ -155,6 +153,15 @@ static int cmp_backend(const void *a, const void *b)
 int xlb_maglev_build(const struct xlb_maglev_backend *backends, __u32 n, __u32 m,
 		     __u32 *table)
 {
+	struct xlb_hash_seeds seeds;
+
+	xlb_hash_seeds(NULL, &seeds);
+	return xlb_maglev_build_seeded(backends, n, m, &seeds, table);
+}
+
+int xlb_maglev_build_seeded(const struct xlb_maglev_backend *backends, __u32 n, __u32 m,
+			    const struct xlb_hash_seeds *seeds, __u32 *table)
+{
 	struct xlb_maglev_backend *sorted;
 	struct turn *heap;
 	struct perm *perm;
@@ -184,8 +191,8 @@ int xlb_maglev_build(const struct xlb_maglev_backend *backends, __u32 n, __u32 m
 	for (__u32 i = 0; i < n; i++) {
 		__u32 alen = sorted[i].family == XLB_FAMILY_V4 ? 4 : 16;
 
-		perm[i].pos = xlb_hash64(&sorted[i].addr, alen, SEED_OFFSET) % m;
-		perm[i].skip = xlb_hash64(&sorted[i].addr, alen, SEED_SKIP) % (m - 1) + 1;
+		perm[i].pos = xlb_hash64(&sorted[i].addr, alen, seeds->offset) % m;
+		perm[i].skip = xlb_hash64(&sorted[i].addr, alen, seeds->skip) % (m - 1) + 1;
 		perm[i].weight = sorted[i].weight;
 		perm[i].id = sorted[i].id;
 	}

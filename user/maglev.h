@@ -2,6 +2,7 @@
 #ifndef XLB_MAGLEV_H
 #define XLB_MAGLEV_H
 
+#include "hashkey.h"
 #include "xlb_abi.h"
 
 struct xlb_maglev_backend {
@@ -18,6 +19,9 @@ struct xlb_maglev_backend {
  */
 int xlb_maglev_build(const struct xlb_maglev_backend *backends, __u32 n, __u32 m,
 		     __u32 *table);
+/* The same with the permutation seeds of a hash key (xlb_maglev_build: no key). */
+int xlb_maglev_build_seeded(const struct xlb_maglev_backend *backends, __u32 n, __u32 m,
+			    const struct xlb_hash_seeds *seeds, __u32 *table);
 
 /* 64-bit hash of bytes with a seed (the permutation's offset and skip). */
 __u64 xlb_hash64(const void *data, __u32 len, __u64 seed);

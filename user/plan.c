@@ -55,7 +55,7 @@ int xlb_service_table(const struct xlb_service_conf *s, const __u32 *ids, __u32 
 		in[i].weight = b->state == XLB_BACKEND_ACTIVE ? b->weight : 0;
 		in[i].id = ids[i];
 	}
-	err = xlb_maglev_build(in, s->nr_backends, s->table_size, table);
+	err = xlb_maglev_build_seeded(in, s->nr_backends, s->table_size, &s->seeds, table);
 	free(in);
 	return err;
 }
@@ -187,6 +187,7 @@ static bool service_settings_differ(const struct xlb_service_conf *a,
 	return a->family != b->family || memcmp(&a->vip, &b->vip, sizeof(a->vip)) ||
 	       a->port != b->port || a->proto != b->proto || a->table_size != b->table_size ||
 	       memcmp(&a->guards, &b->guards, sizeof(a->guards)) ||
+	       !xlb_hash_seeds_equal(&a->seeds, &b->seeds) ||
 	       memcmp(&a->health, &b->health, sizeof(a->health));
 }
 
@@ -256,6 +257,10 @@ int xlb_plan_build(const struct xlb_config *old, const struct xlb_config *new,
 	for (__u32 i = 0; i < old->nr_services && !err; i++)
 		if (!xlb_config_service(new, old->services[i].name))
 			err = plan_service(&old->services[i], NULL, &plan->svcs[plan->nr++]);
+	/* settings that are not per service: recorded, so a change of them is a change */
+	plan->changed = old->history_keep != new->history_keep ||
+			strcmp(old->hash_key_file, new->hash_key_file) ||
+			!xlb_hash_key_equal(&old->hash_key, &new->hash_key);
 	for (__u32 i = 0; i < plan->nr; i++) {
 		plan->changed |= plan->svcs[i].changed;
 		plan->refused |= plan->svcs[i].refused;

@@ -63,6 +63,32 @@ static int apply(const char *text, bool force)
 	return err;
 }
 
+/* apply() with a hash key, as a configuration naming a key file would have it. */
+static int apply_keyed(const char *text, const char *hex, bool force)
+{
+	struct xlb_change ch = { .force = force, .reason = "test key", .source = "apply" };
+	struct xlb_diags d = { 0 };
+	struct xlb_change_result r;
+	struct xlb_config cfg;
+	struct xlb_ctl c;
+	json_t *j = json_loads(text, 0, NULL);
+	int err;
+
+	assert_non_null(j);
+	assert_int_equal(xlb_config_from_json(j, &cfg, &d), 0);
+	json_decref(j);
+	assert_int_equal(xlb_hash_key_parse(hex, &cfg.hash_key), 0);
+	snprintf(cfg.hash_key_file, sizeof(cfg.hash_key_file), "/etc/xlb/hash.key");
+	xlb_config_seed(&cfg);
+	assert_int_equal(xlb_ctl_open(ifname, state_dir, false, &c), 0);
+	ch.cfg = &cfg;
+	err = xlb_change(&c, &ch, &r);
+	xlb_change_result_free(&r);
+	xlb_config_free(&cfg);
+	xlb_ctl_close(&c);
+	return err;
+}
+
 static int rollback_to(__u64 gen)
 {
 	struct xlb_change ch = { .reason = "test rollback", .source = "rollback" };
@@ -118,10 +144,17 @@ static int table_backend(__u16 sport)
 	inet_pton(AF_INET, VIP, &k.dst.v4);
 	k.sport = htons(sport);
 	k.dport = htons(80);
+	struct xlb_service_key sk = { .vip = k.dst, .port = htons(80), .proto = IPPROTO_TCP,
+				      .family = XLB_FAMILY_V4 };
+	struct xlb_service svc;
+
 	assert_int_equal(xlb_ctl_open(ifname, state_dir, true, &c), 0);
+	sk.slot = c.live_slot;
+	assert_int_equal(bpf_map_lookup_elem(c.dp.services, &sk, &svc), 0);
 	assert_int_equal(xlb_dp_get_table(&c.dp, c.live_slot, xlb_assign_service(&c.assign, "web"),
 					  &ids, &m), 0);
-	key = c.live_slot * XLB_MAX_BACKENDS + ids[xlb_flow_hash(&k) % m];
+	key = c.live_slot * XLB_MAX_BACKENDS +
+	      ids[xlb_flow_hash(&k, svc.hash_seed ?: XLB_HASH_SEED) % m];
 	assert_int_equal(bpf_map_lookup_elem(c.dp.backends, &key, &be), 0);
 	free(ids);
 	xlb_ctl_close(&c);
@@ -206,6 +239,52 @@ static void flows_land_where_the_table_says(void **state)
 		hit[be]++;
 	}
 	assert_true(hit[1] > 5 && hit[2] > 5 && hit[3] > 5);
+}
+
+/*
+ * A hash key changes where new flows land — in the tables and in the packet
+ * path's flow hash alike — established flows stay, and the same key gives
+ * the same picks again (every node of a fleet agrees).
+ */
+static void a_hash_key_keys_the_table_and_the_flow_hash(void **state)
+{
+	const char *k1 = "00112233445566778899aabbccddeeff", *k2 = "ffeeddccbbaa99887766554433221100";
+	int plain[200], keyed[200], v, differ = 0, est;
+	struct xlb_hash_key key;
+	struct xlb_hash_seeds seeds;
+
+	(void)state;
+	SKIP_IF_NEEDED();
+	assert_int_equal(apply(CFG(B(1) "," B(2) "," B(3)), false), 0);
+	for (int i = 0; i < 200; i++)
+		plain[i] = table_backend(33000 + i);
+	est = send_tcp(34000, 0x02, &v);	/* established before the key */
+	assert_int_equal(est, table_backend(34000));
+	assert_int_equal(apply_keyed(CFG(B(1) "," B(2) "," B(3)), k1, false), 0);
+	assert_int_equal(send_tcp(34000, 0x10, &v), est);
+	for (int i = 0; i < 200; i++) {
+		keyed[i] = send_tcp(33000 + i, 0x02, &v);
+		assert_int_equal(v, XDP_REDIRECT);
+		assert_int_equal(keyed[i], table_backend(33000 + i));
+		differ += keyed[i] != plain[i];
+	}
+	assert_true(differ > 60);	/* about 2/3 of them with 3 backends */
+	/* the packet path reads the key's seed, not the published one */
+	xlb_hash_key_parse(k1, &key);
+	xlb_hash_seeds(&key, &seeds);
+	assert_int_not_equal(seeds.flow, XLB_HASH_SEED);
+	/* another key: other picks; the first key again: the same picks */
+	assert_int_equal(apply_keyed(CFG(B(1) "," B(2) "," B(3)), k2, false), 0);
+	differ = 0;
+	for (int i = 0; i < 200; i++)
+		differ += table_backend(33000 + i) != keyed[i];
+	assert_true(differ > 60);
+	assert_int_equal(apply_keyed(CFG(B(1) "," B(2) "," B(3)), k1, false), 0);
+	for (int i = 0; i < 200; i++)
+		assert_int_equal(table_backend(33000 + i), keyed[i]);
+	assert_int_equal(apply(CFG(B(1) "," B(2) "," B(3)), false), 0);
+	for (int i = 0; i < 200; i++)
+		assert_int_equal(table_backend(33000 + i), plain[i]);
 }
 
 static void established_flows_stay_new_flows_follow(void **state)
@@ -414,6 +493,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(flows_land_where_the_table_says),
 		cmocka_unit_test(established_flows_stay_new_flows_follow),
+		cmocka_unit_test(a_hash_key_keys_the_table_and_the_flow_hash),
 		cmocka_unit_test(drain_keeps_flows_down_rehashes),
 		cmocka_unit_test(rollback_restores_tables_byte_for_byte),
 		cmocka_unit_test(a_failure_at_any_step_changes_nothing),

@@ -19,10 +19,14 @@ done
 check "UDP answered by a backend" bash -c "$(declare -f udp_query lab); LAB=$LAB LP=$LP; udp_query $VIP4 hello | grep -qE '^b[123] hello\$'"
 check "xlb redirected between interfaces" bash -c "$LAB xlb --prefix $LP -j stats | jq -e '.verdicts.forward_redirect > 0'"
 
-# 3000 pktgen frames (3000 flows) into xlb: each backend's decap counts them
+# 3000 pktgen frames (3000 flows) into xlb: every frame the veth took (pktgen's
+# "xmit"; a busy machine's full ring refuses some, counted as xmit errors) is
+# forwarded by xlb to a backend
 before=$($LAB xlb --prefix $LP -j stats | jq '[.services[] | select(.service == "dns") | .backends[].packets] | add')
-check "pktgen through xlb" lab client "$ROOT/build/pktgen" --dev ${LP}c0 --dst-mac 02:00:cc:00:00:fe \
-	--src 203.0.113.10 --dst $VIP4 --dport 53 --flows 3000 --count 3000 -q
+gen=$(lab client "$ROOT/build/pktgen" -j --dev ${LP}c0 --dst-mac 02:00:cc:00:00:fe \
+	--src 203.0.113.10 --dst $VIP4 --dport 53 --flows 3000 --count 3000 -q | jq -c 'select(.total)')
+xmit=$(jq -r '.xmit // 0' <<<"$gen")
+check "pktgen through xlb: the veth took $xmit of 3000 frames" test "${xmit:-0}" -ge 300
 after=$($LAB xlb --prefix $LP -j stats | jq '[.services[] | select(.service == "dns") | .backends[].packets] | add')
-check "xlb forwarded all 3000 frames ($before -> $after)" test $((after - before)) = 3000
+check "xlb forwarded every frame it got ($before -> $after, $xmit taken)" test $((after - before)) = "$xmit"
 done_testing

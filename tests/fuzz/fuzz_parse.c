@@ -21,7 +21,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memset(&pkt, 0, sizeof(pkt));
 	res = xlb_parse_packet(copy, copy + size, &pkt);
 	if (res == XLB_PARSE_FLOW) {
-		volatile __u32 h = xlb_flow_hash(&pkt.flow);
+		volatile __u32 h = xlb_flow_hash(&pkt.flow, XLB_HASH_SEED);
 
 		(void)h;
 		/* invariants the balancer relies on */

@@ -1,4 +1,5 @@
 /* Configuration parser and validator: a corpus of invalid files, each with its path. */
+#define _GNU_SOURCE
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -10,8 +11,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include "config.h"
+#include "hashkey.h"
 
 #define DIR_BAD "tests/unit/configs/bad"
 #define DIR_GOOD "tests/unit/configs/good"
@@ -162,6 +165,110 @@ static void missing_file_is_an_error(void **state)
 	xlb_diags_free(&d);
 }
 
+/* The reference vector of SipHash-2-4 (Aumasson and Bernstein, appendix A). */
+static void siphash_matches_the_reference(void **state)
+{
+	__u8 msg[15];
+
+	(void)state;
+	for (int i = 0; i < 15; i++)
+		msg[i] = i;
+	assert_true(xlb_siphash(0x0706050403020100ull, 0x0f0e0d0c0b0a0908ull, msg, 15) ==
+		    0xa129ca6149be45e5ull);
+}
+
+static void write_file(const char *path, const char *text, mode_t mode)
+{
+	FILE *f;
+
+	unlink(path);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fputs(text, f);
+	fclose(f);
+	assert_int_equal(chmod(path, mode), 0);
+}
+
+/* Load cfg_text; the number of diagnostics, the first one's path and message in msg. */
+static int load_text(const char *cfg_text, struct xlb_config *cfg, char *msg, size_t len)
+{
+	struct xlb_diags d = { 0 };
+	int n;
+
+	write_file("/tmp/xlb-test-key.json", cfg_text, 0644);
+	xlb_config_load("/tmp/xlb-test-key.json", cfg, &d);
+	n = d.count;
+	snprintf(msg, len, "%s: %s", n ? d.items[0].path : "", n ? d.items[0].msg : "");
+	xlb_diags_free(&d);
+	return n;
+}
+
+#define KEY_CFG(extra) "{" extra "\"services\":[{\"name\":\"web\",\"vip\":\"192.0.2.10\"," \
+	"\"port\":80,\"protocol\":\"tcp\",\"table_size\":1009,\"backends\":[" \
+	"{\"address\":\"198.51.100.1\"}]}]}"
+#define KEY_FILE "/tmp/xlb-test-hash.key"
+#define SECRET "0123456789abcdef0123456789ABCDEF"
+
+/* A key file is a secret: refused when others may read it or it holds no key. */
+static void a_hash_key_file_is_checked_and_never_shown(void **state)
+{
+	struct xlb_config cfg;
+	char msg[512], id[17], *pub, *priv;
+
+	(void)state;
+	write_file(KEY_FILE, SECRET "\n", 0644);
+	assert_int_equal(load_text(KEY_CFG("\"hash_key_file\":\"" KEY_FILE "\","), &cfg, msg,
+				   sizeof(msg)), 1);
+	assert_non_null(strstr(msg, "hash_key_file: the hash key file " KEY_FILE " may be read "
+			       "by others (mode 0644)"));
+	xlb_config_free(&cfg);
+	write_file(KEY_FILE, "0123456789abcdef\n", 0600);	/* 64 bits: too short */
+	assert_int_equal(load_text(KEY_CFG("\"hash_key_file\":\"" KEY_FILE "\","), &cfg, msg,
+				   sizeof(msg)), 1);
+	assert_non_null(strstr(msg, "does not hold a key: 32 hex digits are expected"));
+	xlb_config_free(&cfg);
+	assert_int_equal(load_text(KEY_CFG("\"hash_key_file\":\"hash.key\","), &cfg, msg,
+				   sizeof(msg)), 1);
+	assert_non_null(strstr(msg, "an absolute path"));
+	xlb_config_free(&cfg);
+	assert_int_equal(load_text(KEY_CFG("\"hash_key_file\":\"/nonexistent/k\","), &cfg,
+				   msg, sizeof(msg)), 1);
+	assert_non_null(strstr(msg, "cannot open the hash key file /nonexistent/k"));
+	xlb_config_free(&cfg);
+	/* a good key: seeds other than the published ones, an id, the key in no public form */
+	write_file(KEY_FILE, " " SECRET "\n", 0600);
+	assert_int_equal(load_text(KEY_CFG("\"hash_key_file\":\"" KEY_FILE "\","), &cfg, msg,
+				   sizeof(msg)), 0);
+	assert_true(cfg.hash_key.set);
+	assert_int_not_equal(cfg.services[0].seeds.flow, XLB_HASH_SEED);
+	xlb_hash_key_id(&cfg.hash_key, id);
+	pub = json_dumps(xlb_config_to_json(&cfg), JSON_COMPACT);
+	priv = json_dumps(xlb_config_to_json_private(&cfg), JSON_COMPACT);
+	assert_null(strcasestr(pub, SECRET));
+	assert_null(strcasestr(pub, "0123456789abcdef"));
+	assert_non_null(strstr(pub, id));
+	assert_non_null(strcasestr(priv, SECRET));
+	free(pub);
+	free(priv);
+	xlb_config_free(&cfg);
+	/* hash_key_id pins the key a node must hold */
+	assert_int_equal(load_text(KEY_CFG("\"hash_key_file\":\"" KEY_FILE "\",\"hash_key_id\":"
+					   "\"0000000000000000\","), &cfg, msg, sizeof(msg)), 1);
+	assert_non_null(strstr(msg, "hash_key_id: the key in " KEY_FILE " has id"));
+	xlb_config_free(&cfg);
+	snprintf(msg, sizeof(msg), KEY_CFG("\"hash_key_file\":\"" KEY_FILE "\",\"hash_key_id\":"
+					  "\"%s\","), id);
+	assert_int_equal(load_text(msg, &cfg, msg, sizeof(msg)), 0);
+	xlb_config_free(&cfg);
+	/* a user file cannot carry the key itself */
+	assert_int_equal(load_text(KEY_CFG("\"hash_key\":\"" SECRET "\","), &cfg, msg,
+				   sizeof(msg)), 1);
+	assert_non_null(strstr(msg, "hash_key"));
+	xlb_config_free(&cfg);
+	unlink(KEY_FILE);
+	unlink("/tmp/xlb-test-key.json");
+}
+
 /* A file of n copies of item inside {"services":[...]}; its path (static). */
 static const char *services_file(size_t n, const char *item)
 {
@@ -244,6 +351,8 @@ int main(void)
 		cmocka_unit_test(good_file_has_defaults),
 		cmocka_unit_test(fingerprint_is_order_free),
 		cmocka_unit_test(missing_file_is_an_error),
+		cmocka_unit_test(siphash_matches_the_reference),
+		cmocka_unit_test(a_hash_key_file_is_checked_and_never_shown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

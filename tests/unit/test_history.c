@@ -8,7 +8,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 #include "fsutil.h"
 #include "history.h"
@@ -126,12 +128,156 @@ static void a_damaged_record_is_an_error_that_names_it(void **state)
 	unlink(path);
 }
 
+static __u32 files_in(const char *dir)
+{
+	struct dirent *de;
+	DIR *d = opendir(dir);
+	__u32 n = 0;
+
+	assert_non_null(d);
+	while ((de = readdir(d)))
+		n += de->d_name[0] != '.' && strcmp(de->d_name, "bodies");
+	closedir(d);
+	return n;
+}
+
+/* A record of gen whose one backend is up or down (a health flip). */
+static void flip_of(struct xlb_record *r, __u64 gen, bool down, __u32 keep)
+{
+	record_of(r, gen);
+	r->config.history_keep = keep;
+	r->config.services[0].backends[0].state = down ? XLB_BACKEND_DOWN : XLB_BACKEND_ACTIVE;
+	snprintf(r->source, sizeof(r->source), "health");
+}
+
+static void flips_store_each_configuration_once_and_stay_bounded(void **state)
+{
+	char root2[64], dir[512], bodies[600];
+	struct xlb_history_usage u;
+	struct xlb_record r, up, down, *recs;
+	struct timespec t0, t1;
+	__u32 n, flips = 100000;
+
+	(void)state;
+	/* tmpfs: fsync is free there, so 100,000 commits' worth of records take seconds */
+	snprintf(root2, sizeof(root2), "/dev/shm/xlb-test-flips-XXXXXX");
+	if (!mkdtemp(root2))
+		snprintf(root2, sizeof(root2), "%s/flips", root), mkdir(root2, 0700);
+	assert_int_equal(xlb_history_dir(root2, "dev0", dir, sizeof(dir)), 0);
+	snprintf(bodies, sizeof(bodies), "%s/bodies", dir);
+	flip_of(&up, 0, false, 0);
+	flip_of(&down, 0, true, 0);
+	for (__u32 g = 1; g <= flips; g++) {
+		struct xlb_record *f = g & 1 ? &down : &up;
+
+		f->generation = g;
+		assert_int_equal(xlb_history_write(dir, f), 0);
+		assert_true(xlb_history_prune(dir, 0, g) >= 0);
+		if (g % 997 == 0)
+			assert_true(files_in(dir) <= XLB_HISTORY_KEEP + XLB_HISTORY_KEEP / 16 + 1);
+	}
+	xlb_record_free(&up);
+	xlb_record_free(&down);
+	assert_int_equal(files_in(bodies), 2);	/* up and down: one body each */
+	assert_int_equal(xlb_history_usage(dir, &u), 0);
+	assert_int_equal(u.bodies, 2);
+	assert_true(u.records >= XLB_HISTORY_KEEP && u.records <= XLB_HISTORY_KEEP + XLB_HISTORY_KEEP / 16 + 1);
+	assert_true(u.free_bytes > 0);
+	/* the running and the previous records read back whole */
+	assert_int_equal(xlb_history_read(dir, flips, XLB_RECORD_FULL, &r), 0);
+	assert_int_equal(r.config.services[0].backends[0].state, XLB_BACKEND_ACTIVE);
+	xlb_record_free(&r);
+	assert_int_equal(xlb_history_read(dir, flips - 1, XLB_RECORD_FULL, &r), 0);
+	assert_int_equal(r.config.services[0].backends[0].state, XLB_BACKEND_DOWN);
+	xlb_record_free(&r);
+	assert_int_equal(xlb_history_read(dir, 1, XLB_RECORD_META, &r), -ENOENT);
+	/* what `xlb config history` reads: every record's metadata */
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	assert_int_equal(xlb_history_records(dir, &recs, &n), 0);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	print_message("history of %u records after %u flips read in %.3f s, %llu bytes, "
+		      "%u bodies\n", n, flips, (t1.tv_sec - t0.tv_sec) +
+		      (t1.tv_nsec - t0.tv_nsec) / 1e9, (unsigned long long)u.bytes, u.bodies);
+	assert_int_equal(n, u.records);
+	assert_true((t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9 < 1.0);
+	for (__u32 i = 0; i < n; i++)
+		xlb_record_free(&recs[i]);
+	free(recs);
+	snprintf(bodies, sizeof(bodies), "rm -rf '%s'", root2);
+	assert_int_equal(system(bodies), 0);
+}
+
+static void pruning_keeps_the_running_and_the_previous_generation(void **state)
+{
+	struct xlb_record r;
+	char path[700];
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s/7.json", hist);
+	unlink(path);	/* the first test's */
+	for (__u64 g = 101; g <= 110; g++) {
+		flip_of(&r, g, g == 108, 2);
+		r.pending = g == 109;	/* an interrupted apply's record */
+		assert_int_equal(xlb_history_write(hist, &r), 0);
+		xlb_record_free(&r);
+	}
+	/* live 110: 108 is the newest applied one below it, 109 never went live */
+	assert_int_equal(xlb_history_prune(hist, 2, 110), 8);	/* 110 % (2/16 + 1) == 0 */
+	assert_int_equal(files_in(hist), 2);
+	assert_int_equal(xlb_history_read(hist, 110, XLB_RECORD_FULL, &r), 0);
+	xlb_record_free(&r);
+	assert_int_equal(xlb_history_read(hist, 108, XLB_RECORD_FULL, &r), 0);
+	assert_int_equal(r.config.services[0].backends[0].state, XLB_BACKEND_DOWN);
+	xlb_record_free(&r);
+	assert_int_equal(xlb_history_before(hist, 110), 108);
+	/* a body no record names is gone; a record whose body is gone says so */
+	snprintf(path, sizeof(path), "%s/bodies", hist);
+	assert_int_equal(files_in(path), 2);
+	assert_int_equal(xlb_history_read(hist, 108, XLB_RECORD_META, &r), 0);
+	snprintf(path, sizeof(path), "%s/bodies/%s.json", hist, r.body);
+	xlb_record_free(&r);
+	assert_int_equal(unlink(path), 0);
+	assert_int_equal(xlb_history_read(hist, 108, XLB_RECORD_FULL, &r), -EINVAL);
+	assert_non_null(strstr(xlb_errmsg(), "body: its file in bodies/ is missing"));
+	for (__u64 g = 108; g <= 110; g++) {
+		snprintf(path, sizeof(path), "%s/%llu.json", hist, (unsigned long long)g);
+		unlink(path);
+	}
+}
+
+/* A record of an earlier version (configuration inline) still reads. */
+static void an_inline_record_of_an_earlier_version_reads(void **state)
+{
+	struct xlb_record r;
+	char path[700];
+	FILE *f;
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s/12.json", hist);
+	f = fopen(path, "w");
+	fputs("{\"generation\": 12, \"source\": \"apply\", \"config\": {\"services\": ["
+	      "{\"name\": \"web\", \"vip\": \"192.0.2.10\", \"port\": 80, \"protocol\": "
+	      "\"tcp\", \"table_size\": 1009, \"backends\": [{\"address\": "
+	      "\"198.51.100.1\"}]}]}, \"assignment\": {\"next_gen\": 2, \"services\": "
+	      "{\"web\": 0}, \"backends\": [{\"service\": \"web\", \"address\": "
+	      "\"198.51.100.1\", \"id\": 1, \"gen\": 1}]}}", f);
+	fclose(f);
+	assert_int_equal(xlb_history_read(hist, 12, XLB_RECORD_FULL, &r), 0);
+	assert_int_equal(r.assign.nr_be, 1);
+	assert_string_equal(r.body, "");
+	xlb_record_free(&r);
+	unlink(path);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(a_link_at_the_temp_path_is_refused),
 		cmocka_unit_test(a_state_directory_others_may_write_is_refused),
 		cmocka_unit_test(a_damaged_record_is_an_error_that_names_it),
+		cmocka_unit_test(pruning_keeps_the_running_and_the_previous_generation),
+		cmocka_unit_test(an_inline_record_of_an_earlier_version_reads),
+		cmocka_unit_test(flips_store_each_configuration_once_and_stay_bounded),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

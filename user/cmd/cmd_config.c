@@ -12,16 +12,28 @@
 const char *xlb_state_root = XLB_STATE_DEFAULT;
 const char *xlb_dev;
 
-/* Open the (only, or --dev) attached interface's state. */
-int ctl_open(struct xlb_ctl *c, bool readonly)
+static int open_dev(struct xlb_ctl *c, bool readonly, bool lost_ok)
 {
 	char dev[IF_NAMESIZE];
-	int err = xlb_resolve_dev(xlb_dev, dev, sizeof(dev)) ?:
-		  xlb_ctl_open(dev, xlb_state_root, readonly, c);
+	int err = xlb_resolve_dev(xlb_dev, dev, sizeof(dev));
 
+	err = err ?: lost_ok ? xlb_ctl_open_lost_ok(dev, xlb_state_root, readonly, c) :
+	      xlb_ctl_open(dev, xlb_state_root, readonly, c);
 	if (err)
 		p_err("%s", xlb_errmsg());
 	return err;
+}
+
+/* Open the (only, or --dev) attached interface's state. */
+int ctl_open(struct xlb_ctl *c, bool readonly)
+{
+	return open_dev(c, readonly, false);
+}
+
+/* The same for a whole configuration: a lost running record does not stop it. */
+static int ctl_open_whole(struct xlb_ctl *c, bool readonly)
+{
+	return open_dev(c, readonly, true);
 }
 
 /* Parse a file; prints every error.  0, or an exit status. */
@@ -163,7 +175,7 @@ static int do_config_plan(int argc, char **argv)
 	rc = load_file(argv[0], &cfg);
 	if (rc)
 		return rc;
-	if ((rc = ctl_open(&c, true))) {
+	if ((rc = ctl_open_whole(&c, true))) {
 		xlb_config_free(&cfg);
 		return xlb_exit_for(rc);
 	}
@@ -215,7 +227,7 @@ static int do_config_apply(int argc, char **argv)
 	rc = load_file(argv[0], &cfg);
 	if (rc)
 		return rc;
-	if ((rc = ctl_open(&c, false))) {
+	if ((rc = ctl_open_whole(&c, false))) {
 		xlb_config_free(&cfg);
 		return xlb_exit_for(rc);
 	}
@@ -325,7 +337,7 @@ static int do_config_rollback(int argc, char **argv)
 
 	if ((rc = rollback_args(argc, argv, &o, &gen)))
 		return rc;
-	if ((rc = ctl_open(&c, false)))
+	if ((rc = ctl_open_whole(&c, false)))
 		return xlb_exit_for(rc);
 	if (!gen && !(gen = xlb_history_before(c.hist, c.live_gen))) {
 		p_err("no earlier generation to roll back to (live: %llu)",
@@ -335,8 +347,16 @@ static int do_config_rollback(int argc, char **argv)
 	}
 	err = xlb_history_read(c.hist, gen, XLB_RECORD_FULL, &target);
 	if (err || target.pending) {
+		struct xlb_history_usage u;
+
 		if (err == -EINVAL)
 			p_err("%s", xlb_errmsg());
+		else if (!xlb_history_usage(c.hist, &u) && u.oldest > gen)
+			p_err("no generation %llu in %s: the history keeps the newest %u records "
+			      "(\"history\": {\"keep\"}) and begins at generation %llu",
+			      (unsigned long long)gen, c.hist,
+			      c.running.history_keep ?: XLB_HISTORY_KEEP,
+			      (unsigned long long)u.oldest);
 		else
 			p_err("no applied generation %llu in %s", (unsigned long long)gen, c.hist);
 		rc = err == -EINVAL ? XLB_EXIT_SYSTEM : XLB_EXIT_REFUSED;
