@@ -18,7 +18,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -30,6 +32,7 @@
 #include "daemon.h"
 #include "fsutil.h"
 #include "health.h"
+#include "history.h"
 #include "loader.h"
 #include "log.h"
 #include "metrics.h"
@@ -78,6 +81,11 @@ struct daemon {
 	__u64 health_retries[XLB_HEALTH_RETRY_MAX];
 	__u64 reloads[XLB_RELOAD_MAX];
 	__u64 health_commits;
+	__u64 unchecked;		/* checks this host could not make */
+	__u64 unchecked_logged_ms;	/* last log line about them (one a minute) */
+	struct xlb_history_usage usage;	/* of the history, every 10 s */
+	bool has_usage;
+	__u32 open_fds, max_fds;
 };
 
 /* One log line per event, syslog priority prefix (journald reads it). */
@@ -247,6 +255,20 @@ static void record_verdict(struct daemon *d, struct dbackend *b, enum xlb_probe_
 
 	if (res == XLB_PROBE_PENDING || !s)
 		return;
+	if (res == XLB_PROBE_UNCHECKED) {	/* no verdict: the backend was not asked */
+		pthread_mutex_lock(&d->lock);
+		d->unchecked++;
+		pthread_mutex_unlock(&d->lock);
+		if (now_ms() - d->unchecked_logged_ms >= 60000) {
+			d->unchecked_logged_ms = now_ms();
+			dlog(4, "health: cannot check service=%s backend=%s: %s (not counted as a "
+			     "failure; %llu checks not made so far)", b->service,
+			     addr_s(b, a, sizeof(a)), b->probe.why,
+			     (unsigned long long)d->unchecked);
+		}
+		b->h.next_ms = xlb_health_next(now_ms(), s->health.interval_ms, &d->seed);
+		return;
+	}
 	pthread_mutex_lock(&d->lock);
 	if (xlb_hstate_record(&b->h, ok, s->health.rise, s->health.fall)) {
 		dlog(b->h.up ? 5 : 4, "health: service=%s backend=%s check=%s after %u %s%s%s",
@@ -624,6 +646,13 @@ static int snapshot(struct daemon *d, struct xlb_metrics *m)
 	m->health_commits = d->health_commits;
 	m->health_pending = d->pending;
 	memcpy(m->health_retries, d->health_retries, sizeof(m->health_retries));
+	m->unchecked = d->unchecked;
+	m->has_usage = d->has_usage;
+	m->history_records = d->usage.records;
+	m->history_bytes = d->usage.bytes;
+	m->state_free_bytes = d->usage.free_bytes;
+	m->open_fds = d->open_fds;
+	m->max_fds = d->max_fds;
 out:
 	pthread_mutex_unlock(&d->lock);
 	return err;
@@ -711,9 +740,15 @@ static struct MHD_Daemon *start_metrics(struct daemon *d, const char *spec)
 		dlog(3, "--metrics %s: not an address", spec);
 		return NULL;
 	}
-	return MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD |
+	/* bounded: idle or slow clients cannot take the descriptors the checks need */
+	return MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
 				(ss.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0), port, NULL, NULL,
-				serve, d, MHD_OPTION_SOCK_ADDR, &ss, MHD_OPTION_END);
+				serve, d, MHD_OPTION_SOCK_ADDR, &ss,
+				MHD_OPTION_CONNECTION_LIMIT, (unsigned int)XLB_METRICS_CONNECTIONS,
+				MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned int)XLB_METRICS_PER_ADDR,
+				MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)XLB_METRICS_TIMEOUT_S,
+				MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned int)XLB_METRICS_BACKLOG,
+				MHD_OPTION_END);
 }
 
 static void write_metrics_file(struct daemon *d, const char *path)
@@ -739,6 +774,28 @@ static void write_metrics_file(struct daemon *d, const char *path)
 /* ---- the loop ----------------------------------------------------------------- */
 
 /* The pinned maps, signals and epoll; an exit status on failure. */
+/*
+ * Every in-flight check holds a socket: take the whole hard limit of
+ * descriptors (the unit sets it high), and say so when it is small for the
+ * backends and metrics connections it must serve.
+ */
+static void raise_fd_limit(struct daemon *d)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl))
+		return;
+	if (rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl))
+			getrlimit(RLIMIT_NOFILE, &rl);
+	}
+	d->max_fds = rl.rlim_cur > UINT32_MAX ? UINT32_MAX : rl.rlim_cur;
+	if (d->max_fds < XLB_MAX_BACKENDS + XLB_METRICS_CONNECTIONS + 64)
+		dlog(4, "daemon: %u file descriptors at most (RLIMIT_NOFILE): with many "
+		     "backends some checks may not be made (LimitNOFILE= in the unit)", d->max_fds);
+}
+
 static int daemon_init(struct daemon *d)
 {
 	char dir[256];
@@ -746,6 +803,7 @@ static int daemon_init(struct daemon *d)
 
 	pthread_mutex_init(&d->lock, NULL);
 	d->epfd = d->sigfd = -1;
+	raise_fd_limit(d);
 	if (xlb_pin_dir(d->o->ifname, dir, sizeof(dir)) || xlb_dp_open_pinned(&d->dp, dir)) {
 		dlog(3, "%s", xlb_errmsg());
 		return XLB_EXIT_REFUSED;
@@ -803,10 +861,43 @@ static bool handle_events(struct daemon *d, const struct epoll_event *ev, int n)
 }
 
 /* Once a second: the distribution watch, the metrics file, systemd's status. */
+static __u32 open_fds(void)
+{
+	struct dirent *de;
+	DIR *dir = opendir("/proc/self/fd");
+	__u32 n = 0;
+
+	while (dir && (de = readdir(dir)))
+		n += de->d_name[0] != '.';
+	if (dir)
+		closedir(dir);
+	return n ? n - 1 : 0;	/* less the one reading */
+}
+
+/* The history's size and the room left for it (a full disk refuses every change). */
+static void measure_state(struct daemon *d)
+{
+	struct xlb_history_usage u;
+	char dir[512];
+	bool ok;
+
+	ok = !xlb_history_dir(d->o->state_root, d->o->ifname, dir, sizeof(dir)) &&
+	     !xlb_history_usage(dir, &u);
+	pthread_mutex_lock(&d->lock);
+	d->has_usage = ok;
+	if (ok)
+		d->usage = u;
+	pthread_mutex_unlock(&d->lock);
+}
+
 static void every_second(struct daemon *d)
 {
+	static __u32 ticks;
 	char status[128];
 
+	if (ticks++ % 10 == 0)
+		measure_state(d);
+	d->open_fds = open_fds();
 	sample(d);
 	if (d->o->metrics_file)
 		write_metrics_file(d, d->o->metrics_file);

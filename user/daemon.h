@@ -5,6 +5,16 @@
 #include <stdbool.h>
 #include <linux/types.h>
 
+/*
+ * The metrics server's bounds: connections at once, from one address, idle
+ * seconds.  At the limit it takes no more: the kernel queues XLB_METRICS_BACKLOG
+ * and answers no further SYN until a connection ends.
+ */
+#define XLB_METRICS_CONNECTIONS	64
+#define XLB_METRICS_PER_ADDR	8
+#define XLB_METRICS_TIMEOUT_S	10
+#define XLB_METRICS_BACKLOG	64	/* the kernel's queue of connections not yet taken */
+
 struct xlb_daemon_opts {
 	const char *ifname;
 	const char *state_root;

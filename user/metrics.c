@@ -140,6 +140,29 @@ static void daemon_counters(const struct xlb_metrics *m, FILE *f)
 	for (int k = 0; k < XLB_HEALTH_RETRY_MAX; k++)
 		fprintf(f, "xlb_daemon_health_retries_total{reason=\"%s\"} %llu\n",
 			xlb_health_retry_names[k], (unsigned long long)m->health_retries[k]);
+	family(f, "xlb_daemon_checks_unchecked_total", "counter",
+	       "Health checks this host could not make (no descriptor, port or memory): "
+	       "neither a success nor a failure of the backend.");
+	fprintf(f, "xlb_daemon_checks_unchecked_total %llu\n", (unsigned long long)m->unchecked);
+	family(f, "xlb_daemon_open_fds", "gauge", "File descriptors the daemon holds.");
+	fprintf(f, "xlb_daemon_open_fds %u\n", m->open_fds);
+	family(f, "xlb_daemon_max_fds", "gauge", "Its limit (RLIMIT_NOFILE).");
+	fprintf(f, "xlb_daemon_max_fds %u\n", m->max_fds);
+}
+
+static void state(const struct xlb_metrics *m, FILE *f)
+{
+	if (!m->has_usage)
+		return;
+	family(f, "xlb_history_records", "gauge",
+	       "Configuration history records kept (history.keep bounds them).");
+	fprintf(f, "xlb_history_records %u\n", m->history_records);
+	family(f, "xlb_history_bytes", "gauge", "Bytes of the history: records and bodies.");
+	fprintf(f, "xlb_history_bytes %llu\n", (unsigned long long)m->history_bytes);
+	family(f, "xlb_state_free_bytes", "gauge",
+	       "Bytes free for the state directory: when none are left every change is "
+	       "refused, health changes included.");
+	fprintf(f, "xlb_state_free_bytes %llu\n", (unsigned long long)m->state_free_bytes);
 }
 
 void xlb_metrics_render(const struct xlb_metrics *m, FILE *f)
@@ -155,6 +178,7 @@ void xlb_metrics_render(const struct xlb_metrics *m, FILE *f)
 	services(m, f);
 	data_plane(m, f);
 	daemon_counters(m, f);
+	state(m, f);
 }
 
 void xlb_metrics_free(struct xlb_metrics *m)

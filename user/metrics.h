@@ -56,6 +56,11 @@ struct xlb_metrics {
 	__u64 health_commits;
 	bool health_pending;		/* a verdict waits to be applied */
 	__u64 health_retries[XLB_HEALTH_RETRY_MAX];
+	__u64 unchecked;		/* checks this host could not make */
+	__u32 open_fds, max_fds;
+	bool has_usage;			/* the history's figures below were read */
+	__u32 history_records;
+	__u64 history_bytes, state_free_bytes;
 };
 
 void xlb_metrics_render(const struct xlb_metrics *m, FILE *f);

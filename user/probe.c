@@ -32,6 +32,20 @@ static enum xlb_probe_result verdict(struct xlb_probe *p, int epfd, bool ok, con
 	return ok ? XLB_PROBE_OK : XLB_PROBE_FAILED;
 }
 
+/* Errors of this host, not of the backend: out of descriptors, ports or memory. */
+static bool local_error(int err)
+{
+	return err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM ||
+	       err == EAGAIN || err == EADDRNOTAVAIL;
+}
+
+static enum xlb_probe_result unchecked(struct xlb_probe *p, int epfd, int err)
+{
+	xlb_probe_stop(p, epfd);
+	snprintf(p->why, sizeof(p->why), "%s", strerror(err));
+	return XLB_PROBE_UNCHECKED;
+}
+
 static socklen_t sockaddr_of(const struct xlb_probe_target *t, struct sockaddr_storage *ss)
 {
 	memset(ss, 0, sizeof(*ss));
@@ -67,11 +81,12 @@ enum xlb_probe_result xlb_probe_start(struct xlb_probe *p, const struct xlb_prob
 	xlb_probe_stop(p, epfd);
 	p->fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (p->fd < 0)
-		return verdict(p, epfd, false, "socket");
+		return unchecked(p, epfd, errno);
 	p->deadline_ms = now_ms + t->timeout_ms;
 	p->len = 0;
 	if (connect(p->fd, (void *)&ss, len) && errno != EINPROGRESS)
-		return verdict(p, epfd, false, strerror(errno));
+		return local_error(errno) ? unchecked(p, epfd, errno) :
+		       verdict(p, epfd, false, strerror(errno));
 	p->phase = XLB_PROBE_CONNECT;
 	watch(p, epfd, EPOLL_CTL_ADD, tag);
 	return XLB_PROBE_PENDING;

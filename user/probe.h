@@ -17,6 +17,8 @@ enum xlb_probe_result {
 	XLB_PROBE_PENDING,	/* under way: wait for its fd or its deadline */
 	XLB_PROBE_OK,
 	XLB_PROBE_FAILED,	/* the backend failed the check */
+	XLB_PROBE_UNCHECKED,	/* this host could not make the check (no fd, no
+				   port, no memory): no verdict on the backend */
 };
 
 struct xlb_probe {
@@ -25,7 +27,7 @@ struct xlb_probe {
 	__u64 deadline_ms;
 	char buf[160];		/* the start of an HTTP answer */
 	size_t len;
-	char why[64];		/* FAILED: what failed */
+	char why[64];		/* FAILED, UNCHECKED: what failed */
 };
 
 struct xlb_probe_target {
