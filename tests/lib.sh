@@ -45,6 +45,17 @@ require_root() {
 	ip netns del "${XT_NS}probe"
 }
 
+# xt_veth_ns NS DEV: a namespace NS with a veth pair DEV / pDEV, both up, and
+# 198.51.100.254/24 on DEV: somewhere to attach xlb (xt_cleanup removes it).
+xt_veth_ns() {
+	ip netns add "$1"
+	ip -n "$1" link set lo up
+	ip -n "$1" link add "$2" type veth peer name "p$2"
+	ip -n "$1" addr add 198.51.100.254/24 dev "$2"
+	ip -n "$1" link set "$2" up
+	ip -n "$1" link set "p$2" up
+}
+
 xt_cleanup() {
 	local ns
 	for ns in $(ip netns list 2>/dev/null | awk '{print $1}' | grep "^${XT_NS}"); do

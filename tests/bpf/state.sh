@@ -9,11 +9,7 @@ DEV=xs$$
 DEV=${DEV:0:15}
 STATE=$(mktemp -d /tmp/xlb-state-XXXXXX)
 trap 'nsenter --net=/run/netns/$NS $XLB detach $DEV >/dev/null 2>&1; rm -rf "$STATE"; xt_cleanup' EXIT
-ip netns add $NS
-ip -n $NS link add $DEV type veth peer name p$DEV
-ip -n $NS addr add 198.51.100.254/24 dev $DEV
-ip -n $NS link set $DEV up
-ip -n $NS link set p$DEV up
+xt_veth_ns $NS $DEV
 x() { nsenter --net=/run/netns/$NS $XLB --state "$STATE" "$@"; }
 gen() { x -j status | jq -r '.[0].generation'; }
 H=$STATE/$DEV/history

@@ -39,8 +39,11 @@ static int prog_fd = -1;
 
 #define SKIP_IF_NEEDED() do { if (skip_why) { fprintf(stderr, "# skipped: %s\n", skip_why); skip(); } } while (0)
 
-/* Apply a configuration text through the library's one change path; its result. */
-static int apply(const char *text, bool force)
+/*
+ * Apply a configuration text through the library's one change path; its
+ * result.  hex: a hash key, as a configuration naming a key file would have.
+ */
+static int apply_with_key(const char *text, const char *hex, bool force)
 {
 	struct xlb_change ch = { .force = force, .reason = "test", .source = "apply" };
 	struct xlb_diags d = { 0 };
@@ -54,6 +57,11 @@ static int apply(const char *text, bool force)
 	assert_non_null(j);
 	assert_int_equal(xlb_config_from_json(j, &cfg, &d), 0);
 	json_decref(j);
+	if (hex) {
+		assert_int_equal(xlb_hash_key_parse(hex, &cfg.hash_key), 0);
+		snprintf(cfg.hash_key_file, sizeof(cfg.hash_key_file), "/etc/xlb/hash.key");
+		xlb_config_seed(&cfg);
+	}
 	assert_int_equal(xlb_ctl_open(ifname, state_dir, false, &c), 0);
 	ch.cfg = &cfg;
 	err = xlb_change(&c, &ch, &r);
@@ -63,30 +71,9 @@ static int apply(const char *text, bool force)
 	return err;
 }
 
-/* apply() with a hash key, as a configuration naming a key file would have it. */
-static int apply_keyed(const char *text, const char *hex, bool force)
+static int apply(const char *text, bool force)
 {
-	struct xlb_change ch = { .force = force, .reason = "test key", .source = "apply" };
-	struct xlb_diags d = { 0 };
-	struct xlb_change_result r;
-	struct xlb_config cfg;
-	struct xlb_ctl c;
-	json_t *j = json_loads(text, 0, NULL);
-	int err;
-
-	assert_non_null(j);
-	assert_int_equal(xlb_config_from_json(j, &cfg, &d), 0);
-	json_decref(j);
-	assert_int_equal(xlb_hash_key_parse(hex, &cfg.hash_key), 0);
-	snprintf(cfg.hash_key_file, sizeof(cfg.hash_key_file), "/etc/xlb/hash.key");
-	xlb_config_seed(&cfg);
-	assert_int_equal(xlb_ctl_open(ifname, state_dir, false, &c), 0);
-	ch.cfg = &cfg;
-	err = xlb_change(&c, &ch, &r);
-	xlb_change_result_free(&r);
-	xlb_config_free(&cfg);
-	xlb_ctl_close(&c);
-	return err;
+	return apply_with_key(text, NULL, force);
 }
 
 static int rollback_to(__u64 gen)
@@ -260,7 +247,7 @@ static void a_hash_key_keys_the_table_and_the_flow_hash(void **state)
 		plain[i] = table_backend(33000 + i);
 	est = send_tcp(34000, 0x02, &v);	/* established before the key */
 	assert_int_equal(est, table_backend(34000));
-	assert_int_equal(apply_keyed(CFG(B(1) "," B(2) "," B(3)), k1, false), 0);
+	assert_int_equal(apply_with_key(CFG(B(1) "," B(2) "," B(3)), k1, false), 0);
 	assert_int_equal(send_tcp(34000, 0x10, &v), est);
 	for (int i = 0; i < 200; i++) {
 		keyed[i] = send_tcp(33000 + i, 0x02, &v);
@@ -274,12 +261,12 @@ static void a_hash_key_keys_the_table_and_the_flow_hash(void **state)
 	xlb_hash_seeds(&key, &seeds);
 	assert_int_not_equal(seeds.flow, XLB_HASH_SEED);
 	/* another key: other picks; the first key again: the same picks */
-	assert_int_equal(apply_keyed(CFG(B(1) "," B(2) "," B(3)), k2, false), 0);
+	assert_int_equal(apply_with_key(CFG(B(1) "," B(2) "," B(3)), k2, false), 0);
 	differ = 0;
 	for (int i = 0; i < 200; i++)
 		differ += table_backend(33000 + i) != keyed[i];
 	assert_true(differ > 60);
-	assert_int_equal(apply_keyed(CFG(B(1) "," B(2) "," B(3)), k1, false), 0);
+	assert_int_equal(apply_with_key(CFG(B(1) "," B(2) "," B(3)), k1, false), 0);
 	for (int i = 0; i < 200; i++)
 		assert_int_equal(table_backend(33000 + i), keyed[i]);
 	assert_int_equal(apply(CFG(B(1) "," B(2) "," B(3)), false), 0);

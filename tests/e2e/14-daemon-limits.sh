@@ -15,11 +15,7 @@ DEV=${DEV:0:15}
 STATE=$(mktemp -d /tmp/xlb-limits-XXXXXX)
 HOLD=${XLB_TEST_HOLD:-60}	# seconds the idle connections are held (the issue: a minute)
 trap 'kill $(jobs -p) 2>/dev/null; nsenter --net=/run/netns/$NS $XLB detach $DEV >/dev/null 2>&1; rm -rf "$STATE"; xt_cleanup' EXIT
-ip netns add $NS
-ip -n $NS link set lo up
-ip -n $NS link add $DEV type veth peer name p$DEV
-ip -n $NS link set $DEV up
-ip -n $NS link set p$DEV up
+xt_veth_ns $NS $DEV
 in_ns() { nsenter --net=/run/netns/$NS "$@"; }
 x() { in_ns $XLB --state "$STATE" "$@"; }
 

@@ -28,6 +28,20 @@ static __u16 listener(int *fd)
 	return ntohs(sin.sin_port);
 }
 
+/* Start a probe and follow it to its verdict (bounded: a second at most). */
+static enum xlb_probe_result check(struct xlb_probe *p, const struct xlb_probe_target *t, int epfd)
+{
+	enum xlb_probe_result r = xlb_probe_start(p, t, 0, epfd, 1);
+
+	for (int i = 0; i < 100 && r == XLB_PROBE_PENDING; i++) {
+		struct epoll_event ev;
+
+		epoll_wait(epfd, &ev, 1, 10);
+		r = xlb_probe_progress(p, t, epfd, 1);
+	}
+	return r;
+}
+
 static void out_of_descriptors_is_not_a_failure(void **state)
 {
 	struct xlb_probe_target t = { .family = XLB_FAMILY_V4, .type = XLB_HEALTH_TCP,
@@ -42,14 +56,7 @@ static void out_of_descriptors_is_not_a_failure(void **state)
 	t.port = listener(&lfd);
 	/* with descriptors to spare the check is made and passes */
 	xlb_probe_init(&p);
-	r = xlb_probe_start(&p, &t, 0, epfd, 1);
-	for (int i = 0; i < 100 && r == XLB_PROBE_PENDING; i++) {
-		struct epoll_event ev;
-
-		epoll_wait(epfd, &ev, 1, 10);
-		r = xlb_probe_progress(&p, &t, epfd, 1);
-	}
-	assert_int_equal(r, XLB_PROBE_OK);
+	assert_int_equal(check(&p, &t, epfd), XLB_PROBE_OK);
 	/* every descriptor taken: no socket, so no verdict on the backend */
 	assert_int_equal(getrlimit(RLIMIT_NOFILE, &saved), 0);
 	low = saved;
@@ -68,14 +75,7 @@ static void out_of_descriptors_is_not_a_failure(void **state)
 	assert_int_equal(setrlimit(RLIMIT_NOFILE, &saved), 0);
 	/* and a backend that refuses is a failure, as ever */
 	close(lfd);
-	r = xlb_probe_start(&p, &t, 0, epfd, 1);
-	for (int i = 0; i < 100 && r == XLB_PROBE_PENDING; i++) {
-		struct epoll_event ev;
-
-		epoll_wait(epfd, &ev, 1, 10);
-		r = xlb_probe_progress(&p, &t, epfd, 1);
-	}
-	assert_int_equal(r, XLB_PROBE_FAILED);
+	assert_int_equal(check(&p, &t, epfd), XLB_PROBE_FAILED);
 	close(epfd);
 }
 
