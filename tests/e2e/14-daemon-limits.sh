@@ -71,7 +71,9 @@ idle=$(cat $STATE/idle.json)
 echo "# idle connections: $idle; daemon descriptors at most $maxfd"
 check "no backend went down during the minute (fewest active: $min_up)" test "$min_up" = 300
 check "the log has no check=down" bash -c "! grep -q 'check=down' $LOG"
-check "the daemon held at most its 64 metrics connections (max $maxfd descriptors)" test "$maxfd" -lt 120
+# 64 metrics connections + one socket per backend's check + ~40 of its own:
+# 1,100 accepted connections would have taken all 512
+check "the daemon's descriptors stayed bounded (max $maxfd of 512)" test "$maxfd" -le 404
 check "all 1,100 were attempted" jq -e '.made + .refused == 1100' <<<"$idle"
 check "idle connections were closed by the server after its 10 s timeout" \
 	jq -e '.closed_by_server >= 64 and .last_close_s >= 9' <<<"$idle"

@@ -5,6 +5,7 @@ made, refused, closed by the server (and how soon), and still open at the
 end.  Bounded: N connections, SECONDS of holding, then everything closes."""
 import errno
 import json
+import resource
 import selectors
 import socket
 import sys
@@ -14,6 +15,10 @@ import time
 def main():
     host, port, n, seconds, prefix, k = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), \
         float(sys.argv[4]), sys.argv[5], int(sys.argv[6])
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = n + 64 if hard == resource.RLIM_INFINITY else min(hard, n + 64)
+    if soft != resource.RLIM_INFINITY and soft < want:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
     sel = selectors.DefaultSelector()
     start = time.monotonic()
     made = refused = 0
