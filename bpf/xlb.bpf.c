@@ -103,7 +103,7 @@ static __always_inline int flow_holds(const struct xlb_flow *f, const struct xlb
 	       be->state != XLB_BACKEND_DOWN;
 }
 
-/* The Maglev slot of a flow: table[hash(5-tuple) % M]. */
+/* The Maglev slot of a flow: table[(hash(5-tuple) * M) >> 32]. */
 static __always_inline int pick_from_table(struct xlb_pkt *pkt, const struct xlb_service *svc,
 					   __u32 slot, struct xlb_pick *p)
 {
@@ -114,7 +114,8 @@ static __always_inline int pick_from_table(struct xlb_pkt *pkt, const struct xlb
 	table = bpf_map_lookup_elem(&xlb_tables, &tkey);
 	if (!table || !svc->table_size)
 		return XDP_DROP;
-	idx = xlb_flow_hash(&pkt->flow, svc->hash_seed ?: XLB_HASH_SEED) % svc->table_size;
+	idx = xlb_table_index(xlb_flow_hash(&pkt->flow, svc->hash_seed ?: XLB_HASH_SEED),
+			      svc->table_size);
 	id = bpf_map_lookup_elem(table, &idx);
 	if (!id || *id == XLB_BACKEND_NONE)
 		return XDP_DROP;

@@ -141,7 +141,7 @@ static int table_backend(__u16 sport)
 	assert_int_equal(xlb_dp_get_table(&c.dp, c.live_slot, xlb_assign_service(&c.assign, "web"),
 					  &ids, &m), 0);
 	key = c.live_slot * XLB_MAX_BACKENDS +
-	      ids[xlb_flow_hash(&k, svc.hash_seed ?: XLB_HASH_SEED) % m];
+	      ids[xlb_table_index(xlb_flow_hash(&k, svc.hash_seed ?: XLB_HASH_SEED), m)];
 	assert_int_equal(bpf_map_lookup_elem(c.dp.backends, &key, &be), 0);
 	free(ids);
 	xlb_ctl_close(&c);
@@ -244,15 +244,15 @@ static void a_hash_key_keys_the_table_and_the_flow_hash(void **state)
 	SKIP_IF_NEEDED();
 	assert_int_equal(apply(CFG(B(1) "," B(2) "," B(3)), false), 0);
 	for (int i = 0; i < 200; i++)
-		plain[i] = table_backend(33000 + i);
-	est = send_tcp(34000, 0x02, &v);	/* established before the key */
-	assert_int_equal(est, table_backend(34000));
+		plain[i] = table_backend(41000 + i);
+	est = send_tcp(42000, 0x02, &v);	/* established before the key */
+	assert_int_equal(est, table_backend(42000));
 	assert_int_equal(apply_with_key(CFG(B(1) "," B(2) "," B(3)), k1, false), 0);
-	assert_int_equal(send_tcp(34000, 0x10, &v), est);
+	assert_int_equal(send_tcp(42000, 0x10, &v), est);
 	for (int i = 0; i < 200; i++) {
-		keyed[i] = send_tcp(33000 + i, 0x02, &v);
+		keyed[i] = send_tcp(41000 + i, 0x02, &v);
 		assert_int_equal(v, XDP_REDIRECT);
-		assert_int_equal(keyed[i], table_backend(33000 + i));
+		assert_int_equal(keyed[i], table_backend(41000 + i));
 		differ += keyed[i] != plain[i];
 	}
 	assert_true(differ > 60);	/* about 2/3 of them with 3 backends */
@@ -264,14 +264,14 @@ static void a_hash_key_keys_the_table_and_the_flow_hash(void **state)
 	assert_int_equal(apply_with_key(CFG(B(1) "," B(2) "," B(3)), k2, false), 0);
 	differ = 0;
 	for (int i = 0; i < 200; i++)
-		differ += table_backend(33000 + i) != keyed[i];
+		differ += table_backend(41000 + i) != keyed[i];
 	assert_true(differ > 60);
 	assert_int_equal(apply_with_key(CFG(B(1) "," B(2) "," B(3)), k1, false), 0);
 	for (int i = 0; i < 200; i++)
-		assert_int_equal(table_backend(33000 + i), keyed[i]);
+		assert_int_equal(table_backend(41000 + i), keyed[i]);
 	assert_int_equal(apply(CFG(B(1) "," B(2) "," B(3)), false), 0);
 	for (int i = 0; i < 200; i++)
-		assert_int_equal(table_backend(33000 + i), plain[i]);
+		assert_int_equal(table_backend(41000 + i), plain[i]);
 }
 
 static void established_flows_stay_new_flows_follow(void **state)

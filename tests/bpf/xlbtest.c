@@ -147,7 +147,7 @@ __u32 xt_table_pick(const struct pb *in, int svc)
 	struct xlb_flow_key key;
 
 	xt_flow_key(in, &key);
-	return services[svc].ids[(xlb_flow_hash(&key, XLB_HASH_SEED) % TABLE_M) % 2];
+	return services[svc].ids[xlb_table_index(xlb_flow_hash(&key, XLB_HASH_SEED), TABLE_M) % 2];
 }
 
 void xt_expect(struct pb *out, const struct pb *in, __u32 id)
