@@ -94,6 +94,14 @@ struct {
 	__type(value, struct xlb_flow);
 } xlb_flows SEC(".maps");
 
+/* [0] -> the flood guard's window, per CPU (struct xlb_flood). */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct xlb_flood);
+} xlb_flood SEC(".maps");
+
 /* [reason] -> packets, bytes: every verdict, per CPU. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);

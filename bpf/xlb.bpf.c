@@ -148,9 +148,36 @@ static __always_inline struct xlb_backend *flow_hit(struct xlb_pkt *pkt, __u32 s
 	return NULL;
 }
 
-/* A new (or re-hashed) flow: the table's backend, recorded unless RST/ICMP. */
+/* The flood guard: may this CPU make another connection-table entry now? */
+static __always_inline int may_remember(const struct xlb_slot_conf *conf)
+{
+	__u32 zero = 0, rate = conf->flow_rate ?: XLB_FLOW_RATE_DEFAULT;
+	struct xlb_flood *f;
+	__u64 now;
+
+	if (rate == XLB_FLOW_RATE_UNLIMITED)
+		return 1;
+	f = bpf_map_lookup_elem(&xlb_flood, &zero);
+	if (!f)
+		return 1;
+	if (f->inserts < rate) {
+		f->inserts++;
+		return 1;
+	}
+	now = bpf_ktime_get_coarse_ns();
+	if (now - f->window_ns >= 1000000000ull) {
+		f->window_ns = now;
+		f->inserts = 1;
+		return 1;
+	}
+	f->limited++;
+	return 0;
+}
+
+/* A new (or re-hashed) flow: the table's backend, recorded unless RST/ICMP or flood. */
 static __always_inline int pick_new(struct xlb_pkt *pkt, const struct xlb_service *svc,
-				    __u32 slot, struct xlb_pick *p)
+				    __u32 slot, const struct xlb_slot_conf *conf,
+				    struct xlb_pick *p)
 {
 	struct xlb_flow entry;
 	int act;
@@ -164,10 +191,12 @@ static __always_inline int pick_new(struct xlb_pkt *pkt, const struct xlb_servic
 		count_event(XLB_EV_RST_NO_FLOW);
 		return XLB_CONTINUE;
 	}
+	p->new_flow = !p->rehashed;
+	if (!may_remember(conf))
+		return XLB_CONTINUE;
 	entry.backend = p->id;
 	entry.gen = p->be->gen;
 	bpf_map_update_elem(&xlb_flows, &pkt->flow, &entry, BPF_ANY);
-	p->new_flow = !p->rehashed;
 	count_event(p->rehashed ? XLB_EV_FLOW_REHASH : XLB_EV_FLOW_NEW);
 	return XLB_CONTINUE;
 }
@@ -308,6 +337,9 @@ static __always_inline int balance(struct xdp_md *ctx, struct xlb_pkt *pkt, __u3
 
 	if (!maybe_vip(&pkt->flow.dst, pkt->flow.family, slot))
 		return pass_unserved(pkt, slot, bytes);
+	conf = bpf_map_lookup_elem(&xlb_slot_conf, &slot);
+	if (!conf)
+		return count(XDP_DROP, XLB_DROP_INTERNAL, bytes);
 	if (flow_hit(pkt, slot, &pick)) {
 		svc_index = pick.be->service;
 	} else {
@@ -315,14 +347,11 @@ static __always_inline int balance(struct xdp_md *ctx, struct xlb_pkt *pkt, __u3
 		if (!svc)
 			return pass_unserved(pkt, slot, bytes);
 		svc_index = svc->index;
-		if (pick_new(pkt, svc, slot, &pick) != XLB_CONTINUE || !pick.be)
+		if (pick_new(pkt, svc, slot, conf, &pick) != XLB_CONTINUE || !pick.be)
 			return count(XDP_DROP, XLB_DROP_NO_BACKEND, bytes);
 	}
 	if (pick.be->family != pkt->flow.family)
 		return count(XDP_DROP, XLB_DROP_FAMILY, bytes);
-	conf = bpf_map_lookup_elem(&xlb_slot_conf, &slot);
-	if (!conf)
-		return count(XDP_DROP, XLB_DROP_INTERNAL, bytes);
 	if (pkt->icmp_err)
 		count_event(XLB_EV_ICMP_PTB);
 	act = tunnel(ctx, pkt, &pick, conf, &reason);

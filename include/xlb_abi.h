@@ -65,9 +65,29 @@ struct xlb_slot_conf {
 	union xlb_addr src4;	/* outer source of IPv4-in-IPv4 (v4 part) */
 	union xlb_addr src6;	/* outer source of IPv6-in-IPv6 */
 	__u32 flags;		/* XLB_SLOT_F_* */
-	__u32 pad;
+	__u32 flow_rate;	/* flood guard: connection-table entries a CPU makes
+				   per second at most; 0 = XLB_FLOW_RATE_DEFAULT (and
+				   state of an older version: this was padding),
+				   XLB_FLOW_RATE_UNLIMITED = no guard */
 };
 _Static_assert(sizeof(struct xlb_slot_conf) == 48, "xlb_slot_conf ABI");
+#define XLB_FLOW_RATE_DEFAULT	125000u
+#define XLB_FLOW_RATE_UNLIMITED	0xffffffffu
+
+/*
+ * xlb_flood[0] (per-CPU): the flood guard.  A CPU makes at most flow_rate
+ * connection-table entries per window of a second; past that a new flow is
+ * still forwarded by the table but not remembered, so a SYN flood cannot
+ * evict the entries of established flows faster than that.  The clock is
+ * read only when the count is reached.
+ */
+struct xlb_flood {
+	__u64 window_ns;	/* bpf_ktime_get_coarse_ns() when the window began */
+	__u64 limited;		/* new flows forwarded, not remembered (guard) */
+	__u32 inserts;		/* entries made in the window */
+	__u32 pad;
+};
+_Static_assert(sizeof(struct xlb_flood) == 24, "xlb_flood ABI");
 
 #define XLB_SLOT_F_CONFIGURED	(1u << 0)	/* slot holds a configuration */
 /* Resolve the next hop with bpf_fib_lookup for every packet (no cache). */

@@ -31,6 +31,8 @@ struct bcase {
 	bool warm;		/* run once first so the flow is known */
 	bool fib_every;		/* bpf_fib_lookup per packet, no next-hop cache */
 	int repeat;		/* iterations per round; 0 = -n */
+	bool guard;		/* the flood guard at its default rate (else off:
+				   every new flow makes an entry, its full cost) */
 	struct pb pkt;
 };
 
@@ -122,9 +124,12 @@ static void build_cases(struct bcase *c, int *n)
 	tcp4(&c[i++].pkt, 41004, 0x10, OTHER4);
 	c[i] = (struct bcase){ "mix of 100000 flows (v4)", XDP_TX, -1, 100000, "xlb0", false };
 	tcp4(&c[i++].pkt, 41005, 0x10, VIP4);
-	/* last: it leaves the connection table full */
+	/* last: they leave the connection table full */
 	c[i] = (struct bcase){ "syn flood, full table", XDP_TX, -1, 0xffffffff, "xlb0", false };
 	tcp4(&c[i++].pkt, 41006, 0x02, VIP4);
+	c[i] = (struct bcase){ "syn flood, guard on", XDP_TX, -1, 0xffffffff, "xlb0", false,
+			       false, 0, true };
+	tcp4(&c[i++].pkt, 41007, 0x02, VIP4);
 	*n = i;
 }
 
@@ -157,18 +162,20 @@ static int verify(struct bcase *c)
 	return 0;
 }
 
-/* Mean of the rounds without the fastest and the slowest (x1000 ns). */
-static int set_fib_every(bool on)
+/* The slot settings a case runs with: next-hop cache or not, flood guard or not. */
+static int set_slot(bool fib_every, bool guard)
 {
 	struct xlb_slot_conf conf;
 
 	if (xlb_dp_get_slot_conf(&xt_dp, 0, &conf))
 		return -1;
-	conf.flags = on ? conf.flags | XLB_SLOT_F_FIB_EVERY_PACKET
-			: conf.flags & ~XLB_SLOT_F_FIB_EVERY_PACKET;
+	conf.flags = fib_every ? conf.flags | XLB_SLOT_F_FIB_EVERY_PACKET
+			       : conf.flags & ~XLB_SLOT_F_FIB_EVERY_PACKET;
+	conf.flow_rate = guard ? 0 : XLB_FLOW_RATE_UNLIMITED;
 	return xlb_dp_set_slot_conf(&xt_dp, 0, &conf);
 }
 
+/* Mean of the rounds without the fastest and the slowest (x1000 ns). */
 static __u64 trimmed_mean(int prog_fd, const struct pb *pkt, const char *ifname, int target,
 			  __s32 head_delta, __u32 vary, __u32 *verdict)
 {
@@ -190,7 +197,7 @@ static __u64 trimmed_mean(int prog_fd, const struct pb *pkt, const char *ifname,
 
 int main(int argc, char **argv)
 {
-	struct bcase cases[10];
+	struct bcase cases[12];
 	const char *why = NULL;
 	bool json = false;
 	int n, opt, harness, xlb, null_fd;
@@ -261,14 +268,14 @@ int main(int argc, char **argv)
 			return 1;
 		if (c->warm)
 			xt_run(&warm, c->ifname, out, &len);
-		if (set_fib_every(c->fib_every))
+		if (set_slot(c->fib_every, c->guard))
 			return 2;
 		int saved = repeat;
 
 		repeat = c->repeat ? c->repeat : repeat;
 		t = trimmed_mean(harness, &c->pkt, c->ifname, xlb, delta, c->vary_mod, &v);
 		repeat = saved;
-		set_fib_every(false);
+		set_slot(false, false);
 		if ((int)v != c->verdict) {
 			fprintf(stderr, "bench-prog: %s: timed verdict %u, want %d\n", c->name, v,
 				c->verdict);

@@ -647,6 +647,7 @@ static int snapshot(struct daemon *d, struct xlb_metrics *m)
 	m->health_pending = d->pending;
 	memcpy(m->health_retries, d->health_retries, sizeof(m->health_retries));
 	m->unchecked = d->unchecked;
+	xlb_dp_flood_limited(&d->dp, &m->flows_not_remembered);
 	m->has_usage = d->has_usage;
 	m->history_records = d->usage.records;
 	m->history_bytes = d->usage.bytes;

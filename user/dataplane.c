@@ -35,6 +35,7 @@ static int dp_init(struct xlb_dp *dp)
 	memset(dp, 0, sizeof(*dp));
 	for (i = 0; i < sizeof(dp_maps) / sizeof(dp_maps[0]); i++)
 		*dp_fd(dp, &dp_maps[i]) = -1;
+	dp->flood = -1;
 	dp->nr_cpus = libbpf_num_possible_cpus();
 	if (dp->nr_cpus <= 0)
 		return xlb_errf(-EINVAL, "cannot count possible CPUs");
@@ -55,6 +56,7 @@ int xlb_dp_from_object(struct xlb_dp *dp, struct bpf_object *obj)
 			return xlb_errf(-ENOENT, "object has no loaded map %s", dp_maps[i].name);
 		*dp_fd(dp, &dp_maps[i]) = bpf_map__fd(map);
 	}
+	dp->flood = bpf_object__find_map_fd_by_name(obj, "xlb_flood");
 	return 0;
 }
 
@@ -79,6 +81,8 @@ int xlb_dp_open_pinned(struct xlb_dp *dp, const char *dir)
 		}
 		*dp_fd(dp, &dp_maps[i]) = fd;
 	}
+	snprintf(path, sizeof(path), "%s/xlb_flood", dir);
+	dp->flood = bpf_obj_get(path);	/* pinned by the next attach when older */
 	return 0;
 }
 
@@ -95,6 +99,9 @@ void xlb_dp_close(struct xlb_dp *dp)
 			close(*fd);
 		*fd = -1;
 	}
+	if (dp->flood >= 0)
+		close(dp->flood);
+	dp->flood = -1;
 }
 
 static int map_err(const char *what, const char *map)
@@ -404,6 +411,21 @@ int xlb_dp_stat(const struct xlb_dp *dp, __u32 reason, struct xlb_stat *out)
 int xlb_dp_event(const struct xlb_dp *dp, __u32 event, __u64 *out)
 {
 	return percpu_sum(dp, dp->events, event, out, 1, "xlb_events");
+}
+
+int xlb_dp_flood_limited(const struct xlb_dp *dp, __u64 *out)
+{
+	__u64 f[3];	/* struct xlb_flood as words: window_ns, limited, inserts|pad */
+	int err;
+
+	_Static_assert(sizeof(struct xlb_flood) == sizeof(f), "xlb_flood as words");
+	*out = 0;
+	if (dp->flood < 0)
+		return 0;
+	err = percpu_sum(dp, dp->flood, 0, f, 3, "xlb_flood");
+	if (!err)
+		*out = f[1];
+	return err;
 }
 
 int xlb_dp_counters(const struct xlb_dp *dp, int map_fd, __u32 key, struct xlb_counters *out)

@@ -20,6 +20,7 @@ struct xlb_dp {
 	int events;		/* xlb_events */
 	int backend_stats;	/* xlb_backend_stats */
 	int service_stats;	/* xlb_service_stats */
+	int flood;		/* xlb_flood; -1 in state pinned by a version before it */
 	int nr_cpus;
 	bool owned;		/* fds are ours to close */
 };
@@ -59,6 +60,8 @@ int xlb_dp_get_table(const struct xlb_dp *dp, __u32 slot, __u32 service, __u32 *
 /* Per-CPU sums. */
 int xlb_dp_stat(const struct xlb_dp *dp, __u32 reason, struct xlb_stat *out);
 int xlb_dp_event(const struct xlb_dp *dp, __u32 event, __u64 *out);
+/* New flows the flood guard forwarded without remembering (0 when no such map). */
+int xlb_dp_flood_limited(const struct xlb_dp *dp, __u64 *out);
 int xlb_dp_counters(const struct xlb_dp *dp, int map_fd, __u32 key, struct xlb_counters *out);
 /* Entries of a hash map (walks the keys). */
 int xlb_dp_count_entries(int map_fd, __u32 key_size, __u32 *count);

@@ -357,7 +357,7 @@ static int pick_source(const struct xlb_attach_opts *o, const char *given, __u8 
 	return 0;
 }
 
-/* Tunnel sources: set on a fresh attach, or when given explicitly. */
+/* Tunnel sources and the flood guard: set on a fresh attach, or when given explicitly. */
 static int set_sources(const struct xlb_attach_opts *o, struct xlb_dp *dp, bool adopted,
 		       struct xlb_attach_info *info)
 {
@@ -378,12 +378,16 @@ static int set_sources(const struct xlb_attach_opts *o, struct xlb_dp *dp, bool 
 			conf.src4 = s4;
 		if (!adopted || o->src6)
 			conf.src6 = s6;
+		if (!adopted || o->flow_rate)
+			conf.flow_rate = o->flow_rate;
 		err = xlb_dp_set_slot_conf(dp, slot, &conf);
 		if (err)
 			return err;
 	}
 	return xlb_dp_get_slot_conf(dp, 0, &conf) ?: (info->src4 = conf.src4,
-						       info->src6 = conf.src6, 0);
+						       info->src6 = conf.src6,
+						       info->flow_rate = conf.flow_rate ?:
+						       XLB_FLOW_RATE_DEFAULT, 0);
 }
 
 static void warn_forwarding(const char *ifname)
@@ -615,8 +619,10 @@ int xlb_status_get(const char *ifname, struct xlb_status *st)
 	err = xlb_dp_active_slot(&dp, &st->active_slot) ?:
 	      xlb_dp_get_slot_conf(&dp, st->active_slot, &conf) ?:
 	      xlb_dp_count_entries(dp.flows, sizeof(struct xlb_flow_key), &st->flows) ?:
-	      map_max(dp.flows, &st->flows_max) ?: count_active(&dp, st);
+	      map_max(dp.flows, &st->flows_max) ?: count_active(&dp, st) ?:
+	      xlb_dp_flood_limited(&dp, &st->flows_limited);
 	if (!err) {
+		st->flow_rate = conf.flow_rate ?: XLB_FLOW_RATE_DEFAULT;
 		st->generation = conf.generation;
 		st->src4 = conf.src4;
 		st->src6 = conf.src6;

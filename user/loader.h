@@ -21,6 +21,7 @@ struct xlb_attach_opts {
 	__u32 flows;		/* connection-table size; 0 = default/keep */
 	const char *src4;	/* tunnel source; NULL = keep or take DEV's */
 	const char *src6;
+	__u32 flow_rate;	/* flood guard, entries/s per CPU; 0 = keep or default */
 };
 
 struct xlb_attach_info {
@@ -29,6 +30,7 @@ struct xlb_attach_info {
 	__u32 ifindex;
 	enum xlb_mode mode;
 	union xlb_addr src4, src6;
+	__u32 flow_rate;
 };
 
 struct xlb_status {
@@ -43,6 +45,8 @@ struct xlb_status {
 	__u32 services, services_max;	/* of the active slot */
 	__u32 backends, backends_max;	/* of the active slot */
 	union xlb_addr src4, src6;
+	__u32 flow_rate;	/* flood guard: entries/s per CPU (UNLIMITED: none) */
+	__u64 flows_limited;	/* new flows it forwarded without remembering */
 };
 
 const char *xlb_mode_name(enum xlb_mode mode);

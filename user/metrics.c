@@ -117,6 +117,11 @@ static void data_plane(const struct xlb_metrics *m, FILE *f)
 		if (m->has_event[e])
 			fprintf(f, "xlb_events_total{event=\"%s\"} %llu\n", xlb_event_names[e],
 				(unsigned long long)m->events[e]);
+	family(f, "xlb_flows_not_remembered_total", "counter",
+	       "New flows forwarded by the table but not remembered: the flood guard's "
+	       "limit of new connection-table entries per second per CPU was reached.");
+	fprintf(f, "xlb_flows_not_remembered_total %llu\n",
+		(unsigned long long)m->flows_not_remembered);
 }
 
 static void daemon_counters(const struct xlb_metrics *m, FILE *f)

@@ -57,6 +57,7 @@ struct xlb_metrics {
 	bool health_pending;		/* a verdict waits to be applied */
 	__u64 health_retries[XLB_HEALTH_RETRY_MAX];
 	__u64 unchecked;		/* checks this host could not make */
+	__u64 flows_not_remembered;	/* new flows the flood guard did not remember */
 	__u32 open_fds, max_fds;
 	bool has_usage;			/* the history's figures below were read */
 	__u32 history_records;

@@ -41,6 +41,17 @@ id2=$(in_ns $XLB -j status $DEV | jq -r '.[0].prog_id')
 check "adoption replaces the program through the link" test "$id1" != "$id2"
 check_exit "changing the mode on adopt is refused" 1 in_ns $XLB attach $DEV --mode generic
 check_exit "a different --flows on adopt is refused" 1 in_ns $XLB attach $DEV --flows 4096
+# the flood guard: default, set on adopt, kept by a later attach, refusals
+fg() { in_ns $XLB -j status $DEV | jq -c '.[0].flood_guard.flow_rate'; }
+check "the flood guard is on by default (125000/s per CPU)" test "$(fg)" = 125000
+check "attach --flow-rate 1000 sets it on adopt" bash -c "nsenter --net=/run/netns/$NS $XLB attach $DEV --flow-rate 1000 >/dev/null && [ \$(nsenter --net=/run/netns/$NS $XLB -j status $DEV | jq '.[0].flood_guard.flow_rate') = 1000 ]"
+in_ns $XLB attach $DEV >/dev/null 2>&1
+check "a later attach without it keeps it" test "$(fg)" = 1000
+check_exit "--flow-rate 0 exits 1" 1 in_ns $XLB attach $DEV --flow-rate 0
+check_exit "--flow-rate abc exits 1" 1 in_ns $XLB attach $DEV --flow-rate abc
+check "refusals left it as it was" test "$(fg)" = 1000
+in_ns $XLB attach $DEV --flow-rate unlimited >/dev/null 2>&1
+check "--flow-rate unlimited turns it off" test "$(fg)" = '"unlimited"'
 
 check "detach" in_ns $XLB detach $DEV
 check "detach removes pins" test ! -e $PIN

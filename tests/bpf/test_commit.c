@@ -8,6 +8,7 @@
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -274,6 +275,84 @@ static void a_hash_key_keys_the_table_and_the_flow_hash(void **state)
 		assert_int_equal(table_backend(41000 + i), plain[i]);
 }
 
+/* Flows the connection table holds now, and flows the flood guard left out. */
+static void flow_counts(__u32 *entries, __u64 *limited)
+{
+	struct xlb_ctl c;
+
+	assert_int_equal(xlb_ctl_open(ifname, state_dir, true, &c), 0);
+	assert_int_equal(xlb_dp_count_entries(c.dp.flows, sizeof(struct xlb_flow_key), entries), 0);
+	assert_int_equal(xlb_dp_flood_limited(&c.dp, limited), 0);
+	xlb_ctl_close(&c);
+}
+
+static void set_flow_rate(__u32 rate)
+{
+	struct xlb_slot_conf conf;
+	struct xlb_ctl c;
+
+	assert_int_equal(xlb_ctl_open(ifname, state_dir, false, &c), 0);
+	for (__u32 slot = 0; slot < XLB_SLOTS; slot++) {
+		assert_int_equal(xlb_dp_get_slot_conf(&c.dp, slot, &conf), 0);
+		conf.flow_rate = rate;
+		assert_int_equal(xlb_dp_set_slot_conf(&c.dp, slot, &conf), 0);
+	}
+	xlb_ctl_close(&c);
+}
+
+/*
+ * The flood guard: past flow_rate new entries in a second a CPU forwards new
+ * flows by the table without remembering them (counted), and remembers again
+ * in the next second; established flows keep their entries and backends.
+ */
+static void the_flood_guard_forwards_without_remembering(void **state)
+{
+	__u32 e0, e1, e2;
+	__u64 l0, l1, l2;
+	int est[20], v;
+	cpu_set_t all, one;
+
+	(void)state;
+	SKIP_IF_NEEDED();
+	/* the guard counts per CPU, and a test run runs where its caller does */
+	assert_int_equal(sched_getaffinity(0, sizeof(all), &all), 0);
+	CPU_ZERO(&one);
+	CPU_SET(sched_getcpu(), &one);
+	assert_int_equal(sched_setaffinity(0, sizeof(one), &one), 0);
+	assert_int_equal(apply(CFG(B(1) "," B(2) "," B(3)), false), 0);
+	for (int i = 0; i < 20; i++)
+		est[i] = send_tcp(43000 + i, 0x02, &v);
+	set_flow_rate(50);
+	/* at the limit first (the clock is read only there), then a window later */
+	flow_counts(&e0, &l0);
+	l1 = l0;
+	for (int i = 0; i < 200 && l1 == l0; i++) {
+		send_tcp(46000 + i, 0x02, &v);
+		flow_counts(&e1, &l1);
+	}
+	assert_true(l1 > l0);
+	sleep(1);	/* the guard's next window: it is time itself that passes */
+	flow_counts(&e0, &l0);
+	for (int i = 0; i < 80; i++) {
+		assert_int_equal(send_tcp(44000 + i, 0x02, &v), table_backend(44000 + i));
+		assert_int_equal(v, XDP_REDIRECT);
+	}
+	flow_counts(&e1, &l1);
+	assert_int_equal(e1 - e0, 50);
+	assert_int_equal(l1 - l0, 30);
+	for (int i = 0; i < 20; i++)	/* established flows: hits, not limited */
+		assert_int_equal(send_tcp(43000 + i, 0x10, &v), est[i]);
+	flow_counts(&e2, &l2);
+	assert_int_equal(l2, l1);
+	sleep(1);	/* the next window */
+	send_tcp(45000, 0x02, &v);
+	flow_counts(&e2, &l2);
+	assert_int_equal(e2 - e1, 1);
+	assert_int_equal(l2, l1);
+	set_flow_rate(0);	/* the default again */
+	sched_setaffinity(0, sizeof(all), &all);
+}
+
 static void established_flows_stay_new_flows_follow(void **state)
 {
 	int before[100], v, moved_new = 0;
@@ -481,6 +560,7 @@ int main(void)
 		cmocka_unit_test(flows_land_where_the_table_says),
 		cmocka_unit_test(established_flows_stay_new_flows_follow),
 		cmocka_unit_test(a_hash_key_keys_the_table_and_the_flow_hash),
+		cmocka_unit_test(the_flood_guard_forwards_without_remembering),
 		cmocka_unit_test(drain_keeps_flows_down_rehashes),
 		cmocka_unit_test(rollback_restores_tables_byte_for_byte),
 		cmocka_unit_test(a_failure_at_any_step_changes_nothing),

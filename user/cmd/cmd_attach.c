@@ -22,6 +22,11 @@ static json_t *json_addr(const union xlb_addr *a, __u8 family)
 				   : json_string(xlb_addr_str(a, family, buf, sizeof(buf)));
 }
 
+static json_t *flow_rate_json(__u32 rate)
+{
+	return rate == XLB_FLOW_RATE_UNLIMITED ? json_string("unlimited") : json_integer(rate);
+}
+
 int do_attach(int argc, char **argv)
 {
 	struct xlb_attach_opts o = { 0 };
@@ -43,6 +48,12 @@ int do_attach(int argc, char **argv)
 		} else if (!strcmp(opt, "--flows")) {
 			if (!parse_u32(val, 1024, 64u << 20, &o.flows))
 				return usage_error("attach: --flows takes 1024..67108864, not '%s'", val);
+		} else if (!strcmp(opt, "--flow-rate")) {
+			if (!strcmp(val, "unlimited"))
+				o.flow_rate = XLB_FLOW_RATE_UNLIMITED;
+			else if (!parse_u32(val, 1, 100000000, &o.flow_rate))
+				return usage_error("attach: --flow-rate takes 1..100000000 (entries per "
+						   "second per CPU) or 'unlimited', not '%s'", val);
 		} else if (!strcmp(opt, "--src4")) {
 			o.src4 = val;
 		} else if (!strcmp(opt, "--src6")) {
@@ -58,11 +69,12 @@ int do_attach(int argc, char **argv)
 		return xlb_exit_for(err);
 	}
 	if (xlb_json) {
-		json_emit(json_pack("{s:s,s:i,s:s,s:i,s:b,s:o,s:o}", "ifname", o.ifname,
+		json_emit(json_pack("{s:s,s:i,s:s,s:i,s:b,s:o,s:o,s:o}", "ifname", o.ifname,
 				    "ifindex", info.ifindex, "mode", xlb_mode_name(info.mode),
 				    "prog_id", info.prog_id, "adopted", info.adopted,
 				    "src4", json_addr(&info.src4, XLB_FAMILY_V4),
-				    "src6", json_addr(&info.src6, XLB_FAMILY_V6)));
+				    "src6", json_addr(&info.src6, XLB_FAMILY_V6),
+				    "flow_rate", flow_rate_json(info.flow_rate)));
 		return 0;
 	}
 	printf("%s %s (%s mode, program %u); tunnel source %s, %s\n",
@@ -95,7 +107,7 @@ int do_detach(int argc, char **argv)
 
 static json_t *status_json(const struct xlb_status *st)
 {
-	return json_pack("{s:s,s:i,s:b,s:s,s:i,s:i,s:I,s:{s:i,s:i},s:{s:i,s:i},s:{s:i,s:i},"
+	json_t *j = json_pack("{s:s,s:i,s:b,s:s,s:i,s:i,s:I,s:{s:i,s:i},s:{s:i,s:i},s:{s:i,s:i},"
 			 "s:{s:o,s:o}}",
 			 "ifname", st->ifname, "ifindex", st->ifindex, "attached", st->linked,
 			 "mode", st->linked ? xlb_mode_name(st->mode) : "none",
@@ -106,6 +118,11 @@ static json_t *status_json(const struct xlb_status *st)
 			 "backends", "entries", st->backends, "max", st->backends_max,
 			 "tunnel_source", "ipv4", json_addr(&st->src4, XLB_FAMILY_V4),
 			 "ipv6", json_addr(&st->src6, XLB_FAMILY_V6));
+
+	json_object_set_new(j, "flood_guard", json_pack("{s:o,s:I}", "flow_rate",
+			    flow_rate_json(st->flow_rate), "not_remembered",
+			    (json_int_t)st->flows_limited));
+	return j;
 }
 
 static void status_print(const struct xlb_status *st)
@@ -123,6 +140,11 @@ static void status_print(const struct xlb_status *st)
 	printf("  backends  %u / %u\n", st->backends, st->backends_max);
 	printf("  tunnel source %s, %s\n", addr_or_none(&st->src4, XLB_FAMILY_V4, s4, sizeof(s4)),
 	       addr_or_none(&st->src6, XLB_FAMILY_V6, s6, sizeof(s6)));
+	if (st->flow_rate == XLB_FLOW_RATE_UNLIMITED)
+		printf("  flood guard off (--flow-rate unlimited)\n");
+	else
+		printf("  flood guard %u new entries/s per CPU; %llu new flows not remembered\n",
+		       st->flow_rate, (unsigned long long)st->flows_limited);
 }
 
 int do_status(int argc, char **argv)

@@ -112,25 +112,28 @@ static json_t *reasons_json(const struct xlb_ctl *c)
 static json_t *events_json(const struct xlb_ctl *c)
 {
 	json_t *o = json_object();
+	__u64 n;
 
 	for (__u32 e = 0; e < XLB_EV_MAX; e++) {
-		__u64 n;
-
 		if (!xlb_dp_event(&c->dp, e, &n))
 			json_object_set_new(o, xlb_event_names[e], json_integer(n));
 	}
+	if (!xlb_dp_flood_limited(&c->dp, &n))
+		json_object_set_new(o, "flow_not_remembered", json_integer(n));
 	return o;
 }
 
 static void print_events(const struct xlb_ctl *c)
 {
+	__u64 n;
+
 	printf("events:");
 	for (__u32 e = 0; e < XLB_EV_MAX; e++) {
-		__u64 n;
-
 		if (!xlb_dp_event(&c->dp, e, &n))
 			printf(" %s=%llu", xlb_event_names[e], (unsigned long long)n);
 	}
+	if (!xlb_dp_flood_limited(&c->dp, &n))
+		printf(" flow_not_remembered=%llu", (unsigned long long)n);
 	printf("\n");
 }
 

@@ -12,7 +12,7 @@
 static const char synopsis[] =
 "Usage: xlb [-j|--json] [-p|--pretty] [-v|--verbose] [--state DIR] [--dev DEV] OBJECT VERB [ARGS]\n"
 "\n"
-"  xlb attach DEV [--mode native|generic] [--flows N] [--src4 ADDR] [--src6 ADDR]\n"
+"  xlb attach DEV [--mode native|generic] [--flows N] [--flow-rate N|unlimited] [--src4 ADDR] [--src6 ADDR]\n"
 "  xlb detach DEV\n"
 "  xlb status [DEV]\n"
 "  xlb config validate FILE\n"
