@@ -13,6 +13,14 @@ struct {
 	__type(value, __u32);
 } xlb_active SEC(".maps");
 
+/* [0]: XLB_STATE_VERSION of the state pinned beside it (written by attach). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+} xlb_version SEC(".maps");
+
 /* [slot]: per-slot settings (generation, tunnel source addresses). */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);

@@ -12,6 +12,16 @@
  * the whole configuration.  A packet reads xlb_active once, so it sees the
  * complete old or the complete new configuration, never a mix.
  */
+/*
+ * xlb_version[0]: the layout of the pinned state (maps and what their values
+ * mean), written at attach.  An attach adopts state of its own version or of
+ * one it can migrate from, and refuses a newer one.  1: state pinned before
+ * this map existed (read as 1); 2: xlb_service.hash_seed, xlb_slot_conf.flow_rate,
+ * xlb_flood, flows placed by (hash * M) >> 32.
+ */
+#define XLB_STATE_VERSION	2
+#define XLB_STATE_VERSION_MIN	1	/* the oldest this build adopts */
+
 #define XLB_SLOTS		2
 
 /* Limits of the maps (per slot where the map is double-buffered). */

@@ -400,6 +400,48 @@ static void warn_forwarding(const char *ifname)
 			"sysctl -w net.ipv6.conf.%s.forwarding=1\n", ifname, ifname);
 }
 
+/* The version of the state pinned in dir: 0 when none, 1 when pinned before xlb_version. */
+static int pinned_version(const char *dir, __u32 *version)
+{
+	char path[512];
+	__u32 zero = 0;
+	int fd, err = 0;
+
+	*version = path_exists(dir, "xlb_active") ? 1 : 0;
+	snprintf(path, sizeof(path), "%s/xlb_version", dir);
+	fd = bpf_obj_get(path);
+	if (fd < 0)
+		return 0;
+	if (bpf_map_lookup_elem(fd, &zero, version))
+		err = xlb_errf(-errno, "cannot read %s: %s", path, strerror(errno));
+	close(fd);
+	return err;
+}
+
+/* Adopt only what this build knows: its own version, or an older one it migrates. */
+static int check_version(const char *ifname, const char *dir)
+{
+	__u32 v;
+	int err = pinned_version(dir, &v);
+
+	if (err || !v || (v >= XLB_STATE_VERSION_MIN && v <= XLB_STATE_VERSION))
+		return err;
+	return xlb_errf(-EBUSY, "the state pinned in %s is of version %u and this xlb knows "
+			"versions %u to %u: attach %s with the xlb that pinned it (or a newer "
+			"one), or detach it first, which drops the connection table", dir, v,
+			XLB_STATE_VERSION_MIN, XLB_STATE_VERSION, ifname);
+}
+
+static int write_version(const struct bpf_object *obj)
+{
+	int fd = bpf_object__find_map_fd_by_name(obj, "xlb_version");
+	__u32 zero = 0, v = XLB_STATE_VERSION;
+
+	if (fd < 0 || bpf_map_update_elem(fd, &zero, &v, BPF_ANY))
+		return xlb_errf(-EIO, "cannot record the state version in xlb_version");
+	return 0;
+}
+
 int xlb_attach(const struct xlb_attach_opts *o, struct xlb_attach_info *info)
 {
 	struct bpf_prog_info pinfo = {};
@@ -425,6 +467,9 @@ int xlb_attach(const struct xlb_attach_opts *o, struct xlb_attach_info *info)
 	if (lock < 0)
 		return lock;
 	fresh = !path_exists(dir, "xlb_active");
+	err = check_version(o->ifname, dir);
+	if (err)
+		goto out;
 
 	skel = xlb_bpf__open();
 	if (!skel) {
@@ -449,7 +494,8 @@ int xlb_attach(const struct xlb_attach_opts *o, struct xlb_attach_info *info)
 		goto out;
 	}
 	xlb_chmod_pins(dir);
-	err = xlb_dp_from_object(&dp, skel->obj) ?: set_sources(o, &dp, !fresh, info);
+	err = xlb_dp_from_object(&dp, skel->obj) ?: set_sources(o, &dp, !fresh, info) ?:
+	      write_version(skel->obj);
 	if (err)
 		goto out;
 	if (!bpf_obj_get_info_by_fd(bpf_program__fd(skel->progs.xlb_balance), &pinfo, &plen))
@@ -613,7 +659,7 @@ int xlb_status_get(const char *ifname, struct xlb_status *st)
 	}
 	if (st->linked)
 		st->mode = query_mode(st->ifindex);
-	err = xlb_dp_open_pinned(&dp, dir);
+	err = pinned_version(dir, &st->state_version) ?: xlb_dp_open_pinned(&dp, dir);
 	if (err)
 		return err;
 	err = xlb_dp_active_slot(&dp, &st->active_slot) ?:

@@ -46,6 +46,7 @@ struct xlb_status {
 	__u32 backends, backends_max;	/* of the active slot */
 	union xlb_addr src4, src6;
 	__u32 flow_rate;	/* flood guard: entries/s per CPU (UNLIMITED: none) */
+	__u32 state_version;	/* XLB_STATE_VERSION of the pins; 1: before it existed */
 	__u64 flows_limited;	/* new flows it forwarded without remembering */
 };
 

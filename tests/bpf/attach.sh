@@ -41,6 +41,21 @@ id2=$(in_ns $XLB -j status $DEV | jq -r '.[0].prog_id')
 check "adoption replaces the program through the link" test "$id1" != "$id2"
 check_exit "changing the mode on adopt is refused" 1 in_ns $XLB attach $DEV --mode generic
 check_exit "a different --flows on adopt is refused" 1 in_ns $XLB attach $DEV --flows 4096
+# the state version: shown, a newer one refused untouched, a version-1 state
+# (pinned before xlb_version existed) adopted and marked
+sv() { in_ns $XLB -j status $DEV | jq -r '.[0].state_version'; }
+check "status shows the state version (2)" test "$(sv)" = 2
+bpftool map update pinned $PIN/xlb_version key 0 0 0 0 value 9 0 0 0
+idv=$(in_ns $XLB -j status $DEV | jq -r '.[0].prog_id')
+out=$(in_ns $XLB attach $DEV 2>&1); rc=$?
+check "a newer state version is refused (exit $rc)" test "$rc" = 1
+check "and the message names both versions" grep -q "is of version 9 and this xlb knows versions 1 to 2" <<<"$out"
+check "and the program stayed" test "$(in_ns $XLB -j status $DEV | jq -r '.[0].prog_id')" = "$idv"
+rm $PIN/xlb_version
+check "state without a version reads as version 1" test "$(sv)" = 1
+in_ns $XLB attach $DEV >/dev/null 2>&1
+check "attach adopts it and records version 2" test "$(sv)" = 2
+
 # the flood guard: default, set on adopt, kept by a later attach, refusals
 fg() { in_ns $XLB -j status $DEV | jq -c '.[0].flood_guard.flow_rate'; }
 check "the flood guard is on by default (125000/s per CPU)" test "$(fg)" = 125000

@@ -119,6 +119,7 @@ static json_t *status_json(const struct xlb_status *st)
 			 "tunnel_source", "ipv4", json_addr(&st->src4, XLB_FAMILY_V4),
 			 "ipv6", json_addr(&st->src6, XLB_FAMILY_V6));
 
+	json_object_set_new(j, "state_version", json_integer(st->state_version));
 	json_object_set_new(j, "flood_guard", json_pack("{s:o,s:I}", "flow_rate",
 			    flow_rate_json(st->flow_rate), "not_remembered",
 			    (json_int_t)st->flows_limited));
@@ -132,8 +133,8 @@ static void status_print(const struct xlb_status *st)
 	printf("%s: %s", st->ifname, st->linked ? "attached" : "NOT ATTACHED (pinned maps only)");
 	if (st->linked)
 		printf(", %s mode, program %u", xlb_mode_name(st->mode), st->prog_id);
-	printf("\n  generation %llu (slot %u)\n", (unsigned long long)st->generation,
-	       st->active_slot);
+	printf("\n  generation %llu (slot %u), state version %u\n",
+	       (unsigned long long)st->generation, st->active_slot, st->state_version);
 	printf("  flows     %u / %u (%.1f%%)\n", st->flows, st->flows_max,
 	       st->flows_max ? 100.0 * st->flows / st->flows_max : 0.0);
 	printf("  services  %u / %u\n", st->services, st->services_max);
