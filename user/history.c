@@ -117,8 +117,12 @@ static int write_body(const char *dir, const struct xlb_record *r, char id[17])
 				(unsigned long long)r->generation);
 	snprintf(id, 17, "%016llx", (unsigned long long)xlb_hash64(text, strlen(text), BODY_SEED));
 	snprintf(path, sizeof(path), "%s/bodies/%s.json", dir, id);
-	if (!same_content(path, text))
+	if (access(path, F_OK))
 		err = write_atomic(path, text);
+	else if (!same_content(path, text))	/* records name it: never rewritten */
+		err = xlb_errf(-EEXIST, "the history body %s holds other content than this "
+			       "change's (damaged, or a collision of its name): not overwriting "
+			       "it; move it away to go on", path);
 	free(text);
 	return err;
 }

@@ -207,9 +207,31 @@ static void flips_store_each_configuration_once_and_stay_bounded(void **state)
 	assert_int_equal(system(bodies), 0);
 }
 
+static void write_text(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+
+	assert_non_null(f);
+	fputs(text, f);
+	fclose(f);
+}
+
+static const char *read_text(const char *path)
+{
+	static char buf[256];
+	FILE *f = fopen(path, "r");
+	size_t n;
+
+	assert_non_null(f);
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	buf[n] = '\0';
+	fclose(f);
+	return buf;
+}
+
 static void pruning_keeps_the_running_and_the_previous_generation(void **state)
 {
-	struct xlb_record r;
+	struct xlb_record r, back;
 	char path[700];
 
 	(void)state;
@@ -239,6 +261,20 @@ static void pruning_keeps_the_running_and_the_previous_generation(void **state)
 	assert_int_equal(unlink(path), 0);
 	assert_int_equal(xlb_history_read(hist, 108, XLB_RECORD_FULL, &r), -EINVAL);
 	assert_non_null(strstr(xlb_errmsg(), "body: its file in bodies/ is missing"));
+	/* a body file with other content under the name is never overwritten */
+	flip_of(&r, 111, false, 2);
+	assert_int_equal(xlb_history_write(hist, &r), 0);
+	assert_int_equal(xlb_history_read(hist, 111, XLB_RECORD_META, &back), 0);
+	snprintf(path, sizeof(path), "%s/bodies/%s.json", hist, back.body);
+	xlb_record_free(&back);
+	write_text(path, "{\"config\": {\"services\": []}}");
+	assert_int_equal(xlb_history_write(hist, &r), -EEXIST);
+	assert_non_null(strstr(xlb_errmsg(), "not overwriting it"));
+	assert_string_equal(read_text(path), "{\"config\": {\"services\": []}}");
+	xlb_record_free(&r);
+	unlink(path);
+	snprintf(path, sizeof(path), "%s/111.json", hist);
+	unlink(path);
 	for (__u64 g = 108; g <= 110; g++) {
 		snprintf(path, sizeof(path), "%s/%llu.json", hist, (unsigned long long)g);
 		unlink(path);
