@@ -6,6 +6,12 @@
  * and tail-calls the program under test; the harness's own cost (harness
  * tail-calling a program that only returns) is subtracted.  Each case's
  * verdict and output bytes are checked before it is timed.
+ *
+ * -F: flood survival instead.  ESTABLISHED flows are made, a change moves
+ * about half of them to another table slot owner (only their entries keep
+ * them), a flood of spoofed SYNs at FACTOR times the connection table's
+ * capacity (-f: its size) follows, and the report says how many
+ * established flows still reach their backend: with the flood guard off and on.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -167,12 +173,97 @@ static int set_slot(bool fib_every, bool guard)
 {
 	struct xlb_slot_conf conf;
 
-	if (xlb_dp_get_slot_conf(&xt_dp, 0, &conf))
-		return -1;
-	conf.flags = fib_every ? conf.flags | XLB_SLOT_F_FIB_EVERY_PACKET
-			       : conf.flags & ~XLB_SLOT_F_FIB_EVERY_PACKET;
-	conf.flow_rate = guard ? 0 : XLB_FLOW_RATE_UNLIMITED;
-	return xlb_dp_set_slot_conf(&xt_dp, 0, &conf);
+	for (__u32 slot = 0; slot < XLB_SLOTS; slot++) {
+		if (xlb_dp_get_slot_conf(&xt_dp, slot, &conf))
+			return -1;
+		conf.flags = fib_every ? conf.flags | XLB_SLOT_F_FIB_EVERY_PACKET
+				       : conf.flags & ~XLB_SLOT_F_FIB_EVERY_PACKET;
+		conf.flow_rate = guard ? 0 : XLB_FLOW_RATE_UNLIMITED;
+		if (xlb_dp_set_slot_conf(&xt_dp, slot, &conf))
+			return -1;
+	}
+	return 0;
+}
+
+/* The backend a TCP packet from CLIENT4:sport goes to (last octet of the tunnel's
+ * destination), 0 when not forwarded. */
+static int backend_of(__u16 sport, __u8 flags)
+{
+	__u8 out[PB_MAX + 256];
+	__u32 len = sizeof(out);
+	struct pb p;
+	int v;
+
+	tcp4(&p, sport, flags, VIP4);
+	v = xt_run(&p, "xlb0", out, &len);
+	if (v != XDP_TX && v != XDP_REDIRECT)
+		return 0;
+	return out[14 + 19];
+}
+
+/* An empty connection table for the next run. */
+static int clear_flows(void)
+{
+	struct xlb_flow_key k;
+
+	while (!bpf_map_get_next_key(xt_dp.flows, NULL, &k))
+		if (bpf_map_delete_elem(xt_dp.flows, &k))
+			return -errno;
+	return 0;
+}
+
+static int set_active(__u32 slot)
+{
+	__u32 zero = 0;
+
+	return bpf_map_update_elem(xt_dp.active, &zero, &slot, BPF_ANY);
+}
+
+/* One run of the flood survival scenario; prints its line. */
+static int flood_survival(int harness, int xlb, bool guard, __u32 established, __u32 factor,
+			  bool json)
+{
+	int *first = calloc(established, sizeof(*first)), kept = 0, moved = 0, only;
+	__u32 flows = 0, v;
+	__u64 limited0 = 0, limited = 0, ns;
+	struct pb syn;
+
+	if (!first || clear_flows() || xt_write_config(0, 0) || set_active(0) ||
+	    set_slot(false, guard))
+		return 2;
+	for (__u32 i = 0; i < established; i++) {
+		first[i] = backend_of(10000 + i, 0x02);
+		if (!first[i] || backend_of(10000 + i, 0x10) != first[i])
+			return 2;
+	}
+	/* the change: web4's table holds one backend; the other's flows keep entries */
+	if (xt_write_config(1, 1) || set_slot(false, guard) || set_active(1))
+		return 2;
+	only = backend_of(60000, 0x02);	/* where every new flow goes now */
+	for (__u32 i = 0; i < established; i++)
+		moved += first[i] != only;
+	tcp4(&syn, 41010, 0x02, VIP4);
+	xlb_dp_flood_limited(&xt_dp, &limited0);
+	repeat = factor * xt_flows;
+	if (arm(&syn, xlb, 20, 0xffffffff) || time_prog(harness, &syn, "xlb0", &v, &ns))
+		return 2;
+	for (__u32 i = 0; i < established; i++)
+		kept += backend_of(10000 + i, 0x10) == first[i] || first[i] == only;
+	xlb_dp_count_entries(xt_dp.flows, sizeof(struct xlb_flow_key), &flows);
+	xlb_dp_flood_limited(&xt_dp, &limited);
+	limited -= limited0;
+	if (json)
+		printf("{\"guard\":%s,\"established\":%u,\"moved\":%d,\"flood\":%u,"
+		       "\"kept\":%d,\"entries\":%u,\"not_remembered\":%llu}\n",
+		       guard ? "true" : "false", established, moved, repeat, kept, flows,
+		       (unsigned long long)limited);
+	else
+		printf("flood guard %-3s  %u established (%d in moved slots), %u spoofed SYNs: "
+		       "%d kept their backend (%u entries, %llu new flows not remembered)\n",
+		       guard ? "on" : "off", established, moved, repeat, kept, flows,
+		       (unsigned long long)limited);
+	free(first);
+	return 0;
 }
 
 /* Mean of the rounds without the fastest and the slowest (x1000 ns). */
@@ -199,28 +290,41 @@ int main(int argc, char **argv)
 {
 	struct bcase cases[12];
 	const char *why = NULL;
-	bool json = false;
-	int n, opt, harness, xlb, null_fd;
+	bool json = false, flood = false;
+	int n, opt, harness, xlb, null_fd, established = 10000, factor = 10;
+	int flows = XLB_DEFAULT_FLOWS;
 	__u64 t_base, t_null, t_harness, overhead;
 	__u32 v;
 
-	while ((opt = getopt(argc, argv, "jn:r:")) != -1) {
+	while ((opt = getopt(argc, argv, "jn:r:Fe:x:f:")) != -1) {
 		if (opt == 'j')
 			json = true;
+		else if (opt == 'F')
+			flood = true;
+		else if (opt == 'e')
+			established = atoi(optarg);
+		else if (opt == 'x')
+			factor = atoi(optarg);
+		else if (opt == 'f')
+			flows = atoi(optarg);
 		else if (opt == 'n')
 			repeat = atoi(optarg);
 		else if (opt == 'r')
 			rounds = atoi(optarg);
 		else {
-			fprintf(stderr, "usage: bench-prog [-j] [-n REPEAT] [-r ROUNDS]\n");
+			fprintf(stderr, "usage: bench-prog [-j] [-n REPEAT] [-r ROUNDS]\n"
+				"       bench-prog -F [-j] [-e ESTABLISHED] [-x FACTOR] [-f FLOWS]\n");
 			return 1;
 		}
 	}
-	if (repeat < 1000 || rounds < 3 || rounds > 32) {
-		fprintf(stderr, "bench-prog: -n takes >= 1000, -r 3..32\n");
+	if (repeat < 1000 || rounds < 3 || rounds > 32 || established < 1 ||
+	    established > 50000 || factor < 1 || factor > 20 || flows < 1024 ||
+	    flows > (int)XLB_DEFAULT_FLOWS) {
+		fprintf(stderr, "bench-prog: -n takes >= 1000, -r 3..32, -e 1..50000, -x 1..20, "
+			"-f 1024..%u\n", XLB_DEFAULT_FLOWS);
 		return 1;
 	}
-	xt_flows = XLB_DEFAULT_FLOWS;
+	xt_flows = flows;
 	if (xt_setup(&why)) {
 		fprintf(stderr, "bench-prog: %s\n", why);
 		return 2;
@@ -234,6 +338,16 @@ int main(int argc, char **argv)
 	xlb = bpf_program__fd(xt_skel->progs.xlb_balance);
 	null_fd = bpf_program__fd(base->progs.xlb_null);
 	build_cases(cases, &n);
+	if (flood) {
+		int rc = flood_survival(harness, xlb, false, established, factor, json) ?:
+			 flood_survival(harness, xlb, true, established, factor, json);
+
+		if (rc)
+			fprintf(stderr, "bench-prog: the flood scenario failed\n");
+		baseline_bpf__destroy(base);
+		xt_teardown();
+		return rc;
+	}
 
 	t_base = trimmed_mean(bpf_program__fd(base->progs.xlb_baseline), &cases[0].pkt, "xlb0",
 			     -1, 0, 0, &v);
