@@ -56,6 +56,20 @@ xt_veth_ns() {
 	ip -n "$1" link set "p$2" up
 }
 
+# xt_cli_fixture TAG: a namespace with a veth DEV to attach xlb to, a private
+# state directory STATE, and x (xlb there with that state) and gen (the live
+# generation); detached, removed and cleaned up on exit.
+xt_cli_fixture() {
+	NS=${XT_NS}$1
+	DEV=x$1$$
+	DEV=${DEV:0:15}
+	STATE=$(mktemp -d /tmp/xlb-$1-XXXXXX)
+	trap 'nsenter --net=/run/netns/$NS $XLB detach $DEV >/dev/null 2>&1; rm -rf "$STATE"; xt_cleanup' EXIT
+	xt_veth_ns $NS $DEV
+}
+x() { nsenter --net=/run/netns/$NS $XLB --state "$STATE" "$@"; }
+gen() { x -j status | jq -r '.[0].generation'; }
+
 xt_cleanup() {
 	local ns
 	for ns in $(ip netns list 2>/dev/null | awk '{print $1}' | grep "^${XT_NS}"); do

@@ -4,14 +4,7 @@
 . "$(dirname "$0")/../lib.sh"
 require_root
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-NS=${XT_NS}c
-DEV=xc$$
-DEV=${DEV:0:15}
-STATE=$(mktemp -d /tmp/xlb-cli-XXXXXX)
-trap 'nsenter --net=/run/netns/$NS $XLB detach $DEV >/dev/null 2>&1; rm -rf "$STATE"; xt_cleanup' EXIT
-xt_veth_ns $NS $DEV
-x() { nsenter --net=/run/netns/$NS $XLB --state "$STATE" "$@"; }
-gen() { x -j status | jq -r '.[0].generation'; }
+xt_cli_fixture c
 W=$STATE/web.json
 cat >$W <<'JSON'
 { "services": [ { "name": "web", "vip": "192.0.2.10", "port": 80, "protocol": "tcp",

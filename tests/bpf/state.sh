@@ -4,14 +4,7 @@
 # record, and a key file that is checked and never shown.
 . "$(dirname "$0")/../lib.sh"
 require_root
-NS=${XT_NS}s
-DEV=xs$$
-DEV=${DEV:0:15}
-STATE=$(mktemp -d /tmp/xlb-state-XXXXXX)
-trap 'nsenter --net=/run/netns/$NS $XLB detach $DEV >/dev/null 2>&1; rm -rf "$STATE"; xt_cleanup' EXIT
-xt_veth_ns $NS $DEV
-x() { nsenter --net=/run/netns/$NS $XLB --state "$STATE" "$@"; }
-gen() { x -j status | jq -r '.[0].generation'; }
+xt_cli_fixture s
 H=$STATE/$DEV/history
 records() { find "$H" -maxdepth 1 -name '[0-9]*.json' | wc -l; }
 has() { grep -q -- "$2" <<<"$1"; }	# has TEXT PATTERN
