@@ -77,6 +77,12 @@ static __always_inline __u32 xlb_table_index(__u32 hash, __u32 m)
 	return (__u32)(((__u64)hash * m) >> 32);
 }
 
+/* Cell of xlb_moved_seen for slot `bucket` of a service's table (bijective per service). */
+static __always_inline __u32 xlb_seen_cell(__u32 service, __u32 bucket)
+{
+	return (bucket ^ (service * 0x9e3779b1u)) & (XLB_SEEN_CELLS - 1);
+}
+
 /* Bit of a VIP in the slot's filter: 0 .. XLB_VIP_FILTER_WORDS * 64 - 1. */
 static __always_inline __u32 xlb_vip_filter_bit(const union xlb_addr *a, __u8 family)
 {

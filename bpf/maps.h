@@ -102,6 +102,20 @@ struct {
 	__type(value, struct xlb_flow);
 } xlb_flows SEC(".maps");
 
+/*
+ * New connections of moved slots: a SYN's 5-tuple -> backend, apart from the
+ * connection table until the connection's next packet moves it there, so a
+ * SYN flood churns only this map and never evicts an established flow.
+ * Size set at attach (a quarter of the connection table, at least 1024).
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, XLB_DEFAULT_FLOWS / 4);
+	__uint(map_flags, BPF_F_NO_COMMON_LRU);
+	__type(key, struct xlb_flow_key);
+	__type(value, struct xlb_flow);
+} xlb_syns SEC(".maps");
+
 /* [0] -> the flood guard's window, per CPU (struct xlb_flood). */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -109,6 +123,23 @@ struct {
 	__type(key, __u32);
 	__type(value, struct xlb_flood);
 } xlb_flood SEC(".maps");
+
+/* [xlb_seen_cell()] -> second a moved slot's previous backend was last needed. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, XLB_SEEN_CELLS);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__type(key, __u32);
+	__type(value, __u32);
+} xlb_moved_seen SEC(".maps");
+
+/* [0] -> packets of moved slots, per CPU (struct xlb_moved_stats). */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct xlb_moved_stats);
+} xlb_moved_stats SEC(".maps");
 
 /* [reason] -> packets, bytes: every verdict, per CPU. */
 struct {

@@ -103,49 +103,20 @@ static __always_inline int flow_holds(const struct xlb_flow *f, const struct xlb
 	       be->state != XLB_BACKEND_DOWN;
 }
 
-/* The Maglev slot of a flow: table[(hash(5-tuple) * M) >> 32]. */
-static __always_inline int pick_from_table(struct xlb_pkt *pkt, const struct xlb_service *svc,
-					   __u32 slot, struct xlb_pick *p)
+static __always_inline int usable(const struct xlb_backend *be)
 {
-	__u32 tkey = slot * XLB_MAX_SERVICES + (svc->index & (XLB_MAX_SERVICES - 1));
-	__u32 idx, *id;
-	void *table;
-
-	table = bpf_map_lookup_elem(&xlb_tables, &tkey);
-	if (!table || !svc->table_size)
-		return XDP_DROP;
-	idx = xlb_table_index(xlb_flow_hash(&pkt->flow, svc->hash_seed ?: XLB_HASH_SEED),
-			      svc->table_size);
-	id = bpf_map_lookup_elem(table, &idx);
-	if (!id || *id == XLB_BACKEND_NONE)
-		return XDP_DROP;
-	p->id = *id;
-	p->be = lookup_backend(slot, p->id);
-	if (!p->be || p->be->family == XLB_FAMILY_NONE || p->be->state == XLB_BACKEND_DOWN)
-		return XDP_DROP;
-	return XLB_CONTINUE;
+	return be && be->family != XLB_FAMILY_NONE && be->state != XLB_BACKEND_DOWN;
 }
 
-/* A connection-table hit that still holds, or NULL (p->rehashed set if stale). */
-static __always_inline struct xlb_backend *flow_hit(struct xlb_pkt *pkt, __u32 slot,
-						    struct xlb_pick *p)
+static __always_inline int is_syn(const struct xlb_pkt *pkt)
 {
-	struct xlb_flow *f = bpf_map_lookup_elem(&xlb_flows, &pkt->flow);
+	return pkt->flow.proto == IPPROTO_TCP && !pkt->icmp_err &&
+	       (pkt->tcp_flags & (XLB_TCP_SYN | XLB_TCP_ACK)) == XLB_TCP_SYN;
+}
 
-	if (!f)
-		return NULL;
-	p->be = lookup_backend(slot, f->backend);
-	if (flow_holds(f, p->be)) {
-		p->id = f->backend;
-		/* a SYN on a known tuple is a new connection: count it as one */
-		p->new_flow = pkt->flow.proto == IPPROTO_TCP &&
-			      (pkt->tcp_flags & (XLB_TCP_SYN | XLB_TCP_ACK)) == XLB_TCP_SYN;
-		count_event(XLB_EV_FLOW_HIT);
-		return p->be;
-	}
-	p->be = NULL;
-	p->rehashed = 1;
-	return NULL;
+static __always_inline __u32 now_sec(void)
+{
+	return bpf_ktime_get_coarse_ns() / 1000000000ull;
 }
 
 /* The flood guard: may this CPU make another connection-table entry now? */
@@ -174,30 +145,154 @@ static __always_inline int may_remember(const struct xlb_slot_conf *conf)
 	return 0;
 }
 
-/* A new (or re-hashed) flow: the table's backend, recorded unless RST/ICMP or flood. */
-static __always_inline int pick_new(struct xlb_pkt *pkt, const struct xlb_service *svc,
-				    __u32 slot, const struct xlb_slot_conf *conf,
-				    struct xlb_pick *p)
+/* A moved slot's previous backend is still needed: note the second (once a second). */
+static __always_inline void touch_seen(__u32 service, __u32 bucket)
+{
+	__u32 cell = xlb_seen_cell(service, bucket), now, *t;
+
+	t = bpf_map_lookup_elem(&xlb_moved_seen, &cell);
+	if (!t)
+		return;
+	now = now_sec();
+	if (*t != now)
+		*t = now;
+}
+
+static __always_inline void count_moved(int kept)
+{
+	__u32 zero = 0;
+	struct xlb_moved_stats *m = bpf_map_lookup_elem(&xlb_moved_stats, &zero);
+
+	if (m) {
+		m->packets++;
+		m->kept += kept;
+	}
+}
+
+/*
+ * Remember a flow in map (xlb_flows or xlb_syns) unless the flood guard says
+ * no.  A connection answered after its SYN moves over unguarded: its SYN's
+ * entry was made under the guard, so these are bounded by it already.
+ */
+static __always_inline void remember(void *map, const struct xlb_pkt *pkt,
+				     const struct xlb_slot_conf *conf, const struct xlb_pick *p,
+				     __u32 event, int guarded)
 {
 	struct xlb_flow entry;
-	int act;
 
-	act = pick_from_table(pkt, svc, slot, p);
-	if (act != XLB_CONTINUE)
-		return act;
+	if (guarded && !may_remember(conf))
+		return;
+	entry.backend = p->id;
+	entry.gen = p->be->gen;
+	bpf_map_update_elem(map, &pkt->flow, &entry, BPF_ANY);
+	count_event(event);
+}
+
+/*
+ * A slot that a change moved (prev != 0): a connection-table entry that holds
+ * decides.  Else a SYN takes the current backend and is remembered apart
+ * (xlb_syns) until its connection's next packet; any other packet of a
+ * connection that SYN'd since takes its backend, and of one older than the
+ * change the previous backend (UDP: only until the service's hold_until);
+ * a flow whose backend went takes the current one.  These are remembered.
+ */
+static __always_inline int pick_moved(struct xlb_pkt *pkt, const struct xlb_service *svc,
+				      __u32 slot, const struct xlb_slot_conf *conf,
+				      struct xlb_pick *p, __u32 cur, __u32 prev, __u32 bucket)
+{
+	struct xlb_flow *f = bpf_map_lookup_elem(&xlb_flows, &pkt->flow);
+	struct xlb_backend *be;
+	__u32 to = cur;
+	int syn = is_syn(pkt), answered = 0;
+
+	if (f) {
+		be = lookup_backend(slot, f->backend);
+		if (flow_holds(f, be)) {
+			p->id = f->backend;
+			p->be = be;
+			/* a SYN on a known tuple is a new connection: count it as one */
+			p->new_flow = syn;
+			count_event(XLB_EV_FLOW_HIT);
+			if (p->id != cur)
+				touch_seen(svc->index, bucket);
+			count_moved(0);
+			return XLB_CONTINUE;
+		}
+		p->rehashed = 1;
+	}
+	if (!syn && !p->rehashed) {
+		f = bpf_map_lookup_elem(&xlb_syns, &pkt->flow);
+		if (f) {
+			be = lookup_backend(slot, f->backend);
+			if (flow_holds(f, be)) {
+				to = f->backend;
+				answered = 1;
+			}
+		}
+		if (!answered && prev != cur &&
+		    (pkt->flow.proto == IPPROTO_TCP || now_sec() < svc->hold_until)) {
+			be = lookup_backend(slot, prev);
+			if (usable(be))
+				to = prev;
+		}
+	}
+	p->id = to;
+	p->be = lookup_backend(slot, to);
+	if (!usable(p->be))
+		return XDP_DROP;
+	count_moved(to != cur && !answered);
+	if (to != cur)
+		touch_seen(svc->index, bucket);
 	if (pkt->icmp_err)
 		return XLB_CONTINUE;	/* errors follow flows, never make them */
 	if (pkt->flow.proto == IPPROTO_TCP && (pkt->tcp_flags & XLB_TCP_RST)) {
 		count_event(XLB_EV_RST_NO_FLOW);
 		return XLB_CONTINUE;
 	}
-	p->new_flow = !p->rehashed;
-	if (!may_remember(conf))
+	p->new_flow = syn || (!p->rehashed && !answered && pkt->flow.proto != IPPROTO_TCP);
+	if (syn) {
+		if (prev != cur)	/* its next packets would otherwise take prev */
+			remember(&xlb_syns, pkt, conf, p, XLB_EV_FLOW_NEW, 1);
 		return XLB_CONTINUE;
-	entry.backend = p->id;
-	entry.gen = p->be->gen;
-	bpf_map_update_elem(&xlb_flows, &pkt->flow, &entry, BPF_ANY);
-	count_event(p->rehashed ? XLB_EV_FLOW_REHASH : XLB_EV_FLOW_NEW);
+	}
+	/* kept off the current backend, answered after its SYN, or a stale entry */
+	if (to != cur || answered || p->rehashed)
+		remember(&xlb_flows, pkt, conf, p,
+			 p->rehashed ? XLB_EV_FLOW_REHASH : answered ? XLB_EV_FLOW_HIT :
+			 XLB_EV_FLOW_NEW, !answered);
+	return XLB_CONTINUE;
+}
+
+/*
+ * The backend of a flow: table[(hash(5-tuple) * M) >> 32].  An unmoved slot
+ * answers alone (no connection-table work); a moved one asks pick_moved().
+ */
+static __always_inline int pick_backend(struct xlb_pkt *pkt, const struct xlb_service *svc, __u32 slot,
+				const struct xlb_slot_conf *conf, struct xlb_pick *p)
+{
+	__u32 tkey = slot * XLB_MAX_SERVICES + (svc->index & (XLB_MAX_SERVICES - 1));
+	__u32 idx, *v, cur, prev;
+	void *table;
+
+	table = bpf_map_lookup_elem(&xlb_tables, &tkey);
+	if (!table || !svc->table_size)
+		return XDP_DROP;
+	idx = xlb_table_index(xlb_flow_hash(&pkt->flow, svc->hash_seed ?: XLB_HASH_SEED),
+			      svc->table_size);
+	v = bpf_map_lookup_elem(table, &idx);
+	if (!v)
+		return XDP_DROP;
+	cur = XLB_TABLE_CUR(*v);
+	prev = XLB_TABLE_PREV(*v);
+	if (cur == XLB_BACKEND_NONE)
+		return XDP_DROP;
+	if (prev)
+		return pick_moved(pkt, svc, slot, conf, p, cur, prev, idx);
+	p->id = cur;
+	p->be = lookup_backend(slot, cur);
+	if (!usable(p->be))
+		return XDP_DROP;
+	p->new_flow = is_syn(pkt);
 	return XLB_CONTINUE;
 }
 
@@ -321,11 +416,7 @@ static __always_inline int pass_unserved(const struct xlb_pkt *pkt, __u32 slot, 
 	return count(XDP_PASS, pkt->icmp_err ? XLB_PASS_ICMP_TO_VIP : XLB_PASS_NO_SERVICE, bytes);
 }
 
-/*
- * A TCP/UDP flow (or an ICMP error quoting one).  A connection-table hit goes
- * straight to its backend, which names its service; a miss looks the
- * service up and takes the table's backend.
- */
+/* A TCP/UDP flow (or an ICMP error quoting one): its service, then its backend. */
 static __always_inline int balance(struct xdp_md *ctx, struct xlb_pkt *pkt, __u32 slot,
 				   __u64 bytes)
 {
@@ -340,16 +431,12 @@ static __always_inline int balance(struct xdp_md *ctx, struct xlb_pkt *pkt, __u3
 	conf = bpf_map_lookup_elem(&xlb_slot_conf, &slot);
 	if (!conf)
 		return count(XDP_DROP, XLB_DROP_INTERNAL, bytes);
-	if (flow_hit(pkt, slot, &pick)) {
-		svc_index = pick.be->service;
-	} else {
-		svc = lookup_service(&pkt->flow, slot);
-		if (!svc)
-			return pass_unserved(pkt, slot, bytes);
-		svc_index = svc->index;
-		if (pick_new(pkt, svc, slot, conf, &pick) != XLB_CONTINUE || !pick.be)
-			return count(XDP_DROP, XLB_DROP_NO_BACKEND, bytes);
-	}
+	svc = lookup_service(&pkt->flow, slot);
+	if (!svc)
+		return pass_unserved(pkt, slot, bytes);
+	svc_index = svc->index;
+	if (pick_backend(pkt, svc, slot, conf, &pick) != XLB_CONTINUE || !pick.be)
+		return count(XDP_DROP, XLB_DROP_NO_BACKEND, bytes);
 	if (pick.be->family != pkt->flow.family)
 		return count(XDP_DROP, XLB_DROP_FAMILY, bytes);
 	if (pkt->icmp_err)

@@ -17,9 +17,13 @@
  * mean), written at attach.  An attach adopts state of its own version or of
  * one it can migrate from, and refuses a newer one.  1: state pinned before
  * this map existed (read as 1); 2: xlb_service.hash_seed, xlb_slot_conf.flow_rate,
- * xlb_flood, flows placed by (hash * M) >> 32.
+ * xlb_flood, flows placed by (hash * M) >> 32; 3: table entries carry the
+ * previous backend of a moved slot (XLB_TABLE_PREV), xlb_service.hold_until,
+ * xlb_moved_seen, xlb_moved_stats: flows in unmoved slots keep no state.
+ * Attaching over 1 or 2 marks every slot where a remembered flow holds a
+ * backend other than the table's as moved, so no established flow moves.
  */
-#define XLB_STATE_VERSION	2
+#define XLB_STATE_VERSION	3
 #define XLB_STATE_VERSION_MIN	1	/* the oldest this build adopts */
 
 #define XLB_SLOTS		2
@@ -149,7 +153,9 @@ _Static_assert(sizeof(struct xlb_service_key) == 24, "xlb_service_key ABI");
 struct xlb_service {
 	__u32 index;		/* stable service index: stats, table slot */
 	__u32 table_size;	/* M, entries of the service's Maglev table */
-	__u32 flags;		/* reserved, 0 */
+	__u32 hold_until;	/* CLOCK_MONOTONIC second until which a UDP flow
+				   without state in a moved slot is taken as older
+				   than the change (previous backend); 0 = none */
 	__u32 hash_seed;	/* flow hash seed from the deployment's hash key;
 				   0 = XLB_HASH_SEED (no key, or state of an older
 				   version: the same field was padding) */
@@ -167,8 +173,40 @@ _Static_assert(sizeof(struct xlb_vip_key) == 20, "xlb_vip_key ABI");
 
 /*
  * xlb_tables: array of maps, index slot * XLB_MAX_SERVICES + service index.
- * Each inner map is an array of M __u32 backend ids (Maglev lookup table).
+ * Each inner map is an array of M __u32 entries (Maglev lookup table): the
+ * current backend id in the low 16 bits and, in a slot that a change moved,
+ * the backend it had before in the high 16 bits (0: the slot is not moved).
+ *
+ * A flow in an unmoved slot is forwarded from the table alone, with no
+ * connection-table work: every node with the same table sends it to the same
+ * backend, whenever it started.  In a moved slot a connection-table entry
+ * that holds decides; without one a TCP SYN goes to the current backend and
+ * is remembered, any other packet belongs to a flow older than the change
+ * and goes to the previous backend (UDP: until xlb_service.hold_until) and
+ * is remembered.  prev == cur marks a slot moved where a flow without state
+ * goes to the current backend (a change undone).  The controller clears
+ * prev once no flow has needed it for the service's flow_idle_timeout
+ * (xlb_moved_seen), so the state shrinks back to none after every change.
  */
+#define XLB_TABLE_CUR(v)		((v) & 0xffffu)
+#define XLB_TABLE_PREV(v)		((v) >> 16)
+#define XLB_TABLE_ENTRY(cur, prev)	((__u32)(cur) | ((__u32)(prev) << 16))
+
+/*
+ * xlb_moved_seen[xlb_seen_cell(service index, slot of the table)]: the
+ * CLOCK_MONOTONIC second a packet of a moved slot last went to a backend
+ * other than the slot's current one (written at most once a second per
+ * cell).  Services share cells: a shared cell only keeps a slot moved longer.
+ */
+#define XLB_SEEN_CELLS		(1u << 20)
+#define XLB_FLOW_IDLE_TIMEOUT	600	/* seconds: the default flow_idle_timeout */
+
+/* xlb_moved_stats[0] (per-CPU): the packets of moved slots. */
+struct xlb_moved_stats {
+	__u64 packets;		/* packets in moved slots (connection table consulted) */
+	__u64 kept;		/* flows without state sent to their previous backend */
+};
+_Static_assert(sizeof(struct xlb_moved_stats) == 16, "xlb_moved_stats ABI");
 
 /* xlb_backends[slot * XLB_MAX_BACKENDS + id]: a slot's backend set. */
 struct xlb_backend {

@@ -24,6 +24,7 @@
 #include "commit.h"
 #include "loader.h"
 #include "log.h"
+#include "moved.h"
 #include "netutil.h"
 
 /* XLB_FAIL_AT, or the first word of the file XLB_FAIL_AT_FILE names (a running daemon's). */
@@ -104,11 +105,10 @@ static bool same_table(const struct xlb_ctl *c, const struct xlb_service_conf *s
 
 /* The planner's new table of a service with backend ids in place of its indices. */
 static int table_from_plan(const struct xlb_plan *plan, const struct xlb_service_conf *s,
-			   const struct xlb_assign *a)
+			   const struct xlb_assign *a, __u32 *table)
 {
 	const struct xlb_plan_service *ps = NULL;
-	__u32 *idmap, *table;
-	int fd;
+	__u32 *idmap;
 
 	for (__u32 i = 0; plan && i < plan->nr && !ps; i++)
 		if (!strcmp(plan->svcs[i].name, s->name) && plan->svcs[i].table &&
@@ -117,44 +117,100 @@ static int table_from_plan(const struct xlb_plan *plan, const struct xlb_service
 	if (!ps)
 		return -ENOENT;
 	idmap = calloc(ps->nr_bes + 1, sizeof(*idmap));
-	table = malloc(sizeof(*table) * s->table_size);
-	if (!idmap || !table) {
-		free(idmap);
-		free(table);
+	if (!idmap)
 		return xlb_errf(-ENOMEM, "out of memory");
-	}
 	for (__u32 k = 0; k < ps->nr_bes; k++)
 		idmap[k + 1] = xlb_assign_id(a, s->name, &ps->bes[k].addr, ps->bes[k].family);
 	for (__u32 i = 0; i < s->table_size; i++)
 		table[i] = idmap[ps->table[i]];
-	fd = xlb_dp_new_table(table, s->table_size);
 	free(idmap);
-	free(table);
-	return fd;
+	return 0;
+}
+
+/* XLB_ID_* of every backend id a live table names, against the new slot's backends. */
+static void id_bits(const struct xlb_ctl *c, __u32 slot, const __u32 *live, __u32 m, __u8 *bits)
+{
+	__u8 seen[XLB_MAX_BACKENDS] = { 0 };
+
+	for (__u32 i = 0; i < m; i++)
+		for (int k = 0; k < 2; k++) {
+			__u32 id = k ? XLB_TABLE_PREV(live[i]) : XLB_TABLE_CUR(live[i]);
+			struct xlb_backend ob, nb;
+
+			if (!id || id >= XLB_MAX_BACKENDS || seen[id])
+				continue;
+			seen[id] = 1;
+			if (xlb_dp_get_backend(&c->dp, c->live_slot, id, &ob) ||
+			    xlb_dp_get_backend(&c->dp, slot, id, &nb) ||
+			    ob.family == XLB_FAMILY_NONE || nb.family == XLB_FAMILY_NONE ||
+			    ob.gen != nb.gen || memcmp(&ob.addr, &nb.addr, sizeof(ob.addr)))
+				continue;
+			bits[id] = XLB_ID_SAME | (nb.state != XLB_BACKEND_DOWN ? XLB_ID_UP : 0);
+		}
+}
+
+/*
+ * The moved slots of a new table: from the live table of the same service
+ * (xlb_moved_merge), and until when UDP flows without state take the
+ * previous backend.  svc->hold_until is set.
+ */
+static int keep_moved(struct xlb_ctl *c, __u32 slot, const struct xlb_service_conf *s,
+		      __u32 idx, const struct xlb_service *live_svc, __u32 *table,
+		      struct xlb_service *svc)
+{
+	__u8 *bits;
+	__u32 *live, lm, moved, fresh;
+	int err;
+
+	svc->hold_until = 0;
+	if (!live_svc || xlb_assign_service(&c->assign, s->name) != (int)idx)
+		return 0;	/* a new service: nothing to keep */
+	err = xlb_dp_get_table_raw(&c->dp, c->live_slot, idx, &live, &lm);
+	if (err == -ENOENT)
+		return 0;
+	if (err)
+		return err;
+	bits = calloc(XLB_MAX_BACKENDS, 1);
+	if (!bits) {
+		free(live);
+		return xlb_errf(-ENOMEM, "out of memory");
+	}
+	id_bits(c, slot, live, lm, bits);
+	moved = xlb_moved_merge(table, s->table_size, live, lm, bits, &fresh);
+	if (fresh && moved)
+		svc->hold_until = xlb_moved_now() +
+				  (s->flow_idle_timeout ?: XLB_FLOW_IDLE_TIMEOUT);
+	else if (moved)
+		svc->hold_until = live_svc->hold_until;
+	free(bits);
+	free(live);
+	return 0;
 }
 
 /* The table of a service for the new slot: the live one if unchanged, else new. */
-static int service_table_fd(struct xlb_ctl *c, const struct xlb_service_conf *s,
-			    const struct xlb_assign *a, const __u32 *ids,
-			    const struct xlb_plan *plan)
+static int service_table_fd(struct xlb_ctl *c, __u32 slot, const struct xlb_service_conf *s,
+			    const struct xlb_assign *a, const __u32 *ids, __u32 idx,
+			    const struct xlb_plan *plan, const struct xlb_service *live_svc,
+			    struct xlb_service *svc)
 {
 	__u32 *table;
-	int fd;
+	int fd, err;
 
 	if (same_table(c, s, a)) {
 		fd = xlb_dp_table_fd(&c->dp, c->live_slot, xlb_assign_service(&c->assign, s->name));
-		if (fd >= 0)
+		if (fd >= 0) {
+			svc->hold_until = live_svc ? live_svc->hold_until : 0;
 			return fd;
+		}
 	}
-	fd = table_from_plan(plan, s, a);
-	if (fd != -ENOENT)
-		return fd;
 	table = malloc(sizeof(*table) * s->table_size);
 	if (!table)
 		return xlb_errf(-ENOMEM, "out of memory");
-	fd = xlb_service_table(s, ids, table);
-	if (!fd)
-		fd = xlb_dp_new_table(table, s->table_size);
+	err = table_from_plan(plan, s, a, table);
+	if (err == -ENOENT)
+		err = xlb_service_table(s, ids, table);
+	err = err ?: keep_moved(c, slot, s, idx, live_svc, table, svc);
+	fd = err ?: xlb_dp_new_table(table, s->table_size);
 	free(table);
 	return fd;
 }
@@ -167,8 +223,10 @@ static int write_service(struct xlb_ctl *c, __u32 slot, const struct xlb_service
 	struct xlb_service_key key = { .vip = s->vip, .port = htons(s->port), .proto = s->proto,
 				       .family = s->family };
 	struct xlb_service svc = { .index = idx, .table_size = s->table_size,
-				   .hash_seed = s->seeds.flow };
+				   .hash_seed = s->seeds.flow }, live_svc;
+	struct xlb_service_key live_key = key;
 	__u32 *ids = calloc(s->nr_backends + 1, sizeof(*ids));
+	bool live;
 	int err = 0;
 
 	*table_fd = -1;
@@ -191,8 +249,13 @@ static int write_service(struct xlb_ctl *c, __u32 slot, const struct xlb_service
 			err = zero_counters(&c->dp, c->dp.backend_stats, as->id);
 	}
 	err = err ?: test_hook("tables");
+	live_key.slot = c->live_slot;
+	live = !bpf_map_lookup_elem(c->dp.services, &live_key, &live_svc) &&
+	       live_svc.index == idx && live_svc.table_size == s->table_size &&
+	       live_svc.hash_seed == s->seeds.flow;
 	if (!err && xlb_service_holders(s)) {
-		*table_fd = service_table_fd(c, s, a, ids, plan);
+		*table_fd = service_table_fd(c, slot, s, a, ids, idx, plan,
+					     live ? &live_svc : NULL, &svc);
 		if (*table_fd < 0)
 			err = *table_fd;
 		err = err ?: test_hook("services") ?: xlb_dp_set_service(&c->dp, slot, key, &svc);
@@ -280,6 +343,7 @@ int xlb_commit(struct xlb_ctl *c, const struct xlb_config *cfg, const struct xlb
 	       const struct xlb_commit_meta *m, __u64 *out_gen)
 {
 	struct xlb_record rec = { 0 };
+	struct xlb_release rel;
 	struct xlb_assign a;
 	__u32 slot = !c->live_slot;
 	__u64 gen;
@@ -288,6 +352,9 @@ int xlb_commit(struct xlb_ctl *c, const struct xlb_config *cfg, const struct xlb
 	if (c->lock_fd < 0)
 		return xlb_errf(-EINVAL, "internal: commit without the interface lock");
 	gen = (c->live_gen > c->last_gen ? c->live_gen : c->last_gen) + 1;
+	/* moved slots that no flow needs any more go first: the new table starts from them */
+	if (xlb_moved_release(c, xlb_moved_now(), &rel))
+		pr_warn("cannot release moved table slots (they stay moved): %s\n", xlb_errmsg());
 	err = xlb_assign_build(&c->assign, m->prefer, cfg, &a);
 	if (err)
 		goto out;

@@ -199,7 +199,7 @@ static const char *const record_root_keys[] = { "services", "history", "hash_key
 						"hash_key_id", "hash_key", NULL };
 static const char *const history_keys[] = { "keep", NULL };
 static const char *const svc_keys[] = { "name", "vip", "port", "protocol", "table_size",
-					"guards", "health", "backends", NULL };
+					"flow_idle_timeout", "guards", "health", "backends", NULL };
 static const char *const guard_keys[] = { "min_active", "max_share", "max_churn", NULL };
 static const char *const health_keys[] = { "type", "port", "path", "interval_ms",
 					   "timeout_ms", "rise", "fall", NULL };
@@ -347,6 +347,8 @@ static void parse_service(json_t *s, const char *path, struct xlb_service_conf *
 	if (get_int(s, "table_size", path, 1, XLB_MAX_TABLE_SIZE, XLB_DEFAULT_TABLE_SIZE, false,
 		    &v, d))
 		out->table_size = v;
+	if (get_int(s, "flow_idle_timeout", path, 1, XLB_FLOW_IDLE_TIMEOUT_MAX, 0, false, &v, d))
+		out->flow_idle_timeout = v;
 	join(p, sizeof(p), path, "guards");
 	parse_guards(json_object_get(s, "guards"), p, &out->guards, d);
 	join(p, sizeof(p), path, "health");
@@ -634,6 +636,9 @@ static json_t *service_json(const struct xlb_service_conf *s)
 		      "protocol", xlb_proto_name(s->proto), "table_size", s->table_size,
 		      "guards", "min_active", s->guards.min_active, "max_share", s->guards.max_share,
 		      "max_churn", s->guards.max_churn, "backends", bes);
+	/* shown when set: fingerprints of configurations without it stay */
+	if (s->flow_idle_timeout)
+		json_object_set_new(o, "flow_idle_timeout", json_integer(s->flow_idle_timeout));
 	if (s->health.type != XLB_HEALTH_NONE) {
 		json_t *h = json_pack("{s:s,s:i,s:i,s:i,s:i}", "type",
 				      health_names[s->health.type], "interval_ms",

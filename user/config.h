@@ -13,6 +13,7 @@
 #define XLB_HISTORY_KEEP	1000	/* history records kept when the config does not say */
 #define XLB_HISTORY_KEEP_MIN	2	/* the running and the previous generation */
 #define XLB_HISTORY_KEEP_MAX	1000000
+#define XLB_FLOW_IDLE_TIMEOUT_MAX	604800	/* a week, in seconds */
 
 struct xlb_guards {
 	__u32 min_active;	/* backends that must keep table slots (default 1) */
@@ -43,6 +44,8 @@ struct xlb_service_conf {
 	__u8 proto;		/* IPPROTO_TCP / IPPROTO_UDP */
 	__u16 port;		/* host order; 0 = all ports */
 	__u32 table_size;
+	__u32 flow_idle_timeout;	/* seconds a moved slot keeps its previous backend for
+					   flows that no longer send; 0 = XLB_FLOW_IDLE_TIMEOUT */
 	struct xlb_hash_seeds seeds;	/* from the configuration's hash key */
 	struct xlb_guards guards;
 	struct xlb_health health;

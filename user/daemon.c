@@ -37,6 +37,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "netutil.h"
+#include "moved.h"
 #include "probe.h"
 #include "shares.h"
 
@@ -86,6 +87,10 @@ struct daemon {
 	struct xlb_history_usage usage;	/* of the history, every 10 s */
 	bool has_usage;
 	__u32 open_fds, max_fds;
+	bool has_moved;			/* the release pass below ran */
+	__u32 moved_by_index[XLB_MAX_SERVICES];
+	__u32 flows_remembered;
+	__u64 moved_released;
 };
 
 /* One log line per event, syslog priority prefix (journald reads it). */
@@ -609,6 +614,8 @@ static void snapshot_services(struct daemon *d, struct xlb_metrics *m)
 		ms->has_counters = idx >= 0 && !xlb_dp_counters(&d->dp, d->dp.service_stats, idx,
 								&ms->c);
 		ms->active = xlb_service_holders(sc);
+		ms->has_moved = d->has_moved && idx >= 0;
+		ms->moved = ms->has_moved ? d->moved_by_index[idx] : 0;
 		for (__u32 k = 0; k < d->nr_svc; k++)
 			if (!strcmp(d->svc[k].name, sc->name)) {
 				ms->has_floor = true;
@@ -648,6 +655,9 @@ static int snapshot(struct daemon *d, struct xlb_metrics *m)
 	memcpy(m->health_retries, d->health_retries, sizeof(m->health_retries));
 	m->unchecked = d->unchecked;
 	xlb_dp_flood_limited(&d->dp, &m->flows_not_remembered);
+	m->has_moved = d->has_moved && !xlb_dp_moved_stats(&d->dp, &m->moved);
+	m->flows_remembered = d->flows_remembered;
+	m->moved_released = d->moved_released;
 	m->has_usage = d->has_usage;
 	m->history_records = d->usage.records;
 	m->history_bytes = d->usage.bytes;
@@ -891,11 +901,46 @@ static void measure_state(struct daemon *d)
 	pthread_mutex_unlock(&d->lock);
 }
 
+/*
+ * Every few seconds: release the moved slots no flow needs any more (the
+ * lock is tried, never waited on: a CLI change releases them too), and
+ * count what the connection table remembers.
+ */
+static void release_moved(struct daemon *d)
+{
+	struct xlb_release r;
+	struct xlb_ctl c;
+	__u32 flows = 0;
+	int err;
+
+	if (xlb_ctl_try_open(d->o->ifname, d->o->state_root, &c))
+		return;
+	err = xlb_moved_release(&c, xlb_moved_now(), &r);
+	xlb_ctl_close(&c);
+	if (err) {
+		dlog(4, "cannot release moved table slots: %s", xlb_errmsg());
+		return;
+	}
+	if (r.released)
+		dlog(6, "released %u moved table slots of %u services (no flow needed their "
+		     "previous backend for flow_idle_timeout); %u remembered flows forgotten, "
+		     "%u slots still moved", r.released, r.services, r.forgotten, r.moved);
+	xlb_dp_count_entries(d->dp.flows, sizeof(struct xlb_flow_key), &flows);
+	pthread_mutex_lock(&d->lock);
+	d->has_moved = true;
+	memcpy(d->moved_by_index, r.moved_by_index, sizeof(d->moved_by_index));
+	d->moved_released += r.released;
+	d->flows_remembered = flows;
+	pthread_mutex_unlock(&d->lock);
+}
+
 static void every_second(struct daemon *d)
 {
 	static __u32 ticks;
 	char status[128];
 
+	if (ticks % 5 == 0)
+		release_moved(d);
 	if (ticks++ % 10 == 0)
 		measure_state(d);
 	d->open_fds = open_fds();

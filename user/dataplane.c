@@ -10,6 +10,9 @@
 #include "log.h"
 #include "../bpf/hash.h"
 
+static int percpu_sum(const struct xlb_dp *dp, int fd, __u32 key, __u64 *out, size_t words,
+		      const char *name);
+
 struct dp_map {
 	const char *name;
 	size_t off;
@@ -36,6 +39,9 @@ static int dp_init(struct xlb_dp *dp)
 	for (i = 0; i < sizeof(dp_maps) / sizeof(dp_maps[0]); i++)
 		*dp_fd(dp, &dp_maps[i]) = -1;
 	dp->flood = -1;
+	dp->seen = -1;
+	dp->syns = -1;
+	dp->moved_stats = -1;
 	dp->nr_cpus = libbpf_num_possible_cpus();
 	if (dp->nr_cpus <= 0)
 		return xlb_errf(-EINVAL, "cannot count possible CPUs");
@@ -57,6 +63,9 @@ int xlb_dp_from_object(struct xlb_dp *dp, struct bpf_object *obj)
 		*dp_fd(dp, &dp_maps[i]) = bpf_map__fd(map);
 	}
 	dp->flood = bpf_object__find_map_fd_by_name(obj, "xlb_flood");
+	dp->seen = bpf_object__find_map_fd_by_name(obj, "xlb_moved_seen");
+	dp->syns = bpf_object__find_map_fd_by_name(obj, "xlb_syns");
+	dp->moved_stats = bpf_object__find_map_fd_by_name(obj, "xlb_moved_stats");
 	return 0;
 }
 
@@ -83,6 +92,12 @@ int xlb_dp_open_pinned(struct xlb_dp *dp, const char *dir)
 	}
 	snprintf(path, sizeof(path), "%s/xlb_flood", dir);
 	dp->flood = bpf_obj_get(path);	/* pinned by the next attach when older */
+	snprintf(path, sizeof(path), "%s/xlb_moved_seen", dir);
+	dp->seen = bpf_obj_get(path);
+	snprintf(path, sizeof(path), "%s/xlb_syns", dir);
+	dp->syns = bpf_obj_get(path);
+	snprintf(path, sizeof(path), "%s/xlb_moved_stats", dir);
+	dp->moved_stats = bpf_obj_get(path);
 	return 0;
 }
 
@@ -101,7 +116,13 @@ void xlb_dp_close(struct xlb_dp *dp)
 	}
 	if (dp->flood >= 0)
 		close(dp->flood);
-	dp->flood = -1;
+	if (dp->seen >= 0)
+		close(dp->seen);
+	if (dp->moved_stats >= 0)
+		close(dp->moved_stats);
+	if (dp->syns >= 0)
+		close(dp->syns);
+	dp->flood = dp->seen = dp->moved_stats = dp->syns = -1;
 }
 
 static int map_err(const char *what, const char *map)
@@ -338,6 +359,44 @@ int xlb_dp_set_table(const struct xlb_dp *dp, __u32 slot, __u32 service, const _
 }
 
 int xlb_dp_get_table(const struct xlb_dp *dp, __u32 slot, __u32 service, __u32 **ids, __u32 *m)
+{
+	int err = xlb_dp_get_table_raw(dp, slot, service, ids, m);
+
+	for (__u32 i = 0; !err && i < *m; i++)
+		(*ids)[i] = XLB_TABLE_CUR((*ids)[i]);
+	return err;
+}
+
+int xlb_dp_replace_table(const struct xlb_dp *dp, __u32 slot, __u32 service, int fd)
+{
+	__u32 key = slot * XLB_MAX_SERVICES + service;
+
+	if (service >= XLB_MAX_SERVICES)
+		return xlb_errf(-EINVAL, "service index %u out of range", service);
+	if (bpf_map_update_elem(dp->tables, &key, &fd, BPF_ANY))
+		return map_err("publish into", "xlb_tables");
+	return 0;
+}
+
+int xlb_dp_get_backend(const struct xlb_dp *dp, __u32 slot, __u32 id, struct xlb_backend *be)
+{
+	__u32 key = slot * XLB_MAX_BACKENDS + (id & (XLB_MAX_BACKENDS - 1));
+
+	if (bpf_map_lookup_elem(dp->backends, &key, be))
+		return map_err("read", "xlb_backends");
+	return 0;
+}
+
+int xlb_dp_moved_stats(const struct xlb_dp *dp, struct xlb_moved_stats *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (dp->moved_stats < 0)
+		return 0;
+	return percpu_sum(dp, dp->moved_stats, 0, (__u64 *)out, sizeof(*out) / 8, "xlb_moved_stats");
+}
+
+int xlb_dp_get_table_raw(const struct xlb_dp *dp, __u32 slot, __u32 service, __u32 **ids,
+			 __u32 *m)
 {
 	struct bpf_map_info info = {};
 	__u32 key = slot * XLB_MAX_SERVICES + service, id, len = sizeof(info);

@@ -21,6 +21,9 @@ struct xlb_dp {
 	int backend_stats;	/* xlb_backend_stats */
 	int service_stats;	/* xlb_service_stats */
 	int flood;		/* xlb_flood; -1 in state pinned by a version before it */
+	int seen;		/* xlb_moved_seen; -1 likewise */
+	int syns;		/* xlb_syns; -1 likewise */
+	int moved_stats;	/* xlb_moved_stats; -1 likewise */
 	int nr_cpus;
 	bool owned;		/* fds are ours to close */
 };
@@ -54,8 +57,16 @@ int xlb_dp_publish_tables(const struct xlb_dp *dp, __u32 slot, const __u32 *serv
 /* Publish one table (tests; commits use xlb_dp_publish_tables). */
 int xlb_dp_set_table(const struct xlb_dp *dp, __u32 slot, __u32 service, const __u32 *ids,
 		     __u32 m);
-/* Read a slot's table; *ids is malloc'd, *m its length. -ENOENT if none. */
+/* Read a slot's table (current backend ids); *ids is malloc'd, *m its length. -ENOENT if none. */
 int xlb_dp_get_table(const struct xlb_dp *dp, __u32 slot, __u32 service, __u32 **ids, __u32 *m);
+/* The same with each slot's previous backend (XLB_TABLE_PREV) left in. */
+int xlb_dp_get_table_raw(const struct xlb_dp *dp, __u32 slot, __u32 service, __u32 **ids,
+			 __u32 *m);
+/* Put the table fd in a slot's service entry (one map write: packets see old or new). */
+int xlb_dp_replace_table(const struct xlb_dp *dp, __u32 slot, __u32 service, int fd);
+int xlb_dp_get_backend(const struct xlb_dp *dp, __u32 slot, __u32 id, struct xlb_backend *be);
+/* Packets of moved slots, summed over CPUs (zeros in state older than the map). */
+int xlb_dp_moved_stats(const struct xlb_dp *dp, struct xlb_moved_stats *out);
 
 /* Per-CPU sums. */
 int xlb_dp_stat(const struct xlb_dp *dp, __u32 reason, struct xlb_stat *out);

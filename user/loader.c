@@ -23,6 +23,7 @@
 #include "dataplane.h"
 #include "loader.h"
 #include "log.h"
+#include "moved.h"
 #include "netutil.h"
 
 #define BPF_FS_MAGIC_NUMBER	0xcafe4a11
@@ -221,6 +222,14 @@ void xlb_remove_pins(const char *dir)
 	rmdir(dir);
 }
 
+/* New connections of moved slots: a quarter of the connection table, 1024 at least. */
+static int size_syns(struct xlb_bpf *skel, __u32 flows)
+{
+	__u32 n = (flows ? flows : XLB_DEFAULT_FLOWS) / 4;
+
+	return bpf_map__set_max_entries(skel->maps.xlb_syns, n < 1024 ? 1024 : n);
+}
+
 /* Keep the connection table's size when adopting unless told otherwise. */
 static int size_flows(struct xlb_bpf *skel, const char *dir, __u32 flows)
 {
@@ -232,14 +241,16 @@ static int size_flows(struct xlb_bpf *skel, const char *dir, __u32 flows)
 	snprintf(path, sizeof(path), "%s/xlb_flows", dir);
 	fd = bpf_obj_get(path);
 	if (fd < 0)
-		return flows ? bpf_map__set_max_entries(skel->maps.xlb_flows, flows) : 0;
+		return size_syns(skel, flows) ?:
+		       (flows ? bpf_map__set_max_entries(skel->maps.xlb_flows, flows) : 0);
 	if (bpf_obj_get_info_by_fd(fd, &info, &len))
 		info.max_entries = 0;
 	close(fd);
 	if (flows && info.max_entries && flows != info.max_entries)
 		return xlb_errf(-EINVAL, "--flows %u differs from the pinned connection table "
 				"(%u entries); detach first to resize it", flows, info.max_entries);
-	return bpf_map__set_max_entries(skel->maps.xlb_flows,
+	return size_syns(skel, info.max_entries ? info.max_entries : flows) ?:
+	       bpf_map__set_max_entries(skel->maps.xlb_flows,
 					info.max_entries ? info.max_entries : flows);
 }
 
@@ -419,11 +430,12 @@ static int pinned_version(const char *dir, __u32 *version)
 }
 
 /* Adopt only what this build knows: its own version, or an older one it migrates. */
-static int check_version(const char *ifname, const char *dir)
+static int check_version(const char *ifname, const char *dir, __u32 *version)
 {
 	__u32 v;
 	int err = pinned_version(dir, &v);
 
+	*version = v;
 	if (err || !v || (v >= XLB_STATE_VERSION_MIN && v <= XLB_STATE_VERSION))
 		return err;
 	return xlb_errf(-EBUSY, "the state pinned in %s is of version %u and this xlb knows "
@@ -449,6 +461,7 @@ int xlb_attach(const struct xlb_attach_opts *o, struct xlb_attach_info *info)
 	struct xlb_bpf *skel = NULL;
 	struct xlb_dp dp;
 	bool fresh, adopted = false;
+	__u32 version;
 	char dir[256];
 	int err, lock, link_fd = -1;
 
@@ -467,7 +480,7 @@ int xlb_attach(const struct xlb_attach_opts *o, struct xlb_attach_info *info)
 	if (lock < 0)
 		return lock;
 	fresh = !path_exists(dir, "xlb_active");
-	err = check_version(o->ifname, dir);
+	err = check_version(o->ifname, dir, &version);
 	if (err)
 		goto out;
 
@@ -486,6 +499,18 @@ int xlb_attach(const struct xlb_attach_opts *o, struct xlb_attach_info *info)
 			       " differ from this build's: detach first, which drops the "
 			       "connection table)");
 		goto out;
+	}
+	/* an older version remembered every flow: mark where that matters, then take over */
+	if (!fresh && version < 3) {
+		err = xlb_dp_from_object(&dp, skel->obj) ?: xlb_moved_adopt(&dp, &info->marked);
+		if (err) {
+			char why[256];
+
+			snprintf(why, sizeof(why), "%s", xlb_errmsg());
+			err = xlb_errf(err, "cannot carry the connection table of state version %u "
+				       "over: %s (the running program was not replaced)", version, why);
+			goto out;
+		}
 	}
 	link_fd = adopt_link(o, info->ifindex, bpf_program__fd(skel->progs.xlb_balance), dir,
 			     &adopted);
@@ -667,6 +692,14 @@ int xlb_status_get(const char *ifname, struct xlb_status *st)
 	      xlb_dp_count_entries(dp.flows, sizeof(struct xlb_flow_key), &st->flows) ?:
 	      map_max(dp.flows, &st->flows_max) ?: count_active(&dp, st) ?:
 	      xlb_dp_flood_limited(&dp, &st->flows_limited);
+	for (__u32 i = 0; !err && i < XLB_MAX_SERVICES; i++) {
+		__u32 *t, m;
+
+		if (xlb_dp_get_table_raw(&dp, st->active_slot, i, &t, &m))
+			continue;
+		st->moved += xlb_moved_count(t, m);
+		free(t);
+	}
 	if (!err) {
 		st->flow_rate = conf.flow_rate ?: XLB_FLOW_RATE_DEFAULT;
 		st->generation = conf.generation;

@@ -31,6 +31,7 @@ struct xlb_attach_info {
 	enum xlb_mode mode;
 	union xlb_addr src4, src6;
 	__u32 flow_rate;
+	__u32 marked;		/* slots marked moved for flows of an older version's state */
 };
 
 struct xlb_status {
@@ -48,6 +49,7 @@ struct xlb_status {
 	__u32 flow_rate;	/* flood guard: entries/s per CPU (UNLIMITED: none) */
 	__u32 state_version;	/* XLB_STATE_VERSION of the pins; 1: before it existed */
 	__u64 flows_limited;	/* new flows it forwarded without remembering */
+	__u32 moved;		/* table slots of the active slot a change moved */
 };
 
 const char *xlb_mode_name(enum xlb_mode mode);

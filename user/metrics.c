@@ -84,6 +84,13 @@ static void services(const struct xlb_metrics *m, FILE *f)
 	for (__u32 s = 0; s < m->nr_svc; s++)
 		fprintf(f, "xlb_service_backends_active{service=\"%s\"} %u\n", m->svc[s].name,
 			m->svc[s].active);
+	family(f, "xlb_service_moved_slots", "gauge",
+	       "Table slots a change moved and not yet released: flows there consult the "
+	       "connection table.");
+	for (__u32 s = 0; s < m->nr_svc; s++)
+		if (m->svc[s].has_moved)
+			fprintf(f, "xlb_service_moved_slots{service=\"%s\"} %u\n", m->svc[s].name,
+				m->svc[s].moved);
 	family(f, "xlb_service_floor_alert", "gauge",
 	       "1 while more backends fail than min_active allows (kept in: fail open).");
 	for (__u32 s = 0; s < m->nr_svc; s++)
@@ -122,6 +129,20 @@ static void data_plane(const struct xlb_metrics *m, FILE *f)
 	       "limit of new connection-table entries per second per CPU was reached.");
 	fprintf(f, "xlb_flows_not_remembered_total %llu\n",
 		(unsigned long long)m->flows_not_remembered);
+	if (!m->has_moved)
+		return;
+	family(f, "xlb_flows_remembered", "gauge",
+	       "Connection-table entries: flows of moved slots (unmoved slots keep none).");
+	fprintf(f, "xlb_flows_remembered %u\n", m->flows_remembered);
+	family(f, "xlb_moved_packets_total", "counter",
+	       "Packets in moved table slots (the connection table was consulted).");
+	fprintf(f, "xlb_moved_packets_total %llu\n", (unsigned long long)m->moved.packets);
+	family(f, "xlb_flows_kept_previous_total", "counter",
+	       "Flows without state in a moved slot sent to the slot's previous backend.");
+	fprintf(f, "xlb_flows_kept_previous_total %llu\n", (unsigned long long)m->moved.kept);
+	family(f, "xlb_moved_released_total", "counter",
+	       "Moved slots released once no flow needed their previous backend.");
+	fprintf(f, "xlb_moved_released_total %llu\n", (unsigned long long)m->moved_released);
 }
 
 static void daemon_counters(const struct xlb_metrics *m, FILE *f)

@@ -28,6 +28,8 @@ struct xlb_metrics_service {
 	bool has_counters;
 	struct xlb_counters c;
 	__u32 active;			/* backends holding table slots */
+	bool has_moved;			/* moved below was measured */
+	__u32 moved;			/* table slots a change moved, not yet released */
 	bool has_floor;			/* health-checked: the floor applies */
 	bool floor_alert;
 };
@@ -58,6 +60,10 @@ struct xlb_metrics {
 	__u64 health_retries[XLB_HEALTH_RETRY_MAX];
 	__u64 unchecked;		/* checks this host could not make */
 	__u64 flows_not_remembered;	/* new flows the flood guard did not remember */
+	bool has_moved;			/* the figures of moved slots below were read */
+	struct xlb_moved_stats moved;	/* packets of moved slots, flows kept on the previous */
+	__u32 flows_remembered;		/* connection-table entries */
+	__u64 moved_released;		/* moved slots released (daemon) */
 	__u32 open_fds, max_fds;
 	bool has_usage;			/* the history's figures below were read */
 	__u32 history_records;

@@ -217,6 +217,8 @@ static int plan_service(const struct xlb_service_conf *o, const struct xlb_servi
 		b->state_new = n->backends[i].state;
 	}
 	ps->changed = !o || !n || service_settings_differ(o, n);
+	ps->replaced = o && n && (o->table_size != n->table_size ||
+				  !xlb_hash_seeds_equal(&o->seeds, &n->seeds));
 	for (__u32 i = 0; i < ps->nr_bes && !ps->changed; i++)
 		ps->changed = !ps->bes[i].in_old || !ps->bes[i].in_new ||
 			      ps->bes[i].weight_old != ps->bes[i].weight_new ||
@@ -328,6 +330,8 @@ json_t *xlb_plan_to_json(const struct xlb_plan *plan)
 			"refused", ps->refused != 0,
 			"moved_flows", ps->churn < 0 ? json_null() : json_real(ps->churn),
 			"refusals", refusals, "backends", bes));
+		json_object_set_new(json_array_get(svcs, json_array_size(svcs) - 1),
+				    "replaces_established", json_boolean(ps->replaced));
 	}
 	return json_pack("{s:b,s:b,s:o}", "changed", plan->changed, "refused",
 			 plan->refused != 0, "services", svcs);

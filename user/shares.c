@@ -73,7 +73,7 @@ int xlb_live_table_read(const struct xlb_dp *dp, __u32 slot, const struct xlb_as
 	t->slots = calloc(XLB_MAX_BACKENDS, sizeof(*t->slots));
 	if (!t->slots)
 		return xlb_errf(-ENOMEM, "out of memory reading the table of %s", s->name);
-	err = idx < 0 ? -ENOENT : xlb_dp_get_table(dp, slot, idx, &t->ids, &t->m);
+	err = idx < 0 ? -ENOENT : xlb_dp_get_table_raw(dp, slot, idx, &t->ids, &t->m);
 	if (err == -ENOENT) {	/* no backend holds slots: no table */
 		t->m = 0;
 		err = 0;
@@ -83,6 +83,8 @@ int xlb_live_table_read(const struct xlb_dp *dp, __u32 slot, const struct xlb_as
 		return err;
 	}
 	for (__u32 i = 0; i < t->m; i++) {
+		t->moved += XLB_TABLE_PREV(t->ids[i]) != 0;
+		t->ids[i] = XLB_TABLE_CUR(t->ids[i]);
 		t->slots[t->ids[i] < XLB_MAX_BACKENDS ? t->ids[i] : 0]++;
 		for (int k = 0; k < 4; k++)
 			fp = (fp ^ ((t->ids[i] >> (8 * k)) & 0xff)) * 0x100000001b3ull;

@@ -20,7 +20,8 @@ int xlb_config_shares(const struct xlb_service_conf *s, double *share);
 /* A service's live table as the data plane holds it. */
 struct xlb_live_table {
 	__u32 m;			/* slots; 0: no live table (no backend holds slots) */
-	__u32 *ids;			/* slot -> backend id */
+	__u32 *ids;			/* slot -> (current) backend id */
+	__u32 moved;			/* slots a change moved, not yet released */
 	__u32 *slots;			/* backend id -> slots, XLB_MAX_BACKENDS entries */
 	bool matches;			/* equals the table the configuration s gives */
 	char fingerprint[17];		/* FNV-1a of the slots: equal on nodes that agree */

@@ -44,17 +44,17 @@ check_exit "a different --flows on adopt is refused" 1 in_ns $XLB attach $DEV --
 # the state version: shown, a newer one refused untouched, a version-1 state
 # (pinned before xlb_version existed) adopted and marked
 sv() { in_ns $XLB -j status $DEV | jq -r '.[0].state_version'; }
-check "status shows the state version (2)" test "$(sv)" = 2
+check "status shows the state version (3)" test "$(sv)" = 3
 bpftool map update pinned $PIN/xlb_version key 0 0 0 0 value 9 0 0 0
 idv=$(in_ns $XLB -j status $DEV | jq -r '.[0].prog_id')
 out=$(in_ns $XLB attach $DEV 2>&1); rc=$?
 check "a newer state version is refused (exit $rc)" test "$rc" = 1
-check "and the message names both versions" grep -q "is of version 9 and this xlb knows versions 1 to 2" <<<"$out"
+check "and the message names both versions" grep -q "is of version 9 and this xlb knows versions 1 to 3" <<<"$out"
 check "and the program stayed" test "$(in_ns $XLB -j status $DEV | jq -r '.[0].prog_id')" = "$idv"
 rm $PIN/xlb_version
 check "state without a version reads as version 1" test "$(sv)" = 1
 in_ns $XLB attach $DEV >/dev/null 2>&1
-check "attach adopts it and records version 2" test "$(sv)" = 2
+check "attach adopts it and records version 3" test "$(sv)" = 3
 
 # the flood guard: default, set on adopt, kept by a later attach, refusals
 fg() { in_ns $XLB -j status $DEV | jq -c '.[0].flood_guard.flow_rate'; }

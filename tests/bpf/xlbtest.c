@@ -1,7 +1,9 @@
 /* The BPF tests' fixture: real object, real maps, a netns of its own. */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <bpf/bpf.h>
 #include "xlbtest.h"
 #include "testnet.h"
@@ -148,6 +150,41 @@ __u32 xt_table_pick(const struct pb *in, int svc)
 
 	xt_flow_key(in, &key);
 	return services[svc].ids[xlb_table_index(xlb_flow_hash(&key, XLB_HASH_SEED), TABLE_M) % 2];
+}
+
+__u32 xt_bucket(const struct pb *in)
+{
+	struct xlb_flow_key key;
+
+	xt_flow_key(in, &key);
+	return xlb_table_index(xlb_flow_hash(&key, XLB_HASH_SEED), TABLE_M);
+}
+
+bool xt_moved_dirty;
+
+void xt_mark_moved(__u32 slot, const struct pb *in, int svc, __u32 prev, __u32 hold_until)
+{
+	const struct tservice *s = &services[svc];
+	struct xlb_service_key key = { .port = htons(s->port), .proto = s->proto };
+	struct xlb_service sv = { .index = svc, .table_size = TABLE_M, .hold_until = hold_until };
+	__u32 *ids, m;
+
+	if (xlb_dp_get_table_raw(&xt_dp, slot, svc, &ids, &m))
+		return;
+	ids[xt_bucket(in)] = XLB_TABLE_ENTRY(XLB_TABLE_CUR(ids[xt_bucket(in)]), prev);
+	xlb_dp_set_table(&xt_dp, slot, svc, ids, m);
+	free(ids);
+	xlb_addr_parse(s->vip, &key.vip, &key.family);
+	xlb_dp_set_service(&xt_dp, slot, key, &sv);
+	xt_moved_dirty = true;
+}
+
+__u32 xt_now_sec(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec;
 }
 
 void xt_expect(struct pb *out, const struct pb *in, __u32 id)

@@ -48,6 +48,16 @@ void xt_flow_key(const struct pb *in, struct xlb_flow_key *key);
 /* The backend svc's table in slot 0 gives a flow. */
 __u32 xt_table_pick(const struct pb *in, int svc);
 /* Encapsulation a backend id's packet is expected to get. */
+/* The table slot of a packet's flow in every service of the fixture. */
+__u32 xt_bucket(const struct pb *in);
+/*
+ * Mark the slot of a packet's flow moved in a config slot's table of svc, with prev
+ * as its previous backend (its current stays), and the service's hold_until;
+ * xt_moved_dirty tells the runner to write the configuration again after.
+ */
+void xt_mark_moved(__u32 slot, const struct pb *in, int svc, __u32 prev, __u32 hold_until);
+extern bool xt_moved_dirty;
+__u32 xt_now_sec(void);
 void xt_expect(struct pb *out, const struct pb *in, __u32 id);
 
 #endif

@@ -69,14 +69,18 @@ int do_attach(int argc, char **argv)
 		return xlb_exit_for(err);
 	}
 	if (xlb_json) {
-		json_emit(json_pack("{s:s,s:i,s:s,s:i,s:b,s:o,s:o,s:o}", "ifname", o.ifname,
+		json_emit(json_pack("{s:s,s:i,s:s,s:i,s:b,s:o,s:o,s:o,s:i}", "ifname", o.ifname,
 				    "ifindex", info.ifindex, "mode", xlb_mode_name(info.mode),
 				    "prog_id", info.prog_id, "adopted", info.adopted,
 				    "src4", json_addr(&info.src4, XLB_FAMILY_V4),
 				    "src6", json_addr(&info.src6, XLB_FAMILY_V6),
-				    "flow_rate", flow_rate_json(info.flow_rate)));
+				    "flow_rate", flow_rate_json(info.flow_rate),
+				    "slots_marked_moved", info.marked));
 		return 0;
 	}
+	if (info.marked)
+		printf("%u table slots hold flows remembered by the older version: marked moved, "
+		       "so they keep their backends\n", info.marked);
 	printf("%s %s (%s mode, program %u); tunnel source %s, %s\n",
 	       info.adopted ? "adopted the pinned state on" : "attached to", o.ifname,
 	       xlb_mode_name(info.mode), info.prog_id,
@@ -120,6 +124,7 @@ static json_t *status_json(const struct xlb_status *st)
 			 "ipv6", json_addr(&st->src6, XLB_FAMILY_V6));
 
 	json_object_set_new(j, "state_version", json_integer(st->state_version));
+	json_object_set_new(j, "moved_slots", json_integer(st->moved));
 	json_object_set_new(j, "flood_guard", json_pack("{s:o,s:I}", "flow_rate",
 			    flow_rate_json(st->flow_rate), "not_remembered",
 			    (json_int_t)st->flows_limited));
@@ -137,6 +142,8 @@ static void status_print(const struct xlb_status *st)
 	       (unsigned long long)st->generation, st->active_slot, st->state_version);
 	printf("  flows     %u / %u (%.1f%%)\n", st->flows, st->flows_max,
 	       st->flows_max ? 100.0 * st->flows / st->flows_max : 0.0);
+	printf("  moved     %u table slots (their flows are remembered until released)\n",
+	       st->moved);
 	printf("  services  %u / %u\n", st->services, st->services_max);
 	printf("  backends  %u / %u\n", st->backends, st->backends_max);
 	printf("  tunnel source %s, %s\n", addr_or_none(&st->src4, XLB_FAMILY_V4, s4, sizeof(s4)),

@@ -31,7 +31,7 @@ static void bar(double share, char *out, int width)
 
 /* One service's rows; base (may be NULL) is subtracted (--watch intervals). */
 static int service_rows(const struct xlb_ctl *c, const struct xlb_service_conf *s,
-			struct be_row *rows, const struct be_row *base)
+			struct be_row *rows, const struct be_row *base, __u32 *moved)
 {
 	struct xlb_live_table t;
 	__u64 flows = 0;
@@ -53,15 +53,18 @@ static int service_rows(const struct xlb_ctl *c, const struct xlb_service_conf *
 	}
 	for (__u32 j = 0; j < s->nr_backends; j++)
 		rows[j].flow_share = flows ? (double)rows[j].now.new_flows / flows : 0;
+	*moved = t.moved;
 	xlb_live_table_free(&t);
 	return err;
 }
 
-static void print_rows(const struct xlb_service_conf *s, const struct be_row *rows, bool bars)
+static void print_rows(const struct xlb_service_conf *s, const struct be_row *rows, bool bars,
+		       __u32 moved)
 {
 	char a[INET6_ADDRSTRLEN], b[41];
 
-	printf("service %s (%s port %u)\n", s->name, xlb_proto_name(s->proto), s->port);
+	printf("service %s (%s port %u): %u of %u table slots moved\n", s->name,
+	       xlb_proto_name(s->proto), s->port, moved, s->table_size);
 	printf("  %-32s %-6s %12s %14s %10s %7s %7s %s\n", "backend", "state", "packets", "bytes",
 	       "new flows", "flows%", "table%", bars ? "new flows vs table" : "");
 	for (__u32 j = 0; j < s->nr_backends; j++) {
@@ -76,7 +79,8 @@ static void print_rows(const struct xlb_service_conf *s, const struct be_row *ro
 	}
 }
 
-static json_t *rows_json(const struct xlb_service_conf *s, const struct be_row *rows)
+static json_t *rows_json(const struct xlb_service_conf *s, const struct be_row *rows,
+			 __u32 moved)
 {
 	json_t *arr = json_array();
 	char a[INET6_ADDRSTRLEN];
@@ -90,7 +94,8 @@ static json_t *rows_json(const struct xlb_service_conf *s, const struct be_row *
 			"new_flows", (json_int_t)rows[j].now.new_flows,
 			"rehashed", (json_int_t)rows[j].now.rehashed,
 			"new_flow_share", rows[j].flow_share, "table_share", rows[j].table_share));
-	return json_pack("{s:s,s:o}", "service", s->name, "backends", arr);
+	return json_pack("{s:s,s:i,s:o}", "service", s->name, "moved_slots", moved,
+			 "backends", arr);
 }
 
 static json_t *reasons_json(const struct xlb_ctl *c)
@@ -111,6 +116,7 @@ static json_t *reasons_json(const struct xlb_ctl *c)
 
 static json_t *events_json(const struct xlb_ctl *c)
 {
+	struct xlb_moved_stats ms;
 	json_t *o = json_object();
 	__u64 n;
 
@@ -120,11 +126,16 @@ static json_t *events_json(const struct xlb_ctl *c)
 	}
 	if (!xlb_dp_flood_limited(&c->dp, &n))
 		json_object_set_new(o, "flow_not_remembered", json_integer(n));
+	if (!xlb_dp_moved_stats(&c->dp, &ms)) {
+		json_object_set_new(o, "moved_slot_packets", json_integer(ms.packets));
+		json_object_set_new(o, "flow_kept_previous", json_integer(ms.kept));
+	}
 	return o;
 }
 
 static void print_events(const struct xlb_ctl *c)
 {
+	struct xlb_moved_stats ms;
 	__u64 n;
 
 	printf("events:");
@@ -134,6 +145,9 @@ static void print_events(const struct xlb_ctl *c)
 	}
 	if (!xlb_dp_flood_limited(&c->dp, &n))
 		printf(" flow_not_remembered=%llu", (unsigned long long)n);
+	if (!xlb_dp_moved_stats(&c->dp, &ms))
+		printf(" moved_slot_packets=%llu flow_kept_previous=%llu",
+		       (unsigned long long)ms.packets, (unsigned long long)ms.kept);
 	printf("\n");
 }
 
@@ -157,23 +171,24 @@ static int stats_once(const struct xlb_ctl *c, const char *only, struct be_row *
 	for (__u32 i = 0; i < c->running.nr_services; i++) {
 		const struct xlb_service_conf *s = &c->running.services[i];
 		struct be_row *rows = calloc(s->nr_backends + 1, sizeof(*rows));
+		__u32 moved = 0;
 
 		if (!rows || (only && strcmp(only, s->name))) {
 			free(rows);
 			continue;
 		}
-		if (service_rows(c, s, rows, base ? base[i] : NULL)) {
+		if (service_rows(c, s, rows, base ? base[i] : NULL, &moved)) {
 			free(rows);
 			json_decref(svcs);
 			p_err("%s", xlb_errmsg());
 			return XLB_EXIT_SYSTEM;
 		}
 		if (xlb_json)
-			json_array_append_new(svcs, rows_json(s, rows));
+			json_array_append_new(svcs, rows_json(s, rows, moved));
 		else
-			print_rows(s, rows, watch);
+			print_rows(s, rows, watch, moved);
 		if (base) {	/* next interval starts from here */
-			service_rows(c, s, rows, NULL);
+			service_rows(c, s, rows, NULL, &moved);
 			free(base[i]);
 			base[i] = rows;
 		} else {

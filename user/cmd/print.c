@@ -19,6 +19,10 @@ void print_plan(const struct xlb_plan *plan, FILE *out)
 		if (ps->churn >= 0 && ps->in_old && ps->changed)
 			fprintf(out, ", %.1f%% of new flows move", 100 * ps->churn);
 		fputc('\n', out);
+		if (ps->replaced)
+			fprintf(out, "  WARNING: table_size or the hash key changes: every flow is "
+				"placed anew, established connections too (only flows of slots a "
+				"change moved keep state)\n");
 		if (!ps->changed)
 			continue;
 		fprintf(out, "  %-40s %-8s %-16s %7s -> %-7s\n", "backend", "change",

@@ -1,0 +1,304 @@
+/* Moved slots: kept at a change, released when idle, marked on an upgrade. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/mman.h>
+#include <bpf/bpf.h>
+#include "moved.h"
+#include "log.h"
+#include "../bpf/hash.h"
+
+__u32 xlb_moved_merge(__u32 *table, __u32 m, const __u32 *live, __u32 live_m,
+		      const __u8 *ids, __u32 *fresh)
+{
+	__u32 moved = 0;
+
+	*fresh = 0;
+	for (__u32 i = 0; i < m; i++) {
+		__u32 nc = XLB_TABLE_CUR(table[i]), oc, op, np = 0;
+
+		if (!live || live_m != m || !nc) {
+			table[i] = nc;
+			continue;
+		}
+		oc = XLB_TABLE_CUR(live[i]);
+		op = XLB_TABLE_PREV(live[i]);
+		if (nc == oc && (ids[nc] & XLB_ID_SAME)) {
+			/* not moved by this change: an earlier move stays until released */
+			if (op)
+				np = op == nc || (ids[op] & XLB_ID_UP) ? op : nc;
+		} else {
+			(*fresh)++;
+			if (op && op == nc && (ids[op] & XLB_ID_SAME))
+				np = nc;	/* back where it was: flows without state go there */
+			else if (oc && (ids[oc] & XLB_ID_UP))
+				np = oc;
+			else if (op)
+				np = ids[op] & XLB_ID_UP ? op : nc;
+		}
+		table[i] = XLB_TABLE_ENTRY(nc, np);
+		moved += np != 0;
+	}
+	return moved;
+}
+
+__u32 xlb_moved_count(const __u32 *table, __u32 m)
+{
+	__u32 n = 0;
+
+	for (__u32 i = 0; i < m; i++)
+		n += XLB_TABLE_PREV(table[i]) != 0;
+	return n;
+}
+
+__u32 xlb_moved_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec;
+}
+
+/* A live-slot service entry and its table. */
+struct msvc {
+	struct xlb_service svc;
+	__u32 *table;		/* entries as published */
+	__u8 *hit;		/* per table slot: released (release) or marked (adopt) */
+	bool changed;
+};
+
+/* Every service of a slot with its table; *n services, the array malloc'd. */
+static int slot_services(const struct xlb_dp *dp, __u32 slot, struct msvc **out, __u32 *n)
+{
+	struct xlb_service_key key, next, *prev = NULL;
+	struct msvc *v = calloc(XLB_MAX_SERVICES, sizeof(*v));
+	__u32 m;
+	int err = 0;
+
+	*n = 0;
+	if (!v)
+		return xlb_errf(-ENOMEM, "out of memory");
+	while (!bpf_map_get_next_key(dp->services, prev, &next)) {
+		key = next;
+		prev = &key;
+		if (key.slot != slot || *n >= XLB_MAX_SERVICES)
+			continue;
+		if (bpf_map_lookup_elem(dp->services, &key, &v[*n].svc))
+			continue;	/* removed under us: a commit of another process */
+		err = xlb_dp_get_table_raw(dp, slot, v[*n].svc.index, &v[*n].table, &m);
+		if (err == -ENOENT) {
+			err = 0;
+			continue;
+		}
+		if (err)
+			break;
+		if (m != v[*n].svc.table_size) {
+			free(v[*n].table);
+			continue;
+		}
+		(*n)++;
+	}
+	*out = v;
+	return err;
+}
+
+static void free_services(struct msvc *v, __u32 n)
+{
+	for (__u32 i = 0; v && i < n; i++) {
+		free(v[i].table);
+		free(v[i].hit);
+	}
+	free(v);
+}
+
+/* The service (of those read) that a flow's key belongs to, and its table slot. */
+static struct msvc *flow_service(const struct xlb_dp *dp, __u32 slot, struct msvc *v, __u32 n,
+				 const struct xlb_flow_key *f, __u32 *bucket)
+{
+	struct xlb_service_key k = { .vip = f->dst, .port = f->dport, .proto = f->proto,
+				     .family = f->family, .slot = slot };
+	struct xlb_service svc;
+
+	if (bpf_map_lookup_elem(dp->services, &k, &svc)) {
+		k.port = 0;
+		if (bpf_map_lookup_elem(dp->services, &k, &svc))
+			return NULL;
+	}
+	for (__u32 i = 0; i < n; i++)
+		if (v[i].svc.index == svc.index) {
+			*bucket = xlb_table_index(xlb_flow_hash(f, svc.hash_seed ?: XLB_HASH_SEED),
+						  v[i].svc.table_size);
+			return &v[i];
+		}
+	return NULL;
+}
+
+/* Republish the changed tables of a slot. */
+static int republish(const struct xlb_dp *dp, __u32 slot, struct msvc *v, __u32 n,
+		     __u32 *services)
+{
+	for (__u32 i = 0; i < n; i++) {
+		int fd, err;
+
+		if (!v[i].changed)
+			continue;
+		fd = xlb_dp_new_table(v[i].table, v[i].svc.table_size);
+		if (fd < 0)
+			return fd;
+		err = xlb_dp_replace_table(dp, slot, v[i].svc.index, fd);
+		close(fd);
+		if (err)
+			return err;
+		(*services)++;
+	}
+	return 0;
+}
+
+/* The flow_idle_timeout of the service with this index in the running configuration. */
+static __u32 idle_timeout(const struct xlb_ctl *c, __u32 index)
+{
+	for (__u32 i = 0; i < c->running.nr_services; i++) {
+		const struct xlb_service_conf *s = &c->running.services[i];
+
+		if (xlb_assign_service(&c->assign, s->name) == (int)index)
+			return s->flow_idle_timeout ?: XLB_FLOW_IDLE_TIMEOUT;
+	}
+	return XLB_FLOW_IDLE_TIMEOUT;
+}
+
+/*
+ * Forget the remembered flows of released slots, and of services that are
+ * gone (keys gathered first, then deleted).
+ */
+static __u32 forget_flows(const struct xlb_dp *dp, int map, __u32 slot, struct msvc *v, __u32 n)
+{
+	struct xlb_flow_key key, next, *prev = NULL, *gone = NULL;
+	size_t nr = 0, cap = 0;
+	__u32 bucket, done = 0;
+
+	if (map < 0)
+		return 0;
+	while (!bpf_map_get_next_key(map, prev, &next)) {
+		struct msvc *s;
+
+		key = next;
+		prev = &key;
+		s = flow_service(dp, slot, v, n, &key, &bucket);
+		if (s && (!s->hit || !s->hit[bucket]))
+			continue;	/* no service: nothing will ever read it again */
+		if (nr == cap) {
+			struct xlb_flow_key *g = realloc(gone, (cap = cap ? cap * 2 : 256) *
+							 sizeof(*gone));
+
+			if (!g)
+				break;
+			gone = g;
+		}
+		gone[nr++] = key;
+	}
+	for (size_t i = 0; i < nr; i++)
+		done += !bpf_map_delete_elem(map, &gone[i]);
+	free(gone);
+	return done;
+}
+
+int xlb_moved_release(struct xlb_ctl *c, __u32 now, struct xlb_release *r)
+{
+	size_t len = (size_t)XLB_SEEN_CELLS * 8;
+	struct msvc *v = NULL;
+	const __u32 *seen;
+	__u32 n = 0;
+	int err;
+
+	memset(r, 0, sizeof(*r));
+	if (c->dp.seen < 0)
+		return 0;	/* state of an older version: nothing is moved */
+	err = slot_services(&c->dp, c->live_slot, &v, &n);
+	if (err)
+		goto out;
+	seen = mmap(NULL, len, PROT_READ, MAP_SHARED, c->dp.seen, 0);
+	if (seen == MAP_FAILED) {
+		err = xlb_errf(-errno, "cannot map xlb_moved_seen: %s", strerror(errno));
+		goto out;
+	}
+	for (__u32 i = 0; i < n; i++) {
+		struct msvc *s = &v[i];
+		__u32 m = s->svc.table_size, timeout = idle_timeout(c, s->svc.index);
+
+		if (!xlb_moved_count(s->table, m) || (__s32)(now - s->svc.hold_until) < 0)
+			continue;
+		for (__u32 b = 0; b < m; b++) {
+			__u32 last;
+
+			if (!XLB_TABLE_PREV(s->table[b]))
+				continue;
+			/* element i of an mmapped array sits at an 8-byte stride */
+			last = seen[2 * xlb_seen_cell(s->svc.index, b)];
+			if (now - last <= timeout)
+				continue;
+			if (!s->hit && !(s->hit = calloc(m, 1))) {
+				err = xlb_errf(-ENOMEM, "out of memory");
+				break;
+			}
+			s->table[b] = XLB_TABLE_CUR(s->table[b]);
+			s->hit[b] = 1;
+			s->changed = true;
+			r->released++;
+		}
+	}
+	munmap((void *)seen, len);
+	err = err ?: republish(&c->dp, c->live_slot, v, n, &r->services);
+	if (!err && r->released)
+		r->forgotten = forget_flows(&c->dp, c->dp.flows, c->live_slot, v, n) +
+			       forget_flows(&c->dp, c->dp.syns, c->live_slot, v, n);
+	for (__u32 i = 0; i < n; i++) {
+		__u32 k = xlb_moved_count(v[i].table, v[i].svc.table_size);
+
+		r->moved += k;
+		r->moved_by_index[v[i].svc.index & (XLB_MAX_SERVICES - 1)] = k;
+	}
+out:
+	free_services(v, n);
+	return err;
+}
+
+int xlb_moved_adopt(const struct xlb_dp *dp, __u32 *marked)
+{
+	struct xlb_flow_key key, next, *prev = NULL;
+	struct msvc *v = NULL;
+	__u32 slot, n = 0, bucket, now = xlb_moved_now(), services = 0;
+	int err;
+
+	*marked = 0;
+	err = xlb_dp_active_slot(dp, &slot) ?: slot_services(dp, slot, &v, &n);
+	while (!err && !bpf_map_get_next_key(dp->flows, prev, &next)) {
+		struct xlb_backend be;
+		struct xlb_flow f;
+		struct msvc *s;
+		__u32 e, cell;
+
+		key = next;
+		prev = &key;
+		if (bpf_map_lookup_elem(dp->flows, &key, &f))
+			continue;
+		s = flow_service(dp, slot, v, n, &key, &bucket);
+		if (!s)
+			continue;
+		e = s->table[bucket];
+		if (XLB_TABLE_PREV(e) || f.backend == XLB_TABLE_CUR(e) ||
+		    xlb_dp_get_backend(dp, slot, f.backend, &be) || be.family == XLB_FAMILY_NONE ||
+		    be.gen != f.gen || be.state == XLB_BACKEND_DOWN)
+			continue;
+		s->table[bucket] = XLB_TABLE_ENTRY(XLB_TABLE_CUR(e), XLB_TABLE_CUR(e));
+		s->changed = true;
+		cell = xlb_seen_cell(s->svc.index, bucket);
+		if (dp->seen >= 0)
+			bpf_map_update_elem(dp->seen, &cell, &now, BPF_ANY);
+		(*marked)++;
+	}
+	err = err ?: republish(dp, slot, v, n, &services);
+	free_services(v, n);
+	return err;
+}
