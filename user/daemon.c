@@ -552,6 +552,13 @@ static void reload(struct daemon *d)
 
 /* ---- distribution watch and metrics --------------------------------------------- */
 
+static bool is_udp(const struct daemon *d, const char *service)
+{
+	const struct xlb_service_conf *s = xlb_config_service(&d->running, service);
+
+	return s && s->proto == IPPROTO_UDP;
+}
+
 static void sample(struct daemon *d)
 {
 	struct xlb_watch_opts wo = { .window_ms = d->o->skew_window_ms,
@@ -569,8 +576,10 @@ static void sample(struct daemon *d)
 		if (idx < 0 || !b->id || xlb_dp_counters(&d->dp, d->dp.backend_stats, b->id, &mine) ||
 		    xlb_dp_counters(&d->dp, d->dp.service_stats, idx, &all))
 			continue;
-		if (xlb_watch_sample(&b->watch, &wo, now, mine.new_flows, all.new_flows,
-				     b->table_share))
+		/* UDP has no connection start to count statelessly: its packets are the measure */
+		if (xlb_watch_sample(&b->watch, &wo, now, is_udp(d, b->service) ? mine.packets :
+				     mine.new_flows, is_udp(d, b->service) ? all.packets :
+				     all.new_flows, b->table_share))
 			dlog(4, "skew: ALERT service=%s backend=%s takes %.1f%% of new flows off "
 			     "its table share %.1f%% (deviation %.3f above %.3f for %u ms)",
 			     b->service, addr_s(b, a, sizeof(a)),
