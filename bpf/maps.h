@@ -81,6 +81,22 @@ struct {
 	__array(values, struct xlb_table_inner);
 } xlb_tables SEC(".maps");
 
+/* [slot * XLB_MAX_SERVICES + service index] -> the previous placement (xlb_replaced). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, XLB_SLOTS * XLB_MAX_SERVICES);
+	__type(key, __u32);
+	__type(value, struct xlb_replaced);
+} xlb_replaced SEC(".maps");
+
+/* [slot * XLB_MAX_SERVICES + service index] -> the previous table of a replaced service. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__uint(max_entries, XLB_SLOTS * XLB_MAX_SERVICES);
+	__type(key, __u32);
+	__array(values, struct xlb_table_inner);
+} xlb_prev_tables SEC(".maps");
+
 /* [slot * XLB_MAX_BACKENDS + backend id] -> backend. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);

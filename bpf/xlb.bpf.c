@@ -264,6 +264,30 @@ static __always_inline int pick_moved(struct xlb_pkt *pkt, const struct xlb_serv
 }
 
 /*
+ * A service whose every flow a change placed anew: the backend the previous
+ * placement gave this flow when it differs from cur (it is then a moved
+ * flow), else 0.  One array read for services without such a change.
+ */
+static __always_inline __u32 replaced_prev(const struct xlb_pkt *pkt, __u32 tkey, __u32 cur)
+{
+	struct xlb_replaced *r = bpf_map_lookup_elem(&xlb_replaced, &tkey);
+	__u32 idx, *v;
+	void *table;
+
+	if (!r || !r->table_size)
+		return 0;
+	table = bpf_map_lookup_elem(&xlb_prev_tables, &tkey);
+	if (!table)
+		return 0;
+	idx = xlb_table_index(xlb_flow_hash(&pkt->flow, r->hash_seed ?: XLB_HASH_SEED),
+			      r->table_size);
+	v = bpf_map_lookup_elem(table, &idx);
+	if (!v || XLB_TABLE_CUR(*v) == cur)
+		return 0;
+	return XLB_TABLE_CUR(*v);
+}
+
+/*
  * The backend of a flow: table[(hash(5-tuple) * M) >> 32].  An unmoved slot
  * answers alone (no connection-table work); a moved one asks pick_moved().
  */
@@ -286,6 +310,8 @@ static __always_inline int pick_backend(struct xlb_pkt *pkt, const struct xlb_se
 	prev = XLB_TABLE_PREV(*v);
 	if (cur == XLB_BACKEND_NONE)
 		return XDP_DROP;
+	if (!prev)
+		prev = replaced_prev(pkt, tkey, cur);
 	if (prev)
 		return pick_moved(pkt, svc, slot, conf, p, cur, prev, idx);
 	p->id = cur;

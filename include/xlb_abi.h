@@ -201,6 +201,21 @@ _Static_assert(sizeof(struct xlb_vip_key) == 20, "xlb_vip_key ABI");
 #define XLB_SEEN_CELLS		(1u << 20)
 #define XLB_FLOW_IDLE_TIMEOUT	600	/* seconds: the default flow_idle_timeout */
 
+/*
+ * xlb_replaced[slot * XLB_MAX_SERVICES + service index]: a change that places
+ * every flow anew (table_size or hash key changed) keeps the service's
+ * previous placement here and its previous table in xlb_prev_tables (same
+ * index, backend ids that are still usable, others 0).  A flow whose previous
+ * placement names another backend than the new table takes the moved-slot
+ * path with that backend as its previous one; the others keep no state.
+ * table_size 0: no such change is held.  Released like a moved slot.
+ */
+struct xlb_replaced {
+	__u32 table_size;	/* M of the previous table; 0 = none */
+	__u32 hash_seed;	/* its flow hash seed (0 = XLB_HASH_SEED) */
+};
+_Static_assert(sizeof(struct xlb_replaced) == 8, "xlb_replaced ABI");
+
 /* xlb_moved_stats[0] (per-CPU): the packets of moved slots. */
 struct xlb_moved_stats {
 	__u64 packets;		/* packets in moved slots (connection table consulted) */

@@ -215,6 +215,60 @@ static int service_table_fd(struct xlb_ctl *c, __u32 slot, const struct xlb_serv
 	return fd;
 }
 
+/*
+ * A change that places every flow of a service anew (another table_size or
+ * hash key) keeps the live placement as the service's previous one, so that
+ * flows without state find the backend they had; a later change of the same
+ * shape carries a held one over.  Ids no longer usable are left out (0).
+ * svc->hold_until is set.
+ */
+static int keep_replaced(struct xlb_ctl *c, __u32 slot, const struct xlb_service_conf *s,
+			 __u32 idx, const struct xlb_service *live_svc, bool same_shape,
+			 struct xlb_service *svc)
+{
+	struct xlb_replaced rep = { 0 };
+	__u32 *old = NULL, m = 0;
+	__u8 *bits;
+	int err, fd;
+
+	if (c->dp.replaced < 0 || !live_svc || xlb_assign_service(&c->assign, s->name) != (int)idx)
+		return 0;
+	if (!same_shape) {
+		rep.table_size = live_svc->table_size;
+		rep.hash_seed = live_svc->hash_seed;
+		err = xlb_dp_get_table_raw(&c->dp, c->live_slot, idx, &old, &m);
+	} else {
+		err = xlb_dp_get_replaced(&c->dp, c->live_slot, idx, &rep);
+		if (err || !rep.table_size)
+			return err;
+		err = xlb_dp_get_prev_table(&c->dp, c->live_slot, idx, &old, &m);
+	}
+	if (err == -ENOENT)
+		return 0;
+	if (err)
+		return err;
+	bits = calloc(XLB_MAX_BACKENDS, 1);
+	if (!bits || m != rep.table_size) {
+		free(old);
+		free(bits);
+		return bits ? 0 : xlb_errf(-ENOMEM, "out of memory");
+	}
+	id_bits(c, slot, old, m, bits);
+	for (__u32 i = 0; i < m; i++)
+		old[i] = bits[XLB_TABLE_CUR(old[i])] & XLB_ID_UP ? XLB_TABLE_CUR(old[i]) : 0;
+	fd = xlb_dp_new_table(old, m);
+	err = fd < 0 ? fd : xlb_dp_set_replaced(&c->dp, slot, idx, &rep, fd);
+	if (fd >= 0)
+		close(fd);
+	if (!same_shape)
+		svc->hold_until = xlb_moved_now() + (s->flow_idle_timeout ?: XLB_FLOW_IDLE_TIMEOUT);
+	else if ((__s32)(live_svc->hold_until - svc->hold_until) > 0)
+		svc->hold_until = live_svc->hold_until;
+	free(old);
+	free(bits);
+	return err;
+}
+
 /* Backends, table, service and VIP of one service; *table_fd gets its table. */
 static int write_service(struct xlb_ctl *c, __u32 slot, const struct xlb_service_conf *s,
 			 const struct xlb_assign *a, __u32 idx, const struct xlb_plan *plan,
@@ -226,7 +280,7 @@ static int write_service(struct xlb_ctl *c, __u32 slot, const struct xlb_service
 				   .hash_seed = s->seeds.flow }, live_svc;
 	struct xlb_service_key live_key = key;
 	__u32 *ids = calloc(s->nr_backends + 1, sizeof(*ids));
-	bool live;
+	bool live, same_shape;
 	int err = 0;
 
 	*table_fd = -1;
@@ -250,14 +304,16 @@ static int write_service(struct xlb_ctl *c, __u32 slot, const struct xlb_service
 	}
 	err = err ?: test_hook("tables");
 	live_key.slot = c->live_slot;
-	live = !bpf_map_lookup_elem(c->dp.services, &live_key, &live_svc) &&
-	       live_svc.index == idx && live_svc.table_size == s->table_size &&
-	       live_svc.hash_seed == s->seeds.flow;
+	live = !bpf_map_lookup_elem(c->dp.services, &live_key, &live_svc) && live_svc.index == idx;
+	same_shape = live && live_svc.table_size == s->table_size &&
+		     live_svc.hash_seed == s->seeds.flow;
 	if (!err && xlb_service_holders(s)) {
 		*table_fd = service_table_fd(c, slot, s, a, ids, idx, plan,
-					     live ? &live_svc : NULL, &svc);
+					     same_shape ? &live_svc : NULL, &svc);
 		if (*table_fd < 0)
 			err = *table_fd;
+		err = err ?: keep_replaced(c, slot, s, idx, live ? &live_svc : NULL, same_shape,
+					   &svc);
 		err = err ?: test_hook("services") ?: xlb_dp_set_service(&c->dp, slot, key, &svc);
 	}
 	/* a forced-empty service keeps its VIP (classified) but no longer matches */

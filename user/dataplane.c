@@ -12,6 +12,7 @@
 
 static int percpu_sum(const struct xlb_dp *dp, int fd, __u32 key, __u64 *out, size_t words,
 		      const char *name);
+static int read_table(int outer, __u32 slot, __u32 service, __u32 **ids, __u32 *m);
 
 struct dp_map {
 	const char *name;
@@ -41,6 +42,8 @@ static int dp_init(struct xlb_dp *dp)
 	dp->flood = -1;
 	dp->seen = -1;
 	dp->syns = -1;
+	dp->replaced = -1;
+	dp->prev_tables = -1;
 	dp->moved_stats = -1;
 	dp->nr_cpus = libbpf_num_possible_cpus();
 	if (dp->nr_cpus <= 0)
@@ -65,6 +68,8 @@ int xlb_dp_from_object(struct xlb_dp *dp, struct bpf_object *obj)
 	dp->flood = bpf_object__find_map_fd_by_name(obj, "xlb_flood");
 	dp->seen = bpf_object__find_map_fd_by_name(obj, "xlb_moved_seen");
 	dp->syns = bpf_object__find_map_fd_by_name(obj, "xlb_syns");
+	dp->replaced = bpf_object__find_map_fd_by_name(obj, "xlb_replaced");
+	dp->prev_tables = bpf_object__find_map_fd_by_name(obj, "xlb_prev_tables");
 	dp->moved_stats = bpf_object__find_map_fd_by_name(obj, "xlb_moved_stats");
 	return 0;
 }
@@ -96,6 +101,10 @@ int xlb_dp_open_pinned(struct xlb_dp *dp, const char *dir)
 	dp->seen = bpf_obj_get(path);
 	snprintf(path, sizeof(path), "%s/xlb_syns", dir);
 	dp->syns = bpf_obj_get(path);
+	snprintf(path, sizeof(path), "%s/xlb_replaced", dir);
+	dp->replaced = bpf_obj_get(path);
+	snprintf(path, sizeof(path), "%s/xlb_prev_tables", dir);
+	dp->prev_tables = bpf_obj_get(path);
 	snprintf(path, sizeof(path), "%s/xlb_moved_stats", dir);
 	dp->moved_stats = bpf_obj_get(path);
 	return 0;
@@ -122,7 +131,11 @@ void xlb_dp_close(struct xlb_dp *dp)
 		close(dp->moved_stats);
 	if (dp->syns >= 0)
 		close(dp->syns);
-	dp->flood = dp->seen = dp->moved_stats = dp->syns = -1;
+	if (dp->replaced >= 0)
+		close(dp->replaced);
+	if (dp->prev_tables >= 0)
+		close(dp->prev_tables);
+	dp->flood = dp->seen = dp->moved_stats = dp->syns = dp->replaced = dp->prev_tables = -1;
 }
 
 static int map_err(const char *what, const char *map)
@@ -223,7 +236,49 @@ int xlb_dp_clear_slot(const struct xlb_dp *dp, __u32 slot)
 	if (!err)
 		err = zero_range(dp->backends, slot * XLB_MAX_BACKENDS, XLB_MAX_BACKENDS,
 				 sizeof(struct xlb_backend), "xlb_backends");
+	for (__u32 i = 0; !err && dp->replaced >= 0 && i < XLB_MAX_SERVICES; i++) {
+		struct xlb_replaced r;
+
+		if (!xlb_dp_get_replaced(dp, slot, i, &r) && r.table_size)
+			err = xlb_dp_set_replaced(dp, slot, i, NULL, -1);
+	}
 	return err;
+}
+
+int xlb_dp_set_replaced(const struct xlb_dp *dp, __u32 slot, __u32 service,
+			const struct xlb_replaced *r, int table_fd)
+{
+	struct xlb_replaced none = { 0 };
+	__u32 key = slot * XLB_MAX_SERVICES + service, id;
+
+	if (dp->replaced < 0 || dp->prev_tables < 0 || service >= XLB_MAX_SERVICES)
+		return 0;
+	if (r) {	/* the table first: a packet that sees r finds it */
+		if (bpf_map_update_elem(dp->prev_tables, &key, &table_fd, BPF_ANY))
+			return map_err("publish into", "xlb_prev_tables");
+		if (bpf_map_update_elem(dp->replaced, &key, r, BPF_ANY))
+			return map_err("write", "xlb_replaced");
+		return 0;
+	}
+	if (bpf_map_update_elem(dp->replaced, &key, &none, BPF_ANY))
+		return map_err("write", "xlb_replaced");
+	if (!bpf_map_lookup_elem(dp->prev_tables, &key, &id) &&
+	    bpf_map_delete_elem(dp->prev_tables, &key) && errno != ENOENT)
+		return map_err("delete from", "xlb_prev_tables");
+	return 0;
+}
+
+int xlb_dp_get_replaced(const struct xlb_dp *dp, __u32 slot, __u32 service,
+			struct xlb_replaced *r)
+{
+	__u32 key = slot * XLB_MAX_SERVICES + service;
+
+	memset(r, 0, sizeof(*r));
+	if (dp->replaced < 0 || service >= XLB_MAX_SERVICES)
+		return 0;
+	if (bpf_map_lookup_elem(dp->replaced, &key, r))
+		return map_err("read", "xlb_replaced");
+	return 0;
 }
 
 int xlb_dp_set_service(const struct xlb_dp *dp, __u32 slot, struct xlb_service_key key,
@@ -398,12 +453,23 @@ int xlb_dp_moved_stats(const struct xlb_dp *dp, struct xlb_moved_stats *out)
 int xlb_dp_get_table_raw(const struct xlb_dp *dp, __u32 slot, __u32 service, __u32 **ids,
 			 __u32 *m)
 {
+	return read_table(dp->tables, slot, service, ids, m);
+}
+
+int xlb_dp_get_prev_table(const struct xlb_dp *dp, __u32 slot, __u32 service, __u32 **ids,
+			  __u32 *m)
+{
+	return dp->prev_tables < 0 ? -ENOENT : read_table(dp->prev_tables, slot, service, ids, m);
+}
+
+static int read_table(int outer, __u32 slot, __u32 service, __u32 **ids, __u32 *m)
+{
 	struct bpf_map_info info = {};
 	__u32 key = slot * XLB_MAX_SERVICES + service, id, len = sizeof(info);
 	int fd, err = 0;
 
-	if (bpf_map_lookup_elem(dp->tables, &key, &id))
-		return errno == ENOENT ? -ENOENT : map_err("read", "xlb_tables");
+	if (bpf_map_lookup_elem(outer, &key, &id))
+		return errno == ENOENT ? -ENOENT : map_err("read", "a table of maps");
 	fd = bpf_map_get_fd_by_id(id);
 	if (fd < 0)
 		return map_err("open", "a Maglev table");

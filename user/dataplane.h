@@ -23,6 +23,8 @@ struct xlb_dp {
 	int flood;		/* xlb_flood; -1 in state pinned by a version before it */
 	int seen;		/* xlb_moved_seen; -1 likewise */
 	int syns;		/* xlb_syns; -1 likewise */
+	int replaced;		/* xlb_replaced; -1 likewise */
+	int prev_tables;	/* xlb_prev_tables; -1 likewise */
 	int moved_stats;	/* xlb_moved_stats; -1 likewise */
 	int nr_cpus;
 	bool owned;		/* fds are ours to close */
@@ -65,6 +67,18 @@ int xlb_dp_get_table_raw(const struct xlb_dp *dp, __u32 slot, __u32 service, __u
 /* Put the table fd in a slot's service entry (one map write: packets see old or new). */
 int xlb_dp_replace_table(const struct xlb_dp *dp, __u32 slot, __u32 service, int fd);
 int xlb_dp_get_backend(const struct xlb_dp *dp, __u32 slot, __u32 id, struct xlb_backend *be);
+/*
+ * A replaced service's previous placement in a slot: r and its table (fd), or
+ * r NULL to hold none.  A no-op on state older than the maps.
+ */
+int xlb_dp_set_replaced(const struct xlb_dp *dp, __u32 slot, __u32 service,
+			const struct xlb_replaced *r, int table_fd);
+/* The same read back: r->table_size 0 when none (or state older than the maps). */
+int xlb_dp_get_replaced(const struct xlb_dp *dp, __u32 slot, __u32 service,
+			struct xlb_replaced *r);
+/* The previous table of a replaced service (as xlb_dp_get_table_raw). */
+int xlb_dp_get_prev_table(const struct xlb_dp *dp, __u32 slot, __u32 service, __u32 **ids,
+			  __u32 *m);
 /* Packets of moved slots, summed over CPUs (zeros in state older than the map). */
 int xlb_dp_moved_stats(const struct xlb_dp *dp, struct xlb_moved_stats *out);
 

@@ -695,9 +695,12 @@ int xlb_status_get(const char *ifname, struct xlb_status *st)
 	for (__u32 i = 0; !err && i < XLB_MAX_SERVICES; i++) {
 		__u32 *t, m;
 
+		struct xlb_replaced rep;
+
 		if (xlb_dp_get_table_raw(&dp, st->active_slot, i, &t, &m))
 			continue;
-		st->moved += xlb_moved_count(t, m);
+		st->moved += !xlb_dp_get_replaced(&dp, st->active_slot, i, &rep) && rep.table_size ?
+			     m : xlb_moved_count(t, m);
 		free(t);
 	}
 	if (!err) {

@@ -67,6 +67,7 @@ struct msvc {
 	__u32 *table;		/* entries as published */
 	__u8 *hit;		/* per table slot: released (release) or marked (adopt) */
 	bool changed;
+	bool held;		/* a replaced service whose previous placement stays */
 };
 
 /* Every service of a slot with its table; *n services, the array malloc'd. */
@@ -204,6 +205,38 @@ static __u32 forget_flows(const struct xlb_dp *dp, int map, __u32 slot, struct m
 	return done;
 }
 
+/*
+ * A replaced service's previous placement goes once no flow of the service
+ * has needed a previous backend for its timeout; its remembered flows go with
+ * it, but for those of slots still moved.
+ */
+static int release_replaced(struct xlb_ctl *c, struct msvc *s, const __u32 *seen, __u32 now,
+			    struct xlb_release *r)
+{
+	__u32 m = s->svc.table_size, timeout = idle_timeout(c, s->svc.index);
+	struct xlb_replaced rep;
+	int err = xlb_dp_get_replaced(&c->dp, c->live_slot, s->svc.index, &rep);
+
+	if (err || !rep.table_size)
+		return err;
+	s->held = true;
+	if ((__s32)(now - s->svc.hold_until) < 0)
+		return 0;
+	for (__u32 b = 0; b < m; b++)
+		if (now - seen[2 * xlb_seen_cell(s->svc.index, b)] <= timeout)
+			return 0;
+	err = xlb_dp_set_replaced(&c->dp, c->live_slot, s->svc.index, NULL, -1);
+	if (err)
+		return err;
+	s->held = false;
+	r->replaced++;
+	if (!s->hit && !(s->hit = calloc(m, 1)))
+		return xlb_errf(-ENOMEM, "out of memory");
+	for (__u32 b = 0; b < m; b++)
+		s->hit[b] |= !XLB_TABLE_PREV(s->table[b]);
+	return 0;
+}
+
 int xlb_moved_release(struct xlb_ctl *c, __u32 now, struct xlb_release *r)
 {
 	size_t len = (size_t)XLB_SEEN_CELLS * 8;
@@ -248,13 +281,16 @@ int xlb_moved_release(struct xlb_ctl *c, __u32 now, struct xlb_release *r)
 			r->released++;
 		}
 	}
+	for (__u32 i = 0; i < n && !err; i++)
+		err = release_replaced(c, &v[i], seen, now, r);
 	munmap((void *)seen, len);
 	err = err ?: republish(&c->dp, c->live_slot, v, n, &r->services);
-	if (!err && r->released)
+	if (!err && (r->released || r->replaced))
 		r->forgotten = forget_flows(&c->dp, c->dp.flows, c->live_slot, v, n) +
 			       forget_flows(&c->dp, c->dp.syns, c->live_slot, v, n);
 	for (__u32 i = 0; i < n; i++) {
-		__u32 k = xlb_moved_count(v[i].table, v[i].svc.table_size);
+		__u32 k = v[i].held ? v[i].svc.table_size :
+			  xlb_moved_count(v[i].table, v[i].svc.table_size);
 
 		r->moved += k;
 		r->moved_by_index[v[i].svc.index & (XLB_MAX_SERVICES - 1)] = k;

@@ -38,7 +38,9 @@ __u32 xlb_moved_now(void);
 struct xlb_release {
 	__u32 services;		/* services whose table was republished */
 	__u32 released;		/* slots released */
-	__u32 moved;		/* slots still moved afterwards, in all */
+	__u32 replaced;		/* previous placements of replaced services released */
+	__u32 moved;		/* slots still moved afterwards, in all (a replaced
+				   service's every slot while it holds its previous placement) */
 	__u32 forgotten;	/* connection-table entries removed with them */
 	__u32 moved_by_index[XLB_MAX_SERVICES];	/* slots still moved, per service index */
 };

@@ -90,6 +90,13 @@ int xlb_live_table_read(const struct xlb_dp *dp, __u32 slot, const struct xlb_as
 			fp = (fp ^ ((t->ids[i] >> (8 * k)) & 0xff)) * 0x100000001b3ull;
 	}
 	snprintf(t->fingerprint, sizeof(t->fingerprint), "%016llx", (unsigned long long)fp);
+	{
+		struct xlb_replaced rep;
+
+		/* a replaced service's every slot consults state while it holds */
+		if (idx >= 0 && !xlb_dp_get_replaced(dp, slot, idx, &rep) && rep.table_size)
+			t->moved = t->m;
+	}
 	t->matches = t->m && table_matches(t, a, s);
 	return 0;
 }

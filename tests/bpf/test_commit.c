@@ -300,10 +300,10 @@ static void flows_land_where_the_table_says(void **state)
 }
 
 /*
- * A hash key changes where flows land — in the tables and in the packet
- * path's flow hash alike — and the same key gives the same picks again
- * (every node of a fleet agrees).  Flows keep no state outside moved slots,
- * so an established flow is placed anew too: the plan warns (man page, LIMITS).
+ * A hash key changes where new flows land — in the tables and in the packet
+ * path's flow hash alike — established flows stay (the previous placement is
+ * held: xlb_replaced), and the same key gives the same picks again (every
+ * node of a fleet agrees).
  */
 static void a_hash_key_keys_the_table_and_the_flow_hash(void **state)
 {
@@ -320,8 +320,7 @@ static void a_hash_key_keys_the_table_and_the_flow_hash(void **state)
 	est = send_tcp(42000, 0x02, &v);	/* established before the key */
 	assert_int_equal(est, table_backend(42000));
 	assert_int_equal(apply_with_key(CFG(B(1) "," B(2) "," B(3)), k1, false), 0);
-	assert_int_equal(send_tcp(42000, 0x10, &v), table_backend(42000));
-	assert_int_equal(XLB_TABLE_PREV(table_entry(42000)), 0);	/* nothing kept */
+	assert_int_equal(send_tcp(42000, 0x10, &v), est);
 	for (int i = 0; i < 200; i++) {
 		keyed[i] = send_tcp(41000 + i, 0x02, &v);
 		assert_int_equal(v, XDP_REDIRECT);
@@ -345,6 +344,18 @@ static void a_hash_key_keys_the_table_and_the_flow_hash(void **state)
 	assert_int_equal(apply(CFG(B(1) "," B(2) "," B(3)), false), 0);
 	for (int i = 0; i < 200; i++)
 		assert_int_equal(table_backend(41000 + i), plain[i]);
+}
+
+/* Release every moved slot and held placement, as flow_idle_timeout later would. */
+static void release_all(void)
+{
+	struct xlb_release r;
+	struct xlb_ctl c;
+
+	assert_int_equal(xlb_ctl_open(ifname, state_dir, false, &c), 0);
+	assert_int_equal(xlb_moved_release(&c, xlb_moved_now() + 1000000, &r), 0);
+	assert_int_equal(r.moved, 0);
+	xlb_ctl_close(&c);
 }
 
 /* Flows remembered now (connection table and new connections), and flows the flood guard left out. */
@@ -600,6 +611,7 @@ static void a_syn_flood_evicts_no_established_flow(void **state)
 	capacity = info.max_entries;
 	xlb_ctl_close(&c);
 	assert_int_equal(apply(CFG(B(1) "," B(2) "," B(3)), false), 0);
+	release_all();	/* what earlier tests moved: a clean start */
 	for (int i = 0; i < N; i++) {	/* established: SYN, then the handshake's ACK */
 		before[i] = send_tcp(10000 + i, 0x02, &v);
 		assert_int_equal(send_tcp(10000 + i, 0x10, &v), before[i]);
@@ -665,6 +677,51 @@ static void moved_slots_are_released_when_idle(void **state)
 	assert_int_equal(entries, 0);
 	for (int i = 0; i < 200; i++)	/* from the table alone now */
 		assert_int_equal(send_tcp(57000 + i, 0x10, &v), table_backend(57000 + i));
+}
+
+/*
+ * Another table_size places every flow anew: established flows keep their
+ * backends by the held previous placement (idle ones too), new flows follow
+ * the new table, and once released the service is stateless again.
+ */
+static void a_new_table_size_keeps_established_flows(void **state)
+{
+	const char *big = "{\"services\":[{\"name\":\"web\",\"vip\":\"" VIP "\",\"port\":80,"
+			  "\"protocol\":\"tcp\",\"table_size\":2003,\"guards\":{\"max_churn\":1,"
+			  "\"max_share\":1},\"backends\":[" B(1) "," B(2) "," B(3) "]}]}";
+	int before[300], v, moved = 0;
+	__u32 entries;
+	__u64 limited;
+	struct xlb_release r;
+	struct xlb_ctl c;
+
+	(void)state;
+	SKIP_IF_NEEDED();
+	assert_int_equal(apply(CFG(B(1) "," B(2) "," B(3)), false), 0);
+	for (int i = 0; i < 300; i++) {
+		before[i] = send_tcp(59000 + i, 0x02, &v);
+		assert_int_equal(send_tcp(59000 + i, 0x10, &v), before[i]);
+	}
+	assert_int_equal(apply(big, false), 0);
+	for (int i = 0; i < 300; i++) {
+		assert_int_equal(send_tcp(59000 + i, 0x10, &v), before[i]);
+		moved += table_backend(59000 + i) != before[i];
+		/* a new connection follows the new table */
+		assert_int_equal(send_tcp(60000 + i, 0x02, &v), table_backend(60000 + i));
+		assert_int_equal(send_tcp(60000 + i, 0x10, &v), table_backend(60000 + i));
+	}
+	assert_true(moved > 60);	/* most moved, and stayed */
+	assert_int_equal(xlb_ctl_open(ifname, state_dir, false, &c), 0);
+	assert_int_equal(xlb_moved_release(&c, xlb_moved_now(), &r), 0);
+	assert_int_equal(r.replaced, 0);	/* needed now: held */
+	assert_int_equal(xlb_moved_release(&c, xlb_moved_now() + 100000, &r), 0);
+	xlb_ctl_close(&c);
+	assert_int_equal(r.replaced, 1);
+	assert_int_equal(r.moved, 0);
+	flow_counts(&entries, &limited);
+	assert_int_equal(entries, 0);
+	for (int i = 0; i < 300; i++)
+		assert_int_equal(send_tcp(59000 + i, 0x10, &v), table_backend(59000 + i));
 }
 
 static void established_flows_stay_new_flows_follow(void **state)
@@ -886,6 +943,7 @@ int main(void)
 		cmocka_unit_test(a_flow_arriving_mid_connection),
 		cmocka_unit_test(udp_flows_across_a_change),
 		cmocka_unit_test(moved_slots_are_released_when_idle),
+		cmocka_unit_test(a_new_table_size_keeps_established_flows),
 		cmocka_unit_test(a_syn_flood_evicts_no_established_flow),
 	};
 
