@@ -331,7 +331,7 @@ json_t *xlb_plan_to_json(const struct xlb_plan *plan)
 			"moved_flows", ps->churn < 0 ? json_null() : json_real(ps->churn),
 			"refusals", refusals, "backends", bes));
 		json_object_set_new(json_array_get(svcs, json_array_size(svcs) - 1),
-				    "replaces_established", json_boolean(ps->replaced));
+				    "replaces_placement", json_boolean(ps->replaced));
 	}
 	return json_pack("{s:b,s:b,s:o}", "changed", plan->changed, "refused",
 			 plan->refused != 0, "services", svcs);

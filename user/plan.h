@@ -32,7 +32,7 @@ struct xlb_plan_service {
 	__u32 nr_bes;
 	double churn;			/* share of new flows that move; -1: n/a */
 	bool replaced;			/* table_size or hash key changed: every flow is placed
-					   anew, established ones too (they keep no state) */
+					   anew (established ones by the held previous placement) */
 	__u32 holders;			/* backends with slots after */
 	__u32 refused;			/* enum xlb_guard bits */
 	char why[4][200];

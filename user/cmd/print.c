@@ -20,9 +20,9 @@ void print_plan(const struct xlb_plan *plan, FILE *out)
 			fprintf(out, ", %.1f%% of new flows move", 100 * ps->churn);
 		fputc('\n', out);
 		if (ps->replaced)
-			fprintf(out, "  WARNING: table_size or the hash key changes: every flow is "
-				"placed anew, established connections too (only flows of slots a "
-				"change moved keep state)\n");
+			fprintf(out, "  note: table_size or the hash key changes: every flow is placed "
+				"anew; established flows keep their backends by the previous placement, "
+				"held until flow_idle_timeout (they keep state until then)\n");
 		if (!ps->changed)
 			continue;
 		fprintf(out, "  %-40s %-8s %-16s %7s -> %-7s\n", "backend", "change",
