@@ -25,6 +25,7 @@
 #include "xlb_bench.h"
 #include "bpf/xlbtest.h"
 #include "testnet.h"
+#include "moved.h"
 
 #pragma GCC diagnostic ignored "-Wmissing-field-initializers"
 
@@ -39,6 +40,8 @@ struct bcase {
 	int repeat;		/* iterations per round; 0 = -n */
 	bool guard;		/* the flood guard at its default rate (else off:
 				   every new flow makes an entry, its full cost) */
+	bool moved;		/* every slot of web4 moved by a change (prev = the
+				   other backend): the connection-table path */
 	struct pb pkt;
 };
 
@@ -136,6 +139,16 @@ static void build_cases(struct bcase *c, int *n)
 	c[i] = (struct bcase){ "syn flood, guard on", XDP_TX, -1, 0xffffffff, "xlb0", false,
 			       false, 0, true };
 	tcp4(&c[i++].pkt, 41007, 0x02, VIP4);
+	/* slots a change moved: the connection table is consulted, SYNs remembered */
+	c[i] = (struct bcase){ "moved slot: known flow", XDP_TX, -1, 0, "xlb0", true, false, 0,
+			       false, true };
+	tcp4(&c[i++].pkt, 41008, 0x10, VIP4);
+	c[i] = (struct bcase){ "moved slot: new flow (SYN)", XDP_TX, -1, 0xffffffff, "xlb0", false,
+			       false, 100000, false, true };
+	tcp4(&c[i++].pkt, 41009, 0x02, VIP4);
+	c[i] = (struct bcase){ "moved slot: syn flood, guard", XDP_TX, -1, 0xffffffff, "xlb0",
+			       false, false, 0, true, true };
+	tcp4(&c[i++].pkt, 41011, 0x02, VIP4);
 	*n = i;
 }
 
@@ -201,6 +214,40 @@ static int backend_of(__u16 sport, __u8 flags)
 	return out[14 + 19];
 }
 
+/* Mark every slot of web4's table in a slot moved, from the other backend (1 <-> 2). */
+static int move_all(__u32 slot)
+{
+	__u32 *t, m;
+	int err = xlb_dp_get_table_raw(&xt_dp, slot, SVC_WEB4, &t, &m);
+
+	for (__u32 i = 0; !err && i < m; i++)
+		t[i] = XLB_TABLE_ENTRY(XLB_TABLE_CUR(t[i]), XLB_TABLE_CUR(t[i]) == 1 ? 2 : 1);
+	err = err ?: xlb_dp_set_table(&xt_dp, slot, SVC_WEB4, t, m);
+	free(t);
+	return err;
+}
+
+/* As a commit does: web4's slots in `slot` keep the live slot's backend where it changed. */
+static int keep_moved(__u32 live, __u32 slot)
+{
+	static __u8 bits[XLB_MAX_BACKENDS];
+	__u32 *old, *t, lm, m, fresh;
+	int err;
+
+	memset(bits, XLB_ID_SAME | XLB_ID_UP, sizeof(bits));
+	err = xlb_dp_get_table_raw(&xt_dp, live, SVC_WEB4, &old, &lm);
+	if (err)
+		return err;
+	err = xlb_dp_get_table_raw(&xt_dp, slot, SVC_WEB4, &t, &m);
+	if (!err) {
+		xlb_moved_merge(t, m, old, lm, bits, &fresh);
+		err = xlb_dp_set_table(&xt_dp, slot, SVC_WEB4, t, m);
+		free(t);
+	}
+	free(old);
+	return err;
+}
+
 /* An empty connection table for the next run. */
 static int clear_flows(void)
 {
@@ -208,6 +255,9 @@ static int clear_flows(void)
 
 	while (!bpf_map_get_next_key(xt_dp.flows, NULL, &k))
 		if (bpf_map_delete_elem(xt_dp.flows, &k))
+			return -errno;
+	while (!bpf_map_get_next_key(xt_dp.syns, NULL, &k))
+		if (bpf_map_delete_elem(xt_dp.syns, &k))
 			return -errno;
 	return 0;
 }
@@ -236,8 +286,8 @@ static int flood_survival(int harness, int xlb, bool guard, __u32 established, _
 		if (!first[i] || backend_of(10000 + i, 0x10) != first[i])
 			return 2;
 	}
-	/* the change: web4's table holds one backend; the other's flows keep entries */
-	if (xt_write_config(1, 1) || set_slot(false, guard) || set_active(1))
+	/* the change: web4's table holds one backend; the other's slots keep it as previous */
+	if (xt_write_config(1, 1) || keep_moved(0, 1) || set_slot(false, guard) || set_active(1))
 		return 2;
 	only = backend_of(60000, 0x02);	/* where every new flow goes now */
 	for (__u32 i = 0; i < established; i++)
@@ -250,6 +300,12 @@ static int flood_survival(int harness, int xlb, bool guard, __u32 established, _
 	for (__u32 i = 0; i < established; i++)
 		kept += backend_of(10000 + i, 0x10) == first[i] || first[i] == only;
 	xlb_dp_count_entries(xt_dp.flows, sizeof(struct xlb_flow_key), &flows);
+	{
+		__u32 syns = 0;
+
+		xlb_dp_count_entries(xt_dp.syns, sizeof(struct xlb_flow_key), &syns);
+		flows += syns;
+	}
 	xlb_dp_flood_limited(&xt_dp, &limited);
 	limited -= limited0;
 	if (json)
@@ -288,7 +344,7 @@ static __u64 trimmed_mean(int prog_fd, const struct pb *pkt, const char *ifname,
 
 int main(int argc, char **argv)
 {
-	struct bcase cases[12];
+	struct bcase cases[16];
 	const char *why = NULL;
 	bool json = false, flood = false;
 	int n, opt, harness, xlb, null_fd, established = 10000, factor = 10;
@@ -378,10 +434,18 @@ int main(int argc, char **argv)
 		__u8 out[PB_MAX + 256];
 		__u32 len;
 
-		if (verify(c))
-			return 1;
+		if (c->moved && move_all(0))
+			return 2;
+		if (c->moved && c->warm) {	/* its SYN first: the connection is the table's */
+			struct pb syn;
+
+			tcp4(&syn, c->pkt.d[14 + 20] << 8 | c->pkt.d[14 + 21], 0x02, VIP4);
+			xt_run(&syn, c->ifname, out, &len);
+		}
 		if (c->warm)
 			xt_run(&warm, c->ifname, out, &len);
+		if (verify(c))
+			return 1;
 		if (set_slot(c->fib_every, c->guard))
 			return 2;
 		int saved = repeat;
@@ -390,6 +454,8 @@ int main(int argc, char **argv)
 		t = trimmed_mean(harness, &c->pkt, c->ifname, xlb, delta, c->vary_mod, &v);
 		repeat = saved;
 		set_slot(false, false);
+		if (c->moved && xt_write_config(0, 0))
+			return 2;
 		if ((int)v != c->verdict) {
 			fprintf(stderr, "bench-prog: %s: timed verdict %u, want %d\n", c->name, v,
 				c->verdict);

@@ -571,6 +571,18 @@ static void udp_flows_across_a_change(void **state)
 		moved += before[i] != table_backend_proto(56000 + i, IPPROTO_UDP);
 	}
 	assert_true(moved > 20);
+	/* during the hold a new flow of a moved slot is taken as older: the previous backend */
+	for (;; fresh++) {
+		__u32 e = table_entry_proto(fresh, IPPROTO_UDP);
+
+		if (!XLB_TABLE_PREV(e) || XLB_TABLE_PREV(e) == XLB_TABLE_CUR(e))
+			continue;
+		int got = send_udp(fresh, &v);
+
+		assert_int_not_equal(got, table_backend_proto(fresh, IPPROTO_UDP));
+		fresh++;
+		break;
+	}
 	/* a new flow of a moved slot takes the new backend once flow_idle_timeout (2 s) is over */
 	for (time_t end = time(NULL) + 10; time(NULL) < end && !followed; fresh++) {
 		__u32 e = table_entry_proto(fresh, IPPROTO_UDP);
