@@ -122,11 +122,11 @@ struct {
  * New connections of moved slots: a SYN's 5-tuple -> backend, apart from the
  * connection table until the connection's next packet moves it there, so a
  * SYN flood churns only this map and never evicts an established flow.
- * Size set at attach (a quarter of the connection table, at least 1024).
+ * Size set at attach (a quarter of the connection table, 1024..XLB_SYNS_MAX).
  */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, XLB_DEFAULT_FLOWS / 4);
+	__uint(max_entries, XLB_SYNS_MAX);
 	__uint(map_flags, BPF_F_NO_COMMON_LRU);
 	__type(key, struct xlb_flow_key);
 	__type(value, struct xlb_flow);

@@ -35,6 +35,7 @@
 #define XLB_MAX_TABLE_SIZE	1048573	/* largest Maglev table (prime) */
 #define XLB_DEFAULT_TABLE_SIZE	65537
 #define XLB_DEFAULT_FLOWS	1048576	/* connection-table entries */
+#define XLB_SYNS_MAX		65536	/* xlb_syns entries at most (new connections) */
 #define XLB_MAX_IPV6_EXT	6	/* IPv6 extension headers walked */
 
 /* Backend id 0 means "no backend" in tables and in the connection table. */
