@@ -149,6 +149,14 @@ struct {
 	__type(value, __u32);
 } xlb_moved_seen SEC(".maps");
 
+/* [backend id] -> SYNs of moved slots and their retransmissions, per CPU. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, XLB_MAX_BACKENDS);
+	__type(key, __u32);
+	__type(value, struct xlb_syn_stat);
+} xlb_syn_stats SEC(".maps");
+
 /* [0] -> packets of moved slots, per CPU (struct xlb_moved_stats). */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);

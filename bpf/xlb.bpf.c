@@ -145,6 +145,19 @@ static __always_inline int may_remember(const struct xlb_slot_conf *conf)
 	return 0;
 }
 
+static __always_inline void count_syn(__u32 id, int retry)
+{
+	__u32 key = id & (XLB_MAX_BACKENDS - 1);
+	struct xlb_syn_stat *s = bpf_map_lookup_elem(&xlb_syn_stats, &key);
+
+	if (!s)
+		return;
+	if (retry)
+		s->retries++;
+	else
+		s->syns++;
+}
+
 /* A moved slot's previous backend is still needed: note the second (once a second). */
 static __always_inline void touch_seen(__u32 service, __u32 bucket)
 {
@@ -251,8 +264,15 @@ static __always_inline int pick_moved(struct xlb_pkt *pkt, const struct xlb_serv
 	}
 	p->new_flow = syn || (!p->rehashed && !answered && pkt->flow.proto != IPPROTO_TCP);
 	if (syn) {
-		if (prev != cur)	/* its next packets would otherwise take prev */
-			remember(&xlb_syns, pkt, conf, p, XLB_EV_FLOW_NEW, 1);
+		if (prev == cur)
+			return XLB_CONTINUE;	/* its next packets find cur without state */
+		f = bpf_map_lookup_elem(&xlb_syns, &pkt->flow);
+		if (f && f->backend == p->id && f->gen == p->be->gen) {
+			count_syn(p->id, 1);	/* sent again: unanswered; the entry stands */
+			return XLB_CONTINUE;
+		}
+		count_syn(p->id, 0);
+		remember(&xlb_syns, pkt, conf, p, XLB_EV_FLOW_NEW, 1);
 		return XLB_CONTINUE;
 	}
 	/* kept off the current backend, answered after its SYN, or a stale entry */

@@ -217,6 +217,18 @@ struct xlb_replaced {
 };
 _Static_assert(sizeof(struct xlb_replaced) == 8, "xlb_replaced ABI");
 
+/*
+ * xlb_syn_stats[backend id] (per-CPU): the SYNs of moved slots that went to a
+ * backend, and those that found their own entry still there — the client
+ * sent it again, so its answer never came.  A backend that passes its health
+ * check but loses its connections shows here (a rollout's signal).
+ */
+struct xlb_syn_stat {
+	__u64 syns;		/* SYNs of new connections remembered */
+	__u64 retries;		/* SYNs retransmitted (same tuple, entry unanswered) */
+};
+_Static_assert(sizeof(struct xlb_syn_stat) == 16, "xlb_syn_stat ABI");
+
 /* xlb_moved_stats[0] (per-CPU): the packets of moved slots. */
 struct xlb_moved_stats {
 	__u64 packets;		/* packets in moved slots (connection table consulted) */

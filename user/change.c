@@ -4,6 +4,7 @@
 #include "change.h"
 #include "commit.h"
 #include "log.h"
+#include "rollout.h"
 
 static int failed(struct xlb_change_result *r, enum xlb_change_outcome outcome, int err)
 {
@@ -27,6 +28,23 @@ int xlb_change(struct xlb_ctl *c, const struct xlb_change *ch, struct xlb_change
 		return failed(r, XLB_CHANGE_INVALID,
 			      xlb_errf(-EINVAL, "the configuration is not valid; nothing applied"));
 	xlb_config_fingerprint(ch->cfg, r->fingerprint);
+	/* a rollout in progress owns the configuration: only its steps and health verdicts */
+	if (!ch->dry_run && strcmp(meta.source, "rollout") && strcmp(meta.source, "health")) {
+		struct xlb_rollout ro;
+
+		if (!xlb_rollout_read(c->hist, &ro)) {
+			bool busy = xlb_rollout_active(&ro);
+
+			if (busy)
+				xlb_errf(-EBUSY, "rollout %s is %s (step %u of %u): it owns the "
+					 "configuration until it ends; see xlb rollout status, or "
+					 "xlb rollout abort", ro.id, xlb_rollout_state_names[ro.state],
+					 ro.step, ro.steps);
+			xlb_rollout_free(&ro);
+			if (busy)
+				return failed(r, XLB_CHANGE_FAILED, -EBUSY);
+		}
+	}
 	if (c->lost[0]) {
 		pr_warn("%s\n", c->lost);
 		pr_warn("going on without it: the plan compares against nothing (no churn is "

@@ -199,8 +199,11 @@ static const char *const record_root_keys[] = { "services", "history", "hash_key
 						"hash_key_id", "hash_key", NULL };
 static const char *const history_keys[] = { "keep", NULL };
 static const char *const svc_keys[] = { "name", "vip", "port", "protocol", "table_size",
-					"flow_idle_timeout", "guards", "health", "backends", NULL };
+					"flow_idle_timeout", "guards", "rollout", "health", "backends", NULL };
 static const char *const guard_keys[] = { "min_active", "max_share", "max_churn", NULL };
+static const char *const rollout_keys[] = { "max_share_deviation", "max_drops_per_second",
+					    "max_health_failures", "min_flows",
+					    "max_syn_retry_share", NULL };
 static const char *const health_keys[] = { "type", "port", "path", "interval_ms",
 					   "timeout_ms", "rise", "fall", NULL };
 static const char *const be_keys[] = { "address", "weight", "state", NULL };
@@ -247,6 +250,46 @@ static void parse_guards(json_t *g, const char *path, struct xlb_guards *out,
 		out->min_active = v;
 	get_fraction(g, "max_share", path, 0.5, &out->max_share, d);
 	get_fraction(g, "max_churn", path, 0.5, &out->max_churn, d);
+}
+
+static void parse_rollout(json_t *r, const char *path, struct xlb_service_conf *out,
+			  struct xlb_diags *d)
+{
+	struct xlb_rollout_limits *l = &out->rollout;
+	json_t *dev;
+	long long v;
+	char p[160];
+
+	l->max_share_deviation = XLB_ROLLOUT_MAX_SHARE_DEVIATION;
+	l->max_drops_per_second = XLB_ROLLOUT_MAX_DROPS;
+	l->max_health_failures = 0;
+	l->min_flows = XLB_ROLLOUT_MIN_FLOWS;
+	l->max_syn_retry_share = XLB_ROLLOUT_MAX_SYN_RETRY;
+	if (!r)
+		return;
+	out->has_rollout = true;
+	if (!json_is_object(r)) {
+		xlb_diag_add(d, path, "must be an object");
+		return;
+	}
+	check_keys(r, rollout_keys, path, d);
+	dev = json_object_get(r, "max_share_deviation");
+	join(p, sizeof(p), path, "max_share_deviation");
+	if (dev && (!json_is_number(dev) || json_number_value(dev) <= 0 ||
+		    json_number_value(dev) > 100))
+		xlb_diag_add(d, p, "must be a number above 0 and at most 100 (a share's "
+			     "relative deviation: 0.5 = half its table share)");
+	else if (dev)
+		l->max_share_deviation = json_number_value(dev);
+	if (get_int(r, "max_drops_per_second", path, 0, 1000000000, XLB_ROLLOUT_MAX_DROPS, false,
+		    &v, d))
+		l->max_drops_per_second = v;
+	if (get_int(r, "max_health_failures", path, 0, 1000000, 0, false, &v, d))
+		l->max_health_failures = v;
+	if (get_int(r, "min_flows", path, 1, 1000000000, XLB_ROLLOUT_MIN_FLOWS, false, &v, d))
+		l->min_flows = v;
+	get_fraction(r, "max_syn_retry_share", path, XLB_ROLLOUT_MAX_SYN_RETRY,
+		     &l->max_syn_retry_share, d);
 }
 
 static void parse_health(json_t *h, const char *path, struct xlb_health *out,
@@ -353,6 +396,8 @@ static void parse_service(json_t *s, const char *path, struct xlb_service_conf *
 	parse_guards(json_object_get(s, "guards"), p, &out->guards, d);
 	join(p, sizeof(p), path, "health");
 	parse_health(json_object_get(s, "health"), p, &out->health, d);
+	join(p, sizeof(p), path, "rollout");
+	parse_rollout(json_object_get(s, "rollout"), p, out, d);
 
 	bes = json_object_get(s, "backends");
 	join(p, sizeof(p), path, "backends");
@@ -639,6 +684,13 @@ static json_t *service_json(const struct xlb_service_conf *s)
 	/* shown when set: fingerprints of configurations without it stay */
 	if (s->flow_idle_timeout)
 		json_object_set_new(o, "flow_idle_timeout", json_integer(s->flow_idle_timeout));
+	if (s->has_rollout)
+		json_object_set_new(o, "rollout", json_pack("{s:f,s:i,s:i,s:i,s:f}",
+				    "max_share_deviation", s->rollout.max_share_deviation,
+				    "max_drops_per_second", s->rollout.max_drops_per_second,
+				    "max_health_failures", s->rollout.max_health_failures,
+				    "min_flows", s->rollout.min_flows,
+				    "max_syn_retry_share", s->rollout.max_syn_retry_share));
 	if (s->health.type != XLB_HEALTH_NONE) {
 		json_t *h = json_pack("{s:s,s:i,s:i,s:i,s:i}", "type",
 				      health_names[s->health.type], "interval_ms",

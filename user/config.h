@@ -21,6 +21,25 @@ struct xlb_guards {
 	double max_churn;	/* largest share of new flows moved by a change (0.5) */
 };
 
+/*
+ * Thresholds of a stepped change (a rollout) for a service: past any of them
+ * between two steps the daemon rolls the change back.  The defaults apply
+ * when the block is absent.
+ */
+struct xlb_rollout_limits {
+	double max_share_deviation;	/* |observed - table| / table share of new flows
+					   of one backend (default 0.5) */
+	__u32 max_drops_per_second;	/* data-plane drops per second (default 100) */
+	__u32 max_health_failures;	/* failed checks of one backend in a step (0) */
+	__u32 min_flows;		/* new flows a step needs before shares count (100) */
+	double max_syn_retry_share;	/* retransmitted SYNs over the SYNs of one backend's
+					   moved slots (default 0.2; judged from 10 SYNs) */
+};
+#define XLB_ROLLOUT_MAX_SYN_RETRY	0.2
+#define XLB_ROLLOUT_MAX_SHARE_DEVIATION	0.5
+#define XLB_ROLLOUT_MAX_DROPS		100
+#define XLB_ROLLOUT_MIN_FLOWS		100
+
 enum xlb_health_type { XLB_HEALTH_NONE = 0, XLB_HEALTH_TCP, XLB_HEALTH_HTTP };
 
 struct xlb_health {
@@ -49,6 +68,8 @@ struct xlb_service_conf {
 	struct xlb_hash_seeds seeds;	/* from the configuration's hash key */
 	struct xlb_guards guards;
 	struct xlb_health health;
+	bool has_rollout;		/* "rollout" given (shown; else defaults, not shown) */
+	struct xlb_rollout_limits rollout;
 	struct xlb_backend_conf *backends;
 	__u32 nr_backends;
 };

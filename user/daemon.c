@@ -38,7 +38,9 @@
 #include "metrics.h"
 #include "netutil.h"
 #include "moved.h"
+#include "names.h"
 #include "probe.h"
+#include "rollout.h"
 #include "shares.h"
 
 struct dbackend {
@@ -58,6 +60,20 @@ struct dbackend {
 struct dservice {
 	char name[XLB_NAME_MAX];
 	bool floor_hit;
+};
+
+/* The rollout the daemon moves on (rollout.json holds the rest). */
+struct drollout {
+	bool active;
+	char id[16];
+	__u32 step, steps;
+	struct xlb_config from;		/* the start generation's configuration */
+	struct xlb_config changed;	/* the services the rollout changes (no backends) */
+	__u64 expect_gen;		/* the live generation it expects */
+	__u64 step_start_ms;		/* monotonic: the step's window began */
+	struct xlb_rollout_backend *snap;	/* counters at the window's start */
+	__u32 nr_snap;
+	__u64 drops0;
 };
 
 struct daemon {
@@ -91,6 +107,9 @@ struct daemon {
 	__u32 moved_by_index[XLB_MAX_SERVICES];
 	__u32 flows_remembered;
 	__u64 moved_released;
+	struct drollout ro;
+	__u64 rollouts_done, rollouts_back;
+	int daemon_lock;		/* held while it runs: the CLI sees a daemon */
 };
 
 /* One log line per event, syslog priority prefix (journald reads it). */
@@ -495,6 +514,8 @@ static void commit_health(struct daemon *d, __u64 now)
 	if (changed) {
 		log_health_changes(&c.running, &cfg, reason, sizeof(reason));
 		err = commit(&c, &cfg, "health", reason, XLB_GUARD_MAX_SHARE | XLB_GUARD_MAX_CHURN);
+		if (!err && d->ro.active)	/* the rollout goes on from this generation */
+			d->ro.expect_gen = c.live_gen;
 	}
 	if (err < 0)
 		health_retry(d, err == -EPERM || err == -EINVAL ? XLB_HEALTH_RETRY_REFUSED :
@@ -667,6 +688,11 @@ static int snapshot(struct daemon *d, struct xlb_metrics *m)
 	m->has_moved = d->has_moved && !xlb_dp_moved_stats(&d->dp, &m->moved);
 	m->flows_remembered = d->flows_remembered;
 	m->moved_released = d->moved_released;
+	m->rollout_active = d->ro.active;
+	m->rollout_step = d->ro.step;
+	m->rollout_steps = d->ro.steps;
+	m->rollouts_done = d->rollouts_done;
+	m->rollouts_back = d->rollouts_back;
 	m->has_usage = d->has_usage;
 	m->history_records = d->usage.records;
 	m->history_bytes = d->usage.bytes;
@@ -823,6 +849,11 @@ static int daemon_init(struct daemon *d)
 
 	pthread_mutex_init(&d->lock, NULL);
 	d->epfd = d->sigfd = -1;
+	d->daemon_lock = xlb_daemon_lock(d->o->ifname);
+	if (d->daemon_lock < 0) {
+		dlog(3, "%s", xlb_errmsg());
+		return XLB_EXIT_REFUSED;
+	}
 	raise_fd_limit(d);
 	if (xlb_pin_dir(d->o->ifname, dir, sizeof(dir)) || xlb_dp_open_pinned(&d->dp, dir)) {
 		dlog(3, "%s", xlb_errmsg());
@@ -853,6 +884,11 @@ static void daemon_fini(struct daemon *d)
 	xlb_config_free(&d->running);
 	xlb_assign_free(&d->assign);
 	xlb_dp_close(&d->dp);
+	xlb_config_free(&d->ro.from);
+	free(d->ro.changed.services);
+	free(d->ro.snap);
+	if (d->daemon_lock >= 0)
+		close(d->daemon_lock);
 	if (d->sigfd >= 0)
 		close(d->sigfd);
 	if (d->epfd >= 0)
@@ -910,6 +946,299 @@ static void measure_state(struct daemon *d)
 	pthread_mutex_unlock(&d->lock);
 }
 
+/* ---- rollouts: steps the CLI asked for, judged between them ----------------------- */
+
+/* Counters of the data plane's drops, summed. */
+static __u64 drops_now(struct daemon *d)
+{
+	__u64 n = 0;
+
+	for (__u32 r = 0; r < XLB_STAT_MAX; r++) {
+		struct xlb_stat st;
+
+		if (!strcmp(xlb_stat_kind(r), "drop") && !xlb_dp_stat(&d->dp, r, &st))
+			n += st.packets;
+	}
+	return n;
+}
+
+/* One backend's counters as a rollout watches them (under d->lock). */
+static void rollout_read_backend(struct daemon *d, struct dbackend *b,
+				 struct xlb_rollout_backend *s)
+{
+	struct xlb_counters c = { 0 };
+
+	snprintf(s->service, sizeof(s->service), "%s", b->service);
+	addr_s(b, s->address, sizeof(s->address));
+	if (b->id)
+		xlb_dp_counters(&d->dp, d->dp.backend_stats, b->id, &c);
+	s->new_flows = is_udp(d, b->service) ? c.packets : c.new_flows;
+	s->health_failures = b->h.failures;
+	s->went_down = b->health_down;
+	s->table_share = b->table_share;
+	if (b->id) {
+		struct xlb_syn_stat ss;
+
+		xlb_dp_syn_stats(&d->dp, b->id, &ss);
+		s->syns = ss.syns;
+		s->syn_retries = ss.retries;
+	}
+}
+
+/* What each backend has counted so far: the start of a step's window. */
+static void rollout_snapshot(struct daemon *d)
+{
+	struct drollout *ro = &d->ro;
+
+	pthread_mutex_lock(&d->lock);
+	free(ro->snap);
+	ro->snap = calloc(d->nr_be + 1, sizeof(*ro->snap));
+	ro->nr_snap = 0;
+	for (__u32 i = 0; ro->snap && i < d->nr_be; i++)
+		rollout_read_backend(d, &d->be[i], &ro->snap[ro->nr_snap++]);
+	pthread_mutex_unlock(&d->lock);
+	ro->drops0 = drops_now(d);
+	ro->step_start_ms = now_ms();
+}
+
+/* The step's signals: now less the snapshot. */
+static void rollout_signals(struct daemon *d, struct xlb_rollout_signals *sig)
+{
+	struct drollout *ro = &d->ro;
+
+	memset(sig, 0, sizeof(*sig));
+	pthread_mutex_lock(&d->lock);
+	sig->be = calloc(d->nr_be + 1, sizeof(*sig->be));
+	for (__u32 i = 0; sig->be && i < d->nr_be; i++) {
+		struct xlb_rollout_backend *s = &sig->be[sig->nr_be++];
+
+		rollout_read_backend(d, &d->be[i], s);
+		for (__u32 k = 0; k < ro->nr_snap; k++)
+			if (!strcmp(ro->snap[k].service, s->service) &&
+			    !strcmp(ro->snap[k].address, s->address)) {
+				s->new_flows -= ro->snap[k].new_flows;
+				s->health_failures -= ro->snap[k].health_failures;
+				s->syns -= ro->snap[k].syns;
+				s->syn_retries -= ro->snap[k].syn_retries;
+				s->went_down = s->went_down && !ro->snap[k].went_down;
+			}
+	}
+	pthread_mutex_unlock(&d->lock);
+	sig->drops = drops_now(d) - ro->drops0;
+	sig->seconds = (now_ms() - ro->step_start_ms) / 1000.0;
+}
+
+static void rollout_end(struct daemon *d, struct xlb_rollout *r, enum xlb_rollout_state st,
+			const char *why)
+{
+	r->state = st;
+	r->request[0] = '\0';
+	if (why)
+		snprintf(r->why, sizeof(r->why), "%s", why);
+	d->ro.active = false;
+	if (st == XLB_ROLLOUT_DONE)
+		d->rollouts_done++;
+	else
+		d->rollouts_back++;
+}
+
+/* Back to the generation the rollout started from (its tables byte for byte). */
+static void rollout_back(struct daemon *d, struct xlb_ctl *c, struct xlb_rollout *r,
+			 enum xlb_rollout_state st, const char *why)
+{
+	struct xlb_change_result res;
+	struct xlb_record rec;
+	char reason[768];
+	int err;
+
+	snprintf(reason, sizeof(reason), "rollout %s rolled back at step %u of %u: %s", r->id,
+		 r->step, r->steps, why);
+	err = xlb_history_read(c->hist, r->start_gen, XLB_RECORD_FULL, &rec);
+	if (err) {
+		dlog(3, "rollout %s: cannot read generation %llu to roll back to: %s", r->id,
+		     (unsigned long long)r->start_gen, xlb_errmsg());
+		rollout_end(d, r, XLB_ROLLOUT_FAILED, "its start generation cannot be read: "
+			    "rolled back nothing");
+		return;
+	}
+	err = xlb_change(c, &(struct xlb_change){ .cfg = &rec.config, .source = "rollout",
+						  .reason = reason, .force = true,
+						  .prefer = &rec.assign }, &res);
+	if (err) {
+		dlog(3, "rollout %s: the rollback failed: %s", r->id, xlb_errmsg());
+		rollout_end(d, r, XLB_ROLLOUT_FAILED, reason);
+	} else {
+		r->rollback_gen = res.generation;
+		d->ro.expect_gen = res.generation;
+		dlog(4, "%s (generation %llu)", reason, (unsigned long long)res.generation);
+		rollout_end(d, r, st, why);
+	}
+	xlb_change_result_free(&res);
+	xlb_record_free(&rec);
+}
+
+/* Apply step k; false when it could not be (rolled back then). */
+static bool rollout_apply(struct daemon *d, struct xlb_ctl *c, struct xlb_rollout *r, __u32 k)
+{
+	struct xlb_change_result res;
+	struct xlb_config cfg;
+	char reason[512], why[600];
+	int err;
+
+	if (xlb_rollout_step(&d->ro.from, &r->target, k, r->steps, &cfg)) {
+		rollout_back(d, c, r, XLB_ROLLOUT_FAILED, "out of memory");
+		return false;
+	}
+	pthread_mutex_lock(&d->lock);
+	overlay(d, &cfg);	/* backends the checks took out stay out */
+	pthread_mutex_unlock(&d->lock);
+	snprintf(reason, sizeof(reason), "rollout %s step %u of %u: %s", r->id, k, r->steps,
+		 r->reason);
+	err = xlb_change(c, &(struct xlb_change){ .cfg = &cfg, .source = "rollout",
+						  .reason = reason, .force = r->forced }, &res);
+	xlb_config_free(&cfg);
+	if (err) {
+		snprintf(why, sizeof(why), "step %u could not be applied: %s", k, xlb_errmsg());
+		xlb_change_result_free(&res);
+		rollout_back(d, c, r, XLB_ROLLOUT_ROLLED_BACK, why);
+		return false;
+	}
+	r->step = k;
+	if (r->nr_gens < XLB_ROLLOUT_MAX_STEPS)
+		r->gens[r->nr_gens++] = res.generation;
+	d->ro.expect_gen = res.generation;
+	r->step_unix_ms = (__s64)time(NULL) * 1000;
+	dlog(5, "rollout %s: step %u of %u applied (generation %llu)", r->id, k, r->steps,
+	     (unsigned long long)res.generation);
+	xlb_change_result_free(&res);
+	return true;
+}
+
+/* Load a rollout the daemon has not seen yet: its start configuration. */
+static bool rollout_load(struct daemon *d, struct xlb_ctl *c, struct xlb_rollout *r)
+{
+	struct drollout *ro = &d->ro;
+	struct xlb_record rec;
+	struct xlb_plan plan;
+
+	xlb_config_free(&ro->from);
+	free(ro->changed.services);
+	memset(&ro->changed, 0, sizeof(ro->changed));
+	ro->active = false;
+	if (xlb_history_read(c->hist, r->start_gen, XLB_RECORD_FULL, &rec)) {
+		rollout_end(d, r, XLB_ROLLOUT_FAILED, "its start generation cannot be read");
+		return false;
+	}
+	xlb_config_copy(&ro->from, &rec.config);
+	xlb_record_free(&rec);
+	/* the services it changes are the ones judged (settings only: no backends) */
+	ro->changed.services = calloc(r->target.nr_services + 1, sizeof(*ro->changed.services));
+	if (ro->changed.services && !xlb_plan_build(&ro->from, &r->target, &plan)) {
+		for (__u32 i = 0; i < plan.nr; i++) {
+			const struct xlb_service_conf *s = xlb_config_service(&r->target,
+									      plan.svcs[i].name);
+			struct xlb_service_conf *t;
+
+			if (!s || !plan.svcs[i].changed)
+				continue;
+			t = &ro->changed.services[ro->changed.nr_services++];
+			*t = *s;
+			t->backends = NULL;
+			t->nr_backends = 0;
+		}
+		xlb_plan_free(&plan);
+	}
+	snprintf(ro->id, sizeof(ro->id), "%s", r->id);
+	ro->expect_gen = r->nr_gens ? r->gens[r->nr_gens - 1] : r->start_gen;
+	ro->active = true;
+	if (r->step)
+		dlog(5, "rollout %s: resuming at step %u of %u; the step is watched for a whole "
+		     "step time again", r->id, r->step, r->steps);
+	return true;
+}
+
+/*
+ * Once a second: the rollout in rollout.json, if one is active — its
+ * requests (pause, resume, abort), its first step, and at the end of each
+ * step's time the judgement: roll back, finish, or the next step.
+ */
+static void rollout_tick(struct daemon *d)
+{
+	struct drollout *ro = &d->ro;
+	struct xlb_rollout_signals sig;
+	struct xlb_rollout r;
+	struct xlb_ctl c;
+	char why[600];
+	bool stepped = false;
+
+	if (xlb_ctl_try_open(d->o->ifname, d->o->state_root, &c))
+		return;	/* a command holds the lock: the next second */
+	if (xlb_rollout_read(c.hist, &r) || !xlb_rollout_active(&r)) {
+		ro->active = false;
+		xlb_rollout_free(&r);
+		xlb_ctl_close(&c);
+		return;
+	}
+	if ((!ro->active || strcmp(ro->id, r.id)) && !rollout_load(d, &c, &r))
+		goto out;
+	if (!ro->nr_snap || !ro->step_start_ms)
+		rollout_snapshot(d);
+	if (c.live_gen != ro->expect_gen) {
+		snprintf(why, sizeof(why), "generation %llu went live outside the rollout (it "
+			 "expected %llu): stopped where it was, nothing rolled back",
+			 (unsigned long long)c.live_gen, (unsigned long long)ro->expect_gen);
+		dlog(3, "rollout %s: %s", r.id, why);
+		rollout_end(d, &r, XLB_ROLLOUT_FAILED, why);
+		goto out;
+	}
+	if (!strcmp(r.request, "abort")) {
+		rollout_back(d, &c, &r, XLB_ROLLOUT_ABORTED, "aborted by hand");
+		goto out;
+	}
+	if (!strcmp(r.request, "pause") && r.state == XLB_ROLLOUT_RUNNING) {
+		r.state = XLB_ROLLOUT_PAUSED;
+		dlog(5, "rollout %s: paused at step %u of %u", r.id, r.step, r.steps);
+	} else if (!strcmp(r.request, "resume") && r.state == XLB_ROLLOUT_PAUSED) {
+		r.state = XLB_ROLLOUT_RUNNING;
+		rollout_snapshot(d);	/* the step is watched for a whole step time again */
+		dlog(5, "rollout %s: resumed at step %u of %u", r.id, r.step, r.steps);
+	}
+	r.request[0] = '\0';
+	if (r.state != XLB_ROLLOUT_RUNNING)
+		goto out;
+	if (!r.step) {
+		stepped = rollout_apply(d, &c, &r, 1);
+		goto out;
+	}
+	if (now_ms() - ro->step_start_ms < r.step_ms)
+		goto out;
+	rollout_signals(d, &sig);
+	if (xlb_rollout_judge(&d->running, &ro->changed, &sig, why, sizeof(why))) {
+		dlog(4, "rollout %s: step %u of %u: %s", r.id, r.step, r.steps, why);
+		free(sig.be);
+		rollout_back(d, &c, &r, XLB_ROLLOUT_ROLLED_BACK, why);
+		goto out;
+	}
+	free(sig.be);
+	if (r.step == r.steps) {
+		dlog(5, "rollout %s: done, %u steps (generations %llu..%llu)", r.id, r.steps,
+		     (unsigned long long)r.gens[0], (unsigned long long)r.gens[r.nr_gens - 1]);
+		rollout_end(d, &r, XLB_ROLLOUT_DONE, NULL);
+		goto out;
+	}
+	stepped = rollout_apply(d, &c, &r, r.step + 1);
+out:
+	ro->step = r.step;
+	ro->steps = r.steps;
+	if (xlb_rollout_write(c.hist, &r))
+		dlog(3, "rollout %s: %s", r.id, xlb_errmsg());
+	xlb_ctl_close(&c);
+	xlb_rollout_free(&r);
+	sync_running(d);
+	if (stepped)
+		rollout_snapshot(d);	/* after the step's ids and shares are known */
+}
+
 /*
  * Every few seconds: release the moved slots no flow needs any more (the
  * lock is tried, never waited on: a CLI change releases them too), and
@@ -948,6 +1277,7 @@ static void every_second(struct daemon *d)
 	static __u32 ticks;
 	char status[128];
 
+	rollout_tick(d);
 	if (ticks % 5 == 0)
 		release_moved(d);
 	if (ticks++ % 10 == 0)

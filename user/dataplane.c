@@ -44,6 +44,7 @@ static int dp_init(struct xlb_dp *dp)
 	dp->syns = -1;
 	dp->replaced = -1;
 	dp->prev_tables = -1;
+	dp->syn_stats = -1;
 	dp->moved_stats = -1;
 	dp->nr_cpus = libbpf_num_possible_cpus();
 	if (dp->nr_cpus <= 0)
@@ -70,6 +71,7 @@ int xlb_dp_from_object(struct xlb_dp *dp, struct bpf_object *obj)
 	dp->syns = bpf_object__find_map_fd_by_name(obj, "xlb_syns");
 	dp->replaced = bpf_object__find_map_fd_by_name(obj, "xlb_replaced");
 	dp->prev_tables = bpf_object__find_map_fd_by_name(obj, "xlb_prev_tables");
+	dp->syn_stats = bpf_object__find_map_fd_by_name(obj, "xlb_syn_stats");
 	dp->moved_stats = bpf_object__find_map_fd_by_name(obj, "xlb_moved_stats");
 	return 0;
 }
@@ -105,6 +107,8 @@ int xlb_dp_open_pinned(struct xlb_dp *dp, const char *dir)
 	dp->replaced = bpf_obj_get(path);
 	snprintf(path, sizeof(path), "%s/xlb_prev_tables", dir);
 	dp->prev_tables = bpf_obj_get(path);
+	snprintf(path, sizeof(path), "%s/xlb_syn_stats", dir);
+	dp->syn_stats = bpf_obj_get(path);
 	snprintf(path, sizeof(path), "%s/xlb_moved_stats", dir);
 	dp->moved_stats = bpf_obj_get(path);
 	return 0;
@@ -135,6 +139,9 @@ void xlb_dp_close(struct xlb_dp *dp)
 		close(dp->replaced);
 	if (dp->prev_tables >= 0)
 		close(dp->prev_tables);
+	if (dp->syn_stats >= 0)
+		close(dp->syn_stats);
+	dp->syn_stats = -1;
 	dp->flood = dp->seen = dp->moved_stats = dp->syns = dp->replaced = dp->prev_tables = -1;
 }
 
@@ -440,6 +447,14 @@ int xlb_dp_get_backend(const struct xlb_dp *dp, __u32 slot, __u32 id, struct xlb
 	if (bpf_map_lookup_elem(dp->backends, &key, be))
 		return map_err("read", "xlb_backends");
 	return 0;
+}
+
+int xlb_dp_syn_stats(const struct xlb_dp *dp, __u32 id, struct xlb_syn_stat *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (dp->syn_stats < 0 || id >= XLB_MAX_BACKENDS)
+		return 0;
+	return percpu_sum(dp, dp->syn_stats, id, (__u64 *)out, sizeof(*out) / 8, "xlb_syn_stats");
 }
 
 int xlb_dp_moved_stats(const struct xlb_dp *dp, struct xlb_moved_stats *out)

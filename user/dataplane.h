@@ -25,6 +25,7 @@ struct xlb_dp {
 	int syns;		/* xlb_syns; -1 likewise */
 	int replaced;		/* xlb_replaced; -1 likewise */
 	int prev_tables;	/* xlb_prev_tables; -1 likewise */
+	int syn_stats;		/* xlb_syn_stats; -1 likewise */
 	int moved_stats;	/* xlb_moved_stats; -1 likewise */
 	int nr_cpus;
 	bool owned;		/* fds are ours to close */
@@ -79,6 +80,8 @@ int xlb_dp_get_replaced(const struct xlb_dp *dp, __u32 slot, __u32 service,
 /* The previous table of a replaced service (as xlb_dp_get_table_raw). */
 int xlb_dp_get_prev_table(const struct xlb_dp *dp, __u32 slot, __u32 service, __u32 **ids,
 			  __u32 *m);
+/* A backend's SYNs of moved slots and their retransmissions (zeros without the map). */
+int xlb_dp_syn_stats(const struct xlb_dp *dp, __u32 id, struct xlb_syn_stat *out);
 /* Packets of moved slots, summed over CPUs (zeros in state older than the map). */
 int xlb_dp_moved_stats(const struct xlb_dp *dp, struct xlb_moved_stats *out);
 

@@ -145,6 +145,21 @@ static void data_plane(const struct xlb_metrics *m, FILE *f)
 	fprintf(f, "xlb_moved_released_total %llu\n", (unsigned long long)m->moved_released);
 }
 
+static void rollouts(const struct xlb_metrics *m, FILE *f)
+{
+	family(f, "xlb_rollout_active", "gauge", "1 while a stepped change runs or is paused.");
+	fprintf(f, "xlb_rollout_active %d\n", m->rollout_active);
+	family(f, "xlb_rollout_step", "gauge", "The last step the rollout applied (0: none).");
+	fprintf(f, "xlb_rollout_step %u\n", m->rollout_active ? m->rollout_step : 0);
+	family(f, "xlb_rollout_steps", "gauge", "Steps of the rollout.");
+	fprintf(f, "xlb_rollout_steps %u\n", m->rollout_active ? m->rollout_steps : 0);
+	family(f, "xlb_rollout_completed_total", "counter", "Rollouts that reached their last step.");
+	fprintf(f, "xlb_rollout_completed_total %llu\n", (unsigned long long)m->rollouts_done);
+	family(f, "xlb_rollout_rolled_back_total", "counter",
+	       "Rollouts rolled back (a signal past its threshold, or by hand) or stopped.");
+	fprintf(f, "xlb_rollout_rolled_back_total %llu\n", (unsigned long long)m->rollouts_back);
+}
+
 static void daemon_counters(const struct xlb_metrics *m, FILE *f)
 {
 	family(f, "xlb_daemon_reloads_total", "counter", "SIGHUP reloads by result.");
@@ -204,6 +219,7 @@ void xlb_metrics_render(const struct xlb_metrics *m, FILE *f)
 	services(m, f);
 	data_plane(m, f);
 	daemon_counters(m, f);
+	rollouts(m, f);
 	state(m, f);
 }
 

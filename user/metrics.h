@@ -64,6 +64,9 @@ struct xlb_metrics {
 	struct xlb_moved_stats moved;	/* packets of moved slots, flows kept on the previous */
 	__u32 flows_remembered;		/* connection-table entries */
 	__u64 moved_released;		/* moved slots released (daemon) */
+	bool rollout_active;		/* a rollout is running or paused */
+	__u32 rollout_step, rollout_steps;
+	__u64 rollouts_done, rollouts_back;	/* rollouts finished; rolled back or stopped */
 	__u32 open_fds, max_fds;
 	bool has_usage;			/* the history's figures below were read */
 	__u32 history_records;

@@ -188,7 +188,9 @@ static bool service_settings_differ(const struct xlb_service_conf *a,
 	       a->port != b->port || a->proto != b->proto || a->table_size != b->table_size ||
 	       memcmp(&a->guards, &b->guards, sizeof(a->guards)) ||
 	       !xlb_hash_seeds_equal(&a->seeds, &b->seeds) ||
-	       memcmp(&a->health, &b->health, sizeof(a->health));
+	       memcmp(&a->health, &b->health, sizeof(a->health)) ||
+	       a->flow_idle_timeout != b->flow_idle_timeout || a->has_rollout != b->has_rollout ||
+	       memcmp(&a->rollout, &b->rollout, sizeof(a->rollout));
 }
 
 static int plan_service(const struct xlb_service_conf *o, const struct xlb_service_conf *n,

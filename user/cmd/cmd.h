@@ -32,6 +32,7 @@ int do_stats(int argc, char **argv);
 int do_table(int argc, char **argv);
 int do_decap(int argc, char **argv);
 int do_daemon(int argc, char **argv);
+int do_rollout(int argc, char **argv);
 
 /* Global options: --state DIR, --dev DEV. */
 extern const char *xlb_state_root;
@@ -50,6 +51,12 @@ struct xlb_change_result;
 int ctl_open(struct xlb_ctl *c, bool readonly);
 /* Print a change's plan and outcome; returns the exit status. */
 int report_change(const struct xlb_ctl *c, struct xlb_change_result *r, const char *what);
+struct xlb_config;
+/* --steps N --step-time D, taken out of argv: 0 or the exit status. */
+int rollout_opts(int *argc, char **argv, unsigned int *steps, long long *step_ms);
+/* Start a stepped change of c's interface to cfg (closes c): the exit status. */
+int start_rollout(struct xlb_ctl *c, const struct xlb_config *cfg, unsigned int steps,
+		  long long step_ms, const char *reason, bool force, const char *what);
 /* xlb_change() then report_change(): the exit status. */
 int run_change(struct xlb_ctl *c, const struct xlb_change *ch, const char *what);
 

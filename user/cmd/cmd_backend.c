@@ -135,7 +135,14 @@ static int backend_edit(enum edit op, int argc, char **argv)
 	struct xlb_config cfg;
 	struct xlb_ctl c;
 	char reason[256];
-	int rc, err, n = argc;
+	unsigned int steps;
+	long long step_ms;
+	int rc, err, n;
+
+	rc = rollout_opts(&argc, argv, &steps, &step_ms);
+	if (rc)
+		return rc;
+	n = argc;
 
 	/* --force and --reason TEXT may end any edit */
 	for (int i = 2; i < argc; i++) {
@@ -168,6 +175,12 @@ static int backend_edit(enum edit op, int argc, char **argv)
 	o.cfg = &cfg;
 	if (!o.reason)
 		o.reason = reason;
+	if (steps) {
+		rc = start_rollout(&c, &cfg, steps, step_ms, o.reason, o.force,
+				   "edited configuration");
+		xlb_config_free(&cfg);
+		return rc;
+	}
 	rc = run_change(&c, &o, "edited configuration");
 out:
 	xlb_config_free(&cfg);

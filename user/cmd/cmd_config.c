@@ -217,11 +217,15 @@ static int do_config_apply(int argc, char **argv)
 	struct xlb_change o = { .source = "apply" };
 	struct xlb_config cfg;
 	struct xlb_ctl c;
+	unsigned int steps;
+	long long step_ms;
 	int rc;
 
 	if (argc < 1 || argv[0][0] == '-')
-		return usage_error("config apply: takes FILE [--force] [--reason TEXT]");
-	rc = change_opts(argc, argv, 1, &o, "config apply");
+		return usage_error("config apply: takes FILE [--force] [--reason TEXT] "
+				   "[--steps N --step-time DURATION]");
+	rc = rollout_opts(&argc, argv, &steps, &step_ms) ?:
+	     change_opts(argc, argv, 1, &o, "config apply");
 	if (rc)
 		return rc;
 	rc = load_file(argv[0], &cfg);
@@ -234,8 +238,12 @@ static int do_config_apply(int argc, char **argv)
 	o.cfg = &cfg;
 	if (!o.reason)
 		o.reason = argv[0];
-	rc = run_change(&c, &o, argv[0]);
-	xlb_ctl_close(&c);
+	if (steps)
+		rc = start_rollout(&c, &cfg, steps, step_ms, o.reason, o.force, argv[0]);
+	else
+		rc = run_change(&c, &o, argv[0]);
+	if (!steps)
+		xlb_ctl_close(&c);
 	xlb_config_free(&cfg);
 	return rc;
 }
@@ -267,8 +275,32 @@ static void print_record(const struct xlb_record *r, bool live)
 	       r->forced ? "[FORCED] " : "", r->pending ? "[PENDING] " : "", r->reason);
 }
 
+/* The rollout a record belongs to ("rollout ID step ..." / "rollout ID rolled back ..."). */
+static bool rollout_of(const struct xlb_record *r, char *id, size_t len)
+{
+	const char *p = r->reason + strlen("rollout ");
+
+	if (strcmp(r->source, "rollout") || strncmp(r->reason, "rollout ", 8))
+		return false;
+	snprintf(id, len, "%.*s", (int)strcspn(p, " "), p);
+	return true;
+}
+
+/* A rollout's generations as one change: first..last, steps and its end. */
+static void print_rollout_group(const struct xlb_record *recs, __u32 from, __u32 to,
+				const char *id)
+{
+	const char *end = strstr(recs[to].reason, "rolled back") ? "rolled back" : "stepped";
+
+	printf("      rollout %s: generations %llu..%llu, %u generations, %s\n", id,
+	       (unsigned long long)recs[from].generation, (unsigned long long)recs[to].generation,
+	       to - from + 1, end);
+}
+
 static int do_config_history(int argc, char **argv)
 {
+	char group[32] = "", id[32];
+	__u32 group_from = 0;
 	struct xlb_record *recs;
 	struct xlb_ctl c;
 	json_t *arr;
@@ -290,15 +322,29 @@ static int do_config_history(int argc, char **argv)
 		printf("%-5s %-4s %-20s %-10s %-9s %-16s %s\n", "gen", "live", "time", "user",
 		       "source", "fingerprint", "reason");
 	for (__u32 i = 0; i < n; i++) {
-		bool live = recs[i].generation == c.live_gen;
+		bool live = recs[i].generation == c.live_gen, in = rollout_of(&recs[i], id, sizeof(id));
 		json_t *j = xlb_record_meta_json(&recs[i]);
 
 		json_object_set_new(j, "live", json_boolean(live));
+		if (in)
+			json_object_set_new(j, "rollout", json_string(id));
 		json_array_append_new(arr, j);
-		if (!xlb_json)
-			print_record(&recs[i], live);
-		xlb_record_free(&recs[i]);
+		if (xlb_json)
+			continue;
+		if (group[0] && (!in || strcmp(id, group))) {
+			print_rollout_group(recs, group_from, i - 1, group);
+			group[0] = '\0';
+		}
+		if (in && !group[0]) {
+			snprintf(group, sizeof(group), "%s", id);
+			group_from = i;
+		}
+		print_record(&recs[i], live);
 	}
+	if (!xlb_json && group[0])
+		print_rollout_group(recs, group_from, n - 1, group);
+	for (__u32 i = 0; i < n; i++)
+		xlb_record_free(&recs[i]);
 	if (xlb_json)
 		json_emit(arr);
 	else

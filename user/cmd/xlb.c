@@ -17,14 +17,15 @@ static const char synopsis[] =
 "  xlb status [DEV]\n"
 "  xlb config validate FILE\n"
 "  xlb config plan FILE\n"
-"  xlb config apply FILE [--force] [--reason TEXT]\n"
+"  xlb config apply FILE [--force] [--reason TEXT] [--steps N --step-time DURATION]\n"
 "  xlb config show\n"
 "  xlb config history\n"
 "  xlb config rollback [GEN] [--force] [--reason TEXT]\n"
 "  xlb backend list [SERVICE]\n"
-"  xlb backend add SERVICE ADDR [weight N] [state active|drain|down] [--force]\n"
-"  xlb backend remove SERVICE ADDR [--force]\n"
-"  xlb backend set SERVICE ADDR {weight N | state active|drain|down} [--force]\n"
+"  xlb backend add SERVICE ADDR [weight N] [state active|drain|down] [--force] [--steps N --step-time DURATION]\n"
+"  xlb backend remove SERVICE ADDR [--force] [--steps N --step-time DURATION]\n"
+"  xlb backend set SERVICE ADDR {weight N | state active|drain|down} [--force] [--steps N --step-time DURATION]\n"
+"  xlb rollout status|pause|resume|abort\n"
 "  xlb stats [SERVICE] [--watch [--count N]]\n"
 "  xlb table SERVICE\n"
 "  xlb decap attach DEV [--mode native|generic] {--from PREFIX... | --any-source} [ADDR...]\n"
@@ -117,6 +118,7 @@ static const struct cmd objects[] = {
 	{ "table", do_table },
 	{ "decap", do_decap },
 	{ "daemon", do_daemon },
+	{ "rollout", do_rollout },
 	{ "help", do_help },
 	{ "version", do_version },
 	{ NULL, NULL },
