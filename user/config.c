@@ -199,8 +199,9 @@ static const char *const record_root_keys[] = { "services", "history", "hash_key
 						"hash_key_id", "hash_key", NULL };
 static const char *const history_keys[] = { "keep", NULL };
 static const char *const svc_keys[] = { "name", "vip", "port", "protocol", "table_size",
-					"flow_idle_timeout", "guards", "rollout", "health", "backends", NULL };
+					"flow_idle_timeout", "guards", "rollout", "slow_start", "health", "backends", NULL };
 static const char *const guard_keys[] = { "min_active", "max_share", "max_churn", NULL };
+static const char *const slow_start_keys[] = { "steps", "step_time_ms", NULL };
 static const char *const rollout_keys[] = { "max_share_deviation", "max_drops_per_second",
 					    "max_health_failures", "min_flows",
 					    "max_syn_retry_share", NULL };
@@ -290,6 +291,24 @@ static void parse_rollout(json_t *r, const char *path, struct xlb_service_conf *
 		l->min_flows = v;
 	get_fraction(r, "max_syn_retry_share", path, XLB_ROLLOUT_MAX_SYN_RETRY,
 		     &l->max_syn_retry_share, d);
+}
+
+static void parse_slow_start(json_t *ss, const char *path, struct xlb_service_conf *out,
+			     struct xlb_diags *d)
+{
+	long long v;
+
+	if (!ss)
+		return;
+	if (!json_is_object(ss)) {
+		xlb_diag_add(d, path, "must be an object with \"steps\" and \"step_time_ms\"");
+		return;
+	}
+	check_keys(ss, slow_start_keys, path, d);
+	if (get_int(ss, "steps", path, 2, 100, 0, true, &v, d))
+		out->slow_start_steps = v;
+	if (get_int(ss, "step_time_ms", path, 1000, 3600000, 0, true, &v, d))
+		out->slow_start_ms = v;
 }
 
 static void parse_health(json_t *h, const char *path, struct xlb_health *out,
@@ -398,6 +417,8 @@ static void parse_service(json_t *s, const char *path, struct xlb_service_conf *
 	parse_health(json_object_get(s, "health"), p, &out->health, d);
 	join(p, sizeof(p), path, "rollout");
 	parse_rollout(json_object_get(s, "rollout"), p, out, d);
+	join(p, sizeof(p), path, "slow_start");
+	parse_slow_start(json_object_get(s, "slow_start"), p, out, d);
 
 	bes = json_object_get(s, "backends");
 	join(p, sizeof(p), path, "backends");
@@ -684,6 +705,9 @@ static json_t *service_json(const struct xlb_service_conf *s)
 	/* shown when set: fingerprints of configurations without it stay */
 	if (s->flow_idle_timeout)
 		json_object_set_new(o, "flow_idle_timeout", json_integer(s->flow_idle_timeout));
+	if (s->slow_start_steps)
+		json_object_set_new(o, "slow_start", json_pack("{s:i,s:i}", "steps",
+				    s->slow_start_steps, "step_time_ms", s->slow_start_ms));
 	if (s->has_rollout)
 		json_object_set_new(o, "rollout", json_pack("{s:f,s:i,s:i,s:i,s:f}",
 				    "max_share_deviation", s->rollout.max_share_deviation,

@@ -69,6 +69,10 @@ struct xlb_service_conf {
 	struct xlb_guards guards;
 	struct xlb_health health;
 	bool has_rollout;		/* "rollout" given (shown; else defaults, not shown) */
+	__u32 slow_start_steps;		/* "slow_start": a backend that comes up or is added
+					   enters in this many steps (0: at once) */
+	__u32 slow_start_ms;		/* each this long (a rollout with the service's
+					   thresholds) */
 	struct xlb_rollout_limits rollout;
 	struct xlb_backend_conf *backends;
 	__u32 nr_backends;

@@ -112,6 +112,10 @@ struct daemon {
 	int daemon_lock;		/* held while it runs: the CLI sees a daemon */
 };
 
+struct xlb_ctl;
+static bool slow_start(struct daemon *d, struct xlb_ctl *c, const struct xlb_config *cfg);
+static void slow_start_failed(struct daemon *d, const struct xlb_config *start);
+
 /* One log line per event, syslog priority prefix (journald reads it). */
 static void dlog(int prio, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void dlog(int prio, const char *fmt, ...)
@@ -513,7 +517,11 @@ static void commit_health(struct daemon *d, __u64 now)
 	err = 1;
 	if (changed) {
 		log_health_changes(&c.running, &cfg, reason, sizeof(reason));
-		err = commit(&c, &cfg, "health", reason, XLB_GUARD_MAX_SHARE | XLB_GUARD_MAX_CHURN);
+		if (slow_start(d, &c, &cfg))
+			err = 0;	/* landed: the rollout brings it in, step by step */
+		else
+			err = commit(&c, &cfg, "health", reason,
+				     XLB_GUARD_MAX_SHARE | XLB_GUARD_MAX_CHURN);
 		if (!err && d->ro.active)	/* the rollout goes on from this generation */
 			d->ro.expect_gen = c.live_gen;
 	}
@@ -1068,6 +1076,8 @@ static void rollout_back(struct daemon *d, struct xlb_ctl *c, struct xlb_rollout
 		dlog(3, "rollout %s: the rollback failed: %s", r->id, xlb_errmsg());
 		rollout_end(d, r, XLB_ROLLOUT_FAILED, reason);
 	} else {
+		if (!strncmp(r->reason, "slow start", 10))
+			slow_start_failed(d, &rec.config);
 		r->rollback_gen = res.generation;
 		d->ro.expect_gen = res.generation;
 		dlog(4, "%s (generation %llu)", reason, (unsigned long long)res.generation);
@@ -1111,6 +1121,82 @@ static bool rollout_apply(struct daemon *d, struct xlb_ctl *c, struct xlb_rollou
 	dlog(5, "rollout %s: step %u of %u applied (generation %llu)", r->id, k, r->steps,
 	     (unsigned long long)res.generation);
 	xlb_change_result_free(&res);
+	return true;
+}
+
+/*
+ * A slow start rolled back: the backends it brought in are out again and must
+ * pass their checks `rise` times before the next attempt.
+ */
+static void slow_start_failed(struct daemon *d, const struct xlb_config *start)
+{
+	pthread_mutex_lock(&d->lock);
+	for (__u32 i = 0; i < d->nr_be; i++) {
+		struct dbackend *b = &d->be[i];
+		const struct xlb_service_conf *s = xlb_config_service(start, b->service);
+		const struct xlb_backend_conf *bc = s ? xlb_service_backend(s, &b->addr, b->family)
+						      : NULL;
+
+		if (bc && bc->state == XLB_BACKEND_DOWN && b->h.up) {
+			b->h.up = false;
+			b->h.ok_run = 0;
+		}
+	}
+	pthread_mutex_unlock(&d->lock);
+}
+
+/*
+ * A health verdict that brings a backend back up in a service with
+ * slow_start: instead of a commit, a rollout from the running configuration
+ * to cfg in the service's steps (judged like any).  True when one started.
+ */
+static bool slow_start(struct daemon *d, struct xlb_ctl *c, const struct xlb_config *cfg)
+{
+	const struct xlb_service_conf *ss = NULL;
+	struct xlb_rollout r = { 0 }, now;
+	char a[INET6_ADDRSTRLEN] = "";
+	__u32 rnd = (__u32)now_ms() * 2654435761u ^ d->seed;
+
+	for (__u32 s = 0; s < cfg->nr_services && !ss; s++) {
+		const struct xlb_service_conf *sc = &cfg->services[s];
+		const struct xlb_service_conf *old = xlb_config_service(&c->running, sc->name);
+
+		for (__u32 j = 0; old && sc->slow_start_steps && j < sc->nr_backends && !ss; j++) {
+			const struct xlb_backend_conf *b = &sc->backends[j];
+			const struct xlb_backend_conf *ob = xlb_service_backend(old, &b->addr,
+										b->family);
+
+			if (ob && ob->state == XLB_BACKEND_DOWN && b->state == XLB_BACKEND_ACTIVE) {
+				ss = sc;
+				xlb_addr_str(&b->addr, b->family, a, sizeof(a));
+			}
+		}
+	}
+	if (!ss)
+		return false;
+	if (!xlb_rollout_read(c->hist, &now)) {
+		bool busy = xlb_rollout_active(&now);
+
+		xlb_rollout_free(&now);
+		if (busy)
+			return false;	/* one at a time: this one comes in at once */
+	}
+	snprintf(r.id, sizeof(r.id), "r%08x", rnd);
+	r.state = XLB_ROLLOUT_RUNNING;
+	r.start_gen = c->live_gen;
+	r.steps = ss->slow_start_steps;
+	r.step_ms = ss->slow_start_ms;
+	r.started_unix = time(NULL);
+	snprintf(r.user, sizeof(r.user), "daemon");
+	snprintf(r.reason, sizeof(r.reason), "slow start: service %s backend %s is up (health)",
+		 ss->name, a);
+	if (xlb_config_copy(&r.target, cfg) || xlb_rollout_write(c->hist, &r)) {
+		xlb_rollout_free(&r);
+		return false;
+	}
+	dlog(5, "rollout %s: %s: it enters in %u steps of %u ms", r.id, r.reason, r.steps,
+	     ss->slow_start_ms);
+	xlb_rollout_free(&r);
 	return true;
 }
 

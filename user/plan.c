@@ -190,6 +190,7 @@ static bool service_settings_differ(const struct xlb_service_conf *a,
 	       !xlb_hash_seeds_equal(&a->seeds, &b->seeds) ||
 	       memcmp(&a->health, &b->health, sizeof(a->health)) ||
 	       a->flow_idle_timeout != b->flow_idle_timeout || a->has_rollout != b->has_rollout ||
+	       a->slow_start_steps != b->slow_start_steps || a->slow_start_ms != b->slow_start_ms ||
 	       memcmp(&a->rollout, &b->rollout, sizeof(a->rollout));
 }
 

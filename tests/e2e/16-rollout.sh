@@ -5,7 +5,7 @@
 # check but has no VIP on its loopback (its SYNs are lost) stops the rollout
 # at its first step and rolls it back — failed requests counted, against the
 # same change applied at once; (3) a daemon killed mid-rollout resumes it
-# when it starts again; (4) pause, resume and abort by hand.
+# when it starts again; (4) pause, resume and abort by hand; (5) slow start.
 . "$(dirname "$0")/lib.sh"
 lab_up --backends 4
 attach
@@ -118,6 +118,26 @@ check "aborted" state_is aborted
 check "rolled back to the generation it started from (tables of $g0)" \
 	test "$(xlb -j config show | jq '.services[0].backends | length')" = 3
 check_exit "abort with none in progress exits 1" 1 xlb rollout abort
+
+# (5) slow start: a backend the checks bring back up, and one added by hand,
+# enter in the service's steps
+for f in 3 4; do jq -c '.services[0].slow_start = {"steps": 3, "step_time_ms": 2000}' \
+	/tmp/$LP-$f.json >/tmp/$LP-s$f.json; done
+check "a configuration with slow_start" xlb config apply /tmp/$LP-s3.json --force
+weight_of() { xlb -j config show | jq -r ".services[0].backends[] | select(.address == \"198.51.100.$1\") | .state + \" \" + (.weight | tostring)"; }
+is() { [ "$(weight_of "$1")" = "$2" ]; }
+lab b2 sh -c "kill \$(cat /run/$LP-b2.nginx.pid)"
+check "b2's server stops: the checks take it out" wait_for 10 is 2 "down 100"
+lab b2 nginx -c /tmp/$LP-b2.nginx.conf
+slow_started() { state_is running && grep -q "slow start" <<<"$(ro reason)"; }
+check "its server back: a slow start begins" wait_for 10 slow_started
+check "b2 enters with a third of its weight" wait_for 5 is 2 "active 33"
+check "and ends at its whole weight" wait_for 20 is 2 "active 100"
+check "the slow start is done" wait_for 5 state_is done
+xlb backend add web 198.51.100.4 weight 100 >/tmp/$LP-add.out 2>&1
+check "backend add in a slow-start service steps it in" grep -q "enters in 3 steps" /tmp/$LP-add.out
+check "b4 ends at its whole weight" wait_for 20 is 4 "active 100"
+check "that rollout is done too" wait_for 5 state_is done
 kill -TERM $dpid; wait $dpid 2>/dev/null
 check_exit "without a daemon a stepped apply is refused (exit 1)" 1 \
 	xlb config apply /tmp/$LP-4.json --steps 2 --step-time 1s

@@ -7,6 +7,7 @@
 #include "cmd.h"
 #include "change.h"
 #include "log.h"
+#include "rollout.h"
 #include "netutil.h"
 #include "shares.h"
 
@@ -129,6 +130,32 @@ static int edit_config(struct xlb_config *cfg, enum edit op, const char *svc_nam
 	return 0;
 }
 
+/*
+ * A backend that becomes active in a service with slow_start, while a daemon
+ * runs to step it: the service's steps.  True when they apply.
+ */
+static bool slow_start_of(const struct xlb_ctl *c, const struct xlb_config *cfg,
+			  const char *svc, unsigned int *steps, long long *step_ms)
+{
+	const struct xlb_service_conf *s = xlb_config_service(cfg, svc);
+	const struct xlb_service_conf *o = xlb_config_service(&c->running, svc);
+
+	if (!s || !o || !s->slow_start_steps || !xlb_daemon_running(c->ifname))
+		return false;
+	for (__u32 j = 0; j < s->nr_backends; j++) {
+		const struct xlb_backend_conf *b = &s->backends[j];
+		const struct xlb_backend_conf *ob = xlb_service_backend(o, &b->addr, b->family);
+
+		if (b->state == XLB_BACKEND_ACTIVE && b->weight &&
+		    (!ob || ob->state != XLB_BACKEND_ACTIVE || !ob->weight)) {
+			*steps = s->slow_start_steps;
+			*step_ms = s->slow_start_ms;
+			return true;
+		}
+	}
+	return false;
+}
+
 static int backend_edit(enum edit op, int argc, char **argv)
 {
 	struct xlb_change o = { .source = "backend" };
@@ -175,6 +202,9 @@ static int backend_edit(enum edit op, int argc, char **argv)
 	o.cfg = &cfg;
 	if (!o.reason)
 		o.reason = reason;
+	if (!steps && slow_start_of(&c, &cfg, argv[0], &steps, &step_ms) && !xlb_json)
+		printf("service %s has slow_start: the backend enters in %u steps of %lld ms\n",
+		       argv[0], steps, step_ms);
 	if (steps) {
 		rc = start_rollout(&c, &cfg, steps, step_ms, o.reason, o.force,
 				   "edited configuration");
