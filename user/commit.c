@@ -14,7 +14,6 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
-#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -354,17 +353,6 @@ static int write_slot(struct xlb_ctl *c, __u32 slot, const struct xlb_config *cf
 	return xlb_dp_set_slot_conf(&c->dp, slot, &conf);
 }
 
-static const char *who(void)
-{
-	const char *u = getenv("SUDO_USER");
-	struct passwd *pw;
-
-	if (u && *u)
-		return u;
-	pw = getpwuid(getuid());
-	return pw ? pw->pw_name : "?";
-}
-
 /* The record of a change; it borrows cfg and a (not to be freed). */
 static void record_of(struct xlb_record *r, const struct xlb_config *cfg,
 		      const struct xlb_assign *a, const struct xlb_plan *plan,
@@ -377,7 +365,7 @@ static void record_of(struct xlb_record *r, const struct xlb_config *cfg,
 	r->generation = gen;
 	r->unix_time = now;
 	strftime(r->time, sizeof(r->time), "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
-	snprintf(r->user, sizeof(r->user), "%s", who());
+	snprintf(r->user, sizeof(r->user), "%s", xlb_who());
 	snprintf(r->reason, sizeof(r->reason), "%s", m->reason ?: "");
 	snprintf(r->source, sizeof(r->source), "%s", m->source ?: "apply");
 	xlb_config_fingerprint(cfg, r->fingerprint);

@@ -1,6 +1,9 @@
 /* Diagnostics to stderr; with -j, a command's error is one JSON object. */
 #include <stdarg.h>
+#include <pwd.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
 #include <string.h>
 #include <errno.h>
 #include <jansson.h>
@@ -115,4 +118,15 @@ int xlb_exit_for(int err)
 	default:
 		return err ? XLB_EXIT_SYSTEM : XLB_EXIT_OK;
 	}
+}
+
+const char *xlb_who(void)
+{
+	const char *u = getenv("SUDO_USER");
+	struct passwd *pw;
+
+	if (u && *u)
+		return u;
+	pw = getpwuid(getuid());
+	return pw ? pw->pw_name : "?";
 }

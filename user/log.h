@@ -29,6 +29,8 @@ void p_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
  */
 int xlb_errf(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 const char *xlb_errmsg(void);
+/* Who makes a change: $SUDO_USER, else the caller's user name ("?"). */
+const char *xlb_who(void);
 /*
  * Entry points clear it first and again when they succeed, so a message is
  * always the failing call's own and a success leaves none.

@@ -147,38 +147,7 @@ static int send_udp(__u16 sport, int *verdict)
 	return send_pkt("203.0.113.7", sport, IPPROTO_UDP, 0, verdict);
 }
 
-/* The backend the live table gives a flow of proto, computed from the maps. */
-static int table_backend_proto(__u16 sport, __u8 proto)
-{
-	struct xlb_flow_key k = { .family = XLB_FAMILY_V4, .proto = proto };
-	struct xlb_backend be;
-	struct xlb_ctl c;
-	__u32 *ids, m, key;
 
-	inet_pton(AF_INET, "203.0.113.7", &k.src.v4);
-	inet_pton(AF_INET, VIP, &k.dst.v4);
-	k.sport = htons(sport);
-	k.dport = htons(80);
-	struct xlb_service_key sk = { .vip = k.dst, .port = htons(80), .proto = proto,
-				      .family = XLB_FAMILY_V4 };
-	struct xlb_service svc;
-
-	assert_int_equal(xlb_ctl_open(ifname, state_dir, true, &c), 0);
-	sk.slot = c.live_slot;
-	assert_int_equal(bpf_map_lookup_elem(c.dp.services, &sk, &svc), 0);
-	assert_int_equal(xlb_dp_get_table(&c.dp, c.live_slot, svc.index, &ids, &m), 0);
-	key = c.live_slot * XLB_MAX_BACKENDS +
-	      ids[xlb_table_index(xlb_flow_hash(&k, svc.hash_seed ?: XLB_HASH_SEED), m)];
-	assert_int_equal(bpf_map_lookup_elem(c.dp.backends, &key, &be), 0);
-	free(ids);
-	xlb_ctl_close(&c);
-	return ((__u8 *)&be.addr.v4)[3];
-}
-
-static int table_backend(__u16 sport)
-{
-	return table_backend_proto(sport, IPPROTO_TCP);
-}
 
 /* The live table entry (cur | prev << 16) of a flow of proto from 203.0.113.7:sport. */
 static __u32 table_entry_proto(__u16 sport, __u8 proto)
@@ -208,6 +177,25 @@ static __u32 table_entry_proto(__u16 sport, __u8 proto)
 static __u32 table_entry(__u16 sport)
 {
 	return table_entry_proto(sport, IPPROTO_TCP);
+}
+
+/* The backend (last octet) the live table gives a flow of proto, from the maps. */
+static int table_backend_proto(__u16 sport, __u8 proto)
+{
+	__u32 id = XLB_TABLE_CUR(table_entry_proto(sport, proto)), key;
+	struct xlb_backend be;
+	struct xlb_ctl c;
+
+	assert_int_equal(xlb_ctl_open(ifname, state_dir, true, &c), 0);
+	key = c.live_slot * XLB_MAX_BACKENDS + id;
+	assert_int_equal(bpf_map_lookup_elem(c.dp.backends, &key, &be), 0);
+	xlb_ctl_close(&c);
+	return ((__u8 *)&be.addr.v4)[3];
+}
+
+static int table_backend(__u16 sport)
+{
+	return table_backend_proto(sport, IPPROTO_TCP);
 }
 
 /* The next port from *port on whose flow's slot a change left a previous backend. */

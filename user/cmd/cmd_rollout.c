@@ -1,6 +1,5 @@
 /* Stepped changes: xlb config apply FILE --steps N --step-time D, xlb rollout VERB. */
 #include <errno.h>
-#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,17 +20,6 @@ static void sleep_ms(long ms)
 	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
 
 	nanosleep(&ts, NULL);
-}
-
-static const char *who(void)
-{
-	const char *u = getenv("SUDO_USER");
-	struct passwd *pw;
-
-	if (u && *u)
-		return u;
-	pw = getpwuid(getuid());
-	return pw ? pw->pw_name : "?";
 }
 
 /* Wait until the daemon has taken the rollout's request or first step: the rollout. */
@@ -147,7 +135,7 @@ int start_rollout(struct xlb_ctl *c, const struct xlb_config *cfg, unsigned int 
 	r.step_ms = step_ms;
 	r.started_unix = time(NULL);
 	r.forced = force;
-	snprintf(r.user, sizeof(r.user), "%s", who());
+	snprintf(r.user, sizeof(r.user), "%s", xlb_who());
 	snprintf(r.reason, sizeof(r.reason), "%s", reason ?: what);
 	if (xlb_config_copy(&r.target, cfg)) {
 		rc = XLB_EXIT_SYSTEM;
