@@ -62,6 +62,12 @@ struct dservice {
 	bool floor_hit;
 };
 
+/* A service's live table fingerprint (xlb_table_info). */
+struct dtable {
+	char name[XLB_NAME_MAX];
+	char fp[17];
+};
+
 /* The rollout the daemon moves on (rollout.json holds the rest). */
 struct drollout {
 	bool active;
@@ -108,6 +114,8 @@ struct daemon {
 	__u32 flows_remembered;
 	__u64 moved_released;
 	struct drollout ro;
+	struct dtable tables[XLB_MAX_SERVICES];
+	__u32 nr_tables;
 	__u64 rollouts_done, rollouts_back;
 	int daemon_lock;		/* held while it runs: the CLI sees a daemon */
 };
@@ -181,6 +189,7 @@ static struct dbackend *add_be(struct daemon *d, const char *svc, const struct x
 /* Table shares of the live tables, per backend. */
 static void load_shares(struct daemon *d)
 {
+	d->nr_tables = 0;
 	for (__u32 s = 0; s < d->running.nr_services; s++) {
 		const struct xlb_service_conf *sc = &d->running.services[s];
 		struct xlb_live_table t;
@@ -188,6 +197,10 @@ static void load_shares(struct daemon *d)
 		if (xlb_live_table_read(&d->dp, d->live_slot, &d->assign, sc, &t)) {
 			dlog(3, "cannot read the live table of %s: %s", sc->name, xlb_errmsg());
 			continue;
+		}
+		if (t.m && d->nr_tables < XLB_MAX_SERVICES) {
+			snprintf(d->tables[d->nr_tables].name, XLB_NAME_MAX, "%s", sc->name);
+			snprintf(d->tables[d->nr_tables++].fp, 17, "%s", t.fingerprint);
 		}
 		for (__u32 i = 0; i < d->nr_be; i++)
 			if (!strcmp(d->be[i].service, sc->name))
@@ -652,6 +665,10 @@ static void snapshot_services(struct daemon *d, struct xlb_metrics *m)
 		ms->has_counters = idx >= 0 && !xlb_dp_counters(&d->dp, d->dp.service_stats, idx,
 								&ms->c);
 		ms->active = xlb_service_holders(sc);
+		for (__u32 k = 0; k < d->nr_tables; k++)
+			if (!strcmp(d->tables[k].name, sc->name))
+				snprintf(ms->table_fingerprint, sizeof(ms->table_fingerprint), "%s",
+					 d->tables[k].fp);
 		ms->has_moved = d->has_moved && idx >= 0;
 		ms->moved = ms->has_moved ? d->moved_by_index[idx] : 0;
 		for (__u32 k = 0; k < d->nr_svc; k++)
@@ -1325,6 +1342,17 @@ out:
 		rollout_snapshot(d);	/* after the step's ids and shares are known */
 }
 
+/* A change made beside the daemon (the CLI): read the running configuration again. */
+static void notice_changes(struct daemon *d)
+{
+	struct xlb_slot_conf conf;
+	__u32 slot;
+
+	if (!xlb_dp_active_slot(&d->dp, &slot) && !xlb_dp_get_slot_conf(&d->dp, slot, &conf) &&
+	    conf.generation != d->generation)
+		sync_running(d);
+}
+
 /*
  * Every few seconds: release the moved slots no flow needs any more (the
  * lock is tried, never waited on: a CLI change releases them too), and
@@ -1364,6 +1392,7 @@ static void every_second(struct daemon *d)
 	char status[128];
 
 	rollout_tick(d);
+	notice_changes(d);
 	if (ticks % 5 == 0)
 		release_moved(d);
 	if (ticks++ % 10 == 0)

@@ -84,6 +84,13 @@ static void services(const struct xlb_metrics *m, FILE *f)
 	for (__u32 s = 0; s < m->nr_svc; s++)
 		fprintf(f, "xlb_service_backends_active{service=\"%s\"} %u\n", m->svc[s].name,
 			m->svc[s].active);
+	family(f, "xlb_table_info", "gauge",
+	       "Fingerprint of the service's live table: of each slot's backend address, so "
+	       "equal on nodes that send every flow to the same backend (xlb fleet check).");
+	for (__u32 s = 0; s < m->nr_svc; s++)
+		if (m->svc[s].table_fingerprint[0])
+			fprintf(f, "xlb_table_info{service=\"%s\",fingerprint=\"%s\"} 1\n",
+				m->svc[s].name, m->svc[s].table_fingerprint);
 	family(f, "xlb_service_moved_slots", "gauge",
 	       "Table slots a change moved and not yet released: flows there consult the "
 	       "connection table.");

@@ -28,6 +28,7 @@ struct xlb_metrics_service {
 	bool has_counters;
 	struct xlb_counters c;
 	__u32 active;			/* backends holding table slots */
+	char table_fingerprint[17];	/* of the live table ("": none) */
 	bool has_moved;			/* moved below was measured */
 	__u32 moved;			/* table slots a change moved, not yet released */
 	bool has_floor;			/* health-checked: the floor applies */

@@ -63,6 +63,48 @@ static bool table_matches(const struct xlb_live_table *t, const struct xlb_assig
 	return match;
 }
 
+/*
+ * FNV-1a over what each slot sends a flow to: the backend's family and
+ * address (zeros for an empty slot), never its id — ids depend on a node's
+ * history, addresses do not.  Equal fingerprints mean the same backend for
+ * every flow, and the other way round.  Counts slots, moved slots; ids become
+ * the current ones.
+ */
+static int fingerprint(const struct xlb_dp *dp, __u32 slot, struct xlb_live_table *t, __u64 *fp)
+{
+	struct who { __u8 read, family; union xlb_addr addr; } *seen;
+
+	seen = calloc(XLB_MAX_BACKENDS, sizeof(*seen));
+	if (!seen)
+		return xlb_errf(-ENOMEM, "out of memory");
+	for (__u32 i = 0; i < t->m; i++) {
+		__u32 id;
+		struct who *w;
+		__u8 bytes[17] = { 0 };
+
+		t->moved += XLB_TABLE_PREV(t->ids[i]) != 0;
+		id = t->ids[i] = XLB_TABLE_CUR(t->ids[i]);
+		id = id < XLB_MAX_BACKENDS ? id : 0;
+		t->slots[id]++;
+		w = &seen[id];
+		if (id && !w->read) {
+			struct xlb_backend be;
+
+			w->read = 1;
+			if (!xlb_dp_get_backend(dp, slot, id, &be)) {
+				w->family = be.family;
+				w->addr = be.addr;
+			}
+		}
+		bytes[0] = w->family;
+		memcpy(bytes + 1, &w->addr, 16);
+		for (int k = 0; k < 17; k++)
+			*fp = (*fp ^ bytes[k]) * 0x100000001b3ull;
+	}
+	free(seen);
+	return 0;
+}
+
 int xlb_live_table_read(const struct xlb_dp *dp, __u32 slot, const struct xlb_assign *a,
 			const struct xlb_service_conf *s, struct xlb_live_table *t)
 {
@@ -82,12 +124,10 @@ int xlb_live_table_read(const struct xlb_dp *dp, __u32 slot, const struct xlb_as
 		xlb_live_table_free(t);
 		return err;
 	}
-	for (__u32 i = 0; i < t->m; i++) {
-		t->moved += XLB_TABLE_PREV(t->ids[i]) != 0;
-		t->ids[i] = XLB_TABLE_CUR(t->ids[i]);
-		t->slots[t->ids[i] < XLB_MAX_BACKENDS ? t->ids[i] : 0]++;
-		for (int k = 0; k < 4; k++)
-			fp = (fp ^ ((t->ids[i] >> (8 * k)) & 0xff)) * 0x100000001b3ull;
+	err = fingerprint(dp, slot, t, &fp);
+	if (err) {
+		xlb_live_table_free(t);
+		return err;
 	}
 	snprintf(t->fingerprint, sizeof(t->fingerprint), "%016llx", (unsigned long long)fp);
 	{

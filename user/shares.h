@@ -24,7 +24,8 @@ struct xlb_live_table {
 	__u32 moved;			/* slots a change moved, not yet released */
 	__u32 *slots;			/* backend id -> slots, XLB_MAX_BACKENDS entries */
 	bool matches;			/* equals the table the configuration s gives */
-	char fingerprint[17];		/* FNV-1a of the slots: equal on nodes that agree */
+	char fingerprint[17];		/* FNV-1a of each slot's backend address: equal on
+					   nodes that send every flow to the same backend */
 };
 
 /* Read the live table of s (numbered by a) from slot; 0 or -errno (message set). */

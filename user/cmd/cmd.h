@@ -33,6 +33,7 @@ int do_table(int argc, char **argv);
 int do_decap(int argc, char **argv);
 int do_daemon(int argc, char **argv);
 int do_rollout(int argc, char **argv);
+int do_fleet(int argc, char **argv);
 
 /* Global options: --state DIR, --dev DEV. */
 extern const char *xlb_state_root;

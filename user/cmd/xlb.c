@@ -26,6 +26,7 @@ static const char synopsis[] =
 "  xlb backend remove SERVICE ADDR [--force] [--steps N --step-time DURATION]\n"
 "  xlb backend set SERVICE ADDR {weight N | state active|drain|down} [--force] [--steps N --step-time DURATION]\n"
 "  xlb rollout status|pause|resume|abort\n"
+"  xlb fleet check SOURCE...\n"
 "  xlb stats [SERVICE] [--watch [--count N]]\n"
 "  xlb table SERVICE\n"
 "  xlb decap attach DEV [--mode native|generic] {--from PREFIX... | --any-source} [ADDR...]\n"
@@ -119,6 +120,7 @@ static const struct cmd objects[] = {
 	{ "decap", do_decap },
 	{ "daemon", do_daemon },
 	{ "rollout", do_rollout },
+	{ "fleet", do_fleet },
 	{ "help", do_help },
 	{ "version", do_version },
 	{ NULL, NULL },
