@@ -22,6 +22,7 @@
 #include <sys/epoll.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
+#include <sys/stat.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -80,6 +81,8 @@ struct drollout {
 	struct xlb_rollout_backend *snap;	/* counters at the window's start */
 	__u32 nr_snap;
 	__u64 drops0;
+	struct timespec seen_mtime;	/* rollout.json as last read (nothing to do while
+					   it is unchanged and no rollout is active) */
 };
 
 struct daemon {
@@ -1274,8 +1277,22 @@ static void rollout_tick(struct daemon *d)
 	char why[600];
 	bool stepped = false;
 
+	char hist[512], path[600];
+	struct stat st;
+
+	/* the common case costs a stat: no rollout file, or one already seen ended */
+	if (xlb_history_dir(d->o->state_root, d->o->ifname, hist, sizeof(hist)))
+		return;
+	snprintf(path, sizeof(path), "%s/rollout.json", hist);
+	if (stat(path, &st) || (!ro->active && st.st_mtim.tv_sec == ro->seen_mtime.tv_sec &&
+				st.st_mtim.tv_nsec == ro->seen_mtime.tv_nsec)) {
+		ro->active = false;
+		return;
+	}
 	if (xlb_ctl_try_open(d->o->ifname, d->o->state_root, &c))
 		return;	/* a command holds the lock: the next second */
+	if (!stat(path, &st))
+		ro->seen_mtime = st.st_mtim;
 	if (xlb_rollout_read(c.hist, &r) || !xlb_rollout_active(&r)) {
 		ro->active = false;
 		xlb_rollout_free(&r);

@@ -141,4 +141,12 @@ check "that rollout is done too" wait_for 5 state_is done
 kill -TERM $dpid; wait $dpid 2>/dev/null
 check_exit "without a daemon a stepped apply is refused (exit 1)" 1 \
 	xlb config apply /tmp/$LP-4.json --steps 2 --step-time 1s
+g=$(xlb -j status | jq -r '.[0].generation')
+check_exit "--steps 0: usage (exit 1)" 1 xlb config apply /tmp/$LP-4.json --steps 0 --step-time 1s
+check_exit "--steps without --step-time: usage (exit 1)" 1 xlb config apply /tmp/$LP-4.json --steps 2
+check_exit "--step-time 10x: usage (exit 1)" 1 xlb config apply /tmp/$LP-4.json --steps 2 --step-time 10x
+check_exit "--step-time below a second: usage (exit 1)" 1 xlb config apply /tmp/$LP-4.json --steps 2 --step-time 10ms
+check_exit "rollout pause with none in progress (exit 1)" 1 xlb rollout pause
+check_exit "an unknown rollout verb (exit 1)" 1 xlb rollout bogus
+check "none of them changed anything (generation $g)" test "$(xlb -j status | jq -r '.[0].generation')" = "$g"
 done_testing
