@@ -9,8 +9,12 @@
  * libmicrohttpd from its own thread; a mutex guards what both threads read.
  * Stopping leaves the data plane forwarding.
  */
+#define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <sys/wait.h>
+#include <poll.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
@@ -61,6 +65,15 @@ struct dbackend {
 struct dservice {
 	char name[XLB_NAME_MAX];
 	bool floor_hit;
+};
+
+/* A VIP's announcement through the node's BGP speaker (--announce). */
+struct dvip {
+	char proto[64];			/* its BIRD protocol: xlb_ADDRESS */
+	int state;			/* -1 not known yet, 0 withdrawn, 1 announced */
+	char why[200];			/* why it is withdrawn */
+	__u64 seen;			/* generation that last had it */
+	__u64 failed_ms;		/* last failed birdc (logged once a minute) */
 };
 
 /* A service's live table fingerprint (xlb_table_info). */
@@ -119,6 +132,10 @@ struct daemon {
 	struct drollout ro;
 	struct dtable tables[XLB_MAX_SERVICES];
 	__u32 nr_tables;
+	struct dvip vips[XLB_MAX_VIPS];
+	__u32 nr_vips, announced;
+	__u64 announce_changes;
+	bool reload_failed;		/* the last reload of --config was not applied */
 	__u64 rollouts_done, rollouts_back;
 	int daemon_lock;		/* held while it runs: the CLI sees a daemon */
 };
@@ -589,6 +606,7 @@ static void reload(struct daemon *d)
 	xlb_diags_free(&diags);
 	pthread_mutex_lock(&d->lock);
 	d->reloads[result]++;
+	d->reload_failed = result == XLB_RELOAD_INVALID || result == XLB_RELOAD_REFUSED;
 	pthread_mutex_unlock(&d->lock);
 	dlog(result >= XLB_RELOAD_INVALID ? 3 : 6, "reload: %s", xlb_reload_names[result]);
 	sync_running(d);
@@ -721,6 +739,9 @@ static int snapshot(struct daemon *d, struct xlb_metrics *m)
 	m->rollout_steps = d->ro.steps;
 	m->rollouts_done = d->rollouts_done;
 	m->rollouts_back = d->rollouts_back;
+	m->has_announce = d->o->announce != NULL;
+	m->announced = d->announced;
+	m->announce_changes = d->announce_changes;
 	m->has_usage = d->has_usage;
 	m->history_records = d->usage.records;
 	m->history_bytes = d->usage.bytes;
@@ -1359,6 +1380,199 @@ out:
 		rollout_snapshot(d);	/* after the step's ids and shares are known */
 }
 
+/* ---- announcement: the VIPs this node's BGP speaker announces ------------------------ */
+
+/* The BIRD protocol of a VIP: xlb_ and the address with '.' and ':' as '_'. */
+static void vip_protocol(const union xlb_addr *a, __u8 family, char *out, size_t len)
+{
+	char s[INET6_ADDRSTRLEN];
+
+	xlb_addr_str(a, family, s, sizeof(s));
+	for (char *p = s; *p; p++)
+		if (*p == '.' || *p == ':')
+			*p = '_';
+	snprintf(out, len, "xlb_%s", s);
+}
+
+/* birdc -s SOCKET enable|disable PROTOCOL, bounded in time: 0 or -1 (why in out). */
+static int birdc(struct daemon *d, const char *verb, const char *proto, char *out, size_t len)
+{
+	char *argv[] = { "birdc", "-s", (char *)d->o->announce, (char *)verb, (char *)proto, NULL };
+	int pfd[2], status = 0;
+	size_t got = 0;
+	pid_t pid;
+
+	out[0] = '\0';
+	if (pipe2(pfd, O_CLOEXEC))
+		return -1;
+	pid = fork();
+	if (pid == 0) {
+		dup2(pfd[1], 1);
+		dup2(pfd[1], 2);
+		execvp("birdc", argv);
+		_exit(127);
+	}
+	close(pfd[1]);
+	for (__u64 end = now_ms() + 3000; pid > 0 && got + 1 < len;) {
+		struct pollfd p = { .fd = pfd[0], .events = POLLIN };
+		ssize_t n;
+
+		if (now_ms() >= end || poll(&p, 1, (int)(end - now_ms())) <= 0) {
+			kill(pid, SIGKILL);
+			snprintf(out, len, "birdc did not answer within 3 s");
+			break;
+		}
+		n = read(pfd[0], out + got, len - 1 - got);
+		if (n <= 0)
+			break;
+		got += n;
+		out[got] = '\0';
+	}
+	close(pfd[0]);
+	if (pid < 0 || waitpid(pid, &status, 0) < 0)
+		return -1;
+	for (char *p = out; *p; p++)
+		if (*p == '\n')
+			*p = ' ';
+	/* BIRD answers "xlb_...: enabled", "...: disabled" or "...: already ..." */
+	return WIFEXITED(status) && !WEXITSTATUS(status) &&
+	       (strstr(out, "enabled") || strstr(out, "disabled")) ? 0 : -1;
+}
+
+/* Why this node must not announce vip now ("" when it may). */
+static void announce_why(struct daemon *d, const union xlb_addr *vip, __u8 family,
+			 bool attached, bool drained, char *why, size_t len)
+{
+	why[0] = '\0';
+	if (!attached) {
+		snprintf(why, len, "the balancer is not attached to %s", d->o->ifname);
+		return;
+	}
+	if (drained) {
+		snprintf(why, len, "the node is drained (xlb node undrain)");
+		return;
+	}
+	if (d->o->config && d->reload_failed) {
+		snprintf(why, len, "the running generation is not the configuration file's "
+			 "(its last reload was not applied)");
+		return;
+	}
+	for (__u32 s = 0; s < d->running.nr_services; s++) {
+		const struct xlb_service_conf *sc = &d->running.services[s];
+		__u32 up = 0, need = sc->guards.min_active ? sc->guards.min_active : 1;
+
+		if (sc->family != family || memcmp(&sc->vip, vip, sizeof(*vip)))
+			continue;
+		for (__u32 j = 0; j < sc->nr_backends; j++) {
+			const struct xlb_backend_conf *b = &sc->backends[j];
+			struct dbackend *db = find_be(d, sc->name, &b->addr, b->family);
+
+			up += b->state == XLB_BACKEND_ACTIVE && b->weight &&
+			      !(db && (db->health_down || (db->checked && !db->h.up)));
+		}
+		if (up < need) {
+			snprintf(why, len, "service %s has %u backends up, min_active %u", sc->name,
+				 up, need);
+			return;
+		}
+	}
+}
+
+/*
+ * Once a second with --announce: each VIP of the running configuration is
+ * announced (its BIRD protocol enabled) while the balancer is attached, the
+ * node is not drained, the running generation is the configuration file's,
+ * and each of the VIP's services has min_active backends up; else withdrawn.
+ * What it did goes to the log, the metrics and announce.json beside the
+ * history (xlb node status).
+ */
+static void announce_tick(struct daemon *d)
+{
+	struct xlb_status st;
+	char hist[512], path[600], tmp[620], why[200], out[256];
+	bool attached, drained;
+	json_t *vips = json_array();
+	FILE *f;
+
+	if (!d->o->announce || xlb_history_dir(d->o->state_root, d->o->ifname, hist, sizeof(hist)))
+		return;
+	snprintf(path, sizeof(path), "%s/drain", hist);
+	drained = !access(path, F_OK);
+	attached = !xlb_status_get(d->o->ifname, &st) && st.linked;
+	pthread_mutex_lock(&d->lock);
+	for (__u32 s = 0; s < d->running.nr_services; s++) {
+		const struct xlb_service_conf *sc = &d->running.services[s];
+		struct dvip *v = NULL;
+		char proto[64];
+
+		vip_protocol(&sc->vip, sc->family, proto, sizeof(proto));
+		for (__u32 k = 0; k < d->nr_vips && !v; k++)
+			if (!strcmp(d->vips[k].proto, proto))
+				v = &d->vips[k];
+		if (!v && d->nr_vips < XLB_MAX_VIPS) {
+			v = &d->vips[d->nr_vips++];
+			memset(v, 0, sizeof(*v));
+			snprintf(v->proto, sizeof(v->proto), "%s", proto);
+			v->state = -1;
+		}
+		if (v)
+			v->seen = d->generation;
+	}
+	for (__u32 k = 0; k < d->nr_vips; k++) {
+		struct dvip *v = &d->vips[k];
+		const struct xlb_service_conf *sc = NULL;
+		int want;
+
+		for (__u32 s = 0; s < d->running.nr_services && !sc; s++) {
+			char proto[64];
+
+			vip_protocol(&d->running.services[s].vip, d->running.services[s].family,
+				     proto, sizeof(proto));
+			if (!strcmp(proto, v->proto))
+				sc = &d->running.services[s];
+		}
+		if (sc)
+			announce_why(d, &sc->vip, sc->family, attached, drained, why, sizeof(why));
+		else
+			snprintf(why, sizeof(why), "no service has this VIP any more");
+		want = !why[0];
+		if (want != v->state) {
+			if (birdc(d, want ? "enable" : "disable", v->proto, out, sizeof(out))) {
+				if (now_ms() - v->failed_ms > 60000)
+					dlog(3, "announce: cannot %s %s through %s: %s", want ? "enable" :
+					     "disable", v->proto, d->o->announce, out);
+				v->failed_ms = now_ms();
+			} else {
+				dlog(want ? 5 : 4, "announce: %s %s%s%s", v->proto,
+				     want ? "announced" : "withdrawn", want ? "" : ": ", why);
+				v->state = want;
+				d->announce_changes++;
+			}
+		}
+		snprintf(v->why, sizeof(v->why), "%s", why);
+		json_array_append_new(vips, json_pack("{s:s,s:b,s:s}", "protocol", v->proto,
+						      "announced", v->state == 1, "why", why));
+	}
+	d->announced = 0;
+	for (__u32 k = 0; k < d->nr_vips; k++)
+		d->announced += d->vips[k].state == 1;
+	pthread_mutex_unlock(&d->lock);
+	snprintf(path, sizeof(path), "%s/announce.json", hist);
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	f = fopen(tmp, "w");
+	if (f) {
+		json_t *o = json_pack("{s:b,s:b,s:o,s:I}", "drained", drained, "attached", attached,
+				      "vips", vips, "unix_ms", (json_int_t)time(NULL) * 1000);
+
+		json_dumpf(o, f, JSON_COMPACT);
+		json_decref(o);
+		if (!fclose(f))
+			rename(tmp, path);
+	} else {
+		json_decref(vips);
+	}
+}
+
 /* A change made beside the daemon (the CLI): read the running configuration again. */
 static void notice_changes(struct daemon *d)
 {
@@ -1410,6 +1624,7 @@ static void every_second(struct daemon *d)
 
 	rollout_tick(d);
 	notice_changes(d);
+	announce_tick(d);
 	if (ticks % 5 == 0)
 		release_moved(d);
 	if (ticks++ % 10 == 0)

@@ -21,6 +21,7 @@ struct xlb_daemon_opts {
 	const char *config;		/* --config FILE: applied at start and on SIGHUP */
 	const char *metrics_addr;	/* ADDR:PORT, NULL = none */
 	const char *metrics_file;	/* textfile collector output */
+	const char *announce;		/* BIRD control socket: VIPs announced by health */
 	double skew_threshold;		/* share points, 0..1 */
 	__u32 skew_for_ms, skew_window_ms;
 	__u64 skew_min_flows;

@@ -154,6 +154,15 @@ static void data_plane(const struct xlb_metrics *m, FILE *f)
 
 static void rollouts(const struct xlb_metrics *m, FILE *f)
 {
+	if (m->has_announce) {
+		family(f, "xlb_announced_vips", "gauge",
+		       "VIPs this node announces through its BGP speaker now.");
+		fprintf(f, "xlb_announced_vips %u\n", m->announced);
+		family(f, "xlb_announce_changes_total", "counter",
+		       "Announcements and withdrawals made.");
+		fprintf(f, "xlb_announce_changes_total %llu\n",
+			(unsigned long long)m->announce_changes);
+	}
 	family(f, "xlb_rollout_active", "gauge", "1 while a stepped change runs or is paused.");
 	fprintf(f, "xlb_rollout_active %d\n", m->rollout_active);
 	family(f, "xlb_rollout_step", "gauge", "The last step the rollout applied (0: none).");

@@ -68,6 +68,9 @@ struct xlb_metrics {
 	bool rollout_active;		/* a rollout is running or paused */
 	__u32 rollout_step, rollout_steps;
 	__u64 rollouts_done, rollouts_back;	/* rollouts finished; rolled back or stopped */
+	bool has_announce;		/* --announce: the two below */
+	__u32 announced;		/* VIPs announced now */
+	__u64 announce_changes;
 	__u32 open_fds, max_fds;
 	bool has_usage;			/* the history's figures below were read */
 	__u32 history_records;

@@ -34,6 +34,7 @@ int do_decap(int argc, char **argv);
 int do_daemon(int argc, char **argv);
 int do_rollout(int argc, char **argv);
 int do_fleet(int argc, char **argv);
+int do_node(int argc, char **argv);
 
 /* Global options: --state DIR, --dev DEV. */
 extern const char *xlb_state_root;

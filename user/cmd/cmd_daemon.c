@@ -33,6 +33,8 @@ int do_daemon(int argc, char **argv)
 			o.metrics_addr = val;
 		else if (!strcmp(a, "--metrics-file"))
 			o.metrics_file = val;
+		else if (!strcmp(a, "--announce"))
+			o.announce = val;
 		else if (!strcmp(a, "--skew-threshold")) {
 			o.skew_threshold = atof(val);
 			if (o.skew_threshold <= 0 || o.skew_threshold >= 1)

@@ -27,6 +27,7 @@ static const char synopsis[] =
 "  xlb backend set SERVICE ADDR {weight N | state active|drain|down} [--force] [--steps N --step-time DURATION]\n"
 "  xlb rollout status|pause|resume|abort\n"
 "  xlb fleet check SOURCE...\n"
+"  xlb node drain [--wait SECONDS] | undrain | status\n"
 "  xlb stats [SERVICE] [--watch [--count N]]\n"
 "  xlb table SERVICE\n"
 "  xlb decap attach DEV [--mode native|generic] {--from PREFIX... | --any-source} [ADDR...]\n"
@@ -34,6 +35,7 @@ static const char synopsis[] =
 "  xlb decap stats DEV\n"
 "  xlb daemon [--config FILE] [--metrics ADDR:PORT | --no-metrics] [--metrics-file PATH]\n"
 "             [--skew-threshold SHARE] [--skew-for MS] [--skew-window MS] [--skew-min-flows N]\n"
+"             [--announce BIRD-SOCKET]\n"
 "  xlb help\n"
 "  xlb version\n"
 "\n"
@@ -121,6 +123,7 @@ static const struct cmd objects[] = {
 	{ "daemon", do_daemon },
 	{ "rollout", do_rollout },
 	{ "fleet", do_fleet },
+	{ "node", do_node },
 	{ "help", do_help },
 	{ "version", do_version },
 	{ NULL, NULL },

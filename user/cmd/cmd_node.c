@@ -1,0 +1,216 @@
+/*
+ * xlb node drain [--wait SECONDS] | undrain | status: take this node out of
+ * its fleet (the daemon withdraws its VIPs from the BGP speaker) and back.
+ * The data plane goes on forwarding whatever still arrives.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include "cmd.h"
+#include "ctl.h"
+#include "history.h"
+#include "log.h"
+#include "rollout.h"
+
+static __u64 mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000ull + ts.tv_nsec / 1000000;
+}
+
+static void pause_ms(long ms)
+{
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+
+	nanosleep(&ts, NULL);
+}
+
+/* announce.json as the daemon last wrote it, or NULL. */
+static json_t *announce_state(const char *hist)
+{
+	char path[600];
+
+	snprintf(path, sizeof(path), "%s/announce.json", hist);
+	return json_load_file(path, 0, NULL);
+}
+
+/* Every VIP withdrawn (want 0) or announced (want 1), as the daemon says. */
+static bool all_are(const char *hist, bool want, bool drained)
+{
+	json_t *o = announce_state(hist), *v;
+	size_t i;
+	bool ok;
+
+	if (!o)
+		return false;
+	ok = json_is_true(json_object_get(o, "drained")) == drained;
+	json_array_foreach(json_object_get(o, "vips"), i, v)
+		ok = ok && json_is_true(json_object_get(v, "announced")) == want;
+	json_decref(o);
+	return ok;
+}
+
+/* Packets the data plane forwarded so far. */
+static __u64 forwarded(const struct xlb_ctl *c)
+{
+	struct xlb_stat tx = { 0 }, rd = { 0 };
+
+	xlb_dp_stat(&c->dp, XLB_STAT_TX, &tx);
+	xlb_dp_stat(&c->dp, XLB_STAT_REDIRECT, &rd);
+	return tx.packets + rd.packets;
+}
+
+static int do_node_drain(int argc, char **argv)
+{
+	unsigned int wait_s = 30;
+	struct xlb_ctl c;
+	char path[600];
+	__u64 t0, t_withdrawn = 0, last, quiet_since, end, n0;
+	int rc, fd;
+
+	for (int i = 0; i < argc; i++) {
+		if (!strcmp(argv[i], "--wait") && i + 1 < argc && parse_u32(argv[i + 1], 1, 3600,
+									    &wait_s))
+			i++;
+		else
+			return usage_error("node drain: takes [--wait SECONDS] (1..3600)");
+	}
+	if ((rc = ctl_open(&c, true)))
+		return xlb_exit_for(rc);
+	snprintf(path, sizeof(path), "%s/drain", c.hist);
+	fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		p_err("cannot write %s: %s", path, strerror(errno));
+		xlb_ctl_close(&c);
+		return XLB_EXIT_SYSTEM;
+	}
+	close(fd);
+	if (!xlb_daemon_running(c.ifname)) {
+		p_err("%s is marked drained, but no xlb daemon runs for it: nothing withdraws its "
+		      "VIPs until one does (xlb daemon --announce SOCKET)", c.ifname);
+		xlb_ctl_close(&c);
+		return XLB_EXIT_REFUSED;
+	}
+	t0 = mono_ms();
+	end = t0 + wait_s * 1000ull;
+	while (mono_ms() < end && !all_are(c.hist, false, true))
+		pause_ms(100);
+	if (all_are(c.hist, false, true))
+		t_withdrawn = mono_ms();
+	/* the router moves the traffic away: wait until none has arrived for a second */
+	n0 = last = forwarded(&c);
+	quiet_since = mono_ms();
+	while (t_withdrawn && mono_ms() < end && mono_ms() - quiet_since < 1000) {
+		__u64 n;
+
+		pause_ms(100);
+		n = forwarded(&c);
+		if (n != last)
+			quiet_since = mono_ms();
+		last = n;
+	}
+	rc = !t_withdrawn ? XLB_EXIT_SYSTEM : mono_ms() - quiet_since < 1000 ? XLB_EXIT_REFUSED : 0;
+	if (xlb_json)
+		json_emit(json_pack("{s:s,s:b,s:b,s:I,s:I}", "ifname", c.ifname, "withdrawn",
+				    t_withdrawn != 0, "traffic_stopped", rc == 0,
+				    "withdrawn_ms", (json_int_t)(t_withdrawn ? t_withdrawn - t0 : 0),
+				    "forwarded_meanwhile", (json_int_t)(last - n0)));
+	else if (!t_withdrawn)
+		p_err("the daemon did not withdraw the VIPs of %s within %u s (xlb node status); "
+		      "the node stays marked drained", c.ifname, wait_s);
+	else
+		printf("%s drained: VIPs withdrawn after %llu ms; %s (%llu packets forwarded "
+		       "meanwhile; the data plane forwards whatever still arrives)\n", c.ifname,
+		       (unsigned long long)(t_withdrawn - t0),
+		       rc ? "traffic still arrives after --wait" : "no traffic arrives any more",
+		       (unsigned long long)(last - n0));
+	xlb_ctl_close(&c);
+	return rc;
+}
+
+static int do_node_undrain(int argc, char **argv)
+{
+	struct xlb_ctl c;
+	char path[600];
+	__u64 end;
+	int rc;
+
+	(void)argv;
+	if (argc)
+		return usage_error("node undrain: takes no arguments");
+	if ((rc = ctl_open(&c, true)))
+		return xlb_exit_for(rc);
+	snprintf(path, sizeof(path), "%s/drain", c.hist);
+	if (unlink(path) && errno != ENOENT) {
+		p_err("cannot remove %s: %s", path, strerror(errno));
+		xlb_ctl_close(&c);
+		return XLB_EXIT_SYSTEM;
+	}
+	rc = 0;
+	if (xlb_daemon_running(c.ifname)) {
+		for (end = mono_ms() + 15000; mono_ms() < end && !all_are(c.hist, true, false);)
+			pause_ms(100);
+		rc = all_are(c.hist, true, false) ? 0 : XLB_EXIT_REFUSED;
+	}
+	if (xlb_json)
+		json_emit(json_pack("{s:s,s:b}", "ifname", c.ifname, "announced", rc == 0));
+	else if (rc)
+		p_err("%s is no longer drained, but not every VIP is announced (xlb node status "
+		      "says why)", c.ifname);
+	else
+		printf("%s undrained: its VIPs are announced\n", c.ifname);
+	xlb_ctl_close(&c);
+	return rc;
+}
+
+static int do_node_status(int argc, char **argv)
+{
+	struct xlb_ctl c;
+	json_t *o, *v;
+	size_t i;
+	int rc;
+
+	(void)argv;
+	if (argc)
+		return usage_error("node status: takes no arguments");
+	if ((rc = ctl_open(&c, true)))
+		return xlb_exit_for(rc);
+	o = announce_state(c.hist);
+	if (!o)
+		o = json_pack("{s:n}", "vips");
+	json_object_set_new(o, "daemon", json_boolean(xlb_daemon_running(c.ifname)));
+	xlb_ctl_close(&c);
+	if (xlb_json) {
+		json_emit(o);
+		return 0;
+	}
+	printf("daemon %s; %s; %s\n", json_is_true(json_object_get(o, "daemon")) ? "running" :
+	       "NOT RUNNING", json_is_true(json_object_get(o, "drained")) ? "DRAINED" :
+	       "not drained", json_is_true(json_object_get(o, "attached")) ? "attached" :
+	       "NOT ATTACHED");
+	json_array_foreach(json_object_get(o, "vips"), i, v)
+		printf("  %-36s %s%s%s\n", json_string_value(json_object_get(v, "protocol")),
+		       json_is_true(json_object_get(v, "announced")) ? "announced" : "withdrawn",
+		       *json_string_value(json_object_get(v, "why")) ? ": " : "",
+		       json_string_value(json_object_get(v, "why")));
+	json_decref(o);
+	return 0;
+}
+
+int do_node(int argc, char **argv)
+{
+	static const struct cmd verbs[] = {
+		{ "drain", do_node_drain },
+		{ "undrain", do_node_undrain },
+		{ "status", do_node_status },
+		{ NULL, NULL },
+	};
+
+	return cmd_dispatch(verbs, argc, argv, "node verb");
+}
