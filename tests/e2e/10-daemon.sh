@@ -9,14 +9,7 @@ command -v promtool >/dev/null || skip_all "needs promtool (make deps)"
 command -v python3 >/dev/null || skip_all "needs python3 (make deps)"
 attach
 CONF=/tmp/$LP-daemon.json
-cat >$CONF <<JSON
-{ "services": [ { "name": "web", "vip": "$VIP4", "port": 80, "protocol": "tcp",
-  "guards": { "min_active": 2, "max_churn": 1 },
-  "health": { "type": "http", "path": "/healthz", "interval_ms": 300, "timeout_ms": 200,
-              "rise": 2, "fall": 2 },
-  "backends": [ { "address": "198.51.100.1" }, { "address": "198.51.100.2" },
-                { "address": "198.51.100.3" } ] } ] }
-JSON
+checked_config >$CONF
 NOTIFY=/tmp/$LP-notify.sock
 python3 -c 'import socket,sys
 s=socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM); s.bind(sys.argv[1])

@@ -8,14 +8,7 @@
 lab_up --backends 3
 command -v bird >/dev/null || skip_all "needs bird2 (make deps)"
 attach
-cat >/tmp/$LP-a.json <<JSON
-{ "services": [ { "name": "web", "vip": "$VIP4", "port": 80, "protocol": "tcp",
-  "guards": { "min_active": 2, "max_churn": 1 },
-  "health": { "type": "http", "path": "/healthz", "interval_ms": 300, "timeout_ms": 200,
-              "rise": 2, "fall": 2 },
-  "backends": [ { "address": "198.51.100.1" }, { "address": "198.51.100.2" },
-                { "address": "198.51.100.3" } ] } ] }
-JSON
+checked_config >/tmp/$LP-a.json
 check "apply" xlb config apply /tmp/$LP-a.json
 # the router: BIRD in the client namespace, a peer on the backends' segment
 lab client ip addr add 198.51.100.200/24 dev ${LP}c0 noprefixroute

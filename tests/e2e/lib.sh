@@ -34,6 +34,18 @@ config() {
 	printf '{"name":"dns","vip":"%s","port":53,"protocol":"udp","backends":[%s]}]}\n' "$VIP4" "$bes"
 }
 
+# web over b1..b3 with HTTP health checks (300 ms, rise 2, fall 2) and min_active 2.
+checked_config() {
+	cat <<JSON
+{ "services": [ { "name": "web", "vip": "$VIP4", "port": 80, "protocol": "tcp",
+  "guards": { "min_active": 2, "max_churn": 1 },
+  "health": { "type": "http", "path": "/healthz", "interval_ms": 300, "timeout_ms": 200,
+              "rise": 2, "fall": 2 },
+  "backends": [ { "address": "198.51.100.1" }, { "address": "198.51.100.2" },
+                { "address": "198.51.100.3" } ] } ] }
+JSON
+}
+
 # N new-connection HTTP requests from the client; prints the answering backends.
 requests() {	# $1 count, $2 url
 	lab client bash -c "for i in \$(seq $1); do curl -s -m 5 -H 'Connection: close' \
