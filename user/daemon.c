@@ -128,6 +128,7 @@ struct daemon {
 	bool has_moved;			/* the release pass below ran */
 	__u32 moved_by_index[XLB_MAX_SERVICES];
 	__u32 flows_remembered;
+	__u64 flows_counted_ms;		/* when flows_remembered was counted */
 	__u64 moved_released;
 	struct drollout ro;
 	struct dtable tables[XLB_MAX_SERVICES];
@@ -1488,8 +1489,7 @@ static void announce_why(struct daemon *d, const union xlb_addr *vip, __u8 famil
  */
 static void announce_tick(struct daemon *d)
 {
-	struct xlb_status st;
-	char hist[512], path[600], tmp[620], why[200], out[256];
+	char hist[512], path[600], tmp[620], why[200], out[256], pin[256];
 	bool attached, drained;
 	json_t *vips = json_array();
 	FILE *f;
@@ -1498,7 +1498,10 @@ static void announce_tick(struct daemon *d)
 		return;
 	snprintf(path, sizeof(path), "%s/drain", hist);
 	drained = !access(path, F_OK);
-	attached = !xlb_status_get(d->o->ifname, &st) && st.linked;
+	/* the pinned link, live on this interface: cheap enough for once a second */
+	attached = !xlb_pin_dir(d->o->ifname, pin, sizeof(pin));
+	snprintf(path, sizeof(path), "%s/link", pin);
+	attached = attached && xlb_pinned_link(path, if_nametoindex(d->o->ifname)) == XLB_LINK_LIVE;
 	pthread_mutex_lock(&d->lock);
 	for (__u32 s = 0; s < d->running.nr_services; s++) {
 		const struct xlb_service_conf *sc = &d->running.services[s];
@@ -1608,7 +1611,13 @@ static void release_moved(struct daemon *d)
 		dlog(6, "released %u moved table slots of %u services (no flow needed their "
 		     "previous backend for flow_idle_timeout); %u remembered flows forgotten, "
 		     "%u slots still moved", r.released, r.services, r.forgotten, r.moved);
-	xlb_dp_count_entries(d->dp.flows, sizeof(struct xlb_flow_key), &flows);
+	/* walking a full table takes ~0.5 s per million entries: every 30 s, or after a release */
+	if (r.released || r.replaced || now_ms() - d->flows_counted_ms >= 30000) {
+		xlb_dp_count_entries(d->dp.flows, sizeof(struct xlb_flow_key), &flows);
+		d->flows_counted_ms = now_ms();
+	} else {
+		flows = d->flows_remembered;
+	}
 	pthread_mutex_lock(&d->lock);
 	d->has_moved = true;
 	memcpy(d->moved_by_index, r.moved_by_index, sizeof(d->moved_by_index));
