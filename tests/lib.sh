@@ -3,7 +3,7 @@
 # on exit, also when it fails.
 XT_N=0
 XT_FAIL=0
-XT_NS="xt$$"
+XT_NS="xt$$-"	# the dash: xt12- never prefixes xt1234-'s namespaces
 XLB=${XLB:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/build/xlb}
 
 ok() { XT_N=$((XT_N + 1)); echo "ok $XT_N - $*"; }

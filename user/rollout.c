@@ -190,7 +190,11 @@ bool xlb_rollout_judge(const struct xlb_config *cfg, const struct xlb_config *ch
 				continue;
 			seen = (double)b->new_flows / total;
 			dev = fabs(seen - b->table_share) / b->table_share;
-			if (dev > l->max_share_deviation) {
+			/* and beyond chance: more than 3 standard deviations of a binomial
+			   count, so a small share over a few flows does not stop a good change */
+			if (dev > l->max_share_deviation &&
+			    fabs(b->new_flows - total * b->table_share) >
+			    3 * sqrt(total * b->table_share * (1 - b->table_share))) {
 				snprintf(why, len, "service %s backend %s took %.1f%% of %llu new "
 					 "flows against a table share of %.1f%% (deviation %.2f, "
 					 "max_share_deviation %.2f)", sc->name, b->address,
