@@ -33,7 +33,7 @@ SKELS      := $(patsubst %,$(BUILD)/%.skel.h,$(BPF_PROGS))
 LIB_SRCS   := user/log.c user/hashkey.c user/dataplane.c user/moved.c user/rollout.c user/loader.c user/names.c user/netutil.c \
               user/config.c user/validate.c user/maglev.c user/plan.c user/assign.c user/ctl.c \
               user/commit.c user/change.c user/shares.c user/decap.c user/fsutil.c \
-              user/history.c user/health.c user/probe.c user/metrics.c user/daemon.c
+              user/fleet.c user/history.c user/health.c user/probe.c user/metrics.c user/daemon.c
 LIB_OBJS   := $(patsubst user/%.c,$(BUILD)/user/%.o,$(LIB_SRCS))
 CLI_SRCS   := $(wildcard user/cmd/*.c)
 CLI_OBJS   := $(patsubst user/%.c,$(BUILD)/user/%.o,$(CLI_SRCS))

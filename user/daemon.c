@@ -34,7 +34,9 @@
 #include <systemd/sd-daemon.h>
 #include "change.h"
 #include "ctl.h"
+#include <bpf/bpf.h>
 #include "daemon.h"
+#include "fleet.h"
 #include "fsutil.h"
 #include "health.h"
 #include "history.h"
@@ -133,6 +135,9 @@ struct daemon {
 	struct drollout ro;
 	struct dtable tables[XLB_MAX_SERVICES];
 	__u32 nr_tables;
+	char fleet_why[320];		/* why the fleet refuses this node ("" when it agrees) */
+	__u64 fleet_read_ms;		/* when the peers were last read */
+	bool fleet_alone_logged;
 	struct dvip vips[XLB_MAX_VIPS];
 	__u32 nr_vips, announced;
 	__u64 announce_changes;
@@ -1440,6 +1445,60 @@ static int birdc(struct daemon *d, const char *verb, const char *proto, char *ou
 	       (strstr(out, "enabled") || strstr(out, "disabled")) ? 0 : -1;
 }
 
+/*
+ * Before a node joins (announces a VIP it does not announce yet) with
+ * --fleet-peer: read each peer's metrics; every peer in service (announcing)
+ * must have the same live tables, service by service, as this node: a flow the
+ * router moves between nodes then reaches the same backend.  A node already
+ * announcing is not withdrawn for a disagreement (a change rolling over the
+ * fleet disagrees for a moment); it is logged.  With no peer in service to
+ * compare with, the node joins alone (a fleet's first node), and says so.
+ */
+static void fleet_check(struct daemon *d)
+{
+	struct xlb_fleet_node *peer = calloc(1, sizeof(*peer));
+	__u32 compared = 0, unread = 0;
+	char why[sizeof(d->fleet_why)] = "";
+
+	if (!peer)
+		return;
+	d->fleet_read_ms = now_ms();
+	for (__u32 i = 0; i < d->o->nr_fleet_peers && !why[0]; i++) {
+		peer->source = d->o->fleet_peers[i];
+		xlb_fleet_read(peer, 1000);
+		if (peer->error[0]) {
+			unread++;
+			continue;
+		}
+		if (peer->announced <= 0)
+			continue;
+		compared++;
+		if (peer->nr_tables != d->nr_tables)
+			snprintf(why, sizeof(why), "the fleet disagrees: %s has %u live tables, this "
+				 "node %u (xlb fleet check)", peer->source, peer->nr_tables,
+				 d->nr_tables);
+		for (__u32 k = 0; k < d->nr_tables && !why[0]; k++) {
+			const char *fp = xlb_fleet_table(peer, d->tables[k].name);
+
+			if (strcmp(fp, d->tables[k].fp))
+				snprintf(why, sizeof(why), "the fleet disagrees: service %s's table is "
+					 "%s here, %s on %s (xlb fleet check)", d->tables[k].name,
+					 d->tables[k].fp, fp[0] ? fp : "none", peer->source);
+		}
+	}
+	free(peer);
+	if (strcmp(why, d->fleet_why) && why[0])
+		dlog(4, "fleet: %s", why);
+	if (!why[0] && !compared && !d->fleet_alone_logged) {
+		dlog(4, "fleet: no peer in service to compare with (%u of %u unreadable): this "
+		     "node joins alone", unread, d->o->nr_fleet_peers);
+		d->fleet_alone_logged = true;
+	}
+	if (compared)
+		d->fleet_alone_logged = false;
+	snprintf(d->fleet_why, sizeof(d->fleet_why), "%s", why);
+}
+
 /* Why this node must not announce vip now ("" when it may). */
 static void announce_why(struct daemon *d, const union xlb_addr *vip, __u8 family,
 			 bool attached, bool drained, char *why, size_t len)
@@ -1502,6 +1561,16 @@ static void announce_tick(struct daemon *d)
 	attached = !xlb_pin_dir(d->o->ifname, pin, sizeof(pin));
 	snprintf(path, sizeof(path), "%s/link", pin);
 	attached = attached && xlb_pinned_link(path, if_nametoindex(d->o->ifname)) == XLB_LINK_LIVE;
+	if (d->o->nr_fleet_peers && now_ms() - d->fleet_read_ms >= 2000) {
+		bool joining = d->nr_vips == 0;
+
+		for (__u32 k = 0; k < d->nr_vips; k++)
+			joining |= d->vips[k].state != 1;
+		if (joining)	/* peers are read without the lock: they may read ours */
+			fleet_check(d);
+		else		/* the next join reads the peers first */
+			d->fleet_read_ms = 0;
+	}
 	pthread_mutex_lock(&d->lock);
 	for (__u32 s = 0; s < d->running.nr_services; s++) {
 		const struct xlb_service_conf *sc = &d->running.services[s];
@@ -1538,6 +1607,8 @@ static void announce_tick(struct daemon *d)
 			announce_why(d, &sc->vip, sc->family, attached, drained, why, sizeof(why));
 		else
 			snprintf(why, sizeof(why), "no service has this VIP any more");
+		if (!why[0] && v->state != 1 && d->fleet_why[0])
+			snprintf(why, sizeof(why), "%s", d->fleet_why);
 		want = !why[0];
 		if (want != v->state) {
 			if (birdc(d, want ? "enable" : "disable", v->proto, out, sizeof(out))) {
@@ -1576,12 +1647,48 @@ static void announce_tick(struct daemon *d)
 	}
 }
 
+static __u32 map_id(int fd)
+{
+	struct bpf_map_info info = {};
+	__u32 len = sizeof(info);
+
+	return fd >= 0 && !bpf_obj_get_info_by_fd(fd, &info, &len) ? info.id : 0;
+}
+
 /* A change made beside the daemon (the CLI): read the running configuration again. */
 static void notice_changes(struct daemon *d)
 {
 	struct xlb_slot_conf conf;
+	char dir[256], path[300];
 	__u32 slot;
+	int fd;
 
+	/* detached and attached again: new maps are pinned, the ones held are stale */
+	if (!xlb_pin_dir(d->o->ifname, dir, sizeof(dir))) {
+		snprintf(path, sizeof(path), "%s/xlb_active", dir);
+		fd = bpf_obj_get(path);
+		if (fd >= 0 && map_id(fd) != map_id(d->dp.active)) {
+			struct xlb_dp fresh;
+
+			static __u32 failed;	/* an attach under way pins map after map */
+
+			if (xlb_dp_open_pinned(&fresh, dir)) {
+				if (++failed == 5)
+					dlog(3, "the balancer was attached again; %s", xlb_errmsg());
+			} else {
+				failed = 0;
+				dlog(4, "the balancer was attached again to %s: reading its new maps",
+				     d->o->ifname);
+				pthread_mutex_lock(&d->lock);
+				xlb_dp_close(&d->dp);
+				d->dp = fresh;
+				d->generation = UINT64_MAX;	/* read the running generation again */
+				pthread_mutex_unlock(&d->lock);
+			}
+		}
+		if (fd >= 0)
+			close(fd);
+	}
 	if (!xlb_dp_active_slot(&d->dp, &slot) && !xlb_dp_get_slot_conf(&d->dp, slot, &conf) &&
 	    conf.generation != d->generation)
 		sync_running(d);

@@ -13,6 +13,7 @@
 #define XLB_METRICS_CONNECTIONS	64
 #define XLB_METRICS_PER_ADDR	8
 #define XLB_METRICS_TIMEOUT_S	10
+#define XLB_FLEET_MAX_PEERS	16	/* --fleet-peer URLs */
 #define XLB_METRICS_BACKLOG	64	/* the kernel's queue of connections not yet taken */
 
 struct xlb_daemon_opts {
@@ -22,6 +23,8 @@ struct xlb_daemon_opts {
 	const char *metrics_addr;	/* ADDR:PORT, NULL = none */
 	const char *metrics_file;	/* textfile collector output */
 	const char *announce;		/* BIRD control socket: VIPs announced by health */
+	const char *fleet_peers[XLB_FLEET_MAX_PEERS];	/* --fleet-peer: checked before joining */
+	__u32 nr_fleet_peers;
 	double skew_threshold;		/* share points, 0..1 */
 	__u32 skew_for_ms, skew_window_ms;
 	__u64 skew_min_flows;

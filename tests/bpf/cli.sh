@@ -52,6 +52,8 @@ check "rollback to generation 1" x config rollback 1 --force
 check "rollback restores generation 1's configuration" bash -c "x() { nsenter --net=/run/netns/$NS $XLB --state '$STATE' \"\$@\"; }; [ \"\$(x -j config history | jq -r '.[0].fingerprint')\" = \"\$(x -j config history | jq -r '.[-1].fingerprint')\" ]"
 check_exit "rollback to a missing generation exits 1" 1 x config rollback 999
 check_exit "an unknown service in table exits 1" 1 x table nosuch
+check_exit "daemon --fleet-peer that is not http:// exits 1" 1 x daemon --fleet-peer 198.51.100.2:9145 --announce /tmp/x.sock
+check_exit "daemon --fleet-peer without --announce exits 1" 1 x daemon --fleet-peer http://198.51.100.2:9145
 check "stats --watch --count 2" x stats web --watch --count 2
 check "stats -j" bash -c "x() { nsenter --net=/run/netns/$NS $XLB --state '$STATE' \"\$@\"; }; x -j stats | jq -e '.services[0].backends | length == 3'"
 check "backend list -j" bash -c "x() { nsenter --net=/run/netns/$NS $XLB --state '$STATE' \"\$@\"; }; x -j backend list web | jq -e 'length == 3 and .[0].table_share > 0.3'"

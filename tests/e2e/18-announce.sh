@@ -71,7 +71,12 @@ xlb_dev() { nsenter --net=/run/netns/$LP-lb "$ROOT/build/xlb" "$@"; }
 xlb_dev detach ${LP}lb0 >/dev/null 2>&1
 check "detached: withdrawn" wait_for 10 withdrawn
 attach
-check "attached again: announced" wait_for 10 learned
+# attached anew, the data plane holds no service until a configuration is applied
+empty() { xlb node status | grep -q 'withdrawn: no service has this VIP'; }
+check "attached again, empty: still withdrawn (the daemon reads the new maps)" wait_for 10 empty
+check "and the router does not have it" withdrawn
+check "the configuration applied again" xlb config apply /tmp/$LP-a.json
+check "attached and configured: announced" wait_for 10 learned
 kill -TERM $dpid; wait $dpid 2>/dev/null
 check_exit "without a daemon, drain says nothing withdraws (exit 1)" 1 xlb node drain
 check "undrain without a daemon" xlb node undrain

@@ -35,6 +35,15 @@ int do_daemon(int argc, char **argv)
 			o.metrics_file = val;
 		else if (!strcmp(a, "--announce"))
 			o.announce = val;
+		else if (!strcmp(a, "--fleet-peer")) {
+			if (strncmp(val, "http://", 7))
+				return usage_error("daemon: --fleet-peer takes http://HOST:PORT, not '%s'",
+						   val);
+			if (o.nr_fleet_peers == XLB_FLEET_MAX_PEERS)
+				return usage_error("daemon: at most %d --fleet-peer",
+						   XLB_FLEET_MAX_PEERS);
+			o.fleet_peers[o.nr_fleet_peers++] = val;
+		}
 		else if (!strcmp(a, "--skew-threshold")) {
 			o.skew_threshold = atof(val);
 			if (o.skew_threshold <= 0 || o.skew_threshold >= 1)
@@ -48,6 +57,9 @@ int do_daemon(int argc, char **argv)
 		else
 			return usage_error("daemon: bad option '%s %s'", a, val);
 	}
+	if (o.nr_fleet_peers && !o.announce)
+		return usage_error("daemon: --fleet-peer is checked before announcing: it needs "
+				   "--announce");
 	err = xlb_resolve_dev(xlb_dev, dev, sizeof(dev));
 	if (err) {
 		p_err("%s", xlb_errmsg());
