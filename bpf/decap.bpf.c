@@ -11,6 +11,7 @@
 #include "parse.h"
 
 #define XLB_L2_MAX_DECAP	18	/* Ethernet plus one VLAN tag */
+#define XLB_LOOPBACK_IFINDEX	1	/* lo, in every network namespace */
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -95,6 +96,109 @@ static __always_inline int strip_outer(struct xdp_md *ctx, __u32 l2, __u32 outer
 	return bpf_xdp_adjust_head(ctx, outer_len);
 }
 
+/* Does this host hold the TCP connection of the tuple (not just a listener)? */
+static __always_inline int have_connection(struct xdp_md *ctx, struct bpf_sock_tuple *t, __u32 len)
+{
+	struct bpf_sock *sk = bpf_skc_lookup_tcp(ctx, t, len, BPF_F_CURRENT_NETNS, 0);
+	int mine;
+
+	if (!sk)
+		return 0;
+	mine = sk->state != BPF_TCP_LISTEN;
+	bpf_sk_release(sk);
+	return mine;
+}
+
+/*
+ * Second chance, after the outer header (outer_len bytes) is checked: deliver
+ * (strip both tunnels) when the connection is here; else strip the outer one
+ * and send the packet to the inner tunnel's destination (out of the
+ * interface the route says: XDP_TX when it is the one it came in on).
+ */
+static __always_inline int chance_send(struct xdp_md *ctx, __u32 l2, __u32 outer_len,
+				       __u32 inner_len, int mine, struct bpf_fib_lookup *fib)
+{
+	struct ethhdr *eth;
+	int rc;
+
+	if (mine) {
+		if (strip_outer(ctx, l2, outer_len + inner_len))
+			return count(XDP_DROP, XLB_DECAP_MALFORMED);
+		return count(XDP_PASS, XLB_DECAP_CHANCE_LOCAL);
+	}
+	/* as if from the loopback: the lookup needs forwarding on its interface, and
+	 * a backend forwards nothing else; xlb decap attach turns it on for lo only */
+	fib->ifindex = XLB_LOOPBACK_IFINDEX;
+	rc = bpf_fib_lookup(ctx, fib, sizeof(*fib), 0);
+	if (rc != BPF_FIB_LKUP_RET_SUCCESS)
+		return count(XDP_DROP, XLB_DECAP_CHANCE_NO_ROUTE);
+	if (strip_outer(ctx, l2, outer_len))
+		return count(XDP_DROP, XLB_DECAP_MALFORMED);
+	eth = (void *)(long)ctx->data;
+	if ((void *)(eth + 1) > (void *)(long)ctx->data_end)
+		return count(XDP_DROP, XLB_DECAP_MALFORMED);
+	__builtin_memcpy(eth->h_dest, fib->dmac, ETH_ALEN);
+	__builtin_memcpy(eth->h_source, fib->smac, ETH_ALEN);
+	count(0, XLB_DECAP_CHANCE_FORWARD);
+	if (fib->ifindex == ctx->ingress_ifindex)
+		return XDP_TX;
+	return bpf_redirect(fib->ifindex, 0);
+}
+
+static __always_inline int chance_v4(struct xdp_md *ctx, __u32 l2, __u32 hlen)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	struct iphdr *mid = data + l2 + (hlen & 0x3c), *in;
+	struct bpf_fib_lookup fib = {};
+	struct bpf_sock_tuple t = {};
+	struct tcphdr *tcp;
+	__u32 mlen, ilen;
+
+	if ((void *)(mid + 1) > data_end || mid->ihl < 5)
+		return count(XDP_DROP, XLB_DECAP_MALFORMED);
+	mlen = (mid->ihl * 4) & 0x3c;
+	in = (void *)mid + mlen;
+	if ((void *)(in + 1) > data_end || in->version != 4 || in->ihl < 5)
+		return count(XDP_DROP, XLB_DECAP_MALFORMED);
+	ilen = (in->ihl * 4) & 0x3c;
+	tcp = (void *)in + ilen;
+	if (in->protocol != IPPROTO_TCP || (void *)(tcp + 1) > data_end)
+		return count(XDP_DROP, XLB_DECAP_MALFORMED);
+	t.ipv4.saddr = in->saddr;
+	t.ipv4.daddr = in->daddr;
+	t.ipv4.sport = tcp->source;
+	t.ipv4.dport = tcp->dest;
+	fib.family = 2;		/* AF_INET */
+	fib.ipv4_src = mid->saddr;
+	fib.ipv4_dst = mid->daddr;
+	fib.tot_len = bpf_ntohs(mid->tot_len);
+	return chance_send(ctx, l2, hlen, mlen, have_connection(ctx, &t, sizeof(t.ipv4)), &fib);
+}
+
+static __always_inline int chance_v6(struct xdp_md *ctx, __u32 l2)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	struct ipv6hdr *mid = data + l2 + sizeof(struct ipv6hdr), *in = mid + 1;
+	struct bpf_fib_lookup fib = {};
+	struct bpf_sock_tuple t = {};
+	struct tcphdr *tcp = (void *)(in + 1);
+
+	if ((void *)(tcp + 1) > data_end || in->version != 6 || in->nexthdr != IPPROTO_TCP)
+		return count(XDP_DROP, XLB_DECAP_MALFORMED);
+	__builtin_memcpy(t.ipv6.saddr, &in->saddr, 16);
+	__builtin_memcpy(t.ipv6.daddr, &in->daddr, 16);
+	t.ipv6.sport = tcp->source;
+	t.ipv6.dport = tcp->dest;
+	fib.family = 10;	/* AF_INET6 */
+	__builtin_memcpy(fib.ipv6_src, &mid->saddr, 16);
+	__builtin_memcpy(fib.ipv6_dst, &mid->daddr, 16);
+	fib.tot_len = bpf_ntohs(mid->payload_len) + sizeof(*mid);
+	return chance_send(ctx, l2, sizeof(struct ipv6hdr), sizeof(*mid),
+			   have_connection(ctx, &t, sizeof(t.ipv6)), &fib);
+}
+
 static __always_inline int decap_v4(struct xdp_md *ctx, __u32 l2)
 {
 	void *data = (void *)(long)ctx->data;
@@ -114,6 +218,11 @@ static __always_inline int decap_v4(struct xdp_md *ctx, __u32 l2)
 	inner = (void *)outer + hlen;
 	if ((void *)(inner + 1) > data_end || inner->version != 4)
 		return count(XDP_DROP, XLB_DECAP_MALFORMED);
+	if (inner->protocol == IPPROTO_IPIP && !(inner->frag_off & bpf_htons(XLB_IP_MF | XLB_IP_OFFSET))) {
+		if (!from_v4_trusted(inner->saddr))
+			return count(XDP_DROP, XLB_DECAP_UNTRUSTED);
+		return chance_v4(ctx, l2, hlen);
+	}
 	if (strip_outer(ctx, l2, hlen))
 		return count(XDP_DROP, XLB_DECAP_MALFORMED);
 	return count(XDP_PASS, XLB_DECAP_V4);
@@ -134,6 +243,11 @@ static __always_inline int decap_v6(struct xdp_md *ctx, __u32 l2)
 	inner = outer + 1;
 	if ((void *)(inner + 1) > data_end || inner->version != 6)
 		return count(XDP_DROP, XLB_DECAP_MALFORMED);
+	if (inner->nexthdr == IPPROTO_IPV6) {
+		if (!from_v6_trusted(&inner->saddr))
+			return count(XDP_DROP, XLB_DECAP_UNTRUSTED);
+		return chance_v6(ctx, l2);
+	}
 	if (strip_outer(ctx, l2, sizeof(*outer)))
 		return count(XDP_DROP, XLB_DECAP_MALFORMED);
 	return count(XDP_PASS, XLB_DECAP_V6);

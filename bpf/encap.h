@@ -16,10 +16,11 @@
 /*
  * Prepend an outer IPv4 header.  The outer header carries DF: a tunnel packet
  * that does not fit further down fails loudly instead of being fragmented,
- * since backends cannot reassemble IP-in-IP without the ipip module.
+ * since backends cannot reassemble IP-in-IP without the ipip module.  extra:
+ * bytes of tunnel headers already in front of the packet (second chance).
  */
 static __always_inline int encap_ipv4(struct xdp_md *ctx, const struct xlb_pkt *pkt,
-				      __be32 src, __be32 dst)
+				      __be32 src, __be32 dst, __u32 extra)
 {
 	void *data, *data_end;
 	struct iphdr *outer;
@@ -37,7 +38,7 @@ static __always_inline int encap_ipv4(struct xdp_md *ctx, const struct xlb_pkt *
 	outer->version = 4;
 	outer->ihl = 5;
 	outer->tos = pkt->tos;
-	outer->tot_len = bpf_htons(pkt->ip_len + sizeof(struct iphdr));
+	outer->tot_len = bpf_htons(pkt->ip_len + (extra & 0xff) + sizeof(struct iphdr));
 	outer->id = 0;
 	outer->frag_off = bpf_htons(XLB_IP_DF);
 	outer->ttl = XLB_OUTER_TTL;
@@ -51,7 +52,8 @@ static __always_inline int encap_ipv4(struct xdp_md *ctx, const struct xlb_pkt *
 
 /* Prepend an outer IPv6 header; the flow label spreads flows for ECMP. */
 static __always_inline int encap_ipv6(struct xdp_md *ctx, const struct xlb_pkt *pkt,
-				      const union xlb_addr *src, const union xlb_addr *dst)
+				      const union xlb_addr *src, const union xlb_addr *dst,
+				      __u32 extra)
 {
 	__u32 label = (bpf_ntohs(pkt->flow.sport) << 4) ^ bpf_ntohs(pkt->flow.dport);
 	void *data, *data_end;
@@ -72,7 +74,7 @@ static __always_inline int encap_ipv6(struct xdp_md *ctx, const struct xlb_pkt *
 	outer->flow_lbl[0] = ((pkt->tos & 0xf) << 4) | ((label >> 16) & 0xf);
 	outer->flow_lbl[1] = label >> 8;
 	outer->flow_lbl[2] = label;
-	outer->payload_len = bpf_htons(pkt->ip_len);
+	outer->payload_len = bpf_htons(pkt->ip_len + (extra & 0xff));
 	outer->nexthdr = IPPROTO_IPV6;
 	outer->hop_limit = XLB_OUTER_TTL;
 	__builtin_memcpy(&outer->saddr, src->v6, 16);

@@ -11,7 +11,9 @@ char LICENSE[] SEC("license") = "GPL";
 /* The backend a packet goes to, and what the connection table did. */
 struct xlb_pick {
 	struct xlb_backend *be;
+	struct xlb_backend *alt_be;	/* second chance: the backend behind be, or NULL */
 	__u32 id;
+	__u32 alt;			/* its id */
 	__u8 new_flow;
 	__u8 rehashed;
 };
@@ -183,6 +185,27 @@ static __always_inline void count_moved(int kept)
 }
 
 /*
+ * With XLB_SLOT_F_SECOND_CHANCE, a TCP packet sent to p->be (the previous
+ * backend of its slot) carries backend alt as its second chance: p->be's
+ * decap delivers it if it has the connection, else sends it on to alt.
+ */
+static __always_inline void second_chance(const struct xlb_pkt *pkt, __u32 slot,
+					  const struct xlb_slot_conf *conf, struct xlb_pick *p,
+					  __u32 alt)
+{
+	struct xlb_backend *be;
+
+	if (!alt || alt == p->id || !(conf->flags & XLB_SLOT_F_SECOND_CHANCE) ||
+	    pkt->flow.proto != IPPROTO_TCP || pkt->icmp_err)
+		return;
+	be = lookup_backend(slot, alt);
+	if (!usable(be) || be->family != p->be->family)
+		return;
+	p->alt = alt;
+	p->alt_be = be;
+}
+
+/*
  * Remember a flow in map (xlb_flows or xlb_syns) unless the flood guard says
  * no.  A connection answered after its SYN moves over unguarded: its SYN's
  * entry was made under the guard, so these are bounded by it already.
@@ -195,7 +218,7 @@ static __always_inline void remember(void *map, const struct xlb_pkt *pkt,
 
 	if (guarded && !may_remember(conf))
 		return;
-	entry.backend = p->id;
+	entry.backend = XLB_FLOW_BACKEND(p->id, p->alt);
 	entry.gen = p->be->gen;
 	bpf_map_update_elem(map, &pkt->flow, &entry, BPF_ANY);
 	count_event(event);
@@ -219,10 +242,11 @@ static __always_inline int pick_moved(struct xlb_pkt *pkt, const struct xlb_serv
 	int syn = is_syn(pkt), answered = 0;
 
 	if (f) {
-		be = lookup_backend(slot, f->backend);
+		be = lookup_backend(slot, XLB_FLOW_ID(f->backend));
 		if (flow_holds(f, be)) {
-			p->id = f->backend;
+			p->id = XLB_FLOW_ID(f->backend);
 			p->be = be;
+			second_chance(pkt, slot, conf, p, XLB_FLOW_ALT(f->backend));
 			/* a SYN on a known tuple is a new connection: count it as one */
 			p->new_flow = syn;
 			count_event(XLB_EV_FLOW_HIT);
@@ -236,9 +260,9 @@ static __always_inline int pick_moved(struct xlb_pkt *pkt, const struct xlb_serv
 	if (!syn && !p->rehashed) {
 		f = bpf_map_lookup_elem(&xlb_syns, &pkt->flow);
 		if (f) {
-			be = lookup_backend(slot, f->backend);
+			be = lookup_backend(slot, XLB_FLOW_ID(f->backend));
 			if (flow_holds(f, be)) {
-				to = f->backend;
+				to = XLB_FLOW_ID(f->backend);
 				answered = 1;
 			}
 		}
@@ -253,6 +277,9 @@ static __always_inline int pick_moved(struct xlb_pkt *pkt, const struct xlb_serv
 	p->be = lookup_backend(slot, to);
 	if (!usable(p->be))
 		return XDP_DROP;
+	/* older than the change, or opened since on another node: prev decides */
+	if (to != cur && !answered)
+		second_chance(pkt, slot, conf, p, cur);
 	count_moved(to != cur && !answered);
 	if (to != cur)
 		touch_seen(svc->index, bucket);
@@ -379,9 +406,9 @@ static __always_inline void cache_next_hop(struct xdp_md *ctx, const struct xlb_
 static __always_inline int next_hop(struct xdp_md *ctx, const struct xlb_pkt *pkt,
 				    const union xlb_addr *src, const struct xlb_backend *be,
 				    __u32 id, const struct xlb_slot_conf *conf,
-				    struct xlb_nexthop *hop)
+				    struct xlb_nexthop *hop, __u32 tunnels)
 {
-	__u32 outer_len = pkt->ip_len + (pkt->flow.family == XLB_FAMILY_V4 ?
+	__u32 outer_len = pkt->ip_len + tunnels * (pkt->flow.family == XLB_FAMILY_V4 ?
 					  sizeof(struct iphdr) : sizeof(struct ipv6hdr));
 	struct xlb_nexthop *nh = NULL;
 	struct bpf_fib_lookup fib;
@@ -426,19 +453,39 @@ static __always_inline int tunnel(struct xdp_md *ctx, const struct xlb_pkt *pkt,
 	struct ethhdr *eth;
 	int rc, err;
 
+	const struct xlb_backend *alt = pick->alt_be;
+	__u32 extra = 0;
+
 	if (!src->v6[0] && !src->v6[1] && !src->v6[2] && !src->v6[3])
 		return verdict(reason, XLB_DROP_NO_SOURCE, XDP_DROP);
-	rc = next_hop(ctx, pkt, src, be, pick->id, conf, &hop);
+	rc = next_hop(ctx, pkt, src, be, pick->id, conf, &hop, alt ? 2 : 1);
+	if (rc == BPF_FIB_LKUP_RET_FRAG_NEEDED && alt) {
+		/* no room for the second tunnel: the previous backend alone */
+		alt = NULL;
+		rc = next_hop(ctx, pkt, src, be, pick->id, conf, &hop, 1);
+	}
 	if (rc == BPF_FIB_LKUP_RET_FRAG_NEEDED)
 		return verdict(reason, XLB_DROP_TOO_BIG, XDP_DROP);
 	if (rc != BPF_FIB_LKUP_RET_SUCCESS && rc != BPF_FIB_LKUP_RET_NO_NEIGH)
 		return verdict(reason, XLB_DROP_FIB, XDP_DROP);
 	if (trim_padding(ctx, pkt))
 		return verdict(reason, XLB_DROP_ENCAP, XDP_DROP);
-	if (pkt->flow.family == XLB_FAMILY_V4)
-		err = encap_ipv4(ctx, pkt, src->v4, be->addr.v4);
-	else
-		err = encap_ipv6(ctx, pkt, src, &be->addr);
+	if (pkt->flow.family == XLB_FAMILY_V4) {
+		/* second chance: the tunnel to alt inside the tunnel to be */
+		if (alt) {
+			if (encap_ipv4(ctx, pkt, src->v4, alt->addr.v4, 0))
+				return verdict(reason, XLB_DROP_ENCAP, XDP_DROP);
+			extra = sizeof(struct iphdr);
+		}
+		err = encap_ipv4(ctx, pkt, src->v4, be->addr.v4, extra);
+	} else {
+		if (alt) {
+			if (encap_ipv6(ctx, pkt, src, &alt->addr, 0))
+				return verdict(reason, XLB_DROP_ENCAP, XDP_DROP);
+			extra = sizeof(struct ipv6hdr);
+		}
+		err = encap_ipv6(ctx, pkt, src, &be->addr, extra);
+	}
 	if (err)
 		return verdict(reason, XLB_DROP_ENCAP, XDP_DROP);
 	/* unresolved neighbour: the kernel forwards this one and resolves it */

@@ -107,6 +107,14 @@ _Static_assert(sizeof(struct xlb_flood) == 24, "xlb_flood ABI");
 #define XLB_SLOT_F_CONFIGURED	(1u << 0)	/* slot holds a configuration */
 /* Resolve the next hop with bpf_fib_lookup for every packet (no cache). */
 #define XLB_SLOT_F_FIB_EVERY_PACKET (1u << 1)
+/*
+ * Second chance ("second_chance": true): a TCP packet without state in a
+ * moved slot goes to the previous backend inside a second tunnel to the
+ * current one; the previous backend's decap delivers it when it has the
+ * connection (a socket), else forwards it to the current backend.  A
+ * connection opened after a change on another node then survives its move.
+ */
+#define XLB_SLOT_F_SECOND_CHANCE (1u << 2)
 
 /*
  * xlb_vip_filter[slot * XLB_VIP_FILTER_WORDS + word]: a bitmap with one bit
@@ -266,9 +274,13 @@ _Static_assert(sizeof(struct xlb_flow_key) == 40, "xlb_flow_key ABI");
  * that is later given to another backend never inherits its flows.
  */
 struct xlb_flow {
-	__u32 backend;		/* backend id */
+	__u32 backend;		/* backend id; high 16 bits: the second chance's
+				   backend id (0: none), see XLB_SLOT_F_SECOND_CHANCE */
 	__u32 gen;		/* backend gen when the flow was pinned */
 };
+#define XLB_FLOW_ID(b)		((b) & 0xffffu)
+#define XLB_FLOW_ALT(b)		((b) >> 16)
+#define XLB_FLOW_BACKEND(id, alt) ((__u32)(id) | ((__u32)(alt) << 16))
 _Static_assert(sizeof(struct xlb_flow) == 8, "xlb_flow ABI");
 
 /* Per-backend and per-service counters (per-CPU arrays). */
@@ -338,6 +350,9 @@ enum xlb_decap_reason {
 	XLB_DECAP_PASS,		/* not IP-in-IP to this host: untouched */
 	XLB_DECAP_MALFORMED,	/* IP-in-IP to this host, inner header bad: dropped */
 	XLB_DECAP_UNTRUSTED,	/* IP-in-IP to this host from a source not allowed: dropped */
+	XLB_DECAP_CHANCE_LOCAL,	/* second chance: this host has the connection: delivered */
+	XLB_DECAP_CHANCE_FORWARD, /* second chance: not this host's: sent to the other backend */
+	XLB_DECAP_CHANCE_NO_ROUTE, /* second chance: no route or neighbour entry to it: dropped */
 	XLB_DECAP_MAX,
 };
 

@@ -350,6 +350,9 @@ static int write_slot(struct xlb_ctl *c, __u32 slot, const struct xlb_config *cf
 		return err;
 	conf.generation = gen;
 	conf.flags |= XLB_SLOT_F_CONFIGURED;
+	conf.flags &= ~XLB_SLOT_F_SECOND_CHANCE;
+	if (cfg->second_chance)
+		conf.flags |= XLB_SLOT_F_SECOND_CHANCE;
 	return xlb_dp_set_slot_conf(&c->dp, slot, &conf);
 }
 

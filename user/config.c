@@ -194,9 +194,9 @@ static bool get_addr(json_t *obj, const char *key, const char *path, union xlb_a
 /* ---- the schema --------------------------------------------------------------- */
 
 static const char *const root_keys[] = { "services", "history", "hash_key_file", "hash_key_id",
-					 NULL };
+					 "second_chance", NULL };
 static const char *const record_root_keys[] = { "services", "history", "hash_key_file",
-						"hash_key_id", "hash_key", NULL };
+						"hash_key_id", "hash_key", "second_chance", NULL };
 static const char *const history_keys[] = { "keep", NULL };
 static const char *const svc_keys[] = { "name", "vip", "port", "protocol", "table_size",
 					"flow_idle_timeout", "guards", "rollout", "slow_start", "health", "backends", NULL };
@@ -476,6 +476,11 @@ static void parse_settings(json_t *root, struct xlb_config *cfg, bool record,
 			    0, false, &v, d))
 			cfg->history_keep = v;
 	}
+	h = json_object_get(root, "second_chance");
+	if (h && !json_is_boolean(h))
+		xlb_diag_add(d, "second_chance", "must be true or false");
+	else
+		cfg->second_chance = h && json_is_true(h);
 	file = get_str(root, "hash_key_file", "", false, d);
 	if (file && (file[0] != '/' || strlen(file) >= sizeof(cfg->hash_key_file)))
 		xlb_diag_add(d, "hash_key_file", "\"%s\": an absolute path of at most %zu "
@@ -748,6 +753,8 @@ json_t *xlb_config_to_json(const struct xlb_config *cfg)
 		json_object_set_new(o, "history", json_pack("{s:i}", "keep", cfg->history_keep));
 	if (o && cfg->hash_key_file[0])
 		json_object_set_new(o, "hash_key_file", json_string(cfg->hash_key_file));
+	if (o && cfg->second_chance)
+		json_object_set_new(o, "second_chance", json_true());
 	xlb_hash_key_id(&cfg->hash_key, id);
 	if (o && id[0])
 		json_object_set_new(o, "hash_key_id", json_string(id));

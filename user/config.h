@@ -82,6 +82,9 @@ struct xlb_config {
 	struct xlb_service_conf *services;
 	__u32 nr_services;
 	__u32 history_keep;		/* "history": {"keep"}; 0: the default */
+	bool second_chance;		/* "second_chance": TCP flows without state in a moved
+					   slot carry the current backend as a second chance
+					   (backends run xlb decap of this version) */
 	char hash_key_file[256];	/* "": no key, published seeds */
 	struct xlb_hash_key hash_key;	/* read from the file, or from a record */
 };

@@ -192,6 +192,14 @@ int xlb_decap_attach(const struct xlb_decap_opts *o, struct xlb_decap_info *info
 		xlb_remove_pins(dir);
 	} else {
 		xlb_chmod_pins(dir);
+		/* the second chance's route lookups are made as if from lo: forwarding on
+		 * there (and nowhere else) lets them answer; nothing arrives on lo to forward */
+		static const __u8 fams[] = { XLB_FAMILY_V4, XLB_FAMILY_V6 };
+
+		for (int i = 0; i < 2; i++)
+			if (xlb_if_forwarding("lo", fams[i]) == 0 &&
+			    xlb_if_set_forwarding("lo", fams[i], 1))
+				info->lo_forwarding_failed = true;
 	}
 	close(fd);
 out:
@@ -239,8 +247,12 @@ int xlb_decap_stats(const char *ifname, __u64 counts[XLB_DECAP_MAX])
 	err = vals ? 0 : xlb_errf(-ENOMEM, "out of memory");
 	for (__u32 r = 0; r < XLB_DECAP_MAX && !err; r++) {
 		counts[r] = 0;
-		if (bpf_map_lookup_elem(fd, &r, vals))
+		if (bpf_map_lookup_elem(fd, &r, vals)) {
+			/* a decap attached by an older version has fewer counters: 0 */
+			if (errno == ENOENT && r >= XLB_DECAP_CHANCE_LOCAL)
+				continue;
 			err = xlb_errf(-errno, "cannot read %s: %s", path, strerror(errno));
+		}
 		for (int c = 0; !err && c < ncpu; c++)
 			counts[r] += vals[c];
 	}

@@ -20,6 +20,8 @@ struct xlb_decap_info {
 	__u32 nr_addrs;		/* outer destinations accepted */
 	__u32 nr_from;		/* source prefixes allowed */
 	bool replaced_defunct;	/* pins of a link whose device had gone were replaced */
+	bool lo_forwarding_failed; /* forwarding could not be turned on for lo: the
+				      second chance cannot send on (counted no_route) */
 };
 
 /* -EINVAL unless o names allowed sources (from) or any_source, not both. */

@@ -323,8 +323,8 @@ int xlb_moved_adopt(const struct xlb_dp *dp, __u32 *marked)
 		if (!s)
 			continue;
 		e = s->table[bucket];
-		if (XLB_TABLE_PREV(e) || f.backend == XLB_TABLE_CUR(e) ||
-		    xlb_dp_get_backend(dp, slot, f.backend, &be) || be.family == XLB_FAMILY_NONE ||
+		if (XLB_TABLE_PREV(e) || XLB_FLOW_ID(f.backend) == XLB_TABLE_CUR(e) ||
+		    xlb_dp_get_backend(dp, slot, XLB_FLOW_ID(f.backend), &be) || be.family == XLB_FAMILY_NONE ||
 		    be.gen != f.gen || be.state == XLB_BACKEND_DOWN)
 			continue;
 		s->table[bucket] = XLB_TABLE_ENTRY(XLB_TABLE_CUR(e), XLB_TABLE_CUR(e));

@@ -41,6 +41,9 @@ const char *const xlb_decap_names[XLB_DECAP_MAX] = {
 	[XLB_DECAP_PASS]	= "pass",
 	[XLB_DECAP_MALFORMED]	= "malformed",
 	[XLB_DECAP_UNTRUSTED]	= "untrusted_source",
+	[XLB_DECAP_CHANCE_LOCAL] = "second_chance_local",
+	[XLB_DECAP_CHANCE_FORWARD] = "second_chance_forwarded",
+	[XLB_DECAP_CHANCE_NO_ROUTE] = "second_chance_no_route",
 };
 
 const char *xlb_stat_kind(unsigned int reason)

@@ -109,3 +109,21 @@ int xlb_if_forwarding(const char *ifname, __u8 family)
 	fclose(f);
 	return v;
 }
+
+int xlb_if_set_forwarding(const char *ifname, __u8 family, int on)
+{
+	char path[256];
+	FILE *f;
+	int err = 0;
+
+	snprintf(path, sizeof(path), "/proc/sys/net/ipv%d/conf/%s/forwarding",
+		 family == XLB_FAMILY_V4 ? 4 : 6, ifname);
+	f = fopen(path, "w");
+	if (!f)
+		return -errno;
+	if (fprintf(f, "%d\n", on ? 1 : 0) < 0)
+		err = -EIO;
+	if (fclose(f) && !err)
+		err = -errno;
+	return err;
+}

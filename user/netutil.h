@@ -16,5 +16,7 @@ bool xlb_addr_is_zero(const union xlb_addr *addr);
 int xlb_if_first_addr(const char *ifname, __u8 family, union xlb_addr *addr);
 /* Reads /proc/sys/net/ipv{4,6}/conf/IF/forwarding: 1, 0, or -errno. */
 int xlb_if_forwarding(const char *ifname, __u8 family);
+/* Write /proc/sys/net/ipvN/conf/IF/forwarding: 0 or -errno. */
+int xlb_if_set_forwarding(const char *ifname, __u8 family, int on);
 
 #endif

@@ -264,6 +264,7 @@ int xlb_plan_build(const struct xlb_config *old, const struct xlb_config *new,
 			err = plan_service(&old->services[i], NULL, &plan->svcs[plan->nr++]);
 	/* settings that are not per service: recorded, so a change of them is a change */
 	plan->changed = old->history_keep != new->history_keep ||
+			old->second_chance != new->second_chance ||
 			strcmp(old->hash_key_file, new->hash_key_file) ||
 			!xlb_hash_key_equal(&old->hash_key, &new->hash_key);
 	for (__u32 i = 0; i < plan->nr; i++) {

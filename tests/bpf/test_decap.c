@@ -11,10 +11,13 @@
 #include <unistd.h>
 #include <bpf/bpf.h>
 #include <linux/if_ether.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include "decap.skel.h"
 #include "netutil.h"
 #include "names.h"
 #include "pktbuild.h"
+#include "testnet.h"
 
 #pragma GCC diagnostic ignored "-Wmissing-field-initializers"
 
@@ -191,6 +194,176 @@ static void run_case(void **state)
 	}
 }
 
+/* ---- second chance: a tunnel to another backend inside the tunnel to this host ---- */
+
+#define PEER4	"198.51.100.2"		/* testnet: a neighbour on xlb0 */
+#define PEER6	"2001:db8:b::2"		/* on xlb2 */
+
+/* The balancer's second chance for inner: to this host, then to peer. */
+static void chance(struct pb *out, const struct pb *inner, int family, const char *peer)
+{
+	struct pb mid;
+
+	pb_expect_encap(&mid, inner, PB_MAC_NODE, PB_MAC_CLIENT, family == 4 ? LB4 : LB6, peer);
+	pb_expect_encap(out, &mid, PB_MAC_NODE, PB_MAC_CLIENT, family == 4 ? LB4 : LB6,
+			family == 4 ? HOST4 : HOST6);
+}
+
+/* The TCP packet (ACK) of a connection src:sport -> dst:dport. */
+static void tcp_of(struct pb *b, int family, const char *src, __u16 sport, const char *dst,
+		   __u16 dport)
+{
+	pb_init(b);
+	pb_eth(b, PB_MAC_NODE, PB_MAC_CLIENT, family == 4 ? ETH_P_IP : ETH_P_IPV6);
+	if (family == 4)
+		pb_ipv4(b, src, dst, IPPROTO_TCP);
+	else
+		pb_ipv6(b, src, dst, IPPROTO_TCP);
+	pb_tcp(b, sport, dport, 0x10);
+	pb_payload(b, 10);
+	pb_finish(b);
+}
+
+/* Run in on ifname: the verdict, the output, and one counter moved (reason). */
+static void run_chance(const struct pb *in, const char *ifname, int verdict,
+		       const struct pb *want, __u32 reason)
+{
+	struct xdp_md ctx = { .data_end = in->len, .ingress_ifindex = testnet_ifindex(ifname) };
+	LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = in->d, .data_size_in = in->len,
+		    .ctx_in = &ctx, .ctx_size_in = sizeof(ctx));
+	__u64 before[XLB_DECAP_MAX];
+	__u8 out[PB_MAX + 64];
+
+	o.data_out = out;
+	o.data_size_out = sizeof(out);
+	for (__u32 r = 0; r < XLB_DECAP_MAX; r++)
+		before[r] = counter(r);
+	assert_int_equal(bpf_prog_test_run_opts(bpf_program__fd(skel->progs.xlb_decap), &o), 0);
+	if ((int)o.retval != verdict)
+		fail_msg("verdict %u, want %d", o.retval, verdict);
+	if (want && (o.data_size_out != want->len || memcmp(out, want->d, want->len))) {
+		pb_diff(out, o.data_size_out, want->d, want->len);
+		fail_msg("output bytes differ");
+	}
+	for (__u32 r = 0; r < XLB_DECAP_MAX; r++)
+		if (counter(r) - before[r] != (r == reason))
+			fail_msg("counter %s: +%llu, want +%d", xlb_decap_names[r],
+				 (unsigned long long)(counter(r) - before[r]), r == reason);
+}
+
+/* A listener on the loopback, and (connect) a connection to it: fds, ports. */
+static int loopback_conn(int family, bool connect_too, int fds[3], __u16 *lport, __u16 *cport)
+{
+	struct sockaddr_storage a = { 0 };
+	socklen_t len = family == 4 ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6);
+	int af = family == 4 ? AF_INET : AF_INET6;
+
+	fds[0] = socket(af, SOCK_STREAM, 0);
+	fds[1] = fds[2] = -1;
+	a.ss_family = af;
+	if (family == 4)
+		((struct sockaddr_in *)&a)->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	else
+		((struct sockaddr_in6 *)&a)->sin6_addr = in6addr_loopback;
+	if (fds[0] < 0 || bind(fds[0], (void *)&a, len) || listen(fds[0], 4) ||
+	    getsockname(fds[0], (void *)&a, &len))
+		return -1;
+	*lport = ntohs(family == 4 ? ((struct sockaddr_in *)&a)->sin_port :
+		       ((struct sockaddr_in6 *)&a)->sin6_port);
+	if (!connect_too)
+		return 0;
+	fds[1] = socket(af, SOCK_STREAM, 0);
+	if (fds[1] < 0 || connect(fds[1], (void *)&a, len))
+		return -1;
+	fds[2] = accept(fds[0], NULL, NULL);
+	if (fds[2] < 0 || getsockname(fds[1], (void *)&a, &len))
+		return -1;
+	*cport = ntohs(family == 4 ? ((struct sockaddr_in *)&a)->sin_port :
+		       ((struct sockaddr_in6 *)&a)->sin6_port);
+	return 0;
+}
+
+static void close_all(int fds[3])
+{
+	for (int i = 0; i < 3; i++)
+		if (fds[i] >= 0)
+			close(fds[i]);
+}
+
+/* This host has the connection: both tunnels stripped, delivered here. */
+static void chance_local(int family)
+{
+	const char *lo = family == 4 ? "127.0.0.1" : "::1";
+	struct pb inner, in;
+	__u16 lport, cport;
+	int fds[3];
+
+	if (skip_why)
+		skip();
+	assert_int_equal(loopback_conn(family, true, fds, &lport, &cport), 0);
+	tcp_of(&inner, family, lo, cport, lo, lport);
+	chance(&in, &inner, family, family == 4 ? PEER4 : PEER6);
+	run_chance(&in, family == 4 ? "xlb0" : "xlb2", XDP_PASS, &inner, XLB_DECAP_CHANCE_LOCAL);
+	close_all(fds);
+}
+
+/*
+ * Only a listener (the connection is the other backend's): the outer tunnel
+ * stripped, the inner one sent to the peer with its neighbour's MAC, out of
+ * the interface it came in on.
+ */
+static void chance_forward(int family)
+{
+	const char *lo = family == 4 ? "127.0.0.1" : "::1", *peer = family == 4 ? PEER4 : PEER6;
+	const char *ifname = family == 4 ? "xlb0" : "xlb2";
+	__u8 peer_mac[6], node_mac[6] = { 0x02, 0, 0, 0, family == 4 ? 0 : 2, 0xfe };
+	struct pb inner, in, want;
+	__u16 lport, cport = 40123;
+	int fds[3];
+
+	if (skip_why)
+		skip();
+	assert_int_equal(loopback_conn(family, false, fds, &lport, &cport), 0);
+	tcp_of(&inner, family, lo, cport, lo, lport);
+	chance(&in, &inner, family, peer);
+	testnet_backend_mac(family, 2, peer_mac);
+	pb_expect_encap(&want, &inner, peer_mac, node_mac, family == 4 ? LB4 : LB6, peer);
+	run_chance(&in, ifname, XDP_TX, &want, XLB_DECAP_CHANCE_FORWARD);
+	close_all(fds);
+}
+
+static void test_chance_local4(void **state) { (void)state; chance_local(4); }
+static void test_chance_local6(void **state) { (void)state; chance_local(6); }
+static void test_chance_forward4(void **state) { (void)state; chance_forward(4); }
+static void test_chance_forward6(void **state) { (void)state; chance_forward(6); }
+
+/* No route to the second chance's backend: dropped and counted (not delivered here). */
+static void test_chance_no_route(void **state)
+{
+	struct pb inner, in;
+
+	(void)state;
+	if (skip_why)
+		skip();
+	tcp_of(&inner, 4, CLIENT4, 40001, VIP4, 80);
+	chance(&in, &inner, 4, "203.0.113.99");
+	run_chance(&in, "xlb0", XDP_DROP, NULL, XLB_DECAP_CHANCE_NO_ROUTE);
+}
+
+/* The inner tunnel from a source that is not a balancer: dropped as untrusted. */
+static void test_chance_untrusted(void **state)
+{
+	struct pb inner, mid, in;
+
+	(void)state;
+	if (skip_why)
+		skip();
+	tcp_of(&inner, 4, CLIENT4, 40001, VIP4, 80);
+	pb_expect_encap(&mid, &inner, PB_MAC_NODE, PB_MAC_CLIENT, "203.0.113.66", PEER4);
+	pb_expect_encap(&in, &mid, PB_MAC_NODE, PB_MAC_CLIENT, LB4, HOST4);
+	run_chance(&in, "xlb0", XDP_DROP, NULL, XLB_DECAP_UNTRUSTED);
+}
+
 static int add_addr(const char *s)
 {
 	struct xlb_decap_key k = { 0 };
@@ -228,6 +401,9 @@ static int setup(void **state)
 		skip_why = "needs root (BPF)";
 		return 0;
 	}
+	/* a network namespace of its own: neighbours for the second chance, no other route */
+	if (testnet_setup(&skip_why))
+		return 0;
 	skel = decap_bpf__open_and_load();
 	if (!skel || add_addr(HOST4) || add_addr(HOST6) || allow(LB4) ||
 	    allow("2001:db8:b::f0/124"))
@@ -244,10 +420,24 @@ static int teardown(void **state)
 
 int main(void)
 {
-	enum { N = sizeof(cases) / sizeof(cases[0]) };
-	struct CMUnitTest tests[N];
+	static const struct CMUnitTest chance_tests[] = {
+		{ "second chance, ipv4: the connection is here: delivered", test_chance_local4 },
+		{ "second chance, ipv6: the connection is here: delivered", test_chance_local6 },
+		{ "second chance, ipv4: only a listener here: sent on to the other backend",
+		  test_chance_forward4 },
+		{ "second chance, ipv6: only a listener here: sent on to the other backend",
+		  test_chance_forward6 },
+		{ "second chance without a route to the other backend: dropped, counted",
+		  test_chance_no_route },
+		{ "second chance with an inner tunnel from a stranger: dropped as untrusted",
+		  test_chance_untrusted },
+	};
+	enum { N = sizeof(cases) / sizeof(cases[0]), C = sizeof(chance_tests) / sizeof(chance_tests[0]) };
+	struct CMUnitTest tests[N + C];
 
 	for (int i = 0; i < N; i++)
 		tests[i] = (struct CMUnitTest){ cases[i].name, run_case, NULL, NULL, (void *)&cases[i] };
-	return _cmocka_run_group_tests("decap", tests, N, setup, teardown);
+	for (int i = 0; i < C; i++)
+		tests[N + i] = chance_tests[i];
+	return _cmocka_run_group_tests("decap", tests, N + C, setup, teardown);
 }

@@ -872,6 +872,79 @@ static void fib_every_packet_mode(void **state)
 	put_nexthop(1, 0, STALE_MAC);	/* empty: the next packet resolves */
 }
 
+/* The second chance's packet: to cur inside a tunnel to prev (as xt_expect draws each). */
+static void expect_chance(struct pb *want, const struct pb *in, __u32 prev, __u32 cur)
+{
+	const struct tbackend *b = xt_backend(prev);
+	struct pb mid;
+	__u8 mac[6];
+
+	xt_expect(&mid, in, cur);
+	testnet_backend_mac(b->family, b->mac, mac);
+	pb_expect_encap(want, &mid, mac, PB_MAC_NODE, TN_NODE4, b->addr);
+}
+
+/*
+ * XLB_SLOT_F_SECOND_CHANCE: in a moved slot a TCP packet without state goes
+ * to the previous backend with the current one inside as its second chance,
+ * and its entry keeps both; a SYN, UDP, or the flag off: one tunnel.
+ */
+static void second_chance(void **state)
+{
+	__u8 out[PB_MAX + 256];
+	struct xlb_slot_conf conf;
+	struct xlb_flow f;
+	struct pb in, want;
+	__u32 len, cur, prev;
+
+	(void)state;
+	SKIP_IF_NEEDED();
+	assert_int_equal(xlb_dp_get_slot_conf(&xt_dp, 0, &conf), 0);
+	conf.flags |= XLB_SLOT_F_SECOND_CHANCE;
+	assert_int_equal(xlb_dp_set_slot_conf(&xt_dp, 0, &conf), 0);
+	tcp4_to(&in, VIP4, 40061, 80, ACK);
+	cur = xt_table_pick(&in, SVC_WEB4);
+	prev = web4_other(&in);
+	xt_mark_moved(0, &in, SVC_WEB4, prev, 0);
+	assert_int_equal(xt_run(&in, "xlb0", out, &len), XDP_TX);
+	expect_chance(&want, &in, prev, cur);
+	if (len != want.len || memcmp(out, want.d, len)) {
+		pb_diff(out, len, want.d, want.len);
+		fail_msg("not the second chance's two tunnels");
+	}
+	assert_int_equal(get_flow(&in, &f), 0);
+	assert_int_equal(f.backend, XLB_FLOW_BACKEND(prev, cur));
+	/* its next packet: the entry holds, the second chance with it */
+	assert_int_equal(xt_run(&in, "xlb0", out, &len), XDP_TX);
+	assert_int_equal(len, want.len);
+	assert_memory_equal(out, want.d, len);
+	/* a SYN in the same slot: the current backend alone */
+	tcp4_to(&in, VIP4, 40061, 80, SYN);
+	{
+		struct xlb_flow_key key;
+
+		xt_flow_key(&in, &key);
+		bpf_map_delete_elem(xt_dp.flows, &key);
+	}
+	assert_int_equal(xt_run(&in, "xlb0", out, &len), XDP_TX);
+	xt_expect(&want, &in, cur);
+	assert_int_equal(len, want.len);
+	assert_memory_equal(out, want.d, len);
+	/* the flag off: one tunnel, to the previous backend */
+	conf.flags &= ~XLB_SLOT_F_SECOND_CHANCE;
+	assert_int_equal(xlb_dp_set_slot_conf(&xt_dp, 0, &conf), 0);
+	tcp4_to(&in, VIP4, 40062, 80, ACK);
+	xt_mark_moved(0, &in, SVC_WEB4, web4_other(&in), 0);
+	assert_int_equal(xt_run(&in, "xlb0", out, &len), XDP_TX);
+	xt_expect(&want, &in, web4_other(&in));
+	assert_int_equal(len, want.len);
+	assert_memory_equal(out, want.d, len);
+	assert_int_equal(get_flow(&in, &f), 0);
+	assert_int_equal(XLB_FLOW_ALT(f.backend), 0);
+	assert_int_equal(xt_write_config(0, 0), 0);
+	xt_moved_dirty = false;
+}
+
 static int group_setup(void **state)
 {
 	(void)state;
@@ -890,7 +963,7 @@ static int group_teardown(void **state)
 int main(void)
 {
 	enum { N = sizeof(cases) / sizeof(cases[0]) };
-	struct CMUnitTest tests[N + 5];
+	struct CMUnitTest tests[N + 6];
 
 	for (int i = 0; i < N; i++) {
 		tests[i] = (struct CMUnitTest){ cases[i].name, run_case, NULL, NULL,
@@ -901,5 +974,6 @@ int main(void)
 	tests[N + 2] = (struct CMUnitTest)cmocka_unit_test(nexthop_cache_is_used);
 	tests[N + 3] = (struct CMUnitTest)cmocka_unit_test(nexthop_cache_expires);
 	tests[N + 4] = (struct CMUnitTest)cmocka_unit_test(fib_every_packet_mode);
-	return _cmocka_run_group_tests("xlb", tests, N + 5, group_setup, group_teardown);
+	tests[N + 5] = (struct CMUnitTest)cmocka_unit_test(second_chance);
+	return _cmocka_run_group_tests("xlb", tests, N + 6, group_setup, group_teardown);
 }

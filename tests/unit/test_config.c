@@ -203,6 +203,37 @@ static int load_text(const char *cfg_text, struct xlb_config *cfg, char *msg, si
 	return n;
 }
 
+/* "second_chance": a setting of the whole configuration, shown when on, a change when flipped. */
+static void second_chance_is_a_setting(void **state)
+{
+#define SC_CFG(pre) "{" pre "\"services\":[{\"name\":\"web\",\"vip\":\"192.0.2.10\"," \
+		    "\"port\":80,\"protocol\":\"tcp\",\"backends\":[{\"address\":\"198.51.100.1\"}]}]}"
+	struct xlb_config off, on;
+	char msg[512], f_off[17], f_on[17];
+	json_t *j;
+
+	(void)state;
+	assert_int_equal(load_text(SC_CFG(""), &off, msg, sizeof(msg)), 0);
+	assert_false(off.second_chance);
+	assert_int_equal(load_text(SC_CFG("\"second_chance\":true,"), &on, msg, sizeof(msg)), 0);
+	assert_true(on.second_chance);
+	j = xlb_config_to_json(&on);
+	assert_true(json_is_true(json_object_get(j, "second_chance")));
+	json_decref(j);
+	j = xlb_config_to_json(&off);
+	assert_null(json_object_get(j, "second_chance"));	/* older fingerprints stay */
+	json_decref(j);
+	xlb_config_fingerprint(&off, f_off);
+	xlb_config_fingerprint(&on, f_on);
+	assert_string_not_equal(f_off, f_on);
+	xlb_config_free(&on);
+	assert_int_equal(load_text(SC_CFG("\"second_chance\":1,"), &on, msg, sizeof(msg)), 1);
+	assert_string_equal(msg, "second_chance: must be true or false");
+	xlb_config_free(&on);
+	xlb_config_free(&off);
+#undef SC_CFG
+}
+
 #define KEY_CFG(extra) "{" extra "\"services\":[{\"name\":\"web\",\"vip\":\"192.0.2.10\"," \
 	"\"port\":80,\"protocol\":\"tcp\",\"table_size\":1009,\"backends\":[" \
 	"{\"address\":\"198.51.100.1\"}]}]}"
@@ -353,6 +384,7 @@ int main(void)
 		cmocka_unit_test(missing_file_is_an_error),
 		cmocka_unit_test(siphash_matches_the_reference),
 		cmocka_unit_test(a_hash_key_file_is_checked_and_never_shown),
+		cmocka_unit_test(second_chance_is_a_setting),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

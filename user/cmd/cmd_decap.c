@@ -40,6 +40,9 @@ static int do_decap_attach(int argc, char **argv)
 		p_err("%s", xlb_errmsg());
 		return xlb_exit_for(err);
 	}
+	if (info.lo_forwarding_failed)
+		pr_warn("cannot turn forwarding on for lo: second-chance packets that are not "
+			"this host's cannot be sent on (counted second_chance_no_route)");
 	if (xlb_json)
 		json_emit(json_pack("{s:s,s:i,s:i,s:b,s:b}", "ifname", o.ifname, "addresses",
 				    info.nr_addrs, "sources", info.nr_from, "any_source", o.any_source,
