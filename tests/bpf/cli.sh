@@ -52,6 +52,12 @@ check "rollback to generation 1" x config rollback 1 --force
 check "rollback restores generation 1's configuration" bash -c "x() { nsenter --net=/run/netns/$NS $XLB --state '$STATE' \"\$@\"; }; [ \"\$(x -j config history | jq -r '.[0].fingerprint')\" = \"\$(x -j config history | jq -r '.[-1].fingerprint')\" ]"
 check_exit "rollback to a missing generation exits 1" 1 x config rollback 999
 check_exit "an unknown service in table exits 1" 1 x table nosuch
+check_exit "flow of an unknown service exits 1" 1 x flow nosuch 203.0.113.10 40000
+check_exit "flow of a bad client address exits 1" 1 x flow web 203.0.113.999 40000
+check_exit "flow of the other family exits 1" 1 x flow web 2001:db8:c::10 40000
+check_exit "flow of port 0 exits 1" 1 x flow web 203.0.113.10 0
+check_exit "flow with another VIP port than the service's exits 1" 1 x flow web 203.0.113.10 40000 81
+check "flow -j: a backend of the service; a new connection goes to the table's" bash -c "x() { nsenter --net=/run/netns/$NS $XLB --state '$STATE' \"\$@\"; }; x -j flow web 203.0.113.10 40000 | jq -e '(.current | test(\"^198.51.100.[123]\$\")) and .new_connection == .current and (.table_size | . > 0)'"
 check_exit "daemon --fleet-peer that is not http:// exits 1" 1 x daemon --fleet-peer 198.51.100.2:9145 --announce /tmp/x.sock
 check_exit "daemon --fleet-peer without --announce exits 1" 1 x daemon --fleet-peer http://198.51.100.2:9145
 check "stats --watch --count 2" x stats web --watch --count 2

@@ -45,6 +45,21 @@ PEERS="http://198.51.100.241:9145 http://198.51.100.242:9145 http://198.51.100.2
 agree() { node 1 fleet check $PEERS >/dev/null; }
 check "the nodes agree (xlb fleet check)" wait_for 10 agree
 
+# xlb flow says which backend a client address and port gets, on any node
+predicted() {	# $1 node, $2 service, $3 client, $4 port: bN
+	node $1 -j flow $2 $3 $4 | jq -r '.new_connection' | sed 's/.*[.:]/b/'
+}
+flow_ok=0
+for p in 41001 41002 41003 41004 41005 41006; do
+	k=$(( p % 3 + 1 ))
+	got=$(lab client curl -s -m 5 --local-port $p -o /dev/null -w '%header{x-backend}' http://$VIP4/)
+	[ "$got" = "$(predicted $k web 203.0.113.10 $p)" ] && flow_ok=$((flow_ok + 1))
+	# another port: an IPv6 socket cannot bind the port the IPv4 one holds
+	got=$(lab client curl -s -g -m 5 --local-port $((p + 100)) -o /dev/null -w '%header{x-backend}' "http://[$VIP6]/")
+	[ "$got" = "$(predicted $k web6 2001:db8:c::10 $((p + 100)))" ] && flow_ok=$((flow_ok + 1))
+done
+check "xlb flow predicts the backend of 12 connections of known ports ($flow_ok of 12)" test $flow_ok = 12
+
 # ---- traffic: 200 keep-alive connections and 3 downloads from the client ---------------
 traffic() {	# $1: drill name
 	T=$1 R=/tmp/$LP-$1.rep

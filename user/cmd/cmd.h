@@ -30,6 +30,7 @@ int do_config(int argc, char **argv);
 int do_backend(int argc, char **argv);
 int do_stats(int argc, char **argv);
 int do_table(int argc, char **argv);
+int do_flow(int argc, char **argv);
 int do_decap(int argc, char **argv);
 int do_daemon(int argc, char **argv);
 int do_rollout(int argc, char **argv);

@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <arpa/inet.h>
+#include <net/if.h>
 #include "cmd.h"
 #include "loader.h"
 #include "log.h"
@@ -155,20 +156,46 @@ static void status_print(const struct xlb_status *st)
 		       st->flow_rate, (unsigned long long)st->flows_limited);
 }
 
+/*
+ * bpffs is shared by network namespaces: with interfaces of this namespace
+ * among the n pinned, keep those (first n' of names) and list the others in
+ * elsewhere; with none here, keep them all (gone interfaces' pins).
+ */
+static int here_first(char names[][IF_NAMESIZE], int n, char *elsewhere, size_t len)
+{
+	int here = 0;
+
+	elsewhere[0] = '\0';
+	for (int i = 0; i < n; i++)
+		here += if_nametoindex(names[i]) != 0;
+	if (!here)
+		return n;
+	for (int i = 0, k = 0; i < n; i++) {
+		if (if_nametoindex(names[i])) {
+			memmove(names[k++], names[i], IF_NAMESIZE);
+			continue;
+		}
+		snprintf(elsewhere + strlen(elsewhere), len - strlen(elsewhere), "%s%s",
+			 elsewhere[0] ? ", " : "", names[i]);
+	}
+	return here;
+}
+
 int do_status(int argc, char **argv)
 {
-	char names[64][IF_NAMESIZE];
+	char names[64][IF_NAMESIZE], elsewhere[1024];
 	struct xlb_status st;
 	json_t *arr = NULL;
 	int n, i, err, rc = 0;
 
 	if (argc > 1)
 		return usage_error("status: takes at most one DEV");
-	if (argc == 1) {
-		snprintf(names[0], IF_NAMESIZE, "%s", argv[0]);
+	elsewhere[0] = '\0';
+	if (argc == 1 || xlb_dev) {
+		snprintf(names[0], IF_NAMESIZE, "%s", argc == 1 ? argv[0] : xlb_dev);
 		n = 1;
 	} else {
-		n = xlb_attached(names, 64);
+		n = here_first(names, xlb_attached(names, 64), elsewhere, sizeof(elsewhere));
 	}
 	if (xlb_json)
 		arr = json_array();
@@ -188,5 +215,8 @@ int do_status(int argc, char **argv)
 	}
 	if (arr)
 		json_emit(arr);
+	else if (elsewhere[0])
+		printf("also pinned: %s (interfaces not in this network namespace; xlb status DEV "
+		       "from theirs)\n", elsewhere);
 	return rc;
 }

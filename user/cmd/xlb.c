@@ -30,12 +30,13 @@ static const char synopsis[] =
 "  xlb node drain [--wait SECONDS] | undrain | status\n"
 "  xlb stats [SERVICE] [--watch [--count N]]\n"
 "  xlb table SERVICE\n"
+"  xlb flow SERVICE CLIENT-ADDR CLIENT-PORT [VIP-PORT]\n"
 "  xlb decap attach DEV [--mode native|generic] {--from PREFIX... | --any-source} [ADDR...]\n"
 "  xlb decap detach DEV\n"
 "  xlb decap stats DEV\n"
 "  xlb daemon [--config FILE] [--metrics ADDR:PORT | --no-metrics] [--metrics-file PATH]\n"
 "             [--skew-threshold SHARE] [--skew-for MS] [--skew-window MS] [--skew-min-flows N]\n"
-"             [--announce BIRD-SOCKET]\n"
+"             [--announce BIRD-SOCKET [--fleet-peer http://HOST:PORT]...]\n"
 "  xlb help\n"
 "  xlb version\n"
 "\n"
@@ -119,6 +120,7 @@ static const struct cmd objects[] = {
 	{ "backend", do_backend },
 	{ "stats", do_stats },
 	{ "table", do_table },
+	{ "flow", do_flow },
 	{ "decap", do_decap },
 	{ "daemon", do_daemon },
 	{ "rollout", do_rollout },
