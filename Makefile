@@ -44,7 +44,7 @@ BPF_TESTS  := $(patsubst tests/bpf/%.c,$(BUILD)/tests/bpf/%,$(wildcard tests/bpf
 TEST_OBJS  := $(BUILD)/tests/pktbuild.o $(BUILD)/tests/testnet.o
 BPF_TEST_OBJS := $(BUILD)/tests/bpf/xlbtest.o
 
-.PHONY: all clean check check-unit check-bpf check-e2e deps demo bench bench-deps bench-prog bench-ctl fuzz install
+.PHONY: all clean check check-unit check-bpf check-e2e deps demo demo-fleet bench bench-deps bench-prog bench-ctl fuzz install
 all: $(BUILD)/xlb $(BUILD)/bench-prog $(BUILD)/bench-ctl $(BUILD)/udp-echo $(BUILD)/pktgen \
      $(BUILD)/bench-node
 
@@ -173,6 +173,9 @@ deps-check:
 
 demo: deps-check all
 	$(Q)tools/demo
+
+demo-fleet: deps-check all
+	$(Q)tools/demo-fleet
 
 install: $(BUILD)/xlb
 	install -D -m 0755 $(BUILD)/xlb $(DESTDIR)$(PREFIX)/sbin/xlb
