@@ -141,6 +141,8 @@ static void data_plane(const struct xlb_metrics *m, FILE *f)
 	family(f, "xlb_flows_remembered", "gauge",
 	       "Connection-table entries: flows of moved slots (unmoved slots keep none).");
 	fprintf(f, "xlb_flows_remembered %u\n", m->flows_remembered);
+	family(f, "xlb_flows_max", "gauge", "Connection-table size (xlb attach --flows).");
+	fprintf(f, "xlb_flows_max %u\n", m->flows_max);
 	family(f, "xlb_moved_packets_total", "counter",
 	       "Packets in moved table slots (the connection table was consulted).");
 	fprintf(f, "xlb_moved_packets_total %llu\n", (unsigned long long)m->moved.packets);

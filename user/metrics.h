@@ -21,6 +21,8 @@ struct xlb_metrics_backend {
 	double table_share, deviation;
 	bool alert;			/* share deviation alert */
 	__u64 checks, failures;
+	bool in_config;			/* in the running configuration (state below) */
+	__u8 state;			/* enum xlb_backend_state */
 };
 
 struct xlb_metrics_service {
@@ -31,6 +33,7 @@ struct xlb_metrics_service {
 	char table_fingerprint[17];	/* of the live table ("": none) */
 	bool has_moved;			/* moved below was measured */
 	__u32 moved;			/* table slots a change moved, not yet released */
+	bool udp;			/* its share is of packets (a UDP flow's start is not seen) */
 	bool has_floor;			/* health-checked: the floor applies */
 	bool floor_alert;
 };
@@ -64,6 +67,7 @@ struct xlb_metrics {
 	bool has_moved;			/* the figures of moved slots below were read */
 	struct xlb_moved_stats moved;	/* packets of moved slots, flows kept on the previous */
 	__u32 flows_remembered;		/* connection-table entries */
+	__u32 flows_max;		/* its size */
 	__u64 moved_released;		/* moved slots released (daemon) */
 	bool rollout_active;		/* a rollout is running or paused */
 	__u32 rollout_step, rollout_steps;
