@@ -33,7 +33,7 @@ SKELS      := $(patsubst %,$(BUILD)/%.skel.h,$(BPF_PROGS))
 LIB_SRCS   := user/log.c user/hashkey.c user/dataplane.c user/moved.c user/rollout.c user/loader.c user/names.c user/netutil.c \
               user/config.c user/validate.c user/maglev.c user/plan.c user/assign.c user/ctl.c \
               user/commit.c user/change.c user/shares.c user/decap.c user/fsutil.c \
-              user/fleet.c user/history.c user/health.c user/probe.c user/metrics.c user/daemon.c
+              user/fleet.c user/statuspage.c user/history.c user/health.c user/probe.c user/metrics.c user/daemon.c
 LIB_OBJS   := $(patsubst user/%.c,$(BUILD)/user/%.o,$(LIB_SRCS))
 CLI_SRCS   := $(wildcard user/cmd/*.c)
 CLI_OBJS   := $(patsubst user/%.c,$(BUILD)/user/%.o,$(CLI_SRCS))
@@ -44,7 +44,7 @@ BPF_TESTS  := $(patsubst tests/bpf/%.c,$(BUILD)/tests/bpf/%,$(wildcard tests/bpf
 TEST_OBJS  := $(BUILD)/tests/pktbuild.o $(BUILD)/tests/testnet.o
 BPF_TEST_OBJS := $(BUILD)/tests/bpf/xlbtest.o
 
-.PHONY: all clean check check-unit check-bpf check-e2e deps demo demo-fleet bench bench-deps bench-prog bench-ctl fuzz install
+.PHONY: all clean check check-unit check-bpf check-e2e deps demo demo-fleet deb bench bench-deps bench-prog bench-ctl fuzz install
 all: $(BUILD)/xlb $(BUILD)/bench-prog $(BUILD)/bench-ctl $(BUILD)/udp-echo $(BUILD)/pktgen \
      $(BUILD)/bench-node
 
@@ -176,6 +176,10 @@ demo: deps-check all
 
 demo-fleet: deps-check all
 	$(Q)tools/demo-fleet
+
+# the Debian package: build/xlb_<version>_<arch>.deb
+deb: all
+	$(Q)tools/mkdeb $(BUILD)
 
 install: $(BUILD)/xlb
 	install -D -m 0755 $(BUILD)/xlb $(DESTDIR)$(PREFIX)/sbin/xlb

@@ -37,6 +37,7 @@
 #include <bpf/bpf.h>
 #include "daemon.h"
 #include "fleet.h"
+#include "statuspage.h"
 #include "fsutil.h"
 #include "health.h"
 #include "history.h"
@@ -210,6 +211,22 @@ static struct dbackend *add_be(struct daemon *d, const char *svc, const struct x
 	xlb_hstate_init(&b->h);
 	b->h.next_ms = xlb_health_next(now_ms(), 1000, &d->seed) - 900;
 	return b;
+}
+
+static __u32 map_max_entries(int fd)
+{
+	struct bpf_map_info info = {};
+	__u32 len = sizeof(info);
+
+	return fd >= 0 && !bpf_obj_get_info_by_fd(fd, &info, &len) ? info.max_entries : 0;
+}
+
+static __u32 map_id(int fd)
+{
+	struct bpf_map_info info = {};
+	__u32 len = sizeof(info);
+
+	return fd >= 0 && !bpf_obj_get_info_by_fd(fd, &info, &len) ? info.id : 0;
 }
 
 /* Table shares of the live tables, per backend. */
@@ -678,6 +695,8 @@ static void snapshot_backends(struct daemon *d, struct xlb_metrics *m)
 		mb->alert = b->watch.alert;
 		mb->checks = b->h.checks;
 		mb->failures = b->h.failures;
+		mb->in_config = bc != NULL;
+		mb->state = bc ? bc->state : XLB_BACKEND_DOWN;
 	}
 }
 
@@ -692,6 +711,7 @@ static void snapshot_services(struct daemon *d, struct xlb_metrics *m)
 		ms->has_counters = idx >= 0 && !xlb_dp_counters(&d->dp, d->dp.service_stats, idx,
 								&ms->c);
 		ms->active = xlb_service_holders(sc);
+		ms->udp = sc->proto == IPPROTO_UDP;
 		for (__u32 k = 0; k < d->nr_tables; k++)
 			if (!strcmp(d->tables[k].name, sc->name))
 				snprintf(ms->table_fingerprint, sizeof(ms->table_fingerprint), "%s",
@@ -739,6 +759,7 @@ static int snapshot(struct daemon *d, struct xlb_metrics *m)
 	xlb_dp_flood_limited(&d->dp, &m->flows_not_remembered);
 	m->has_moved = d->has_moved && !xlb_dp_moved_stats(&d->dp, &m->moved);
 	m->flows_remembered = d->flows_remembered;
+	m->flows_max = map_max_entries(d->dp.flows);
 	m->moved_released = d->moved_released;
 	m->rollout_active = d->ro.active;
 	m->rollout_step = d->ro.step;
@@ -774,44 +795,108 @@ static bool render(struct daemon *d, FILE *f)
 }
 
 static enum MHD_Result respond(struct MHD_Connection *conn, unsigned int code, char *text,
-			       size_t len, enum MHD_ResponseMemoryMode mem)
+			       size_t len, enum MHD_ResponseMemoryMode mem, const char *type)
 {
 	struct MHD_Response *resp = MHD_create_response_from_buffer(len, text, mem);
 	enum MHD_Result ret;
 
 	if (!resp)
 		return MHD_NO;
-	if (code == MHD_HTTP_OK)
-		MHD_add_response_header(resp, "Content-Type", "text/plain; version=0.0.4");
+	MHD_add_response_header(resp, "Content-Type", type);
+	MHD_add_response_header(resp, "Cache-Control", "no-store");
+	if (code == MHD_HTTP_METHOD_NOT_ALLOWED)
+		MHD_add_response_header(resp, "Allow", "GET, HEAD");
 	ret = MHD_queue_response(conn, code, resp);
 	MHD_destroy_response(resp);
 	return ret;
 }
 
+#define PAGE_RECENT	10	/* changes the status page lists */
+
+/* The status page: the snapshot, the announcements, the latest history records. */
+static bool render_page(struct daemon *d, FILE *f)
+{
+	struct xlb_page_vip vips[XLB_MAX_VIPS];
+	struct xlb_record recent[PAGE_RECENT];
+	char hist[512], node[256] = "", now[32], path[600], fleet_why[sizeof(d->fleet_why)];
+	struct xlb_page p = { .ifname = d->o->ifname, .node = node, .vips = vips,
+			      .recent = recent, .refresh_s = 5, .now = now,
+			      .fleet_why = fleet_why, .has_announce = d->o->announce != NULL };
+	struct xlb_metrics m;
+	__u64 *gens = NULL;
+	__u32 n = 0;
+	time_t t = time(NULL);
+
+	if (snapshot(d, &m)) {
+		xlb_metrics_free(&m);
+		return false;
+	}
+	p.m = &m;
+	gethostname(node, sizeof(node) - 1);
+	strftime(now, sizeof(now), "%Y-%m-%dT%H:%M:%SZ", gmtime(&t));
+	pthread_mutex_lock(&d->lock);
+	for (__u32 k = 0; k < d->nr_vips && p.nr_vips < XLB_MAX_VIPS; k++) {
+		struct xlb_page_vip *v = &vips[p.nr_vips++];
+
+		snprintf(v->proto, sizeof(v->proto), "%s", d->vips[k].proto);
+		snprintf(v->why, sizeof(v->why), "%s", d->vips[k].why);
+		v->announced = d->vips[k].state == 1;
+	}
+	snprintf(fleet_why, sizeof(fleet_why), "%s", d->fleet_why);
+	pthread_mutex_unlock(&d->lock);
+	if (!xlb_history_dir(d->o->state_root, d->o->ifname, hist, sizeof(hist))) {
+		snprintf(path, sizeof(path), "%s/drain", hist);
+		p.drained = !access(path, F_OK);
+		if (!xlb_history_list(hist, &gens, &n))
+			for (__u32 i = n; i-- > 0 && p.nr_recent < PAGE_RECENT;)
+				if (!xlb_history_read(hist, gens[i], XLB_RECORD_META,
+						      &recent[p.nr_recent]))
+					p.nr_recent++;
+		free(gens);
+	}
+	xlb_status_page(&p, f);
+	for (__u32 i = 0; i < p.nr_recent; i++)
+		xlb_record_free(&recent[i]);
+	xlb_metrics_free(&m);
+	return true;
+}
+
+/*
+ * GET /metrics: Prometheus text; GET /: the status page.  Read-only: any other
+ * method is refused (405), any other path is not found (404); libmicrohttpd
+ * refuses requests larger than its connection memory itself.
+ */
 static enum MHD_Result serve(void *cls, struct MHD_Connection *conn, const char *url,
 			     const char *method, const char *version, const char *data,
 			     size_t *size, void **ctx)
 {
-	static char not_found[] = "not found: GET /metrics\n";
+	static char not_found[] = "not found: GET / (status page) or GET /metrics\n";
+	static char not_allowed[] = "method not allowed: this server is read-only (GET, HEAD)\n";
+	static const char text[] = "text/plain; charset=utf-8";
 	char *buf = NULL;
 	size_t len = 0;
+	bool page, ok;
 	FILE *f;
-	bool ok;
 
 	(void)version; (void)data; (void)size; (void)ctx;
-	if (strcmp(method, "GET") || strcmp(url, "/metrics"))
+	if (strcmp(method, "GET") && strcmp(method, "HEAD"))
+		return respond(conn, MHD_HTTP_METHOD_NOT_ALLOWED, not_allowed, strlen(not_allowed),
+			       MHD_RESPMEM_PERSISTENT, text);
+	page = !strcmp(url, "/");
+	if (!page && strcmp(url, "/metrics"))
 		return respond(conn, MHD_HTTP_NOT_FOUND, not_found, strlen(not_found),
-			       MHD_RESPMEM_PERSISTENT);
+			       MHD_RESPMEM_PERSISTENT, text);
 	f = open_memstream(&buf, &len);
 	if (!f)
 		return MHD_NO;
-	ok = render(cls, f);
+	ok = page ? render_page(cls, f) : render(cls, f);
 	fclose(f);
 	if (!ok) {
 		free(buf);
 		return MHD_NO;
 	}
-	return respond(conn, MHD_HTTP_OK, buf, len, MHD_RESPMEM_MUST_FREE);
+	return respond(conn, MHD_HTTP_OK, buf, len, MHD_RESPMEM_MUST_FREE,
+		       page ? "text/html; charset=utf-8" : "text/plain; version=0.0.4");
 }
 
 static struct MHD_Daemon *start_metrics(struct daemon *d, const char *spec)
@@ -1496,7 +1581,9 @@ static void fleet_check(struct daemon *d)
 	}
 	if (compared)
 		d->fleet_alone_logged = false;
+	pthread_mutex_lock(&d->lock);	/* the status page reads it */
 	snprintf(d->fleet_why, sizeof(d->fleet_why), "%s", why);
+	pthread_mutex_unlock(&d->lock);
 }
 
 /* Why this node must not announce vip now ("" when it may). */
@@ -1645,14 +1732,6 @@ static void announce_tick(struct daemon *d)
 	} else {
 		json_decref(vips);
 	}
-}
-
-static __u32 map_id(int fd)
-{
-	struct bpf_map_info info = {};
-	__u32 len = sizeof(info);
-
-	return fd >= 0 && !bpf_obj_get_info_by_fd(fd, &info, &len) ? info.id : 0;
 }
 
 /* A change made beside the daemon (the CLI): read the running configuration again. */

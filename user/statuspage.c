@@ -1,0 +1,240 @@
+/* The daemon's status page: one HTML document, no script, no external asset. */
+#include <string.h>
+#include "statuspage.h"
+
+/* Text into HTML: every character that could open markup or close an attribute. */
+static void esc(FILE *f, const char *s)
+{
+	for (; s && *s; s++) {
+		switch (*s) {
+		case '<': fputs("&lt;", f); break;
+		case '>': fputs("&gt;", f); break;
+		case '&': fputs("&amp;", f); break;
+		case '"': fputs("&quot;", f); break;
+		case '\'': fputs("&#39;", f); break;
+		default:
+			if ((unsigned char)*s >= 0x20 || *s == '\n' || *s == '\t')
+				fputc(*s, f);
+		}
+	}
+}
+
+static double clamp01(double x)
+{
+	return x < 0 ? 0 : x > 1 ? 1 : x;
+}
+
+static const char *state_name(__u8 state)
+{
+	return state == XLB_BACKEND_ACTIVE ? "active" : state == XLB_BACKEND_DRAIN ? "drain" :
+	       "down";
+}
+
+/* A labelled bar of share (0..1), class cls. */
+static void bar(FILE *f, double share, const char *cls)
+{
+	fprintf(f, "<div class=\"bar %s\"><span style=\"width:%.1f%%\"></span><em>%.1f%%</em></div>",
+		cls, 100 * clamp01(share), 100 * share);
+}
+
+static const char style[] =
+	"body{font:14px/1.4 system-ui,sans-serif;margin:1.5em;color:#222;background:#fafafa}"
+	"h1{font-size:1.4em;margin:0 0 .2em}h2{font-size:1.1em;margin:1.4em 0 .4em}"
+	".meta{color:#555}table{border-collapse:collapse;background:#fff;margin:.3em 0}"
+	"th,td{padding:.3em .7em;border-bottom:1px solid #ddd;text-align:left;vertical-align:middle}"
+	"th{background:#eee;font-weight:600}.bar{position:relative;width:180px;height:1.1em;"
+	"background:#e8e8e8}.bar span{display:block;height:100%}.bar em{position:absolute;"
+	"left:.4em;top:0;font-style:normal;font-size:.85em}.table span{background:#8ab4f8}"
+	".seen span{background:#81c995}.seen.off span{background:#f28b82}"
+	".alerts{background:#fde8e6;border-left:4px solid #d93025;padding:.5em 1em}"
+	".ok{background:#e6f4ea;border-left:4px solid #1e8e3e;padding:.5em 1em}"
+	".state-down{color:#d93025;font-weight:600}.state-drain{color:#b06000}"
+	"code{background:#eee;padding:0 .2em}";
+
+/* Open an alert's line (and the list, before the first one). */
+static void alert(FILE *f, int *n)
+{
+	if ((*n)++)
+		fputs("</li>\n<li>", f);
+	else
+		fputs("<div class=\"alerts\" id=\"alerts\"><ul><li>", f);
+}
+
+/* Every condition an operator acts on now, one line each; the count. */
+static int alerts(const struct xlb_page *p, FILE *f)
+{
+	const struct xlb_metrics *m = p->m;
+	int n = 0;
+
+	for (__u32 s = 0; s < m->nr_svc; s++)
+		if (m->svc[s].floor_alert) {
+			alert(f, &n);
+			fputs("service <b>", f);
+			esc(f, m->svc[s].name);
+			fputs("</b> is held at its floor (min_active): more backends fail than it allows "
+			      "(<code>xlb backend list</code>)", f);
+		}
+	for (__u32 i = 0; i < m->nr_be; i++) {
+		const struct xlb_metrics_backend *b = &m->be[i];
+
+		if (b->in_config && !b->up) {
+			alert(f, &n);
+			fputs("backend <b>", f);
+			esc(f, b->address);
+			fputs("</b> of ", f);
+			esc(f, b->service);
+			fputs(" fails its health checks", f);
+		}
+		if (b->alert) {
+			alert(f, &n);
+			fputs("backend <b>", f);
+			esc(f, b->address);
+			fputs("</b> of ", f);
+			esc(f, b->service);
+			fprintf(f, " takes %.1f%% of new connections against a table share of %.1f%%",
+				100 * clamp01(b->table_share + b->deviation), 100 * b->table_share);
+		}
+	}
+	if (m->health_pending) {
+		alert(f, &n);
+		fputs("a health change waits to be applied (see the daemon's log)", f);
+	}
+	if (m->rollout_active) {
+		alert(f, &n);
+		fprintf(f, "a rollout is running: step %u of %u (<code>xlb rollout status</code>)",
+			m->rollout_step, m->rollout_steps);
+	}
+	if (m->has_moved && m->flows_max && m->flows_remembered > m->flows_max / 10 * 8) {
+		alert(f, &n);
+		fprintf(f, "the connection table is %.0f%% full",
+			100.0 * m->flows_remembered / m->flows_max);
+	}
+	if (p->fleet_why && p->fleet_why[0]) {
+		alert(f, &n);
+		esc(f, p->fleet_why);
+	}
+	if (p->drained) {
+		alert(f, &n);
+		fputs("this node is drained (<code>xlb node undrain</code>)", f);
+	}
+	for (__u32 v = 0; v < p->nr_vips; v++)
+		if (!p->vips[v].announced && !p->drained) {
+			alert(f, &n);
+			fputs("VIP ", f);
+			esc(f, p->vips[v].proto);
+			fputs(" is withdrawn: ", f);
+			esc(f, p->vips[v].why);
+		}
+	if (n)
+		fputs("</li></ul></div>\n", f);
+	else
+		fputs("<div class=\"ok\" id=\"alerts\">No alert.</div>\n", f);
+	return n;
+}
+
+static void service(const struct xlb_page *p, const struct xlb_metrics_service *s, FILE *f)
+{
+	const struct xlb_metrics *m = p->m;
+
+	fputs("<h2>service ", f);
+	esc(f, s->name);
+	fprintf(f, "</h2><p class=\"meta\">%u backends hold table slots; table fingerprint %s",
+		s->active, s->table_fingerprint[0] ? s->table_fingerprint : "none");
+	if (s->has_moved)
+		fprintf(f, "; %u slots moved by a change", s->moved);
+	if (s->has_counters)
+		fprintf(f, "; %llu packets, %llu new connections",
+			(unsigned long long)s->c.packets, (unsigned long long)s->c.new_flows);
+	fprintf(f, "</p>\n<table class=\"service\"><tr><th>backend</th><th>state</th><th>health</th>"
+		"<th>weight</th><th>table share</th><th>observed share (%s since attach)</th>"
+		"<th>packets</th></tr>\n", s->udp ? "packets" : "new connections");
+	for (__u32 i = 0; i < m->nr_be; i++) {
+		const struct xlb_metrics_backend *b = &m->be[i];
+		__u64 all, mine;
+
+		if (strcmp(b->service, s->name) || !b->in_config)
+			continue;
+		fputs("<tr><td>", f);
+		esc(f, b->address);
+		fprintf(f, "</td><td class=\"state-%s\">%s</td><td>%s</td><td>%u</td><td>",
+			state_name(b->state), state_name(b->state),
+			b->up ? "passing" : "<b class=\"state-down\">failing</b>", b->weight);
+		bar(f, b->table_share, "table");
+		fputs("</td><td>", f);
+		all = s->udp ? s->c.packets : s->c.new_flows;
+		mine = s->udp ? b->c.packets : b->c.new_flows;
+		if (s->has_counters && b->has_counters && all)
+			bar(f, (double)mine / all, b->alert ? "seen off" : "seen");
+		else
+			fputs("<span class=\"meta\">none yet</span>", f);
+		fprintf(f, "</td><td>%llu</td></tr>\n",
+			(unsigned long long)(b->has_counters ? b->c.packets : 0));
+	}
+	fputs("</table>\n", f);
+}
+
+static void history(const struct xlb_page *p, FILE *f)
+{
+	fputs("<h2>recent changes</h2>\n<table class=\"history\"><tr><th>generation</th>"
+	      "<th>time (UTC)</th><th>source</th><th>who</th><th>why</th></tr>\n", f);
+	for (__u32 i = 0; i < p->nr_recent; i++) {
+		const struct xlb_record *r = &p->recent[i];
+
+		fprintf(f, "<tr><td>%llu%s</td><td>", (unsigned long long)r->generation,
+			i == 0 ? " (running)" : "");
+		esc(f, r->time);
+		fputs("</td><td>", f);
+		esc(f, r->source);
+		fputs("</td><td>", f);
+		esc(f, r->user);
+		fputs("</td><td>", f);
+		esc(f, r->reason);
+		fputs(r->forced ? " <b>(forced)</b>" : "", f);
+		fputs("</td></tr>\n", f);
+	}
+	fputs("</table>\n", f);
+}
+
+void xlb_status_page(const struct xlb_page *p, FILE *f)
+{
+	const struct xlb_metrics *m = p->m;
+	const struct xlb_record *run = p->nr_recent ? &p->recent[0] : NULL;
+
+	fprintf(f, "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+		"<meta http-equiv=\"refresh\" content=\"%u\"><title>xlb on ", p->refresh_s);
+	esc(f, p->node);
+	fprintf(f, "</title><style>%s</style></head>\n<body>\n<h1>xlb on ", style);
+	esc(f, p->node);
+	fputs(" (", f);
+	esc(f, p->ifname);
+	fputs(")</h1>\n<p class=\"meta\" id=\"generation\">generation ", f);
+	fprintf(f, "%llu, configuration %s", (unsigned long long)m->generation, m->fingerprint);
+	if (run && run->generation == m->generation) {
+		fputs(", applied ", f);
+		esc(f, run->time);
+		fputs(" by ", f);
+		esc(f, run->user);
+		fputs(" (", f);
+		esc(f, run->source);
+		fputs("): ", f);
+		esc(f, run->reason[0] ? run->reason : "no reason given");
+	}
+	fputs("<br>", f);
+	if (p->has_announce) {
+		fprintf(f, "%u of %u VIPs announced%s; ", m->announced, p->nr_vips,
+			p->drained ? ", node drained" : "");
+	}
+	if (m->has_moved)
+		fprintf(f, "connection table %u of %u; ", m->flows_remembered, m->flows_max);
+	fputs("page made ", f);
+	esc(f, p->now);
+	fprintf(f, " UTC, refreshed every %u s; read-only (changes: the xlb command)</p>\n",
+		p->refresh_s);
+	alerts(p, f);
+	for (__u32 s = 0; s < m->nr_svc; s++)
+		service(p, &m->svc[s], f);
+	if (!m->nr_svc)
+		fputs("<p>No service is configured.</p>\n", f);
+	history(p, f);
+	fputs("</body></html>\n", f);
+}
