@@ -1,4 +1,5 @@
 /* The daemon's status page: one HTML document, no script, no external asset. */
+#include <stdarg.h>
 #include <string.h>
 #include "statuspage.h"
 
@@ -17,6 +18,26 @@ static void esc(FILE *f, const char *s)
 				fputc(*s, f);
 		}
 	}
+}
+
+/* fmt with each %s replaced by the next argument, escaped (%% is %); nothing else. */
+static void html(FILE *f, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	for (const char *c = fmt; *c; c++) {
+		if (c[0] == '%' && c[1] == 's') {
+			esc(f, va_arg(ap, const char *));
+			c++;
+		} else if (c[0] == '%' && c[1] == '%') {
+			fputc('%', f);
+			c++;
+		} else {
+			fputc(*c, f);
+		}
+	}
+	va_end(ap);
 }
 
 static double clamp01(double x)
@@ -69,9 +90,8 @@ static int alerts(const struct xlb_page *p, FILE *f)
 	for (__u32 s = 0; s < m->nr_svc; s++)
 		if (m->svc[s].floor_alert) {
 			alert(f, &n);
-			fputs("service <b>", f);
-			esc(f, m->svc[s].name);
-			fputs("</b> is held at its floor (min_active): more backends fail than it allows "
+			html(f, "service <b>%s</b>", m->svc[s].name);
+			fputs(" is held at its floor (min_active): more backends fail than it allows "
 			      "(<code>xlb backend list</code>)", f);
 		}
 	for (__u32 i = 0; i < m->nr_be; i++) {
@@ -79,18 +99,12 @@ static int alerts(const struct xlb_page *p, FILE *f)
 
 		if (b->in_config && !b->up) {
 			alert(f, &n);
-			fputs("backend <b>", f);
-			esc(f, b->address);
-			fputs("</b> of ", f);
-			esc(f, b->service);
-			fputs(" fails its health checks", f);
+			html(f, "backend <b>%s</b> of %s fails its health checks", b->address,
+			     b->service);
 		}
 		if (b->alert) {
 			alert(f, &n);
-			fputs("backend <b>", f);
-			esc(f, b->address);
-			fputs("</b> of ", f);
-			esc(f, b->service);
+			html(f, "backend <b>%s</b> of %s", b->address, b->service);
 			fprintf(f, " takes %.1f%% of new connections against a table share of %.1f%%",
 				100 * clamp01(b->table_share + b->deviation), 100 * b->table_share);
 		}
@@ -120,10 +134,7 @@ static int alerts(const struct xlb_page *p, FILE *f)
 	for (__u32 v = 0; v < p->nr_vips; v++)
 		if (!p->vips[v].announced && !p->drained) {
 			alert(f, &n);
-			fputs("VIP ", f);
-			esc(f, p->vips[v].proto);
-			fputs(" is withdrawn: ", f);
-			esc(f, p->vips[v].why);
+			html(f, "VIP %s is withdrawn: %s", p->vips[v].proto, p->vips[v].why);
 		}
 	if (n)
 		fputs("</li></ul></div>\n", f);
@@ -136,9 +147,8 @@ static void service(const struct xlb_page *p, const struct xlb_metrics_service *
 {
 	const struct xlb_metrics *m = p->m;
 
-	fputs("<h2>service ", f);
-	esc(f, s->name);
-	fprintf(f, "</h2><p class=\"meta\">%u backends hold table slots; table fingerprint %s",
+	html(f, "<h2>service %s</h2>", s->name);
+	fprintf(f, "<p class=\"meta\">%u backends hold table slots; table fingerprint %s",
 		s->active, s->table_fingerprint[0] ? s->table_fingerprint : "none");
 	if (s->has_moved)
 		fprintf(f, "; %u slots moved by a change", s->moved);
@@ -154,8 +164,7 @@ static void service(const struct xlb_page *p, const struct xlb_metrics_service *
 
 		if (strcmp(b->service, s->name) || !b->in_config)
 			continue;
-		fputs("<tr><td>", f);
-		esc(f, b->address);
+		html(f, "<tr><td>%s", b->address);
 		fprintf(f, "</td><td class=\"state-%s\">%s</td><td>%s</td><td>%u</td><td>",
 			state_name(b->state), state_name(b->state),
 			b->up ? "passing" : "<b class=\"state-down\">failing</b>", b->weight);
@@ -180,17 +189,11 @@ static void history(const struct xlb_page *p, FILE *f)
 	for (__u32 i = 0; i < p->nr_recent; i++) {
 		const struct xlb_record *r = &p->recent[i];
 
-		fprintf(f, "<tr><td>%llu%s</td><td>", (unsigned long long)r->generation,
+		fprintf(f, "<tr><td>%llu%s</td>", (unsigned long long)r->generation,
 			i == 0 ? " (running)" : "");
-		esc(f, r->time);
-		fputs("</td><td>", f);
-		esc(f, r->source);
-		fputs("</td><td>", f);
-		esc(f, r->user);
-		fputs("</td><td>", f);
-		esc(f, r->reason);
-		fputs(r->forced ? " <b>(forced)</b>" : "", f);
-		fputs("</td></tr>\n", f);
+		html(f, "<td>%s</td><td>%s</td><td>%s</td><td>%s", r->time, r->source, r->user,
+		     r->reason);
+		fputs(r->forced ? " <b>(forced)</b></td></tr>\n" : "</td></tr>\n", f);
 	}
 	fputs("</table>\n", f);
 }
@@ -201,24 +204,15 @@ void xlb_status_page(const struct xlb_page *p, FILE *f)
 	const struct xlb_record *run = p->nr_recent ? &p->recent[0] : NULL;
 
 	fprintf(f, "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-		"<meta http-equiv=\"refresh\" content=\"%u\"><title>xlb on ", p->refresh_s);
-	esc(f, p->node);
-	fprintf(f, "</title><style>%s</style></head>\n<body>\n<h1>xlb on ", style);
-	esc(f, p->node);
-	fputs(" (", f);
-	esc(f, p->ifname);
-	fputs(")</h1>\n<p class=\"meta\" id=\"generation\">generation ", f);
-	fprintf(f, "%llu, configuration %s", (unsigned long long)m->generation, m->fingerprint);
-	if (run && run->generation == m->generation) {
-		fputs(", applied ", f);
-		esc(f, run->time);
-		fputs(" by ", f);
-		esc(f, run->user);
-		fputs(" (", f);
-		esc(f, run->source);
-		fputs("): ", f);
-		esc(f, run->reason[0] ? run->reason : "no reason given");
-	}
+		"<meta http-equiv=\"refresh\" content=\"%u\">", p->refresh_s);
+	html(f, "<title>xlb on %s</title>", p->node);
+	fprintf(f, "<style>%s</style></head>\n<body>\n", style);
+	html(f, "<h1>xlb on %s (%s)</h1>\n", p->node, p->ifname);
+	fprintf(f, "<p class=\"meta\" id=\"generation\">generation %llu, configuration %s",
+		(unsigned long long)m->generation, m->fingerprint);
+	if (run && run->generation == m->generation)
+		html(f, ", applied %s by %s (%s): %s", run->time, run->user, run->source,
+		     run->reason[0] ? run->reason : "no reason given");
 	fputs("<br>", f);
 	if (p->has_announce) {
 		fprintf(f, "%u of %u VIPs announced%s; ", m->announced, p->nr_vips,
@@ -226,8 +220,7 @@ void xlb_status_page(const struct xlb_page *p, FILE *f)
 	}
 	if (m->has_moved)
 		fprintf(f, "connection table %u of %u; ", m->flows_remembered, m->flows_max);
-	fputs("page made ", f);
-	esc(f, p->now);
+	html(f, "page made %s", p->now);
 	fprintf(f, " UTC, refreshed every %u s; read-only (changes: the xlb command)</p>\n",
 		p->refresh_s);
 	alerts(p, f);

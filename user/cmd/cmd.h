@@ -52,6 +52,8 @@ struct xlb_change;
 struct xlb_change_result;
 /* Open the attached interface's state (prints the error). */
 int ctl_open(struct xlb_ctl *c, bool readonly);
+/* A service of the running configuration; NULL, said on stderr, when there is none. */
+const struct xlb_service_conf *running_service(const struct xlb_ctl *c, const char *name);
 /* Print a change's plan and outcome; returns the exit status. */
 int report_change(const struct xlb_ctl *c, struct xlb_change_result *r, const char *what);
 struct xlb_config;

@@ -30,6 +30,15 @@ int ctl_open(struct xlb_ctl *c, bool readonly)
 	return open_dev(c, readonly, false);
 }
 
+const struct xlb_service_conf *running_service(const struct xlb_ctl *c, const char *name)
+{
+	const struct xlb_service_conf *s = xlb_config_service(&c->running, name);
+
+	if (!s)
+		p_err("no service '%s' in the running configuration", name);
+	return s;
+}
+
 /* The same for a whole configuration: a lost running record does not stop it. */
 static int ctl_open_whole(struct xlb_ctl *c, bool readonly)
 {

@@ -72,9 +72,8 @@ int do_flow(int argc, char **argv)
 		return usage_error("flow: CLIENT-PORT is 1..65535, not '%s'", argv[2]);
 	if ((rc = ctl_open(&c, true)))
 		return xlb_exit_for(rc);
-	s = xlb_config_service(&c.running, argv[0]);
+	s = running_service(&c, argv[0]);
 	if (!s) {
-		p_err("no service '%s' in the running configuration", argv[0]);
 		rc = XLB_EXIT_REFUSED;
 		goto out;
 	}

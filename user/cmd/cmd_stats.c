@@ -229,8 +229,7 @@ int do_stats(int argc, char **argv)
 	}
 	if ((rc = ctl_open(&c, true)))
 		return xlb_exit_for(rc);
-	if (only && !xlb_config_service(&c.running, only)) {
-		p_err("no service '%s' in the running configuration", only);
+	if (only && !running_service(&c, only)) {
 		xlb_ctl_close(&c);
 		return XLB_EXIT_REFUSED;
 	}
@@ -284,9 +283,8 @@ int do_table(int argc, char **argv)
 		return usage_error("table: takes SERVICE");
 	if ((rc = ctl_open(&c, true)))
 		return xlb_exit_for(rc);
-	s = xlb_config_service(&c.running, argv[0]);
+	s = running_service(&c, argv[0]);
 	if (!s) {
-		p_err("no service '%s' in the running configuration", argv[0]);
 		rc = XLB_EXIT_REFUSED;
 		goto out;
 	}
