@@ -1544,13 +1544,21 @@ static void fleet_check(struct daemon *d)
 	struct xlb_fleet_node *peer = calloc(1, sizeof(*peer));
 	__u32 compared = 0, unread = 0;
 	char why[sizeof(d->fleet_why)] = "";
+	__u64 end;
 
 	if (!peer)
 		return;
 	d->fleet_read_ms = now_ms();
+	end = d->fleet_read_ms + 1500;	/* the loop runs the health checks too: 1.5 s for all */
 	for (__u32 i = 0; i < d->o->nr_fleet_peers && !why[0]; i++) {
+		__u64 now = now_ms();
+
 		peer->source = d->o->fleet_peers[i];
-		xlb_fleet_read(peer, 1000);
+		if (now + 100 > end) {
+			unread++;
+			continue;
+		}
+		xlb_fleet_read(peer, end - now < 1000 ? (int)(end - now) : 1000);
 		if (peer->error[0]) {
 			unread++;
 			continue;
