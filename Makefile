@@ -119,10 +119,16 @@ $(BUILD)/tests/bpf/%: $(BUILD)/tests/bpf/%.o $(TEST_OBJS) $(BPF_TEST_OBJS) $(BUI
 $(BUILD) $(BUILD)/user $(BUILD)/user/cmd $(BUILD)/tools $(BUILD)/tests/unit $(BUILD)/tests/bpf $(BUILD)/fuzz:
 	$(Q)mkdir -p $@
 
+# Targets that need the Debian packages install them in their recipe's first
+# line and build after it: a recipe runs in order, whatever order make picks
+# for prerequisites (tests/unit/make-order.sh holds it).
+DEPS_FIRST = $(Q)tools/deps check || tools/deps install
+
 # ---- tests ------------------------------------------------------------------
 # Each suite writes its totals to $(BUILD)/results/<suite>; `check` sums them
 # and prints "N passed, N failed, N skipped" as its last line.
-check: deps-check
+check:
+	$(DEPS_FIRST)
 	$(Q)rm -rf $(BUILD)/results
 	$(Q)rc=0; \
 	$(MAKE) --no-print-directory check-unit || rc=1; \
@@ -154,13 +160,19 @@ fuzz: $(BUILD)/fuzz/fuzz_parse $(BUILD)/tests/unit/test_parse
 
 # ---- benchmarks, deps, demo, install ------------------------------------------
 # the suite against userspace balancers in the lab: build/bench/report.md
-bench: all bench-deps
+bench:
+	$(Q)tools/deps check bench 2>/dev/null || tools/deps install bench
+	$(Q)$(MAKE) --no-print-directory all
 	$(Q)tools/bench $(BENCH_ARGS)
 bench-deps:
 	$(Q)tools/deps check bench 2>/dev/null || tools/deps install bench
-bench-prog: $(BUILD)/bench-prog deps-check
+bench-prog:
+	$(DEPS_FIRST)
+	$(Q)$(MAKE) --no-print-directory $(BUILD)/bench-prog
 	$(Q)$(BUILD)/bench-prog
-bench-ctl: $(BUILD)/bench-ctl $(BUILD)/xlb deps-check
+bench-ctl:
+	$(DEPS_FIRST)
+	$(Q)$(MAKE) --no-print-directory $(BUILD)/bench-ctl $(BUILD)/xlb
 	$(Q)$(BUILD)/bench-ctl
 	$(Q)tools/bench-apply
 	$(Q)tools/bench-health
@@ -169,12 +181,16 @@ deps:
 	$(Q)tools/deps install
 
 deps-check:
-	$(Q)tools/deps check || tools/deps install
+	$(DEPS_FIRST)
 
-demo: deps-check all
+demo:
+	$(DEPS_FIRST)
+	$(Q)$(MAKE) --no-print-directory all
 	$(Q)tools/demo
 
-demo-fleet: deps-check all
+demo-fleet:
+	$(DEPS_FIRST)
+	$(Q)$(MAKE) --no-print-directory all
 	$(Q)tools/demo-fleet
 
 # the Debian package: build/xlb_<version>_<arch>.deb
