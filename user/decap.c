@@ -186,7 +186,8 @@ int xlb_decap_attach(const struct xlb_decap_opts *o, struct xlb_decap_info *info
 		xlb_remove_pins(dir);
 		goto out;
 	}
-	err = decap_pin_maps(skel, dir);
+	err = decap_pin_maps(skel, dir) ?:
+	      xlb_verify_link(o->ifname, path, ifindex, bpf_program__fd(skel->progs.xlb_decap));
 	if (err) {
 		bpf_link_detach(fd);
 		xlb_remove_pins(dir);

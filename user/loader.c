@@ -13,9 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
-#include <sys/mount.h>
 #include <sys/stat.h>
-#include <sys/vfs.h>
 #include <unistd.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -26,7 +24,6 @@
 #include "moved.h"
 #include "netutil.h"
 
-#define BPF_FS_MAGIC_NUMBER	0xcafe4a11
 #define XLB_LOCK_DIR		"/run/xlb"
 
 const char *xlb_mode_name(enum xlb_mode mode)
@@ -58,36 +55,6 @@ int xlb_pin_dir(const char *ifname, char *buf, size_t len)
 	    !strcmp(ifname, ".") || !strcmp(ifname, ".."))
 		return xlb_errf(-EINVAL, "'%s' is not an interface name", ifname ? ifname : "");
 	snprintf(buf, len, "%s/%s", XLB_PIN_ROOT, ifname);
-	return 0;
-}
-
-static bool in_init_mount_ns(void)
-{
-	struct stat self, init;
-
-	if (stat("/proc/self/ns/mnt", &self) || stat("/proc/1/ns/mnt", &init))
-		return true;	/* cannot tell: behave as on a plain host */
-	return self.st_ino == init.st_ino && self.st_dev == init.st_dev;
-}
-
-/*
- * Pins must outlive this process.  A bpffs mounted by us in a private mount
- * namespace (`ip netns exec` makes one and hides /sys/fs/bpf) dies with that
- * namespace, taking the pinned link and so the data plane with it: refuse.
- */
-int xlb_ensure_bpffs(void)
-{
-	struct statfs st;
-
-	if (!statfs(XLB_BPFFS, &st) && st.f_type == BPF_FS_MAGIC_NUMBER)
-		return 0;
-	if (!in_init_mount_ns())
-		return xlb_errf(-EINVAL, "%s is not a BPF filesystem in this mount namespace "
-				"(ip netns exec hides it): run xlb with nsenter --net=/run/netns/NS, "
-				"or mount bpffs at %s", XLB_BPFFS, XLB_BPFFS);
-	if (mount("bpf", XLB_BPFFS, "bpf", 0, "mode=0700"))
-		return xlb_errf(-errno, "%s is not a BPF filesystem and mounting one failed: %s",
-				XLB_BPFFS, strerror(errno));
 	return 0;
 }
 
@@ -312,6 +279,31 @@ enum xlb_link_state xlb_pinned_link(const char *pin_path, __u32 ifindex)
 	return live ? XLB_LINK_LIVE : XLB_LINK_DEFUNCT;
 }
 
+int xlb_verify_link(const char *ifname, const char *pin_path, __u32 ifindex, int prog_fd)
+{
+	struct bpf_prog_info pinfo = {};
+	__u32 plen = sizeof(pinfo), link_if = 0, link_prog = 0, running;
+	int fd, err;
+
+	if (bpf_obj_get_info_by_fd(prog_fd, &pinfo, &plen))
+		return xlb_errf(-errno, "cannot read the loaded program: %s", strerror(errno));
+	fd = bpf_obj_get(pin_path);
+	if (fd < 0)
+		return xlb_errf(-EIO, "attach did not hold: no link is pinned at %s (%s); nothing "
+				"keeps the program on %s", pin_path, strerror(errno), ifname);
+	err = xlb_link_ifindex(fd, &link_if, &link_prog);
+	close(fd);
+	if (err || link_if != ifindex || link_prog != pinfo.id)
+		return xlb_errf(-EIO, "attach did not hold: the link pinned at %s is on ifindex %u "
+				"with program %u, not on %s (ifindex %u) with program %u", pin_path,
+				link_if, link_prog, ifname, ifindex, pinfo.id);
+	running = query_prog_id(ifindex);
+	if (running != pinfo.id)
+		return xlb_errf(-EIO, "attach did not hold: %s runs XDP program %u, not %u",
+				ifname, running, pinfo.id);
+	return 0;
+}
+
 /* Create the XDP link and pin it.  Returns the link fd. */
 static int create_link(const struct xlb_attach_opts *o, __u32 ifindex, int prog_fd,
 		       const char *dir)
@@ -528,6 +520,13 @@ int xlb_attach(const struct xlb_attach_opts *o, struct xlb_attach_info *info)
 	xlb_chmod_pins(dir);
 	err = xlb_dp_from_object(&dp, skel->obj) ?: set_sources(o, &dp, !fresh, info) ?:
 	      write_version(skel->obj);
+	if (!err) {
+		char path[512];
+
+		snprintf(path, sizeof(path), "%s/link", dir);
+		err = xlb_verify_link(o->ifname, path, info->ifindex,
+				      bpf_program__fd(skel->progs.xlb_balance));
+	}
 	if (err)
 		goto out;
 	if (!bpf_obj_get_info_by_fd(bpf_program__fd(skel->progs.xlb_balance), &pinfo, &plen))

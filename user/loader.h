@@ -75,8 +75,19 @@ enum xlb_link_state {
 	XLB_LINK_DEFUNCT,	/* pinned, but its device is gone (or another one now) */
 };
 
-/* bpffs at XLB_BPFFS in the init mount namespace (mounted if need be). */
+/*
+ * bpffs at XLB_BPFFS that outlives this command (user/bpffs.c): in the host's
+ * mount namespace (mounted if need be) or propagated from it; -EINVAL with
+ * the fix otherwise (ip netns exec), before anything is touched.
+ */
 int xlb_ensure_bpffs(void);
+/*
+ * After an attach: the link pinned at pin_path is on ifindex with prog_fd's
+ * program, and the interface runs it.  0, or -EIO saying what does not hold.
+ */
+int xlb_verify_link(const char *ifname, const char *pin_path, __u32 ifindex, int prog_fd);
+/* In the host's mount namespace: 1 yes, 0 no, -1 cannot tell. */
+int xlb_in_host_mount_ns(void);
 int xlb_make_dir(const char *path);
 void xlb_chmod_pins(const char *dir);
 /* Unlink every pin in dir, then dir. */

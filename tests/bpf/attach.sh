@@ -18,7 +18,19 @@ ip -n $NS link set v0 name xt$$v0 2>/dev/null && DEV=xt$$v0 || DEV=v0
 DEV=${DEV:0:15}
 PIN=/sys/fs/bpf/xlb/$DEV
 
+# ip netns exec runs xlb in a mount namespace of its own: pins made there would
+# vanish with it, so attach refuses before it touches the interface
+out=$(ip netns exec $NS $XLB attach $DEV 2>&1); rc=$?
+check "attach under ip netns exec is refused, exit 1 (exit $rc)" test $rc = 1
+check "  and says to run it with nsenter" grep -q "nsenter --net=/run/netns/NS" <<<"$out"
+check "  and attaches nothing" bash -c "! ip -n $NS link show $DEV | grep -q prog/xdp && test ! -e $PIN"
+out=$(ip netns exec $NS $XLB decap attach $DEV --any-source 2>&1); rc=$?
+check "decap attach under ip netns exec is refused too (exit $rc)" \
+	bash -c "[ $rc = 1 ] && ! ip -n $NS link show $DEV | grep -q prog/xdp"
+check "  and says to run it with nsenter" grep -q "nsenter --net=/run/netns/NS" <<<"$out"
 check "attach native" in_ns $XLB attach $DEV
+check "what attach reports holds: the interface runs the pinned link's program" bash -c \
+	"[ \"\$(bpftool -j link show pinned $PIN/link | jq .prog_id)\" = \"\$(ip -n $NS -j -d link show $DEV | jq '.[0].xdp.prog.id')\" ]"
 check "link and maps are pinned" test -e $PIN/link -a -e $PIN/xlb_flows -a -e $PIN/xlb_tables
 check "pins are mode 0600" bash -c "[ -z \"\$(find $PIN -type f ! -perm 0600)\" ]"
 check "interface carries an XDP program" bash -c "ip -n $NS link show $DEV | grep -q 'prog/xdp'"
