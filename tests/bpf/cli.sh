@@ -26,6 +26,12 @@ check "generation 1 is live" test "$(gen)" = 1
 check "table matches the configuration" x table web
 out=$(x config apply $W)
 check "applying the same file changes nothing" bash -c "grep -q 'nothing to apply' <<<'$out' && [ $(gen) = 1 ]"
+# a plan's columns line up, whatever the widest weight/state cell
+jq '.services[0].backends[1].state = "drain" | .services[0].backends[2].weight = 1000' $W >$STATE/wide.json
+plan=$(x config plan $STATE/wide.json 2>&1)
+cols=$(grep -E '^  (backend|198\.)' <<<"$plan" | awk '{print index($0, " -> ")}' | sort -u | wc -l)
+check "plan: one column for the shares in every row ($(grep -c '^  198' <<<"$plan") rows)" \
+	test "$cols" = 1 -a "$(grep -c '^  198' <<<"$plan")" = 3
 
 check_exit "backend add to an unknown service exits 1" 1 x backend add nosuch 198.51.100.9
 check_exit "backend add of a bad address exits 1" 1 x backend add web 198.51.100.999

@@ -53,12 +53,14 @@ check_exit "decap stats of a device without decap exits 1" 1 in_ns $XLB decap st
 # bad source lists are refused before anything is attached
 make_dev
 for args in "--from 300.1.1.1" "--from 198.51.100.0/33" "--from 2001:db8::/129" \
-	    "--from 198.51.100.0/24 --any-source" ""; do
+	    "--from 198.51.100.0/24 --any-source" "--from 198.51.100.0/24 203.0.113.0/24" ""; do
 	err=$(in_ns $XLB decap attach $DEV $args 2>&1); rc=$?
 	check "decap attach ${args:-with no source list} exits 1 (exit $rc)" test $rc = 1
 	check "  and says what is wrong" grep -q -e "--from" -e "any-source" <<<"$err"
 	check "  and attaches nothing" bash -c "! ip -n $NS link show $DEV | grep -q prog/xdp && test ! -e /sys/fs/bpf/xlb-decap/$DEV"
 done
+err=$(in_ns $XLB decap attach $DEV --from 198.51.100.0/24 203.0.113.0/24 2>&1)
+check "--from A B says to repeat the option" grep -q "repeat it for each" <<<"$err"
 ip -n $NS link del $DEV
 # names that are not interfaces never reach the top of the BPF filesystem
 for name in .. . ../xlb "a/b"; do

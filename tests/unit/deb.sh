@@ -32,11 +32,15 @@ check "it holds the binary, BPF objects, man page, completion, unit and examples
 	done' _ "$deb"
 check "its dependencies are the libraries it links" bash -c \
 	'dpkg-deb -f "$1" Depends | grep -q "libbpf1.*libjansson4.*libmicrohttpd12"' _ "$deb"
+check "it recommends bash-completion (its completion file needs it)" bash -c \
+	'dpkg-deb -f "$1" Recommends | grep -qw bash-completion' _ "$deb"
 lintian --tag-display-limit 0 "$deb" >"$OUT/lintian.txt" 2>&1
 sed 's/^/# lintian: /' "$OUT/lintian.txt"
 check "lintian reports no error" bash -c '! grep -q "^E: " "$1"' _ "$OUT/lintian.txt"
 check "dpkg -i installs it" dpkg -i "$deb"
 check "xlb version runs from the package" /usr/sbin/xlb version
+check "xlb --version and -V say the same" bash -c \
+	'v=$(/usr/sbin/xlb version) && test "$(/usr/sbin/xlb --version)" = "$v" -a "$(/usr/sbin/xlb -V)" = "$v"'
 check "xlb help runs from the package" bash -c '/usr/sbin/xlb help | grep -q "xlb flow SERVICE"'
 check "the man page is installed" test -s /usr/share/man/man8/xlb.8.gz
 check "systemd-analyze verify accepts the unit" systemd-analyze verify /lib/systemd/system/xlb.service

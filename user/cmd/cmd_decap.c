@@ -29,6 +29,11 @@ static int do_decap_attach(int argc, char **argv)
 			if (xlb_mode_parse(argv[++i], &o.mode))
 				return usage_error("decap attach: --mode is native or generic, not '%s'",
 						   argv[i]);
+		} else if (argv[i][0] != '-' && strchr(argv[i], '/')) {
+			/* a prefix where an address stands: --from A B */
+			return usage_error("decap attach: '%s' is a prefix, not a tunnel address: "
+					   "--from takes one prefix, repeat it for each "
+					   "(--from PREFIX --from PREFIX...)", argv[i]);
 		} else if (argv[i][0] != '-' && o.nr_addrs < 16) {
 			addrs[o.nr_addrs++] = argv[i];
 		} else {

@@ -1,6 +1,7 @@
 /* The command's printers of library results: a plan, a configuration's errors. */
 #include <arpa/inet.h>
 #include <stdio.h>
+#include <string.h>
 #include <jansson.h>
 #include "cmd.h"
 #include "config.h"
@@ -8,11 +9,51 @@
 #include "netutil.h"
 #include "plan.h"
 
+/* "weight/state" of a backend in a plan: "100/active", or "100/active->50/drain". */
+static void weight_state(const struct xlb_plan_backend *b, char *ws, size_t len)
+{
+	if (b->in_old && b->in_new && (b->weight_old != b->weight_new ||
+				       b->state_old != b->state_new))
+		snprintf(ws, len, "%u/%s->%u/%s", b->weight_old, xlb_state_name(b->state_old),
+			 b->weight_new, xlb_state_name(b->state_new));
+	else
+		snprintf(ws, len, "%u/%s", b->in_new ? b->weight_new : b->weight_old,
+			 xlb_state_name(b->in_new ? b->state_new : b->state_old));
+}
+
+/* One service's backends as a table whose columns fit their widest cell. */
+static void print_plan_backends(const struct xlb_plan_service *ps, FILE *out)
+{
+	char a[INET6_ADDRSTRLEN], ws[64];
+	int aw = (int)strlen("backend"), ww = (int)strlen("weight/state");
+
+	for (__u32 j = 0; j < ps->nr_bes; j++) {
+		const struct xlb_plan_backend *b = &ps->bes[j];
+		int n;
+
+		n = (int)strlen(xlb_addr_str(&b->addr, b->family, a, sizeof(a)));
+		aw = n > aw ? n : aw;
+		weight_state(b, ws, sizeof(ws));
+		n = (int)strlen(ws);
+		ww = n > ww ? n : ww;
+	}
+	fprintf(out, "  %-*s %-8s %-*s %7s -> %-7s\n", aw, "backend", "change", ww,
+		"weight/state", "share", "share");
+	for (__u32 j = 0; j < ps->nr_bes; j++) {
+		const struct xlb_plan_backend *b = &ps->bes[j];
+
+		weight_state(b, ws, sizeof(ws));
+		fprintf(out, "  %-*s %-8s %-*s %6.1f%% -> %5.1f%%%s\n", aw,
+			xlb_addr_str(&b->addr, b->family, a, sizeof(a)), xlb_plan_change_name(b),
+			ww, ws, 100 * b->share_old, 100 * b->share_new,
+			ps->nr_bes > 1 && b->share_new > 0.5 ? "  <-- skew" : "");
+	}
+}
+
 void print_plan(const struct xlb_plan *plan, FILE *out)
 {
 	for (__u32 i = 0; i < plan->nr; i++) {
 		const struct xlb_plan_service *ps = &plan->svcs[i];
-		char a[INET6_ADDRSTRLEN];
 
 		fprintf(out, "service %s: %s", ps->name, !ps->in_old ? "added" :
 			!ps->in_new ? "removed" : ps->changed ? "changed" : "unchanged");
@@ -25,26 +66,7 @@ void print_plan(const struct xlb_plan *plan, FILE *out)
 				"held until flow_idle_timeout (they keep state until then)\n");
 		if (!ps->changed)
 			continue;
-		fprintf(out, "  %-40s %-8s %-16s %7s -> %-7s\n", "backend", "change",
-			"weight/state", "share", "share");
-		for (__u32 j = 0; j < ps->nr_bes; j++) {
-			const struct xlb_plan_backend *b = &ps->bes[j];
-			char ws[40];
-
-			if (b->in_old && b->in_new && (b->weight_old != b->weight_new ||
-						       b->state_old != b->state_new))
-				snprintf(ws, sizeof(ws), "%u/%s->%u/%s", b->weight_old,
-					 xlb_state_name(b->state_old), b->weight_new,
-					 xlb_state_name(b->state_new));
-			else
-				snprintf(ws, sizeof(ws), "%u/%s", b->in_new ? b->weight_new :
-					 b->weight_old, xlb_state_name(b->in_new ? b->state_new :
-								      b->state_old));
-			fprintf(out, "  %-40s %-8s %-16s %6.1f%% -> %5.1f%%%s\n",
-				xlb_addr_str(&b->addr, b->family, a, sizeof(a)), xlb_plan_change_name(b), ws,
-				100 * b->share_old, 100 * b->share_new,
-				ps->nr_bes > 1 && b->share_new > 0.5 ? "  <-- skew" : "");
-		}
+		print_plan_backends(ps, out);
 		for (__u32 j = 0; j < ps->nr_why; j++)
 			fprintf(out, "  REFUSED: %s\n", ps->why[j]);
 	}

@@ -11,6 +11,7 @@
 
 static const char synopsis[] =
 "Usage: xlb [-j|--json] [-p|--pretty] [-v|--verbose] [--state DIR] [--dev DEV] OBJECT VERB [ARGS]\n"
+"       xlb -V|--version\n"
 "\n"
 "  xlb attach DEV [--mode native|generic] [--flows N] [--flow-rate N|unlimited] [--src4 ADDR] [--src6 ADDR]\n"
 "  xlb detach DEV\n"
@@ -31,7 +32,7 @@ static const char synopsis[] =
 "  xlb stats [SERVICE] [--watch [--count N]]\n"
 "  xlb table SERVICE\n"
 "  xlb flow SERVICE CLIENT-ADDR CLIENT-PORT [VIP-PORT]\n"
-"  xlb decap attach DEV [--mode native|generic] {--from PREFIX... | --any-source} [ADDR...]\n"
+"  xlb decap attach DEV [--mode native|generic] {--from PREFIX [--from PREFIX]... | --any-source} [ADDR...]\n"
 "  xlb decap detach DEV\n"
 "  xlb decap stats DEV\n"
 "  xlb daemon [--config FILE] [--metrics ADDR:PORT | --no-metrics] [--metrics-file PATH]\n"
@@ -149,14 +150,16 @@ int main(int argc, char **argv)
 		{ "pretty", no_argument, NULL, 'p' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
 		{ "state", required_argument, NULL, 'S' },
 		{ "dev", required_argument, NULL, 'D' },
 		{ NULL, 0, NULL, 0 },
 	};
+	bool version = false;
 	int c;
 
 	/* options stop at the first non-option: the OBJECT */
-	while ((c = getopt_long(argc, argv, "+jpvh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+jpvhV", opts, NULL)) != -1) {
 		switch (c) {
 		case 'j':
 			xlb_json = true;
@@ -169,6 +172,9 @@ int main(int argc, char **argv)
 			break;
 		case 'h':
 			return do_help(0, NULL);
+		case 'V':
+			version = true;
+			break;
 		case 'S':
 			xlb_state_root = optarg;
 			break;
@@ -180,6 +186,8 @@ int main(int argc, char **argv)
 		}
 	}
 	libbpf_set_print(libbpf_print);
+	if (version)	/* -V / --version: xlb version, -j honoured wherever it stands */
+		return do_version(0, NULL);
 	if (optind >= argc) {
 		do_help(0, NULL);
 		return XLB_EXIT_REFUSED;
