@@ -140,6 +140,22 @@ struct {
 	__type(value, struct xlb_flood);
 } xlb_flood SEC(".maps");
 
+/* [0] -> the node's settings (struct xlb_node_conf). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct xlb_node_conf);
+} xlb_node_conf SEC(".maps");
+
+/* [0] -> the too-big answers' rate limit, per CPU (struct xlb_icmp_limit). */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct xlb_icmp_limit);
+} xlb_icmp_limit SEC(".maps");
+
 /* [xlb_seen_cell()] -> second a moved slot's previous backend was last needed. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
@@ -168,7 +184,7 @@ struct {
 /* [reason] -> packets, bytes: every verdict, per CPU. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, XLB_STAT_MAX);
+	__uint(max_entries, XLB_STAT_SLOTS);
 	__type(key, __u32);
 	__type(value, struct xlb_stat);
 } xlb_stats SEC(".maps");

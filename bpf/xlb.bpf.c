@@ -5,6 +5,7 @@
 #include "hash.h"
 #include "maps.h"
 #include "encap.h"
+#include "icmp.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -380,6 +381,20 @@ static __always_inline int trim_padding(struct xdp_md *ctx, const struct xlb_pkt
 	return bpf_xdp_adjust_tail(ctx, -(int)(frame - want));
 }
 
+/*
+ * Longer than the interface it came in by can carry: no wire delivered it,
+ * GRO or LRO coalesced segments before XDP (generic mode, or a veth whose
+ * peer coalesced).  Its TCP checksum is partial (the pseudo-header's alone)
+ * and the tunnel cannot carry it: dropped, counted apart, never answered
+ * with an MTU the sender already keeps to.
+ */
+static __always_inline int coalesced(struct xdp_md *ctx, const struct xlb_pkt *pkt)
+{
+	__u32 mtu = pkt->ip_len;	/* in: the L3 length to check; out: the MTU */
+
+	return bpf_check_mtu(ctx, 0, &mtu, 0, 0) == BPF_MTU_CHK_RET_FRAG_NEEDED;
+}
+
 /* Fill a next-hop entry from bpf_fib_lookup (MACs, device, route MTU). */
 static __always_inline void cache_next_hop(struct xdp_md *ctx, const struct xlb_pkt *pkt,
 					   const union xlb_addr *src, const struct xlb_backend *be,
@@ -419,13 +434,17 @@ static __always_inline int next_hop(struct xdp_md *ctx, const struct xlb_pkt *pk
 		if (nh && nh->gen == be->gen && nh->expires_ns &&
 		    ((++nh->uses & (XLB_NEXTHOP_CLOCK_EVERY - 1)) ||
 		     nh->expires_ns > bpf_ktime_get_coarse_ns())) {
-			if (outer_len > nh->mtu)
+			if (outer_len > nh->mtu) {
+				hop->mtu = nh->mtu;
 				return BPF_FIB_LKUP_RET_FRAG_NEEDED;
+			}
 			*hop = *nh;
 			return BPF_FIB_LKUP_RET_SUCCESS;
 		}
 	}
 	rc = lookup_next_hop(ctx, pkt, src, &be->addr, &fib, outer_len);
+	if (rc == BPF_FIB_LKUP_RET_FRAG_NEEDED)
+		hop->mtu = fib.mtu_result;	/* the route's MTU (a union with tot_len) */
 	if (rc != BPF_FIB_LKUP_RET_SUCCESS)
 		return rc;
 	hop->ifindex = fib.ifindex;
@@ -458,14 +477,19 @@ static __always_inline int tunnel(struct xdp_md *ctx, const struct xlb_pkt *pkt,
 
 	if (!src->v6[0] && !src->v6[1] && !src->v6[2] && !src->v6[3])
 		return verdict(reason, XLB_DROP_NO_SOURCE, XDP_DROP);
+	if (pkt->ip_len > XLB_COMMON_MTU && coalesced(ctx, pkt))
+		return verdict(reason, XLB_DROP_COALESCED, XDP_DROP);
 	rc = next_hop(ctx, pkt, src, be, pick->id, conf, &hop, alt ? 2 : 1);
 	if (rc == BPF_FIB_LKUP_RET_FRAG_NEEDED && alt) {
 		/* no room for the second tunnel: the previous backend alone */
 		alt = NULL;
 		rc = next_hop(ctx, pkt, src, be, pick->id, conf, &hop, 1);
 	}
-	if (rc == BPF_FIB_LKUP_RET_FRAG_NEEDED)
-		return verdict(reason, XLB_DROP_TOO_BIG, XDP_DROP);
+	if (rc == BPF_FIB_LKUP_RET_FRAG_NEEDED) {
+		/* the sender learns the MTU the tunnel leaves, or the packet is dropped */
+		rc = answer_too_big(ctx, pkt, hop.mtu);
+		return verdict(reason, rc == XDP_TX ? XLB_REPLY_TOO_BIG : XLB_DROP_TOO_BIG, rc);
+	}
 	if (rc != BPF_FIB_LKUP_RET_SUCCESS && rc != BPF_FIB_LKUP_RET_NO_NEIGH)
 		return verdict(reason, XLB_DROP_FIB, XDP_DROP);
 	if (trim_padding(ctx, pkt))
@@ -535,7 +559,7 @@ static __always_inline int balance(struct xdp_md *ctx, struct xlb_pkt *pkt, __u3
 	if (pkt->icmp_err)
 		count_event(XLB_EV_ICMP_PTB);
 	act = tunnel(ctx, pkt, &pick, conf, &reason);
-	if (act != XDP_DROP) {
+	if (act != XDP_DROP && reason != XLB_REPLY_TOO_BIG) {
 		count_forward(&xlb_service_stats, svc_index, &pick, bytes);
 		count_forward(&xlb_backend_stats, pick.id, &pick, bytes);
 	}

@@ -19,11 +19,14 @@
  * this map existed (read as 1); 2: xlb_service.hash_seed, xlb_slot_conf.flow_rate,
  * xlb_flood, flows placed by (hash * M) >> 32; 3: table entries carry the
  * previous backend of a moved slot (XLB_TABLE_PREV), xlb_service.hold_until,
- * xlb_moved_seen, xlb_moved_stats: flows in unmoved slots keep no state.
- * Attaching over 1 or 2 marks every slot where a remembered flow holds a
- * backend other than the table's as moved, so no established flow moves.
+ * xlb_moved_seen, xlb_moved_stats: flows in unmoved slots keep no state;
+ * 4: xlb_stats has XLB_STAT_SLOTS entries (XLB_REPLY_TOO_BIG), xlb_node_conf,
+ * xlb_icmp_limit.  Attaching over 1 or 2 marks every slot where a remembered
+ * flow holds a backend other than the table's as moved, so no established
+ * flow moves; attaching over 1 to 3 carries the counters into the larger
+ * xlb_stats.
  */
-#define XLB_STATE_VERSION	3
+#define XLB_STATE_VERSION	4
 #define XLB_STATE_VERSION_MIN	1	/* the oldest this build adopts */
 
 #define XLB_SLOTS		2
@@ -103,6 +106,29 @@ struct xlb_flood {
 	__u32 pad;
 };
 _Static_assert(sizeof(struct xlb_flood) == 24, "xlb_flood ABI");
+
+/*
+ * xlb_node_conf[0]: settings of the node that do not switch with a
+ * configuration (set by attach).
+ */
+struct xlb_node_conf {
+	__u32 icmp_rate;	/* too-big answers (ICMP fragmentation needed, ICMPv6
+				   packet too big) a CPU sends per second at most;
+				   0 = XLB_ICMP_RATE_DEFAULT, XLB_ICMP_RATE_OFF = none */
+	__u32 pad;
+};
+_Static_assert(sizeof(struct xlb_node_conf) == 8, "xlb_node_conf ABI");
+#define XLB_ICMP_RATE_DEFAULT	1000u
+#define XLB_ICMP_RATE_OFF	0xffffffffu
+
+/* xlb_icmp_limit[0] (per-CPU): the too-big answers' rate limit. */
+struct xlb_icmp_limit {
+	__u64 window_ns;	/* bpf_ktime_get_coarse_ns() when the second began */
+	__u64 limited;		/* answers not sent: the rate was reached (dropped, too_big) */
+	__u32 sent;		/* answers sent in the window */
+	__u32 pad;
+};
+_Static_assert(sizeof(struct xlb_icmp_limit) == 24, "xlb_icmp_limit ABI");
 
 #define XLB_SLOT_F_CONFIGURED	(1u << 0)	/* slot holds a configuration */
 /* Resolve the next hop with bpf_fib_lookup for every packet (no cache). */
@@ -330,8 +356,15 @@ enum xlb_stat_reason {
 	XLB_DROP_NO_SOURCE,		/* no outer source address configured */
 	XLB_DROP_ENCAP,			/* head/tail adjustment failed */
 	XLB_DROP_INTERNAL,		/* a map that must exist did not answer */
+	/* answered (XDP_TX back to the sender); appended: indices above are kept */
+	XLB_REPLY_TOO_BIG,		/* too big once encapsulated: ICMP frag needed / PTB sent */
+	XLB_DROP_COALESCED,		/* longer than the interface's MTU: segments coalesced
+					   (GRO/LRO) before XDP, partial checksum, no wire frame */
 	XLB_STAT_MAX,
 };
+/* xlb_stats entries: room for reasons to come without resizing a pinned map. */
+#define XLB_STAT_SLOTS		64
+_Static_assert(XLB_STAT_MAX <= XLB_STAT_SLOTS, "xlb_stats has room for every reason");
 
 /* Events that are not verdicts, counted in xlb_events (per-CPU array). */
 enum xlb_event {

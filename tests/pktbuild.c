@@ -240,6 +240,51 @@ void pb_finish(struct pb *b)
 	l4_csum(b);
 }
 
+void pb_expect_too_big(struct pb *out, const struct pb *in, __u32 mtu, __u32 quote)
+{
+	const __u8 *ip = in->d + in->ip_off[0];
+	int l2 = in->ip_off[0], ic;
+	__u32 sum;
+	__u16 c;
+
+	pb_init(out);
+	put(out, in->d + 6, 6);		/* back to the sender */
+	put(out, in->d, 6);
+	put(out, in->d + 12, l2 - 12);	/* ethertype, or VLAN tag + ethertype */
+	if (in->ip_family[0] == 4) {
+		__u8 h[28] = { 0x45, 0xc0, 0, 28 + quote, 0, 0, 0, 0, 64, IPPROTO_ICMP };
+
+		memcpy(h + 12, ip + 16, 4);	/* from the VIP */
+		memcpy(h + 16, ip + 12, 4);	/* to the client */
+		h[20] = 3;			/* destination unreachable */
+		h[21] = 4;			/* fragmentation needed */
+		h[26] = mtu >> 8;
+		h[27] = mtu & 0xff;
+		note_ip(out, 4);
+		put(out, h, 28);
+		pb_ipv4_csum(out, 0);
+	} else {
+		__u8 h[48] = { 0x60, 0, 0, 0, 0, 8 + quote, IPPROTO_ICMPV6, 64 };
+
+		memcpy(h + 8, ip + 24, 16);
+		memcpy(h + 24, ip + 8, 16);
+		h[40] = 2;			/* packet too big */
+		h[44] = mtu >> 24;
+		h[45] = mtu >> 16;
+		h[46] = mtu >> 8;
+		h[47] = mtu & 0xff;
+		note_ip(out, 6);
+		put(out, h, 48);
+	}
+	put(out, ip, quote);
+	/* ICMP: over the message; ICMPv6: the pseudo-header too */
+	ic = l2 + (in->ip_family[0] == 4 ? 20 : 40);
+	sum = in->ip_family[0] == 4 ? 0 : sum16(out->d + l2 + 8, 32, 0) + IPPROTO_ICMPV6 + 8 + quote;
+	c = fold(sum16(out->d + ic, 8 + quote, sum));
+	out->d[ic + 2] = c >> 8;
+	out->d[ic + 3] = c & 0xff;
+}
+
 void pb_expect_encap(struct pb *out, const struct pb *in, const __u8 *dmac, const __u8 *smac,
 		     const char *src, const char *dst)
 {

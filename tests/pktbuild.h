@@ -56,6 +56,15 @@ void pb_ipv4_csum(struct pb *b, int ip_index);
 void pb_expect_encap(struct pb *out, const struct pb *in, const __u8 *dmac, const __u8 *smac,
 		     const char *src, const char *dst);
 
+/*
+ * The expected answer to in, too big for the tunnel (an independent oracle):
+ * back to in's sender (MACs swapped, the same VLAN tag), from in's
+ * destination; IPv4: TOS 0xc0, TTL 64, ICMP 3/4 with next-hop MTU mtu;
+ * IPv6: hop limit 64, ICMPv6 2/0 with MTU mtu; then the first quote bytes
+ * of in's IP packet.
+ */
+void pb_expect_too_big(struct pb *out, const struct pb *in, __u32 mtu, __u32 quote);
+
 /* Hexdump of both buffers around the first difference, to stderr. */
 void pb_diff(const __u8 *got, __u32 got_len, const __u8 *want, __u32 want_len);
 

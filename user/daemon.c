@@ -221,14 +221,6 @@ static __u32 map_max_entries(int fd)
 	return fd >= 0 && !bpf_obj_get_info_by_fd(fd, &info, &len) ? info.max_entries : 0;
 }
 
-static __u32 map_id(int fd)
-{
-	struct bpf_map_info info = {};
-	__u32 len = sizeof(info);
-
-	return fd >= 0 && !bpf_obj_get_info_by_fd(fd, &info, &len) ? info.id : 0;
-}
-
 /* Table shares of the live tables, per backend. */
 static void load_shares(struct daemon *d)
 {
@@ -1750,11 +1742,12 @@ static void notice_changes(struct daemon *d)
 	__u32 slot;
 	int fd;
 
-	/* detached and attached again: new maps are pinned, the ones held are stale */
+	/* attached again (new maps pinned) or upgraded (counters carried into a larger
+	 * map, maps added): the ones held are stale */
 	if (!xlb_pin_dir(d->o->ifname, dir, sizeof(dir))) {
 		snprintf(path, sizeof(path), "%s/xlb_active", dir);
 		fd = bpf_obj_get(path);
-		if (fd >= 0 && map_id(fd) != map_id(d->dp.active)) {
+		if (fd >= 0 && xlb_dp_pins_moved(&d->dp, dir)) {
 			struct xlb_dp fresh;
 
 			static __u32 failed;	/* an attach under way pins map after map */

@@ -26,6 +26,13 @@ static const struct dp_map dp_maps[] = {
 	DP_MAP(tables), DP_MAP(backends), DP_MAP(flows), DP_MAP(stats),
 	DP_MAP(events), DP_MAP(backend_stats), DP_MAP(service_stats),
 };
+/* Maps that state pinned by an older version lacks: -1 until an attach pins them. */
+static const struct dp_map dp_optional[] = {
+	DP_MAP(flood), { "xlb_moved_seen", offsetof(struct xlb_dp, seen) }, DP_MAP(syns),
+	DP_MAP(replaced), DP_MAP(prev_tables), DP_MAP(syn_stats), DP_MAP(moved_stats),
+	DP_MAP(node_conf), DP_MAP(icmp_limit),
+};
+#define DP_NR(a)	(sizeof(a) / sizeof((a)[0]))
 
 static int *dp_fd(struct xlb_dp *dp, const struct dp_map *m)
 {
@@ -37,15 +44,10 @@ static int dp_init(struct xlb_dp *dp)
 	size_t i;
 
 	memset(dp, 0, sizeof(*dp));
-	for (i = 0; i < sizeof(dp_maps) / sizeof(dp_maps[0]); i++)
+	for (i = 0; i < DP_NR(dp_maps); i++)
 		*dp_fd(dp, &dp_maps[i]) = -1;
-	dp->flood = -1;
-	dp->seen = -1;
-	dp->syns = -1;
-	dp->replaced = -1;
-	dp->prev_tables = -1;
-	dp->syn_stats = -1;
-	dp->moved_stats = -1;
+	for (i = 0; i < DP_NR(dp_optional); i++)
+		*dp_fd(dp, &dp_optional[i]) = -1;
 	dp->nr_cpus = libbpf_num_possible_cpus();
 	if (dp->nr_cpus <= 0)
 		return xlb_errf(-EINVAL, "cannot count possible CPUs");
@@ -59,20 +61,16 @@ int xlb_dp_from_object(struct xlb_dp *dp, struct bpf_object *obj)
 
 	if (err)
 		return err;
-	for (i = 0; i < sizeof(dp_maps) / sizeof(dp_maps[0]); i++) {
+	for (i = 0; i < DP_NR(dp_maps); i++) {
 		struct bpf_map *map = bpf_object__find_map_by_name(obj, dp_maps[i].name);
 
 		if (!map || bpf_map__fd(map) < 0)
 			return xlb_errf(-ENOENT, "object has no loaded map %s", dp_maps[i].name);
 		*dp_fd(dp, &dp_maps[i]) = bpf_map__fd(map);
 	}
-	dp->flood = bpf_object__find_map_fd_by_name(obj, "xlb_flood");
-	dp->seen = bpf_object__find_map_fd_by_name(obj, "xlb_moved_seen");
-	dp->syns = bpf_object__find_map_fd_by_name(obj, "xlb_syns");
-	dp->replaced = bpf_object__find_map_fd_by_name(obj, "xlb_replaced");
-	dp->prev_tables = bpf_object__find_map_fd_by_name(obj, "xlb_prev_tables");
-	dp->syn_stats = bpf_object__find_map_fd_by_name(obj, "xlb_syn_stats");
-	dp->moved_stats = bpf_object__find_map_fd_by_name(obj, "xlb_moved_stats");
+	for (i = 0; i < DP_NR(dp_optional); i++)
+		*dp_fd(dp, &dp_optional[i]) = bpf_object__find_map_fd_by_name(obj,
+									      dp_optional[i].name);
 	return 0;
 }
 
@@ -85,7 +83,7 @@ int xlb_dp_open_pinned(struct xlb_dp *dp, const char *dir)
 	if (err)
 		return err;
 	dp->owned = true;
-	for (i = 0; i < sizeof(dp_maps) / sizeof(dp_maps[0]); i++) {
+	for (i = 0; i < DP_NR(dp_maps); i++) {
 		int fd;
 
 		snprintf(path, sizeof(path), "%s/%s", dir, dp_maps[i].name);
@@ -97,21 +95,39 @@ int xlb_dp_open_pinned(struct xlb_dp *dp, const char *dir)
 		}
 		*dp_fd(dp, &dp_maps[i]) = fd;
 	}
-	snprintf(path, sizeof(path), "%s/xlb_flood", dir);
-	dp->flood = bpf_obj_get(path);	/* pinned by the next attach when older */
-	snprintf(path, sizeof(path), "%s/xlb_moved_seen", dir);
-	dp->seen = bpf_obj_get(path);
-	snprintf(path, sizeof(path), "%s/xlb_syns", dir);
-	dp->syns = bpf_obj_get(path);
-	snprintf(path, sizeof(path), "%s/xlb_replaced", dir);
-	dp->replaced = bpf_obj_get(path);
-	snprintf(path, sizeof(path), "%s/xlb_prev_tables", dir);
-	dp->prev_tables = bpf_obj_get(path);
-	snprintf(path, sizeof(path), "%s/xlb_syn_stats", dir);
-	dp->syn_stats = bpf_obj_get(path);
-	snprintf(path, sizeof(path), "%s/xlb_moved_stats", dir);
-	dp->moved_stats = bpf_obj_get(path);
+	for (i = 0; i < DP_NR(dp_optional); i++) {	/* pinned by the next attach when older */
+		snprintf(path, sizeof(path), "%s/%s", dir, dp_optional[i].name);
+		*dp_fd(dp, &dp_optional[i]) = bpf_obj_get(path);
+	}
 	return 0;
+}
+
+static __u32 dp_map_id(int fd)
+{
+	struct bpf_map_info info = {};
+	__u32 len = sizeof(info);
+
+	return fd >= 0 && !bpf_obj_get_info_by_fd(fd, &info, &len) ? info.id : 0;
+}
+
+bool xlb_dp_pins_moved(const struct xlb_dp *dp, const char *dir)
+{
+	char path[512];
+	bool moved = false;
+
+	for (size_t i = 0; i < DP_NR(dp_maps) + DP_NR(dp_optional) && !moved; i++) {
+		const struct dp_map *m = i < DP_NR(dp_maps) ? &dp_maps[i]
+							    : &dp_optional[i - DP_NR(dp_maps)];
+		int fd, held = *dp_fd((struct xlb_dp *)dp, m);
+
+		snprintf(path, sizeof(path), "%s/%s", dir, m->name);
+		fd = bpf_obj_get(path);
+		if (fd < 0)
+			continue;	/* gone, or an attach pinning map after map */
+		moved = dp_map_id(fd) != dp_map_id(held);
+		close(fd);
+	}
+	return moved;
 }
 
 void xlb_dp_close(struct xlb_dp *dp)
@@ -120,29 +136,14 @@ void xlb_dp_close(struct xlb_dp *dp)
 
 	if (!dp->owned)
 		return;
-	for (i = 0; i < sizeof(dp_maps) / sizeof(dp_maps[0]); i++) {
-		int *fd = dp_fd(dp, &dp_maps[i]);
+	for (i = 0; i < DP_NR(dp_maps) + DP_NR(dp_optional); i++) {
+		int *fd = dp_fd(dp, i < DP_NR(dp_maps) ? &dp_maps[i]
+						       : &dp_optional[i - DP_NR(dp_maps)]);
 
 		if (*fd >= 0)
 			close(*fd);
 		*fd = -1;
 	}
-	if (dp->flood >= 0)
-		close(dp->flood);
-	if (dp->seen >= 0)
-		close(dp->seen);
-	if (dp->moved_stats >= 0)
-		close(dp->moved_stats);
-	if (dp->syns >= 0)
-		close(dp->syns);
-	if (dp->replaced >= 0)
-		close(dp->replaced);
-	if (dp->prev_tables >= 0)
-		close(dp->prev_tables);
-	if (dp->syn_stats >= 0)
-		close(dp->syn_stats);
-	dp->syn_stats = -1;
-	dp->flood = dp->seen = dp->moved_stats = dp->syns = dp->replaced = dp->prev_tables = -1;
 }
 
 static int map_err(const char *what, const char *map)
@@ -566,6 +567,44 @@ int xlb_dp_flood_limited(const struct xlb_dp *dp, __u64 *out)
 	if (!err)
 		*out = f[1];
 	return err;
+}
+
+int xlb_dp_icmp_limited(const struct xlb_dp *dp, __u64 *out)
+{
+	__u64 l[3];	/* struct xlb_icmp_limit as words: window_ns, limited, sent|pad */
+	int err;
+
+	_Static_assert(sizeof(struct xlb_icmp_limit) == sizeof(l), "xlb_icmp_limit as words");
+	*out = 0;
+	if (dp->icmp_limit < 0)
+		return 0;
+	err = percpu_sum(dp, dp->icmp_limit, 0, l, 3, "xlb_icmp_limit");
+	if (!err)
+		*out = l[1];
+	return err;
+}
+
+int xlb_dp_get_node_conf(const struct xlb_dp *dp, struct xlb_node_conf *conf)
+{
+	__u32 zero = 0;
+
+	memset(conf, 0, sizeof(*conf));
+	if (dp->node_conf < 0)
+		return 0;
+	if (bpf_map_lookup_elem(dp->node_conf, &zero, conf))
+		return map_err("read", "xlb_node_conf");
+	return 0;
+}
+
+int xlb_dp_set_node_conf(const struct xlb_dp *dp, const struct xlb_node_conf *conf)
+{
+	__u32 zero = 0;
+
+	if (dp->node_conf < 0)
+		return xlb_errf(-ENOENT, "no xlb_node_conf map: attach this build first");
+	if (bpf_map_update_elem(dp->node_conf, &zero, conf, BPF_ANY))
+		return map_err("write", "xlb_node_conf");
+	return 0;
 }
 
 int xlb_dp_counters(const struct xlb_dp *dp, int map_fd, __u32 key, struct xlb_counters *out)

@@ -27,6 +27,8 @@ struct xlb_dp {
 	int prev_tables;	/* xlb_prev_tables; -1 likewise */
 	int syn_stats;		/* xlb_syn_stats; -1 likewise */
 	int moved_stats;	/* xlb_moved_stats; -1 likewise */
+	int node_conf;		/* xlb_node_conf; -1 likewise */
+	int icmp_limit;		/* xlb_icmp_limit; -1 likewise */
 	int nr_cpus;
 	bool owned;		/* fds are ours to close */
 };
@@ -36,6 +38,11 @@ int xlb_dp_from_object(struct xlb_dp *dp, struct bpf_object *obj);
 /* Open the maps pinned in dir (a CLI command on an attached interface). */
 int xlb_dp_open_pinned(struct xlb_dp *dp, const char *dir);
 void xlb_dp_close(struct xlb_dp *dp);
+/*
+ * A map pinned in dir is not the one dp holds (attached again, or an attach
+ * that carried counters into a larger map, or pinned one dp lacks): reopen.
+ */
+bool xlb_dp_pins_moved(const struct xlb_dp *dp, const char *dir);
 
 int xlb_dp_active_slot(const struct xlb_dp *dp, __u32 *slot);
 /* The atomic switch: one 4-byte write. */
@@ -90,6 +97,11 @@ int xlb_dp_stat(const struct xlb_dp *dp, __u32 reason, struct xlb_stat *out);
 int xlb_dp_event(const struct xlb_dp *dp, __u32 event, __u64 *out);
 /* New flows the flood guard forwarded without remembering (0 when no such map). */
 int xlb_dp_flood_limited(const struct xlb_dp *dp, __u64 *out);
+/* Too-big answers the rate limit held back (0 when no such map). */
+int xlb_dp_icmp_limited(const struct xlb_dp *dp, __u64 *out);
+/* The node's settings (zeros: defaults, also when state has no such map). */
+int xlb_dp_get_node_conf(const struct xlb_dp *dp, struct xlb_node_conf *conf);
+int xlb_dp_set_node_conf(const struct xlb_dp *dp, const struct xlb_node_conf *conf);
 int xlb_dp_counters(const struct xlb_dp *dp, int map_fd, __u32 key, struct xlb_counters *out);
 /* Entries of a hash map (walks the keys). */
 int xlb_dp_count_entries(int map_fd, __u32 key_size, __u32 *count);

@@ -23,6 +23,8 @@
 #include "log.h"
 #include "moved.h"
 #include "netutil.h"
+#include "offload.h"
+#include "upgrade.h"
 
 #define XLB_LOCK_DIR		"/run/xlb"
 
@@ -367,10 +369,14 @@ static int pick_source(const struct xlb_attach_opts *o, const char *given, __u8 
 	return 0;
 }
 
-/* Tunnel sources and the flood guard: set on a fresh attach, or when given explicitly. */
+/*
+ * Tunnel sources, the flood guard and the too-big answers' rate: set on a
+ * fresh attach, or when given explicitly.
+ */
 static int set_sources(const struct xlb_attach_opts *o, struct xlb_dp *dp, bool adopted,
 		       struct xlb_attach_info *info)
 {
+	struct xlb_node_conf node;
 	struct xlb_slot_conf conf;
 	union xlb_addr s4, s6;
 	int err;
@@ -394,10 +400,49 @@ static int set_sources(const struct xlb_attach_opts *o, struct xlb_dp *dp, bool 
 		if (err)
 			return err;
 	}
+	err = xlb_dp_get_node_conf(dp, &node);
+	if (!err && (!adopted || o->icmp_rate)) {
+		node.icmp_rate = o->icmp_rate;
+		err = xlb_dp_set_node_conf(dp, &node);
+	}
+	if (err)
+		return err;
+	info->icmp_rate = node.icmp_rate ?: XLB_ICMP_RATE_DEFAULT;
 	return xlb_dp_get_slot_conf(dp, 0, &conf) ?: (info->src4 = conf.src4,
 						       info->src6 = conf.src6,
 						       info->flow_rate = conf.flow_rate ?:
 						       XLB_FLOW_RATE_DEFAULT, 0);
+}
+
+/*
+ * Generic mode runs after the receive offloads: GRO or LRO would hand xlb
+ * coalesced segments with partial checksums, which no tunnel carries
+ * (dropped as coalesced: uploads stall).  Refused while one is on.
+ */
+static int check_generic_offloads(const char *ifname, __u32 ifindex, enum xlb_mode mode,
+				  const char *dir)
+{
+	char off[128], path[512];
+	int on;
+
+	snprintf(path, sizeof(path), "%s/link", dir);
+	if (mode == XLB_MODE_DEFAULT && xlb_pinned_link(path, ifindex) == XLB_LINK_LIVE)
+		mode = query_mode(ifindex);	/* adopting: the mode stays */
+	if (mode != XLB_MODE_GENERIC)
+		return 0;
+	on = xlb_if_coalescing(ifname, off, sizeof(off));
+	if (on < 0) {
+		pr_warn("cannot read the receive offloads of %s (%s): in generic mode GRO and LRO "
+			"must be off, or uploads stall (ethtool -K %s gro off lro off)\n", ifname,
+			strerror(-on), ifname);
+		return 0;
+	}
+	if (on)
+		return xlb_errf(-EINVAL, "generic mode runs after the receive offloads, and %s "
+				"coalesces segments (%d on): xlb would see frames longer than the "
+				"MTU that no tunnel carries, and uploads would stall; turn them off "
+				"first: ethtool -K %s %s", ifname, on, ifname, off);
+	return 0;
 }
 
 static void warn_forwarding(const char *ifname)
@@ -458,6 +503,7 @@ int xlb_attach(const struct xlb_attach_opts *o, struct xlb_attach_info *info)
 	struct bpf_prog_info pinfo = {};
 	__u32 plen = sizeof(pinfo);
 	struct xlb_bpf *skel = NULL;
+	struct xlb_stats_growth grow;
 	struct xlb_dp dp;
 	bool fresh, adopted = false;
 	__u32 version;
@@ -465,6 +511,7 @@ int xlb_attach(const struct xlb_attach_opts *o, struct xlb_attach_info *info)
 	int err, lock, link_fd = -1;
 
 	xlb_err_clear();
+	xlb_stats_growth_init(&grow);
 	memset(info, 0, sizeof(*info));
 	err = xlb_pin_dir(o->ifname, dir, sizeof(dir));
 	if (err)
@@ -479,7 +526,8 @@ int xlb_attach(const struct xlb_attach_opts *o, struct xlb_attach_info *info)
 	if (lock < 0)
 		return lock;
 	fresh = !path_exists(dir, "xlb_active");
-	err = check_version(o->ifname, dir, &version);
+	err = check_generic_offloads(o->ifname, info->ifindex, o->mode, dir) ?:
+	      check_version(o->ifname, dir, &version);
 	if (err)
 		goto out;
 
@@ -488,7 +536,8 @@ int xlb_attach(const struct xlb_attach_opts *o, struct xlb_attach_info *info)
 		err = xlb_errf(-errno, "cannot open the balancer object: %s", strerror(errno));
 		goto out;
 	}
-	err = set_pin_paths(skel->obj, dir) ?: size_flows(skel, dir, o->flows);
+	err = set_pin_paths(skel->obj, dir) ?: size_flows(skel, dir, o->flows) ?:
+	      (fresh ? 0 : xlb_stats_growth_prepare(&grow, dir, skel->maps.xlb_stats));
 	if (err)
 		goto out;
 	err = xlb_bpf__load(skel);
@@ -525,7 +574,8 @@ int xlb_attach(const struct xlb_attach_opts *o, struct xlb_attach_info *info)
 
 		snprintf(path, sizeof(path), "%s/link", dir);
 		err = xlb_verify_link(o->ifname, path, info->ifindex,
-				      bpf_program__fd(skel->progs.xlb_balance));
+				      bpf_program__fd(skel->progs.xlb_balance)) ?:
+		      xlb_stats_growth_commit(&grow);
 	}
 	if (err)
 		goto out;
@@ -545,6 +595,7 @@ out:
 	}
 	if (link_fd >= 0)
 		close(link_fd);
+	xlb_stats_growth_release(&grow);
 	xlb_bpf__destroy(skel);
 	close(lock);
 	return err;
@@ -666,6 +717,7 @@ static int count_active(const struct xlb_dp *dp, struct xlb_status *st)
 
 int xlb_status_get(const char *ifname, struct xlb_status *st)
 {
+	struct xlb_node_conf node;
 	struct xlb_slot_conf conf;
 	struct xlb_dp dp;
 	char dir[256], path[512];
@@ -697,7 +749,8 @@ int xlb_status_get(const char *ifname, struct xlb_status *st)
 	      xlb_dp_get_slot_conf(&dp, st->active_slot, &conf) ?:
 	      xlb_dp_count_entries(dp.flows, sizeof(struct xlb_flow_key), &st->flows) ?:
 	      map_max(dp.flows, &st->flows_max) ?: count_active(&dp, st) ?:
-	      xlb_dp_flood_limited(&dp, &st->flows_limited);
+	      xlb_dp_flood_limited(&dp, &st->flows_limited) ?:
+	      xlb_dp_icmp_limited(&dp, &st->icmp_limited) ?: xlb_dp_get_node_conf(&dp, &node);
 	for (__u32 i = 0; !err && i < XLB_MAX_SERVICES; i++) {
 		__u32 *t, m;
 
@@ -711,6 +764,7 @@ int xlb_status_get(const char *ifname, struct xlb_status *st)
 	}
 	if (!err) {
 		st->flow_rate = conf.flow_rate ?: XLB_FLOW_RATE_DEFAULT;
+		st->icmp_rate = node.icmp_rate ?: XLB_ICMP_RATE_DEFAULT;
 		st->generation = conf.generation;
 		st->src4 = conf.src4;
 		st->src6 = conf.src6;

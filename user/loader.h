@@ -22,6 +22,7 @@ struct xlb_attach_opts {
 	const char *src4;	/* tunnel source; NULL = keep or take DEV's */
 	const char *src6;
 	__u32 flow_rate;	/* flood guard, entries/s per CPU; 0 = keep or default */
+	__u32 icmp_rate;	/* too-big answers/s per CPU, XLB_ICMP_RATE_OFF; 0 = keep or default */
 };
 
 struct xlb_attach_info {
@@ -31,6 +32,7 @@ struct xlb_attach_info {
 	enum xlb_mode mode;
 	union xlb_addr src4, src6;
 	__u32 flow_rate;
+	__u32 icmp_rate;
 	__u32 marked;		/* slots marked moved for flows of an older version's state */
 };
 
@@ -50,6 +52,8 @@ struct xlb_status {
 	__u32 state_version;	/* XLB_STATE_VERSION of the pins; 1: before it existed */
 	__u64 flows_limited;	/* new flows it forwarded without remembering */
 	__u32 moved;		/* table slots of the active slot a change moved */
+	__u32 icmp_rate;	/* too-big answers/s per CPU (XLB_ICMP_RATE_OFF: none) */
+	__u64 icmp_limited;	/* too-big answers the rate held back (dropped, too_big) */
 };
 
 const char *xlb_mode_name(enum xlb_mode mode);

@@ -124,6 +124,9 @@ static void data_plane(const struct xlb_metrics *m, FILE *f)
 		 "Packets passed to the kernel, by reason.");
 	verdicts(m, f, "xlb_forwarded_total", "forward", "action",
 		 "Packets encapsulated to a backend.");
+	verdicts(m, f, "xlb_replies_total", "reply", "reason",
+		 "Packets answered to their sender instead (too_big: ICMP fragmentation "
+		 "needed / packet too big with the MTU the tunnel leaves).");
 	family(f, "xlb_events_total", "counter",
 	       "Data-plane events: connection-table entries made, hits, re-hashes, RSTs without "
 	       "a flow, ICMP too-big routed to a flow's backend.");

@@ -25,6 +25,8 @@ const char *const xlb_stat_names[XLB_STAT_MAX] = {
 	[XLB_DROP_NO_SOURCE]		= "no_tunnel_source",
 	[XLB_DROP_ENCAP]		= "encap_failure",
 	[XLB_DROP_INTERNAL]		= "internal",
+	[XLB_REPLY_TOO_BIG]		= "too_big",
+	[XLB_DROP_COALESCED]		= "coalesced",
 };
 
 const char *const xlb_event_names[XLB_EV_MAX] = {
@@ -48,6 +50,8 @@ const char *const xlb_decap_names[XLB_DECAP_MAX] = {
 
 const char *xlb_stat_kind(unsigned int reason)
 {
+	if (reason == XLB_REPLY_TOO_BIG)
+		return "reply";
 	if (reason <= XLB_STAT_REDIRECT)
 		return "forward";
 	if (reason <= XLB_PASS_NO_NEIGH)

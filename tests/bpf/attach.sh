@@ -56,17 +56,17 @@ check_exit "a different --flows on adopt is refused" 1 in_ns $XLB attach $DEV --
 # the state version: shown, a newer one refused untouched, a version-1 state
 # (pinned before xlb_version existed) adopted and marked
 sv() { in_ns $XLB -j status $DEV | jq -r '.[0].state_version'; }
-check "status shows the state version (3)" test "$(sv)" = 3
+check "status shows the state version (4)" test "$(sv)" = 4
 bpftool map update pinned $PIN/xlb_version key 0 0 0 0 value 9 0 0 0
 idv=$(in_ns $XLB -j status $DEV | jq -r '.[0].prog_id')
 out=$(in_ns $XLB attach $DEV 2>&1); rc=$?
 check "a newer state version is refused (exit $rc)" test "$rc" = 1
-check "and the message names both versions" grep -q "is of version 9 and this xlb knows versions 1 to 3" <<<"$out"
+check "and the message names both versions" grep -q "is of version 9 and this xlb knows versions 1 to 4" <<<"$out"
 check "and the program stayed" test "$(in_ns $XLB -j status $DEV | jq -r '.[0].prog_id')" = "$idv"
 rm $PIN/xlb_version
 check "state without a version reads as version 1" test "$(sv)" = 1
 in_ns $XLB attach $DEV >/dev/null 2>&1
-check "attach adopts it and records version 3" test "$(sv)" = 3
+check "attach adopts it and records version 4" test "$(sv)" = 4
 
 # the flood guard: default, set on adopt, kept by a later attach, refusals
 fg() { in_ns $XLB -j status $DEV | jq -c '.[0].flood_guard.flow_rate'; }
@@ -79,6 +79,23 @@ check_exit "--flow-rate abc exits 1" 1 in_ns $XLB attach $DEV --flow-rate abc
 check "refusals left it as it was" test "$(fg)" = 1000
 in_ns $XLB attach $DEV --flow-rate unlimited >/dev/null 2>&1
 check "--flow-rate unlimited turns it off" test "$(fg)" = '"unlimited"'
+
+# the too-big answers' rate: the same ways
+ir() { in_ns $XLB -j status $DEV | jq -c '.[0].too_big_answers.icmp_rate'; }
+check "too-big answers are on by default (1000/s per CPU)" test "$(ir)" = 1000
+in_ns $XLB attach $DEV --icmp-rate 50 >/dev/null 2>&1
+check "attach --icmp-rate 50 sets it on adopt" test "$(ir)" = 50
+in_ns $XLB attach $DEV >/dev/null 2>&1
+check "a later attach without it keeps it" test "$(ir)" = 50
+for bad in 0 -1 fast 1000001 ""; do
+	out=$(in_ns $XLB attach $DEV --icmp-rate "$bad" 2>&1); rc=$?
+	check "--icmp-rate '$bad' exits 1 (exit $rc)" test $rc = 1
+	check "  naming the option" grep -q -- "--icmp-rate" <<<"$out"
+done
+check "refusals left it as it was" test "$(ir)" = 50
+in_ns $XLB attach $DEV --icmp-rate off >/dev/null 2>&1
+check "--icmp-rate off turns them off" test "$(ir)" = '"off"'
+check "status says so" bash -c "nsenter --net=/run/netns/$NS $XLB status $DEV | grep -q 'no ICMP answers'"
 
 check "detach" in_ns $XLB detach $DEV
 check "detach removes pins" test ! -e $PIN

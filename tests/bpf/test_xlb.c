@@ -1,4 +1,6 @@
 /* The balancer through BPF_PROG_TEST_RUN: a table of packets, verdicts, bytes, counters. */
+#define _GNU_SOURCE
+#include <sched.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -7,8 +9,10 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <bpf/bpf.h>
+#include <bpf/libbpf.h>
 #include <linux/if_ether.h>
 #include "xlbtest.h"
 #include "testnet.h"
@@ -23,6 +27,7 @@
 #define EV_NONE	(-1)
 #define OUT_SAME	(-1)	/* output equals input */
 #define OUT_TABLE	(-2)	/* encapsulated to the backend the table picks */
+#define OUT_TOO_BIG	(-4)	/* answered: ICMP too big, the MTU a 1500-byte route leaves */
 
 static const char *skip_why;
 
@@ -240,6 +245,42 @@ static void p_too_big(struct pb *b)
 	pb_payload(b, 1500 - 40 - 10);	/* 1490 + 20 outer > 1500 */
 	pb_finish(b);
 }
+/* DF set: the sender discovers the path MTU and wants to hear of it */
+static void too_big4(struct pb *b, __u16 sport, bool vlan)
+{
+	pb_init(b);
+	pb_eth(b, PB_MAC_NODE, PB_MAC_CLIENT, vlan ? 0x8100 : ETH_P_IP);
+	if (vlan)
+		pb_vlan(b, 100, ETH_P_IP);
+	pb_ipv4(b, CLIENT4, VIP4, IPPROTO_TCP);
+	pb_tcp(b, sport, 80, ACK);
+	pb_payload(b, 1500 - 40 - 10);	/* 1490 + 20 outer > 1500 */
+	pb_finish(b);
+	b->d[b->ip_off[0] + 6] = 0x40;	/* DF */
+	pb_ipv4_csum(b, 0);
+}
+static void p_too_big_df(struct pb *b) { too_big4(b, 40049, false); }
+static void p_too_big_vlan(struct pb *b) { too_big4(b, 40050, true); }
+static void p_too_big_limited(struct pb *b) { too_big4(b, 40051, false); }
+static void p_too_big_off(struct pb *b) { too_big4(b, 40052, false); }
+static void p_too_big6(struct pb *b)
+{
+	eth6(b);
+	pb_ipv6(b, CLIENT6, VIP6, IPPROTO_TCP);
+	pb_tcp(b, 40053, 443, ACK);
+	pb_payload(b, 1500 - 60 - 20);	/* 1480 + 40 outer > 1500 */
+	pb_finish(b);
+}
+/* 1900 bytes of IP on a 1500-byte interface: only GRO/LRO make such a frame */
+static void p_coalesced(struct pb *b)
+{
+	eth4(b);
+	pb_ipv4(b, CLIENT4, VIP4, IPPROTO_TCP);
+	pb_tcp(b, 40055, 80, ACK);
+	pb_payload(b, 1900 - 40);
+	pb_finish(b);
+}
+static void p_jumbo(struct pb *b) { p_coalesced(b); }
 static void p_fits(struct pb *b)
 {
 	eth4(b);
@@ -438,6 +479,68 @@ static void done_family(const struct pb *in)
 	assert_int_equal(xlb_dp_switch(&xt_dp, 0), 0);
 }
 
+/* The too-big answers' rate: rate per second (0 default, XLB_ICMP_RATE_OFF). */
+static void set_icmp_rate(__u32 rate)
+{
+	struct xlb_node_conf node = { .icmp_rate = rate };
+
+	assert_int_equal(xlb_dp_set_node_conf(&xt_dp, &node), 0);
+}
+static __u64 icmp_limited;
+static cpu_set_t cpus_before;
+/* one answer a second, and this second's spent (on this CPU: the limit is per CPU) */
+static void prep_icmp_spent(const struct pb *in)
+{
+	__u8 out[PB_MAX + 256];
+	cpu_set_t one;
+	struct pb first;
+	__u32 len;
+
+	(void)in;
+	assert_int_equal(sched_getaffinity(0, sizeof(cpus_before), &cpus_before), 0);
+	CPU_ZERO(&one);
+	CPU_SET(sched_getcpu(), &one);
+	assert_int_equal(sched_setaffinity(0, sizeof(one), &one), 0);
+	set_icmp_rate(1);
+	too_big4(&first, 40054, false);	/* answered, or this second was spent already */
+	xt_run(&first, "xlb0", out, &len);
+	assert_int_equal(xlb_dp_icmp_limited(&xt_dp, &icmp_limited), 0);
+}
+static void done_icmp_spent(const struct pb *in)
+{
+	__u64 now;
+
+	(void)in;
+	assert_int_equal(xlb_dp_icmp_limited(&xt_dp, &now), 0);
+	assert_int_equal(now - icmp_limited, 1);	/* counted as held back */
+	set_icmp_rate(0);
+	assert_int_equal(sched_setaffinity(0, sizeof(cpus_before), &cpus_before), 0);
+}
+static void prep_icmp_off(const struct pb *in) { (void)in; set_icmp_rate(XLB_ICMP_RATE_OFF); }
+static void done_icmp_off(const struct pb *in) { (void)in; set_icmp_rate(0); }
+
+/* xlb0 (and its peer) carry jumbo frames: 1900 bytes is a wire frame there */
+static void set_mtu(int mtu)
+{
+	char cmd[128];
+
+	snprintf(cmd, sizeof(cmd), "ip link set dev xlb1 mtu %d && ip link set dev xlb0 mtu %d",
+		 mtu, mtu);
+	assert_int_equal(system(cmd), 0);
+}
+/* the next-hop cache keeps a route's MTU for a second: empty it when the MTU changes */
+static void clear_nexthops(void)
+{
+	int n = libbpf_num_possible_cpus();
+	struct xlb_nexthop nh[n];
+
+	memset(nh, 0, sizeof(nh));
+	for (__u32 id = 0; id < 16; id++)
+		assert_int_equal(bpf_map_update_elem(xt_dp.nexthops, &id, nh, BPF_ANY), 0);
+}
+static void prep_jumbo(const struct pb *in) { (void)in; set_mtu(9000); clear_nexthops(); }
+static void done_jumbo(const struct pb *in) { (void)in; set_mtu(1500); clear_nexthops(); }
+
 /* ---- checks after a run ---------------------------------------------- */
 
 static void check_no_flow(const struct pb *in)
@@ -582,8 +685,23 @@ static const struct tcase cases[] = {
 	{ "ping to a vip passes (policy)", p_ping_vip, XDP_PASS, XLB_PASS_ICMP_TO_VIP, OUT_SAME, 0,
 	  NOEV },
 	{ "ping to the node passes", p_ping_nonvip, XDP_PASS, XLB_PASS_NOT_VIP, OUT_SAME, 0, NOEV },
-	{ "a packet too big to encapsulate is dropped", p_too_big, XDP_DROP, XLB_DROP_TOO_BIG,
+	{ "too big without DF is dropped (policy: no fragments)", p_too_big, XDP_DROP, XLB_DROP_TOO_BIG,
 	  OUT_SAME, 0, NOEV, NULL, NULL, NULL, true },
+	{ "too big with DF: ICMP fragmentation needed back to the client, mtu 1480", p_too_big_df,
+	  XDP_TX, XLB_REPLY_TOO_BIG, OUT_TOO_BIG, 0, NOEV, NULL, NULL, NULL, true },
+	{ "a too-big answer keeps the vlan tag", p_too_big_vlan, XDP_TX, XLB_REPLY_TOO_BIG,
+	  OUT_TOO_BIG, 0, NOEV, NULL, NULL, NULL, true },
+	{ "ipv6 too big: ICMPv6 packet too big back to the client, mtu 1460", p_too_big6, XDP_TX,
+	  XLB_REPLY_TOO_BIG, OUT_TOO_BIG, 0, NOEV, NULL, NULL, NULL, true },
+	{ "past the rate a too-big packet is dropped, counted held back", p_too_big_limited,
+	  XDP_DROP, XLB_DROP_TOO_BIG, OUT_SAME, 0, NOEV, prep_icmp_spent, done_icmp_spent, NULL,
+	  true },
+	{ "with answers off a too-big packet is dropped", p_too_big_off, XDP_DROP,
+	  XLB_DROP_TOO_BIG, OUT_SAME, 0, NOEV, prep_icmp_off, done_icmp_off, NULL, true },
+	{ "longer than the interface's mtu (coalesced by gro) is dropped, counted apart",
+	  p_coalesced, XDP_DROP, XLB_DROP_COALESCED, OUT_SAME, 0, NOEV, NULL, NULL, NULL, true },
+	{ "the same length on a jumbo interface is a wire frame: encapsulated", p_jumbo, XDP_TX,
+	  XLB_STAT_TX, OUT_TABLE, SVC_WEB4, NOEV, prep_jumbo, done_jumbo },
 	{ "a packet that fits the mtu exactly is encapsulated", p_fits, XDP_TX, XLB_STAT_TX,
 	  OUT_TABLE, SVC_WEB4, NOEV },
 	{ "ip-in-ip to a vip passes, never re-encapsulated", p_ipip_vip, XDP_PASS,
@@ -718,6 +836,11 @@ static void run_case(void **state)
 
 	if (c->out == OUT_SAME) {
 		want = in;
+	} else if (c->out == OUT_TOO_BIG) {
+		if (in.ip_family[0] == 4)
+			pb_expect_too_big(&want, &in, 1500 - 20, 68);
+		else
+			pb_expect_too_big(&want, &in, 1500 - 40, 200);
 	} else {
 		backend = c->out == OUT_TABLE ? (int)xt_table_pick(&in, c->svc)
 			  : c->out == -3 ? (int)pinned_backend : c->out;

@@ -28,6 +28,11 @@ static json_t *flow_rate_json(__u32 rate)
 	return rate == XLB_FLOW_RATE_UNLIMITED ? json_string("unlimited") : json_integer(rate);
 }
 
+static json_t *icmp_rate_json(__u32 rate)
+{
+	return rate == XLB_ICMP_RATE_OFF ? json_string("off") : json_integer(rate);
+}
+
 int do_attach(int argc, char **argv)
 {
 	struct xlb_attach_opts o = { 0 };
@@ -55,6 +60,13 @@ int do_attach(int argc, char **argv)
 			else if (!parse_u32(val, 1, 100000000, &o.flow_rate))
 				return usage_error("attach: --flow-rate takes 1..100000000 (entries per "
 						   "second per CPU) or 'unlimited', not '%s'", val);
+		} else if (!strcmp(opt, "--icmp-rate")) {
+			if (!strcmp(val, "off"))
+				o.icmp_rate = XLB_ICMP_RATE_OFF;
+			else if (!parse_u32(val, 1, 1000000, &o.icmp_rate))
+				return usage_error("attach: --icmp-rate takes 1..1000000 (too-big "
+						   "answers per second per CPU) or 'off', not '%s'",
+						   val);
 		} else if (!strcmp(opt, "--src4")) {
 			o.src4 = val;
 		} else if (!strcmp(opt, "--src6")) {
@@ -70,12 +82,13 @@ int do_attach(int argc, char **argv)
 		return xlb_exit_for(err);
 	}
 	if (xlb_json) {
-		json_emit(json_pack("{s:s,s:i,s:s,s:i,s:b,s:o,s:o,s:o,s:i}", "ifname", o.ifname,
+		json_emit(json_pack("{s:s,s:i,s:s,s:i,s:b,s:o,s:o,s:o,s:o,s:i}", "ifname", o.ifname,
 				    "ifindex", info.ifindex, "mode", xlb_mode_name(info.mode),
 				    "prog_id", info.prog_id, "adopted", info.adopted,
 				    "src4", json_addr(&info.src4, XLB_FAMILY_V4),
 				    "src6", json_addr(&info.src6, XLB_FAMILY_V6),
 				    "flow_rate", flow_rate_json(info.flow_rate),
+				    "icmp_rate", icmp_rate_json(info.icmp_rate),
 				    "slots_marked_moved", info.marked));
 		return 0;
 	}
@@ -129,6 +142,9 @@ static json_t *status_json(const struct xlb_status *st)
 	json_object_set_new(j, "flood_guard", json_pack("{s:o,s:I}", "flow_rate",
 			    flow_rate_json(st->flow_rate), "not_remembered",
 			    (json_int_t)st->flows_limited));
+	json_object_set_new(j, "too_big_answers", json_pack("{s:o,s:I}", "icmp_rate",
+			    icmp_rate_json(st->icmp_rate), "held_back",
+			    (json_int_t)st->icmp_limited));
 	return j;
 }
 
@@ -154,6 +170,11 @@ static void status_print(const struct xlb_status *st)
 	else
 		printf("  flood guard %u new entries/s per CPU; %llu new flows not remembered\n",
 		       st->flow_rate, (unsigned long long)st->flows_limited);
+	if (st->icmp_rate == XLB_ICMP_RATE_OFF)
+		printf("  too big   no ICMP answers (--icmp-rate off): dropped silently\n");
+	else
+		printf("  too big   ICMP answers %u/s per CPU; %llu held back by the rate\n",
+		       st->icmp_rate, (unsigned long long)st->icmp_limited);
 }
 
 /*
