@@ -75,7 +75,11 @@ def main():
     if a.pidfile:
         with open(a.pidfile, "w") as f:
             f.write("%d\n" % os.getpid())
-    sys.stdin.close()
+    # a daemon holds no caller's pipe open (`tools/lab up | sed` waits for EOF)
+    null = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(null, fd)
+    os.close(null)
     srv.serve_forever()
     return 0
 
