@@ -62,7 +62,7 @@ $(BUILD)/%.skel.h: $(BUILD)/%.bpf.o
 
 # User objects include skeletons: build them first.
 $(LIB_OBJS) $(CLI_OBJS) $(TEST_OBJS) $(BPF_TEST_OBJS) $(BUILD)/tools/bench-prog.o \
-$(BUILD)/tools/pktgen.o $(BUILD)/tools/bench-node.o: $(SKELS)
+$(BUILD)/tools/pktgen.o $(BUILD)/tools/pktgen-live.o $(BUILD)/tools/pktgen-tc.o $(BUILD)/tools/bench-node.o: $(SKELS)
 
 $(BUILD)/user/%.o: user/%.c | $(BUILD)/user/cmd
 	$(call msg,CC,$@)
@@ -86,9 +86,10 @@ $(BUILD)/bench-prog: $(BUILD)/tools/bench-prog.o $(TEST_OBJS) $(BPF_TEST_OBJS) $
 
 # the lab's traffic generator and its benchmark nodes (sink, trivial forwarder)
 PKTGEN_OBJS := $(BUILD)/tools/pktgen-template.o $(BUILD)/tools/labnet.o $(BUILD)/tests/pktbuild.o
-$(BUILD)/pktgen: $(BUILD)/tools/pktgen.o $(PKTGEN_OBJS)
+PKTGEN_ENGINES := $(patsubst %,$(BUILD)/tools/pktgen-%.o,live xsk packet tc)
+$(BUILD)/pktgen: $(BUILD)/tools/pktgen.o $(PKTGEN_ENGINES) $(PKTGEN_OBJS)
 	$(call msg,LINK,$@)
-	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS) -lxdp
 
 $(BUILD)/bench-node: $(BUILD)/tools/bench-node.o $(BUILD)/tools/labnet.o
 	$(call msg,LINK,$@)

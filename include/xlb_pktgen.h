@@ -1,4 +1,4 @@
-/* Traffic generator ABI (bpf/pktgen.bpf.c <-> tools/pktgen.c); not product ABI. */
+/* Traffic generator ABI (tools/bpf/pktgen.bpf.c <-> tools/pktgen*.c); not product ABI. */
 #ifndef XLB_PKTGEN_H
 #define XLB_PKTGEN_H
 
@@ -10,11 +10,12 @@
  * saddr + k / ports (IPv6: added to the last 32 bits).  The template frame
  * carries sport and saddr; its checksums are patched from ip_base/l4_base,
  * the one's-complement sums of the template's checksum and source fields
- * with those fields negated, so every frame is written whole from constants
- * from these constants.  Live frames are recycled from a page pool with
- * whatever the receiver left in them (an encapsulating balancer writes its
- * outer headers over the old Ethernet header): the program copies the
- * template's headers (hdr) back into every frame before it patches it.
+ * with those fields negated, so every frame's fields are written whole from
+ * these constants (by the BPF programs and by pktgen_frame() alike).  Live
+ * frames are recycled from a page pool with whatever the receiver left in
+ * them (an encapsulating balancer writes its outer headers over the old
+ * Ethernet header): the program copies the template's headers (hdr) back
+ * into every frame before it patches it.
  */
 #define PKTGEN_HDR_MAX	80
 struct pktgen_cfg {
@@ -29,6 +30,22 @@ struct pktgen_cfg {
 	__u8 hdr[PKTGEN_HDR_MAX];	/* the template's Ethernet, IP and L4 headers */
 };
 _Static_assert(sizeof(struct pktgen_cfg) == 24 + PKTGEN_HDR_MAX, "pktgen_cfg ABI");
+
+/*
+ * The tc engine (pktgen_clone): pktgen sends trigger frames with a mark of
+ * its own, tc_trigger_mark = PKTGEN_MARK_BASE + 2 * (pid % 65536), so two
+ * generators on one device leave each other's triggers alone.  Each trigger
+ * leaves as up to PKTGEN_TC_BURST frames while the budget lasts: clones
+ * marked tc_trigger_mark + 1 (odd: nobody's trigger), then itself.  The
+ * pktgen_tc array holds, by index:
+ */
+#define PKTGEN_TC_SEQ		0	/* frames numbered so far (frame k's flow: k % flows) */
+#define PKTGEN_TC_BUDGET	1	/* frames still to make: pktgen sets it, triggers spend it */
+#define PKTGEN_TC_MADE		2	/* frames handed to the device: clones and triggers */
+#define PKTGEN_TC_FAILED	3	/* clones the kernel could not make (not frames) */
+#define PKTGEN_TC_NR		4
+#define PKTGEN_TC_BURST		64
+#define PKTGEN_MARK_BASE	0x70670000	/* "pg" */
 
 /* Sink counters (bpf/sink.bpf.c), per CPU. */
 struct sink_stats {

@@ -156,6 +156,36 @@ out:
 	return err;
 }
 
+int labnet_tx_dropped(const char *ifname, __u64 *dropped)
+{
+	/* /proc/net follows the reader's network namespace; /sys/class/net
+	 * follows the mount's, which nsenter --net leaves at the host's */
+	FILE *f = fopen("/proc/net/dev", "re");
+	char line[512], name[IFNAMSIZ + 1];
+	int err = -ENODEV;
+	unsigned long long v[16];
+
+	if (!f)
+		return -errno;
+	while (err && fgets(line, sizeof(line), f)) {
+		char *colon = strchr(line, ':');
+
+		if (!colon)
+			continue;
+		*colon = ' ';
+		/* name, then 8 receive and 8 transmit counters; tx drop is the 12th */
+		if (sscanf(line, " %16s %llu %llu %llu %llu %llu %llu %llu %llu %llu %llu %llu %llu "
+			   "%llu %llu %llu %llu", name, &v[0], &v[1], &v[2], &v[3], &v[4], &v[5],
+			   &v[6], &v[7], &v[8], &v[9], &v[10], &v[11], &v[12], &v[13], &v[14],
+			   &v[15]) == 17 && !strcmp(name, ifname)) {
+			*dropped = v[11];
+			err = 0;
+		}
+	}
+	fclose(f);
+	return err;
+}
+
 double labnet_now(void)
 {
 	struct timespec ts;

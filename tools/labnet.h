@@ -14,6 +14,9 @@ int labnet_mac(const char *ifname, __u8 mac[6]);
 int labnet_mac_parse(const char *s, __u8 mac[6]);
 /* Sum of the ethtool statistics whose names end in suffix (e.g. "_xdp_xmit"). */
 int labnet_ethtool_sum(const char *ifname, const char *suffix, __u64 *sum);
+/* Frames ifname dropped on transmit (its tx_dropped, from this namespace's
+ * /proc/net/dev): 0 or -errno. */
+int labnet_tx_dropped(const char *ifname, __u64 *dropped);
 /* Seconds on CLOCK_MONOTONIC. */
 double labnet_now(void);
 

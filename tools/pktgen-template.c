@@ -1,4 +1,4 @@
-/* pktgen's template frame and the checksum bases its program patches from. */
+/* pktgen's template frame, the checksum bases its programs patch from, frame k. */
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -81,4 +81,39 @@ int pktgen_template(const struct pktgen_spec *spec, struct pb *pkt, struct pktge
 		cfg->ip_base = neg_words(pkt->d + ETH_HLEN + 10, 2) +
 			       neg_words(pkt->d + saddr_off, 4);
 	return 0;
+}
+
+unsigned int pktgen_hdr_len(const struct pktgen_cfg *cfg)
+{
+	return ETH_HLEN + (cfg->ipv6 ? 40 : 20) + (cfg->l4_proto == IPPROTO_TCP ? 20 : 8);
+}
+
+static __u16 fold_neg(__u32 sum)
+{
+	sum = (sum & 0xffff) + (sum >> 16);
+	sum = (sum & 0xffff) + (sum >> 16);
+	return (__u16)~sum;
+}
+
+/* The same arithmetic as tools/bpf/pktgen.bpf.c, on the same native words. */
+void pktgen_frame(const struct pktgen_cfg *cfg, __u8 *frame, __u64 k)
+{
+	int l4 = ETH_HLEN + (cfg->ipv6 ? 40 : 20);
+	int saddr_off = cfg->ipv6 ? ETH_HLEN + 8 + 12 : ETH_HLEN + 12;
+	int check_off = l4 + (cfg->l4_proto == IPPROTO_TCP ? 16 : 6);
+	__u32 flow = k % cfg->flows;
+	__u32 saddr = htonl(cfg->saddr + flow / cfg->ports);
+	__u16 sport = htons(cfg->sport + flow % cfg->ports), l4sum, ipsum;
+
+	memcpy(frame, cfg->hdr, pktgen_hdr_len(cfg));
+	memcpy(frame + saddr_off, &saddr, 4);
+	memcpy(frame + l4, &sport, 2);
+	l4sum = fold_neg(cfg->l4_base + (saddr & 0xffff) + (saddr >> 16) + sport);
+	if (l4sum == 0 && cfg->l4_proto == IPPROTO_UDP)
+		l4sum = 0xffff;
+	memcpy(frame + check_off, &l4sum, 2);
+	if (!cfg->ipv6) {
+		ipsum = fold_neg(cfg->ip_base + (saddr & 0xffff) + (saddr >> 16));
+		memcpy(frame + ETH_HLEN + 10, &ipsum, 2);
+	}
 }

@@ -1,7 +1,9 @@
 /*
  * The benchmark's programs through BPF_PROG_TEST_RUN: pktgen's frames (flow
- * fields, checksums, headers restored over whatever the page held), the
- * trivial forwarder's rewrite, the sink's count; and pktgen's refusals.
+ * fields, checksums, headers restored over whatever the page held; the XDP
+ * program, the tc program and the sockets' pktgen_frame() byte for byte
+ * alike), the trivial forwarder's rewrite, the sink's count; and pktgen's
+ * refusals.
  */
 #define _GNU_SOURCE
 #include <setjmp.h>
@@ -17,6 +19,7 @@
 #include <unistd.h>
 #include <bpf/bpf.h>
 #include <linux/if_ether.h>
+#include <linux/pkt_cls.h>
 #include <netinet/in.h>
 #include "xlb_pktgen.h"
 #include "pktgen.skel.h"
@@ -80,6 +83,82 @@ static void assert_checksums(const __u8 *f, __u32 len, bool v6, __u8 proto)
 	assert_int_equal(fold(sum), 0xffff);
 }
 
+/* out is frame k as the sockets' engines write it (pktgen_frame), byte for byte. */
+static void expect_frame(const struct pktgen_cfg *cfg, const struct pb *tmpl, int k,
+			 const __u8 *out, const char *who)
+{
+	__u8 want[PB_MAX];
+
+	memcpy(want, tmpl->d, tmpl->len);
+	pktgen_frame(cfg, want, k);
+	if (memcmp(out, want, tmpl->len)) {
+		pb_diff(out, tmpl->len, want, tmpl->len);
+		fail_msg("frame %d: the %s program and pktgen_frame() differ", k, who);
+	}
+}
+
+/*
+ * The tc engine's program on the template as a trigger with a budget of one
+ * frame (no clone made: a test run must not transmit): frame k, byte for
+ * byte pktgen_frame()'s.  Then: a trigger beyond the budget is dropped, and
+ * other traffic (another generator's triggers too) passes untouched.
+ */
+static void run_pktgen_tc(const struct pktgen_spec *s, int frames)
+{
+	struct __sk_buff skb = { .mark = PKTGEN_MARK_BASE + 6 };
+	__u32 budget_key = PKTGEN_TC_BUDGET, made_key = PKTGEN_TC_MADE;
+	__u64 one = 1, made = 0;
+	struct pktgen_bpf *skel;
+	struct pktgen_cfg cfg;
+	__u8 out[PB_MAX];
+	struct pb tmpl;
+	char why[256];
+	int map, prog;
+
+	assert_int_equal(pktgen_template(s, &tmpl, &cfg, why, sizeof(why)), 0);
+	skel = pktgen_bpf__open();
+	assert_non_null(skel);
+	skel->rodata->cfg = cfg;
+	skel->rodata->tc_trigger_mark = PKTGEN_MARK_BASE + 6;
+	bpf_program__set_autoload(skel->progs.pktgen_tx, false);
+	bpf_program__set_autoload(skel->progs.pktgen_probe, false);
+	assert_int_equal(pktgen_bpf__load(skel), 0);
+	map = bpf_map__fd(skel->maps.pktgen_tc);
+	prog = bpf_program__fd(skel->progs.pktgen_clone);
+	for (int k = 0; k <= frames; k++) {
+		LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = tmpl.d, .data_size_in = tmpl.len,
+			    .data_out = out, .data_size_out = sizeof(out), .ctx_in = &skb,
+			    .ctx_size_in = sizeof(skb));
+
+		/* the last run: no budget left */
+		if (k < frames)
+			assert_int_equal(bpf_map_update_elem(map, &budget_key, &one, BPF_ANY), 0);
+		assert_int_equal(bpf_prog_test_run_opts(prog, &o), 0);
+		if (k == frames) {
+			assert_int_equal(o.retval, TC_ACT_SHOT);
+			break;
+		}
+		assert_int_equal(o.retval, TC_ACT_OK);
+		assert_int_equal(o.data_size_out, tmpl.len);
+		expect_frame(&cfg, &tmpl, k, out, "tc");
+	}
+	assert_int_equal(bpf_map_lookup_elem(map, &made_key, &made), 0);
+	assert_int_equal(made, frames);
+	/* not a trigger (mark 0), another generator's trigger: passed as it came */
+	for (__u32 mark = 0; mark <= PKTGEN_MARK_BASE + 8; mark += PKTGEN_MARK_BASE + 8) {
+		struct __sk_buff other = { .mark = mark };
+		LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = tmpl.d, .data_size_in = tmpl.len,
+			    .data_out = out, .data_size_out = sizeof(out), .ctx_in = &other,
+			    .ctx_size_in = sizeof(other));
+
+		assert_int_equal(bpf_map_update_elem(map, &budget_key, &one, BPF_ANY), 0);
+		assert_int_equal(bpf_prog_test_run_opts(prog, &o), 0);
+		assert_int_equal(o.retval, TC_ACT_OK);
+		assert_memory_equal(out, tmpl.d, tmpl.len);
+	}
+	pktgen_bpf__destroy(skel);
+}
+
 static void run_pktgen(const struct pktgen_spec *s, int frames)
 {
 	bool v6 = strchr(s->src, ':') != NULL, tcp = strcmp(s->proto, "udp");
@@ -115,6 +194,7 @@ static void run_pktgen(const struct pktgen_spec *s, int frames)
 		memcpy(&saddr, out + saddr_off, 4);
 		assert_int_equal(ntohl(saddr), first + flow / ports);
 		assert_checksums(out, o.data_size_out, v6, tcp ? IPPROTO_TCP : IPPROTO_UDP);
+		expect_frame(&cfg, &tmpl, k, out, "XDP");
 		/* everything else is the template's */
 		for (__u32 i = 0; i < tmpl.len; i++) {
 			bool varies = (i >= (__u32)saddr_off && i < (__u32)saddr_off + 4) ||
@@ -135,6 +215,7 @@ static void test_pktgen_v4_udp(void **state)
 	(void)state;
 	SKIP_UNLESS_ROOT();
 	run_pktgen(&s, 15);
+	run_pktgen_tc(&s, 15);
 }
 
 static void test_pktgen_v4_syn_big(void **state)
@@ -145,6 +226,7 @@ static void test_pktgen_v4_syn_big(void **state)
 	SKIP_UNLESS_ROOT();
 	s.sport = 65532;	/* up to 65535 */
 	run_pktgen(&s, 41);
+	run_pktgen_tc(&s, 41);
 }
 
 static void test_pktgen_v6_udp(void **state)
@@ -154,6 +236,7 @@ static void test_pktgen_v6_udp(void **state)
 	(void)state;
 	SKIP_UNLESS_ROOT();
 	run_pktgen(&s, 11);
+	run_pktgen_tc(&s, 11);
 }
 
 static void test_pktgen_v6_ack(void **state)
@@ -163,6 +246,7 @@ static void test_pktgen_v6_ack(void **state)
 	(void)state;
 	SKIP_UNLESS_ROOT();
 	run_pktgen(&s, 3);
+	run_pktgen_tc(&s, 3);
 }
 
 static void expect_refusal(struct pktgen_spec s, const char *want)
