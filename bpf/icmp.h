@@ -179,7 +179,7 @@ static __always_inline int answer_too_big6(struct xdp_md *ctx, const struct xlb_
  * UDP from a client, IPv4 with DF) and the rate does: XDP_TX with the frame
  * rewritten into the answer; else XDP_DROP (counted too_big).
  */
-static __always_inline int answer_too_big(struct xdp_md *ctx, const struct xlb_pkt *pkt,
+static __noinline int answer_too_big(struct xdp_md *ctx, const struct xlb_pkt *pkt,
 					  __u32 route_mtu)
 {
 	void *data = (void *)(long)ctx->data;

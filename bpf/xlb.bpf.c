@@ -388,7 +388,7 @@ static __always_inline int trim_padding(struct xdp_md *ctx, const struct xlb_pkt
  * and the tunnel cannot carry it: dropped, counted apart, never answered
  * with an MTU the sender already keeps to.
  */
-static __always_inline int coalesced(struct xdp_md *ctx, const struct xlb_pkt *pkt)
+static __noinline int coalesced(struct xdp_md *ctx, const struct xlb_pkt *pkt)
 {
 	__u32 mtu = pkt->ip_len;	/* in: the L3 length to check; out: the MTU */
 
