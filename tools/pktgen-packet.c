@@ -175,14 +175,9 @@ static long packet_send(void *state, __u32 n)
 static void packet_counts(void *state, struct pktgen_counts *c)
 {
 	struct packet *p = state;
-	__u64 dropped;
 
 	packet_reclaim(p);
-	if (labnet_tx_dropped(p->ctx->dev, &dropped))
-		dropped = p->dropped0;
-	c->sent = p->done;
-	c->xmit_errors = dropped - p->dropped0;
-	c->xmit = c->sent > c->xmit_errors ? c->sent - c->xmit_errors : 0;
+	pktgen_counts_fill(p->ctx, p->dropped0, p->done, c);
 }
 
 /* Flush until every queued frame is handed back, for up to a second. */

@@ -173,13 +173,9 @@ static long tc_send(void *state, __u32 n)
 static void tc_counts(void *state, struct pktgen_counts *c)
 {
 	struct tc *t = state;
-	__u64 dropped;
 
-	if (labnet_tx_dropped(t->ctx->dev, &dropped))
-		dropped = t->dropped0;
-	c->sent = tc_get(t, PKTGEN_TC_MADE);
-	c->xmit_errors = dropped - t->dropped0;	/* clones and triggers the veth refused */
-	c->xmit = c->sent > c->xmit_errors ? c->sent - c->xmit_errors : 0;
+	/* errors: clones and triggers the veth refused */
+	pktgen_counts_fill(t->ctx, t->dropped0, tc_get(t, PKTGEN_TC_MADE), c);
 }
 
 /* Triggers are spent within the sendmmsg() that sends them: nothing to wait for. */

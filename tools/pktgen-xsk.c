@@ -184,14 +184,9 @@ static long xsk_send(void *state, __u32 n)
 static void xsk_counts(void *state, struct pktgen_counts *c)
 {
 	struct xsk *x = state;
-	__u64 dropped;
 
 	xsk_reclaim(x);
-	if (labnet_tx_dropped(x->ctx->dev, &dropped))
-		dropped = x->dropped0;
-	c->sent = x->completed;
-	c->xmit_errors = dropped - x->dropped0;
-	c->xmit = c->sent > c->xmit_errors ? c->sent - c->xmit_errors : 0;
+	pktgen_counts_fill(x->ctx, x->dropped0, x->completed, c);
 }
 
 /* Kick until every frame handed over is completed, for up to a second. */

@@ -63,6 +63,18 @@ static const struct pktgen_engine *engine_named(const char *name)
 	return NULL;
 }
 
+void pktgen_counts_fill(const struct pktgen_ctx *ctx, __u64 dropped0, __u64 sent,
+			struct pktgen_counts *c)
+{
+	__u64 dropped;
+
+	if (labnet_tx_dropped(ctx->dev, &dropped))
+		dropped = dropped0;
+	c->sent = sent;
+	c->xmit_errors = dropped - dropped0;
+	c->xmit = c->sent > c->xmit_errors ? c->sent - c->xmit_errors : 0;
+}
+
 static volatile sig_atomic_t stop;
 
 static void on_signal(int sig)

@@ -71,6 +71,13 @@ struct pktgen_engine {
 	void (*close)(void *state);
 };
 
+/*
+ * Counts of an engine that hands frames to the veth's stack: sent as it
+ * counted them, errors the veth's tx_dropped since dropped0 (labnet).
+ */
+void pktgen_counts_fill(const struct pktgen_ctx *ctx, __u64 dropped0, __u64 sent,
+			struct pktgen_counts *c);
+
 extern const struct pktgen_engine pktgen_live, pktgen_xsk, pktgen_packet, pktgen_tc;
 
 #endif

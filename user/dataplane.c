@@ -1,5 +1,6 @@
 /* Map access for the controller and the tests: one place that knows the maps. */
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -554,34 +555,37 @@ int xlb_dp_event(const struct xlb_dp *dp, __u32 event, __u64 *out)
 	return percpu_sum(dp, dp->events, event, out, 1, "xlb_events");
 }
 
-int xlb_dp_flood_limited(const struct xlb_dp *dp, __u64 *out)
+/*
+ * The "limited" count of a rate limiter's per-CPU entry [0] (struct xlb_flood,
+ * struct xlb_icmp_limit: window_ns, limited, then a 32-bit count and pad),
+ * summed; 0 when state of an older version has no such map.
+ */
+static int limiter_count(const struct xlb_dp *dp, int fd, const char *name, __u64 *out)
 {
-	__u64 f[3];	/* struct xlb_flood as words: window_ns, limited, inserts|pad */
+	__u64 words[3];
 	int err;
 
-	_Static_assert(sizeof(struct xlb_flood) == sizeof(f), "xlb_flood as words");
+	_Static_assert(sizeof(struct xlb_flood) == sizeof(words), "xlb_flood as words");
+	_Static_assert(sizeof(struct xlb_icmp_limit) == sizeof(words), "xlb_icmp_limit as words");
+	_Static_assert(offsetof(struct xlb_flood, limited) == 8 &&
+		       offsetof(struct xlb_icmp_limit, limited) == 8, "limited is word 1");
 	*out = 0;
-	if (dp->flood < 0)
+	if (fd < 0)
 		return 0;
-	err = percpu_sum(dp, dp->flood, 0, f, 3, "xlb_flood");
+	err = percpu_sum(dp, fd, 0, words, 3, name);
 	if (!err)
-		*out = f[1];
+		*out = words[1];
 	return err;
+}
+
+int xlb_dp_flood_limited(const struct xlb_dp *dp, __u64 *out)
+{
+	return limiter_count(dp, dp->flood, "xlb_flood", out);
 }
 
 int xlb_dp_icmp_limited(const struct xlb_dp *dp, __u64 *out)
 {
-	__u64 l[3];	/* struct xlb_icmp_limit as words: window_ns, limited, sent|pad */
-	int err;
-
-	_Static_assert(sizeof(struct xlb_icmp_limit) == sizeof(l), "xlb_icmp_limit as words");
-	*out = 0;
-	if (dp->icmp_limit < 0)
-		return 0;
-	err = percpu_sum(dp, dp->icmp_limit, 0, l, 3, "xlb_icmp_limit");
-	if (!err)
-		*out = l[1];
-	return err;
+	return limiter_count(dp, dp->icmp_limit, "xlb_icmp_limit", out);
 }
 
 int xlb_dp_get_node_conf(const struct xlb_dp *dp, struct xlb_node_conf *conf)
