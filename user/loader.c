@@ -7,7 +7,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <linux/if_link.h>
 #include <net/if.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -106,43 +105,6 @@ static bool path_exists(const char *dir, const char *name)
 	return access(path, F_OK) == 0;
 }
 
-static enum xlb_mode query_mode(__u32 ifindex)
-{
-	LIBBPF_OPTS(bpf_xdp_query_opts, q);
-
-	if (bpf_xdp_query(ifindex, 0, &q))
-		return XLB_MODE_DEFAULT;
-	if (q.attach_mode == XDP_ATTACHED_DRV)
-		return XLB_MODE_NATIVE;
-	if (q.attach_mode == XDP_ATTACHED_SKB)
-		return XLB_MODE_GENERIC;
-	return XLB_MODE_DEFAULT;
-}
-
-static __u32 query_prog_id(__u32 ifindex)
-{
-	LIBBPF_OPTS(bpf_xdp_query_opts, q);
-
-	if (bpf_xdp_query(ifindex, 0, &q))
-		return 0;
-	return q.prog_id;
-}
-
-int xlb_link_ifindex(int link_fd, __u32 *ifindex, __u32 *prog_id)
-{
-	struct bpf_link_info info = {};
-	__u32 len = sizeof(info);
-
-	if (bpf_obj_get_info_by_fd(link_fd, &info, &len))
-		return -errno;
-	if (info.type != BPF_LINK_TYPE_XDP)
-		return -EINVAL;
-	*ifindex = info.xdp.ifindex;
-	if (prog_id)
-		*prog_id = info.prog_id;
-	return 0;
-}
-
 /* Pin every map of the object in dir; a map already pinned there is reused. */
 static int set_pin_paths(struct bpf_object *obj, const char *dir)
 {
@@ -230,83 +192,6 @@ static int size_flows(struct xlb_bpf *skel, const char *dir, __u32 flows)
 					info.max_entries ? info.max_entries : flows);
 }
 
-static int describe_busy(const char *ifname, __u32 ifindex, int err)
-{
-	__u32 id = query_prog_id(ifindex);
-
-	if (id)
-		return xlb_errf(-EBUSY, "another XDP program (id %u) is attached to %s; xlb does "
-				"not replace it: remove it first (ip link set dev %s xdp off)",
-				id, ifname, ifname);
-	return xlb_errf(err, "cannot attach XDP to %s: %s", ifname, strerror(-err));
-}
-
-int xlb_link_xdp(const char *ifname, __u32 ifindex, int prog_fd, enum xlb_mode mode,
-		 const char *pin_path)
-{
-	LIBBPF_OPTS(bpf_link_create_opts, lopts);
-	int fd, err;
-
-	lopts.flags = mode == XLB_MODE_GENERIC ? XDP_FLAGS_SKB_MODE : XDP_FLAGS_DRV_MODE;
-	fd = bpf_link_create(prog_fd, ifindex, BPF_XDP, &lopts);
-	if (fd < 0) {
-		err = -errno;
-		if (err == -EBUSY || err == -EEXIST)
-			return describe_busy(ifname, ifindex, err);
-		if (mode != XLB_MODE_GENERIC && (err == -EOPNOTSUPP || err == -EINVAL))
-			return xlb_errf(-EINVAL, "%s does not support native XDP (%s); use --mode "
-					"generic", ifname, strerror(-err));
-		return xlb_errf(err, "cannot attach XDP to %s: %s", ifname, strerror(-err));
-	}
-	if (bpf_obj_pin(fd, pin_path)) {
-		err = -errno;
-		bpf_link_detach(fd);
-		close(fd);
-		return xlb_errf(err, "cannot pin link at %s: %s", pin_path, strerror(-err));
-	}
-	return fd;
-}
-
-enum xlb_link_state xlb_pinned_link(const char *pin_path, __u32 ifindex)
-{
-	__u32 link_if = 0;
-	int fd = bpf_obj_get(pin_path);
-	bool live;
-
-	if (fd < 0)
-		return access(pin_path, F_OK) ? XLB_LINK_NONE : XLB_LINK_DEFUNCT;
-	/* a link whose device went away reports ifindex 0; a new device a new index */
-	live = !xlb_link_ifindex(fd, &link_if, NULL) && link_if && link_if == ifindex;
-	close(fd);
-	return live ? XLB_LINK_LIVE : XLB_LINK_DEFUNCT;
-}
-
-int xlb_verify_link(const char *ifname, const char *pin_path, __u32 ifindex, int prog_fd)
-{
-	struct bpf_prog_info pinfo = {};
-	__u32 plen = sizeof(pinfo), link_if = 0, link_prog = 0, running;
-	int fd, err;
-
-	if (bpf_obj_get_info_by_fd(prog_fd, &pinfo, &plen))
-		return xlb_errf(-errno, "cannot read the loaded program: %s", strerror(errno));
-	fd = bpf_obj_get(pin_path);
-	if (fd < 0)
-		return xlb_errf(-EIO, "attach did not hold: no link is pinned at %s (%s); nothing "
-				"keeps the program on %s", pin_path, strerror(errno), ifname);
-	err = xlb_link_ifindex(fd, &link_if, &link_prog);
-	close(fd);
-	if (err || link_if != ifindex || link_prog != pinfo.id)
-		return xlb_errf(-EIO, "attach did not hold: the link pinned at %s is on ifindex %u "
-				"with program %u, not on %s (ifindex %u) with program %u", pin_path,
-				link_if, link_prog, ifname, ifindex, pinfo.id);
-	running = query_prog_id(ifindex);
-	if (running != pinfo.id)
-		return xlb_errf(-EIO, "attach did not hold: %s runs XDP program %u, not %u",
-				ifname, running, pinfo.id);
-	return 0;
-}
-
-/* Create the XDP link and pin it.  Returns the link fd. */
 static int create_link(const struct xlb_attach_opts *o, __u32 ifindex, int prog_fd,
 		       const char *dir)
 {
@@ -338,10 +223,10 @@ static int adopt_link(const struct xlb_attach_opts *o, __u32 ifindex, int prog_f
 		unlink(path);
 		return create_link(o, ifindex, prog_fd, dir);
 	}
-	if (o->mode != XLB_MODE_DEFAULT && query_mode(ifindex) != o->mode) {
+	if (o->mode != XLB_MODE_DEFAULT && xlb_xdp_mode(ifindex) != o->mode) {
 		close(fd);
 		return xlb_errf(-EINVAL, "%s is attached in %s mode; detach it first to change "
-				"the mode", o->ifname, xlb_mode_name(query_mode(ifindex)));
+				"the mode", o->ifname, xlb_mode_name(xlb_xdp_mode(ifindex)));
 	}
 	if (bpf_link_update(fd, prog_fd, NULL)) {
 		err = -errno;
@@ -427,7 +312,7 @@ static int check_generic_offloads(const char *ifname, __u32 ifindex, enum xlb_mo
 
 	snprintf(path, sizeof(path), "%s/link", dir);
 	if (mode == XLB_MODE_DEFAULT && xlb_pinned_link(path, ifindex) == XLB_LINK_LIVE)
-		mode = query_mode(ifindex);	/* adopting: the mode stays */
+		mode = xlb_xdp_mode(ifindex);	/* adopting: the mode stays */
 	if (mode != XLB_MODE_GENERIC)
 		return 0;
 	on = xlb_if_coalescing(ifname, off, sizeof(off));
@@ -455,8 +340,7 @@ static void warn_forwarding(const char *ifname)
 			"sysctl -w net.ipv6.conf.%s.forwarding=1\n", ifname, ifname);
 }
 
-/* The version of the state pinned in dir: 0 when none, 1 when pinned before xlb_version. */
-static int pinned_version(const char *dir, __u32 *version)
+int xlb_pinned_version(const char *dir, __u32 *version)
 {
 	char path[512];
 	__u32 zero = 0;
@@ -477,7 +361,7 @@ static int pinned_version(const char *dir, __u32 *version)
 static int check_version(const char *ifname, const char *dir, __u32 *version)
 {
 	__u32 v;
-	int err = pinned_version(dir, &v);
+	int err = xlb_pinned_version(dir, &v);
 
 	*version = v;
 	if (err || !v || (v >= XLB_STATE_VERSION_MIN && v <= XLB_STATE_VERSION))
@@ -498,13 +382,74 @@ static int write_version(const struct bpf_object *obj)
 	return 0;
 }
 
-int xlb_attach(const struct xlb_attach_opts *o, struct xlb_attach_info *info)
+/* Open the object with dir's pins, carried over from an older state, and load it. */
+static int load_balancer(const struct xlb_attach_opts *o, const char *dir, bool fresh,
+			 __u32 version, struct xlb_stats_growth *grow, struct xlb_bpf **skelp,
+			 struct xlb_attach_info *info)
 {
+	struct xlb_bpf *skel;
+	struct xlb_dp dp;
+	char why[256];
+	int err;
+
+	*skelp = skel = xlb_bpf__open();
+	if (!skel)
+		return xlb_errf(-errno, "cannot open the balancer object: %s", strerror(errno));
+	err = set_pin_paths(skel->obj, dir) ?: size_flows(skel, dir, o->flows) ?:
+	      (fresh ? 0 : xlb_stats_growth_prepare(grow, dir, skel->maps.xlb_stats));
+	if (err)
+		return err;
+	err = xlb_bpf__load(skel);
+	if (err)
+		return xlb_errf(err, "cannot load the balancer on %s: %s%s", o->ifname,
+				strerror(-err), fresh ? "" : " (the maps pinned in " XLB_PIN_ROOT
+				" differ from this build's: detach first, which drops the "
+				"connection table)");
+	/* an older version remembered every flow: mark where that matters, then take over */
+	if (fresh || version >= 3)
+		return 0;
+	err = xlb_dp_from_object(&dp, skel->obj) ?: xlb_moved_adopt(&dp, &info->marked);
+	if (!err)
+		return 0;
+	snprintf(why, sizeof(why), "%s", xlb_errmsg());
+	return xlb_errf(err, "cannot carry the connection table of state version %u over: %s "
+			"(the running program was not replaced)", version, why);
+}
+
+/* The program runs on DEV: settings, version, checks, and what attach reports. */
+static int settle_attach(const struct xlb_attach_opts *o, const char *dir, bool fresh,
+			 struct xlb_bpf *skel, struct xlb_stats_growth *grow,
+			 struct xlb_attach_info *info)
+{
+	int prog_fd = bpf_program__fd(skel->progs.xlb_balance);
 	struct bpf_prog_info pinfo = {};
 	__u32 plen = sizeof(pinfo);
+	char path[512];
+	struct xlb_dp dp;
+	int err;
+
+	xlb_chmod_pins(dir);
+	snprintf(path, sizeof(path), "%s/link", dir);
+	err = xlb_dp_from_object(&dp, skel->obj) ?: set_sources(o, &dp, !fresh, info) ?:
+	      write_version(skel->obj) ?: xlb_verify_link(o->ifname, path, info->ifindex, prog_fd) ?:
+	      xlb_stats_growth_commit(grow);
+	if (err)
+		return err;
+	if (!bpf_obj_get_info_by_fd(prog_fd, &pinfo, &plen))
+		info->prog_id = pinfo.id;
+	info->adopted = !fresh;
+	info->mode = xlb_xdp_mode(info->ifindex);
+	if (xlb_addr_is_zero(&info->src4) && xlb_addr_is_zero(&info->src6))
+		pr_warn("%s has no IPv4 or IPv6 address: set a tunnel source with --src4/--src6 "
+			"or services will drop (no_tunnel_source)\n", o->ifname);
+	warn_forwarding(o->ifname);
+	return 0;
+}
+
+int xlb_attach(const struct xlb_attach_opts *o, struct xlb_attach_info *info)
+{
 	struct xlb_bpf *skel = NULL;
 	struct xlb_stats_growth grow;
-	struct xlb_dp dp;
 	bool fresh, adopted = false;
 	__u32 version;
 	char dir[256];
@@ -527,66 +472,13 @@ int xlb_attach(const struct xlb_attach_opts *o, struct xlb_attach_info *info)
 		return lock;
 	fresh = !path_exists(dir, "xlb_active");
 	err = check_generic_offloads(o->ifname, info->ifindex, o->mode, dir) ?:
-	      check_version(o->ifname, dir, &version);
+	      check_version(o->ifname, dir, &version) ?:
+	      load_balancer(o, dir, fresh, version, &grow, &skel, info);
 	if (err)
 		goto out;
-
-	skel = xlb_bpf__open();
-	if (!skel) {
-		err = xlb_errf(-errno, "cannot open the balancer object: %s", strerror(errno));
-		goto out;
-	}
-	err = set_pin_paths(skel->obj, dir) ?: size_flows(skel, dir, o->flows) ?:
-	      (fresh ? 0 : xlb_stats_growth_prepare(&grow, dir, skel->maps.xlb_stats));
-	if (err)
-		goto out;
-	err = xlb_bpf__load(skel);
-	if (err) {
-		err = xlb_errf(err, "cannot load the balancer on %s: %s%s", o->ifname,
-			       strerror(-err), fresh ? "" : " (the maps pinned in " XLB_PIN_ROOT
-			       " differ from this build's: detach first, which drops the "
-			       "connection table)");
-		goto out;
-	}
-	/* an older version remembered every flow: mark where that matters, then take over */
-	if (!fresh && version < 3) {
-		err = xlb_dp_from_object(&dp, skel->obj) ?: xlb_moved_adopt(&dp, &info->marked);
-		if (err) {
-			char why[256];
-
-			snprintf(why, sizeof(why), "%s", xlb_errmsg());
-			err = xlb_errf(err, "cannot carry the connection table of state version %u "
-				       "over: %s (the running program was not replaced)", version, why);
-			goto out;
-		}
-	}
 	link_fd = adopt_link(o, info->ifindex, bpf_program__fd(skel->progs.xlb_balance), dir,
 			     &adopted);
-	if (link_fd < 0) {
-		err = link_fd;
-		goto out;
-	}
-	xlb_chmod_pins(dir);
-	err = xlb_dp_from_object(&dp, skel->obj) ?: set_sources(o, &dp, !fresh, info) ?:
-	      write_version(skel->obj);
-	if (!err) {
-		char path[512];
-
-		snprintf(path, sizeof(path), "%s/link", dir);
-		err = xlb_verify_link(o->ifname, path, info->ifindex,
-				      bpf_program__fd(skel->progs.xlb_balance)) ?:
-		      xlb_stats_growth_commit(&grow);
-	}
-	if (err)
-		goto out;
-	if (!bpf_obj_get_info_by_fd(bpf_program__fd(skel->progs.xlb_balance), &pinfo, &plen))
-		info->prog_id = pinfo.id;
-	info->adopted = !fresh;
-	info->mode = query_mode(info->ifindex);
-	if (xlb_addr_is_zero(&info->src4) && xlb_addr_is_zero(&info->src6))
-		pr_warn("%s has no IPv4 or IPv6 address: set a tunnel source with --src4/--src6 "
-			"or services will drop (no_tunnel_source)\n", o->ifname);
-	warn_forwarding(o->ifname);
+	err = link_fd < 0 ? link_fd : settle_attach(o, dir, fresh, skel, &grow, info);
 out:
 	if (err && fresh) {
 		if (link_fd >= 0)
@@ -679,96 +571,3 @@ int xlb_resolve_dev(const char *ifname, char *out, size_t len)
 	return 0;
 }
 
-static int map_max(int fd, __u32 *max)
-{
-	struct bpf_map_info info = {};
-	__u32 len = sizeof(info);
-
-	if (bpf_obj_get_info_by_fd(fd, &info, &len))
-		return -errno;
-	*max = info.max_entries;
-	return 0;
-}
-
-/* Services and backends present in the active slot. */
-static int count_active(const struct xlb_dp *dp, struct xlb_status *st)
-{
-	struct xlb_service_key key, next;
-	struct xlb_backend be;
-	void *prev = NULL;
-
-	st->services = 0;
-	while (!bpf_map_get_next_key(dp->services, prev, &next)) {
-		st->services += next.slot == st->active_slot;
-		key = next;
-		prev = &key;
-	}
-	st->backends = 0;
-	for (__u32 id = 1; id < XLB_MAX_BACKENDS; id++) {
-		__u32 k = st->active_slot * XLB_MAX_BACKENDS + id;
-
-		if (!bpf_map_lookup_elem(dp->backends, &k, &be) && be.family)
-			st->backends++;
-	}
-	st->services_max = XLB_MAX_SERVICES;
-	st->backends_max = XLB_MAX_BACKENDS - 1;
-	return 0;
-}
-
-int xlb_status_get(const char *ifname, struct xlb_status *st)
-{
-	struct xlb_node_conf node;
-	struct xlb_slot_conf conf;
-	struct xlb_dp dp;
-	char dir[256], path[512];
-	__u32 link_if = 0;
-	int err, fd;
-
-	xlb_err_clear();
-	memset(st, 0, sizeof(*st));
-	err = xlb_pin_dir(ifname, dir, sizeof(dir));
-	if (err)
-		return err;
-	snprintf(st->ifname, sizeof(st->ifname), "%s", ifname);
-	if (access(dir, F_OK))
-		return xlb_errf(-ENOENT, "xlb is not attached to %s", ifname);
-	st->ifindex = if_nametoindex(ifname);
-	snprintf(path, sizeof(path), "%s/link", dir);
-	fd = bpf_obj_get(path);
-	if (fd >= 0) {
-		st->linked = !xlb_link_ifindex(fd, &link_if, &st->prog_id) && link_if &&
-			     link_if == st->ifindex;
-		close(fd);
-	}
-	if (st->linked)
-		st->mode = query_mode(st->ifindex);
-	err = pinned_version(dir, &st->state_version) ?: xlb_dp_open_pinned(&dp, dir);
-	if (err)
-		return err;
-	err = xlb_dp_active_slot(&dp, &st->active_slot) ?:
-	      xlb_dp_get_slot_conf(&dp, st->active_slot, &conf) ?:
-	      xlb_dp_count_entries(dp.flows, sizeof(struct xlb_flow_key), &st->flows) ?:
-	      map_max(dp.flows, &st->flows_max) ?: count_active(&dp, st) ?:
-	      xlb_dp_flood_limited(&dp, &st->flows_limited) ?:
-	      xlb_dp_icmp_limited(&dp, &st->icmp_limited) ?: xlb_dp_get_node_conf(&dp, &node);
-	for (__u32 i = 0; !err && i < XLB_MAX_SERVICES; i++) {
-		__u32 *t, m;
-
-		struct xlb_replaced rep;
-
-		if (xlb_dp_get_table_raw(&dp, st->active_slot, i, &t, &m))
-			continue;
-		st->moved += !xlb_dp_get_replaced(&dp, st->active_slot, i, &rep) && rep.table_size ?
-			     m : xlb_moved_count(t, m);
-		free(t);
-	}
-	if (!err) {
-		st->flow_rate = conf.flow_rate ?: XLB_FLOW_RATE_DEFAULT;
-		st->icmp_rate = node.icmp_rate ?: XLB_ICMP_RATE_DEFAULT;
-		st->generation = conf.generation;
-		st->src4 = conf.src4;
-		st->src6 = conf.src6;
-	}
-	xlb_dp_close(&dp);
-	return err;
-}

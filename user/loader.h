@@ -97,6 +97,11 @@ void xlb_chmod_pins(const char *dir);
 /* Unlink every pin in dir, then dir. */
 void xlb_remove_pins(const char *dir);
 int xlb_link_ifindex(int link_fd, __u32 *ifindex, __u32 *prog_id);
+/* The XDP mode and program id an interface runs (user/xdplink.c); DEFAULT / 0: none. */
+enum xlb_mode xlb_xdp_mode(__u32 ifindex);
+__u32 xlb_xdp_prog_id(__u32 ifindex);
+/* The version of the state pinned in dir: 0 when none, 1 when pinned before xlb_version. */
+int xlb_pinned_version(const char *dir, __u32 *version);
 /* What the link pinned at pin_path is to the interface ifindex. */
 enum xlb_link_state xlb_pinned_link(const char *pin_path, __u32 ifindex);
 /* Attach prog_fd to ifindex by an XDP link pinned at pin_path; the link fd. */
