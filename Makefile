@@ -33,7 +33,8 @@ SKELS      := $(patsubst %,$(BUILD)/%.skel.h,$(BPF_PROGS))
 LIB_SRCS   := user/log.c user/hashkey.c user/dataplane.c user/moved.c user/rollout.c user/loader.c user/xdplink.c user/status.c user/bpffs.c user/upgrade.c user/names.c user/netutil.c user/offload.c \
               user/config.c user/validate.c user/maglev.c user/plan.c user/assign.c user/ctl.c \
               user/commit.c user/change.c user/shares.c user/decap.c user/fsutil.c \
-              user/fleet.c user/statuspage.c user/history.c user/health.c user/probe.c user/metrics.c user/daemon.c
+              user/fleet.c user/statuspage.c user/history.c user/health.c user/probe.c user/metrics.c \
+              $(wildcard user/daemon/*.c)
 LIB_OBJS   := $(patsubst user/%.c,$(BUILD)/user/%.o,$(LIB_SRCS))
 CLI_SRCS   := $(wildcard user/cmd/*.c)
 CLI_OBJS   := $(patsubst user/%.c,$(BUILD)/user/%.o,$(CLI_SRCS))
@@ -66,6 +67,7 @@ $(BUILD)/tools/pktgen.o $(BUILD)/tools/pktgen-live.o $(BUILD)/tools/pktgen-tc.o 
 
 $(BUILD)/user/%.o: user/%.c | $(BUILD)/user/cmd
 	$(call msg,CC,$@)
+	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(XCFLAGS) -c $< -o $@
 
 $(BUILD)/libxlb.a: $(LIB_OBJS)
@@ -208,4 +210,4 @@ install: $(BUILD)/xlb
 clean:
 	rm -rf $(BUILD)
 
--include $(wildcard $(BUILD)/user/*.d $(BUILD)/user/cmd/*.d $(BUILD)/tests/*/*.d $(BUILD)/tests/*.d $(BUILD)/tools/*.d)
+-include $(wildcard $(BUILD)/user/*.d $(BUILD)/user/*/*.d $(BUILD)/tests/*/*.d $(BUILD)/tests/*.d $(BUILD)/tools/*.d)

@@ -1,0 +1,177 @@
+/*
+ * The daemon's state, shared by its jobs (one file each in this folder):
+ * what it follows of the running configuration, the health verdicts, the
+ * rollout it moves on, the VIPs it announces.  The main thread owns it; the
+ * metrics thread reads what d->lock guards.
+ */
+#ifndef XLB_DAEMON_STATE_H
+#define XLB_DAEMON_STATE_H
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/wait.h>
+#include <poll.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <dirent.h>
+#include <sys/epoll.h>
+#include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+#include <microhttpd.h>
+#include <systemd/sd-daemon.h>
+#include "change.h"
+#include "ctl.h"
+#include <bpf/bpf.h>
+#include "daemon.h"
+#include "fleet.h"
+#include "statuspage.h"
+#include "fsutil.h"
+#include "health.h"
+#include "history.h"
+#include "loader.h"
+#include "log.h"
+#include "metrics.h"
+#include "netutil.h"
+#include "moved.h"
+#include "names.h"
+#include "probe.h"
+#include "rollout.h"
+#include "shares.h"
+
+struct dbackend {
+	char service[XLB_NAME_MAX];
+	union xlb_addr addr;
+	__u8 family;
+	bool present;			/* in the running configuration */
+	bool checked;			/* its service has a health check */
+	bool health_down;		/* the daemon took it out */
+	struct xlb_hstate h;
+	struct xlb_probe probe;
+	struct xlb_watch watch;
+	double table_share;
+	__u32 id;
+};
+
+struct dservice {
+	char name[XLB_NAME_MAX];
+	bool floor_hit;
+};
+
+/* A VIP's announcement through the node's BGP speaker (--announce). */
+struct dvip {
+	char proto[64];			/* its BIRD protocol: xlb_ADDRESS */
+	int state;			/* -1 not known yet, 0 withdrawn, 1 announced */
+	char why[200];			/* why it is withdrawn */
+	__u64 seen;			/* generation that last had it */
+	__u64 failed_ms;		/* last failed birdc (logged once a minute) */
+};
+
+/* A service's live table fingerprint (xlb_table_info). */
+struct dtable {
+	char name[XLB_NAME_MAX];
+	char fp[17];
+};
+
+/* The rollout the daemon moves on (rollout.json holds the rest). */
+struct drollout {
+	bool active;
+	char id[16];
+	__u32 step, steps;
+	struct xlb_config from;		/* the start generation's configuration */
+	struct xlb_config changed;	/* the services the rollout changes (no backends) */
+	__u64 expect_gen;		/* the live generation it expects */
+	__u64 step_start_ms;		/* monotonic: the step's window began */
+	struct xlb_rollout_backend *snap;	/* counters at the window's start */
+	__u32 nr_snap;
+	__u64 drops0;
+	struct timespec seen_mtime;	/* rollout.json as last read (nothing to do while
+					   it is unchanged and no rollout is active) */
+};
+
+struct daemon {
+	const struct xlb_daemon_opts *o;
+	pthread_mutex_t lock;		/* be[], svc[], counters: main vs metrics thread */
+	struct dbackend *be;
+	__u32 nr_be, cap_be;
+	struct dservice svc[XLB_MAX_SERVICES];
+	__u32 nr_svc;
+	struct xlb_config running;	/* last seen, for checks and metrics */
+	struct xlb_assign assign;
+	__u64 generation;
+	__u32 live_slot;
+	char fingerprint[17];
+	struct xlb_dp dp;		/* pinned maps, opened once */
+	int epfd, sigfd;
+	__u32 seed;
+	bool pending;			/* a verdict flipped and is not applied yet */
+	__u64 retry_at_ms;		/* the next attempt, after a failed one */
+	__u32 backoff_ms;		/* 0, or the wait after the last failure */
+	__u32 attempts;			/* failed attempts of the pending change */
+	__u64 health_retries[XLB_HEALTH_RETRY_MAX];
+	__u64 reloads[XLB_RELOAD_MAX];
+	__u64 health_commits;
+	__u64 unchecked;		/* checks this host could not make */
+	__u64 unchecked_logged_ms;	/* last log line about them (one a minute) */
+	struct xlb_history_usage usage;	/* of the history, every 10 s */
+	bool has_usage;
+	__u32 open_fds, max_fds;
+	bool has_moved;			/* the release pass below ran */
+	__u32 moved_by_index[XLB_MAX_SERVICES];
+	__u32 flows_remembered;
+	__u64 flows_counted_ms;		/* when flows_remembered was counted */
+	__u64 moved_released;
+	struct drollout ro;
+	struct dtable tables[XLB_MAX_SERVICES];
+	__u32 nr_tables;
+	char fleet_why[320];		/* why the fleet refuses this node ("" when it agrees) */
+	__u64 fleet_read_ms;		/* when the peers were last read */
+	bool fleet_alone_logged;
+	struct dvip vips[XLB_MAX_VIPS];
+	__u32 nr_vips, announced;
+	__u64 announce_changes;
+	bool reload_failed;		/* the last reload of --config was not applied */
+	__u64 rollouts_done, rollouts_back;
+	int daemon_lock;		/* held while it runs: the CLI sees a daemon */
+};
+
+/* One log line per event, syslog priority prefix (journald reads it). */
+void dlog(int prio, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+__u64 now_ms(void);
+const char *addr_s(const struct dbackend *b, char *buf, size_t len);
+
+/* announce.c */
+void announce_tick(struct daemon *d);
+
+/* checks.c */
+void commit_health(struct daemon *d, __u64 now);
+bool overlay(struct daemon *d, struct xlb_config *cfg);
+void progress_check(struct daemon *d, __u32 idx);
+void reload(struct daemon *d);
+void run_checks(struct daemon *d, __u64 now);
+
+/* rollouts.c */
+void rollout_tick(struct daemon *d);
+bool slow_start(struct daemon *d, struct xlb_ctl *c, const struct xlb_config *cfg);
+
+/* running.c */
+struct dbackend *find_be(struct daemon *d, const char *svc, const union xlb_addr *a, __u8 family);
+__u32 map_max_entries(int fd);
+int sync_running(struct daemon *d);
+
+/* serve.c */
+bool is_udp(const struct daemon *d, const char *service);
+void sample(struct daemon *d);
+struct MHD_Daemon *start_metrics(struct daemon *d, const char *spec);
+void write_metrics_file(struct daemon *d, const char *path);
+
+#endif
