@@ -442,6 +442,13 @@ int xlb_dp_replace_table(const struct xlb_dp *dp, __u32 slot, __u32 service, int
 	return 0;
 }
 
+int xlb_dp_get_flow(int map, const struct xlb_flow_key *k, struct xlb_flow *f)
+{
+	if (map < 0 || bpf_map_lookup_elem(map, k, f))
+		return -ENOENT;
+	return 0;
+}
+
 int xlb_dp_get_backend(const struct xlb_dp *dp, __u32 slot, __u32 id, struct xlb_backend *be)
 {
 	__u32 key = slot * XLB_MAX_BACKENDS + (id & (XLB_MAX_BACKENDS - 1));

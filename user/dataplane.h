@@ -75,6 +75,8 @@ int xlb_dp_get_table_raw(const struct xlb_dp *dp, __u32 slot, __u32 service, __u
 /* Put the table fd in a slot's service entry (one map write: packets see old or new). */
 int xlb_dp_replace_table(const struct xlb_dp *dp, __u32 slot, __u32 service, int fd);
 int xlb_dp_get_backend(const struct xlb_dp *dp, __u32 slot, __u32 id, struct xlb_backend *be);
+/* A connection-table entry (map: dp->flows or dp->syns): 0, or -ENOENT (none, or no map). */
+int xlb_dp_get_flow(int map, const struct xlb_flow_key *k, struct xlb_flow *f);
 /*
  * A replaced service's previous placement in a slot: r and its table (fd), or
  * r NULL to hold none.  A no-op on state older than the maps.

@@ -1,0 +1,96 @@
+/*
+ * xlb flow's answer: the flow's table slot (current and, in a slot a change
+ * moved, previous backend), what this node remembers of it (connection
+ * table, SYNs of moved slots), and where a new connection and an established
+ * one this node has not seen (one moved here from another node) would go.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <netinet/in.h>
+#include "flow.h"
+#include "log.h"
+#include "netutil.h"
+#include "../bpf/hash.h"
+
+/* A backend id's address (or "" for none/unknown) and whether it can take flows. */
+static bool backend_of(const struct xlb_ctl *c, __u32 id, char *out)
+{
+	struct xlb_backend be;
+
+	out[0] = '\0';
+	if (!id || xlb_dp_get_backend(&c->dp, c->live_slot, id, &be) || be.family == XLB_FAMILY_NONE)
+		return false;
+	xlb_addr_str(&be.addr, be.family, out, XLB_FLOW_ADDR_LEN);
+	return be.state != XLB_BACKEND_DOWN;
+}
+
+/* The backend an entry of map gives the flow, and its second chance ("" when none holds). */
+static void remembered(const struct xlb_ctl *c, int map, const struct xlb_flow_key *k,
+		       char *out, char *alt)
+{
+	struct xlb_backend be;
+	struct xlb_flow f;
+
+	out[0] = alt[0] = '\0';
+	if (xlb_dp_get_flow(map, k, &f))
+		return;
+	if (xlb_dp_get_backend(&c->dp, c->live_slot, XLB_FLOW_ID(f.backend), &be) ||
+	    be.family == XLB_FAMILY_NONE || be.gen != f.gen || be.state == XLB_BACKEND_DOWN)
+		return;		/* the data plane re-hashes such an entry */
+	xlb_addr_str(&be.addr, be.family, out, XLB_FLOW_ADDR_LEN);
+	backend_of(c, XLB_FLOW_ALT(f.backend), alt);
+}
+
+/* A service placed anew (table size, hash key): the flow's previous backend, or 0. */
+static __u32 replaced_prev(const struct xlb_ctl *c, __u32 svc, const struct xlb_flow_key *k,
+			   __u32 cur)
+{
+	struct xlb_replaced r = { 0 };
+	__u32 *ids, m, idx, prev = 0;
+
+	if (xlb_dp_get_replaced(&c->dp, c->live_slot, svc, &r) || !r.table_size ||
+	    xlb_dp_get_prev_table(&c->dp, c->live_slot, svc, &ids, &m))
+		return 0;
+	idx = m ? xlb_table_index(xlb_flow_hash(k, r.hash_seed ?: XLB_HASH_SEED), m) : 0;
+	if (idx < m && XLB_TABLE_CUR(ids[idx]) != cur)
+		prev = XLB_TABLE_CUR(ids[idx]);
+	free(ids);
+	return prev;
+}
+
+int xlb_flow_explain(const struct xlb_ctl *c, const struct xlb_service_conf *s,
+		     const struct xlb_flow_key *k, struct xlb_flow_explain *out)
+{
+	char syn_alt[XLB_FLOW_ADDR_LEN];
+	struct xlb_slot_conf conf;
+	__u32 *ids = NULL, m = 0, svc, cur, prev;
+
+	memset(out, 0, sizeof(*out));
+	svc = xlb_assign_service(&c->assign, s->name);
+	if ((int)svc < 0 || xlb_dp_get_table_raw(&c->dp, c->live_slot, svc, &ids, &m) || !m) {
+		free(ids);
+		return xlb_errf(-ENOENT, "service %s has no live table (%s)", s->name,
+				xlb_errmsg());
+	}
+	out->table_size = m;
+	out->slot = xlb_table_index(xlb_flow_hash(k, s->seeds.flow ?: XLB_HASH_SEED), m);
+	cur = XLB_TABLE_CUR(ids[out->slot]);
+	prev = XLB_TABLE_PREV(ids[out->slot]) ?: replaced_prev(c, svc, k, cur);
+	free(ids);
+	backend_of(c, cur, out->current);
+	out->previous_usable = backend_of(c, prev, out->previous);
+	out->moved = prev != 0;
+	remembered(c, c->dp.flows, k, out->remembered, out->remembered_alt);
+	remembered(c, c->dp.syns, k, out->syn, syn_alt);
+	/* an established connection this node has not seen: what the data plane does */
+	snprintf(out->unseen, sizeof(out->unseen), "%s", out->current);
+	if (out->moved && prev != cur && out->previous_usable && s->proto == IPPROTO_TCP) {
+		snprintf(out->unseen, sizeof(out->unseen), "%s", out->previous);
+		if (!xlb_dp_get_slot_conf(&c->dp, c->live_slot, &conf) &&
+		    (conf.flags & XLB_SLOT_F_SECOND_CHANCE))
+			snprintf(out->second_chance, sizeof(out->second_chance), "%s", out->current);
+	}
+	return 0;
+}
