@@ -5,7 +5,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
+#include <sys/random.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <jansson.h>
@@ -377,4 +379,47 @@ bool xlb_daemon_running(const char *ifname)
 	if (fd >= 0)
 		close(fd);
 	return false;
+}
+
+bool xlb_rollout_busy(const char *hist, char *why, size_t len)
+{
+	struct xlb_rollout now;
+	bool busy;
+
+	why[0] = '\0';
+	if (xlb_rollout_read(hist, &now))
+		return false;
+	busy = xlb_rollout_active(&now);
+	if (busy)
+		snprintf(why, len, "rollout %s is %s (step %u of %u): one at a time (xlb rollout "
+			 "status, xlb rollout abort)", now.id, xlb_rollout_state_names[now.state],
+			 now.step, now.steps);
+	xlb_rollout_free(&now);
+	return busy;
+}
+
+int xlb_rollout_begin(const char *hist, const struct xlb_rollout_start *st, char *id,
+		      size_t idlen)
+{
+	struct xlb_rollout r;
+	__u32 rnd = 0;
+	int err;
+
+	memset(&r, 0, sizeof(r));
+	if (getrandom(&rnd, sizeof(rnd), 0) != sizeof(rnd))
+		rnd = (__u32)time(NULL) ^ (__u32)getpid() * 2654435761u;
+	snprintf(r.id, sizeof(r.id), "r%08x", rnd);
+	r.state = XLB_ROLLOUT_RUNNING;
+	r.start_gen = st->start_gen;
+	r.steps = st->steps;
+	r.step_ms = st->step_ms;
+	r.started_unix = time(NULL);
+	r.forced = st->forced;
+	snprintf(r.user, sizeof(r.user), "%s", xlb_who());
+	snprintf(r.reason, sizeof(r.reason), "%s", st->reason);
+	err = xlb_config_copy(&r.target, st->target) ?: xlb_rollout_write(hist, &r);
+	if (!err)
+		snprintf(id, idlen, "%s", r.id);
+	xlb_rollout_free(&r);
+	return err;
 }

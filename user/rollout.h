@@ -96,6 +96,30 @@ void xlb_rollout_free(struct xlb_rollout *r);
 bool xlb_rollout_active(const struct xlb_rollout *r);
 json_t *xlb_rollout_to_json(const struct xlb_rollout *r);
 
+/*
+ * Is a rollout active in hist: false, or true with why ("rollout ID is
+ * running (step K of N): one at a time ...").
+ */
+bool xlb_rollout_busy(const char *hist, char *why, size_t len);
+
+/* What starts a rollout: its target, N steps of step_ms, and the record's who/why. */
+struct xlb_rollout_start {
+	const struct xlb_config *target;
+	__u64 start_gen;		/* the live generation: where a rollback returns */
+	__u32 steps;
+	__u64 step_ms;
+	const char *reason;
+	bool forced;
+};
+
+/*
+ * Write a new running rollout's record in hist (a fresh id, the caller as
+ * its user) for the daemon to take up; id gets its id.  0, or -errno with
+ * xlb_errmsg() set.
+ */
+int xlb_rollout_begin(const char *hist, const struct xlb_rollout_start *st, char *id,
+		      size_t idlen);
+
 /* "10s", "500ms", "2m", "1h" or seconds: milliseconds, or -EINVAL. */
 long long xlb_duration_ms(const char *s);
 

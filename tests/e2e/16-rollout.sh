@@ -98,6 +98,9 @@ kill -KILL $dpid; wait $dpid 2>/dev/null
 check "killed at step 1, the rollout stays running" test "$(ro state) $(ro step)" = "running 1"
 check_exit "a change by hand is refused meanwhile (exit 1)" 1 xlb config apply /tmp/$LP-3.json
 daemon_start
+out=$(xlb config apply /tmp/$LP-3.json --steps 2 --step-time $STEP 2>&1); rc=$?
+check "a second stepped change is refused meanwhile (exit $rc), one at a time" \
+	bash -c "[ $rc = 1 ] && grep -q 'one at a time' <<<\"\$1\"" _ "$out"
 check "the restarted daemon resumes it to the end" wait_for 40 state_is done
 check "and logs that it resumed" grep -q "resuming at step 1 of 3" $LOG
 

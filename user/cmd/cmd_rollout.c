@@ -5,7 +5,6 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
-#include <sys/random.h>
 #include "cmd.h"
 #include "change.h"
 #include "ctl.h"
@@ -70,13 +69,50 @@ static void print_rollout(const struct xlb_rollout *r)
 		printf("  requested: %s (waiting for the daemon)\n", r->request);
 }
 
+/*
+ * The whole target first: valid, planned, guarded; refused while a rollout
+ * runs.  *go says whether to start it; else the exit status (0: nothing to do).
+ */
+static int plan_rollout(struct xlb_ctl *c, const struct xlb_config *cfg, unsigned int steps,
+			bool force, const char *what, struct xlb_change_result *res, bool *go)
+{
+	char why[512];
+	int err;
+
+	/* (xlb_change refuses it too while another rollout runs) */
+	xlb_change(c, &(struct xlb_change){ .cfg = cfg, .dry_run = true, .force = true }, res);
+	if (xlb_rollout_busy(c->hist, why, sizeof(why))) {
+		p_err("%s", why);
+		return XLB_EXIT_REFUSED;
+	}
+	if (res->outcome != XLB_CHANGE_PLANNED)
+		return report_change(c, res, what);
+	if (!xlb_json)
+		print_plan(&res->plan, stdout);
+	if (!res->plan.changed) {
+		p_err("nothing to roll out: generation %llu already has this configuration",
+		      (unsigned long long)c->live_gen);
+		return XLB_EXIT_REFUSED;
+	}
+	err = xlb_rollout_check(&c->running, cfg, steps, force, why, sizeof(why));
+	if (err) {
+		p_err("%s", why);
+		return err == -EPERM || err == -EINVAL ? XLB_EXIT_REFUSED : XLB_EXIT_SYSTEM;
+	}
+	*go = true;
+	return 0;
+}
+
 int start_rollout(struct xlb_ctl *c, const struct xlb_config *cfg, unsigned int steps,
 		  long long step_ms, const char *reason, bool force, const char *what)
 {
+	struct xlb_rollout_start st = { .target = cfg, .start_gen = c->live_gen, .steps = steps,
+					.step_ms = step_ms, .reason = reason ?: what,
+					.forced = force };
 	struct xlb_change_result res;
-	struct xlb_rollout r, now;
-	char hist[sizeof(c->hist)];
-	__u32 rnd = 0;
+	char hist[sizeof(c->hist)], id[16];
+	struct xlb_rollout now;
+	bool go = false;
 	int rc;
 
 	if (!xlb_daemon_running(c->ifname)) {
@@ -86,74 +122,19 @@ int start_rollout(struct xlb_ctl *c, const struct xlb_config *cfg, unsigned int 
 		xlb_ctl_close(c);
 		return XLB_EXIT_REFUSED;
 	}
-	/* the target as a whole first: valid, planned, guarded (xlb_change refuses it too
-	   while another rollout runs) */
-	xlb_change(c, &(struct xlb_change){ .cfg = cfg, .dry_run = true, .force = true }, &res);
-	if (!xlb_rollout_read(c->hist, &now)) {
-		bool busy = xlb_rollout_active(&now);
-
-		if (busy)
-			p_err("rollout %s is %s (step %u of %u): one at a time (xlb rollout "
-			      "status, xlb rollout abort)", now.id, xlb_rollout_state_names[now.state],
-			      now.step, now.steps);
-		xlb_rollout_free(&now);
-		if (busy) {
-			xlb_change_result_free(&res);
-			xlb_ctl_close(c);
-			return XLB_EXIT_REFUSED;
-		}
-	}
-	if (res.outcome != XLB_CHANGE_PLANNED) {
-		rc = report_change(c, &res, what);
-		goto out;
-	}
-	if (!xlb_json)
-		print_plan(&res.plan, stdout);
-	if (!res.plan.changed) {
-		p_err("nothing to roll out: generation %llu already has this configuration",
-		      (unsigned long long)c->live_gen);
-		rc = XLB_EXIT_REFUSED;
-		goto out;
-	}
-	{
-		char why[512];
-		int err = xlb_rollout_check(&c->running, cfg, steps, force, why, sizeof(why));
-
-		if (err) {
-			p_err("%s", why);
-			rc = err == -EPERM || err == -EINVAL ? XLB_EXIT_REFUSED : XLB_EXIT_SYSTEM;
-			goto out;
-		}
-	}
-	memset(&r, 0, sizeof(r));
-	if (getrandom(&rnd, sizeof(rnd), 0) != sizeof(rnd))
-		rnd = (__u32)time(NULL) ^ (__u32)getpid() * 2654435761u;
-	snprintf(r.id, sizeof(r.id), "r%08x", rnd);
-	r.state = XLB_ROLLOUT_RUNNING;
-	r.start_gen = c->live_gen;
-	r.steps = steps;
-	r.step_ms = step_ms;
-	r.started_unix = time(NULL);
-	r.forced = force;
-	snprintf(r.user, sizeof(r.user), "%s", xlb_who());
-	snprintf(r.reason, sizeof(r.reason), "%s", reason ?: what);
-	if (xlb_config_copy(&r.target, cfg)) {
-		rc = XLB_EXIT_SYSTEM;
-		goto out;
-	}
-	if (xlb_rollout_write(c->hist, &r)) {
+	rc = plan_rollout(c, cfg, steps, force, what, &res, &go);
+	if (go && xlb_rollout_begin(c->hist, &st, id, sizeof(id))) {
 		p_err("%s", xlb_errmsg());
 		rc = XLB_EXIT_SYSTEM;
-		xlb_rollout_free(&r);
-		goto out;
 	}
-	xlb_rollout_free(&r);
 	snprintf(hist, sizeof(hist), "%s", c->hist);
 	xlb_change_result_free(&res);
 	xlb_ctl_close(c);	/* the daemon takes it from here, under the lock */
-	if (await(hist, r.id, first_step, &now)) {
+	if (rc || !go)
+		return rc;
+	if (await(hist, id, first_step, &now)) {
 		p_err("rollout %s is written but the daemon has not taken it up in %d s: see "
-		      "xlb rollout status", r.id, WAIT_MS / 1000);
+		      "xlb rollout status", id, WAIT_MS / 1000);
 		return XLB_EXIT_SYSTEM;
 	}
 	if (xlb_json)
@@ -163,10 +144,6 @@ int start_rollout(struct xlb_ctl *c, const struct xlb_config *cfg, unsigned int 
 	rc = now.state == XLB_ROLLOUT_RUNNING || now.state == XLB_ROLLOUT_DONE ? 0 :
 	     XLB_EXIT_REFUSED;
 	xlb_rollout_free(&now);
-	return rc;
-out:
-	xlb_change_result_free(&res);
-	xlb_ctl_close(c);
 	return rc;
 }
 
