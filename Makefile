@@ -31,7 +31,7 @@ BPF_OBJS   := $(patsubst %,$(BUILD)/%.bpf.o,$(BPF_PROGS))
 SKELS      := $(patsubst %,$(BUILD)/%.skel.h,$(BPF_PROGS))
 
 LIB_SRCS   := user/log.c user/hashkey.c user/dataplane.c user/moved.c user/rollout.c user/flow.c user/loader.c user/xdplink.c user/status.c user/bpffs.c user/upgrade.c user/names.c user/netutil.c user/offload.c \
-              user/config.c user/validate.c user/maglev.c user/plan.c user/assign.c user/ctl.c \
+              user/config.c user/configform.c user/validate.c user/maglev.c user/plan.c user/assign.c user/ctl.c \
               user/commit.c user/change.c user/shares.c user/decap.c user/fsutil.c \
               user/fleet.c user/statuspage.c user/history.c user/health.c user/probe.c user/metrics.c \
               $(wildcard user/daemon/*.c)

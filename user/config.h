@@ -137,6 +137,8 @@ struct xlb_backend_conf *xlb_service_backend(const struct xlb_service_conf *svc,
 const char *xlb_state_name(__u8 state);
 /* "active", "drain" or "down" to enum xlb_backend_state; 0 or -EINVAL. */
 int xlb_state_parse(const char *name, __u8 *state);
+/* "none", "tcp" or "http". */
+const char *xlb_health_type_name(__u8 type);
 const char *xlb_proto_name(__u8 proto);
 bool xlb_is_prime(__u32 n);
 
