@@ -53,13 +53,6 @@ static __always_inline int may_answer_too_big(void)
 	return 1;
 }
 
-static __always_inline __u16 csum_fold64(__u64 sum)
-{
-	sum = (sum & 0xffffffff) + (sum >> 32);
-	sum = (sum & 0xffffffff) + (sum >> 32);
-	return csum_fold32((__u32)sum);
-}
-
 /*
  * Cut the frame to its L2 header and the first quote bytes of the IP packet,
  * then make room for hdr bytes of new headers in front of the quote, the L2
