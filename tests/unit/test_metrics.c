@@ -58,6 +58,10 @@ static void a_snapshot_renders_every_family(void **state)
 	m.stat_packets[XLB_DROP_NO_BACKEND] = 9;
 	m.has_stat[XLB_PASS_NOT_VIP] = true;
 	m.stat_packets[XLB_PASS_NOT_VIP] = 4;
+	m.has_stat[XLB_REPLY_TOO_BIG] = true;
+	m.stat_packets[XLB_REPLY_TOO_BIG] = 7;
+	m.has_stat[XLB_DROP_TOO_BIG] = true;
+	m.stat_packets[XLB_DROP_TOO_BIG] = 2;
 	m.has_event[XLB_EV_FLOW_NEW] = true;
 	m.events[XLB_EV_FLOW_NEW] = 3;
 	t = render_of(&m);
@@ -79,6 +83,9 @@ static void a_snapshot_renders_every_family(void **state)
 	has_line(t, "xlb_drops_total{reason=\"no_backend\"} 9");
 	has_line(t, "xlb_passes_total{reason=\"not_vip\"} 4");
 	assert_null(strstr(t, "xlb_drops_total{reason=\"not_vip\"}"));
+	/* an answer is a reply, not a drop: same reason name, its own family */
+	has_line(t, "xlb_replies_total{reason=\"too_big\"} 7");
+	has_line(t, "xlb_drops_total{reason=\"too_big\"} 2");
 	has_line(t, "xlb_events_total{event=\"flow_new\"} 3");
 	has_line(t, "xlb_daemon_reloads_total{result=\"invalid\"} 2");
 	has_line(t, "xlb_daemon_health_commits_total 5");

@@ -171,7 +171,7 @@ static void status_print(const struct xlb_status *st)
 		printf("  flood guard %u new entries/s per CPU; %llu new flows not remembered\n",
 		       st->flow_rate, (unsigned long long)st->flows_limited);
 	if (st->icmp_rate == XLB_ICMP_RATE_OFF)
-		printf("  too big   no ICMP answers (--icmp-rate off): dropped silently\n");
+		printf("  too big   no ICMP answers (--icmp-rate off): too-big packets dropped, counted too_big\n");
 	else
 		printf("  too big   ICMP answers %u/s per CPU; %llu held back by the rate\n",
 		       st->icmp_rate, (unsigned long long)st->icmp_limited);
