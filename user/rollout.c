@@ -415,7 +415,7 @@ int xlb_rollout_begin(const char *hist, const struct xlb_rollout_start *st, char
 	r.step_ms = st->step_ms;
 	r.started_unix = time(NULL);
 	r.forced = st->forced;
-	snprintf(r.user, sizeof(r.user), "%s", xlb_who());
+	snprintf(r.user, sizeof(r.user), "%s", st->user ?: xlb_who());
 	snprintf(r.reason, sizeof(r.reason), "%s", st->reason);
 	err = xlb_config_copy(&r.target, st->target) ?: xlb_rollout_write(hist, &r);
 	if (!err)

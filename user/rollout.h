@@ -109,6 +109,7 @@ struct xlb_rollout_start {
 	__u32 steps;
 	__u64 step_ms;
 	const char *reason;
+	const char *user;		/* who starts it; NULL: the caller (xlb_who) */
 	bool forced;
 };
 

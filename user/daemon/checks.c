@@ -260,7 +260,7 @@ void commit_health(struct daemon *d, __u64 now)
 	err = 1;
 	if (changed) {
 		log_health_changes(&c.running, &cfg, reason, sizeof(reason));
-		if (slow_start(d, &c, &cfg))
+		if (slow_start(&c, &cfg))
 			err = 0;	/* landed: the rollout brings it in, step by step */
 		else
 			err = commit(&c, &cfg, "health", reason,

@@ -200,12 +200,11 @@ static void slow_start_failed(struct daemon *d, const struct xlb_config *start)
  * slow_start: instead of a commit, a rollout from the running configuration
  * to cfg in the service's steps (judged like any).  True when one started.
  */
-bool slow_start(struct daemon *d, struct xlb_ctl *c, const struct xlb_config *cfg)
+bool slow_start(struct xlb_ctl *c, const struct xlb_config *cfg)
 {
 	const struct xlb_service_conf *ss = NULL;
-	struct xlb_rollout r = { 0 }, now;
-	char a[INET6_ADDRSTRLEN] = "";
-	__u32 rnd = (__u32)now_ms() * 2654435761u ^ d->seed;
+	char a[INET6_ADDRSTRLEN] = "", why[512], reason[256], id[16];
+	struct xlb_rollout_start st;
 
 	for (__u32 s = 0; s < cfg->nr_services && !ss; s++) {
 		const struct xlb_service_conf *sc = &cfg->services[s];
@@ -224,29 +223,18 @@ bool slow_start(struct daemon *d, struct xlb_ctl *c, const struct xlb_config *cf
 	}
 	if (!ss)
 		return false;
-	if (!xlb_rollout_read(c->hist, &now)) {
-		bool busy = xlb_rollout_active(&now);
-
-		xlb_rollout_free(&now);
-		if (busy)
-			return false;	/* one at a time: this one comes in at once */
-	}
-	snprintf(r.id, sizeof(r.id), "r%08x", rnd);
-	r.state = XLB_ROLLOUT_RUNNING;
-	r.start_gen = c->live_gen;
-	r.steps = ss->slow_start_steps;
-	r.step_ms = ss->slow_start_ms;
-	r.started_unix = time(NULL);
-	snprintf(r.user, sizeof(r.user), "daemon");
-	snprintf(r.reason, sizeof(r.reason), "slow start: service %s backend %s is up (health)",
+	if (xlb_rollout_busy(c->hist, why, sizeof(why)))
+		return false;	/* one at a time: this one comes in at once */
+	snprintf(reason, sizeof(reason), "slow start: service %s backend %s is up (health)",
 		 ss->name, a);
-	if (xlb_config_copy(&r.target, cfg) || xlb_rollout_write(c->hist, &r)) {
-		xlb_rollout_free(&r);
+	st = (struct xlb_rollout_start){ .target = cfg, .start_gen = c->live_gen,
+					 .steps = ss->slow_start_steps,
+					 .step_ms = ss->slow_start_ms, .reason = reason,
+					 .user = "daemon" };
+	if (xlb_rollout_begin(c->hist, &st, id, sizeof(id)))
 		return false;
-	}
-	dlog(5, "rollout %s: %s: it enters in %u steps of %u ms", r.id, r.reason, r.steps,
+	dlog(5, "rollout %s: %s: it enters in %u steps of %u ms", id, reason, st.steps,
 	     ss->slow_start_ms);
-	xlb_rollout_free(&r);
 	return true;
 }
 

@@ -161,7 +161,7 @@ void run_checks(struct daemon *d, __u64 now);
 
 /* rollouts.c */
 void rollout_tick(struct daemon *d);
-bool slow_start(struct daemon *d, struct xlb_ctl *c, const struct xlb_config *cfg);
+bool slow_start(struct xlb_ctl *c, const struct xlb_config *cfg);
 
 /* running.c */
 struct dbackend *find_be(struct daemon *d, const char *svc, const union xlb_addr *a, __u8 family);
