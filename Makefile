@@ -22,19 +22,18 @@ endif
 
 BPF_CFLAGS := -g -O2 -target bpf -Wall -Werror $(ARCH_INC) -D__BPF__
 CFLAGS     ?= -O2 -g
+# user/: libxlb in wings (the change path, the data plane's maps and loaders,
+# the daemon, small utilities) and cmd/, the xlb command
+WINGS      := change dataplane daemon util
 XCFLAGS    := $(CFLAGS) -Wall -Wextra -Werror -Wno-format-truncation -MMD -MP -std=gnu11 \
-              -I$(BUILD) -Iinclude -Iuser -DXLB_VERSION='"$(VERSION)"'
+              -I$(BUILD) -Iinclude $(WINGS:%=-Iuser/%) -I. -DXLB_VERSION='"$(VERSION)"'
 LDLIBS     := -lbpf -lelf -lz -ljansson -lm -lmicrohttpd -lsystemd -lpthread
 
 BPF_PROGS  := xlb decap baseline pktgen sink fwd	# bpf/: what ships; tools/bpf/: bench, traffic
 BPF_OBJS   := $(patsubst %,$(BUILD)/%.bpf.o,$(BPF_PROGS))
 SKELS      := $(patsubst %,$(BUILD)/%.skel.h,$(BPF_PROGS))
 
-LIB_SRCS   := user/log.c user/hashkey.c user/dataplane.c user/moved.c user/rollout.c user/flow.c user/loader.c user/xdplink.c user/status.c user/bpffs.c user/upgrade.c user/names.c user/netutil.c user/offload.c \
-              user/config.c user/configform.c user/validate.c user/maglev.c user/plan.c user/assign.c user/ctl.c \
-              user/commit.c user/change.c user/shares.c user/decap.c user/fsutil.c \
-              user/fleet.c user/statuspage.c user/history.c user/health.c user/probe.c user/metrics.c \
-              $(wildcard user/daemon/*.c)
+LIB_SRCS   := $(wildcard $(WINGS:%=user/%/*.c))
 LIB_OBJS   := $(patsubst user/%.c,$(BUILD)/user/%.o,$(LIB_SRCS))
 CLI_SRCS   := $(wildcard user/cmd/*.c)
 CLI_OBJS   := $(patsubst user/%.c,$(BUILD)/user/%.o,$(CLI_SRCS))
@@ -72,7 +71,7 @@ $(BUILD)/user/%.o: user/%.c | $(BUILD)/user/cmd
 
 $(BUILD)/libxlb.a: $(LIB_OBJS)
 	$(call msg,AR,$@)
-	$(Q)ar rcs $@ $^
+	$(Q)rm -f $@ && ar rcs $@ $^
 
 $(BUILD)/xlb: $(CLI_OBJS) $(BUILD)/libxlb.a
 	$(call msg,LINK,$@)

@@ -20,7 +20,7 @@ done
 # every xlb_ metric a rule reads is one the daemon exports
 unknown=""
 for m in $(grep -o 'xlb_[a-z_]*' "$D/xlb-rules.yml" | sort -u); do
-	grep -q "\"$m\"" "$ROOT/user/metrics.c" || unknown="$unknown $m"
+	grep -q "\"$m\"" "$ROOT/user/daemon/metrics.c" || unknown="$unknown $m"
 done
 check "the rules read only exported metrics${unknown:+ (unknown:$unknown)}" test -z "$unknown"
 done_testing

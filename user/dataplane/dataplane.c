@@ -9,7 +9,7 @@
 #include <bpf/bpf.h>
 #include "dataplane.h"
 #include "log.h"
-#include "../bpf/hash.h"
+#include "bpf/hash.h"
 
 static int percpu_sum(const struct xlb_dp *dp, int fd, __u32 key, __u64 *out, size_t words,
 		      const char *name);

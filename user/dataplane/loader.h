@@ -80,7 +80,7 @@ enum xlb_link_state {
 };
 
 /*
- * bpffs at XLB_BPFFS that outlives this command (user/bpffs.c): in the host's
+ * bpffs at XLB_BPFFS that outlives this command (user/dataplane/bpffs.c): in the host's
  * mount namespace (mounted if need be) or propagated from it; -EINVAL with
  * the fix otherwise (ip netns exec), before anything is touched.
  */
@@ -97,7 +97,7 @@ void xlb_chmod_pins(const char *dir);
 /* Unlink every pin in dir, then dir. */
 void xlb_remove_pins(const char *dir);
 int xlb_link_ifindex(int link_fd, __u32 *ifindex, __u32 *prog_id);
-/* The XDP mode and program id an interface runs (user/xdplink.c); DEFAULT / 0: none. */
+/* The XDP mode and program id an interface runs (user/dataplane/xdplink.c); DEFAULT / 0: none. */
 enum xlb_mode xlb_xdp_mode(__u32 ifindex);
 __u32 xlb_xdp_prog_id(__u32 ifindex);
 /* The version of the state pinned in dir: 0 when none, 1 when pinned before xlb_version. */

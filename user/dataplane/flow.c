@@ -12,7 +12,7 @@
 #include "flow.h"
 #include "log.h"
 #include "netutil.h"
-#include "../bpf/hash.h"
+#include "bpf/hash.h"
 
 /* A backend id's address (or "" for none/unknown) and whether it can take flows. */
 static bool backend_of(const struct xlb_ctl *c, __u32 id, char *out)

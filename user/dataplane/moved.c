@@ -8,7 +8,7 @@
 #include <bpf/bpf.h>
 #include "moved.h"
 #include "log.h"
-#include "../bpf/hash.h"
+#include "bpf/hash.h"
 
 __u32 xlb_moved_merge(__u32 *table, __u32 m, const __u32 *live, __u32 live_m,
 		      const __u8 *ids, __u32 *fresh)
