@@ -57,27 +57,19 @@ int xlb_history_dir(const char *state_root, const char *ifname, char *out, size_
 	return 0;
 }
 
-/* Write text to path atomically: a new temp file, fsync, rename, the directory synced. */
+/* Write text and a newline to path: the one state-file writer (fsutil.h). */
 static int write_atomic(const char *path, const char *text)
 {
 	size_t len = strlen(text);
-	char tmp[700];
-	int fd, err = 0;
+	char *buf = malloc(len + 1);
+	int err;
 
-	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-	fd = xlb_create_new(tmp, 0600);
-	if (fd < 0)
-		return fd;
-	errno = 0;
-	if (write(fd, text, len) != (ssize_t)len || write(fd, "\n", 1) != 1 || fsync(fd))
-		err = xlb_errf(-EIO, "cannot write %s: %s", tmp, strerror(errno ? errno : EIO));
-	close(fd);
-	if (!err && rename(tmp, path))
-		err = xlb_errf(-errno, "cannot rename %s: %s", tmp, strerror(errno));
-	if (!err)
-		err = xlb_fsync_dir_of(path);
-	if (err)
-		unlink(tmp);
+	if (!buf)
+		return xlb_errf(-ENOMEM, "out of memory writing %s", path);
+	memcpy(buf, text, len);
+	buf[len] = '\n';
+	err = xlb_write_state_file(path, buf, len + 1, 0600);
+	free(buf);
 	return err;
 }
 

@@ -29,6 +29,40 @@ int xlb_create_new(const char *path, mode_t mode)
 	return fd;
 }
 
+int xlb_write_state_file(const char *path, const void *buf, size_t len, mode_t mode)
+{
+	const char *p = buf;
+	char tmp[1100];
+	int fd, err = 0;
+
+	if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp))
+		return xlb_errf(-ENAMETOOLONG, "state file path too long: %s", path);
+	fd = xlb_create_new(tmp, mode);
+	if (fd < 0)
+		return fd;
+	while (len && !err) {
+		ssize_t n = write(fd, p, len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			err = xlb_errf(n < 0 ? -errno : -EIO, "cannot write %s: %s", tmp,
+				       n < 0 ? strerror(errno) : "short write");
+		else
+			p += n, len -= n;
+	}
+	if (!err && fsync(fd))
+		err = xlb_errf(-errno, "cannot write %s: %s", tmp, strerror(errno));
+	close(fd);
+	if (!err && rename(tmp, path))
+		err = xlb_errf(-errno, "cannot rename %s to %s: %s", tmp, path, strerror(errno));
+	if (!err)
+		err = xlb_fsync_dir_of(path);
+	if (err)
+		unlink(tmp);
+	return err;
+}
+
 int xlb_fsync_dir_of(const char *path)
 {
 	char dir[1024];
