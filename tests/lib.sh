@@ -37,7 +37,7 @@ wait_for() {
 	done
 }
 
-skip_all() { echo "1..0 # SKIP $*"; echo "ok 1 - all # SKIP $*"; exit 0; }
+skip_all() { echo "ok 1 - all # SKIP $*"; echo "1..1"; exit 0; }
 
 require_root() {
 	[ "$(id -u)" -eq 0 ] || skip_all "needs root (network namespaces, BPF)"
