@@ -60,9 +60,12 @@ $(BUILD)/%.skel.h: $(BUILD)/%.bpf.o
 	$(call msg,GEN-SKEL,$@)
 	$(Q)$(BPFTOOL) gen skeleton $< name $*_bpf > $@
 
-# User objects include skeletons: build them first.
-$(LIB_OBJS) $(CLI_OBJS) $(TEST_OBJS) $(BPF_TEST_OBJS) $(BUILD)/tools/bench-prog.o \
-$(BUILD)/tools/pktgen.o $(BUILD)/tools/pktgen-live.o $(BUILD)/tools/pktgen-tc.o $(BUILD)/tools/bench-node.o: $(SKELS)
+# An object that includes skeletons waits for those (tools/skel-deps reads the
+# includes), and for no others.
+C_SRCS     := $(wildcard user/*/*.c tests/*.c tests/*/*.c tools/*.c)
+$(BUILD)/skel.mk: $(C_SRCS) $(wildcard user/*/*.h tests/*.h tests/*/*.h tools/*.h) tools/skel-deps | $(BUILD)
+	$(Q)tools/skel-deps $(BUILD) $(C_SRCS) >$@
+-include $(BUILD)/skel.mk
 
 $(BUILD)/user/%.o: user/%.c | $(BUILD)/user/cmd
 	$(call msg,CC,$@)
