@@ -96,7 +96,11 @@ static __always_inline int strip_outer(struct xdp_md *ctx, __u32 l2, __u32 outer
 	return bpf_xdp_adjust_head(ctx, outer_len);
 }
 
-/* Does this host hold the TCP connection of the tuple (not just a listener)? */
+/*
+ * Does this host hold the TCP connection of the tuple?  Not a listener, and
+ * not a TIME_WAIT socket either: that connection is over, a packet of the
+ * tuple now belongs to a newer one (elsewhere).
+ */
 static __always_inline int have_connection(struct xdp_md *ctx, struct bpf_sock_tuple *t, __u32 len)
 {
 	struct bpf_sock *sk = bpf_skc_lookup_tcp(ctx, t, len, BPF_F_CURRENT_NETNS, 0);
@@ -104,7 +108,7 @@ static __always_inline int have_connection(struct xdp_md *ctx, struct bpf_sock_t
 
 	if (!sk)
 		return 0;
-	mine = sk->state != BPF_TCP_LISTEN;
+	mine = sk->state != BPF_TCP_LISTEN && sk->state != BPF_TCP_TIME_WAIT;
 	bpf_sk_release(sk);
 	return mine;
 }

@@ -307,6 +307,19 @@ static void chance_local(int family)
 	close_all(fds);
 }
 
+/* inner (for peer) sent on to peer with its neighbour's MAC, out of the interface it came in on. */
+static void expect_forward(int family, const struct pb *inner, const char *peer, int n)
+{
+	const char *ifname = family == 4 ? "xlb0" : "xlb2";
+	__u8 peer_mac[6], node_mac[6] = { 0x02, 0, 0, 0, family == 4 ? 0 : 2, 0xfe };
+	struct pb in, want;
+
+	chance(&in, inner, family, peer);
+	testnet_backend_mac(family, n, peer_mac);
+	pb_expect_encap(&want, inner, peer_mac, node_mac, family == 4 ? LB4 : LB6, peer);
+	run_chance(&in, ifname, XDP_TX, &want, XLB_DECAP_CHANCE_FORWARD);
+}
+
 /*
  * Only a listener (the connection is the other backend's): the outer tunnel
  * stripped, the inner one sent to the peer with its neighbour's MAC, out of
@@ -314,10 +327,8 @@ static void chance_local(int family)
  */
 static void chance_forward(int family)
 {
-	const char *lo = family == 4 ? "127.0.0.1" : "::1", *peer = family == 4 ? PEER4 : PEER6;
-	const char *ifname = family == 4 ? "xlb0" : "xlb2";
-	__u8 peer_mac[6], node_mac[6] = { 0x02, 0, 0, 0, family == 4 ? 0 : 2, 0xfe };
-	struct pb inner, in, want;
+	const char *lo = family == 4 ? "127.0.0.1" : "::1";
+	struct pb inner;
 	__u16 lport, cport = 40123;
 	int fds[3];
 
@@ -325,10 +336,35 @@ static void chance_forward(int family)
 		skip();
 	assert_int_equal(loopback_conn(family, false, fds, &lport, &cport), 0);
 	tcp_of(&inner, family, lo, cport, lo, lport);
-	chance(&in, &inner, family, peer);
-	testnet_backend_mac(family, 2, peer_mac);
-	pb_expect_encap(&want, &inner, peer_mac, node_mac, family == 4 ? LB4 : LB6, peer);
-	run_chance(&in, ifname, XDP_TX, &want, XLB_DECAP_CHANCE_FORWARD);
+	expect_forward(family, &inner, family == 4 ? PEER4 : PEER6, 2);
+	close_all(fds);
+}
+
+/*
+ * This host's connection of the tuple is over (its socket in TIME_WAIT, the
+ * listener still there): not a connection held here, the packet belongs to
+ * a newer one: sent on to the peer, not delivered to the dead socket.
+ */
+static void chance_time_wait(int family)
+{
+	const char *lo = family == 4 ? "127.0.0.1" : "::1";
+	struct pb inner;
+	__u16 lport, cport;
+	char c;
+	int fds[3];
+
+	if (skip_why)
+		skip();
+	assert_int_equal(loopback_conn(family, true, fds, &lport, &cport), 0);
+	/* the accepted end (this host's) closes first: it ends in TIME_WAIT once the
+	 * client's FIN is in, which its read of 0 bytes says (the socket stays open) */
+	assert_int_equal(shutdown(fds[2], SHUT_WR), 0);
+	assert_int_equal(recv(fds[1], &c, 1, 0), 0);
+	close(fds[1]);
+	fds[1] = -1;
+	assert_int_equal(recv(fds[2], &c, 1, 0), 0);
+	tcp_of(&inner, family, lo, cport, lo, lport);
+	expect_forward(family, &inner, family == 4 ? PEER4 : PEER6, 2);
 	close_all(fds);
 }
 
@@ -336,6 +372,8 @@ static void test_chance_local4(void **state) { (void)state; chance_local(4); }
 static void test_chance_local6(void **state) { (void)state; chance_local(6); }
 static void test_chance_forward4(void **state) { (void)state; chance_forward(4); }
 static void test_chance_forward6(void **state) { (void)state; chance_forward(6); }
+static void test_chance_time_wait4(void **state) { (void)state; chance_time_wait(4); }
+static void test_chance_time_wait6(void **state) { (void)state; chance_time_wait(6); }
 
 /* No route to the second chance's backend: dropped and counted (not delivered here). */
 static void test_chance_no_route(void **state)
@@ -427,6 +465,10 @@ int main(void)
 		  test_chance_forward4 },
 		{ "second chance, ipv6: only a listener here: sent on to the other backend",
 		  test_chance_forward6 },
+		{ "second chance, ipv4: this host's socket is in TIME_WAIT: sent on, not delivered",
+		  test_chance_time_wait4 },
+		{ "second chance, ipv6: this host's socket is in TIME_WAIT: sent on, not delivered",
+		  test_chance_time_wait6 },
 		{ "second chance without a route to the other backend: dropped, counted",
 		  test_chance_no_route },
 		{ "second chance with an inner tunnel from a stranger: dropped as untrusted",
