@@ -198,6 +198,8 @@ static void run_case(void **state)
 
 #define PEER4	"198.51.100.2"		/* testnet: a neighbour on xlb0 */
 #define PEER6	"2001:db8:b::2"		/* on xlb2 */
+#define NOT_PEER4 "198.51.100.3"	/* neighbours too, not on the peer list */
+#define NOT_PEER6 "2001:db8:b::4"
 
 /* The balancer's second chance for inner: to this host, then to peer. */
 static void chance(struct pb *out, const struct pb *inner, int family, const char *peer)
@@ -341,6 +343,22 @@ static void chance_forward(int family)
 }
 
 /*
+ * The inner tunnel names a host that is routed (a neighbour, even) but not a
+ * peer: dropped and counted, never relayed there.  A forged tunnel from an
+ * allowed (spoofed) source would otherwise send anything anywhere.
+ */
+static void chance_not_peer(int family)
+{
+	struct pb inner, in;
+
+	if (skip_why)
+		skip();
+	tcp_of(&inner, family, family == 4 ? CLIENT4 : CLIENT6, 40001, family == 4 ? VIP4 : VIP6, 80);
+	chance(&in, &inner, family, family == 4 ? NOT_PEER4 : NOT_PEER6);
+	run_chance(&in, family == 4 ? "xlb0" : "xlb2", XDP_DROP, NULL, XLB_DECAP_CHANCE_NOT_PEER);
+}
+
+/*
  * This host's connection of the tuple is over (its socket in TIME_WAIT, the
  * listener still there): not a connection held here, the packet belongs to
  * a newer one: sent on to the peer, not delivered to the dead socket.
@@ -372,6 +390,8 @@ static void test_chance_local4(void **state) { (void)state; chance_local(4); }
 static void test_chance_local6(void **state) { (void)state; chance_local(6); }
 static void test_chance_forward4(void **state) { (void)state; chance_forward(4); }
 static void test_chance_forward6(void **state) { (void)state; chance_forward(6); }
+static void test_chance_not_peer4(void **state) { (void)state; chance_not_peer(4); }
+static void test_chance_not_peer6(void **state) { (void)state; chance_not_peer(6); }
 static void test_chance_time_wait4(void **state) { (void)state; chance_time_wait(4); }
 static void test_chance_time_wait6(void **state) { (void)state; chance_time_wait(6); }
 
@@ -411,8 +431,8 @@ static int add_addr(const char *s)
 	return bpf_map_update_elem(bpf_map__fd(skel->maps.decap_addrs), &k, &one, BPF_ANY);
 }
 
-/* An allowed outer source prefix, as `xlb decap attach --from` adds it. */
-static int allow(const char *s)
+/* A prefix into an LPM pair, as `xlb decap attach` adds --from and --peer. */
+static int prefix_in(struct bpf_map *m4, struct bpf_map *m6, const char *s)
 {
 	struct xlb_decap_from4 k4 = { 0 };
 	struct xlb_decap_from6 k6 = { 0 };
@@ -425,12 +445,15 @@ static int allow(const char *s)
 	if (fam == XLB_FAMILY_V6) {
 		k6.prefixlen = len;
 		memcpy(k6.addr, a.v6, 16);
-		return bpf_map_update_elem(bpf_map__fd(skel->maps.decap_from6), &k6, &one, BPF_ANY);
+		return bpf_map_update_elem(bpf_map__fd(m6), &k6, &one, BPF_ANY);
 	}
 	k4.prefixlen = len;
 	k4.addr = a.v4;
-	return bpf_map_update_elem(bpf_map__fd(skel->maps.decap_from4), &k4, &one, BPF_ANY);
+	return bpf_map_update_elem(bpf_map__fd(m4), &k4, &one, BPF_ANY);
 }
+
+static int allow(const char *s) { return prefix_in(skel->maps.decap_from4, skel->maps.decap_from6, s); }
+static int peer(const char *s) { return prefix_in(skel->maps.decap_peer4, skel->maps.decap_peer6, s); }
 
 static int setup(void **state)
 {
@@ -443,8 +466,10 @@ static int setup(void **state)
 	if (testnet_setup(&skip_why))
 		return 0;
 	skel = decap_bpf__open_and_load();
+	/* peers: the other backend, a prefix of them (IPv6), a host with no route */
 	if (!skel || add_addr(HOST4) || add_addr(HOST6) || allow(LB4) ||
-	    allow("2001:db8:b::f0/124"))
+	    allow("2001:db8:b::f0/124") || peer(PEER4 "/32") || peer("2001:db8:b::2/127") ||
+	    peer("203.0.113.99"))
 		skip_why = "cannot load the decap program";
 	return 0;
 }
@@ -465,6 +490,10 @@ int main(void)
 		  test_chance_forward4 },
 		{ "second chance, ipv6: only a listener here: sent on to the other backend",
 		  test_chance_forward6 },
+		{ "second chance, ipv4: to a host that is not a peer: dropped as not_peer",
+		  test_chance_not_peer4 },
+		{ "second chance, ipv6: to a host that is not a peer: dropped as not_peer",
+		  test_chance_not_peer6 },
 		{ "second chance, ipv4: this host's socket is in TIME_WAIT: sent on, not delivered",
 		  test_chance_time_wait4 },
 		{ "second chance, ipv6: this host's socket is in TIME_WAIT: sent on, not delivered",
