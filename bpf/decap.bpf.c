@@ -6,6 +6,8 @@
  * decap_from4/6: the balancers) and passes the inner packet on.  IP-in-IP
  * from anywhere else is dropped: XDP runs before netfilter, so a backend's
  * firewall could not stop a stranger's tunnel carrying any client address.
+ * A second chance is sent on only to a peer (decap_peer4/6): never a relay
+ * to whatever address a forged inner tunnel names.
  */
 #include "compat.h"
 #include "parse.h"
@@ -39,6 +41,23 @@ struct {
 	__type(key, struct xlb_decap_from6);
 	__type(value, __u32);
 } decap_from6 SEC(".maps");
+
+/* Where a second chance may be sent on: the other backends, by prefix (--peer). */
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, 64);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct xlb_decap_from4);
+	__type(value, __u32);
+} decap_peer4 SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, 64);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct xlb_decap_from6);
+	__type(value, __u32);
+} decap_peer6 SEC(".maps");
 
 /* [enum xlb_decap_reason] -> packets, per CPU. */
 struct {
@@ -81,6 +100,18 @@ static __always_inline int from_v6_trusted(const void *saddr)
 	return bpf_map_lookup_elem(&decap_from6, &k) != NULL;
 }
 
+/* Is the inner tunnel's destination (the fib lookup's) a peer? */
+static __always_inline int to_peer(const struct bpf_fib_lookup *fib)
+{
+	struct xlb_decap_from4 k4 = { .prefixlen = 32, .addr = fib->ipv4_dst };
+	struct xlb_decap_from6 k6 = { .prefixlen = 128 };
+
+	if (fib->family == 2)	/* AF_INET */
+		return bpf_map_lookup_elem(&decap_peer4, &k4) != NULL;
+	__builtin_memcpy(k6.addr, fib->ipv6_dst, 16);
+	return bpf_map_lookup_elem(&decap_peer6, &k6) != NULL;
+}
+
 /* Move the L2 header forward over the outer IP header and drop the latter. */
 static __always_inline int strip_outer(struct xdp_md *ctx, __u32 l2, __u32 outer_len)
 {
@@ -96,7 +127,11 @@ static __always_inline int strip_outer(struct xdp_md *ctx, __u32 l2, __u32 outer
 	return bpf_xdp_adjust_head(ctx, outer_len);
 }
 
-/* Does this host hold the TCP connection of the tuple (not just a listener)? */
+/*
+ * Does this host hold the TCP connection of the tuple?  Not a listener, and
+ * not a TIME_WAIT socket either: that connection is over, a packet of the
+ * tuple now belongs to a newer one (elsewhere).
+ */
 static __always_inline int have_connection(struct xdp_md *ctx, struct bpf_sock_tuple *t, __u32 len)
 {
 	struct bpf_sock *sk = bpf_skc_lookup_tcp(ctx, t, len, BPF_F_CURRENT_NETNS, 0);
@@ -104,7 +139,7 @@ static __always_inline int have_connection(struct xdp_md *ctx, struct bpf_sock_t
 
 	if (!sk)
 		return 0;
-	mine = sk->state != BPF_TCP_LISTEN;
+	mine = sk->state != BPF_TCP_LISTEN && sk->state != BPF_TCP_TIME_WAIT;
 	bpf_sk_release(sk);
 	return mine;
 }
@@ -112,8 +147,9 @@ static __always_inline int have_connection(struct xdp_md *ctx, struct bpf_sock_t
 /*
  * Second chance, after the outer header (outer_len bytes) is checked: deliver
  * (strip both tunnels) when the connection is here; else strip the outer one
- * and send the packet to the inner tunnel's destination (out of the
- * interface the route says: XDP_TX when it is the one it came in on).
+ * and send the packet to the inner tunnel's destination, when it is a peer
+ * (out of the interface the route says: XDP_TX when it is the one it came
+ * in on); any other destination is dropped.
  */
 static __always_inline int chance_send(struct xdp_md *ctx, __u32 l2, __u32 outer_len,
 				       __u32 inner_len, int mine, struct bpf_fib_lookup *fib)
@@ -126,6 +162,8 @@ static __always_inline int chance_send(struct xdp_md *ctx, __u32 l2, __u32 outer
 			return count(XDP_DROP, XLB_DECAP_MALFORMED);
 		return count(XDP_PASS, XLB_DECAP_CHANCE_LOCAL);
 	}
+	if (!to_peer(fib))
+		return count(XDP_DROP, XLB_DECAP_CHANCE_NOT_PEER);
 	/* as if from the loopback: the lookup needs forwarding on its interface, and
 	 * a backend forwards nothing else; xlb decap attach turns it on for lo only */
 	fib->ifindex = XLB_LOOPBACK_IFINDEX;

@@ -386,6 +386,8 @@ enum xlb_decap_reason {
 	XLB_DECAP_CHANCE_LOCAL,	/* second chance: this host has the connection: delivered */
 	XLB_DECAP_CHANCE_FORWARD, /* second chance: not this host's: sent to the other backend */
 	XLB_DECAP_CHANCE_NO_ROUTE, /* second chance: no route or neighbour entry to it: dropped */
+	XLB_DECAP_CHANCE_NOT_PEER, /* second chance: not this host's, and its destination is
+				      not a peer (decap_peer4/6, --peer): dropped, never relayed */
 	XLB_DECAP_MAX,
 };
 
@@ -399,7 +401,9 @@ _Static_assert(sizeof(struct xlb_decap_key) == 20, "xlb_decap_key ABI");
 
 /*
  * decap_from4 / decap_from6 keys (LPM tries): outer source prefixes that may
- * tunnel to this host — the balancers.  Value: __u32 1.
+ * tunnel to this host — the balancers.  Value: __u32 1.  The same keys in
+ * decap_peer4 / decap_peer6: the destinations a second chance may be sent
+ * on to — the other backends (--peer); empty: none.
  */
 struct xlb_decap_from4 {
 	__u32 prefixlen;	/* 0..32, host order (LPM trie rule) */

@@ -198,6 +198,8 @@ static void run_case(void **state)
 
 #define PEER4	"198.51.100.2"		/* testnet: a neighbour on xlb0 */
 #define PEER6	"2001:db8:b::2"		/* on xlb2 */
+#define NOT_PEER4 "198.51.100.3"	/* neighbours too, not on the peer list */
+#define NOT_PEER6 "2001:db8:b::4"
 
 /* The balancer's second chance for inner: to this host, then to peer. */
 static void chance(struct pb *out, const struct pb *inner, int family, const char *peer)
@@ -307,6 +309,19 @@ static void chance_local(int family)
 	close_all(fds);
 }
 
+/* inner (for peer) sent on to peer with its neighbour's MAC, out of the interface it came in on. */
+static void expect_forward(int family, const struct pb *inner, const char *peer, int n)
+{
+	const char *ifname = family == 4 ? "xlb0" : "xlb2";
+	__u8 peer_mac[6], node_mac[6] = { 0x02, 0, 0, 0, family == 4 ? 0 : 2, 0xfe };
+	struct pb in, want;
+
+	chance(&in, inner, family, peer);
+	testnet_backend_mac(family, n, peer_mac);
+	pb_expect_encap(&want, inner, peer_mac, node_mac, family == 4 ? LB4 : LB6, peer);
+	run_chance(&in, ifname, XDP_TX, &want, XLB_DECAP_CHANCE_FORWARD);
+}
+
 /*
  * Only a listener (the connection is the other backend's): the outer tunnel
  * stripped, the inner one sent to the peer with its neighbour's MAC, out of
@@ -314,10 +329,8 @@ static void chance_local(int family)
  */
 static void chance_forward(int family)
 {
-	const char *lo = family == 4 ? "127.0.0.1" : "::1", *peer = family == 4 ? PEER4 : PEER6;
-	const char *ifname = family == 4 ? "xlb0" : "xlb2";
-	__u8 peer_mac[6], node_mac[6] = { 0x02, 0, 0, 0, family == 4 ? 0 : 2, 0xfe };
-	struct pb inner, in, want;
+	const char *lo = family == 4 ? "127.0.0.1" : "::1";
+	struct pb inner;
 	__u16 lport, cport = 40123;
 	int fds[3];
 
@@ -325,10 +338,51 @@ static void chance_forward(int family)
 		skip();
 	assert_int_equal(loopback_conn(family, false, fds, &lport, &cport), 0);
 	tcp_of(&inner, family, lo, cport, lo, lport);
-	chance(&in, &inner, family, peer);
-	testnet_backend_mac(family, 2, peer_mac);
-	pb_expect_encap(&want, &inner, peer_mac, node_mac, family == 4 ? LB4 : LB6, peer);
-	run_chance(&in, ifname, XDP_TX, &want, XLB_DECAP_CHANCE_FORWARD);
+	expect_forward(family, &inner, family == 4 ? PEER4 : PEER6, 2);
+	close_all(fds);
+}
+
+/*
+ * The inner tunnel names a host that is routed (a neighbour, even) but not a
+ * peer: dropped and counted, never relayed there.  A forged tunnel from an
+ * allowed (spoofed) source would otherwise send anything anywhere.
+ */
+static void chance_not_peer(int family)
+{
+	struct pb inner, in;
+
+	if (skip_why)
+		skip();
+	tcp_of(&inner, family, family == 4 ? CLIENT4 : CLIENT6, 40001, family == 4 ? VIP4 : VIP6, 80);
+	chance(&in, &inner, family, family == 4 ? NOT_PEER4 : NOT_PEER6);
+	run_chance(&in, family == 4 ? "xlb0" : "xlb2", XDP_DROP, NULL, XLB_DECAP_CHANCE_NOT_PEER);
+}
+
+/*
+ * This host's connection of the tuple is over (its socket in TIME_WAIT, the
+ * listener still there): not a connection held here, the packet belongs to
+ * a newer one: sent on to the peer, not delivered to the dead socket.
+ */
+static void chance_time_wait(int family)
+{
+	const char *lo = family == 4 ? "127.0.0.1" : "::1";
+	struct pb inner;
+	__u16 lport, cport;
+	char c;
+	int fds[3];
+
+	if (skip_why)
+		skip();
+	assert_int_equal(loopback_conn(family, true, fds, &lport, &cport), 0);
+	/* the accepted end (this host's) closes first: it ends in TIME_WAIT once the
+	 * client's FIN is in, which its read of 0 bytes says (the socket stays open) */
+	assert_int_equal(shutdown(fds[2], SHUT_WR), 0);
+	assert_int_equal(recv(fds[1], &c, 1, 0), 0);
+	close(fds[1]);
+	fds[1] = -1;
+	assert_int_equal(recv(fds[2], &c, 1, 0), 0);
+	tcp_of(&inner, family, lo, cport, lo, lport);
+	expect_forward(family, &inner, family == 4 ? PEER4 : PEER6, 2);
 	close_all(fds);
 }
 
@@ -336,6 +390,10 @@ static void test_chance_local4(void **state) { (void)state; chance_local(4); }
 static void test_chance_local6(void **state) { (void)state; chance_local(6); }
 static void test_chance_forward4(void **state) { (void)state; chance_forward(4); }
 static void test_chance_forward6(void **state) { (void)state; chance_forward(6); }
+static void test_chance_not_peer4(void **state) { (void)state; chance_not_peer(4); }
+static void test_chance_not_peer6(void **state) { (void)state; chance_not_peer(6); }
+static void test_chance_time_wait4(void **state) { (void)state; chance_time_wait(4); }
+static void test_chance_time_wait6(void **state) { (void)state; chance_time_wait(6); }
 
 /* No route to the second chance's backend: dropped and counted (not delivered here). */
 static void test_chance_no_route(void **state)
@@ -373,8 +431,8 @@ static int add_addr(const char *s)
 	return bpf_map_update_elem(bpf_map__fd(skel->maps.decap_addrs), &k, &one, BPF_ANY);
 }
 
-/* An allowed outer source prefix, as `xlb decap attach --from` adds it. */
-static int allow(const char *s)
+/* A prefix into an LPM pair, as `xlb decap attach` adds --from and --peer. */
+static int prefix_in(struct bpf_map *m4, struct bpf_map *m6, const char *s)
 {
 	struct xlb_decap_from4 k4 = { 0 };
 	struct xlb_decap_from6 k6 = { 0 };
@@ -387,12 +445,15 @@ static int allow(const char *s)
 	if (fam == XLB_FAMILY_V6) {
 		k6.prefixlen = len;
 		memcpy(k6.addr, a.v6, 16);
-		return bpf_map_update_elem(bpf_map__fd(skel->maps.decap_from6), &k6, &one, BPF_ANY);
+		return bpf_map_update_elem(bpf_map__fd(m6), &k6, &one, BPF_ANY);
 	}
 	k4.prefixlen = len;
 	k4.addr = a.v4;
-	return bpf_map_update_elem(bpf_map__fd(skel->maps.decap_from4), &k4, &one, BPF_ANY);
+	return bpf_map_update_elem(bpf_map__fd(m4), &k4, &one, BPF_ANY);
 }
+
+static int allow(const char *s) { return prefix_in(skel->maps.decap_from4, skel->maps.decap_from6, s); }
+static int peer(const char *s) { return prefix_in(skel->maps.decap_peer4, skel->maps.decap_peer6, s); }
 
 static int setup(void **state)
 {
@@ -405,8 +466,10 @@ static int setup(void **state)
 	if (testnet_setup(&skip_why))
 		return 0;
 	skel = decap_bpf__open_and_load();
+	/* peers: the other backend, a prefix of them (IPv6), a host with no route */
 	if (!skel || add_addr(HOST4) || add_addr(HOST6) || allow(LB4) ||
-	    allow("2001:db8:b::f0/124"))
+	    allow("2001:db8:b::f0/124") || peer(PEER4 "/32") || peer("2001:db8:b::2/127") ||
+	    peer("203.0.113.99"))
 		skip_why = "cannot load the decap program";
 	return 0;
 }
@@ -427,6 +490,14 @@ int main(void)
 		  test_chance_forward4 },
 		{ "second chance, ipv6: only a listener here: sent on to the other backend",
 		  test_chance_forward6 },
+		{ "second chance, ipv4: to a host that is not a peer: dropped as not_peer",
+		  test_chance_not_peer4 },
+		{ "second chance, ipv6: to a host that is not a peer: dropped as not_peer",
+		  test_chance_not_peer6 },
+		{ "second chance, ipv4: this host's socket is in TIME_WAIT: sent on, not delivered",
+		  test_chance_time_wait4 },
+		{ "second chance, ipv6: this host's socket is in TIME_WAIT: sent on, not delivered",
+		  test_chance_time_wait6 },
 		{ "second chance without a route to the other backend: dropped, counted",
 		  test_chance_no_route },
 		{ "second chance with an inner tunnel from a stranger: dropped as untrusted",

@@ -10,7 +10,7 @@ static int do_decap_attach(int argc, char **argv)
 {
 	struct xlb_decap_opts o = { 0 };
 	struct xlb_decap_info info;
-	const char *addrs[16], *from[64];
+	const char *addrs[16], *from[64], *peers[64];
 	int err;
 
 	if (argc < 1)
@@ -18,6 +18,7 @@ static int do_decap_attach(int argc, char **argv)
 	o.ifname = argv[0];
 	o.addrs = addrs;
 	o.from = from;
+	o.peers = peers;
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--from") && i + 1 < argc) {
 			if (o.nr_from == 64)
@@ -25,6 +26,12 @@ static int do_decap_attach(int argc, char **argv)
 			from[o.nr_from++] = argv[++i];
 		} else if (!strcmp(argv[i], "--any-source")) {
 			o.any_source = true;
+		} else if (!strcmp(argv[i], "--peer") && i + 1 < argc) {
+			if (o.nr_peers == 64)
+				return usage_error("decap attach: at most 64 --peer prefixes");
+			peers[o.nr_peers++] = argv[++i];
+		} else if (!strcmp(argv[i], "--second-chance")) {
+			o.second_chance = true;
 		} else if (!strcmp(argv[i], "--mode") && i + 1 < argc) {
 			if (xlb_mode_parse(argv[++i], &o.mode))
 				return usage_error("decap attach: --mode is native or generic, not '%s'",
@@ -32,7 +39,7 @@ static int do_decap_attach(int argc, char **argv)
 		} else if (argv[i][0] != '-' && strchr(argv[i], '/')) {
 			/* a prefix where an address stands: --from A B */
 			return usage_error("decap attach: '%s' is a prefix, not a tunnel address: "
-					   "--from takes one prefix, repeat it for each "
+					   "--from and --peer take one prefix, repeat it for each "
 					   "(--from PREFIX --from PREFIX...)", argv[i]);
 		} else if (argv[i][0] != '-' && o.nr_addrs < 16) {
 			addrs[o.nr_addrs++] = argv[i];
@@ -49,13 +56,16 @@ static int do_decap_attach(int argc, char **argv)
 		pr_warn("cannot turn forwarding on for lo: second-chance packets that are not "
 			"this host's cannot be sent on (counted second_chance_no_route)");
 	if (xlb_json)
-		json_emit(json_pack("{s:s,s:i,s:i,s:b,s:b}", "ifname", o.ifname, "addresses",
+		json_emit(json_pack("{s:s,s:i,s:i,s:b,s:b,s:i,s:b}", "ifname", o.ifname, "addresses",
 				    info.nr_addrs, "sources", info.nr_from, "any_source", o.any_source,
+				    "second_chance", o.second_chance, "peers", info.nr_peers,
 				    "replaced_defunct", info.replaced_defunct));
 	else
-		printf("decap attached to %s (%u tunnel address%s, %s)\n", o.ifname, info.nr_addrs,
-		       info.nr_addrs == 1 ? "" : "es", o.any_source ? "from ANY source" :
-		       info.nr_from == 1 ? "from 1 source prefix" : "from the source prefixes given");
+		printf("decap attached to %s (%u tunnel address%s, %s, %s)\n", o.ifname,
+		       info.nr_addrs, info.nr_addrs == 1 ? "" : "es", o.any_source ? "from ANY source" :
+		       info.nr_from == 1 ? "from 1 source prefix" : "from the source prefixes given",
+		       o.second_chance ? "second chances sent on to the peers given" :
+		       "no second chance sent on");
 	return 0;
 }
 

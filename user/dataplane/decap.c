@@ -82,7 +82,8 @@ static int decap_clear_defunct(const char *ifname, __u32 ifindex, const char *di
 	return 0;
 }
 
-static int from_add(struct decap_bpf *skel, const char *s)
+/* A prefix into an LPM pair (decap_from4/6 or decap_peer4/6); opt names it in errors. */
+static int prefix_add(struct bpf_map *m4, struct bpf_map *m6, const char *opt, const char *s)
 {
 	struct xlb_decap_from4 k4 = { 0 };
 	struct xlb_decap_from6 k6 = { 0 };
@@ -92,19 +93,72 @@ static int from_add(struct decap_bpf *skel, const char *s)
 	int err;
 
 	if (xlb_prefix_parse(s, &a, &fam, &len))
-		return xlb_errf(-EINVAL, "--from '%s' is not an IPv4 or IPv6 address or prefix "
-				"(ADDR or ADDR/LEN)", s);
+		return xlb_errf(-EINVAL, "%s '%s' is not an IPv4 or IPv6 address or prefix "
+				"(ADDR or ADDR/LEN)", opt, s);
 	if (fam == XLB_FAMILY_V4) {
 		k4.prefixlen = len;
 		k4.addr = a.v4;
-		err = bpf_map_update_elem(bpf_map__fd(skel->maps.decap_from4), &k4, &one, BPF_ANY);
+		err = bpf_map_update_elem(bpf_map__fd(m4), &k4, &one, BPF_ANY);
 	} else {
 		k6.prefixlen = len;
 		memcpy(k6.addr, a.v6, 16);
-		err = bpf_map_update_elem(bpf_map__fd(skel->maps.decap_from6), &k6, &one, BPF_ANY);
+		err = bpf_map_update_elem(bpf_map__fd(m6), &k6, &one, BPF_ANY);
 	}
 	if (err)
-		return xlb_errf(-errno, "cannot allow %s: %s", s, strerror(errno));
+		return xlb_errf(-errno, "cannot add %s %s: %s", opt, s, strerror(errno));
+	return 0;
+}
+
+static int from_add(struct decap_bpf *skel, const char *s)
+{
+	return prefix_add(skel->maps.decap_from4, skel->maps.decap_from6, "--from", s);
+}
+
+/* The second chance's peers: a packet whose inner tunnel names another destination is dropped. */
+static int decap_peers(const struct xlb_decap_opts *o, struct decap_bpf *skel, __u32 *n)
+{
+	int err = 0;
+
+	for (int i = 0; i < o->nr_peers && !err; i++)
+		err = prefix_add(skel->maps.decap_peer4, skel->maps.decap_peer6, "--peer",
+				 o->peers[i]);
+	*n = o->nr_peers;
+	return err;
+}
+
+/*
+ * The options, checked before anything is touched: sources named (or
+ * --any-source), every prefix well formed, and --second-chance exactly with
+ * peers, none of them /0 (that would make the decap a relay again).
+ */
+static int decap_check(const struct xlb_decap_opts *o)
+{
+	union xlb_addr a;
+	__u32 len;
+	__u8 fam;
+
+	if (!o->nr_from == !o->any_source)
+		return xlb_errf(-EINVAL, o->any_source ? "--from and --any-source exclude each other"
+				: "say which balancers may tunnel to %s: --from PREFIX (repeatable), "
+				"or --any-source to accept IP-in-IP from anywhere", o->ifname);
+	for (int i = 0; i < o->nr_from; i++)
+		if (xlb_prefix_parse(o->from[i], &a, &fam, &len))
+			return xlb_errf(-EINVAL, "--from '%s' is not an IPv4 or IPv6 address or "
+					"prefix (ADDR or ADDR/LEN)", o->from[i]);
+	if (o->second_chance && !o->nr_peers)
+		return xlb_errf(-EINVAL, "--second-chance sends packets on to other backends: "
+				"say which, --peer PREFIX (repeatable)");
+	if (o->nr_peers && !o->second_chance)
+		return xlb_errf(-EINVAL, "--peer names where second chances may go: "
+				"add --second-chance");
+	for (int i = 0; i < o->nr_peers; i++) {
+		if (xlb_prefix_parse(o->peers[i], &a, &fam, &len))
+			return xlb_errf(-EINVAL, "--peer '%s' is not an IPv4 or IPv6 address or "
+					"prefix (ADDR or ADDR/LEN)", o->peers[i]);
+		if (len == 0)
+			return xlb_errf(-EINVAL, "--peer '%s' would send second chances anywhere: "
+					"name the other backends", o->peers[i]);
+	}
 	return 0;
 }
 
@@ -138,7 +192,8 @@ static int decap_fill(const struct xlb_decap_opts *o, struct decap_bpf *skel, __
 static int decap_pin_maps(struct decap_bpf *skel, const char *dir)
 {
 	struct bpf_map *maps[] = { skel->maps.decap_addrs, skel->maps.decap_from4,
-				   skel->maps.decap_from6, skel->maps.decap_stats };
+				   skel->maps.decap_from6, skel->maps.decap_peer4,
+				   skel->maps.decap_peer6, skel->maps.decap_stats };
 	char path[512];
 
 	for (size_t i = 0; i < sizeof(maps) / sizeof(maps[0]); i++) {
@@ -161,10 +216,9 @@ int xlb_decap_attach(const struct xlb_decap_opts *o, struct xlb_decap_info *info
 	err = decap_dir(o->ifname, dir, sizeof(dir));
 	if (err)
 		return err;
-	if (!o->nr_from == !o->any_source)	/* before anything is touched */
-		return xlb_errf(-EINVAL, o->any_source ? "--from and --any-source exclude each other"
-				: "say which balancers may tunnel to %s: --from PREFIX (repeatable), "
-				"or --any-source to accept IP-in-IP from anywhere", o->ifname);
+	err = decap_check(o);	/* before anything is touched */
+	if (err)
+		return err;
 	ifindex = if_nametoindex(o->ifname);
 	if (!ifindex)
 		return xlb_errf(-ENODEV, "no interface named %s", o->ifname);
@@ -175,8 +229,8 @@ int xlb_decap_attach(const struct xlb_decap_opts *o, struct xlb_decap_info *info
 	skel = decap_bpf__open_and_load();
 	if (!skel)
 		return xlb_errf(-errno, "cannot load the decap program: %s", strerror(errno));
-	err = decap_allow(o, skel, &info->nr_from) ?: decap_fill(o, skel, &info->nr_addrs) ?:
-	      xlb_make_dir(dir);
+	err = decap_allow(o, skel, &info->nr_from) ?: decap_peers(o, skel, &info->nr_peers) ?:
+	      decap_fill(o, skel, &info->nr_addrs) ?: xlb_make_dir(dir);
 	if (err)
 		goto out;
 	snprintf(path, sizeof(path), "%s/link", dir);

@@ -14,17 +14,24 @@ struct xlb_decap_opts {
 	const char **from;	/* outer source prefixes allowed: the balancers */
 	int nr_from;
 	bool any_source;	/* no allow-list: IP-in-IP from anywhere (0.0.0.0/0, ::/0) */
+	bool second_chance;	/* send second chances on, to the peers only */
+	const char **peers;	/* where they may go: the other backends' prefixes */
+	int nr_peers;
 };
 
 struct xlb_decap_info {
 	__u32 nr_addrs;		/* outer destinations accepted */
 	__u32 nr_from;		/* source prefixes allowed */
+	__u32 nr_peers;		/* second-chance peer prefixes */
 	bool replaced_defunct;	/* pins of a link whose device had gone were replaced */
 	bool lo_forwarding_failed; /* forwarding could not be turned on for lo: the
 				      second chance cannot send on (counted no_route) */
 };
 
-/* -EINVAL unless o names allowed sources (from) or any_source, not both. */
+/*
+ * -EINVAL unless o names allowed sources (from) or any_source, not both, and
+ * peers exactly when second_chance: nothing is touched before these checks.
+ */
 int xlb_decap_attach(const struct xlb_decap_opts *opts, struct xlb_decap_info *info);
 int xlb_decap_detach(const char *ifname);
 /* Packets per enum xlb_decap_reason, summed over CPUs. */

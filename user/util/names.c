@@ -46,6 +46,7 @@ const char *const xlb_decap_names[XLB_DECAP_MAX] = {
 	[XLB_DECAP_CHANCE_LOCAL] = "second_chance_local",
 	[XLB_DECAP_CHANCE_FORWARD] = "second_chance_forwarded",
 	[XLB_DECAP_CHANCE_NO_ROUTE] = "second_chance_no_route",
+	[XLB_DECAP_CHANCE_NOT_PEER] = "second_chance_not_peer",
 };
 
 const char *xlb_stat_kind(unsigned int reason)
