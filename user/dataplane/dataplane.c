@@ -299,6 +299,15 @@ int xlb_dp_set_service(const struct xlb_dp *dp, __u32 slot, struct xlb_service_k
 	return 0;
 }
 
+int xlb_dp_get_service(const struct xlb_dp *dp, __u32 slot, struct xlb_service_key key,
+		       struct xlb_service *svc)
+{
+	key.slot = slot;
+	if (bpf_map_lookup_elem(dp->services, &key, svc))
+		return errno == ENOENT ? -ENOENT : map_err("read", "xlb_services");
+	return 0;
+}
+
 int xlb_dp_set_vip(const struct xlb_dp *dp, __u32 slot, const union xlb_addr *vip, __u8 family)
 {
 	struct xlb_vip_key key = { .vip = *vip, .family = family, .slot = slot };

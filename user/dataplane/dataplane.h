@@ -54,6 +54,9 @@ int xlb_dp_set_slot_conf(const struct xlb_dp *dp, __u32 slot, const struct xlb_s
 int xlb_dp_clear_slot(const struct xlb_dp *dp, __u32 slot);
 int xlb_dp_set_service(const struct xlb_dp *dp, __u32 slot, struct xlb_service_key key,
 		       const struct xlb_service *svc);
+/* A slot's service record by key (key.slot is ignored): 0, or -ENOENT. */
+int xlb_dp_get_service(const struct xlb_dp *dp, __u32 slot, struct xlb_service_key key,
+		       struct xlb_service *svc);
 int xlb_dp_set_vip(const struct xlb_dp *dp, __u32 slot, const union xlb_addr *vip, __u8 family);
 int xlb_dp_set_backend(const struct xlb_dp *dp, __u32 slot, __u32 id,
 		       const struct xlb_backend *be);
