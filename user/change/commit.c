@@ -5,12 +5,9 @@
  * before the switch touches the live slot, so a failure at any step leaves
  * the running tables, backends and history as they were.
  *
- * Test hooks: XLB_FAIL_AT=backends|tables|services|conf|record|switch makes
- * the commit fail at that step (finalize only pauses: the switch is done); XLB_PAUSE_AT=STEP sleeps there for
- * XLB_PAUSE_SECONDS (default 5) so a test can kill the controller mid-apply; it says
- * "paused at step STEP" on stderr first, which is what the test waits for.
- * XLB_FAIL_AT_FILE=PATH: while PATH exists, the step it names fails (a test
- * makes a running daemon's commits fail, then recover).
+ * Steps a test may fail or pause at (fault.h; none in production):
+ * backends, tables, services, conf, record, switch, finalize (pauses only:
+ * the switch is done).
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -21,45 +18,11 @@
 #include <unistd.h>
 #include <bpf/bpf.h>
 #include "commit.h"
+#include "fault.h"
 #include "loader.h"
 #include "log.h"
 #include "moved.h"
 #include "netutil.h"
-
-/* XLB_FAIL_AT, or the first word of the file XLB_FAIL_AT_FILE names (a running daemon's). */
-static const char *fail_step(char *buf, size_t len)
-{
-	const char *path = getenv("XLB_FAIL_AT_FILE");
-	FILE *f;
-
-	if (!path)
-		return getenv("XLB_FAIL_AT");
-	f = fopen(path, "r");
-	if (!f)
-		return getenv("XLB_FAIL_AT");
-	if (!fgets(buf, len, f))
-		buf[0] = '\0';
-	fclose(f);
-	buf[strcspn(buf, " \n")] = '\0';
-	return buf;
-}
-
-static int test_hook(const char *step)
-{
-	char buf[32];
-	const char *fail = fail_step(buf, sizeof(buf)), *pause = getenv("XLB_PAUSE_AT");
-
-	if (pause && !strcmp(pause, step)) {
-		const char *s = getenv("XLB_PAUSE_SECONDS");
-
-		fprintf(stderr, "xlb: paused at step '%s' (XLB_PAUSE_AT)\n", step);
-		fflush(stderr);
-		sleep(s ? atoi(s) : 5);
-	}
-	if (fail && !strcmp(fail, step))
-		return xlb_errf(-EIO, "injected failure at step '%s' (XLB_FAIL_AT)", step);
-	return 0;
-}
 
 /* ---- writing the idle slot ----------------------------------------------------- */
 
@@ -301,7 +264,7 @@ static int write_service(struct xlb_ctl *c, __u32 slot, const struct xlb_service
 		if (!err && !xlb_assign_find(&c->assign, s->name, &b->addr, b->family))
 			err = zero_counters(&c->dp, c->dp.backend_stats, as->id);
 	}
-	err = err ?: test_hook("tables");
+	err = err ?: xlb_fault("tables");
 	live_key.slot = c->live_slot;
 	live = !bpf_map_lookup_elem(c->dp.services, &live_key, &live_svc) && live_svc.index == idx;
 	same_shape = live && live_svc.table_size == s->table_size &&
@@ -313,7 +276,7 @@ static int write_service(struct xlb_ctl *c, __u32 slot, const struct xlb_service
 			err = *table_fd;
 		err = err ?: keep_replaced(c, slot, s, idx, live ? &live_svc : NULL, same_shape,
 					   &svc);
-		err = err ?: test_hook("services") ?: xlb_dp_set_service(&c->dp, slot, key, &svc);
+		err = err ?: xlb_fault("services") ?: xlb_dp_set_service(&c->dp, slot, key, &svc);
 	}
 	/* a forced-empty service keeps its VIP (classified) but no longer matches */
 	err = err ?: xlb_dp_set_vip(&c->dp, slot, &s->vip, s->family);
@@ -331,7 +294,7 @@ static int write_slot(struct xlb_ctl *c, __u32 slot, const struct xlb_config *cf
 	struct xlb_slot_conf conf;
 	int err;
 
-	err = xlb_dp_clear_slot(&c->dp, slot) ?: test_hook("backends");
+	err = xlb_dp_clear_slot(&c->dp, slot) ?: xlb_fault("backends");
 	for (__u32 i = 0; i < cfg->nr_services && !err; i++) {
 		__u32 idx = xlb_assign_service(a, cfg->services[i].name);
 		int fd;
@@ -345,7 +308,7 @@ static int write_slot(struct xlb_ctl *c, __u32 slot, const struct xlb_config *cf
 	err = err ?: xlb_dp_publish_tables(&c->dp, slot, indices, fds, n);
 	for (__u32 i = 0; i < n; i++)
 		close(fds[i]);
-	err = err ?: test_hook("conf") ?: xlb_dp_get_slot_conf(&c->dp, c->live_slot, &conf);
+	err = err ?: xlb_fault("conf") ?: xlb_dp_get_slot_conf(&c->dp, c->live_slot, &conf);
 	if (err)
 		return err;
 	conf.generation = gen;
@@ -409,16 +372,16 @@ int xlb_commit(struct xlb_ctl *c, const struct xlb_config *cfg, const struct xlb
 	if (err)
 		goto out;
 	record_of(&rec, cfg, &a, plan, m, gen);
-	err = test_hook("record") ?: xlb_history_write(c->hist, &rec);
+	err = xlb_fault("record") ?: xlb_history_write(c->hist, &rec);
 	if (err)
 		goto out;
-	err = test_hook("switch") ?: xlb_dp_switch(&c->dp, slot);
+	err = xlb_fault("switch") ?: xlb_dp_switch(&c->dp, slot);
 	if (err) {
 		/* never went live: the pending record goes */
 		xlb_history_reconcile(c->hist, c->live_gen);
 		goto out;
 	}
-	test_hook("finalize");	/* live, record still pending: a crash here is reconciled */
+	xlb_fault("finalize");	/* live, record still pending: a crash here is reconciled */
 	rec.pending = false;
 	if (xlb_history_write(c->hist, &rec))
 		pr_warn("generation %llu is live but its record stays pending: %s\n",
