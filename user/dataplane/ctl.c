@@ -7,6 +7,7 @@
 #include <unistd.h>
 #include <bpf/bpf.h>
 #include "ctl.h"
+#include "fault.h"
 #include "history.h"
 #include "loader.h"
 #include "log.h"
@@ -38,6 +39,29 @@ static int load_running(struct xlb_ctl *c, bool lost_ok)
 	memset(&r.assign, 0, sizeof(r.assign));
 	xlb_record_free(&r);
 	return 0;
+}
+
+/*
+ * A reader settles an interrupted apply too, unless one is under way: with
+ * the lock, and against the live generation read under it — the one read
+ * before may be older than a commit that landed since, whose record a
+ * reconcile with it would take for one that never went live.
+ */
+static void settle(struct xlb_ctl *c)
+{
+	struct xlb_slot_conf conf;
+	int fd;
+
+	xlb_fault("reader");	/* tests: a commit lands between the read and the lock */
+	fd = xlb_trylock_dev(c->ifname);
+	if (fd < 0)
+		return;
+	if (!xlb_dp_active_slot(&c->dp, &c->live_slot) &&
+	    !xlb_dp_get_slot_conf(&c->dp, c->live_slot, &conf)) {
+		c->live_gen = conf.generation;
+		xlb_history_reconcile(c->hist, c->live_gen);
+	}
+	close(fd);
 }
 
 static int ctl_open(const char *ifname, const char *state_root, bool readonly, bool wait,
@@ -74,13 +98,7 @@ static int ctl_open(const char *ifname, const char *state_root, bool readonly, b
 		if (err)
 			goto fail;
 	} else {
-		/* a reader settles an interrupted apply too, unless one is under way */
-		int fd = xlb_trylock_dev(ifname);
-
-		if (fd >= 0) {
-			xlb_history_reconcile(c->hist, c->live_gen);
-			close(fd);
-		}
+		settle(c);
 	}
 	err = xlb_history_list(c->hist, &gens, &n);
 	if (err)
