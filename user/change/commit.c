@@ -16,7 +16,6 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
-#include <bpf/bpf.h>
 #include "commit.h"
 #include "fault.h"
 #include "loader.h"
@@ -25,19 +24,6 @@
 #include "netutil.h"
 
 /* ---- writing the idle slot ----------------------------------------------------- */
-
-static int zero_counters(const struct xlb_dp *dp, int fd, __u32 key)
-{
-	void *zero = calloc(dp->nr_cpus, sizeof(struct xlb_counters));
-	int err = 0;
-
-	if (!zero)
-		return xlb_errf(-ENOMEM, "out of memory");
-	if (bpf_map_update_elem(fd, &key, zero, BPF_ANY))
-		err = xlb_errf(-errno, "cannot reset counters: %s", strerror(errno));
-	free(zero);
-	return err;
-}
 
 /*
  * Would this service's table be the one already live?  Same size, the same
@@ -240,7 +226,6 @@ static int write_service(struct xlb_ctl *c, __u32 slot, const struct xlb_service
 				       .family = s->family };
 	struct xlb_service svc = { .index = idx, .table_size = s->table_size,
 				   .hash_seed = s->seeds.flow }, live_svc;
-	struct xlb_service_key live_key = key;
 	__u32 *ids = calloc(s->nr_backends + 1, sizeof(*ids));
 	bool live, same_shape;
 	int err = 0;
@@ -262,11 +247,10 @@ static int write_service(struct xlb_ctl *c, __u32 slot, const struct xlb_service
 		ids[j] = as->id;
 		err = xlb_dp_set_backend(&c->dp, slot, as->id, &be);
 		if (!err && !xlb_assign_find(&c->assign, s->name, &b->addr, b->family))
-			err = zero_counters(&c->dp, c->dp.backend_stats, as->id);
+			err = xlb_dp_reset_counters(&c->dp, c->dp.backend_stats, as->id);
 	}
 	err = err ?: xlb_fault("tables");
-	live_key.slot = c->live_slot;
-	live = !bpf_map_lookup_elem(c->dp.services, &live_key, &live_svc) && live_svc.index == idx;
+	live = !xlb_dp_get_service(&c->dp, c->live_slot, key, &live_svc) && live_svc.index == idx;
 	same_shape = live && live_svc.table_size == s->table_size &&
 		     live_svc.hash_seed == s->seeds.flow;
 	if (!err && xlb_service_holders(s)) {
@@ -281,7 +265,7 @@ static int write_service(struct xlb_ctl *c, __u32 slot, const struct xlb_service
 	/* a forced-empty service keeps its VIP (classified) but no longer matches */
 	err = err ?: xlb_dp_set_vip(&c->dp, slot, &s->vip, s->family);
 	if (!err && xlb_assign_service(&c->assign, s->name) < 0)
-		err = zero_counters(&c->dp, c->dp.service_stats, idx);
+		err = xlb_dp_reset_counters(&c->dp, c->dp.service_stats, idx);
 	free(ids);
 	return err;
 }

@@ -5,7 +5,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include <bpf/bpf.h>
 #include "ctl.h"
 #include "fault.h"
 #include "history.h"
@@ -154,22 +153,28 @@ static bool same_key(const struct xlb_service_key *k, const struct xlb_service_c
 static int recover_services(struct xlb_ctl *c, const struct xlb_config *cfg,
 			    struct xlb_assign *a)
 {
-	struct xlb_service_key k, *prev = NULL;
-	struct xlb_service v;
+	struct xlb_service_key *keys = calloc(XLB_MAX_SERVICES, sizeof(*keys));
+	struct xlb_service *svcs = calloc(XLB_MAX_SERVICES, sizeof(*svcs));
+	__u32 n = 0;
+	int err = keys && svcs ? xlb_dp_slot_services(&c->dp, c->live_slot, keys, svcs,
+						      XLB_MAX_SERVICES, &n)
+			       : xlb_errf(-ENOMEM, "out of memory");
 
-	while (!bpf_map_get_next_key(c->dp.services, prev, &k)) {
-		prev = &k;
-		if (k.slot != c->live_slot || bpf_map_lookup_elem(c->dp.services, &k, &v) ||
-		    v.index >= XLB_MAX_SERVICES || a->nr_svc >= XLB_MAX_SERVICES)
+	for (__u32 j = 0; !err && j < n; j++) {
+		const struct xlb_service_key *k = &keys[j];
+
+		if (svcs[j].index >= XLB_MAX_SERVICES || a->nr_svc >= XLB_MAX_SERVICES)
 			continue;
-		snprintf(a->svc_name[a->nr_svc], XLB_NAME_MAX, "#%u", v.index);
+		snprintf(a->svc_name[a->nr_svc], XLB_NAME_MAX, "#%u", svcs[j].index);
 		for (__u32 i = 0; i < cfg->nr_services; i++)
-			if (same_key(&k, &cfg->services[i]))
+			if (same_key(k, &cfg->services[i]))
 				snprintf(a->svc_name[a->nr_svc], XLB_NAME_MAX, "%s",
 					 cfg->services[i].name);
-		a->svc_index[a->nr_svc++] = v.index;
+		a->svc_index[a->nr_svc++] = svcs[j].index;
 	}
-	return 0;
+	free(keys);
+	free(svcs);
+	return err;
 }
 
 static const char *service_named(const struct xlb_assign *a, __u32 index)
@@ -195,7 +200,7 @@ static __u32 recover_next_gen(struct xlb_ctl *c)
 	for (__u32 key = 0; key < XLB_SLOTS * XLB_MAX_BACKENDS; key++) {
 		struct xlb_backend be;
 
-		if (!bpf_map_lookup_elem(c->dp.backends, &key, &be) &&
+		if (!xlb_dp_get_backend(&c->dp, key / XLB_MAX_BACKENDS, key % XLB_MAX_BACKENDS, &be) &&
 		    be.family != XLB_FAMILY_NONE && be.gen >= next)
 			next = be.gen + 1;
 	}
@@ -221,14 +226,16 @@ int xlb_ctl_recover_assign(struct xlb_ctl *c, const struct xlb_config *cfg)
 	a.be = calloc(XLB_MAX_BACKENDS, sizeof(*a.be));
 	if (!a.be)
 		return xlb_errf(-ENOMEM, "out of memory");
-	recover_services(c, cfg, &a);
+	if (recover_services(c, cfg, &a)) {
+		xlb_assign_free(&a);
+		return xlb_errf(-EIO, "cannot read the live services: %s", xlb_errmsg());
+	}
 	for (__u32 id = 1; id < XLB_MAX_BACKENDS; id++) {
-		__u32 key = c->live_slot * XLB_MAX_BACKENDS + id;
 		struct xlb_assigned *b = &a.be[a.nr_be];
 		struct xlb_backend be;
 		const char *svc;
 
-		if (bpf_map_lookup_elem(c->dp.backends, &key, &be) || be.family == XLB_FAMILY_NONE ||
+		if (xlb_dp_get_backend(&c->dp, c->live_slot, id, &be) || be.family == XLB_FAMILY_NONE ||
 		    !(svc = service_named(&a, be.service)))
 			continue;
 		snprintf(b->service, sizeof(b->service), "%s", svc);
