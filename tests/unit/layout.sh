@@ -32,4 +32,7 @@ check "no raw map content call outside dataplane*.c and the loaders${out:+: $out
 check "the allowed files are there (the rule names real files)" \
 	test -f "$ROOT/user/dataplane/dataplane.c" -a -f "$ROOT/user/dataplane/loader.c" \
 	-a -f "$ROOT/user/dataplane/upgrade.c" -a -f "$ROOT/user/dataplane/decap.c"
+# a commit computes its new slot contents without the maps (slotplan.c), then writes them
+check "slotplan.c, the commit's computation, touches no map" bash -c \
+	"! grep -nE 'xlb_dp_|bpf_|dataplane\.h|fopen|open\(' '$ROOT/user/change/slotplan.c'"
 done_testing
