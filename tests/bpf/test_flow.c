@@ -22,6 +22,7 @@
 #include "change.h"
 #include "flow.h"
 #include "loader.h"
+#include "moved.h"
 #include "log.h"
 #include "netutil.h"
 #include "pktbuild.h"
@@ -269,6 +270,80 @@ static void xlb_flow_agrees_with_the_program(void **state)
 	assert_true(t.naive_wrong > 0);
 }
 
+/*
+ * State pinned by a version that remembered every flow: xlb_moved_adopt()
+ * marks moved each slot where a remembered flow holds another backend than
+ * the table's, so that the program (which reads no state in an unmoved
+ * slot) keeps it there — and xlb flow says so.
+ */
+static void adopted_state_keeps_remembered_flows(void **state)
+{
+	const struct tsvc *ts = &svcs[0];
+	const struct xlb_service_conf *s;
+	struct xlb_ctl c;
+	__u32 *ids, m, marked, planted = 0, before = 0;
+	int which[64];
+
+	(void)state;
+	SKIP_IF_NEEDED();
+	assert_int_equal(xlb_ctl_open(ifname, state_dir, true, &c), 0);
+	s = xlb_config_service(&c.running, ts->name);
+	assert_non_null(s);
+	assert_int_equal(xlb_dp_get_table_raw(&c.dp, c.live_slot,
+					      xlb_assign_service(&c.assign, s->name), &ids, &m), 0);
+	for (int i = 5000; i < 5400 && planted < 40; i++) {
+		struct xlb_flow_key k = { .proto = ts->proto, .dport = htons(ts->port) };
+		struct xlb_flow_explain e;
+		struct xlb_backend be;
+		struct xlb_flow f;
+		char client[64], to[64];
+		__u32 cur, other = 0;
+		__u16 port;
+
+		flow_client(ts, i, client, sizeof(client), &port);
+		xlb_addr_parse(client, &k.src, &k.family);
+		k.dst = s->vip;
+		k.sport = htons(port);
+		assert_int_equal(xlb_flow_explain(&c, s, &k, &e), 0);
+		if (e.moved)
+			continue;
+		cur = XLB_TABLE_CUR(ids[e.slot]);
+		for (__u32 b = 0; b < m && !other; b++)
+			if (XLB_TABLE_CUR(ids[b]) != cur)
+				other = XLB_TABLE_CUR(ids[b]);
+		assert_int_equal(xlb_dp_get_backend(&c.dp, c.live_slot, other, &be), 0);
+		f = (struct xlb_flow){ .backend = other, .gen = be.gen };
+		assert_int_equal(bpf_map_update_elem(c.dp.flows, &k, &f, BPF_ANY), 0);
+		/* the control: an unmoved slot reads no state, the entry is not followed */
+		send_flow(ts, client, port, 0x10, to, sizeof(to));
+		before += !strcmp(to, e.current);
+		which[planted++] = i;
+	}
+	free(ids);
+	assert_true(planted >= 20);
+	assert_int_equal(before, planted);
+	assert_int_equal(xlb_moved_adopt(&c.dp, &marked), 0);
+	printf("# adopted: %u flows planted in unmoved slots, %u slots marked\n", planted, marked);
+	assert_true(marked >= 1);
+	for (__u32 n = 0; n < planted; n++) {
+		struct xlb_flow_key k = { .proto = ts->proto, .dport = htons(ts->port) };
+		struct xlb_flow_explain e;
+		char client[64], to[64];
+		__u16 port;
+
+		flow_client(ts, which[n], client, sizeof(client), &port);
+		xlb_addr_parse(client, &k.src, &k.family);
+		k.dst = s->vip;
+		k.sport = htons(port);
+		assert_int_equal(xlb_flow_explain(&c, s, &k, &e), 0);
+		assert_true(e.moved);
+		assert_true(e.remembered[0] && strcmp(e.remembered, e.current));
+		send_flow(ts, client, port, 0x10, to, sizeof(to));
+		assert_string_equal(to, e.remembered);
+	}
+	xlb_ctl_close(&c);
+}
+
 static int setup(void **state)
 {
 	char cmd[512];
@@ -322,6 +397,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(xlb_flow_agrees_with_the_program),
+		cmocka_unit_test(adopted_state_keeps_remembered_flows),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
