@@ -41,11 +41,12 @@ CLI_OBJS   := $(patsubst user/%.c,$(BUILD)/user/%.o,$(CLI_SRCS))
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(BUILD)/tests/unit/%,$(wildcard tests/unit/test_*.c))
 BPF_TESTS  := $(patsubst tests/bpf/%.c,$(BUILD)/tests/bpf/%,$(wildcard tests/bpf/test_*.c))
 .PRECIOUS: $(BUILD)/tests/%.o $(BUILD)/tools/%.o
-TEST_OBJS  := $(BUILD)/tests/pktbuild.o $(BUILD)/tests/testnet.o
+# tests/faults.o: fault injection from the environment (user/util/fault.h), never in build/xlb
+TEST_OBJS  := $(BUILD)/tests/pktbuild.o $(BUILD)/tests/testnet.o $(BUILD)/tests/faults.o
 BPF_TEST_OBJS := $(BUILD)/tests/bpf/xlbtest.o
 
 .PHONY: all clean check check-unit check-bpf check-e2e deps demo demo-fleet deb bench bench-deps bench-prog bench-ctl fuzz install
-all: $(BUILD)/xlb $(BUILD)/bench-prog $(BUILD)/bench-ctl $(BUILD)/udp-echo $(BUILD)/pktgen \
+all: $(BUILD)/xlb $(BUILD)/xlb-faults $(BUILD)/bench-prog $(BUILD)/bench-ctl $(BUILD)/udp-echo $(BUILD)/pktgen \
      $(BUILD)/bench-node
 
 $(BUILD)/%.bpf.o: bpf/%.bpf.c $(wildcard bpf/*.h) include/xlb_abi.h | $(BUILD)
@@ -77,6 +78,11 @@ $(BUILD)/libxlb.a: $(LIB_OBJS)
 	$(Q)rm -f $@ && ar rcs $@ $^
 
 $(BUILD)/xlb: $(CLI_OBJS) $(BUILD)/libxlb.a
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+# the same command with fault injection (XLB_FAIL_AT, XLB_PAUSE_AT): for tests only
+$(BUILD)/xlb-faults: $(CLI_OBJS) $(BUILD)/tests/faults.o $(BUILD)/libxlb.a
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
@@ -144,7 +150,7 @@ check:
 check-unit: $(UNIT_TESTS) $(BUILD)/xlb
 	$(Q)tools/run-tests unit $(BUILD)/results $(UNIT_TESTS) $(wildcard tests/unit/*.sh)
 
-check-bpf: $(BPF_TESTS) $(BUILD)/xlb $(BUILD)/pktgen $(BUILD)/bench-node
+check-bpf: $(BPF_TESTS) $(BUILD)/xlb $(BUILD)/xlb-faults $(BUILD)/pktgen $(BUILD)/bench-node
 	$(Q)tools/run-tests bpf $(BUILD)/results $(BPF_TESTS) $(wildcard tests/bpf/*.sh)
 
 check-e2e: all

@@ -5,6 +5,8 @@ XT_N=0
 XT_FAIL=0
 XT_NS="xt$$-"	# the dash: xt12- never prefixes xt1234-'s namespaces
 XLB=${XLB:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/build/xlb}
+# the same command with fault injection (XLB_FAIL_AT, XLB_PAUSE_AT): build/xlb reads neither
+XLB_FAULTS=${XLB_FAULTS:-$(dirname "$XLB")/xlb-faults}
 
 ok() { XT_N=$((XT_N + 1)); echo "ok $XT_N - $*"; }
 not_ok() { XT_N=$((XT_N + 1)); XT_FAIL=$((XT_FAIL + 1)); echo "not ok $XT_N - $*"; }

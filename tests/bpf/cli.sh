@@ -75,7 +75,7 @@ check_exit "an unwritable state directory exits 2" 2 nsenter --net=/run/netns/$N
 g=$(gen)
 # the xlb process itself in the background, so that kill -9 reaches it
 kill_mid_apply() {
-	XLB_PAUSE_AT=$1 XLB_PAUSE_SECONDS=30 nsenter --net=/run/netns/$NS $XLB --state "$STATE" \
+	XLB_PAUSE_AT=$1 XLB_PAUSE_SECONDS=30 nsenter --net=/run/netns/$NS $XLB_FAULTS --state "$STATE" \
 		backend add web "$2" >/dev/null 2>"$STATE/pause.err" &
 	local pid=$!
 	# it holds the lock and stands at the step: then kill it
@@ -92,4 +92,16 @@ g2=$(gen)
 check "killed after the switch: the new generation is live" test "$g2" -gt "$g"
 check "killed after the switch: the next command records it" bash -c "x() { nsenter --net=/run/netns/$NS $XLB --state '$STATE' \"\$@\"; }; x backend list >/dev/null; x -j config history | jq -e '.[-1].generation == $g2 and .[-1].live and (.[-1].pending != true)'"
 check "and its configuration is the running one" bash -c "x() { nsenter --net=/run/netns/$NS $XLB --state '$STATE' \"\$@\"; }; x -j backend list | jq -e 'any(.[]; .address == \"198.51.100.6\")'"
+# fault injection is the test build's alone: build/xlb holds no trace of it and ignores it
+check "build/xlb holds no XLB_FAIL_AT, XLB_PAUSE_AT" bash -c "! grep -qaE 'XLB_(FAIL|PAUSE)_AT' '$XLB'"
+check "the control: build/xlb-faults holds them" grep -qa XLB_FAIL_AT "$XLB_FAULTS"
+g=$(gen)
+XLB_FAIL_AT=tables nsenter --net=/run/netns/$NS $XLB_FAULTS --state "$STATE" \
+	backend add web 198.51.100.7 >/dev/null 2>"$STATE/fail.err"
+check "the control: xlb-faults fails at XLB_FAIL_AT=tables, nothing applied" bash -c \
+	"grep -q \"injected failure at step 'tables'\" '$STATE/fail.err' && [ $(gen) = $g ]"
+XLB_FAIL_AT=tables XLB_PAUSE_AT=tables XLB_PAUSE_SECONDS=30 timeout 20 \
+	nsenter --net=/run/netns/$NS $XLB --state "$STATE" backend add web 198.51.100.7 >/dev/null
+check "build/xlb ignores XLB_FAIL_AT and XLB_PAUSE_AT: applied (exit $?), not paused" \
+	test "$(gen)" = $((g + 1))
 done_testing

@@ -17,6 +17,7 @@
 #include <bpf/bpf.h>
 #include <linux/if_ether.h>
 #include "change.h"
+#include "fault.h"
 #include "history.h"
 #include "loader.h"
 #include "moved.h"
@@ -842,6 +843,65 @@ static void every_result_has_its_own_message(void **state)
 	assert_string_equal(xlb_errmsg(), "unknown error");
 }
 
+/*
+ * Defect 12: a read-only command read the live generation, a commit landed
+ * (switched, then killed before its record was final: pending), and the
+ * reader, taking the lock after, reconciled against the generation it had
+ * read — dropping the live generation's record as one that never went live.
+ */
+static __u64 landed;
+
+static int land_a_commit(const char *step)
+{
+	char hist[512];
+	struct xlb_record r;
+	__u64 *gens;
+	__u32 n;
+
+	if (strcmp(step, "reader") || landed)
+		return 0;
+	assert_int_equal(apply(CFG(B(1) "," B(2) "," B(3)), false), 0);
+	assert_int_equal(xlb_history_dir(state_dir, ifname, hist, sizeof(hist)), 0);
+	assert_int_equal(xlb_history_list(hist, &gens, &n), 0);
+	assert_true(n > 0);
+	landed = gens[n - 1];
+	free(gens);
+	/* what a kill at step finalize leaves: live, its record still pending */
+	assert_int_equal(xlb_history_read(hist, landed, XLB_RECORD_FULL, &r), 0);
+	r.pending = true;
+	assert_int_equal(xlb_history_write(hist, &r), 0);
+	xlb_record_free(&r);
+	return 0;
+}
+
+static void a_reader_settles_against_the_live_generation(void **state)
+{
+	xlb_fault_fn before = xlb_fault_hook;
+	struct xlb_record r;
+	struct xlb_ctl c;
+	__u64 gen;
+
+	(void)state;
+	SKIP_IF_NEEDED();
+	assert_int_equal(apply(CFG(B(1) "," B(2)), false), 0);
+	landed = 0;
+	xlb_fault_hook = land_a_commit;
+	assert_int_equal(xlb_ctl_open(ifname, state_dir, true, &c), 0);
+	xlb_fault_hook = before;
+	assert_true(landed > 0);
+	gen = c.live_gen;
+	if (xlb_history_read(c.hist, landed, XLB_RECORD_META, &r))
+		fail_msg("the reader dropped the record of live generation %llu: %s",
+			 (unsigned long long)landed, xlb_errmsg());
+	assert_false(r.pending);	/* settled as applied */
+	xlb_record_free(&r);
+	xlb_ctl_close(&c);
+	assert_int_equal(gen, landed);
+	assert_int_equal(xlb_ctl_open(ifname, state_dir, false, &c), 0);	/* running config there */
+	assert_int_equal(c.live_gen, landed);
+	xlb_ctl_close(&c);
+}
+
 static void guards_refuse_without_force(void **state)
 {
 	const char *skewed = "{\"services\":[{\"name\":\"web\",\"vip\":\"" VIP "\",\"port\":80,"
@@ -936,6 +996,7 @@ int main(void)
 		cmocka_unit_test(rollback_restores_tables_byte_for_byte),
 		cmocka_unit_test(a_failure_at_any_step_changes_nothing),
 		cmocka_unit_test(every_result_has_its_own_message),
+		cmocka_unit_test(a_reader_settles_against_the_live_generation),
 		cmocka_unit_test(guards_refuse_without_force),
 		cmocka_unit_test(a_forced_empty_service_stops_matching),
 		cmocka_unit_test(two_changes_in_a_row),

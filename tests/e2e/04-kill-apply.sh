@@ -11,7 +11,7 @@ requests 120 http://$VIP4/ >/tmp/$LP-answers &
 load=$!
 gen() { xlb -j status | jq -r '.[0].generation'; }
 kill_at() {	# $1: step to stop at, $2: backend to add
-	XLB_PAUSE_AT=$1 XLB_PAUSE_SECONDS=30 $LAB xlb --prefix $LP backend add web $2 \
+	XLB=$XLB_FAULTS XLB_PAUSE_AT=$1 XLB_PAUSE_SECONDS=30 $LAB xlb --prefix $LP backend add web $2 \
 		>/dev/null 2>/tmp/$LP-pause.err &
 	local pid=$!
 	# it holds the lock and stands at the step: then kill it

@@ -28,7 +28,7 @@ check "control: taking 3 of 5 out at once by hand is refused (exit $rc)" \
 	bash -c "[ $rc = 1 ] && grep -q 'of new flows would move' <<<'$out'"
 
 FAIL=/tmp/$LP-fail-at LOG=/tmp/$LP-daemon.log
-XLB_FAIL_AT_FILE=$FAIL nsenter --net=/run/netns/$LP-lb "$ROOT/build/xlb" --state /tmp/$LP-state \
+XLB_FAIL_AT_FILE=$FAIL nsenter --net=/run/netns/$LP-lb "$ROOT/build/xlb-faults" --state /tmp/$LP-state \
 	--dev ${LP}lb0 daemon --config $CONF --metrics 127.0.0.1:9146 2>$LOG &
 metrics() { lab lb curl -s -m 2 http://127.0.0.1:9146/metrics; }
 check "the daemon serves metrics" wait_for 10 metrics

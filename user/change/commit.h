@@ -1,6 +1,8 @@
 /*
  * Commit: the last steps of a change (see change.h for the whole way) —
- * assign numbers, write the idle slot, record the generation as pending,
+ * assign numbers, compute the idle slot's contents from the live slot
+ * (xlb_slot_plan, slotplan.h: pure) and write them in one pass, record the
+ * generation as pending,
  * switch with one map write, finalise the record.  Called with the
  * interface lock held (struct xlb_ctl opened writable).
  */

@@ -83,6 +83,8 @@ static void print_text(const struct xlb_service_conf *s, const char *client,
 	if (e->remembered[0])
 		printf("  remembered here: %s%s%s (connection table)\n", e->remembered,
 		       e->remembered_alt[0] ? ", second chance " : "", e->remembered_alt);
+	else if (e->stale)
+		printf("  remembered here for a backend gone or down: re-hashed (current backend)\n");
 	else if (e->syn[0])
 		printf("  remembered here: %s (its SYN, not answered yet)\n", e->syn);
 	else

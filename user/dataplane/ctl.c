@@ -5,8 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include <bpf/bpf.h>
 #include "ctl.h"
+#include "fault.h"
 #include "history.h"
 #include "loader.h"
 #include "log.h"
@@ -38,6 +38,29 @@ static int load_running(struct xlb_ctl *c, bool lost_ok)
 	memset(&r.assign, 0, sizeof(r.assign));
 	xlb_record_free(&r);
 	return 0;
+}
+
+/*
+ * A reader settles an interrupted apply too, unless one is under way: with
+ * the lock, and against the live generation read under it — the one read
+ * before may be older than a commit that landed since, whose record a
+ * reconcile with it would take for one that never went live.
+ */
+static void settle(struct xlb_ctl *c)
+{
+	struct xlb_slot_conf conf;
+	int fd;
+
+	xlb_fault("reader");	/* tests: a commit lands between the read and the lock */
+	fd = xlb_trylock_dev(c->ifname);
+	if (fd < 0)
+		return;
+	if (!xlb_dp_active_slot(&c->dp, &c->live_slot) &&
+	    !xlb_dp_get_slot_conf(&c->dp, c->live_slot, &conf)) {
+		c->live_gen = conf.generation;
+		xlb_history_reconcile(c->hist, c->live_gen);
+	}
+	close(fd);
 }
 
 static int ctl_open(const char *ifname, const char *state_root, bool readonly, bool wait,
@@ -74,13 +97,7 @@ static int ctl_open(const char *ifname, const char *state_root, bool readonly, b
 		if (err)
 			goto fail;
 	} else {
-		/* a reader settles an interrupted apply too, unless one is under way */
-		int fd = xlb_trylock_dev(ifname);
-
-		if (fd >= 0) {
-			xlb_history_reconcile(c->hist, c->live_gen);
-			close(fd);
-		}
+		settle(c);
 	}
 	err = xlb_history_list(c->hist, &gens, &n);
 	if (err)
@@ -136,22 +153,28 @@ static bool same_key(const struct xlb_service_key *k, const struct xlb_service_c
 static int recover_services(struct xlb_ctl *c, const struct xlb_config *cfg,
 			    struct xlb_assign *a)
 {
-	struct xlb_service_key k, *prev = NULL;
-	struct xlb_service v;
+	struct xlb_service_key *keys = calloc(XLB_MAX_SERVICES, sizeof(*keys));
+	struct xlb_service *svcs = calloc(XLB_MAX_SERVICES, sizeof(*svcs));
+	__u32 n = 0;
+	int err = keys && svcs ? xlb_dp_slot_services(&c->dp, c->live_slot, keys, svcs,
+						      XLB_MAX_SERVICES, &n)
+			       : xlb_errf(-ENOMEM, "out of memory");
 
-	while (!bpf_map_get_next_key(c->dp.services, prev, &k)) {
-		prev = &k;
-		if (k.slot != c->live_slot || bpf_map_lookup_elem(c->dp.services, &k, &v) ||
-		    v.index >= XLB_MAX_SERVICES || a->nr_svc >= XLB_MAX_SERVICES)
+	for (__u32 j = 0; !err && j < n; j++) {
+		const struct xlb_service_key *k = &keys[j];
+
+		if (svcs[j].index >= XLB_MAX_SERVICES || a->nr_svc >= XLB_MAX_SERVICES)
 			continue;
-		snprintf(a->svc_name[a->nr_svc], XLB_NAME_MAX, "#%u", v.index);
+		snprintf(a->svc_name[a->nr_svc], XLB_NAME_MAX, "#%u", svcs[j].index);
 		for (__u32 i = 0; i < cfg->nr_services; i++)
-			if (same_key(&k, &cfg->services[i]))
+			if (same_key(k, &cfg->services[i]))
 				snprintf(a->svc_name[a->nr_svc], XLB_NAME_MAX, "%s",
 					 cfg->services[i].name);
-		a->svc_index[a->nr_svc++] = v.index;
+		a->svc_index[a->nr_svc++] = svcs[j].index;
 	}
-	return 0;
+	free(keys);
+	free(svcs);
+	return err;
 }
 
 static const char *service_named(const struct xlb_assign *a, __u32 index)
@@ -177,7 +200,7 @@ static __u32 recover_next_gen(struct xlb_ctl *c)
 	for (__u32 key = 0; key < XLB_SLOTS * XLB_MAX_BACKENDS; key++) {
 		struct xlb_backend be;
 
-		if (!bpf_map_lookup_elem(c->dp.backends, &key, &be) &&
+		if (!xlb_dp_get_backend(&c->dp, key / XLB_MAX_BACKENDS, key % XLB_MAX_BACKENDS, &be) &&
 		    be.family != XLB_FAMILY_NONE && be.gen >= next)
 			next = be.gen + 1;
 	}
@@ -203,14 +226,16 @@ int xlb_ctl_recover_assign(struct xlb_ctl *c, const struct xlb_config *cfg)
 	a.be = calloc(XLB_MAX_BACKENDS, sizeof(*a.be));
 	if (!a.be)
 		return xlb_errf(-ENOMEM, "out of memory");
-	recover_services(c, cfg, &a);
+	if (recover_services(c, cfg, &a)) {
+		xlb_assign_free(&a);
+		return xlb_errf(-EIO, "cannot read the live services: %s", xlb_errmsg());
+	}
 	for (__u32 id = 1; id < XLB_MAX_BACKENDS; id++) {
-		__u32 key = c->live_slot * XLB_MAX_BACKENDS + id;
 		struct xlb_assigned *b = &a.be[a.nr_be];
 		struct xlb_backend be;
 		const char *svc;
 
-		if (bpf_map_lookup_elem(c->dp.backends, &key, &be) || be.family == XLB_FAMILY_NONE ||
+		if (xlb_dp_get_backend(&c->dp, c->live_slot, id, &be) || be.family == XLB_FAMILY_NONE ||
 		    !(svc = service_named(&a, be.service)))
 			continue;
 		snprintf(b->service, sizeof(b->service), "%s", svc);

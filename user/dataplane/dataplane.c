@@ -1,4 +1,4 @@
-/* Map access for the controller and the tests: one place that knows the maps. */
+/* Map access for the controller and the tests: one place that knows the maps (dataplane.h). */
 #include <errno.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -11,8 +11,6 @@
 #include "log.h"
 #include "bpf/hash.h"
 
-static int percpu_sum(const struct xlb_dp *dp, int fd, __u32 key, __u64 *out, size_t words,
-		      const char *name);
 static int read_table(int outer, __u32 slot, __u32 service, __u32 **ids, __u32 *m);
 
 struct dp_map {
@@ -299,6 +297,15 @@ int xlb_dp_set_service(const struct xlb_dp *dp, __u32 slot, struct xlb_service_k
 	return 0;
 }
 
+int xlb_dp_get_service(const struct xlb_dp *dp, __u32 slot, struct xlb_service_key key,
+		       struct xlb_service *svc)
+{
+	key.slot = slot;
+	if (bpf_map_lookup_elem(dp->services, &key, svc))
+		return errno == ENOENT ? -ENOENT : map_err("read", "xlb_services");
+	return 0;
+}
+
 int xlb_dp_set_vip(const struct xlb_dp *dp, __u32 slot, const union xlb_addr *vip, __u8 family)
 {
 	struct xlb_vip_key key = { .vip = *vip, .family = family, .slot = slot };
@@ -458,22 +465,6 @@ int xlb_dp_get_backend(const struct xlb_dp *dp, __u32 slot, __u32 id, struct xlb
 	return 0;
 }
 
-int xlb_dp_syn_stats(const struct xlb_dp *dp, __u32 id, struct xlb_syn_stat *out)
-{
-	memset(out, 0, sizeof(*out));
-	if (dp->syn_stats < 0 || id >= XLB_MAX_BACKENDS)
-		return 0;
-	return percpu_sum(dp, dp->syn_stats, id, (__u64 *)out, sizeof(*out) / 8, "xlb_syn_stats");
-}
-
-int xlb_dp_moved_stats(const struct xlb_dp *dp, struct xlb_moved_stats *out)
-{
-	memset(out, 0, sizeof(*out));
-	if (dp->moved_stats < 0)
-		return 0;
-	return percpu_sum(dp, dp->moved_stats, 0, (__u64 *)out, sizeof(*out) / 8, "xlb_moved_stats");
-}
-
 int xlb_dp_get_table_raw(const struct xlb_dp *dp, __u32 slot, __u32 service, __u32 **ids,
 			 __u32 *m)
 {
@@ -531,70 +522,6 @@ out:
 	return err;
 }
 
-/* Look up a per-CPU value and sum it as an array of __u64. */
-static int percpu_sum(const struct xlb_dp *dp, int fd, __u32 key, __u64 *out, size_t words,
-		      const char *name)
-{
-	size_t stride = (words * sizeof(__u64) + 7) & ~7UL;
-	__u64 *vals = calloc(dp->nr_cpus, stride);
-
-	if (!vals)
-		return xlb_errf(-ENOMEM, "out of memory");
-	if (bpf_map_lookup_elem(fd, &key, vals)) {
-		free(vals);
-		return map_err("read", name);
-	}
-	memset(out, 0, words * sizeof(__u64));
-	for (int c = 0; c < dp->nr_cpus; c++)
-		for (size_t w = 0; w < words; w++)
-			out[w] += vals[c * words + w];
-	free(vals);
-	return 0;
-}
-
-int xlb_dp_stat(const struct xlb_dp *dp, __u32 reason, struct xlb_stat *out)
-{
-	return percpu_sum(dp, dp->stats, reason, (__u64 *)out, 2, "xlb_stats");
-}
-
-int xlb_dp_event(const struct xlb_dp *dp, __u32 event, __u64 *out)
-{
-	return percpu_sum(dp, dp->events, event, out, 1, "xlb_events");
-}
-
-/*
- * The "limited" count of a rate limiter's per-CPU entry [0] (struct xlb_flood,
- * struct xlb_icmp_limit: window_ns, limited, then a 32-bit count and pad),
- * summed; 0 when state of an older version has no such map.
- */
-static int limiter_count(const struct xlb_dp *dp, int fd, const char *name, __u64 *out)
-{
-	__u64 words[3];
-	int err;
-
-	_Static_assert(sizeof(struct xlb_flood) == sizeof(words), "xlb_flood as words");
-	_Static_assert(sizeof(struct xlb_icmp_limit) == sizeof(words), "xlb_icmp_limit as words");
-	_Static_assert(offsetof(struct xlb_flood, limited) == 8 &&
-		       offsetof(struct xlb_icmp_limit, limited) == 8, "limited is word 1");
-	*out = 0;
-	if (fd < 0)
-		return 0;
-	err = percpu_sum(dp, fd, 0, words, 3, name);
-	if (!err)
-		*out = words[1];
-	return err;
-}
-
-int xlb_dp_flood_limited(const struct xlb_dp *dp, __u64 *out)
-{
-	return limiter_count(dp, dp->flood, "xlb_flood", out);
-}
-
-int xlb_dp_icmp_limited(const struct xlb_dp *dp, __u64 *out)
-{
-	return limiter_count(dp, dp->icmp_limit, "xlb_icmp_limit", out);
-}
-
 int xlb_dp_get_node_conf(const struct xlb_dp *dp, struct xlb_node_conf *conf)
 {
 	__u32 zero = 0;
@@ -618,23 +545,73 @@ int xlb_dp_set_node_conf(const struct xlb_dp *dp, const struct xlb_node_conf *co
 	return 0;
 }
 
-int xlb_dp_counters(const struct xlb_dp *dp, int map_fd, __u32 key, struct xlb_counters *out)
+int xlb_dp_slot_services(const struct xlb_dp *dp, __u32 slot, struct xlb_service_key *keys,
+			 struct xlb_service *svcs, __u32 max, __u32 *n)
 {
-	return percpu_sum(dp, map_fd, key, (__u64 *)out, 4, "a counter map");
+	struct xlb_service_key key, next, *prev = NULL;
+
+	*n = 0;
+	while (!bpf_map_get_next_key(dp->services, prev, &next)) {
+		key = next;
+		prev = &key;
+		if (key.slot != slot || *n >= max)
+			continue;
+		if (bpf_map_lookup_elem(dp->services, &key, &svcs[*n]))
+			continue;	/* removed under us: a commit of another process */
+		if (keys)
+			keys[*n] = key;
+		(*n)++;
+	}
+	return errno == ENOENT ? 0 : map_err("walk", "xlb_services");
 }
 
-int xlb_dp_count_entries(int map_fd, __u32 key_size, __u32 *count)
+int xlb_dp_walk_flows(int map, int (*fn)(const struct xlb_flow_key *k, const struct xlb_flow *f,
+					 void *arg), void *arg)
 {
-	unsigned char key[64], next[64];
-	void *prev = NULL;
+	struct xlb_flow_key key, next, *prev = NULL;
+	struct xlb_flow f;
+	int err = 0;
 
-	if (key_size > sizeof(key))
-		return -EINVAL;
-	*count = 0;
-	while (!bpf_map_get_next_key(map_fd, prev, next)) {
-		(*count)++;
-		memcpy(key, next, key_size);
-		prev = key;
+	if (map < 0)
+		return 0;
+	while (!err && !bpf_map_get_next_key(map, prev, &next)) {
+		key = next;
+		prev = &key;
+		if (!bpf_map_lookup_elem(map, &key, &f))
+			err = fn(&key, &f, arg);
 	}
-	return errno == ENOENT ? 0 : map_err("walk", "a map");
+	return err;
+}
+
+int xlb_dp_del_flow(int map, const struct xlb_flow_key *k)
+{
+	if (map < 0 || bpf_map_delete_elem(map, k))
+		return -ENOENT;
+	return 0;
+}
+
+int xlb_dp_set_seen(const struct xlb_dp *dp, __u32 cell, __u32 now)
+{
+	if (dp->seen < 0)
+		return 0;
+	if (bpf_map_update_elem(dp->seen, &cell, &now, BPF_ANY))
+		return map_err("write", "xlb_moved_seen");
+	return 0;
+}
+
+const __u32 *xlb_dp_map_seen(const struct xlb_dp *dp)
+{
+	void *seen = mmap(NULL, (size_t)XLB_SEEN_CELLS * 8, PROT_READ, MAP_SHARED, dp->seen, 0);
+
+	if (seen == MAP_FAILED) {
+		map_err("map", "xlb_moved_seen");
+		return NULL;
+	}
+	return seen;
+}
+
+void xlb_dp_unmap_seen(const __u32 *seen)
+{
+	if (seen)
+		munmap((void *)seen, (size_t)XLB_SEEN_CELLS * 8);
 }

@@ -1,4 +1,11 @@
-/* The data plane's maps as file descriptors, and the writes a commit needs. */
+/*
+ * The data plane's maps as file descriptors, and every read and write of
+ * their content.  The rule (tests/unit/layout.sh): in user/, bpf_map_lookup,
+ * update, delete, get_next_key and the batch calls appear only in
+ * dataplane.c and dataplane_counters.c, and in the loaders that create, pin
+ * and carry maps over — loader.c (xlb_version), upgrade.c (a pinned map
+ * carried into a larger one), decap.c (the decap program's own maps).
+ */
 #ifndef XLB_DATAPLANE_H
 #define XLB_DATAPLANE_H
 
@@ -54,6 +61,9 @@ int xlb_dp_set_slot_conf(const struct xlb_dp *dp, __u32 slot, const struct xlb_s
 int xlb_dp_clear_slot(const struct xlb_dp *dp, __u32 slot);
 int xlb_dp_set_service(const struct xlb_dp *dp, __u32 slot, struct xlb_service_key key,
 		       const struct xlb_service *svc);
+/* A slot's service record by key (key.slot is ignored): 0, or -ENOENT. */
+int xlb_dp_get_service(const struct xlb_dp *dp, __u32 slot, struct xlb_service_key key,
+		       struct xlb_service *svc);
 int xlb_dp_set_vip(const struct xlb_dp *dp, __u32 slot, const union xlb_addr *vip, __u8 family);
 int xlb_dp_set_backend(const struct xlb_dp *dp, __u32 slot, __u32 id,
 		       const struct xlb_backend *be);
@@ -94,7 +104,28 @@ int xlb_dp_syn_stats(const struct xlb_dp *dp, __u32 id, struct xlb_syn_stat *out
 /* Packets of moved slots, summed over CPUs (zeros in state older than the map). */
 int xlb_dp_moved_stats(const struct xlb_dp *dp, struct xlb_moved_stats *out);
 
-/* Per-CPU sums. */
+/* Every service of a slot: up to max records (and keys, unless NULL); *n of them. */
+int xlb_dp_slot_services(const struct xlb_dp *dp, __u32 slot, struct xlb_service_key *keys,
+			 struct xlb_service *svcs, __u32 max, __u32 *n);
+/*
+ * Call fn for every entry of a connection-table map (dp->flows, dp->syns; a
+ * map < 0 has none) until it returns non-zero, which is returned.  Entries
+ * may come and go under the walk (the data plane writes them).
+ */
+int xlb_dp_walk_flows(int map, int (*fn)(const struct xlb_flow_key *k, const struct xlb_flow *f,
+					 void *arg), void *arg);
+/* Forget a connection-table entry: 0, or -ENOENT (none, or no map). */
+int xlb_dp_del_flow(int map, const struct xlb_flow_key *k);
+/* xlb_moved_seen[cell] = now (a no-op in state older than the map). */
+int xlb_dp_set_seen(const struct xlb_dp *dp, __u32 cell, __u32 now);
+/*
+ * xlb_moved_seen read-only: element i at [2 * i] (an 8-byte stride), or NULL
+ * (xlb_errmsg says why); the packet path writes it under the reader.
+ */
+const __u32 *xlb_dp_map_seen(const struct xlb_dp *dp);
+void xlb_dp_unmap_seen(const __u32 *seen);
+
+/* Per-CPU sums (dataplane_counters.c). */
 int xlb_dp_stat(const struct xlb_dp *dp, __u32 reason, struct xlb_stat *out);
 int xlb_dp_event(const struct xlb_dp *dp, __u32 event, __u64 *out);
 /* New flows the flood guard forwarded without remembering (0 when no such map). */
@@ -105,6 +136,8 @@ int xlb_dp_icmp_limited(const struct xlb_dp *dp, __u64 *out);
 int xlb_dp_get_node_conf(const struct xlb_dp *dp, struct xlb_node_conf *conf);
 int xlb_dp_set_node_conf(const struct xlb_dp *dp, const struct xlb_node_conf *conf);
 int xlb_dp_counters(const struct xlb_dp *dp, int map_fd, __u32 key, struct xlb_counters *out);
+/* Zero an id's counters (map_fd: dp->backend_stats or dp->service_stats). */
+int xlb_dp_reset_counters(const struct xlb_dp *dp, int map_fd, __u32 key);
 /* Entries of a hash map (walks the keys). */
 int xlb_dp_count_entries(int map_fd, __u32 key_size, __u32 *count);
 

@@ -4,6 +4,7 @@
  * table, SYNs of moved slots), and where a new connection and an established
  * one this node has not seen (one moved here from another node) would go.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +12,7 @@
 #include <netinet/in.h>
 #include "flow.h"
 #include "log.h"
+#include "moved.h"
 #include "netutil.h"
 #include "bpf/hash.h"
 
@@ -26,8 +28,12 @@ static bool backend_of(const struct xlb_ctl *c, __u32 id, char *out)
 	return be.state != XLB_BACKEND_DOWN;
 }
 
-/* The backend an entry of map gives the flow, and its second chance ("" when none holds). */
-static void remembered(const struct xlb_ctl *c, int map, const struct xlb_flow_key *k,
+/*
+ * The backend an entry of map gives the flow, and its second chance ("" when
+ * none holds); true when an entry is there but its backend is gone, another
+ * generation or down (the data plane then re-hashes the flow).
+ */
+static bool remembered(const struct xlb_ctl *c, int map, const struct xlb_flow_key *k,
 		       char *out, char *alt)
 {
 	struct xlb_backend be;
@@ -35,12 +41,13 @@ static void remembered(const struct xlb_ctl *c, int map, const struct xlb_flow_k
 
 	out[0] = alt[0] = '\0';
 	if (xlb_dp_get_flow(map, k, &f))
-		return;
+		return false;
 	if (xlb_dp_get_backend(&c->dp, c->live_slot, XLB_FLOW_ID(f.backend), &be) ||
 	    be.family == XLB_FAMILY_NONE || be.gen != f.gen || be.state == XLB_BACKEND_DOWN)
-		return;		/* the data plane re-hashes such an entry */
+		return true;
 	xlb_addr_str(&be.addr, be.family, out, XLB_FLOW_ADDR_LEN);
 	backend_of(c, XLB_FLOW_ALT(f.backend), alt);
+	return false;
 }
 
 /* A service placed anew (table size, hash key): the flow's previous backend, or 0. */
@@ -60,11 +67,45 @@ static __u32 replaced_prev(const struct xlb_ctl *c, __u32 svc, const struct xlb_
 	return prev;
 }
 
-int xlb_flow_explain(const struct xlb_ctl *c, const struct xlb_service_conf *s,
-		     const struct xlb_flow_key *k, struct xlb_flow_explain *out)
+/* Does a packet without state of flow k still take the previous backend? UDP: until hold_until. */
+static bool prev_holds(const struct xlb_ctl *c, const struct xlb_service_conf *s)
+{
+	struct xlb_service_key key = { .vip = s->vip, .port = htons(s->port), .proto = s->proto,
+				       .family = s->family };
+	struct xlb_service svc;
+
+	if (s->proto == IPPROTO_TCP)
+		return true;
+	return !xlb_dp_get_service(&c->dp, c->live_slot, key, &svc) &&
+	       (__s32)(xlb_moved_now() - svc.hold_until) < 0;
+}
+
+/*
+ * What the program does in a moved slot (pick_moved): a connection-table
+ * entry decides, or, gone stale, sends the flow to the current backend; a
+ * packet other than a SYN then takes its SYN's backend, or the previous one.
+ * An unmoved slot consults no state.
+ */
+static void explain_moved(const struct xlb_ctl *c, const struct xlb_service_conf *s,
+			  const struct xlb_flow_key *k, bool differs, struct xlb_flow_explain *out)
 {
 	char syn_alt[XLB_FLOW_ADDR_LEN];
 	struct xlb_slot_conf conf;
+
+	out->stale = remembered(c, c->dp.flows, k, out->remembered, out->remembered_alt);
+	if (!out->stale)
+		remembered(c, c->dp.syns, k, out->syn, syn_alt);
+	if (out->stale || !differs || !out->previous_usable || !prev_holds(c, s))
+		return;
+	snprintf(out->unseen, sizeof(out->unseen), "%s", out->previous);
+	if (s->proto == IPPROTO_TCP && !xlb_dp_get_slot_conf(&c->dp, c->live_slot, &conf) &&
+	    (conf.flags & XLB_SLOT_F_SECOND_CHANCE))
+		snprintf(out->second_chance, sizeof(out->second_chance), "%s", out->current);
+}
+
+int xlb_flow_explain(const struct xlb_ctl *c, const struct xlb_service_conf *s,
+		     const struct xlb_flow_key *k, struct xlb_flow_explain *out)
+{
 	__u32 *ids = NULL, m = 0, svc, cur, prev;
 
 	memset(out, 0, sizeof(*out));
@@ -82,15 +123,9 @@ int xlb_flow_explain(const struct xlb_ctl *c, const struct xlb_service_conf *s,
 	backend_of(c, cur, out->current);
 	out->previous_usable = backend_of(c, prev, out->previous);
 	out->moved = prev != 0;
-	remembered(c, c->dp.flows, k, out->remembered, out->remembered_alt);
-	remembered(c, c->dp.syns, k, out->syn, syn_alt);
 	/* an established connection this node has not seen: what the data plane does */
 	snprintf(out->unseen, sizeof(out->unseen), "%s", out->current);
-	if (out->moved && prev != cur && out->previous_usable && s->proto == IPPROTO_TCP) {
-		snprintf(out->unseen, sizeof(out->unseen), "%s", out->previous);
-		if (!xlb_dp_get_slot_conf(&c->dp, c->live_slot, &conf) &&
-		    (conf.flags & XLB_SLOT_F_SECOND_CHANCE))
-			snprintf(out->second_chance, sizeof(out->second_chance), "%s", out->current);
-	}
+	if (out->moved)
+		explain_moved(c, s, k, prev != cur, out);
 	return 0;
 }

@@ -4,8 +4,6 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
-#include <sys/mman.h>
-#include <bpf/bpf.h>
 #include "moved.h"
 #include "log.h"
 #include "bpf/hash.h"
@@ -73,21 +71,20 @@ struct msvc {
 /* Every service of a slot with its table; *n services, the array malloc'd. */
 static int slot_services(const struct xlb_dp *dp, __u32 slot, struct msvc **out, __u32 *n)
 {
-	struct xlb_service_key key, next, *prev = NULL;
+	struct xlb_service *svcs = calloc(XLB_MAX_SERVICES, sizeof(*svcs));
 	struct msvc *v = calloc(XLB_MAX_SERVICES, sizeof(*v));
-	__u32 m;
-	int err = 0;
+	__u32 m, nr = 0;
+	int err;
 
 	*n = 0;
-	if (!v)
+	*out = v;
+	if (!v || !svcs) {
+		free(svcs);
 		return xlb_errf(-ENOMEM, "out of memory");
-	while (!bpf_map_get_next_key(dp->services, prev, &next)) {
-		key = next;
-		prev = &key;
-		if (key.slot != slot || *n >= XLB_MAX_SERVICES)
-			continue;
-		if (bpf_map_lookup_elem(dp->services, &key, &v[*n].svc))
-			continue;	/* removed under us: a commit of another process */
+	}
+	err = xlb_dp_slot_services(dp, slot, NULL, svcs, XLB_MAX_SERVICES, &nr);
+	for (__u32 i = 0; !err && i < nr; i++) {
+		v[*n].svc = svcs[i];
 		err = xlb_dp_get_table_raw(dp, slot, v[*n].svc.index, &v[*n].table, &m);
 		if (err == -ENOENT) {
 			err = 0;
@@ -101,7 +98,7 @@ static int slot_services(const struct xlb_dp *dp, __u32 slot, struct msvc **out,
 		}
 		(*n)++;
 	}
-	*out = v;
+	free(svcs);
 	return err;
 }
 
@@ -119,12 +116,12 @@ static struct msvc *flow_service(const struct xlb_dp *dp, __u32 slot, struct msv
 				 const struct xlb_flow_key *f, __u32 *bucket)
 {
 	struct xlb_service_key k = { .vip = f->dst, .port = f->dport, .proto = f->proto,
-				     .family = f->family, .slot = slot };
+				     .family = f->family };
 	struct xlb_service svc;
 
-	if (bpf_map_lookup_elem(dp->services, &k, &svc)) {
+	if (xlb_dp_get_service(dp, slot, k, &svc)) {
 		k.port = 0;
-		if (bpf_map_lookup_elem(dp->services, &k, &svc))
+		if (xlb_dp_get_service(dp, slot, k, &svc))
 			return NULL;
 	}
 	for (__u32 i = 0; i < n; i++)
@@ -169,39 +166,50 @@ static __u32 idle_timeout(const struct xlb_ctl *c, __u32 index)
 	return XLB_FLOW_IDLE_TIMEOUT;
 }
 
+/* The keys forget_flows gathers. */
+struct gone {
+	const struct xlb_dp *dp;
+	__u32 slot, n;
+	struct msvc *v;
+	struct xlb_flow_key *keys;
+	size_t nr, cap;
+};
+
+static int gather_gone(const struct xlb_flow_key *k, const struct xlb_flow *f, void *arg)
+{
+	struct gone *g = arg;
+	struct msvc *s;
+	__u32 bucket;
+
+	(void)f;
+	s = flow_service(g->dp, g->slot, g->v, g->n, k, &bucket);
+	if (s && (!s->hit || !s->hit[bucket]))
+		return 0;	/* no service: nothing will ever read it again */
+	if (g->nr == g->cap) {
+		struct xlb_flow_key *keys = realloc(g->keys, (g->cap = g->cap ? g->cap * 2 : 256) *
+						    sizeof(*keys));
+
+		if (!keys)
+			return -ENOMEM;
+		g->keys = keys;
+	}
+	g->keys[g->nr++] = *k;
+	return 0;
+}
+
 /*
  * Forget the remembered flows of released slots, and of services that are
  * gone (keys gathered first, then deleted).
  */
 static __u32 forget_flows(const struct xlb_dp *dp, int map, __u32 slot, struct msvc *v, __u32 n)
 {
-	struct xlb_flow_key key, next, *prev = NULL, *gone = NULL;
-	size_t nr = 0, cap = 0;
-	__u32 bucket, done = 0;
+	struct gone g = { .dp = dp, .slot = slot, .n = n, .v = v };
+	__u32 done = 0;
 
-	if (map < 0)
-		return 0;
-	while (!bpf_map_get_next_key(map, prev, &next)) {
-		struct msvc *s;
-
-		key = next;
-		prev = &key;
-		s = flow_service(dp, slot, v, n, &key, &bucket);
-		if (s && (!s->hit || !s->hit[bucket]))
-			continue;	/* no service: nothing will ever read it again */
-		if (nr == cap) {
-			struct xlb_flow_key *g = realloc(gone, (cap = cap ? cap * 2 : 256) *
-							 sizeof(*gone));
-
-			if (!g)
-				break;
-			gone = g;
-		}
-		gone[nr++] = key;
-	}
-	for (size_t i = 0; i < nr; i++)
-		done += !bpf_map_delete_elem(map, &gone[i]);
-	free(gone);
+	xlb_dp_walk_flows(map, gather_gone, &g);	/* out of memory: those gathered */
+	for (size_t i = 0; i < g.nr; i++)
+		done += !xlb_dp_del_flow(map, &g.keys[i]);
+	free(g.keys);
 	return done;
 }
 
@@ -239,7 +247,6 @@ static int release_replaced(struct xlb_ctl *c, struct msvc *s, const __u32 *seen
 
 int xlb_moved_release(struct xlb_ctl *c, __u32 now, struct xlb_release *r)
 {
-	size_t len = (size_t)XLB_SEEN_CELLS * 8;
 	struct msvc *v = NULL;
 	const __u32 *seen;
 	__u32 n = 0;
@@ -251,9 +258,9 @@ int xlb_moved_release(struct xlb_ctl *c, __u32 now, struct xlb_release *r)
 	err = slot_services(&c->dp, c->live_slot, &v, &n);
 	if (err)
 		goto out;
-	seen = mmap(NULL, len, PROT_READ, MAP_SHARED, c->dp.seen, 0);
-	if (seen == MAP_FAILED) {
-		err = xlb_errf(-errno, "cannot map xlb_moved_seen: %s", strerror(errno));
+	seen = xlb_dp_map_seen(&c->dp);
+	if (!seen) {
+		err = -EIO;
 		goto out;
 	}
 	for (__u32 i = 0; i < n; i++) {
@@ -283,7 +290,7 @@ int xlb_moved_release(struct xlb_ctl *c, __u32 now, struct xlb_release *r)
 	}
 	for (__u32 i = 0; i < n && !err; i++)
 		err = release_replaced(c, &v[i], seen, now, r);
-	munmap((void *)seen, len);
+	xlb_dp_unmap_seen(seen);
 	err = err ?: republish(&c->dp, c->live_slot, v, n, &r->services);
 	if (!err && (r->released || r->replaced))
 		r->forgotten = forget_flows(&c->dp, c->dp.flows, c->live_slot, v, n) +
@@ -300,41 +307,47 @@ out:
 	return err;
 }
 
+/* What xlb_moved_adopt carries through the connection table. */
+struct adopt {
+	const struct xlb_dp *dp;
+	struct msvc *v;
+	__u32 slot, n, now, marked;
+};
+
+/* A remembered flow whose backend is not its slot's: the slot is marked moved. */
+static int adopt_flow(const struct xlb_flow_key *key, const struct xlb_flow *f, void *arg)
+{
+	struct adopt *a = arg;
+	struct xlb_backend be;
+	struct msvc *s;
+	__u32 e, bucket;
+
+	s = flow_service(a->dp, a->slot, a->v, a->n, key, &bucket);
+	if (!s)
+		return 0;
+	e = s->table[bucket];
+	if (XLB_TABLE_PREV(e) || XLB_FLOW_ID(f->backend) == XLB_TABLE_CUR(e) ||
+	    xlb_dp_get_backend(a->dp, a->slot, XLB_FLOW_ID(f->backend), &be) ||
+	    be.family == XLB_FAMILY_NONE || be.gen != f->gen || be.state == XLB_BACKEND_DOWN)
+		return 0;
+	s->table[bucket] = XLB_TABLE_ENTRY(XLB_TABLE_CUR(e), XLB_TABLE_CUR(e));
+	s->changed = true;
+	xlb_dp_set_seen(a->dp, xlb_seen_cell(s->svc.index, bucket), a->now);
+	a->marked++;
+	return 0;
+}
+
 int xlb_moved_adopt(const struct xlb_dp *dp, __u32 *marked)
 {
-	struct xlb_flow_key key, next, *prev = NULL;
-	struct msvc *v = NULL;
-	__u32 slot, n = 0, bucket, now = xlb_moved_now(), services = 0;
+	struct adopt a = { .dp = dp, .now = xlb_moved_now() };
+	__u32 services = 0;
 	int err;
 
 	*marked = 0;
-	err = xlb_dp_active_slot(dp, &slot) ?: slot_services(dp, slot, &v, &n);
-	while (!err && !bpf_map_get_next_key(dp->flows, prev, &next)) {
-		struct xlb_backend be;
-		struct xlb_flow f;
-		struct msvc *s;
-		__u32 e, cell;
-
-		key = next;
-		prev = &key;
-		if (bpf_map_lookup_elem(dp->flows, &key, &f))
-			continue;
-		s = flow_service(dp, slot, v, n, &key, &bucket);
-		if (!s)
-			continue;
-		e = s->table[bucket];
-		if (XLB_TABLE_PREV(e) || XLB_FLOW_ID(f.backend) == XLB_TABLE_CUR(e) ||
-		    xlb_dp_get_backend(dp, slot, XLB_FLOW_ID(f.backend), &be) || be.family == XLB_FAMILY_NONE ||
-		    be.gen != f.gen || be.state == XLB_BACKEND_DOWN)
-			continue;
-		s->table[bucket] = XLB_TABLE_ENTRY(XLB_TABLE_CUR(e), XLB_TABLE_CUR(e));
-		s->changed = true;
-		cell = xlb_seen_cell(s->svc.index, bucket);
-		if (dp->seen >= 0)
-			bpf_map_update_elem(dp->seen, &cell, &now, BPF_ANY);
-		(*marked)++;
-	}
-	err = err ?: republish(dp, slot, v, n, &services);
-	free_services(v, n);
+	err = xlb_dp_active_slot(dp, &a.slot) ?: slot_services(dp, a.slot, &a.v, &a.n);
+	err = err ?: xlb_dp_walk_flows(dp->flows, adopt_flow, &a);
+	*marked = a.marked;
+	err = err ?: republish(dp, a.slot, a.v, a.n, &services);
+	free_services(a.v, a.n);
 	return err;
 }

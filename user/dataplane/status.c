@@ -26,26 +26,22 @@ static int map_max(int fd, __u32 *max)
 /* Services and backends present in the active slot. */
 static int count_active(const struct xlb_dp *dp, struct xlb_status *st)
 {
-	struct xlb_service_key key, next;
+	struct xlb_service *svcs = calloc(XLB_MAX_SERVICES, sizeof(*svcs));
 	struct xlb_backend be;
-	void *prev = NULL;
+	int err;
 
-	st->services = 0;
-	while (!bpf_map_get_next_key(dp->services, prev, &next)) {
-		st->services += next.slot == st->active_slot;
-		key = next;
-		prev = &key;
-	}
+	if (!svcs)
+		return xlb_errf(-ENOMEM, "out of memory");
+	err = xlb_dp_slot_services(dp, st->active_slot, NULL, svcs, XLB_MAX_SERVICES,
+				   &st->services);
+	free(svcs);
 	st->backends = 0;
-	for (__u32 id = 1; id < XLB_MAX_BACKENDS; id++) {
-		__u32 k = st->active_slot * XLB_MAX_BACKENDS + id;
-
-		if (!bpf_map_lookup_elem(dp->backends, &k, &be) && be.family)
+	for (__u32 id = 1; !err && id < XLB_MAX_BACKENDS; id++)
+		if (!xlb_dp_get_backend(dp, st->active_slot, id, &be) && be.family)
 			st->backends++;
-	}
 	st->services_max = XLB_MAX_SERVICES;
 	st->backends_max = XLB_MAX_BACKENDS - 1;
-	return 0;
+	return err;
 }
 
 int xlb_status_get(const char *ifname, struct xlb_status *st)
