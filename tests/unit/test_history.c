@@ -15,6 +15,7 @@
 #include "fsutil.h"
 #include "history.h"
 #include "log.h"
+#include "rollout.h"
 #include "testcfg.h"
 
 static char root[64], hist[512];
@@ -281,6 +282,60 @@ static void pruning_keeps_the_running_and_the_previous_generation(void **state)
 	}
 }
 
+/*
+ * keep 2, live 4, a rollout started at 1: its rollback target stays (record
+ * and body) while the rollout runs or is paused, and goes once it is over.
+ */
+static void pruning_keeps_a_rollouts_start_generation(void **state)
+{
+	char dir[512];
+	struct xlb_rollout ro;
+	struct xlb_record r;
+	char id[16];
+
+	(void)state;
+	assert_int_equal(xlb_history_dir(root, "dev-ro", dir, sizeof(dir)), 0);
+	for (__u64 g = 1; g <= 4; g++) {
+		flip_of(&r, g, g % 2 == 0, 2);
+		assert_int_equal(xlb_history_write(dir, &r), 0);
+		if (g == 4)
+			assert_int_equal(xlb_rollout_begin(dir, &(struct xlb_rollout_start){
+				.target = &r.config, .start_gen = 1, .steps = 3, .step_ms = 1000,
+				.reason = "test" }, id, sizeof(id)), 0);
+		xlb_record_free(&r);
+	}
+	assert_int_equal(xlb_history_prune(dir, 2, 4), 1);	/* 2 only: 3 is the previous */
+	assert_int_equal(xlb_history_read(dir, 1, XLB_RECORD_FULL, &r), 0);
+	assert_int_equal(r.config.services[0].backends[0].state, XLB_BACKEND_ACTIVE);
+	xlb_record_free(&r);
+	/* paused: still its rollback target */
+	assert_int_equal(xlb_rollout_read(dir, &ro), 0);
+	ro.state = XLB_ROLLOUT_PAUSED;
+	assert_int_equal(xlb_rollout_write(dir, &ro), 0);
+	flip_of(&r, 5, false, 2);
+	assert_int_equal(xlb_history_write(dir, &r), 0);
+	xlb_record_free(&r);
+	assert_int_equal(xlb_history_prune(dir, 2, 5), 1);	/* 3 */
+	assert_int_equal(xlb_history_read(dir, 1, XLB_RECORD_FULL, &r), 0);
+	xlb_record_free(&r);
+	/* over: the start generation is an old record like any */
+	ro.state = XLB_ROLLOUT_DONE;
+	assert_int_equal(xlb_rollout_write(dir, &ro), 0);
+	assert_int_equal(xlb_history_prune(dir, 2, 5), 1);	/* 1 */
+	assert_int_equal(xlb_history_read(dir, 1, XLB_RECORD_META, &r), -ENOENT);
+	/* a rollout file that cannot be read may name one: nothing is pruned */
+	flip_of(&r, 6, true, 2);
+	assert_int_equal(xlb_history_write(dir, &r), 0);
+	xlb_record_free(&r);
+	snprintf(dir + strlen(dir), sizeof(dir) - strlen(dir), "/rollout.json");
+	write_text(dir, "{");
+	dir[strlen(dir) - strlen("/rollout.json")] = '\0';
+	assert_true(xlb_history_prune(dir, 2, 6) < 0);
+	assert_non_null(strstr(xlb_errmsg(), "not pruning the history"));
+	assert_int_equal(files_in(dir), 4);	/* 4, 5, 6 and rollout.json */
+	xlb_rollout_free(&ro);
+}
+
 /* A record of an earlier version (configuration inline) still reads. */
 static void an_inline_record_of_an_earlier_version_reads(void **state)
 {
@@ -312,6 +367,7 @@ int main(void)
 		cmocka_unit_test(a_state_directory_others_may_write_is_refused),
 		cmocka_unit_test(a_damaged_record_is_an_error_that_names_it),
 		cmocka_unit_test(pruning_keeps_the_running_and_the_previous_generation),
+		cmocka_unit_test(pruning_keeps_a_rollouts_start_generation),
 		cmocka_unit_test(an_inline_record_of_an_earlier_version_reads),
 		cmocka_unit_test(flips_store_each_configuration_once_and_stay_bounded),
 	};
