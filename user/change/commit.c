@@ -22,6 +22,7 @@
 #include <bpf/bpf.h>
 #include "commit.h"
 #include "loader.h"
+#include "maglev.h"
 #include "log.h"
 #include "moved.h"
 #include "netutil.h"

@@ -1,6 +1,7 @@
 /* The distribution watch and what the daemon serves: metrics, status page, metrics file. */
 #define _GNU_SOURCE
 #include "state.h"
+#include "maglev.h"
 
 /* ---- distribution watch and metrics --------------------------------------------- */
 
