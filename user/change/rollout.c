@@ -423,3 +423,33 @@ int xlb_rollout_begin(const char *hist, const struct xlb_rollout_start *st, char
 	xlb_rollout_free(&r);
 	return err;
 }
+
+int xlb_rollout_start(const char *hist, const char *ifname, const struct xlb_config *running,
+		      const struct xlb_rollout_start *st, char *id, size_t idlen)
+{
+	struct xlb_plan plan;
+	char why[512];
+	bool changed;
+	int err;
+
+	if (!xlb_daemon_running(ifname))
+		return xlb_errf(-ESRCH, "no xlb daemon runs for %s: a stepped change needs it to "
+				"watch the signals between steps and roll back by itself (start "
+				"it, or apply without --steps)", ifname);
+	if (xlb_rollout_busy(hist, why, sizeof(why)))
+		return xlb_errf(-EBUSY, "%s", why);
+	err = xlb_plan_build(running, st->target, &plan);
+	if (err)
+		return xlb_errf(err, "cannot plan the rollout: %s", strerror(-err));
+	changed = plan.changed;
+	xlb_plan_free(&plan);
+	if (!changed)
+		return xlb_errf(-EALREADY, "nothing to roll out: generation %llu already has "
+				"this configuration", (unsigned long long)st->start_gen);
+	err = xlb_rollout_check(running, st->target, st->steps, st->forced, why, sizeof(why));
+	if (err == -EINVAL || err == -EPERM)
+		return xlb_errf(err, "%s", why);
+	if (err)
+		return xlb_errf(err, "cannot check the rollout's steps: %s", strerror(-err));
+	return xlb_rollout_begin(hist, st, id, idlen);
+}

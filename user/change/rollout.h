@@ -121,6 +121,18 @@ struct xlb_rollout_start {
 int xlb_rollout_begin(const char *hist, const struct xlb_rollout_start *st, char *id,
 		      size_t idlen);
 
+/*
+ * Start a stepped change of interface ifname (history hist, running the
+ * configuration `running`, live generation st->start_gen) to st->target,
+ * for its daemon to take up: refused, with the message set, when no daemon
+ * runs for ifname (-ESRCH), another rollout is active (-EBUSY), the target
+ * changes nothing (-EALREADY), a step is not valid (-EINVAL) or a guard
+ * refuses one and st->forced is not set (-EPERM); else the record written
+ * (xlb_rollout_begin) and 0, id its id.  Other errors: -errno.
+ */
+int xlb_rollout_start(const char *hist, const char *ifname, const struct xlb_config *running,
+		      const struct xlb_rollout_start *st, char *id, size_t idlen);
+
 /* "10s", "500ms", "2m", "1h" or seconds: milliseconds, or -EINVAL. */
 long long xlb_duration_ms(const char *s);
 
