@@ -298,22 +298,17 @@ int xlb_rollout_read(const char *hist, struct xlb_rollout *r)
 
 int xlb_rollout_write(const char *hist, const struct xlb_rollout *r)
 {
-	char path[600], tmp[620];
 	json_t *o = to_json(r, true);
-	int fd, err = 0;
+	char *text = o ? json_dumps(o, JSON_INDENT(1) | JSON_SORT_KEYS) : NULL;
+	char path[600];
+	int err;
 
-	if (!o)
-		return xlb_errf(-ENOMEM, "out of memory");
-	path_of(hist, path, sizeof(path));
-	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd < 0 || json_dumpfd(o, fd, JSON_INDENT(1) | JSON_SORT_KEYS) || fsync(fd))
-		err = xlb_errf(-errno ?: -EIO, "cannot write %s: %s", tmp, strerror(errno ?: EIO));
-	if (fd >= 0)
-		close(fd);
-	if (!err && rename(tmp, path))
-		err = xlb_errf(-errno, "cannot rename %s: %s", tmp, strerror(errno));
 	json_decref(o);
+	if (!text)
+		return xlb_errf(-ENOMEM, "out of memory writing the rollout");
+	path_of(hist, path, sizeof(path));
+	err = xlb_write_state_file(path, text, strlen(text), 0600);
+	free(text);
 	return err;
 }
 

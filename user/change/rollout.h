@@ -90,7 +90,7 @@ struct xlb_rollout {
 
 /* The rollout of an interface's history directory: 0, -ENOENT, -EINVAL (message set). */
 int xlb_rollout_read(const char *hist, struct xlb_rollout *r);
-/* Write it atomically (tmp, fsync, rename), mode 0600. */
+/* Write it as a state file (xlb_write_state_file: never through a link, durable), mode 0600. */
 int xlb_rollout_write(const char *hist, const struct xlb_rollout *r);
 void xlb_rollout_free(struct xlb_rollout *r);
 bool xlb_rollout_active(const struct xlb_rollout *r);
