@@ -80,5 +80,11 @@ check "attached and configured: announced" wait_for 10 learned
 kill -TERM $dpid; wait $dpid 2>/dev/null
 check_exit "without a daemon, drain says nothing withdraws (exit 1)" 1 xlb node drain
 check "undrain without a daemon" xlb node undrain
+# the drain mark is a state file: a link there is refused, never followed
+mark=/tmp/$LP-state/${LP}lb0/history/drain
+ln -s /tmp/$LP-elsewhere $mark
+check_exit "node drain with a link at the mark: refused (exit 2)" 2 xlb node drain
+check "the link was not followed (nothing at /tmp/$LP-elsewhere)" test ! -e /tmp/$LP-elsewhere
+rm -f $mark /tmp/$LP-elsewhere
 check_exit "node bogus: usage (exit 1)" 1 xlb node bogus
 done_testing

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 #include "config.h"
 #include "hashkey.h"
@@ -372,12 +373,50 @@ static void diagnostics_are_capped(void **state)
 	unlink(path);
 }
 
+/*
+ * All tables together have a budget: 256 services of 1048573 entries (a plan
+ * of them took 1 GB and 8 s) are refused by validation, at once, naming the
+ * service past the limit and the figures; every service at the default fits.
+ */
+static void the_tables_have_a_budget(void **state)
+{
+	struct xlb_diags d = { 0 };
+	struct xlb_config cfg;
+	struct timespec t0, t1;
+	long before = peak_kb();
+	double secs;
+
+	(void)state;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	assert_int_equal(load(DIR_BAD "/50-tables-total.json", &cfg, &d), -EINVAL);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	secs = (t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9;
+	assert_int_equal(cfg.nr_services, 256);
+	assert_int_equal(d.count, 1);
+	assert_string_equal(d.items[0].path, "services[16].table_size");
+	if (!strstr(d.items[0].msg, "17825741 table entries in all, above the limit of 16777472"))
+		fail_msg("'%s'", d.items[0].msg);
+	if (secs > 1.0 || peak_kb() - before > 50 * 1024)
+		fail_msg("refused after %.2f s, %ld KB", secs, peak_kb() - before);
+	xlb_diags_free(&d);
+	for (__u32 i = 0; i < cfg.nr_services; i++)
+		cfg.services[i].table_size = XLB_DEFAULT_TABLE_SIZE;
+	assert_int_equal(xlb_config_validate(&cfg, &d), 0);	/* 256 x 65537: the limit */
+	cfg.services[255].table_size = 65539;
+	assert_int_equal(xlb_config_validate(&cfg, &d), -EINVAL);
+	assert_string_equal(d.items[0].path, "services[255].table_size");
+	assert_non_null(strstr(d.items[0].msg, "16777474 table entries in all"));
+	xlb_diags_free(&d);
+	xlb_config_free(&cfg);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(bad_files_name_their_error),
 		cmocka_unit_test(limits_come_before_work),
 		cmocka_unit_test(diagnostics_are_capped),
+		cmocka_unit_test(the_tables_have_a_budget),
 		cmocka_unit_test(all_errors_are_reported),
 		cmocka_unit_test(good_file_has_defaults),
 		cmocka_unit_test(fingerprint_is_order_free),

@@ -9,12 +9,15 @@
 #include <stdlib.h>
 #include <string.h>
 #include <dirent.h>
+#include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 #include "fsutil.h"
 #include "history.h"
 #include "log.h"
+#include "rollout.h"
 #include "testcfg.h"
 
 static char root[64], hist[512];
@@ -281,6 +284,160 @@ static void pruning_keeps_the_running_and_the_previous_generation(void **state)
 	}
 }
 
+/*
+ * keep 2, live 4, a rollout started at 1: its rollback target stays (record
+ * and body) while the rollout runs or is paused, and goes once it is over.
+ */
+static void pruning_keeps_a_rollouts_start_generation(void **state)
+{
+	char dir[512];
+	struct xlb_rollout ro;
+	struct xlb_record r;
+	char id[16];
+
+	(void)state;
+	assert_int_equal(xlb_history_dir(root, "dev-ro", dir, sizeof(dir)), 0);
+	for (__u64 g = 1; g <= 4; g++) {
+		flip_of(&r, g, g % 2 == 0, 2);
+		assert_int_equal(xlb_history_write(dir, &r), 0);
+		if (g == 4)
+			assert_int_equal(xlb_rollout_begin(dir, &(struct xlb_rollout_start){
+				.target = &r.config, .start_gen = 1, .steps = 3, .step_ms = 1000,
+				.reason = "test" }, id, sizeof(id)), 0);
+		xlb_record_free(&r);
+	}
+	assert_int_equal(xlb_history_prune(dir, 2, 4), 1);	/* 2 only: 3 is the previous */
+	assert_int_equal(xlb_history_read(dir, 1, XLB_RECORD_FULL, &r), 0);
+	assert_int_equal(r.config.services[0].backends[0].state, XLB_BACKEND_ACTIVE);
+	xlb_record_free(&r);
+	/* paused: still its rollback target */
+	assert_int_equal(xlb_rollout_read(dir, &ro), 0);
+	ro.state = XLB_ROLLOUT_PAUSED;
+	assert_int_equal(xlb_rollout_write(dir, &ro), 0);
+	flip_of(&r, 5, false, 2);
+	assert_int_equal(xlb_history_write(dir, &r), 0);
+	xlb_record_free(&r);
+	assert_int_equal(xlb_history_prune(dir, 2, 5), 1);	/* 3 */
+	assert_int_equal(xlb_history_read(dir, 1, XLB_RECORD_FULL, &r), 0);
+	xlb_record_free(&r);
+	/* over: the start generation is an old record like any */
+	ro.state = XLB_ROLLOUT_DONE;
+	assert_int_equal(xlb_rollout_write(dir, &ro), 0);
+	assert_int_equal(xlb_history_prune(dir, 2, 5), 1);	/* 1 */
+	assert_int_equal(xlb_history_read(dir, 1, XLB_RECORD_META, &r), -ENOENT);
+	/* a rollout file that cannot be read may name one: nothing is pruned */
+	flip_of(&r, 6, true, 2);
+	assert_int_equal(xlb_history_write(dir, &r), 0);
+	xlb_record_free(&r);
+	snprintf(dir + strlen(dir), sizeof(dir) - strlen(dir), "/rollout.json");
+	write_text(dir, "{");
+	dir[strlen(dir) - strlen("/rollout.json")] = '\0';
+	assert_true(xlb_history_prune(dir, 2, 6) < 0);
+	assert_non_null(strstr(xlb_errmsg(), "not pruning the history"));
+	assert_int_equal(files_in(dir), 4);	/* 4, 5, 6 and rollout.json */
+	xlb_rollout_free(&ro);
+}
+
+/* rollout.json and the drain mark: a link there is refused, never followed. */
+static void a_link_at_a_state_file_is_refused(void **state)
+{
+	char dir[512], link[700], victim[600], nowhere[600];
+	struct xlb_config cfg;
+	struct stat st;
+	char id[16];
+
+	(void)state;
+	assert_int_equal(xlb_history_dir(root, "dev-ln", dir, sizeof(dir)), 0);
+	snprintf(victim, sizeof(victim), "%s/victim-ro", root);
+	write_text(victim, "keep\n");
+	snprintf(link, sizeof(link), "%s/rollout.json", dir);
+	assert_int_equal(symlink(victim, link), 0);
+	testcfg_parse(&cfg, "{\"services\":[{\"name\":\"web\",\"vip\":\"192.0.2.10\","
+		      "\"port\":80,\"protocol\":\"tcp\",\"table_size\":1009,"
+		      "\"backends\":[{\"address\":\"198.51.100.1\"}]}]}");
+	assert_int_equal(xlb_rollout_begin(dir, &(struct xlb_rollout_start){
+		.target = &cfg, .start_gen = 1, .steps = 2, .step_ms = 1000, .reason = "t" },
+		id, sizeof(id)), -ELOOP);
+	assert_non_null(strstr(xlb_errmsg(), "rollout.json is a symbolic link"));
+	assert_string_equal(read_text(victim), "keep\n");
+	assert_int_equal(lstat(link, &st), 0);
+	assert_true(S_ISLNK(st.st_mode));
+	strcat(link, ".tmp");
+	assert_int_not_equal(access(link, F_OK), 0);
+	xlb_config_free(&cfg);
+	/* the drain mark: a link to nowhere makes nothing there */
+	snprintf(nowhere, sizeof(nowhere), "%s/nowhere", root);
+	snprintf(link, sizeof(link), "%s/drain", dir);
+	assert_int_equal(symlink(nowhere, link), 0);
+	assert_int_equal(xlb_drain_mark(dir, true), -ELOOP);
+	assert_non_null(strstr(xlb_errmsg(), "drain is a symbolic link"));
+	assert_int_not_equal(access(nowhere, F_OK), 0);
+	assert_int_equal(unlink(link), 0);
+	assert_int_equal(xlb_drain_mark(dir, true), 0);
+	assert_int_equal(lstat(link, &st), 0);
+	assert_true(S_ISREG(st.st_mode) && st.st_size == 0 && (st.st_mode & 0777) == 0600);
+	assert_int_equal(xlb_drain_mark(dir, false), 0);
+	assert_int_not_equal(access(link, F_OK), 0);
+	assert_int_equal(xlb_drain_mark(dir, false), 0);	/* not drained: nothing to do */
+}
+
+/*
+ * A state file is whole or untouched: a write that fails part way (the file
+ * size limit stands in for a full disk) leaves the old content and no temp
+ * file behind, with a clear error; one that succeeds holds exactly the new.
+ */
+static void a_state_file_is_whole_or_untouched(void **state)
+{
+	char dir[512], path[700], big[8192];
+	struct rlimit old, lim;
+	struct xlb_rollout ro;
+	struct xlb_config cfg;
+	char id[16];
+	int err;
+
+	(void)state;
+	signal(SIGXFSZ, SIG_IGN);
+	assert_int_equal(xlb_history_dir(root, "dev-fs", dir, sizeof(dir)), 0);
+	snprintf(path, sizeof(path), "%s/state", dir);
+	assert_int_equal(xlb_write_state_file(path, "first\n", 6, 0600), 0);
+	assert_string_equal(read_text(path), "first\n");
+	memset(big, 'x', sizeof(big));
+	assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+	lim = old;
+	lim.rlim_cur = 4096;
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+	err = xlb_write_state_file(path, big, sizeof(big), 0600);
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+	assert_int_equal(err, -EFBIG);
+	assert_non_null(strstr(xlb_errmsg(), "cannot write"));
+	assert_string_equal(read_text(path), "first\n");
+	strcat(path, ".tmp");
+	assert_int_not_equal(access(path, F_OK), 0);
+	/* rollout.json: a failed update keeps the rollout as it was */
+	testcfg_parse(&cfg, "{\"services\":[{\"name\":\"web\",\"vip\":\"192.0.2.10\","
+		      "\"port\":80,\"protocol\":\"tcp\",\"table_size\":1009,"
+		      "\"backends\":[{\"address\":\"198.51.100.1\"}]}]}");
+	assert_int_equal(xlb_rollout_begin(dir, &(struct xlb_rollout_start){
+		.target = &cfg, .start_gen = 3, .steps = 2, .step_ms = 1000, .reason = "t" },
+		id, sizeof(id)), 0);
+	xlb_config_free(&cfg);
+	assert_int_equal(xlb_rollout_read(dir, &ro), 0);
+	ro.state = XLB_ROLLOUT_DONE;
+	lim.rlim_cur = 64;
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+	err = xlb_rollout_write(dir, &ro);
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+	assert_int_equal(err, -EFBIG);
+	xlb_rollout_free(&ro);
+	assert_int_equal(xlb_rollout_read(dir, &ro), 0);
+	assert_int_equal(ro.state, XLB_ROLLOUT_RUNNING);
+	assert_string_equal(ro.id, id);
+	xlb_rollout_free(&ro);
+	snprintf(path, sizeof(path), "%s/rollout.json.tmp", dir);
+	assert_int_not_equal(access(path, F_OK), 0);
+	signal(SIGXFSZ, SIG_DFL);
+}
+
 /* A record of an earlier version (configuration inline) still reads. */
 static void an_inline_record_of_an_earlier_version_reads(void **state)
 {
@@ -312,6 +469,9 @@ int main(void)
 		cmocka_unit_test(a_state_directory_others_may_write_is_refused),
 		cmocka_unit_test(a_damaged_record_is_an_error_that_names_it),
 		cmocka_unit_test(pruning_keeps_the_running_and_the_previous_generation),
+		cmocka_unit_test(pruning_keeps_a_rollouts_start_generation),
+		cmocka_unit_test(a_link_at_a_state_file_is_refused),
+		cmocka_unit_test(a_state_file_is_whole_or_untouched),
 		cmocka_unit_test(an_inline_record_of_an_earlier_version_reads),
 		cmocka_unit_test(flips_store_each_configuration_once_and_stay_bounded),
 	};

@@ -6,7 +6,10 @@
 #include <cmocka.h>
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+#include "log.h"
 #include "netutil.h"
 #include "rollout.h"
 #include "testcfg.h"
@@ -110,6 +113,56 @@ static void guards_hold_at_every_step(void **state)
 	xlb_config_free(&skew);
 }
 
+/*
+ * The start of a rollout is decided in the library: no daemon, another
+ * rollout active, nothing to change, a step refused — each said, nothing
+ * written; else the record, its id, its start generation.
+ */
+static void a_start_is_decided_by_the_library(void **state)
+{
+	struct xlb_config from, to;
+	struct xlb_rollout_start st = { .start_gen = 7, .steps = 1, .step_ms = 1000,
+					.reason = "test" };
+	struct xlb_rollout r;
+	char dir[] = "/tmp/xlb-test-rollout-XXXXXX", dev[32], id[16], path[64];
+	int lock;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(dev, sizeof(dev), "xt%d-ro", (int)getpid());
+	testcfg_parse(&from, SVC(",\"guards\":{\"max_churn\":0.3}", B(1, 100) "," B(2, 100)));
+	testcfg_parse(&to, SVC(",\"guards\":{\"max_churn\":0.3}",
+			       B(1, 100) "," B(2, 100) "," B(3, 100) "," B(4, 100)));
+	st.target = &to;
+	assert_int_equal(xlb_rollout_start(dir, dev, &from, &st, id, sizeof(id)), -ESRCH);
+	assert_non_null(strstr(xlb_errmsg(), "no xlb daemon runs"));
+	lock = xlb_daemon_lock(dev);	/* a daemon, as far as the start can tell */
+	assert_true(lock >= 0);
+	st.target = &from;
+	assert_int_equal(xlb_rollout_start(dir, dev, &from, &st, id, sizeof(id)), -EALREADY);
+	assert_non_null(strstr(xlb_errmsg(), "nothing to roll out: generation 7"));
+	st.target = &to;
+	assert_int_equal(xlb_rollout_start(dir, dev, &from, &st, id, sizeof(id)), -EPERM);
+	assert_non_null(strstr(xlb_errmsg(), "max_churn"));
+	assert_int_equal(xlb_rollout_read(dir, &r), -ENOENT);	/* nothing written */
+	st.steps = 4;
+	assert_int_equal(xlb_rollout_start(dir, dev, &from, &st, id, sizeof(id)), 0);
+	assert_int_equal(xlb_rollout_read(dir, &r), 0);
+	assert_string_equal(r.id, id);
+	assert_int_equal(r.start_gen, 7);
+	assert_int_equal(r.state, XLB_ROLLOUT_RUNNING);
+	xlb_rollout_free(&r);
+	assert_int_equal(xlb_rollout_start(dir, dev, &from, &st, id, sizeof(id)), -EBUSY);
+	assert_non_null(strstr(xlb_errmsg(), "one at a time"));
+	close(lock);
+	snprintf(path, sizeof(path), "/run/xlb/%s.daemon", dev);
+	unlink(path);
+	snprintf(path, sizeof(path), "rm -rf '%s'", dir);
+	assert_int_equal(system(path), 0);
+	xlb_config_free(&from);
+	xlb_config_free(&to);
+}
+
 static struct xlb_rollout_backend sb(const char *addr, double share, __u64 flows)
 {
 	struct xlb_rollout_backend b = { .service = "web", .table_share = share,
@@ -182,6 +235,7 @@ int main(void)
 		cmocka_unit_test(weights_are_interpolated),
 		cmocka_unit_test(states_come_at_the_end),
 		cmocka_unit_test(guards_hold_at_every_step),
+		cmocka_unit_test(a_start_is_decided_by_the_library),
 		cmocka_unit_test(signals_are_judged),
 		cmocka_unit_test(durations_parse),
 	};

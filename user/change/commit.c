@@ -21,6 +21,7 @@
 #include "commit.h"
 #include "fault.h"
 #include "loader.h"
+#include "maglev.h"
 #include "log.h"
 #include "moved.h"
 #include "netutil.h"

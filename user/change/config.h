@@ -14,6 +14,12 @@
 #define XLB_HISTORY_KEEP_MIN	2	/* the running and the previous generation */
 #define XLB_HISTORY_KEEP_MAX	1000000
 #define XLB_FLOW_IDLE_TIMEOUT_MAX	604800	/* a week, in seconds */
+/*
+ * All services' table_size together, per slot: every service at the default
+ * size, or 16 at the largest — 64 MiB of table in the maps (each of the two
+ * slots), and what a plan builds in memory twice over (old and new).
+ */
+#define XLB_MAX_TABLE_ENTRIES	((__u64)XLB_MAX_SERVICES * XLB_DEFAULT_TABLE_SIZE)
 
 struct xlb_guards {
 	__u32 min_active;	/* backends that must keep table slots (default 1) */

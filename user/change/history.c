@@ -12,6 +12,7 @@
 #include "history.h"
 #include "log.h"
 #include "maglev.h"
+#include "rollout.h"
 
 #define BODY_SEED	0x786c622d68697374ull	/* "xlb-hist": names bodies, no secret */
 
@@ -455,10 +456,32 @@ out:
 	free(named);
 }
 
+/*
+ * The generation a rollout in progress (running or paused, rollout.json
+ * beside the records) rolls back to, in *pin (0: none): its record must stay.
+ * A rollout file that cannot be read may hold one: an error, nothing pruned.
+ */
+static int rollout_pin(const char *dir, __u64 *pin)
+{
+	struct xlb_rollout r;
+	int err = xlb_rollout_read(dir, &r);
+
+	*pin = 0;
+	if (err == -ENOENT)
+		return 0;
+	if (err)
+		return xlb_errf(err, "not pruning the history: %s (it may name the "
+				"generation a rollout returns to)", xlb_errmsg());
+	if (xlb_rollout_active(&r))
+		*pin = r.start_gen;
+	xlb_rollout_free(&r);
+	return 0;
+}
+
 int xlb_history_prune(const char *dir, __u32 keep, __u64 live_gen)
 {
 	__u32 n, kept = 0, deleted = 0;
-	__u64 *gens, prev;
+	__u64 *gens, prev, pin;
 	char path[600];
 	int err;
 
@@ -470,9 +493,13 @@ int xlb_history_prune(const char *dir, __u32 keep, __u64 live_gen)
 	err = xlb_history_list(dir, &gens, &n);
 	if (err || n <= keep)
 		goto out;
+	err = rollout_pin(dir, &pin);
+	if (err)
+		goto out;
 	prev = applied_before(dir, gens, n, live_gen);
 	for (__u32 i = 0; i < n; i++) {
-		if (n - deleted > keep && gens[i] != live_gen && gens[i] != prev) {
+		if (n - deleted > keep && gens[i] != live_gen && gens[i] != prev &&
+		    gens[i] != pin) {
 			snprintf(path, sizeof(path), "%s/%llu.json", dir,
 				 (unsigned long long)gens[i]);
 			if (!unlink(path)) {
@@ -487,6 +514,18 @@ int xlb_history_prune(const char *dir, __u32 keep, __u64 live_gen)
 out:
 	free(gens);
 	return err ?: (int)deleted;
+}
+
+int xlb_drain_mark(const char *dir, bool drained)
+{
+	char path[600];
+
+	snprintf(path, sizeof(path), "%s/drain", dir);
+	if (drained)
+		return xlb_write_state_file(path, "", 0, 0600);
+	if (unlink(path) && errno != ENOENT)
+		return xlb_errf(-errno, "cannot remove %s: %s", path, strerror(errno));
+	return xlb_fsync_dir_of(path);
 }
 
 /* Files and bytes of the regular files in dir named *.json. */

@@ -5,7 +5,9 @@
  * content as history/bodies/<id>.json: a health flip back and forth adds two
  * small records, not two copies of the configuration.  Records older than
  * the newest `history.keep` (default XLB_HISTORY_KEEP) are pruned, never the
- * running or the previous generation; a body goes with its last record.  A record is written "pending" before the switch
+ * running or the previous generation, nor the one a rollout in progress
+ * returns to; a body goes with its last record.  A record is written
+ * "pending" before the switch
  * and finalised after it; the live generation in the maps is the truth, so
  * a controller killed in between leaves a pending record that the next
  * command finalises (the switch happened) or deletes (it did not).
@@ -61,10 +63,18 @@ int xlb_history_reconcile(const char *dir, __u64 live_gen);
 /*
  * Retention, looked at when live_gen is a multiple of keep/16 + 1 (so at
  * most keep + keep/16 + 1 records exist): delete the oldest down to keep,
- * never live_gen or the newest applied one below it, then the bodies no
+ * never live_gen, the newest applied one below it, or the start generation
+ * of a running or paused rollout (its rollback target), then the bodies no
  * record names.  Returns the number of records deleted or -errno.
  */
 int xlb_history_prune(const char *dir, __u32 keep, __u64 live_gen);
+
+/*
+ * The node's drain mark (`xlb node drain`, read by the daemon's announcer):
+ * DIR/drain, an empty state file (xlb_write_state_file: never through a
+ * link), set or removed.  0, or -errno with the message set.
+ */
+int xlb_drain_mark(const char *dir, bool drained);
 
 struct xlb_history_usage {
 	__u32 records, bodies;

@@ -5,7 +5,8 @@
  * each turn a backend earns its weight in credit and claims a slot for every
  * max-weight of credit, so slot shares follow weight shares.  Backends are
  * sorted by address first: the table is the same whatever the listing order,
- * on every machine (the hash reads bytes, not host words).
+ * on every machine (the hash reads bytes, not host words).  A configured
+ * service's table (xlb_service_table) is built here, the one place.
  */
 #include <errno.h>
 #include <stdbool.h>
@@ -206,4 +207,33 @@ int xlb_maglev_build_seeded(const struct xlb_maglev_backend *backends, __u32 n, 
 	free(heap);
 	free(taken);
 	return 0;
+}
+
+__u32 xlb_service_holders(const struct xlb_service_conf *s)
+{
+	__u32 n = 0;
+
+	for (__u32 i = 0; i < s->nr_backends; i++)
+		n += s->backends[i].state == XLB_BACKEND_ACTIVE && s->backends[i].weight > 0;
+	return n;
+}
+
+int xlb_service_table(const struct xlb_service_conf *s, const __u32 *ids, __u32 *table)
+{
+	struct xlb_maglev_backend *in = calloc(s->nr_backends + 1, sizeof(*in));
+	int err;
+
+	if (!in)
+		return -ENOMEM;
+	for (__u32 i = 0; i < s->nr_backends; i++) {
+		const struct xlb_backend_conf *b = &s->backends[i];
+
+		in[i].addr = b->addr;
+		in[i].family = b->family;
+		in[i].weight = b->state == XLB_BACKEND_ACTIVE ? b->weight : 0;
+		in[i].id = ids[i];
+	}
+	err = xlb_maglev_build_seeded(in, s->nr_backends, s->table_size, &s->seeds, table);
+	free(in);
+	return err;
 }

@@ -2,6 +2,7 @@
 #ifndef XLB_MAGLEV_H
 #define XLB_MAGLEV_H
 
+#include "config.h"
 #include "hashkey.h"
 #include "xlb_abi.h"
 
@@ -22,6 +23,14 @@ int xlb_maglev_build(const struct xlb_maglev_backend *backends, __u32 n, __u32 m
 /* The same with the permutation seeds of a hash key (xlb_maglev_build: no key). */
 int xlb_maglev_build_seeded(const struct xlb_maglev_backend *backends, __u32 n, __u32 m,
 			    const struct xlb_hash_seeds *seeds, __u32 *table);
+
+/* Backends of a service that get table slots (active and weight > 0). */
+__u32 xlb_service_holders(const struct xlb_service_conf *s);
+/*
+ * The Maglev table of a configured service (table_size slots, its seeds):
+ * ids[i] is what the table stores for backend index i.
+ */
+int xlb_service_table(const struct xlb_service_conf *s, const __u32 *ids, __u32 *table);
 
 /* 64-bit hash of bytes with a seed (the permutation's offset and skip). */
 __u64 xlb_hash64(const void *data, __u32 len, __u64 seed);

@@ -57,9 +57,4 @@ json_t *xlb_plan_to_json(const struct xlb_plan *plan);
 const char *xlb_plan_change_name(const struct xlb_plan_backend *b);
 const char *xlb_guard_name(enum xlb_guard g);
 
-/* Backends of a service that get table slots (active and weight > 0). */
-__u32 xlb_service_holders(const struct xlb_service_conf *s);
-/* The Maglev table of a service with the given ids per backend index. */
-int xlb_service_table(const struct xlb_service_conf *s, const __u32 *ids, __u32 *table);
-
 #endif

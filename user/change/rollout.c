@@ -298,22 +298,17 @@ int xlb_rollout_read(const char *hist, struct xlb_rollout *r)
 
 int xlb_rollout_write(const char *hist, const struct xlb_rollout *r)
 {
-	char path[600], tmp[620];
 	json_t *o = to_json(r, true);
-	int fd, err = 0;
+	char *text = o ? json_dumps(o, JSON_INDENT(1) | JSON_SORT_KEYS) : NULL;
+	char path[600];
+	int err;
 
-	if (!o)
-		return xlb_errf(-ENOMEM, "out of memory");
-	path_of(hist, path, sizeof(path));
-	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd < 0 || json_dumpfd(o, fd, JSON_INDENT(1) | JSON_SORT_KEYS) || fsync(fd))
-		err = xlb_errf(-errno ?: -EIO, "cannot write %s: %s", tmp, strerror(errno ?: EIO));
-	if (fd >= 0)
-		close(fd);
-	if (!err && rename(tmp, path))
-		err = xlb_errf(-errno, "cannot rename %s: %s", tmp, strerror(errno));
 	json_decref(o);
+	if (!text)
+		return xlb_errf(-ENOMEM, "out of memory writing the rollout");
+	path_of(hist, path, sizeof(path));
+	err = xlb_write_state_file(path, text, strlen(text), 0600);
+	free(text);
 	return err;
 }
 
@@ -422,4 +417,34 @@ int xlb_rollout_begin(const char *hist, const struct xlb_rollout_start *st, char
 		snprintf(id, idlen, "%s", r.id);
 	xlb_rollout_free(&r);
 	return err;
+}
+
+int xlb_rollout_start(const char *hist, const char *ifname, const struct xlb_config *running,
+		      const struct xlb_rollout_start *st, char *id, size_t idlen)
+{
+	struct xlb_plan plan;
+	char why[512];
+	bool changed;
+	int err;
+
+	if (!xlb_daemon_running(ifname))
+		return xlb_errf(-ESRCH, "no xlb daemon runs for %s: a stepped change needs it to "
+				"watch the signals between steps and roll back by itself (start "
+				"it, or apply without --steps)", ifname);
+	if (xlb_rollout_busy(hist, why, sizeof(why)))
+		return xlb_errf(-EBUSY, "%s", why);
+	err = xlb_plan_build(running, st->target, &plan);
+	if (err)
+		return xlb_errf(err, "cannot plan the rollout: %s", strerror(-err));
+	changed = plan.changed;
+	xlb_plan_free(&plan);
+	if (!changed)
+		return xlb_errf(-EALREADY, "nothing to roll out: generation %llu already has "
+				"this configuration", (unsigned long long)st->start_gen);
+	err = xlb_rollout_check(running, st->target, st->steps, st->forced, why, sizeof(why));
+	if (err == -EINVAL || err == -EPERM)
+		return xlb_errf(err, "%s", why);
+	if (err)
+		return xlb_errf(err, "cannot check the rollout's steps: %s", strerror(-err));
+	return xlb_rollout_begin(hist, st, id, idlen);
 }

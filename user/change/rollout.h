@@ -90,7 +90,7 @@ struct xlb_rollout {
 
 /* The rollout of an interface's history directory: 0, -ENOENT, -EINVAL (message set). */
 int xlb_rollout_read(const char *hist, struct xlb_rollout *r);
-/* Write it atomically (tmp, fsync, rename), mode 0600. */
+/* Write it as a state file (xlb_write_state_file: never through a link, durable), mode 0600. */
 int xlb_rollout_write(const char *hist, const struct xlb_rollout *r);
 void xlb_rollout_free(struct xlb_rollout *r);
 bool xlb_rollout_active(const struct xlb_rollout *r);
@@ -120,6 +120,18 @@ struct xlb_rollout_start {
  */
 int xlb_rollout_begin(const char *hist, const struct xlb_rollout_start *st, char *id,
 		      size_t idlen);
+
+/*
+ * Start a stepped change of interface ifname (history hist, running the
+ * configuration `running`, live generation st->start_gen) to st->target,
+ * for its daemon to take up: refused, with the message set, when no daemon
+ * runs for ifname (-ESRCH), another rollout is active (-EBUSY), the target
+ * changes nothing (-EALREADY), a step is not valid (-EINVAL) or a guard
+ * refuses one and st->forced is not set (-EPERM); else the record written
+ * (xlb_rollout_begin) and 0, id its id.  Other errors: -errno.
+ */
+int xlb_rollout_start(const char *hist, const char *ifname, const struct xlb_config *running,
+		      const struct xlb_rollout_start *st, char *id, size_t idlen);
 
 /* "10s", "500ms", "2m", "1h" or seconds: milliseconds, or -EINVAL. */
 long long xlb_duration_ms(const char *s);

@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "log.h"
-#include "plan.h"
+#include "maglev.h"
 #include "shares.h"
 
 void xlb_table_shares(const __u32 *table, __u32 m, double *share, __u32 nr_ids)

@@ -165,7 +165,28 @@ static void check_duplicates(const struct xlb_config *cfg, __u32 i, const char *
 	}
 }
 
-/* Map capacities: services, VIPs, backend ids. */
+/* The tables' budget: the first service past it names the total and the limit. */
+static void check_table_budget(const struct xlb_config *cfg, struct xlb_diags *d)
+{
+	__u64 total = 0;
+	char p[64];
+
+	for (__u32 i = 0; i < cfg->nr_services; i++) {
+		total += cfg->services[i].table_size;
+		if (total <= XLB_MAX_TABLE_ENTRIES)
+			continue;
+		snprintf(p, sizeof(p), "services[%u].table_size", i);
+		xlb_diag_add(d, p, "%u: services[0..%u] would hold %llu table entries in all, "
+			     "above the limit of %llu (%u services of %u, %llu MiB per slot); "
+			     "make tables smaller", cfg->services[i].table_size, i,
+			     (unsigned long long)total, (unsigned long long)XLB_MAX_TABLE_ENTRIES,
+			     XLB_MAX_SERVICES, XLB_DEFAULT_TABLE_SIZE,
+			     (unsigned long long)(XLB_MAX_TABLE_ENTRIES * 4) >> 20);
+		return;
+	}
+}
+
+/* Map capacities: services, VIPs, backend ids, table entries. */
 static void check_limits(const struct xlb_config *cfg, struct xlb_diags *d)
 {
 	__u32 backends = 0, vips = 0;
@@ -189,6 +210,7 @@ static void check_limits(const struct xlb_config *cfg, struct xlb_diags *d)
 	if (backends > XLB_MAX_BACKENDS - 1)
 		xlb_diag_add(d, "services", "%u backends in all: at most %u fit the maps",
 			     backends, XLB_MAX_BACKENDS - 1);
+	check_table_budget(cfg, d);
 }
 
 int xlb_config_validate(const struct xlb_config *cfg, struct xlb_diags *d)

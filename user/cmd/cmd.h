@@ -37,32 +37,48 @@ int do_rollout(int argc, char **argv);
 int do_fleet(int argc, char **argv);
 int do_node(int argc, char **argv);
 
-/* Global options: --state DIR, --dev DEV. */
+/* common.c: global options --state DIR, --dev DEV. */
 extern const char *xlb_state_root;
 extern const char *xlb_dev;
 
 struct xlb_ctl;
 struct xlb_plan;
 struct xlb_diags;
-/* A plan as text (what xlb config plan shows). */
-void print_plan(const struct xlb_plan *plan, FILE *out);
-/* "FILE: PATH: MSG" lines to stderr, or one JSON object with -j. */
-void print_diags(const struct xlb_diags *d);
 struct xlb_change;
 struct xlb_change_result;
-/* Open the attached interface's state (prints the error). */
+struct xlb_config;
+struct xlb_rollout;
+/* print.c: a plan as text (what xlb config plan shows). */
+void print_plan(const struct xlb_plan *plan, FILE *out);
+/* print.c: "FILE: PATH: MSG" lines to stderr, or one JSON object with -j. */
+void print_diags(const struct xlb_diags *d);
+/* common.c: open the attached interface's state (prints the error). */
 int ctl_open(struct xlb_ctl *c, bool readonly);
+/* The same for a whole configuration: a lost running record does not stop it. */
+int ctl_open_whole(struct xlb_ctl *c, bool readonly);
 /* A service of the running configuration; NULL, said on stderr, when there is none. */
 const struct xlb_service_conf *running_service(const struct xlb_ctl *c, const char *name);
 /* Print a change's plan and outcome; returns the exit status. */
 int report_change(const struct xlb_ctl *c, struct xlb_change_result *r, const char *what);
-struct xlb_config;
-/* --steps N --step-time D, taken out of argv: 0 or the exit status. */
-int rollout_opts(int *argc, char **argv, unsigned int *steps, long long *step_ms);
-/* Start a stepped change of c's interface to cfg (closes c): the exit status. */
-int start_rollout(struct xlb_ctl *c, const struct xlb_config *cfg, unsigned int steps,
-		  long long step_ms, const char *reason, bool force, const char *what);
 /* xlb_change() then report_change(): the exit status. */
 int run_change(struct xlb_ctl *c, const struct xlb_change *ch, const char *what);
+
+/* stepped.c: --steps N --step-time D, taken out of argv: 0 or the exit status. */
+int rollout_opts(int *argc, char **argv, unsigned int *steps, long long *step_ms);
+/*
+ * Plan a stepped change of c's interface to cfg (the plan printed) and start
+ * it (xlb_rollout_start): 0 with its id in id, or the exit status.  c stays
+ * open: the caller closes it, then waits with rollout_started().
+ */
+int start_rollout(struct xlb_ctl *c, const struct xlb_config *cfg, unsigned int steps,
+		  long long step_ms, const char *reason, bool force, const char *what,
+		  char *id, size_t idlen);
+/* Wait for the daemon to take up rollout id in hist, print it: the exit status. */
+int rollout_started(const char *hist, const char *id);
+#define ROLLOUT_WAIT_MS	15000	/* how long a command waits for the daemon to act */
+/* Wait until done(rollout) or another rollout replaced id: 0 and *r, or -errno. */
+int rollout_await(const char *hist, const char *id, bool (*done)(const struct xlb_rollout *),
+		  struct xlb_rollout *r);
+void print_rollout(const struct xlb_rollout *r);
 
 #endif

@@ -103,19 +103,6 @@ int do_attach(int argc, char **argv)
 	return 0;
 }
 
-int report_detached(int err, const char *ifname, const char *what)
-{
-	if (err) {
-		p_err("%s", xlb_errmsg());
-		return xlb_exit_for(err);
-	}
-	if (xlb_json)
-		json_emit(json_pack("{s:s,s:b}", "ifname", ifname, "detached", 1));
-	else
-		printf("%sdetached from %s\n", what, ifname);
-	return 0;
-}
-
 int do_detach(int argc, char **argv)
 {
 	if (argc != 1)

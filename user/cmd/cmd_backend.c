@@ -161,7 +161,7 @@ static int backend_edit(enum edit op, int argc, char **argv)
 	struct xlb_change o = { .source = "backend" };
 	struct xlb_config cfg;
 	struct xlb_ctl c;
-	char reason[256];
+	char reason[256], hist[sizeof(c.hist)], id[16];
 	unsigned int steps;
 	long long step_ms;
 	int rc, err, n;
@@ -205,17 +205,16 @@ static int backend_edit(enum edit op, int argc, char **argv)
 	if (!steps && slow_start_of(&c, &cfg, argv[0], &steps, &step_ms) && !xlb_json)
 		printf("service %s has slow_start: the backend enters in %u steps of %lld ms\n",
 		       argv[0], steps, step_ms);
-	if (steps) {
+	if (steps)
 		rc = start_rollout(&c, &cfg, steps, step_ms, o.reason, o.force,
-				   "edited configuration");
-		xlb_config_free(&cfg);
-		return rc;
-	}
-	rc = run_change(&c, &o, "edited configuration");
+				   "edited configuration", id, sizeof(id));
+	else
+		rc = run_change(&c, &o, "edited configuration");
 out:
+	snprintf(hist, sizeof(hist), "%s", c.hist);
 	xlb_config_free(&cfg);
-	xlb_ctl_close(&c);
-	return rc;
+	xlb_ctl_close(&c);	/* a rollout: the daemon takes it from here, under the lock */
+	return steps && !rc ? rollout_started(hist, id) : rc;
 }
 
 static int do_backend_add(int argc, char **argv) { return backend_edit(EDIT_ADD, argc, argv); }

@@ -9,42 +9,6 @@
 #include "loader.h"
 #include "log.h"
 
-const char *xlb_state_root = XLB_STATE_DEFAULT;
-const char *xlb_dev;
-
-static int open_dev(struct xlb_ctl *c, bool readonly, bool lost_ok)
-{
-	char dev[IF_NAMESIZE];
-	int err = xlb_resolve_dev(xlb_dev, dev, sizeof(dev));
-
-	err = err ?: lost_ok ? xlb_ctl_open_lost_ok(dev, xlb_state_root, readonly, c) :
-	      xlb_ctl_open(dev, xlb_state_root, readonly, c);
-	if (err)
-		p_err("%s", xlb_errmsg());
-	return err;
-}
-
-/* Open the (only, or --dev) attached interface's state. */
-int ctl_open(struct xlb_ctl *c, bool readonly)
-{
-	return open_dev(c, readonly, false);
-}
-
-const struct xlb_service_conf *running_service(const struct xlb_ctl *c, const char *name)
-{
-	const struct xlb_service_conf *s = xlb_config_service(&c->running, name);
-
-	if (!s)
-		p_err("no service '%s' in the running configuration", name);
-	return s;
-}
-
-/* The same for a whole configuration: a lost running record does not stop it. */
-static int ctl_open_whole(struct xlb_ctl *c, bool readonly)
-{
-	return open_dev(c, readonly, true);
-}
-
 /* Parse a file; prints every error.  0, or an exit status. */
 static int load_file(const char *file, struct xlb_config *cfg)
 {
@@ -90,84 +54,6 @@ static int do_config_validate(int argc, char **argv)
 out:
 	xlb_diags_free(&d);
 	xlb_config_free(&cfg);
-	return rc;
-}
-
-/* -j: a refusal is an error object with the plan, on stderr. */
-static void json_refusal(json_t *plan)
-{
-	json_t *e = json_pack("{s:s,s:o}", "error", "refused by the guards; --force overrides",
-			      "plan", plan);
-
-	json_dumpf(e, stderr, JSON_COMPACT);
-	fputc('\n', stderr);
-	json_decref(e);
-}
-
-static void print_applied(const struct xlb_ctl *c, const struct xlb_change_result *r, json_t *plan)
-{
-	bool applied = r->outcome == XLB_CHANGE_APPLIED;
-
-	if (xlb_json) {
-		json_emit(json_pack("{s:b,s:I,s:s,s:b,s:o}", "applied", applied, "generation",
-				    (json_int_t)r->generation, "fingerprint", r->fingerprint,
-				    "forced", r->forced, "plan", plan));
-	} else if (!applied) {
-		printf("nothing to apply: generation %llu already has this configuration\n",
-		       (unsigned long long)c->live_gen);
-	} else {
-		if (r->forced)
-			pr_warn("guards overridden with --force (recorded in the history)\n");
-		printf("applied generation %llu (fingerprint %s)\n",
-		       (unsigned long long)r->generation, r->fingerprint);
-	}
-}
-
-/*
- * Print a change's result (what is the configuration: file name for errors);
- * returns the exit status.  The plan is printed in full before the outcome.
- */
-int report_change(const struct xlb_ctl *c, struct xlb_change_result *r, const char *what)
-{
-	json_t *plan = r->planned && xlb_json ? xlb_plan_to_json(&r->plan) : NULL;
-
-	if (r->planned && !xlb_json)
-		print_plan(&r->plan, stdout);
-	switch (r->outcome) {
-	case XLB_CHANGE_INVALID:
-		r->diags.file = what;
-		print_diags(&r->diags);
-		break;
-	case XLB_CHANGE_FAILED:
-		p_err("%s; the running configuration (generation %llu) is unchanged", xlb_errmsg(),
-		      (unsigned long long)c->live_gen);
-		break;
-	case XLB_CHANGE_REFUSED:
-		if (xlb_json)
-			json_refusal(plan);
-		else
-			p_err("%s", xlb_errmsg());
-		plan = NULL;
-		break;
-	case XLB_CHANGE_PLANNED:
-		break;
-	default:
-		print_applied(c, r, plan);
-		plan = NULL;
-	}
-	json_decref(plan);
-	return xlb_change_exit(r);
-}
-
-/* Run a change and report it: the exit status. */
-int run_change(struct xlb_ctl *c, const struct xlb_change *ch, const char *what)
-{
-	struct xlb_change_result r;
-	int rc;
-
-	xlb_change(c, ch, &r);
-	rc = report_change(c, &r, what);
-	xlb_change_result_free(&r);
 	return rc;
 }
 
@@ -226,6 +112,7 @@ static int do_config_apply(int argc, char **argv)
 	struct xlb_change o = { .source = "apply" };
 	struct xlb_config cfg;
 	struct xlb_ctl c;
+	char hist[sizeof(c.hist)], id[16];
 	unsigned int steps;
 	long long step_ms;
 	int rc;
@@ -248,13 +135,14 @@ static int do_config_apply(int argc, char **argv)
 	if (!o.reason)
 		o.reason = argv[0];
 	if (steps)
-		rc = start_rollout(&c, &cfg, steps, step_ms, o.reason, o.force, argv[0]);
+		rc = start_rollout(&c, &cfg, steps, step_ms, o.reason, o.force, argv[0], id,
+				   sizeof(id));
 	else
 		rc = run_change(&c, &o, argv[0]);
-	if (!steps)
-		xlb_ctl_close(&c);
+	snprintf(hist, sizeof(hist), "%s", c.hist);
+	xlb_ctl_close(&c);	/* a rollout: the daemon takes it from here, under the lock */
 	xlb_config_free(&cfg);
-	return rc;
+	return steps && !rc ? rollout_started(hist, id) : rc;
 }
 
 static int do_config_show(int argc, char **argv)

@@ -4,7 +4,6 @@
  * The data plane goes on forwarding whatever still arrives.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -70,9 +69,8 @@ static int do_node_drain(int argc, char **argv)
 {
 	unsigned int wait_s = 30;
 	struct xlb_ctl c;
-	char path[600];
 	__u64 t0, t_withdrawn = 0, last, quiet_since, end, n0;
-	int rc, fd;
+	int rc;
 
 	for (int i = 0; i < argc; i++) {
 		if (!strcmp(argv[i], "--wait") && i + 1 < argc && parse_u32(argv[i + 1], 1, 3600,
@@ -83,14 +81,11 @@ static int do_node_drain(int argc, char **argv)
 	}
 	if ((rc = ctl_open(&c, true)))
 		return xlb_exit_for(rc);
-	snprintf(path, sizeof(path), "%s/drain", c.hist);
-	fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
-	if (fd < 0) {
-		p_err("cannot write %s: %s", path, strerror(errno));
+	if (xlb_drain_mark(c.hist, true)) {
+		p_err("cannot mark %s drained: %s", c.ifname, xlb_errmsg());
 		xlb_ctl_close(&c);
 		return XLB_EXIT_SYSTEM;
 	}
-	close(fd);
 	if (!xlb_daemon_running(c.ifname)) {
 		p_err("%s is marked drained, but no xlb daemon runs for it: nothing withdraws its "
 		      "VIPs until one does (xlb daemon --announce SOCKET)", c.ifname);
@@ -137,7 +132,6 @@ static int do_node_drain(int argc, char **argv)
 static int do_node_undrain(int argc, char **argv)
 {
 	struct xlb_ctl c;
-	char path[600];
 	__u64 end;
 	int rc;
 
@@ -146,9 +140,8 @@ static int do_node_undrain(int argc, char **argv)
 		return usage_error("node undrain: takes no arguments");
 	if ((rc = ctl_open(&c, true)))
 		return xlb_exit_for(rc);
-	snprintf(path, sizeof(path), "%s/drain", c.hist);
-	if (unlink(path) && errno != ENOENT) {
-		p_err("cannot remove %s: %s", path, strerror(errno));
+	if (xlb_drain_mark(c.hist, false)) {
+		p_err("cannot undrain %s: %s", c.ifname, xlb_errmsg());
 		xlb_ctl_close(&c);
 		return XLB_EXIT_SYSTEM;
 	}

@@ -71,50 +71,6 @@ static int do_version(int argc, char **argv)
 	return 0;
 }
 
-int usage_error(const char *fmt, ...)
-{
-	char msg[512];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	p_err("%s (see 'xlb help')", msg);
-	return XLB_EXIT_REFUSED;
-}
-
-void json_emit(json_t *o)
-{
-	json_dumpf(o, stdout, xlb_pretty ? JSON_INDENT(2) : JSON_COMPACT);
-	fputc('\n', stdout);
-	json_decref(o);
-}
-
-bool parse_u32(const char *s, unsigned int min, unsigned int max, unsigned int *out)
-{
-	unsigned long v;
-	char *end;
-
-	if (!s || !*s || *s == '-')
-		return false;
-	errno = 0;
-	v = strtoul(s, &end, 10);
-	if (errno || *end || v < min || v > max)
-		return false;
-	*out = v;
-	return true;
-}
-
-int cmd_dispatch(const struct cmd *cmds, int argc, char **argv, const char *what)
-{
-	if (argc < 1)
-		return usage_error("missing %s", what);
-	for (; cmds->name; cmds++)
-		if (!strcmp(argv[0], cmds->name))
-			return cmds->func(argc - 1, argv + 1);
-	return usage_error("unknown %s '%s'", what, argv[0]);
-}
-
 static const struct cmd objects[] = {
 	{ "attach", do_attach },
 	{ "detach", do_detach },

@@ -228,26 +228,24 @@ static void announce_vip(struct daemon *d, struct dvip *v, bool attached, bool d
 					      "announced", v->state == 1, "why", why));
 }
 
-/* announce.json for xlb node status (takes vips). */
+/* announce.json for xlb node status (takes vips): a state file (xlb_write_state_file). */
 static void write_announce_state(const char *hist, bool drained, bool attached, json_t *vips)
 {
-	char path[600], tmp[620];
-	FILE *f;
-
-	snprintf(path, sizeof(path), "%s/announce.json", hist);
-	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-	f = fopen(tmp, "w");
-	if (!f) {
-		json_decref(vips);
-		return;
-	}
+	static __u64 failed_ms;		/* the loop's thread only: logged once a minute */
 	json_t *o = json_pack("{s:b,s:b,s:o,s:I}", "drained", drained, "attached", attached,
 			      "vips", vips, "unix_ms", (json_int_t)time(NULL) * 1000);
+	char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
+	char path[600];
 
-	json_dumpf(o, f, JSON_COMPACT);
 	json_decref(o);
-	if (!fclose(f))
-		rename(tmp, path);
+	snprintf(path, sizeof(path), "%s/announce.json", hist);
+	if (!text || xlb_write_state_file(path, text, strlen(text), 0600)) {
+		if (now_ms() - failed_ms > 60000)
+			dlog(3, "announce: cannot write %s: %s", path,
+			     text ? xlb_errmsg() : "out of memory");
+		failed_ms = now_ms();
+	}
+	free(text);
 }
 
 void announce_tick(struct daemon *d)

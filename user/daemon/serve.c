@@ -1,6 +1,7 @@
 /* The distribution watch and what the daemon serves: metrics, status page, metrics file. */
 #define _GNU_SOURCE
 #include "state.h"
+#include "maglev.h"
 
 /* ---- distribution watch and metrics --------------------------------------------- */
 
@@ -303,22 +304,20 @@ struct MHD_Daemon *start_metrics(struct daemon *d, const char *spec)
 				MHD_OPTION_END);
 }
 
+/* The metrics as a state file (xlb_write_state_file), mode 0644: a textfile collector reads it. */
 void write_metrics_file(struct daemon *d, const char *path)
 {
-	char tmp[600];
-	FILE *f;
-	int fd;
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+	bool ok = f && render(d, f);
 
-	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-	fd = xlb_create_new(tmp, 0644);	/* a textfile collector reads it */
-	f = fd >= 0 ? fdopen(fd, "w") : NULL;
-	if (!f) {
-		dlog(3, "cannot write the metrics file: %s", fd < 0 ? xlb_errmsg() : strerror(errno));
-		if (fd >= 0)
-			close(fd);
-		return;
-	}
-	render(d, f);
-	if (fclose(f) || rename(tmp, path))
-		dlog(3, "cannot write %s: %s", path, strerror(errno));
+	if (f)
+		fclose(f);
+	if (!ok)
+		dlog(3, "cannot write the metrics file %s: %s", path,
+		     f ? "no snapshot of the maps" : strerror(errno));
+	else if (xlb_write_state_file(path, buf, len, 0644))
+		dlog(3, "cannot write the metrics file: %s", xlb_errmsg());
+	free(buf);
 }

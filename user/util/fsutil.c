@@ -32,11 +32,18 @@ int xlb_create_new(const char *path, mode_t mode)
 int xlb_write_state_file(const char *path, const void *buf, size_t len, mode_t mode)
 {
 	const char *p = buf;
+	struct stat st;
 	char tmp[1100];
 	int fd, err = 0;
 
 	if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp))
 		return xlb_errf(-ENAMETOOLONG, "state file path too long: %s", path);
+	/* the rename would not follow a link there, but one was put there: say so */
+	if (!lstat(path, &st) && S_ISLNK(st.st_mode))
+		return xlb_errf(-ELOOP, "%s is a symbolic link: refusing to write through it "
+				"(remove it)", path);
+	if (!lstat(path, &st) && !S_ISREG(st.st_mode))
+		return xlb_errf(-EEXIST, "%s exists and is not a regular file: remove it", path);
 	fd = xlb_create_new(tmp, mode);
 	if (fd < 0)
 		return fd;

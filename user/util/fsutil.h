@@ -17,8 +17,9 @@ int xlb_create_new(const char *path, mode_t mode);
  * metrics file, announce.json, the drain mark): len bytes of buf to PATH.tmp
  * made anew (xlb_create_new: never through a link), fsync'd, renamed over
  * path, and the directory fsync'd, so after a crash or power loss path holds
- * the old or the new content, whole.  0, or -errno with the message set
- * (path is untouched then).
+ * the old or the new content, whole.  A symbolic link (or anything but a
+ * regular file) at path is refused, -ELOOP (-EEXIST).  0, or -errno with
+ * the message set (path is untouched then).
  */
 int xlb_write_state_file(const char *path, const void *buf, size_t len, mode_t mode);
 /* fsync the directory that holds path, so a rename in it is durable. */
