@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "slotplan.h"
+#include "maglev.h"
 #include "log.h"
 #include "moved.h"
 
