@@ -242,7 +242,11 @@ static __always_inline int skip_ipv6_ext(void *data, void *data_end, __u32 *off,
 	if ((void *)(h + 8) > data_end)
 		return -1;
 	if (*nexthdr == IPPROTO_FRAGMENT) {
-		/* bytes 2..3: offset (13 bits) and M; 0 means an atomic fragment */
+		/*
+		 * bytes 2..3: offset (13 bits) and M; 0 means an atomic fragment,
+		 * a whole packet whose walk goes on.  A real fragment ends the
+		 * walk: a later one carries payload, not headers, from here on.
+		 */
 		if ((h[2] << 8 | h[3]) & XLB_IPV6_FRAG_MASK)
 			*frag = 1;
 		len = 8;
@@ -290,14 +294,14 @@ XLB_UNROLL
 			break;
 		if (skip_ipv6_ext(data, data_end, &off, end, &nexthdr, &frag))
 			return xlb_parse_verdict(pkt, XLB_PARSE_DROP, XLB_DROP_MALFORMED_L3);
+		if (frag)
+			return xlb_parse_if_vip(pkt, XDP_DROP, XLB_DROP_FRAGMENT);
 	}
 	if (is_ipv6_ext(nexthdr)) {
 		xlb_parse_if_vip(pkt, XDP_DROP, XLB_DROP_IPV6_EXT_LIMIT);
 		pkt->reason_not_vip = XLB_PASS_IPV6_EXT_LIMIT;
 		return XLB_PARSE_IF_VIP;
 	}
-	if (frag)
-		return xlb_parse_if_vip(pkt, XDP_DROP, XLB_DROP_FRAGMENT);
 	return parse_above_ip(data, data_end, off, end, nexthdr, pkt);
 }
 

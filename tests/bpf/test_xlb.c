@@ -147,6 +147,61 @@ static void p_frag6(struct pb *b)
 	pb_tcp(b, 40013, 80, SYN);
 	pb_finish(b);
 }
+/*
+ * A later IPv6 fragment: after its fragment header comes the middle of the
+ * original payload, here bytes that read as a destination-options header
+ * claiming 2 KB (past the end), or as a chain of eight of them (past the walk).
+ */
+static void frag6_later(struct pb *b, const char *dst, bool chain)
+{
+	static const __u8 garbage[8] = { IPPROTO_DSTOPTS, 0xff, 1, 4, 0, 0, 0, 0 };
+	static const __u8 link[8] = { IPPROTO_DSTOPTS, 0, 1, 4, 0, 0, 0, 0 };
+
+	eth6(b);
+	pb_ipv6(b, CLIENT6, dst, IPPROTO_FRAGMENT);
+	pb_ipv6_frag(b, IPPROTO_DSTOPTS, 185, true);
+	for (int i = 0; i < (chain ? 8 : 1); i++)
+		pb_bytes(b, chain ? link : garbage, 8);
+	pb_payload(b, 40);
+	pb_finish(b);
+}
+static void p_frag6_later_node(struct pb *b) { frag6_later(b, TN_NODE6, false); }
+static void p_frag6_later_chain_node(struct pb *b) { frag6_later(b, TN_NODE6, true); }
+static void p_frag6_later_vip(struct pb *b) { frag6_later(b, VIP6, false); }
+static void p_frag6_last_vip(struct pb *b)
+{
+	frag6_later(b, VIP6, true);
+	b->d[14 + 40 + 3] &= ~1;	/* M clear: the last fragment */
+}
+static void frag6_first(struct pb *b, const char *dst)
+{
+	eth6(b);
+	pb_ipv6(b, CLIENT6, dst, IPPROTO_FRAGMENT);
+	pb_ipv6_frag(b, IPPROTO_DSTOPTS, 0, true);
+	pb_ipv6_ext(b, IPPROTO_TCP, 8);
+	pb_tcp(b, 40056, 443, SYN);
+	pb_finish(b);
+}
+static void p_frag6_first_node(struct pb *b) { frag6_first(b, TN_NODE6); }
+static void p_frag6_first_vip(struct pb *b) { frag6_first(b, VIP6); }
+/* offset 0 and no M: a whole packet with a fragment header (RFC 6946) */
+static void p_frag6_atomic(struct pb *b)
+{
+	eth6(b);
+	pb_ipv6(b, CLIENT6, VIP6, IPPROTO_FRAGMENT);
+	pb_ipv6_frag(b, IPPROTO_DSTOPTS, 0, false);
+	pb_ipv6_ext(b, IPPROTO_TCP, 8);
+	pb_tcp(b, 40057, 443, SYN);
+	pb_finish(b);
+}
+/* a later IPv4 fragment to the node: its payload would be a TCP header with doff 2 */
+static void p_frag4_later_node(struct pb *b)
+{
+	p_frag_later(b);
+	memcpy(b->d + 30, "\xc6\x33\x64\xfe", 4);
+	b->d[14 + 20 + 12] = 2 << 4;
+	pb_ipv4_csum(b, 0);
+}
 static void p_ext6_ok(struct pb *b)
 {
 	eth6(b);
@@ -655,6 +710,22 @@ static const struct tcase cases[] = {
 	  0, NOEV },
 	{ "ipv6 fragment header to a vip is dropped", p_frag6, XDP_DROP, XLB_DROP_FRAGMENT,
 	  OUT_SAME, 0, NOEV },
+	{ "ipv6 later fragment to the node passes, its payload not walked as headers",
+	  p_frag6_later_node, XDP_PASS, XLB_PASS_NOT_VIP, OUT_SAME, 0, NOEV },
+	{ "ipv6 later fragment to the node passes, payload reading as a long chain",
+	  p_frag6_later_chain_node, XDP_PASS, XLB_PASS_NOT_VIP, OUT_SAME, 0, NOEV },
+	{ "ipv6 later fragment to a vip is dropped as a fragment", p_frag6_later_vip, XDP_DROP,
+	  XLB_DROP_FRAGMENT, OUT_SAME, 0, NOEV },
+	{ "ipv6 last fragment to a vip is dropped as a fragment", p_frag6_last_vip, XDP_DROP,
+	  XLB_DROP_FRAGMENT, OUT_SAME, 0, NOEV },
+	{ "ipv6 first fragment with options to the node passes", p_frag6_first_node, XDP_PASS,
+	  XLB_PASS_NOT_VIP, OUT_SAME, 0, NOEV },
+	{ "ipv6 first fragment with options to a vip is dropped", p_frag6_first_vip, XDP_DROP,
+	  XLB_DROP_FRAGMENT, OUT_SAME, 0, NOEV },
+	{ "ipv6 atomic fragment (offset 0, no M) is a whole packet: redirected", p_frag6_atomic,
+	  XDP_REDIRECT, XLB_STAT_REDIRECT, OUT_TABLE, SVC_ANY6, NOEV },
+	{ "ipv4 later fragment to the node passes, its payload not read as tcp",
+	  p_frag4_later_node, XDP_PASS, XLB_PASS_NOT_VIP, OUT_SAME, 0, NOEV },
 	{ "ipv6 hop-by-hop and destination options are walked", p_ext6_ok, XDP_REDIRECT,
 	  XLB_STAT_REDIRECT, OUT_TABLE, SVC_ANY6, NOEV },
 	{ "ipv6 extension chain longer than walked to a vip is dropped", p_ext6_long, XDP_DROP,
