@@ -129,7 +129,9 @@ static __always_inline int parse_l4(void *data, void *data_end, __u32 off, __u32
 /*
  * The quoted header of an ICMP error sits at off.  The quote is the packet
  * the VIP "sent" (a backend's DSR reply): VIP:port -> client:port.  The flow
- * is that reply's reverse, so the error reaches the flow's backend.
+ * is that reply's reverse, so the error reaches the flow's backend.  Such an
+ * error is addressed to the VIP, the quote's source: one addressed elsewhere
+ * (the node itself, another VIP) is not the VIP's to forward.
  */
 static __always_inline int parse_quote_ports(void *data, void *data_end, __u32 off,
 					     __u8 proto, struct xlb_pkt *pkt)
@@ -147,6 +149,15 @@ static __always_inline int parse_quote_ports(void *data, void *data_end, __u32 o
 	return XLB_PARSE_FLOW;
 }
 
+/* Is the quoted packet's source (the VIP that "sent" it) the outer destination? */
+static __always_inline int quote_is_ours6(const struct in6_addr *src, const union xlb_addr *daddr)
+{
+	const __u32 *a = (const __u32 *)src;
+
+	return !((a[0] ^ daddr->v6[0]) | (a[1] ^ daddr->v6[1]) |
+		 (a[2] ^ daddr->v6[2]) | (a[3] ^ daddr->v6[3]));
+}
+
 static __always_inline int parse_icmp4(void *data, void *data_end, __u32 off,
 				       struct xlb_pkt *pkt)
 {
@@ -160,6 +171,8 @@ static __always_inline int parse_icmp4(void *data, void *data_end, __u32 off,
 	in = (void *)(ic + 1);
 	if ((void *)(in + 1) > data_end || in->version != 4 || in->ihl < 5)
 		return xlb_parse_if_vip(pkt, XDP_DROP, XLB_DROP_MALFORMED_ICMP);
+	if (in->saddr != pkt->daddr.v4)
+		return xlb_parse_if_vip(pkt, XDP_PASS, XLB_PASS_ICMP_TO_VIP);
 	pkt->flow.src.v4 = in->daddr;
 	pkt->flow.dst.v4 = in->saddr;
 	return parse_quote_ports(data, data_end, off + sizeof(*ic) + in->ihl * 4,
@@ -179,6 +192,8 @@ static __always_inline int parse_icmp6(void *data, void *data_end, __u32 off,
 	in = (void *)(ic + 1);
 	if ((void *)(in + 1) > data_end || in->version != 6)
 		return xlb_parse_if_vip(pkt, XDP_DROP, XLB_DROP_MALFORMED_ICMP);
+	if (!quote_is_ours6(&in->saddr, &pkt->daddr))
+		return xlb_parse_if_vip(pkt, XDP_PASS, XLB_PASS_ICMP_TO_VIP);
 	__builtin_memcpy(pkt->flow.src.v6, &in->daddr, 16);
 	__builtin_memcpy(pkt->flow.dst.v6, &in->saddr, 16);
 	return parse_quote_ports(data, data_end, off + sizeof(*ic) + sizeof(*in),

@@ -292,6 +292,31 @@ static void p_ptb6(struct pb *b)
 	pb_tcp(b, 443, ptb6_port, ACK);
 	pb_finish(b);
 }
+/*
+ * The same errors addressed elsewhere than the quoted flow's VIP: to the
+ * node itself, or to another VIP.  Not the VIP's: never tunnelled.
+ */
+static void p_ptb4_to_node(struct pb *b)
+{
+	ptb4(b, 40102, false);
+	memcpy(b->d + 30, "\xc6\x33\x64\xfe", 4);	/* OTHER4, the node */
+	pb_ipv4_csum(b, 0);
+}
+static void p_ptb4_to_other_vip(struct pb *b)
+{
+	ptb4(b, 40103, false);
+	memcpy(b->d + 30, "\xc0\x00\x02\x14", 4);	/* VIP_NONEIGH */
+	pb_ipv4_csum(b, 0);
+}
+static void p_ptb6_to_node(struct pb *b)
+{
+	eth6(b);
+	pb_ipv6(b, "2001:db8:ff::1", TN_NODE6, IPPROTO_ICMPV6);
+	pb_icmp(b, 2, 0, 1280);
+	pb_ipv6(b, VIP6, CLIENT6, IPPROTO_TCP);
+	pb_tcp(b, 443, 40104, ACK);
+	pb_finish(b);
+}
 static void p_too_big(struct pb *b)
 {
 	eth4(b);
@@ -753,6 +778,12 @@ static const struct tcase cases[] = {
 	  XLB_DROP_MALFORMED_ICMP, OUT_SAME, 0, NOEV },
 	{ "icmpv6 packet-too-big follows its flow", p_ptb6, XDP_REDIRECT, XLB_STAT_REDIRECT, -3, 0,
 	  EVS(XLB_EV_FLOW_HIT, XLB_EV_ICMP_PTB), prep_ptb6 },
+	{ "icmp frag-needed to the node about a vip flow passes, not tunnelled", p_ptb4_to_node,
+	  XDP_PASS, XLB_PASS_NOT_VIP, OUT_SAME, 0, NOEV },
+	{ "icmp frag-needed to another vip about a vip flow passes", p_ptb4_to_other_vip,
+	  XDP_PASS, XLB_PASS_ICMP_TO_VIP, OUT_SAME, 0, NOEV },
+	{ "icmpv6 packet-too-big to the node about a vip flow passes, not tunnelled",
+	  p_ptb6_to_node, XDP_PASS, XLB_PASS_NOT_VIP, OUT_SAME, 0, NOEV },
 	{ "ping to a vip passes (policy)", p_ping_vip, XDP_PASS, XLB_PASS_ICMP_TO_VIP, OUT_SAME, 0,
 	  NOEV },
 	{ "ping to the node passes", p_ping_nonvip, XDP_PASS, XLB_PASS_NOT_VIP, OUT_SAME, 0, NOEV },
