@@ -282,6 +282,14 @@ static void ptb4(struct pb *b, __u16 cport, bool truncated)
 }
 static void p_ptb4(struct pb *b) { ptb4(b, ptb_port, false); }
 static void p_ptb4_trunc(struct pb *b) { ptb4(b, 40022, true); }
+/* the quote's ports lie beyond the IP packet's end, in bytes the frame carries after it */
+static void p_ptb4_past_ip_end(struct pb *b)
+{
+	ptb4(b, 40105, false);
+	b->d[14 + 2] = 0;
+	b->d[14 + 3] = 20 + 8 + 20 + 2;
+	pb_ipv4_csum(b, 0);
+}
 static const __u16 ptb6_port = 40101;
 static void p_ptb6(struct pb *b)
 {
@@ -776,6 +784,8 @@ static const struct tcase cases[] = {
 	  -3, 0, EVS(XLB_EV_FLOW_HIT, XLB_EV_ICMP_PTB), prep_ptb4 },
 	{ "truncated icmp frag-needed to a vip is dropped", p_ptb4_trunc, XDP_DROP,
 	  XLB_DROP_MALFORMED_ICMP, OUT_SAME, 0, NOEV },
+	{ "icmp frag-needed quoting ports past the ip packet's end is dropped",
+	  p_ptb4_past_ip_end, XDP_DROP, XLB_DROP_MALFORMED_ICMP, OUT_SAME, 0, NOEV },
 	{ "icmpv6 packet-too-big follows its flow", p_ptb6, XDP_REDIRECT, XLB_STAT_REDIRECT, -3, 0,
 	  EVS(XLB_EV_FLOW_HIT, XLB_EV_ICMP_PTB), prep_ptb6 },
 	{ "icmp frag-needed to the node about a vip flow passes, not tunnelled", p_ptb4_to_node,
