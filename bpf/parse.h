@@ -129,14 +129,16 @@ static __always_inline int parse_l4(void *data, void *data_end, __u32 off, __u32
 /*
  * The quoted header of an ICMP error sits at off.  The quote is the packet
  * the VIP "sent" (a backend's DSR reply): VIP:port -> client:port.  The flow
- * is that reply's reverse, so the error reaches the flow's backend.
+ * is that reply's reverse, so the error reaches the flow's backend.  Such an
+ * error is addressed to the VIP, the quote's source: one addressed elsewhere
+ * (the node itself, another VIP) is not the VIP's to forward.
  */
 static __always_inline int parse_quote_ports(void *data, void *data_end, __u32 off,
-					     __u8 proto, struct xlb_pkt *pkt)
+					     __u32 end, __u8 proto, struct xlb_pkt *pkt)
 {
 	__be16 *ports = data + off;
 
-	if ((void *)(ports + 2) > data_end)
+	if ((void *)(ports + 2) > data_end || off + 4 > end)
 		return xlb_parse_if_vip(pkt, XDP_DROP, XLB_DROP_MALFORMED_ICMP);
 	if (proto != IPPROTO_TCP && proto != IPPROTO_UDP)
 		return xlb_parse_if_vip(pkt, XDP_PASS, XLB_PASS_ICMP_TO_VIP);
@@ -147,41 +149,57 @@ static __always_inline int parse_quote_ports(void *data, void *data_end, __u32 o
 	return XLB_PARSE_FLOW;
 }
 
-static __always_inline int parse_icmp4(void *data, void *data_end, __u32 off,
+/* Is the quoted packet's source (the VIP that "sent" it) the outer destination? */
+static __always_inline int quote_is_ours6(const struct in6_addr *src, const union xlb_addr *daddr)
+{
+	const __u32 *a = (const __u32 *)src;
+
+	return !((a[0] ^ daddr->v6[0]) | (a[1] ^ daddr->v6[1]) |
+		 (a[2] ^ daddr->v6[2]) | (a[3] ^ daddr->v6[3]));
+}
+
+/* An ICMP error inside [off, end), end the IP packet's end: its quote too. */
+static __always_inline int parse_icmp4(void *data, void *data_end, __u32 off, __u32 end,
 				       struct xlb_pkt *pkt)
 {
 	struct xlb_icmp_hdr *ic = data + off;
 	struct iphdr *in;
 
-	if ((void *)(ic + 1) > data_end)
+	if ((void *)(ic + 1) > data_end || off + sizeof(*ic) > end)
 		return xlb_parse_if_vip(pkt, XDP_DROP, XLB_DROP_MALFORMED_ICMP);
 	if (ic->type != XLB_ICMP_DEST_UNREACH || ic->code != XLB_ICMP_FRAG_NEEDED)
 		return xlb_parse_if_vip(pkt, XDP_PASS, XLB_PASS_ICMP_TO_VIP);
 	in = (void *)(ic + 1);
-	if ((void *)(in + 1) > data_end || in->version != 4 || in->ihl < 5)
+	if ((void *)(in + 1) > data_end || off + sizeof(*ic) + sizeof(*in) > end ||
+	    in->version != 4 || in->ihl < 5)
 		return xlb_parse_if_vip(pkt, XDP_DROP, XLB_DROP_MALFORMED_ICMP);
+	if (in->saddr != pkt->daddr.v4)
+		return xlb_parse_if_vip(pkt, XDP_PASS, XLB_PASS_ICMP_TO_VIP);
 	pkt->flow.src.v4 = in->daddr;
 	pkt->flow.dst.v4 = in->saddr;
-	return parse_quote_ports(data, data_end, off + sizeof(*ic) + in->ihl * 4,
+	return parse_quote_ports(data, data_end, off + sizeof(*ic) + in->ihl * 4, end,
 				 in->protocol, pkt);
 }
 
-static __always_inline int parse_icmp6(void *data, void *data_end, __u32 off,
+static __always_inline int parse_icmp6(void *data, void *data_end, __u32 off, __u32 end,
 				       struct xlb_pkt *pkt)
 {
 	struct xlb_icmp_hdr *ic = data + off;
 	struct ipv6hdr *in;
 
-	if ((void *)(ic + 1) > data_end)
+	if ((void *)(ic + 1) > data_end || off + sizeof(*ic) > end)
 		return xlb_parse_if_vip(pkt, XDP_DROP, XLB_DROP_MALFORMED_ICMP);
 	if (ic->type != XLB_ICMPV6_PKT_TOOBIG)
 		return xlb_parse_if_vip(pkt, XDP_PASS, XLB_PASS_ICMP_TO_VIP);
 	in = (void *)(ic + 1);
-	if ((void *)(in + 1) > data_end || in->version != 6)
+	if ((void *)(in + 1) > data_end || off + sizeof(*ic) + sizeof(*in) > end ||
+	    in->version != 6)
 		return xlb_parse_if_vip(pkt, XDP_DROP, XLB_DROP_MALFORMED_ICMP);
+	if (!quote_is_ours6(&in->saddr, &pkt->daddr))
+		return xlb_parse_if_vip(pkt, XDP_PASS, XLB_PASS_ICMP_TO_VIP);
 	__builtin_memcpy(pkt->flow.src.v6, &in->daddr, 16);
 	__builtin_memcpy(pkt->flow.dst.v6, &in->saddr, 16);
-	return parse_quote_ports(data, data_end, off + sizeof(*ic) + sizeof(*in),
+	return parse_quote_ports(data, data_end, off + sizeof(*ic) + sizeof(*in), end,
 				 in->nexthdr, pkt);
 }
 
@@ -196,11 +214,11 @@ static __always_inline int parse_above_ip(void *data, void *data_end, __u32 off,
 	case IPPROTO_ICMP:
 		if (pkt->flow.family != XLB_FAMILY_V4)
 			break;
-		return parse_icmp4(data, data_end, off, pkt);
+		return parse_icmp4(data, data_end, off, end, pkt);
 	case IPPROTO_ICMPV6:
 		if (pkt->flow.family != XLB_FAMILY_V6)
 			break;
-		return parse_icmp6(data, data_end, off, pkt);
+		return parse_icmp6(data, data_end, off, end, pkt);
 	case IPPROTO_IPIP:
 	case IPPROTO_IPV6:
 		return xlb_parse_if_vip(pkt, XDP_PASS, XLB_PASS_IPIP_TO_VIP);
@@ -242,7 +260,11 @@ static __always_inline int skip_ipv6_ext(void *data, void *data_end, __u32 *off,
 	if ((void *)(h + 8) > data_end)
 		return -1;
 	if (*nexthdr == IPPROTO_FRAGMENT) {
-		/* bytes 2..3: offset (13 bits) and M; 0 means an atomic fragment */
+		/*
+		 * bytes 2..3: offset (13 bits) and M; 0 means an atomic fragment,
+		 * a whole packet whose walk goes on.  A real fragment ends the
+		 * walk: a later one carries payload, not headers, from here on.
+		 */
 		if ((h[2] << 8 | h[3]) & XLB_IPV6_FRAG_MASK)
 			*frag = 1;
 		len = 8;
@@ -290,14 +312,14 @@ XLB_UNROLL
 			break;
 		if (skip_ipv6_ext(data, data_end, &off, end, &nexthdr, &frag))
 			return xlb_parse_verdict(pkt, XLB_PARSE_DROP, XLB_DROP_MALFORMED_L3);
+		if (frag)
+			return xlb_parse_if_vip(pkt, XDP_DROP, XLB_DROP_FRAGMENT);
 	}
 	if (is_ipv6_ext(nexthdr)) {
 		xlb_parse_if_vip(pkt, XDP_DROP, XLB_DROP_IPV6_EXT_LIMIT);
 		pkt->reason_not_vip = XLB_PASS_IPV6_EXT_LIMIT;
 		return XLB_PARSE_IF_VIP;
 	}
-	if (frag)
-		return xlb_parse_if_vip(pkt, XDP_DROP, XLB_DROP_FRAGMENT);
 	return parse_above_ip(data, data_end, off, end, nexthdr, pkt);
 }
 

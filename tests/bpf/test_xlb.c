@@ -147,6 +147,61 @@ static void p_frag6(struct pb *b)
 	pb_tcp(b, 40013, 80, SYN);
 	pb_finish(b);
 }
+/*
+ * A later IPv6 fragment: after its fragment header comes the middle of the
+ * original payload, here bytes that read as a destination-options header
+ * claiming 2 KB (past the end), or as a chain of eight of them (past the walk).
+ */
+static void frag6_later(struct pb *b, const char *dst, bool chain)
+{
+	static const __u8 garbage[8] = { IPPROTO_DSTOPTS, 0xff, 1, 4, 0, 0, 0, 0 };
+	static const __u8 link[8] = { IPPROTO_DSTOPTS, 0, 1, 4, 0, 0, 0, 0 };
+
+	eth6(b);
+	pb_ipv6(b, CLIENT6, dst, IPPROTO_FRAGMENT);
+	pb_ipv6_frag(b, IPPROTO_DSTOPTS, 185, true);
+	for (int i = 0; i < (chain ? 8 : 1); i++)
+		pb_bytes(b, chain ? link : garbage, 8);
+	pb_payload(b, 40);
+	pb_finish(b);
+}
+static void p_frag6_later_node(struct pb *b) { frag6_later(b, TN_NODE6, false); }
+static void p_frag6_later_chain_node(struct pb *b) { frag6_later(b, TN_NODE6, true); }
+static void p_frag6_later_vip(struct pb *b) { frag6_later(b, VIP6, false); }
+static void p_frag6_last_vip(struct pb *b)
+{
+	frag6_later(b, VIP6, true);
+	b->d[14 + 40 + 3] &= ~1;	/* M clear: the last fragment */
+}
+static void frag6_first(struct pb *b, const char *dst)
+{
+	eth6(b);
+	pb_ipv6(b, CLIENT6, dst, IPPROTO_FRAGMENT);
+	pb_ipv6_frag(b, IPPROTO_DSTOPTS, 0, true);
+	pb_ipv6_ext(b, IPPROTO_TCP, 8);
+	pb_tcp(b, 40056, 443, SYN);
+	pb_finish(b);
+}
+static void p_frag6_first_node(struct pb *b) { frag6_first(b, TN_NODE6); }
+static void p_frag6_first_vip(struct pb *b) { frag6_first(b, VIP6); }
+/* offset 0 and no M: a whole packet with a fragment header (RFC 6946) */
+static void p_frag6_atomic(struct pb *b)
+{
+	eth6(b);
+	pb_ipv6(b, CLIENT6, VIP6, IPPROTO_FRAGMENT);
+	pb_ipv6_frag(b, IPPROTO_DSTOPTS, 0, false);
+	pb_ipv6_ext(b, IPPROTO_TCP, 8);
+	pb_tcp(b, 40057, 443, SYN);
+	pb_finish(b);
+}
+/* a later IPv4 fragment to the node: its payload would be a TCP header with doff 2 */
+static void p_frag4_later_node(struct pb *b)
+{
+	p_frag_later(b);
+	memcpy(b->d + 30, "\xc6\x33\x64\xfe", 4);
+	b->d[14 + 20 + 12] = 2 << 4;
+	pb_ipv4_csum(b, 0);
+}
 static void p_ext6_ok(struct pb *b)
 {
 	eth6(b);
@@ -227,6 +282,14 @@ static void ptb4(struct pb *b, __u16 cport, bool truncated)
 }
 static void p_ptb4(struct pb *b) { ptb4(b, ptb_port, false); }
 static void p_ptb4_trunc(struct pb *b) { ptb4(b, 40022, true); }
+/* the quote's ports lie beyond the IP packet's end, in bytes the frame carries after it */
+static void p_ptb4_past_ip_end(struct pb *b)
+{
+	ptb4(b, 40105, false);
+	b->d[14 + 2] = 0;
+	b->d[14 + 3] = 20 + 8 + 20 + 2;
+	pb_ipv4_csum(b, 0);
+}
 static const __u16 ptb6_port = 40101;
 static void p_ptb6(struct pb *b)
 {
@@ -235,6 +298,31 @@ static void p_ptb6(struct pb *b)
 	pb_icmp(b, 2, 0, 1280);
 	pb_ipv6(b, VIP6, CLIENT6, IPPROTO_TCP);
 	pb_tcp(b, 443, ptb6_port, ACK);
+	pb_finish(b);
+}
+/*
+ * The same errors addressed elsewhere than the quoted flow's VIP: to the
+ * node itself, or to another VIP.  Not the VIP's: never tunnelled.
+ */
+static void p_ptb4_to_node(struct pb *b)
+{
+	ptb4(b, 40102, false);
+	memcpy(b->d + 30, "\xc6\x33\x64\xfe", 4);	/* OTHER4, the node */
+	pb_ipv4_csum(b, 0);
+}
+static void p_ptb4_to_other_vip(struct pb *b)
+{
+	ptb4(b, 40103, false);
+	memcpy(b->d + 30, "\xc0\x00\x02\x14", 4);	/* VIP_NONEIGH */
+	pb_ipv4_csum(b, 0);
+}
+static void p_ptb6_to_node(struct pb *b)
+{
+	eth6(b);
+	pb_ipv6(b, "2001:db8:ff::1", TN_NODE6, IPPROTO_ICMPV6);
+	pb_icmp(b, 2, 0, 1280);
+	pb_ipv6(b, VIP6, CLIENT6, IPPROTO_TCP);
+	pb_tcp(b, 443, 40104, ACK);
 	pb_finish(b);
 }
 static void p_too_big(struct pb *b)
@@ -655,6 +743,22 @@ static const struct tcase cases[] = {
 	  0, NOEV },
 	{ "ipv6 fragment header to a vip is dropped", p_frag6, XDP_DROP, XLB_DROP_FRAGMENT,
 	  OUT_SAME, 0, NOEV },
+	{ "ipv6 later fragment to the node passes, its payload not walked as headers",
+	  p_frag6_later_node, XDP_PASS, XLB_PASS_NOT_VIP, OUT_SAME, 0, NOEV },
+	{ "ipv6 later fragment to the node passes, payload reading as a long chain",
+	  p_frag6_later_chain_node, XDP_PASS, XLB_PASS_NOT_VIP, OUT_SAME, 0, NOEV },
+	{ "ipv6 later fragment to a vip is dropped as a fragment", p_frag6_later_vip, XDP_DROP,
+	  XLB_DROP_FRAGMENT, OUT_SAME, 0, NOEV },
+	{ "ipv6 last fragment to a vip is dropped as a fragment", p_frag6_last_vip, XDP_DROP,
+	  XLB_DROP_FRAGMENT, OUT_SAME, 0, NOEV },
+	{ "ipv6 first fragment with options to the node passes", p_frag6_first_node, XDP_PASS,
+	  XLB_PASS_NOT_VIP, OUT_SAME, 0, NOEV },
+	{ "ipv6 first fragment with options to a vip is dropped", p_frag6_first_vip, XDP_DROP,
+	  XLB_DROP_FRAGMENT, OUT_SAME, 0, NOEV },
+	{ "ipv6 atomic fragment (offset 0, no M) is a whole packet: redirected", p_frag6_atomic,
+	  XDP_REDIRECT, XLB_STAT_REDIRECT, OUT_TABLE, SVC_ANY6, NOEV },
+	{ "ipv4 later fragment to the node passes, its payload not read as tcp",
+	  p_frag4_later_node, XDP_PASS, XLB_PASS_NOT_VIP, OUT_SAME, 0, NOEV },
 	{ "ipv6 hop-by-hop and destination options are walked", p_ext6_ok, XDP_REDIRECT,
 	  XLB_STAT_REDIRECT, OUT_TABLE, SVC_ANY6, NOEV },
 	{ "ipv6 extension chain longer than walked to a vip is dropped", p_ext6_long, XDP_DROP,
@@ -680,8 +784,16 @@ static const struct tcase cases[] = {
 	  -3, 0, EVS(XLB_EV_FLOW_HIT, XLB_EV_ICMP_PTB), prep_ptb4 },
 	{ "truncated icmp frag-needed to a vip is dropped", p_ptb4_trunc, XDP_DROP,
 	  XLB_DROP_MALFORMED_ICMP, OUT_SAME, 0, NOEV },
+	{ "icmp frag-needed quoting ports past the ip packet's end is dropped",
+	  p_ptb4_past_ip_end, XDP_DROP, XLB_DROP_MALFORMED_ICMP, OUT_SAME, 0, NOEV },
 	{ "icmpv6 packet-too-big follows its flow", p_ptb6, XDP_REDIRECT, XLB_STAT_REDIRECT, -3, 0,
 	  EVS(XLB_EV_FLOW_HIT, XLB_EV_ICMP_PTB), prep_ptb6 },
+	{ "icmp frag-needed to the node about a vip flow passes, not tunnelled", p_ptb4_to_node,
+	  XDP_PASS, XLB_PASS_NOT_VIP, OUT_SAME, 0, NOEV },
+	{ "icmp frag-needed to another vip about a vip flow passes", p_ptb4_to_other_vip,
+	  XDP_PASS, XLB_PASS_ICMP_TO_VIP, OUT_SAME, 0, NOEV },
+	{ "icmpv6 packet-too-big to the node about a vip flow passes, not tunnelled",
+	  p_ptb6_to_node, XDP_PASS, XLB_PASS_NOT_VIP, OUT_SAME, 0, NOEV },
 	{ "ping to a vip passes (policy)", p_ping_vip, XDP_PASS, XLB_PASS_ICMP_TO_VIP, OUT_SAME, 0,
 	  NOEV },
 	{ "ping to the node passes", p_ping_nonvip, XDP_PASS, XLB_PASS_NOT_VIP, OUT_SAME, 0, NOEV },

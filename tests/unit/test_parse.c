@@ -139,16 +139,75 @@ static void every_reason_has_a_name(void **state)
 		assert_non_null(xlb_decap_names[i]);
 }
 
+/*
+ * Seeds for the rules the fuzzer's oracle states apart from the first six:
+ * fragments (IPv6 later with payload that reads as headers, IPv4 later, IPv6
+ * atomic), ICMP errors to the node about a VIP's flow, one VLAN tag.
+ */
+static void extra_seed(struct pb *b, int i)
+{
+	static const __u8 garbage[8] = { 60, 0xff, 1, 4, 0, 0, 0, 0 };
+	const char *node = "198.51.100.254", *node6 = "2001:db8:b::fe";
+
+	pb_init(b);
+	pb_eth(b, PB_MAC_NODE, PB_MAC_CLIENT, i == 2 ? 0x8100 : i == 1 || i == 3 ? 0x0800 : 0x86dd);
+	if (i == 0) {		/* IPv6 later fragment to the node */
+		pb_ipv6(b, "2001:db8:c::7", node6, IPPROTO_FRAGMENT);
+		pb_ipv6_frag(b, 60, 185, true);
+		pb_bytes(b, garbage, sizeof(garbage));
+	} else if (i == 1) {	/* IPv4 later fragment: MF clear, offset 185 */
+		pb_ipv4(b, "203.0.113.7", "192.0.2.10", IPPROTO_TCP);
+		pb_tcp(b, 40010, 80, 0x02);
+		b->d[14 + 7] = 185;
+	} else if (i == 2) {
+		pb_vlan(b, 100, 0x0800);
+		pb_ipv4(b, "203.0.113.7", "192.0.2.10", IPPROTO_UDP);
+		pb_udp(b, 40011, 53);
+	} else if (i == 3) {	/* ICMP frag-needed to the node about a VIP's flow */
+		pb_ipv4(b, "198.51.100.77", node, IPPROTO_ICMP);
+		pb_icmp(b, 3, 4, 1400);
+		pb_ipv4(b, "192.0.2.10", "203.0.113.7", IPPROTO_TCP);
+	} else if (i == 4) {	/* IPv6 atomic fragment, options, TCP */
+		pb_ipv6(b, "2001:db8:c::7", "2001:db8:a::10", IPPROTO_FRAGMENT);
+		pb_ipv6_frag(b, 60, 0, false);
+		pb_ipv6_ext(b, IPPROTO_TCP, 8);
+	} else if (i == 5) {	/* ICMPv6 packet too big to the node about a VIP's flow */
+		pb_ipv6(b, "2001:db8:ff::1", node6, IPPROTO_ICMPV6);
+		pb_icmp(b, 2, 0, 1280);
+		pb_ipv6(b, "2001:db8:a::10", "2001:db8:c::7", IPPROTO_TCP);
+	}
+	if (i >= 3 || i == 0)
+		pb_tcp(b, 80, 40012, 0x10);
+	pb_finish(b);
+}
+
+static void write_seed(const char *dir, int i, const struct pb *b)
+{
+	char path[512];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/seed-%d", dir, i);
+	f = fopen(path, "wb");
+	assert_non_null(f);
+	assert_int_equal(fwrite(b->d, 1, b->len, f), b->len);
+	assert_int_equal(fclose(f), 0);
+}
+
 /* With XLB_DUMP_CORPUS=DIR, write seed packets for the fuzzer. */
 static void dump_corpus(void **state)
 {
 	const char *dir = getenv("XLB_DUMP_CORPUS");
 	struct pb seeds[6];
-	char path[512];
 
 	(void)state;
 	if (!dir)
 		skip();
+	for (int i = 0; i < 6; i++) {
+		struct pb extra;
+
+		extra_seed(&extra, i);
+		write_seed(dir, 6 + i, &extra);
+	}
 	for (int i = 0; i < 6; i++) {
 		struct pb *b = &seeds[i];
 
@@ -173,12 +232,7 @@ static void dump_corpus(void **state)
 		else
 			pb_tcp(b, 40000 + i, 80, 0x02);
 		pb_finish(b);
-		snprintf(path, sizeof(path), "%s/seed-%d", dir, i);
-		FILE *f = fopen(path, "wb");
-
-		assert_non_null(f);
-		fwrite(b->d, 1, b->len, f);
-		fclose(f);
+		write_seed(dir, i, b);
 	}
 }
 
