@@ -63,7 +63,7 @@ static void settle(struct xlb_ctl *c)
 	close(fd);
 }
 
-static int ctl_open(const char *ifname, const char *state_root, bool readonly, bool wait,
+static int open_handle(const char *ifname, const char *state_root, bool readonly, bool wait,
 		    bool lost_ok, struct xlb_ctl *c)
 {
 	struct xlb_slot_conf conf;
@@ -126,18 +126,18 @@ void xlb_ctl_close(struct xlb_ctl *c)
 
 int xlb_ctl_open(const char *ifname, const char *state_root, bool readonly, struct xlb_ctl *c)
 {
-	return ctl_open(ifname, state_root, readonly, true, false, c);
+	return open_handle(ifname, state_root, readonly, true, false, c);
 }
 
 int xlb_ctl_open_lost_ok(const char *ifname, const char *state_root, bool readonly,
 			 struct xlb_ctl *c)
 {
-	return ctl_open(ifname, state_root, readonly, true, true, c);
+	return open_handle(ifname, state_root, readonly, true, true, c);
 }
 
 int xlb_ctl_try_open(const char *ifname, const char *state_root, struct xlb_ctl *c)
 {
-	return ctl_open(ifname, state_root, false, false, false, c);
+	return open_handle(ifname, state_root, false, false, false, c);
 }
 
 /* ---- a running record that cannot be read ------------------------------------ */
