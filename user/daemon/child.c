@@ -28,17 +28,19 @@ int child_start(struct dchild *c, char *const argv[], void (*fn)(void *arg, int 
 	if (c->pid == 0) {
 		sigemptyset(&none);	/* the daemon blocks its signals for its signalfd */
 		sigprocmask(SIG_SETMASK, &none, NULL);
-		close(pfd[0]);
 		if (argv) {
 			int nul = open("/dev/null", O_RDONLY);
 
 			dup2(nul, 0);
 			dup2(pfd[1], 1);
 			dup2(pfd[1], 2);
+			close_range(3, ~0u, 0);	/* nothing of the daemon's: its lock, sockets */
 			execvp(argv[0], argv);
 			_exit(127);
 		}
-		fn(arg, pfd[1]);
+		dup2(pfd[1], 3);
+		close_range(4, ~0u, 0);
+		fn(arg, 3);
 		_exit(0);
 	}
 	close(pfd[1]);
