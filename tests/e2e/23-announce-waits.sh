@@ -51,7 +51,13 @@ daemon() {	# xlb daemon --announce with the fake birdc, and $@ (nsenter and env 
 	DPID=$!
 	wait_for 10 inns curl -sf -m 1 -o /dev/null http://$M/metrics
 }
-stop_daemon() { kill -TERM $DPID; wait_for 3 gone $DPID; local rc=$?; wait $DPID 2>/dev/null; return $rc; }
+stop_daemon() {	# SIGTERM: gone within 3 s (else killed, for the next part, and 1)
+	local rc=0
+	kill -TERM $DPID
+	wait_for 3 gone $DPID || { rc=1; kill -KILL $DPID; }
+	wait $DPID 2>/dev/null
+	return $rc
+}
 gone() { ! kill -0 $1 2>/dev/null; }
 metrics_fast() {	# /metrics answers within 1 s, $1 times over about $1 * 0.5 s
 	local i

@@ -182,6 +182,7 @@ static int do_node_join(int argc, char **argv)
 {
 	struct xlb_ctl c;
 	char path[600];
+	bool drained;
 	int rc;
 
 	if (argc != 1 || strcmp(argv[0], "--alone"))
@@ -190,13 +191,14 @@ static int do_node_join(int argc, char **argv)
 	if ((rc = ctl_open(&c, true)))
 		return xlb_exit_for(rc);
 	snprintf(path, sizeof(path), "%s/drain", c.hist);
+	drained = !access(path, F_OK);
+	snprintf(path, sizeof(path), "%s/join-alone", c.hist);
 	rc = XLB_EXIT_REFUSED;
-	if (!access(path, F_OK))
+	if (drained)
 		p_err("%s is drained: it joins nothing (xlb node undrain)", c.ifname);
 	else if (!xlb_daemon_running(c.ifname))
 		p_err("no xlb daemon runs for %s: nothing announces its VIPs", c.ifname);
-	else if (snprintf(path, sizeof(path), "%s/join-alone", c.hist) &&
-		 xlb_write_state_file(path, "", 0, 0600)) {
+	else if (xlb_write_state_file(path, "", 0, 0600)) {
 		p_err("%s", xlb_errmsg());
 		rc = XLB_EXIT_SYSTEM;
 	} else {

@@ -138,9 +138,11 @@ void fleet_tick(struct daemon *d, bool joining, const char *hist)
 {
 	char mark[600];
 
-	if (!d->o->nr_fleet_peers)
-		return;
 	snprintf(mark, sizeof(mark), "%s/join-alone", hist);
+	if (!d->o->nr_fleet_peers) {	/* nothing to pass over: the mark means nothing */
+		unlink(mark);
+		return;
+	}
 	d->fleet_alone = !access(mark, F_OK);
 	if (!joining) {
 		if (d->fleet_alone && !unlink(mark))
