@@ -83,7 +83,6 @@ check "xlb fleet check gives the slow peer up at its deadline (3 s): ${t} ms" te
 check "and says so" grep -q "http://127.0.0.1:8001: UNREADABLE: timed out after 3000 ms" <<<"$out"
 check "the daemon cannot read its peer: it says so (node status)" \
 	wait_for 10 status_has "withdrawn: cannot verify that the fleet agrees: 1 of 1 peers unreadable (http://127.0.0.1:8001: timed out after 1000 ms"
-check "and does not announce (no birdc enable)" bash -c "! grep -q ' enable ' $FAKE_LOG"
 check "the status page says why" bash -c "nsenter --net=/run/netns/$NS curl -s -m 1 http://$M/ |
 	grep -q 'cannot verify that the fleet agrees'"
 mtime() { stat -c %i $STATE/m.prom; }
@@ -93,12 +92,17 @@ check "and again" wait_for 3 rewritten "$(mtime)"
 check "/metrics and the status page answer within 1 s meanwhile" metrics_fast 4
 check "SIGTERM ends the daemon within 3 s while the peer trickles" stop_daemon
 
-# ---- the operator lets the node join alone -------------------------------------------
-daemon --fleet-peer http://127.0.0.1:8001
+# ---- a peer nobody answers: no join; the operator lets the node join alone -----------
+daemon --fleet-peer http://127.0.0.1:8009
+check "a peer nobody answers: the node says it cannot verify (node status)" \
+	wait_for 10 status_has "withdrawn: cannot verify that the fleet agrees: 1 of 1 peers unreadable (http://127.0.0.1:8009: cannot connect: Connection refused)"
+any_enable() { grep -q ' enable ' $FAKE_LOG; }
+none_in() { ! wait_for $1 any_enable; }
+check "and does not announce (no birdc enable in 4 s)" none_in 4
 check "node join --alone: announced without the unreadable peer" x node join --alone
 check "the fake birdc was asked to enable the three VIPs" \
 	bash -c "[ \$(grep -c ' enable xlb_192_0_2_1[123]\$' $FAKE_LOG) = 3 ]"
-check "the log says it joined without the peer" grep -q "fleet: joins without 1 unreadable peers" $STATE/d.log
+check "the log says it joined without the peer" grep -q "fleet: joins without 1 unreadable peers.*8009" $STATE/d.log
 spent() { ! find $STATE -name join-alone | grep -q .; }
 check "the mark is spent once every VIP is announced" wait_for 5 spent
 check_exit "node join without --alone: usage (exit 1)" 1 x node join
