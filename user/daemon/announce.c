@@ -99,7 +99,8 @@ static bool birdc_collect(struct daemon *d, struct dvip *v)
 		v->logged_ms = now_ms();
 		dlog(3, "announce: cannot %s %s through %s: %s", verb, v->proto, d->o->announce,
 		     r == CHILD_KILLED ? "birdc did not answer within 3 s (killed)" :
-		     out[0] ? out : "birdc failed");
+		     out[0] ? out : WIFEXITED(status) && WEXITSTATUS(status) == 127 ?
+		     "birdc cannot be run (not installed?)" : "birdc failed without a word");
 	}
 	if (!ok)
 		v->failed_ms = now_ms();
