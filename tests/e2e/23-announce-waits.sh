@@ -148,7 +148,7 @@ check "it leaves node status" wait_for 10 forgotten
 check "it was withdrawn once" test "$(grep -c ' disable xlb_192_0_2_12$' $FAKE_LOG)" = 1
 check "the status page has no alert of it" bash -c "! nsenter --net=/run/netns/$NS curl -s -m 1 http://$M/ |
 	grep -q 'xlb_192_0_2_12'"
-check "drain" x node drain --wait 2
+check "drain" x node drain --wait 10
 t0=$(ms)
 check "undrain succeeds" x node undrain
 t=$(( $(ms) - t0 ))
