@@ -54,8 +54,9 @@ lab b2 sh -c "kill \$(cat /run/$LP-b2.nginx.pid)"
 lab b3 sh -c "kill \$(cat /run/$LP-b3.nginx.pid)"
 check "below min_active the VIP is withdrawn" wait_for 10 withdrawn
 said_why() { xlb node status | grep -q 'withdrawn: service web has 1 backends up, min_active 2'; }
-check "node status says why" said_why
-check "the log says it" grep -q "announce: xlb_192_0_2_10 withdrawn: service web" $LOG
+# the router may hear of it before the daemon has collected birdc's answer
+check "node status says why" wait_for 5 said_why
+check "the log says it" wait_for 5 grep -q "announce: xlb_192_0_2_10 withdrawn: service web" $LOG
 lab b2 nginx -c /tmp/$LP-b2.nginx.conf
 lab b3 nginx -c /tmp/$LP-b3.nginx.conf
 check "backends back: announced again" wait_for 15 learned
@@ -71,9 +72,11 @@ xlb_dev() { nsenter --net=/run/netns/$LP-lb "$ROOT/build/xlb" "$@"; }
 xlb_dev detach ${LP}lb0 >/dev/null 2>&1
 check "detached: withdrawn" wait_for 10 withdrawn
 attach
-# attached anew, the data plane holds no service until a configuration is applied
-empty() { xlb node status | grep -q 'withdrawn: no service has this VIP'; }
-check "attached again, empty: still withdrawn (the daemon reads the new maps)" wait_for 10 empty
+# attached anew, the data plane holds no service until a configuration is applied:
+# a VIP no service has is withdrawn and forgotten
+empty() { xlb -j node status | jq -e '.vips == [] and .attached'; }
+check "attached again, empty: no VIP left to announce (the daemon reads the new maps)" wait_for 10 empty
+check "the log says the VIP is forgotten" grep -q "announce: xlb_192_0_2_10 forgotten: no service has this VIP" $LOG
 check "and the router does not have it" withdrawn
 check "the configuration applied again" xlb config apply /tmp/$LP-a.json
 check "attached and configured: announced" wait_for 10 learned

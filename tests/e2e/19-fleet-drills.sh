@@ -199,7 +199,7 @@ node 1 config apply $CFG --reason "rejoin with an old configuration" >/dev/null
 labnode 1 start
 refused() { grep -q "fleet: the fleet disagrees: service web.*table" /tmp/$LP-lb1.daemon.log; }
 check "drill 5: the rejoining node finds that the fleet disagrees" wait_for 15 refused
-check "its node status says why it does not announce" \
+check "its node status says why it does not announce" wait_for 5 \
 	bash -c "$LAB xlb --prefix $LP --node 1 node status | grep -q 'withdrawn: the fleet disagrees'"
 check "the router never sends to it" no_hop 1
 out=$(node 2 fleet check $PEERS)

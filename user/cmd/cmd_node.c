@@ -1,6 +1,7 @@
 /*
- * xlb node drain [--wait SECONDS] | undrain | status: take this node out of
- * its fleet (the daemon withdraws its VIPs from the BGP speaker) and back.
+ * xlb node drain [--wait SECONDS] | undrain | join --alone | status: take
+ * this node out of its fleet (the daemon withdraws its VIPs from the BGP
+ * speaker) and back; let it join without the fleet peers it cannot read.
  * The data plane goes on forwarding whatever still arrives.
  */
 #include <errno.h>
@@ -11,6 +12,7 @@
 #include <unistd.h>
 #include "cmd.h"
 #include "ctl.h"
+#include "fsutil.h"
 #include "history.h"
 #include "log.h"
 #include "rollout.h"
@@ -129,10 +131,17 @@ static int do_node_drain(int argc, char **argv)
 	return rc;
 }
 
+/* Wait up to 15 s for the daemon to announce every VIP: 0 or XLB_EXIT_REFUSED. */
+static int wait_announced(const char *hist)
+{
+	for (__u64 end = mono_ms() + 15000; mono_ms() < end && !all_are(hist, true, false);)
+		pause_ms(100);
+	return all_are(hist, true, false) ? 0 : XLB_EXIT_REFUSED;
+}
+
 static int do_node_undrain(int argc, char **argv)
 {
 	struct xlb_ctl c;
-	__u64 end;
 	int rc;
 
 	(void)argv;
@@ -145,12 +154,7 @@ static int do_node_undrain(int argc, char **argv)
 		xlb_ctl_close(&c);
 		return XLB_EXIT_SYSTEM;
 	}
-	rc = 0;
-	if (xlb_daemon_running(c.ifname)) {
-		for (end = mono_ms() + 15000; mono_ms() < end && !all_are(c.hist, true, false);)
-			pause_ms(100);
-		rc = all_are(c.hist, true, false) ? 0 : XLB_EXIT_REFUSED;
-	}
+	rc = xlb_daemon_running(c.ifname) ? wait_announced(c.hist) : 0;
 	if (xlb_json)
 		json_emit(json_pack("{s:s,s:b}", "ifname", c.ifname, "announced", rc == 0));
 	else if (rc)
@@ -158,6 +162,49 @@ static int do_node_undrain(int argc, char **argv)
 		      "says why)", c.ifname);
 	else
 		printf("%s undrained: its VIPs are announced\n", c.ifname);
+	xlb_ctl_close(&c);
+	return rc;
+}
+
+/*
+ * The operator's override of the join check: the daemon passes over the
+ * fleet peers it cannot read, for one join (the mark join-alone, spent once
+ * every VIP is announced); the peers it reads are still compared.
+ */
+static int do_node_join(int argc, char **argv)
+{
+	struct xlb_ctl c;
+	char path[600];
+	bool drained;
+	int rc;
+
+	if (argc != 1 || strcmp(argv[0], "--alone"))
+		return usage_error("node join: takes --alone (announce without the fleet peers "
+				   "that cannot be read)");
+	if ((rc = ctl_open(&c, true)))
+		return xlb_exit_for(rc);
+	snprintf(path, sizeof(path), "%s/drain", c.hist);
+	drained = !access(path, F_OK);
+	snprintf(path, sizeof(path), "%s/join-alone", c.hist);
+	rc = XLB_EXIT_REFUSED;
+	if (drained)
+		p_err("%s is drained: it joins nothing (xlb node undrain)", c.ifname);
+	else if (!xlb_daemon_running(c.ifname))
+		p_err("no xlb daemon runs for %s: nothing announces its VIPs", c.ifname);
+	else if (xlb_write_state_file(path, "", 0, 0600)) {
+		p_err("%s", xlb_errmsg());
+		rc = XLB_EXIT_SYSTEM;
+	} else {
+		rc = wait_announced(c.hist);
+		if (xlb_json)
+			json_emit(json_pack("{s:s,s:b}", "ifname", c.ifname, "announced", rc == 0));
+		else if (rc)
+			p_err("%s may join without the peers it cannot read, but not every VIP is "
+			      "announced (xlb node status says why)", c.ifname);
+		else
+			printf("%s joined alone: its VIPs are announced without the peers it "
+			       "cannot read\n", c.ifname);
+	}
 	xlb_ctl_close(&c);
 	return rc;
 }
@@ -201,6 +248,7 @@ int do_node(int argc, char **argv)
 	static const struct cmd verbs[] = {
 		{ "drain", do_node_drain },
 		{ "undrain", do_node_undrain },
+		{ "join", do_node_join },
 		{ "status", do_node_status },
 		{ NULL, NULL },
 	};

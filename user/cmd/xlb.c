@@ -29,7 +29,7 @@ static const char synopsis[] =
 "  xlb backend set SERVICE ADDR {weight N | state active|drain|down} [--force] [--steps N --step-time DURATION]\n"
 "  xlb rollout status|pause|resume|abort\n"
 "  xlb fleet check SOURCE...\n"
-"  xlb node drain [--wait SECONDS] | undrain | status\n"
+"  xlb node drain [--wait SECONDS] | undrain | join --alone | status\n"
 "  xlb stats [SERVICE] [--watch [--count N]]\n"
 "  xlb table SERVICE\n"
 "  xlb flow SERVICE CLIENT-ADDR CLIENT-PORT [VIP-PORT]\n"

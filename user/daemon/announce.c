@@ -1,8 +1,16 @@
-/* Announcement: the VIPs this node's BGP speaker announces; the fleet check before joining. */
+/*
+ * Announcement: the VIPs this node's BGP speaker announces.  Each VIP's
+ * birdc enable|disable runs as a watched child (child.c): started by the
+ * tick, collected on the loop's later turns, killed after BIRDC_MS; the
+ * daemon's lock is never held while BIRD answers.  A VIP no longer in the
+ * running configuration is withdrawn once and forgotten.  The fleet check
+ * before joining is join.c's.
+ */
 #define _GNU_SOURCE
 #include "state.h"
 
-/* ---- announcement: the VIPs this node's BGP speaker announces ------------------------ */
+#define BIRDC_MS	3000	/* one birdc, all of it */
+#define BIRDC_AT_ONCE	8	/* birdc children under way at most */
 
 /* The BIRD protocol of a VIP: xlb_ and the address with '.' and ':' as '_'. */
 static void vip_protocol(const union xlb_addr *a, __u8 family, char *out, size_t len)
@@ -14,115 +22,6 @@ static void vip_protocol(const union xlb_addr *a, __u8 family, char *out, size_t
 		if (*p == '.' || *p == ':')
 			*p = '_';
 	snprintf(out, len, "xlb_%s", s);
-}
-
-/* birdc -s SOCKET enable|disable PROTOCOL, bounded in time: 0 or -1 (why in out). */
-static int birdc(struct daemon *d, const char *verb, const char *proto, char *out, size_t len)
-{
-	char *argv[] = { "birdc", "-s", (char *)d->o->announce, (char *)verb, (char *)proto, NULL };
-	int pfd[2], status = 0;
-	size_t got = 0;
-	pid_t pid;
-
-	out[0] = '\0';
-	if (pipe2(pfd, O_CLOEXEC))
-		return -1;
-	pid = fork();
-	if (pid == 0) {
-		dup2(pfd[1], 1);
-		dup2(pfd[1], 2);
-		execvp("birdc", argv);
-		_exit(127);
-	}
-	close(pfd[1]);
-	for (__u64 end = now_ms() + 3000; pid > 0 && got + 1 < len;) {
-		struct pollfd p = { .fd = pfd[0], .events = POLLIN };
-		ssize_t n;
-
-		if (now_ms() >= end || poll(&p, 1, (int)(end - now_ms())) <= 0) {
-			kill(pid, SIGKILL);
-			snprintf(out, len, "birdc did not answer within 3 s");
-			break;
-		}
-		n = read(pfd[0], out + got, len - 1 - got);
-		if (n <= 0)
-			break;
-		got += n;
-		out[got] = '\0';
-	}
-	close(pfd[0]);
-	if (pid < 0 || waitpid(pid, &status, 0) < 0)
-		return -1;
-	for (char *p = out; *p; p++)
-		if (*p == '\n')
-			*p = ' ';
-	/* BIRD answers "xlb_...: enabled", "...: disabled" or "...: already ..." */
-	return WIFEXITED(status) && !WEXITSTATUS(status) &&
-	       (strstr(out, "enabled") || strstr(out, "disabled")) ? 0 : -1;
-}
-
-/*
- * Before a node joins (announces a VIP it does not announce yet) with
- * --fleet-peer: read each peer's metrics; every peer in service (announcing)
- * must have the same live tables, service by service, as this node: a flow the
- * router moves between nodes then reaches the same backend.  A node already
- * announcing is not withdrawn for a disagreement (a change rolling over the
- * fleet disagrees for a moment); it is logged.  With no peer in service to
- * compare with, the node joins alone (a fleet's first node), and says so.
- */
-static void fleet_check(struct daemon *d)
-{
-	struct xlb_fleet_node *peer = calloc(1, sizeof(*peer));
-	__u32 compared = 0, unread = 0;
-	char why[sizeof(d->fleet_why)] = "";
-	__u64 end;
-
-	if (!peer)
-		return;
-	d->fleet_read_ms = now_ms();
-	end = d->fleet_read_ms + 1500;	/* the loop runs the health checks too: 1.5 s for all */
-	for (__u32 i = 0; i < d->o->nr_fleet_peers && !why[0]; i++) {
-		__u64 now = now_ms();
-
-		peer->source = d->o->fleet_peers[i];
-		if (now + 100 > end) {
-			unread++;
-			continue;
-		}
-		xlb_fleet_read(peer, end - now < 1000 ? (int)(end - now) : 1000);
-		if (peer->error[0]) {
-			unread++;
-			continue;
-		}
-		if (peer->announced <= 0)
-			continue;
-		compared++;
-		if (peer->nr_tables != d->nr_tables)
-			snprintf(why, sizeof(why), "the fleet disagrees: %s has %u live tables, this "
-				 "node %u (xlb fleet check)", peer->source, peer->nr_tables,
-				 d->nr_tables);
-		for (__u32 k = 0; k < d->nr_tables && !why[0]; k++) {
-			const char *fp = xlb_fleet_table(peer, d->tables[k].name);
-
-			if (strcmp(fp, d->tables[k].fp))
-				snprintf(why, sizeof(why), "the fleet disagrees: service %s's table is "
-					 "%s here, %s on %s (xlb fleet check)", d->tables[k].name,
-					 d->tables[k].fp, fp[0] ? fp : "none", peer->source);
-		}
-	}
-	free(peer);
-	if (strcmp(why, d->fleet_why) && why[0])
-		dlog(4, "fleet: %s", why);
-	if (!why[0] && !compared && !d->fleet_alone_logged) {
-		dlog(4, "fleet: no peer in service to compare with (%u of %u unreadable): this "
-		     "node joins alone", unread, d->o->nr_fleet_peers);
-		d->fleet_alone_logged = true;
-	}
-	if (compared)
-		d->fleet_alone_logged = false;
-	pthread_mutex_lock(&d->lock);	/* the status page reads it */
-	snprintf(d->fleet_why, sizeof(d->fleet_why), "%s", why);
-	pthread_mutex_unlock(&d->lock);
 }
 
 /* Why this node must not announce vip now ("" when it may). */
@@ -164,9 +63,86 @@ static void announce_why(struct daemon *d, const union xlb_addr *vip, __u8 famil
 	}
 }
 
-/* Every VIP of the running configuration has an entry (under d->lock). */
+/* Start birdc -s SOCKET enable|disable PROTOCOL for v, watched. */
+static void birdc_start(struct daemon *d, struct dvip *v)
+{
+	char *argv[] = { "birdc", "-s", (char *)d->o->announce, v->want ? "enable" : "disable",
+			 v->proto, NULL };
+
+	v->asked = v->want;
+	if (!child_start(&v->birdc, argv, NULL, NULL, BIRDC_MS))
+		return;
+	if (now_ms() - v->logged_ms > 60000) {
+		v->logged_ms = now_ms();
+		dlog(3, "announce: cannot run birdc: %s", strerror(errno));
+	}
+	v->failed_ms = now_ms();
+}
+
+/* v's birdc ended: its answer becomes v's state.  False while it runs. */
+static bool birdc_collect(struct daemon *d, struct dvip *v)
+{
+	int status = 0, r = child_poll(&v->birdc, &status);
+	const char *verb = v->asked ? "enable" : "disable";
+	char *out = v->birdc.out;
+	bool ok;
+
+	if (r != CHILD_DONE && r != CHILD_KILLED)
+		return false;
+	for (char *p = out; *p; p++)
+		if (*p == '\n')
+			*p = ' ';
+	/* BIRD answers "xlb_...: enabled", "...: disabled" or "...: already ..." */
+	ok = r == CHILD_DONE && WIFEXITED(status) && !WEXITSTATUS(status) &&
+	     (strstr(out, "enabled") || strstr(out, "disabled"));
+	if (!ok && (now_ms() - v->logged_ms > 60000 || v->gone)) {
+		v->logged_ms = now_ms();
+		dlog(3, "announce: cannot %s %s through %s: %s", verb, v->proto, d->o->announce,
+		     r == CHILD_KILLED ? "birdc did not answer within 3 s (killed)" :
+		     out[0] ? out : WIFEXITED(status) && WEXITSTATUS(status) == 127 ?
+		     "birdc cannot be run (not installed?)" : "birdc failed without a word");
+	}
+	if (!ok)
+		v->failed_ms = now_ms();
+	else
+		dlog(v->asked ? 5 : 4, "announce: %s %s%s%s", v->proto, v->asked ? "announced" :
+		     "withdrawn", v->asked ? "" : ": ", v->why);
+	pthread_mutex_lock(&d->lock);
+	if (ok)
+		d->announce_changes++;
+	if (ok || (v->gone && !v->asked))	/* a removed VIP is asked once */
+		v->state = v->asked;
+	pthread_mutex_unlock(&d->lock);
+	return true;
+}
+
+/* Forget the removed VIPs that are withdrawn (under d->lock). */
+static void forget_gone(struct daemon *d)
+{
+	__u32 k = 0;
+
+	for (__u32 i = 0; i < d->nr_vips; i++) {
+		struct dvip *v = &d->vips[i];
+
+		if (v->gone && v->state == 0 && v->birdc.pid <= 0) {
+			dlog(6, "announce: %s forgotten: no service has this VIP any more", v->proto);
+			continue;
+		}
+		if (k != i)
+			d->vips[k] = *v;
+		k++;
+	}
+	d->nr_vips = k;
+}
+
+/*
+ * Every VIP of the running configuration has an entry; one no longer in it
+ * is gone: withdrawn once, then forgotten (under d->lock).
+ */
 static void track_vips(struct daemon *d)
 {
+	for (__u32 k = 0; k < d->nr_vips; k++)
+		d->vips[k].gone = true;
 	for (__u32 s = 0; s < d->running.nr_services; s++) {
 		const struct xlb_service_conf *sc = &d->running.services[s];
 		struct dvip *v = NULL;
@@ -183,19 +159,17 @@ static void track_vips(struct daemon *d)
 			v->state = -1;
 		}
 		if (v)
-			v->seen = d->generation;
+			v->gone = false;
 	}
+	forget_gone(d);
 }
 
-/* Announce or withdraw one VIP as the node's state says; its entry in vips. */
-static void announce_vip(struct daemon *d, struct dvip *v, bool attached, bool drained,
-			 json_t *vips)
+/* What the node's state says of v: v->want, and v->why (under d->lock). */
+static void decide(struct daemon *d, struct dvip *v)
 {
 	const struct xlb_service_conf *sc = NULL;
-	char why[200], out[256];
-	int want;
 
-	for (__u32 s = 0; s < d->running.nr_services && !sc; s++) {
+	for (__u32 s = 0; s < d->running.nr_services && !sc && !v->gone; s++) {
 		char proto[64];
 
 		vip_protocol(&d->running.services[s].vip, d->running.services[s].family,
@@ -204,28 +178,14 @@ static void announce_vip(struct daemon *d, struct dvip *v, bool attached, bool d
 			sc = &d->running.services[s];
 	}
 	if (sc)
-		announce_why(d, &sc->vip, sc->family, attached, drained, why, sizeof(why));
+		announce_why(d, &sc->vip, sc->family, d->ann_attached, d->ann_drained, v->why,
+			     sizeof(v->why));
 	else
-		snprintf(why, sizeof(why), "no service has this VIP any more");
-	if (!why[0] && v->state != 1 && d->fleet_why[0])
-		snprintf(why, sizeof(why), "%s", d->fleet_why);
-	want = !why[0];
-	if (want != v->state) {
-		if (birdc(d, want ? "enable" : "disable", v->proto, out, sizeof(out))) {
-			if (now_ms() - v->failed_ms > 60000)
-				dlog(3, "announce: cannot %s %s through %s: %s", want ? "enable" :
-				     "disable", v->proto, d->o->announce, out);
-			v->failed_ms = now_ms();
-		} else {
-			dlog(want ? 5 : 4, "announce: %s %s%s%s", v->proto,
-			     want ? "announced" : "withdrawn", want ? "" : ": ", why);
-			v->state = want;
-			d->announce_changes++;
-		}
-	}
-	snprintf(v->why, sizeof(v->why), "%s", why);
-	json_array_append_new(vips, json_pack("{s:s,s:b,s:s}", "protocol", v->proto,
-					      "announced", v->state == 1, "why", why));
+		snprintf(v->why, sizeof(v->why), "no service has this VIP any more");
+	if (!v->why[0] && v->state != 1 && d->o->nr_fleet_peers)
+		snprintf(v->why, sizeof(v->why), "%s", !d->fleet_fresh ? "the fleet's peers are "
+			 "read first (--fleet-peer)" : d->fleet_why);
+	v->want = !v->why[0];
 }
 
 /* announce.json for xlb node status (takes vips): a state file (xlb_write_state_file). */
@@ -248,11 +208,74 @@ static void write_announce_state(const char *hist, bool drained, bool attached, 
 	free(text);
 }
 
+/* Start the birdc of the VIPs whose state must change, BIRDC_AT_ONCE at most under way. */
+static void start_pending(struct daemon *d)
+{
+	__u32 busy = 0;
+
+	for (__u32 k = 0; k < d->nr_vips; k++)
+		busy += d->vips[k].birdc.pid > 0;
+	for (__u32 k = 0; k < d->nr_vips && busy < BIRDC_AT_ONCE; k++) {
+		struct dvip *v = &d->vips[k];
+
+		if (v->birdc.pid <= 0 && v->want != v->state && now_ms() - v->failed_ms >= 1000) {
+			birdc_start(d, v);
+			busy += v->birdc.pid > 0;
+		}
+	}
+}
+
+/* announce.json and xlb_announced_vips from the VIPs' states. */
+static void publish(struct daemon *d, const char *hist)
+{
+	json_t *vips = json_array();
+	bool drained, attached;
+
+	pthread_mutex_lock(&d->lock);
+	d->announced = 0;
+	for (__u32 k = 0; k < d->nr_vips; k++) {
+		const struct dvip *v = &d->vips[k];
+
+		d->announced += v->state == 1;
+		if (!v->gone)
+			json_array_append_new(vips, json_pack("{s:s,s:b,s:s}", "protocol", v->proto,
+							      "announced", v->state == 1, "why",
+							      v->why));
+	}
+	drained = d->ann_drained;
+	attached = d->ann_attached;
+	pthread_mutex_unlock(&d->lock);
+	write_announce_state(hist, drained, attached, vips);
+}
+
+/* Every turn of the loop: the birdc answers and the peers' verdict, without waiting. */
+void announce_poll(struct daemon *d)
+{
+	char hist[512];
+	bool changed = false;
+
+	if (!d->o->announce)
+		return;
+	fleet_collect(d);
+	for (__u32 k = 0; k < d->nr_vips; k++)
+		if (d->vips[k].birdc.pid > 0)
+			changed |= birdc_collect(d, &d->vips[k]);
+	if (!changed)
+		return;
+	pthread_mutex_lock(&d->lock);
+	forget_gone(d);
+	pthread_mutex_unlock(&d->lock);
+	start_pending(d);
+	if (!xlb_history_dir(d->o->state_root, d->o->ifname, hist, sizeof(hist)))
+		publish(d, hist);
+}
+
+/* Once a second: decide every VIP; start the birdc of those that must change. */
 void announce_tick(struct daemon *d)
 {
 	char hist[512], path[600], pin[256];
-	bool attached, drained;
-	json_t *vips;
+	bool attached, drained, joining = false;
+	__u32 live = 0;
 
 	if (!d->o->announce || xlb_history_dir(d->o->state_root, d->o->ifname, hist, sizeof(hist)))
 		return;
@@ -262,24 +285,27 @@ void announce_tick(struct daemon *d)
 	attached = !xlb_pin_dir(d->o->ifname, pin, sizeof(pin));
 	snprintf(path, sizeof(path), "%s/link", pin);
 	attached = attached && xlb_pinned_link(path, if_nametoindex(d->o->ifname)) == XLB_LINK_LIVE;
-	if (d->o->nr_fleet_peers && now_ms() - d->fleet_read_ms >= 2000) {
-		bool joining = d->nr_vips == 0;
-
-		for (__u32 k = 0; k < d->nr_vips; k++)
-			joining |= d->vips[k].state != 1;
-		if (joining)	/* peers are read without the lock: they may read ours */
-			fleet_check(d);
-		else		/* the next join reads the peers first */
-			d->fleet_read_ms = 0;
+	for (__u32 k = 0; k < d->nr_vips; k++) {
+		live += !d->vips[k].gone;
+		joining |= !d->vips[k].gone && d->vips[k].state != 1;
 	}
-	vips = json_array();
+	joining |= !live;
+	fleet_tick(d, joining, hist);
 	pthread_mutex_lock(&d->lock);
+	d->ann_drained = drained;
+	d->ann_attached = attached;
 	track_vips(d);
 	for (__u32 k = 0; k < d->nr_vips; k++)
-		announce_vip(d, &d->vips[k], attached, drained, vips);
-	d->announced = 0;
-	for (__u32 k = 0; k < d->nr_vips; k++)
-		d->announced += d->vips[k].state == 1;
+		decide(d, &d->vips[k]);
 	pthread_mutex_unlock(&d->lock);
-	write_announce_state(hist, drained, attached, vips);
+	start_pending(d);
+	publish(d, hist);
+}
+
+/* Stopping: no birdc or peers' reading is left running. */
+void announce_stop(struct daemon *d)
+{
+	child_stop(&d->fleet);
+	for (__u32 k = 0; k < d->nr_vips; k++)
+		child_stop(&d->vips[k].birdc);
 }

@@ -2,22 +2,99 @@
  * Reading a fleet node's metrics (http://HOST:PORT[/path] or a file the
  * daemon writes): its configuration fingerprint, generation, live table
  * fingerprints and announcement.  Used by xlb fleet check and by the daemon
- * before a node joins (--fleet-peer).
+ * before a node joins (--fleet-peer).  One deadline covers the whole read of
+ * a URL: resolving its name, connecting, sending and receiving; a peer that
+ * trickles its answer is cut off there.
  */
+#define _GNU_SOURCE
 #include <errno.h>
 #include <netdb.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include <sys/socket.h>
 #include "fleet.h"
 
+static long long mono_ms(void)
+{
+	struct timespec ts;
 
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000ll + ts.tv_nsec / 1000000;
+}
 
-/* Read what fd sends until it closes (within the deadline): malloc'd text. */
-static char *read_all(int fd, int timeout_ms, char *error, size_t elen)
+/* Milliseconds left before end (0 when it has passed). */
+static int left(long long end)
+{
+	long long now = mono_ms();
+
+	return now >= end ? 0 : (int)(end - now);
+}
+
+/* A name lookup that can be given up: its memory stays with the resolver until it ends. */
+struct lookup {
+	struct gaicb cb;
+	struct addrinfo hints;
+	char host[256], port[16];
+};
+
+/*
+ * HOST:PORT's first address: a numeric address at once, a name through the
+ * resolver within the deadline (getaddrinfo_a; given up when it passes).
+ */
+static struct addrinfo *resolve(const char *host, const char *port, long long end,
+				int timeout_ms, char *error, size_t elen)
+{
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM,
+				  .ai_flags = AI_NUMERICHOST | AI_NUMERICSERV }, *ai = NULL;
+	struct gaicb *list[1];
+	struct lookup *l;
+	int rc = getaddrinfo(host, port, &hints, &ai);
+
+	if (rc != EAI_NONAME) {
+		if (rc)
+			snprintf(error, elen, "%s port %s: %s", host, port, gai_strerror(rc));
+		return rc ? NULL : ai;
+	}
+	l = calloc(1, sizeof(*l));
+	if (!l) {
+		snprintf(error, elen, "out of memory");
+		return NULL;
+	}
+	snprintf(l->host, sizeof(l->host), "%s", host);
+	snprintf(l->port, sizeof(l->port), "%s", port);
+	l->hints.ai_socktype = SOCK_STREAM;
+	l->cb = (struct gaicb){ .ar_name = l->host, .ar_service = l->port, .ar_request = &l->hints };
+	list[0] = &l->cb;
+	if (getaddrinfo_a(GAI_NOWAIT, list, 1, NULL)) {
+		snprintf(error, elen, "%s: cannot start the name lookup", host);
+		free(l);
+		return NULL;
+	}
+	while ((rc = gai_error(&l->cb)) == EAI_INPROGRESS && left(end)) {
+		struct timespec ts = { left(end) / 1000, (left(end) % 1000) * 1000000L };
+
+		gai_suspend((const struct gaicb *const *)list, 1, &ts);
+	}
+	if (rc == EAI_INPROGRESS) {
+		snprintf(error, elen, "timed out after %d ms (resolving %s)", timeout_ms, host);
+		if (gai_cancel(&l->cb) == EAI_CANCELED)
+			free(l);
+		/* else the resolver still writes to it: it is left to it */
+		return NULL;
+	}
+	ai = l->cb.ar_result;
+	if (rc)
+		snprintf(error, elen, "%s: %s", host, gai_strerror(rc));
+	free(l);
+	return rc ? NULL : ai;
+}
+
+/* Read what fd sends until it closes (before end): malloc'd text. */
+static char *read_all(int fd, long long end, int timeout_ms, char *error, size_t elen)
 {
 	size_t len = 0, cap = 65536;
 	char *buf = malloc(cap + 1);
@@ -26,8 +103,9 @@ static char *read_all(int fd, int timeout_ms, char *error, size_t elen)
 		struct pollfd p = { .fd = fd, .events = POLLIN };
 		ssize_t n;
 
-		if (poll(&p, 1, timeout_ms) <= 0) {
-			snprintf(error, elen, "no answer within %d ms", timeout_ms);
+		if (poll(&p, 1, left(end)) <= 0) {
+			snprintf(error, elen, "timed out after %d ms (%zu bytes of the answer read)",
+				 timeout_ms, len);
 			break;
 		}
 		if (len == cap) {
@@ -41,6 +119,8 @@ static char *read_all(int fd, int timeout_ms, char *error, size_t elen)
 			cap *= 2;
 		}
 		n = read(fd, buf + len, cap - len);
+		if (n < 0 && (errno == EAGAIN || errno == EINTR))
+			continue;
 		if (n < 0) {
 			snprintf(error, elen, "%s", strerror(errno));
 			break;
@@ -55,62 +135,87 @@ static char *read_all(int fd, int timeout_ms, char *error, size_t elen)
 	return NULL;
 }
 
-/* GET the metrics of http://HOST:PORT[/path]: the body, or NULL with error set. */
-static char *fetch_http(const char *url, int timeout_ms, char *error, size_t elen)
+/* HOST, PORT and path of http://HOST[:PORT][/path]; false when HOST is malformed. */
+static bool split_url(const char *url, char *host, size_t hlen, char *port, size_t plen,
+		      char *path, size_t pathlen)
 {
-	char host[256], port[16] = "80", path[256] = "/metrics", req[640], *body, *text;
 	const char *p = url + 7, *end = p + strcspn(p, "/");
-	struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *ai = NULL;
-	int fd = -1, rc;
 
-	if (*end)
-		snprintf(path, sizeof(path), "%s", end);
-	snprintf(host, sizeof(host), "%.*s", (int)(end - p), p);
+	snprintf(port, plen, "80");
+	snprintf(path, pathlen, "%s", *end ? end : "/metrics");
+	snprintf(host, hlen, "%.*s", (int)(end - p), p);
 	if (host[0] == '[') {		/* [IPv6]:port */
 		char *close = strchr(host, ']');
 
-		if (!close) {
-			snprintf(error, elen, "bad address in %s", url);
-			return NULL;
-		}
+		if (!close)
+			return false;
 		if (close[1] == ':')
-			snprintf(port, sizeof(port), "%s", close + 2);
+			snprintf(port, plen, "%s", close + 2);
 		*close = '\0';
 		memmove(host, host + 1, strlen(host));
 	} else if (strchr(host, ':')) {
-		snprintf(port, sizeof(port), "%s", strchr(host, ':') + 1);
+		snprintf(port, plen, "%s", strchr(host, ':') + 1);
 		*strchr(host, ':') = '\0';
 	}
-	rc = getaddrinfo(host, port, &hints, &ai);
-	if (rc) {
-		snprintf(error, elen, "%s: %s", host, gai_strerror(rc));
-		return NULL;
-	}
-	fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	if (fd < 0 || (connect(fd, ai->ai_addr, ai->ai_addrlen) && errno != EINPROGRESS)) {
+	return host[0] != '\0';
+}
+
+/* Connected to ai before end: the socket, or -1 with error set. */
+static int connect_by(const struct addrinfo *ai, long long end, int timeout_ms, char *error,
+		      size_t elen)
+{
+	struct pollfd pw = { .events = POLLOUT };
+	int soerr = 0, rc;
+	socklen_t sl = sizeof(soerr);
+
+	pw.fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (pw.fd < 0 || (connect(pw.fd, ai->ai_addr, ai->ai_addrlen) && errno != EINPROGRESS)) {
 		snprintf(error, elen, "cannot connect: %s", strerror(errno));
 		goto fail;
 	}
-	{
-		struct pollfd pw = { .fd = fd, .events = POLLOUT };
-		int soerr = 0;
-		socklen_t sl = sizeof(soerr);
-
-		if (poll(&pw, 1, timeout_ms) <= 0 ||
-		    getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) || soerr) {
-			snprintf(error, elen, "cannot connect: %s",
-				 soerr ? strerror(soerr) : "timed out");
-			goto fail;
-		}
+	rc = poll(&pw, 1, left(end));
+	if (rc <= 0) {
+		snprintf(error, elen, "timed out after %d ms (connecting)", timeout_ms);
+		goto fail;
 	}
+	if (getsockopt(pw.fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) || soerr) {
+		snprintf(error, elen, "cannot connect: %s", strerror(soerr ? soerr : errno));
+		goto fail;
+	}
+	return pw.fd;
+fail:
+	if (pw.fd >= 0)
+		close(pw.fd);
+	return -1;
+}
+
+/* GET the metrics of http://HOST:PORT[/path] within timeout_ms: the body, or NULL with error set. */
+static char *fetch_http(const char *url, int timeout_ms, char *error, size_t elen)
+{
+	char host[256], port[16], path[256], req[640], *body, *text;
+	long long end = mono_ms() + timeout_ms;
+	struct addrinfo *ai;
+	int fd;
+
+	if (!split_url(url, host, sizeof(host), port, sizeof(port), path, sizeof(path))) {
+		snprintf(error, elen, "bad address in %s", url);
+		return NULL;
+	}
+	ai = resolve(host, port, end, timeout_ms, error, elen);
+	if (!ai)
+		return NULL;
+	fd = connect_by(ai, end, timeout_ms, error, elen);
+	freeaddrinfo(ai);
+	if (fd < 0)
+		return NULL;
 	snprintf(req, sizeof(req), "GET %s HTTP/1.0\r\nHost: %s\r\n\r\n", path, host);
 	if (write(fd, req, strlen(req)) != (ssize_t)strlen(req)) {
 		snprintf(error, elen, "cannot send the request: %s", strerror(errno));
-		goto fail;
+		close(fd);
+		return NULL;
 	}
-	text = read_all(fd, timeout_ms, error, elen);
+	text = read_all(fd, end, timeout_ms, error, elen);
 	close(fd);
-	freeaddrinfo(ai);
 	if (!text)
 		return NULL;
 	if (strncmp(text, "HTTP/1.", 7) || strncmp(text + 8, " 200", 4)) {
@@ -124,11 +229,6 @@ static char *fetch_http(const char *url, int timeout_ms, char *error, size_t ele
 	if (!body)
 		snprintf(error, elen, "no body in the answer");
 	return body;
-fail:
-	if (fd >= 0)
-		close(fd);
-	freeaddrinfo(ai);
-	return NULL;
 }
 
 static char *fetch_file(const char *path, char *error, size_t elen)

@@ -272,6 +272,7 @@ int xlb_daemon_run(const struct xlb_daemon_opts *o)
 		stop = handle_events(&d, ev, n);
 		now = now_ms();
 		run_checks(&d, now);
+		announce_poll(&d);
 		if (d.pending)
 			commit_health(&d, now);
 		if (now - last_sample >= 1000) {
@@ -280,6 +281,7 @@ int xlb_daemon_run(const struct xlb_daemon_opts *o)
 		}
 	}
 	sd_notify(0, "STOPPING=1");
+	announce_stop(&d);
 	dlog(6, "daemon: stopping; the data plane keeps forwarding");
 out:
 	if (mhd)

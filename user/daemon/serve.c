@@ -203,7 +203,11 @@ static bool render_page(struct daemon *d, FILE *f)
 	strftime(now, sizeof(now), "%Y-%m-%dT%H:%M:%SZ", gmtime(&t));
 	pthread_mutex_lock(&d->lock);
 	for (__u32 k = 0; k < d->nr_vips && p.nr_vips < XLB_MAX_VIPS; k++) {
-		struct xlb_page_vip *v = &vips[p.nr_vips++];
+		struct xlb_page_vip *v = &vips[p.nr_vips];
+
+		if (d->vips[k].gone)	/* no longer configured: being withdrawn, then forgotten */
+			continue;
+		p.nr_vips++;
 
 		snprintf(v->proto, sizeof(v->proto), "%s", d->vips[k].proto);
 		snprintf(v->why, sizeof(v->why), "%s", d->vips[k].why);

@@ -67,13 +67,28 @@ struct dservice {
 	bool floor_hit;
 };
 
+/* A watched child process (child.c): a job that waits on the outside world. */
+struct dchild {
+	pid_t pid;			/* -1: none */
+	int fd;				/* what it writes */
+	__u64 started_ms, deadline_ms;
+	char out[512];
+	size_t len;
+};
+
+enum { CHILD_IDLE, CHILD_RUNNING, CHILD_DONE, CHILD_KILLED };
+
 /* A VIP's announcement through the node's BGP speaker (--announce). */
 struct dvip {
 	char proto[64];			/* its BIRD protocol: xlb_ADDRESS */
 	int state;			/* -1 not known yet, 0 withdrawn, 1 announced */
+	int want;			/* what the node's state says it should be */
+	int asked;			/* what the birdc under way was asked */
+	bool gone;			/* no longer configured: withdrawn once, then forgotten */
 	char why[200];			/* why it is withdrawn */
-	__u64 seen;			/* generation that last had it */
-	__u64 failed_ms;		/* last failed birdc (logged once a minute) */
+	struct dchild birdc;		/* birdc enable|disable under way */
+	__u64 failed_ms;		/* last failed birdc (tried again a second later) */
+	__u64 logged_ms;		/* last failure logged (once a minute) */
 };
 
 /* A service's live table fingerprint (xlb_table_info). */
@@ -134,8 +149,12 @@ struct daemon {
 	struct dtable tables[XLB_MAX_SERVICES];
 	__u32 nr_tables;
 	char fleet_why[320];		/* why the fleet refuses this node ("" when it agrees) */
+	char fleet_note[320];		/* how it agreed, as last logged */
 	__u64 fleet_read_ms;		/* when the peers were last read */
-	bool fleet_alone_logged;
+	bool fleet_alone;		/* xlb node join --alone: unreadable peers do not refuse */
+	bool fleet_fresh;		/* read since this node began to join */
+	struct dchild fleet;		/* the peers' reading under way */
+	bool ann_drained, ann_attached;	/* as the last announce tick found them */
 	struct dvip vips[XLB_MAX_VIPS];
 	__u32 nr_vips, announced;
 	__u64 announce_changes;
@@ -151,6 +170,18 @@ const char *addr_s(const struct dbackend *b, char *buf, size_t len);
 
 /* announce.c */
 void announce_tick(struct daemon *d);
+void announce_poll(struct daemon *d);
+void announce_stop(struct daemon *d);
+
+/* join.c */
+void fleet_tick(struct daemon *d, bool joining, const char *hist);
+void fleet_collect(struct daemon *d);
+
+/* child.c */
+int child_start(struct dchild *c, char *const argv[], void (*fn)(void *arg, int fd), void *arg,
+		__u32 timeout_ms);
+int child_poll(struct dchild *c, int *status);
+void child_stop(struct dchild *c);
 
 /* checks.c */
 void commit_health(struct daemon *d, __u64 now);
