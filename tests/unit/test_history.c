@@ -17,6 +17,7 @@
 #include "fsutil.h"
 #include "history.h"
 #include "log.h"
+#include "node.h"
 #include "rollout.h"
 #include "testcfg.h"
 
@@ -369,16 +370,16 @@ static void a_link_at_a_state_file_is_refused(void **state)
 	snprintf(nowhere, sizeof(nowhere), "%s/nowhere", root);
 	snprintf(link, sizeof(link), "%s/drain", dir);
 	assert_int_equal(symlink(nowhere, link), 0);
-	assert_int_equal(xlb_drain_mark(dir, true), -ELOOP);
+	assert_int_equal(xlb_node_mark_set(dir, XLB_MARK_DRAIN, true), -ELOOP);
 	assert_non_null(strstr(xlb_errmsg(), "drain is a symbolic link"));
 	assert_int_not_equal(access(nowhere, F_OK), 0);
 	assert_int_equal(unlink(link), 0);
-	assert_int_equal(xlb_drain_mark(dir, true), 0);
+	assert_int_equal(xlb_node_mark_set(dir, XLB_MARK_DRAIN, true), 0);
 	assert_int_equal(lstat(link, &st), 0);
 	assert_true(S_ISREG(st.st_mode) && st.st_size == 0 && (st.st_mode & 0777) == 0600);
-	assert_int_equal(xlb_drain_mark(dir, false), 0);
+	assert_int_equal(xlb_node_mark_set(dir, XLB_MARK_DRAIN, false), 0);
 	assert_int_not_equal(access(link, F_OK), 0);
-	assert_int_equal(xlb_drain_mark(dir, false), 0);	/* not drained: nothing to do */
+	assert_int_equal(xlb_node_mark_set(dir, XLB_MARK_DRAIN, false), 0);	/* not drained: nothing to do */
 }
 
 /*

@@ -516,18 +516,6 @@ out:
 	return err ?: (int)deleted;
 }
 
-int xlb_drain_mark(const char *dir, bool drained)
-{
-	char path[600];
-
-	snprintf(path, sizeof(path), "%s/drain", dir);
-	if (drained)
-		return xlb_write_state_file(path, "", 0, 0600);
-	if (unlink(path) && errno != ENOENT)
-		return xlb_errf(-errno, "cannot remove %s: %s", path, strerror(errno));
-	return xlb_fsync_dir_of(path);
-}
-
 /* Files and bytes of the regular files in dir named *.json. */
 static void count_json(const char *dir, __u32 *files, __u64 *bytes)
 {

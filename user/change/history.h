@@ -69,12 +69,6 @@ int xlb_history_reconcile(const char *dir, __u64 live_gen);
  */
 int xlb_history_prune(const char *dir, __u32 keep, __u64 live_gen);
 
-/*
- * The node's drain mark (`xlb node drain`, read by the daemon's announcer):
- * DIR/drain, an empty state file (xlb_write_state_file: never through a
- * link), set or removed.  0, or -errno with the message set.
- */
-int xlb_drain_mark(const char *dir, bool drained);
 
 struct xlb_history_usage {
 	__u32 records, bodies;

@@ -12,9 +12,8 @@
 #include <unistd.h>
 #include "cmd.h"
 #include "ctl.h"
-#include "fsutil.h"
-#include "history.h"
 #include "log.h"
+#include "node.h"
 #include "rollout.h"
 
 static __u64 mono_ms(void)
@@ -32,19 +31,10 @@ static void pause_ms(long ms)
 	nanosleep(&ts, NULL);
 }
 
-/* announce.json as the daemon last wrote it, or NULL. */
-static json_t *announce_state(const char *hist)
-{
-	char path[600];
-
-	snprintf(path, sizeof(path), "%s/announce.json", hist);
-	return json_load_file(path, 0, NULL);
-}
-
 /* Every VIP withdrawn (want 0) or announced (want 1), as the daemon says. */
 static bool all_are(const char *hist, bool want, bool drained)
 {
-	json_t *o = announce_state(hist), *v;
+	json_t *o = xlb_node_report_read(hist), *v;
 	size_t i;
 	bool ok;
 
@@ -83,7 +73,7 @@ static int do_node_drain(int argc, char **argv)
 	}
 	if ((rc = ctl_open(&c, true)))
 		return xlb_exit_for(rc);
-	if (xlb_drain_mark(c.hist, true)) {
+	if (xlb_node_mark_set(c.hist, XLB_MARK_DRAIN, true)) {
 		p_err("cannot mark %s drained: %s", c.ifname, xlb_errmsg());
 		xlb_ctl_close(&c);
 		return XLB_EXIT_SYSTEM;
@@ -149,7 +139,7 @@ static int do_node_undrain(int argc, char **argv)
 		return usage_error("node undrain: takes no arguments");
 	if ((rc = ctl_open(&c, true)))
 		return xlb_exit_for(rc);
-	if (xlb_drain_mark(c.hist, false)) {
+	if (xlb_node_mark_set(c.hist, XLB_MARK_DRAIN, false)) {
 		p_err("cannot undrain %s: %s", c.ifname, xlb_errmsg());
 		xlb_ctl_close(&c);
 		return XLB_EXIT_SYSTEM;
@@ -174,7 +164,6 @@ static int do_node_undrain(int argc, char **argv)
 static int do_node_join(int argc, char **argv)
 {
 	struct xlb_ctl c;
-	char path[600];
 	bool drained;
 	int rc;
 
@@ -183,15 +172,13 @@ static int do_node_join(int argc, char **argv)
 				   "that cannot be read)");
 	if ((rc = ctl_open(&c, true)))
 		return xlb_exit_for(rc);
-	snprintf(path, sizeof(path), "%s/drain", c.hist);
-	drained = !access(path, F_OK);
-	snprintf(path, sizeof(path), "%s/join-alone", c.hist);
+	drained = xlb_node_marked(c.hist, XLB_MARK_DRAIN);
 	rc = XLB_EXIT_REFUSED;
 	if (drained)
 		p_err("%s is drained: it joins nothing (xlb node undrain)", c.ifname);
 	else if (!xlb_daemon_running(c.ifname))
 		p_err("no xlb daemon runs for %s: nothing announces its VIPs", c.ifname);
-	else if (xlb_write_state_file(path, "", 0, 0600)) {
+	else if (xlb_node_mark_set(c.hist, XLB_MARK_JOIN_ALONE, true)) {
 		p_err("%s", xlb_errmsg());
 		rc = XLB_EXIT_SYSTEM;
 	} else {
@@ -221,7 +208,7 @@ static int do_node_status(int argc, char **argv)
 		return usage_error("node status: takes no arguments");
 	if ((rc = ctl_open(&c, true)))
 		return xlb_exit_for(rc);
-	o = announce_state(c.hist);
+	o = xlb_node_report_read(c.hist);
 	if (!o)
 		o = json_pack("{s:n}", "vips");
 	json_object_set_new(o, "daemon", json_boolean(xlb_daemon_running(c.ifname)));

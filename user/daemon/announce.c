@@ -188,24 +188,20 @@ static void decide(struct daemon *d, struct dvip *v)
 	v->want = !v->why[0];
 }
 
-/* announce.json for xlb node status (takes vips): a state file (xlb_write_state_file). */
+/* announce.json for xlb node status (takes vips; node.c writes it). */
 static void write_announce_state(const char *hist, bool drained, bool attached, json_t *vips)
 {
 	static __u64 failed_ms;		/* the loop's thread only: logged once a minute */
 	json_t *o = json_pack("{s:b,s:b,s:o,s:I}", "drained", drained, "attached", attached,
 			      "vips", vips, "unix_ms", (json_int_t)time(NULL) * 1000);
-	char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
-	char path[600];
 
-	json_decref(o);
-	snprintf(path, sizeof(path), "%s/announce.json", hist);
-	if (!text || xlb_write_state_file(path, text, strlen(text), 0600)) {
+	if (!o || xlb_node_report_write(hist, o)) {
 		if (now_ms() - failed_ms > 60000)
-			dlog(3, "announce: cannot write %s: %s", path,
-			     text ? xlb_errmsg() : "out of memory");
+			dlog(3, "announce: cannot write announce.json in %s: %s", hist,
+			     o ? xlb_errmsg() : "out of memory");
 		failed_ms = now_ms();
 	}
-	free(text);
+	json_decref(o);
 }
 
 /* Start the birdc of the VIPs whose state must change, BIRDC_AT_ONCE at most under way. */
@@ -279,8 +275,7 @@ void announce_tick(struct daemon *d)
 
 	if (!d->o->announce || xlb_history_dir(d->o->state_root, d->o->ifname, hist, sizeof(hist)))
 		return;
-	snprintf(path, sizeof(path), "%s/drain", hist);
-	drained = !access(path, F_OK);
+	drained = xlb_node_marked(hist, XLB_MARK_DRAIN);
 	/* the pinned link, live on this interface: cheap enough for once a second */
 	attached = !xlb_pin_dir(d->o->ifname, pin, sizeof(pin));
 	snprintf(path, sizeof(path), "%s/link", pin);

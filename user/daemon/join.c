@@ -136,16 +136,13 @@ void fleet_collect(struct daemon *d)
  */
 void fleet_tick(struct daemon *d, bool joining, const char *hist)
 {
-	char mark[600];
-
-	snprintf(mark, sizeof(mark), "%s/join-alone", hist);
 	if (!d->o->nr_fleet_peers) {	/* nothing to pass over: the mark means nothing */
-		unlink(mark);
+		xlb_node_mark_set(hist, XLB_MARK_JOIN_ALONE, false);
 		return;
 	}
-	d->fleet_alone = !access(mark, F_OK);
+	d->fleet_alone = xlb_node_marked(hist, XLB_MARK_JOIN_ALONE);
 	if (!joining) {
-		if (d->fleet_alone && !unlink(mark))
+		if (d->fleet_alone && !xlb_node_mark_set(hist, XLB_MARK_JOIN_ALONE, false))
 			dlog(5, "fleet: every VIP announced: the join-alone mark is spent");
 		child_stop(&d->fleet);
 		pthread_mutex_lock(&d->lock);

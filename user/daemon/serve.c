@@ -185,7 +185,7 @@ static bool render_page(struct daemon *d, FILE *f)
 {
 	struct xlb_page_vip vips[XLB_MAX_VIPS];
 	struct xlb_record recent[PAGE_RECENT];
-	char hist[512], node[256] = "", now[32], path[600], fleet_why[sizeof(d->fleet_why)];
+	char hist[512], node[256] = "", now[32], fleet_why[sizeof(d->fleet_why)];
 	struct xlb_page p = { .ifname = d->o->ifname, .node = node, .vips = vips,
 			      .recent = recent, .refresh_s = 5, .now = now,
 			      .fleet_why = fleet_why, .has_announce = d->o->announce != NULL };
@@ -216,8 +216,7 @@ static bool render_page(struct daemon *d, FILE *f)
 	snprintf(fleet_why, sizeof(fleet_why), "%s", d->fleet_why);
 	pthread_mutex_unlock(&d->lock);
 	if (!xlb_history_dir(d->o->state_root, d->o->ifname, hist, sizeof(hist))) {
-		snprintf(path, sizeof(path), "%s/drain", hist);
-		p.drained = !access(path, F_OK);
+		p.drained = xlb_node_marked(hist, XLB_MARK_DRAIN);
 		if (!xlb_history_list(hist, &gens, &n))
 			for (__u32 i = n; i-- > 0 && p.nr_recent < PAGE_RECENT;)
 				if (!xlb_history_read(hist, gens[i], XLB_RECORD_META,

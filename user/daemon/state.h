@@ -44,6 +44,7 @@
 #include "netutil.h"
 #include "moved.h"
 #include "names.h"
+#include "node.h"
 #include "probe.h"
 #include "rollout.h"
 #include "shares.h"
