@@ -3,6 +3,10 @@
 # pins and modes, adoption keeps the maps, a foreign program is not replaced.
 . "$(dirname "$0")/../lib.sh"
 require_root
+# attach records its options in the state directory: a private one
+XST=$(mktemp -d /tmp/xlb-attach-XXXXXX)
+trap 'rm -rf "$XST"; xt_cleanup' EXIT
+XLB="$XLB --state $XST"
 
 NS=${XT_NS}a
 ip netns add $NS
