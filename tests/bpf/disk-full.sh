@@ -45,6 +45,6 @@ check "history and rollback work" x config rollback
 check_exit "prune --keep 1 is refused (the live and the previous one stay)" 1 x config prune --keep 1
 check_exit "prune without --keep is refused" 1 x config prune
 check "prune -j says what it did" bash -c "x() { nsenter --net=/run/netns/$NS $XLB --state '$STATE' \"\$@\"; };
-	x -j config prune --keep 3 | jq -e '.pruned >= 1 and .records == 3 and .free_bytes >= 0'"
+	x -j config prune --keep 3 | jq -en 'input | .pruned >= 1 and .records == 3 and .free_bytes >= 0'"
 rm -f /tmp/xlb-full-$$.json /tmp/xlb-full5-$$.json
 done_testing

@@ -38,8 +38,8 @@ vip_up() { birdc -s $NSOCK show protocols xlb_192_0_2_10 | grep -q ' up '; }
 vip_down() { birdc -s $NSOCK show protocols xlb_192_0_2_10 | grep -q ' down '; }
 # ExecStart of the unit, with XLB_DAEMON_OPTS="--no-metrics --announce SOCKET"
 daemon() { nsenter --net=/run/netns/$LP-lb "$ROOT/build/xlb" --state $S daemon \
-	--config /tmp/$LP-live.json --no-metrics --announce $NSOCK 2>>/tmp/$LP-daemon.log & }
-daemon
+	--config /tmp/$LP-live.json --no-metrics --announce $NSOCK 2>/tmp/$LP-daemon$1.log & }
+daemon 1
 check "the daemon announces the VIP" wait_for 10 vip_up
 check "node drain withdraws it" xlb node drain --wait 2
 check "withdrawn" vip_down
@@ -62,11 +62,11 @@ check "ExecStartPre succeeds: $out" test $rc = 0
 check "the same options ($(opts))" test "$(opts)" = "$OPTS"
 check "the same tables (fingerprints $(fps | tr '\n' ' '))" test "$(fps)" = "$FPS"
 check "generation $GEN restored through the change path" bash -c "$LAB xlb --prefix $LP -j \
-	config history | jq -e '.[-1].source == \"restore\" and (.[-1].reason | test(\"restore generation $GEN\"))'"
+	config history | jq -en 'input | .[-1].source == \"restore\" and (.[-1].reason | test(\"restore generation $GEN\"))'"
 check "traffic flows" answered
-daemon
-check "the daemon runs" wait_for 10 grep -q 'daemon: running' /tmp/$LP-daemon.log
-drained() { xlb -j node status | jq -e '.drained and .attached and .daemon and (.vips[0].announced | not)'; }
+daemon 2
+check "the daemon runs" wait_for 10 grep -q 'daemon: running' /tmp/$LP-daemon2.log
+drained() { xlb -j node status | jq -en 'input | .drained and .attached and .daemon and (.vips[0].announced | not)'; }
 check "the drain mark is honoured: attached, drained, not announced" wait_for 10 drained
 check "the VIP stays withdrawn" vip_down
 check "the tables are still the same (the daemon's reload changed nothing)" test "$(fps)" = "$FPS"
