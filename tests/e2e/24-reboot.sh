@@ -75,6 +75,23 @@ check "announced" vip_up
 check "a second ExecStartPre on the attached node changes nothing" bash -c "$LAB exec --prefix \
 	$LP lb $ROOT/build/xlb --state $S $PRE | grep -q 'already attached' && [ \"\$($LAB xlb \
 	--prefix $LP -j config history | jq -r '.[-1].source')\" = restore ]"
+# a reboot in the middle of a rollout: the restore is not refused (the rollout
+# owns the configuration otherwise); the daemon then stops the rollout where it was
+ro() { xlb -j rollout status | jq -r ".$1"; }
+stepped() { [ "$(ro step)" -ge 1 ] && [ "$(ro state)" = running ]; }
+config 1 1 2 >/tmp/$LP-b.json
+check "a rollout in two steps of an hour starts" xlb config apply /tmp/$LP-b.json --steps 2 --step-time 1h
+check "its first step goes live" wait_for 10 stepped
+FPS=$(fps) GEN=$(xlb -j status | jq '.[0].generation')
+kill -9 $! && wait $! 2>/dev/null
+rm -rf /sys/fs/bpf/xlb/$DEV
+out=$(lab lb "$ROOT/build/xlb" --state $S $PRE 2>&1); rc=$?
+check "ExecStartPre restores generation $GEN under the rollout: $out" test $rc = 0
+check "the same tables as its step" test "$(fps)" = "$FPS"
+daemon 3
+failed() { [ "$(ro state)" = failed ]; }
+check "the daemon stops the rollout where it was" wait_for 10 failed
+check "nothing rolled back: the tables are its step's" test "$(fps)" = "$FPS"
 check "detach forgets the options: a reboot leaves it detached" bash -c "$LAB xlb --prefix $LP \
 	detach $DEV >/dev/null && [ ! -e $S/$DEV/attach.json ]"
 done_testing
