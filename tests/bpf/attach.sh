@@ -3,6 +3,10 @@
 # pins and modes, adoption keeps the maps, a foreign program is not replaced.
 . "$(dirname "$0")/../lib.sh"
 require_root
+# attach records its options in the state directory: a private one
+XST=$(mktemp -d /tmp/xlb-attach-XXXXXX)
+trap 'rm -rf "$XST"; xt_cleanup' EXIT
+XLB="$XLB --state $XST"
 
 NS=${XT_NS}a
 ip netns add $NS
@@ -118,7 +122,27 @@ rm -rf /sys/fs/bpf/$NS-foreign
 check "attach generic" in_ns $XLB attach $DEV --mode generic --flows 8192 --src4 192.0.2.1
 st=$(in_ns $XLB -j status $DEV)
 check "status shows generic mode, flows and source" bash -c "jq -e '.[0].mode == \"generic\" and .[0].flows.max == 8192 and .[0].tunnel_source.ipv4 == \"192.0.2.1\"' <<<'$st'"
+REC=$XST/$DEV/attach.json
+check "attach records what runs" jq -e '.version == 1 and .mode == "generic" and .flows == 8192 and
+	.src4 == "192.0.2.1"' $REC
+cp $REC $XST/good.json
+echo '{ "version": 1, "mode": "generic", "flows": 8192, "flow_rate": 0 }' >$REC
+out=$(in_ns $XLB --dev $DEV attach --recorded 2>&1); rc=$?
+check "a damaged record is refused, naming the file and field (exit $rc): $out" \
+	bash -c "[ $rc = 1 ] && grep -q '$REC is damaged: flow_rate' <<<'$out'"
+jq '.version = 2' $XST/good.json >$REC
+out=$(in_ns $XLB --dev $DEV attach --recorded 2>&1); rc=$?
+check "a record of another version is refused (exit $rc): $out" \
+	bash -c "[ $rc = 1 ] && grep -q 'version (1 expected)' <<<'$out'"
+cp $XST/good.json $REC
+check "attach --recorded on an attached interface leaves it" bash -c "nsenter --net=/run/netns/$NS \
+	$XLB --dev $DEV attach --recorded | grep -q 'already attached'"
+check_exit "attach --recorded takes nothing else" 1 in_ns $XLB attach --recorded $DEV
 check "detach generic" in_ns $XLB detach $DEV
+check "detach forgets the record" test ! -e $REC
+out=$(in_ns $XLB attach --recorded 2>&1); rc=$?
+check "nothing recorded: nothing to attach, exit 0 ($out)" \
+	bash -c "[ $rc = 0 ] && grep -q 'nothing to attach' <<<'$out'"
 
 check_exit "attach to a missing device exits 1" 1 in_ns $XLB attach nosuchdev0
 check_exit "a bad mode exits 1" 1 in_ns $XLB attach $DEV --mode turbo

@@ -4,6 +4,9 @@
 # device is gone, say so, and attach; a live link is still refused.
 . "$(dirname "$0")/../lib.sh"
 require_root
+# attach records its options in the state directory: a private one
+XST=$(mktemp -d /tmp/xlb-attach-XXXXXX)
+XLB="$XLB --state $XST"
 
 NS=${XT_NS}r
 DEV=xt$$r0
@@ -18,6 +21,7 @@ make_dev() {
 cleanup() {
 	in_ns $XLB detach $DEV >/dev/null 2>&1
 	in_ns $XLB decap detach $DEV >/dev/null 2>&1
+	rm -rf "$XST"
 	xt_cleanup
 }
 trap cleanup EXIT

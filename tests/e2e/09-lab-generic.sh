@@ -5,7 +5,7 @@
 lab_up --backends 2 --generic
 check "up again over a running lab" $LAB up --prefix $LP --backends 2 --generic
 check "one set of namespaces" test "$(ip netns list | grep -c "^$LP-")" = 5
-check "attach in generic mode" lab lb "$ROOT/build/xlb" attach ${LP}lb0 --mode generic
+check "attach in generic mode" lab lb "$ROOT/build/xlb" --state /tmp/$LP-state attach ${LP}lb0 --mode generic
 check "status says generic" bash -c "$LAB xlb --prefix $LP -j status | jq -e '.[0].mode == \"generic\"'"
 config 100 100 >/tmp/$LP-a.json
 check "apply" xlb config apply /tmp/$LP-a.json

@@ -8,7 +8,7 @@ lab_up --backends 3 --direct
 check "no switch namespace" test ! -e /run/netns/$LP-sw
 out=$(lab client curl -s -m 2 http://$VIP4/ 2>&1); rc=$?
 check "negative control: the VIP does not answer without xlb (curl exit $rc)" test $rc -ne 0
-check "attach" lab lb "$ROOT/build/xlb" attach ${LP}lb0 --src4 198.51.100.254
+check "attach" lab lb "$ROOT/build/xlb" --state /tmp/$LP-state attach ${LP}lb0 --src4 198.51.100.254
 config 100 100 100 >/tmp/$LP-a.json
 check "apply" xlb config apply /tmp/$LP-a.json
 answers=$(requests 90 http://$VIP4/)

@@ -77,7 +77,7 @@ $LAB up --prefix $LP --backends 3 --ipv6 --generic >/dev/null || { not_ok "lab u
 head -c 900000 /dev/urandom >$F900
 head -c 10000000 /dev/urandom >$F10M
 lab lb ethtool -K ${LP}lb0 gro on
-out=$(lab lb "$ROOT/build/xlb" attach ${LP}lb0 --mode generic 2>&1); rc=$?
+out=$(lab lb "$ROOT/build/xlb" --state /tmp/$LP-state attach ${LP}lb0 --mode generic 2>&1); rc=$?
 check "generic mode with GRO on is refused, exit 1 (exit $rc)" test $rc = 1
 check "  with the fix" grep -qF "ethtool -K ${LP}lb0 gro off" <<<"$out"
 check "  and nothing attached" bash -c \

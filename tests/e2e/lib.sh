@@ -17,7 +17,7 @@ lab_up() {
 }
 lab() { $LAB exec --prefix $LP "$@"; }
 xlb() { $LAB xlb --prefix $LP "$@"; }
-attach() { lab lb "$ROOT/build/xlb" attach ${LP}lb0 "$@" >/dev/null 2>&1; }
+attach() { lab lb "$ROOT/build/xlb" --state /tmp/$LP-state attach ${LP}lb0 "$@" >/dev/null 2>&1; }
 
 # A configuration of service web (tcp 80) and dns (udp 53) over backends
 # with the given weights (b1 gets $1, b2 $2 ...); extra JSON for web: $GUARDS.

@@ -28,8 +28,10 @@ int xlb_change(struct xlb_ctl *c, const struct xlb_change *ch, struct xlb_change
 		return failed(r, XLB_CHANGE_INVALID,
 			      xlb_errf(-EINVAL, "the configuration is not valid; nothing applied"));
 	xlb_config_fingerprint(ch->cfg, r->fingerprint);
-	/* a rollout in progress owns the configuration: only its steps and health verdicts */
-	if (!ch->dry_run && strcmp(meta.source, "rollout") && strcmp(meta.source, "health")) {
+	/* a rollout in progress owns the configuration: only its steps and health verdicts,
+	 * and the restore after a reboot of what ran (the daemon then stops the rollout) */
+	if (!ch->dry_run && strcmp(meta.source, "rollout") && strcmp(meta.source, "health") &&
+	    strcmp(meta.source, "restore")) {
 		struct xlb_rollout ro;
 
 		if (!xlb_rollout_read(c->hist, &ro)) {

@@ -55,4 +55,14 @@ void xlb_change_result_free(struct xlb_change_result *r);
 /* Exit status of a result: 0 applied/unchanged/planned ok, 1 invalid/refused, 2 failed. */
 int xlb_change_exit(const struct xlb_change_result *r);
 
+/*
+ * After an attach that found no pinned state (a reboot): nothing is live, so
+ * the newest applied generation of the history goes live again through the
+ * change path (source "restore", its backend ids kept, its guards' verdict
+ * too: it was live).  *from: the generation restored, 0 when something is live
+ * already or the history is empty (nothing done).  0 or -errno, message set.
+ */
+int xlb_restore_live(const char *ifname, const char *state_root, __u64 *from,
+		     struct xlb_change_result *r);
+
 #endif

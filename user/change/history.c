@@ -480,16 +480,23 @@ static int rollout_pin(const char *dir, __u64 *pin)
 
 int xlb_history_prune(const char *dir, __u32 keep, __u64 live_gen)
 {
-	__u32 n, kept = 0, deleted = 0;
-	__u64 *gens, prev, pin;
-	char path[600];
-	int err;
-
 	keep = keep ?: XLB_HISTORY_KEEP;
 	keep = keep < XLB_HISTORY_KEEP_MIN ? XLB_HISTORY_KEEP_MIN : keep;
 	/* one look at the directory every keep/16 generations: a commit lists nothing */
 	if (live_gen % (keep / 16 + 1))
 		return 0;
+	return xlb_history_prune_now(dir, keep, live_gen);
+}
+
+int xlb_history_prune_now(const char *dir, __u32 keep, __u64 live_gen)
+{
+	__u32 n, kept = 0, deleted = 0;
+	__u64 *gens, prev, pin;
+	char path[600];
+	int err;
+
+	keep = keep < XLB_HISTORY_KEEP_MIN ? XLB_HISTORY_KEEP_MIN : keep;
+	snprintf(path, sizeof(path), "%s/.", dir);
 	err = xlb_history_list(dir, &gens, &n);
 	if (err || n <= keep)
 		goto out;

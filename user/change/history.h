@@ -68,6 +68,9 @@ int xlb_history_reconcile(const char *dir, __u64 live_gen);
  * record names.  Returns the number of records deleted or -errno.
  */
 int xlb_history_prune(const char *dir, __u32 keep, __u64 live_gen);
+/* The same at once, whatever the generation: what `xlb config prune` does.  It
+ * only deletes (records, then unnamed bodies): it works on a full disk. */
+int xlb_history_prune_now(const char *dir, __u32 keep, __u64 live_gen);
 
 
 struct xlb_history_usage {

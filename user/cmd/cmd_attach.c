@@ -3,6 +3,8 @@
 #include <string.h>
 #include <arpa/inet.h>
 #include <net/if.h>
+#include "attachrec.h"
+#include "change.h"
 #include "cmd.h"
 #include "loader.h"
 #include "log.h"
@@ -33,6 +35,77 @@ static json_t *icmp_rate_json(__u32 rate)
 	return rate == XLB_ICMP_RATE_OFF ? json_string("off") : json_integer(rate);
 }
 
+/* Attach one recorded interface unless it is attached, then restore what ran. */
+static int attach_one_recorded(const char *ifname, json_t *arr)
+{
+	struct xlb_change_result r = { 0 };
+	struct xlb_attach_info info;
+	struct xlb_attach_opts o;
+	struct xlb_attach_rec rec;
+	struct xlb_status st;
+	bool already;
+	__u64 from = 0;
+	int err;
+
+	err = xlb_attach_rec_load(xlb_state_root, ifname, &rec);
+	if (err)
+		goto fail;
+	already = !xlb_status_get(ifname, &st) && st.linked;
+	xlb_attach_rec_opts(&rec, &o);
+	err = (already ? 0 : xlb_attach(&o, &info)) ?:
+	      xlb_restore_live(ifname, xlb_state_root, &from, &r);
+	if (err)
+		goto fail;
+	if (arr)
+		json_array_append_new(arr, json_pack("{s:s,s:b,s:I,s:I}", "ifname", ifname,
+				      "attached", !already, "restored_from", (json_int_t)from,
+				      "generation", (json_int_t)(from ? r.generation : 0)));
+	else
+		printf("%s: %s with the recorded options%s", ifname, already ? "already attached" :
+		       "attached", from ? "" : "\n");
+	if (!arr && from)
+		printf("; generation %llu restored as generation %llu (%s)\n",
+		       (unsigned long long)from, (unsigned long long)r.generation, r.fingerprint);
+	xlb_change_result_free(&r);
+	return 0;
+fail:
+	p_err("%s%s%s", from ? "restoring the running configuration: " : "", xlb_errmsg(),
+	      r.outcome == XLB_CHANGE_INVALID ? " (the record does not validate)" : "");
+	xlb_change_result_free(&r);
+	return xlb_exit_for(err);
+}
+
+/*
+ * xlb attach --recorded: after a reboot (no pins, no link; the state kept),
+ * every interface with recorded options (or --dev's) attached again with them,
+ * and the generation that ran restored from the history.
+ */
+static int attach_recorded(int argc)
+{
+	char names[64][IF_NAMESIZE];
+	json_t *arr = xlb_json ? json_array() : NULL;
+	int n, rc = 0;
+
+	if (argc != 1)
+		return usage_error("attach: --recorded takes nothing else (--dev DEV names one)");
+	if (xlb_dev) {
+		snprintf(names[0], IF_NAMESIZE, "%s", xlb_dev);
+		n = 1;
+	} else {
+		n = xlb_attach_rec_list(xlb_state_root, names, 64);
+	}
+	if (!n && !arr)
+		printf("no attach options recorded in %s: nothing to attach\n", xlb_state_root);
+	for (int i = 0; i < n; i++) {
+		int r = attach_one_recorded(names[i], arr);
+
+		rc = r > rc ? r : rc;
+	}
+	if (arr)
+		json_emit(arr);
+	return rc;
+}
+
 int do_attach(int argc, char **argv)
 {
 	struct xlb_attach_opts o = { 0 };
@@ -42,6 +115,8 @@ int do_attach(int argc, char **argv)
 
 	if (argc < 1)
 		return usage_error("attach: missing DEV");
+	if (!strcmp(argv[0], "--recorded"))
+		return attach_recorded(argc);
 	o.ifname = argv[0];
 	for (i = 1; i < argc; i++) {
 		const char *opt = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
@@ -81,6 +156,13 @@ int do_attach(int argc, char **argv)
 		p_err("%s", xlb_errmsg());
 		return xlb_exit_for(err);
 	}
+	/* kept for xlb attach --recorded after a reboot */
+	err = xlb_attach_rec_save(xlb_state_root, o.ifname);
+	if (err) {
+		p_err("attached to %s, but %s: after a reboot it is not attached again by "
+		      "itself (xlb attach --recorded)", o.ifname, xlb_errmsg());
+		return xlb_exit_for(err);
+	}
 	if (xlb_json) {
 		json_emit(json_pack("{s:s,s:i,s:s,s:i,s:b,s:o,s:o,s:o,s:o,s:i}", "ifname", o.ifname,
 				    "ifindex", info.ifindex, "mode", xlb_mode_name(info.mode),
@@ -105,9 +187,15 @@ int do_attach(int argc, char **argv)
 
 int do_detach(int argc, char **argv)
 {
+	int err;
+
 	if (argc != 1)
 		return usage_error("detach: takes exactly one DEV");
-	return report_detached(xlb_detach(argv[0]), argv[0], "");
+	err = xlb_detach(argv[0]);
+	/* detached on purpose: not attached again after a reboot */
+	if (!err && xlb_attach_rec_forget(xlb_state_root, argv[0]))
+		pr_warn("%s\n", xlb_errmsg());
+	return report_detached(err, argv[0], "");
 }
 
 static json_t *status_json(const struct xlb_status *st)

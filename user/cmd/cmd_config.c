@@ -1,4 +1,4 @@
-/* xlb config validate|plan|apply|show|history|rollback. */
+/* xlb config validate|plan|apply|show|history|rollback|prune. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -316,6 +316,44 @@ out:
 	return rc;
 }
 
+/*
+ * config prune --keep N: delete the oldest records down to N (never the
+ * running or the previous generation) and the bodies no record names.  It
+ * writes nothing, so it works on a full disk, where every change is refused.
+ */
+static int do_config_prune(int argc, char **argv)
+{
+	struct xlb_history_usage u;
+	struct xlb_ctl c;
+	unsigned int keep;
+	int rc, n;
+
+	if (argc != 2 || strcmp(argv[0], "--keep") ||
+	    !parse_u32(argv[1], XLB_HISTORY_KEEP_MIN, XLB_HISTORY_KEEP_MAX, &keep))
+		return usage_error("config prune: takes --keep N (%d..%d records)",
+				   XLB_HISTORY_KEEP_MIN, XLB_HISTORY_KEEP_MAX);
+	if ((rc = ctl_open_whole(&c, false)))
+		return xlb_exit_for(rc);
+	n = xlb_history_prune_now(c.hist, keep, c.live_gen);
+	if (n < 0) {
+		p_err("cannot prune %s: %s", c.hist, xlb_errmsg());
+		xlb_ctl_close(&c);
+		return xlb_exit_for(n);
+	}
+	memset(&u, 0, sizeof(u));
+	xlb_history_usage(c.hist, &u);
+	if (xlb_json)
+		json_emit(json_pack("{s:i,s:i,s:I,s:I}", "pruned", n, "records", u.records,
+				    "bytes", (json_int_t)u.bytes, "free_bytes",
+				    (json_int_t)u.free_bytes));
+	else
+		printf("pruned %d records of %s: %u kept (%llu bytes), %llu bytes free\n", n,
+		       c.hist, u.records, (unsigned long long)u.bytes,
+		       (unsigned long long)u.free_bytes);
+	xlb_ctl_close(&c);
+	return 0;
+}
+
 int do_config(int argc, char **argv)
 {
 	static const struct cmd cmds[] = {
@@ -325,6 +363,7 @@ int do_config(int argc, char **argv)
 		{ "show", do_config_show },
 		{ "history", do_config_history },
 		{ "rollback", do_config_rollback },
+		{ "prune", do_config_prune },
 		{ NULL, NULL },
 	};
 

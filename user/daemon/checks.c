@@ -215,8 +215,13 @@ static void health_retry(struct daemon *d, enum xlb_health_retry why, const char
 	pthread_mutex_lock(&d->lock);
 	d->health_retries[why]++;
 	pthread_mutex_unlock(&d->lock);
-	dlog(why == XLB_HEALTH_RETRY_LOCKED ? 5 : 3, "health: change pending (%s: %s); attempt %u, "
-	     "retrying in %u ms", xlb_health_retry_names[why], msg, d->attempts, d->backoff_ms);
+	/* said at the first attempts, then once a minute: a failure that lasts is one line */
+	if (d->attempts <= 3 || now - d->retry_logged_ms >= 60000) {
+		d->retry_logged_ms = now;
+		dlog(why == XLB_HEALTH_RETRY_LOCKED ? 5 : 3, "health: change pending (%s: %s); "
+		     "attempt %u, retrying in %u ms%s", xlb_health_retry_names[why], msg,
+		     d->attempts, d->backoff_ms, d->attempts > 3 ? " (said once a minute)" : "");
+	}
 }
 
 static void health_landed(struct daemon *d, bool applied)
@@ -238,6 +243,7 @@ static void health_landed(struct daemon *d, bool applied)
  */
 void commit_health(struct daemon *d, __u64 now)
 {
+	const struct xlb_config *base;
 	struct xlb_config cfg;
 	struct xlb_ctl c;
 	char reason[256] = "health:";
@@ -246,11 +252,18 @@ void commit_health(struct daemon *d, __u64 now)
 
 	if (now < d->retry_at_ms)
 		return;
-	err = xlb_ctl_try_open(d->o->ifname, d->o->state_root, &c);
+	/* a lost running record: the change path carries on (ids from the live maps) */
+	err = xlb_ctl_try_open_lost_ok(d->o->ifname, d->o->state_root, &c);
 	if (err)
 		return health_retry(d, err == -EWOULDBLOCK ? XLB_HEALTH_RETRY_LOCKED :
 				    XLB_HEALTH_RETRY_FAILED, xlb_errmsg(), now);
-	if (xlb_config_copy(&cfg, &c.running)) {
+	base = c.lost[0] ? &d->running : &c.running;
+	if (c.lost[0] && !running_lost(d, &c)) {
+		xlb_ctl_close(&c);
+		return health_retry(d, XLB_HEALTH_RETRY_FAILED, "the running generation's record "
+				    "is lost and this daemon never read it", now);
+	}
+	if (xlb_config_copy(&cfg, base)) {
 		xlb_ctl_close(&c);
 		return health_retry(d, XLB_HEALTH_RETRY_FAILED, "out of memory", now);
 	}
@@ -259,7 +272,7 @@ void commit_health(struct daemon *d, __u64 now)
 	pthread_mutex_unlock(&d->lock);
 	err = 1;
 	if (changed) {
-		log_health_changes(&c.running, &cfg, reason, sizeof(reason));
+		log_health_changes(base, &cfg, reason, sizeof(reason));
 		if (slow_start(&c, &cfg))
 			err = 0;	/* landed: the rollout brings it in, step by step */
 		else
@@ -300,7 +313,7 @@ void reload(struct daemon *d)
 			     d->o->config, diags.items[i].path, diags.items[i].path[0] ? ": " : "",
 			     diags.items[i].msg);
 		result = XLB_RELOAD_INVALID;
-	} else if (xlb_ctl_open(d->o->ifname, d->o->state_root, false, &c)) {
+	} else if (xlb_ctl_open_lost_ok(d->o->ifname, d->o->state_root, false, &c)) {
 		dlog(3, "reload: %s", xlb_errmsg());
 		result = XLB_RELOAD_REFUSED;
 	} else {

@@ -141,12 +141,25 @@ static void measure_state(struct daemon *d)
 	pthread_mutex_unlock(&d->lock);
 }
 
-/* A change made beside the daemon (the CLI): read the running configuration again. */
-static void notice_changes(struct daemon *d)
+/*
+ * A change made beside the daemon (the CLI): read the running configuration
+ * again.  Two map lookups: every tick, so that health verdicts a CLI change
+ * undid are put back within one tick of it.
+ */
+static void notice_generation(struct daemon *d)
 {
 	struct xlb_slot_conf conf;
-	char dir[256], path[300];
 	__u32 slot;
+
+	if (!xlb_dp_active_slot(&d->dp, &slot) && !xlb_dp_get_slot_conf(&d->dp, slot, &conf) &&
+	    conf.generation != d->generation)
+		sync_running(d);
+}
+
+/* Attached again or upgraded: the maps held are stale; then the generation. */
+static void notice_changes(struct daemon *d)
+{
+	char dir[256], path[300];
 	int fd;
 
 	/* attached again (new maps pinned) or upgraded (counters carried into a larger
@@ -176,9 +189,7 @@ static void notice_changes(struct daemon *d)
 		if (fd >= 0)
 			close(fd);
 	}
-	if (!xlb_dp_active_slot(&d->dp, &slot) && !xlb_dp_get_slot_conf(&d->dp, slot, &conf) &&
-	    conf.generation != d->generation)
-		sync_running(d);
+	notice_generation(d);
 }
 
 /*
@@ -273,6 +284,7 @@ int xlb_daemon_run(const struct xlb_daemon_opts *o)
 		now = now_ms();
 		run_checks(&d, now);
 		announce_poll(&d);
+		notice_generation(&d);
 		if (d.pending)
 			commit_health(&d, now);
 		if (now - last_sample >= 1000) {

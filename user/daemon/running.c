@@ -104,20 +104,82 @@ static void track_backends(struct daemon *d, const struct xlb_ctl *c)
 		xlb_probe_retag(&d->be[i].probe, d->epfd, i);
 }
 
+/* A checked backend of the running configuration that its checks hold down. */
+static bool verdicts_to_keep(const struct daemon *d)
+{
+	for (__u32 i = 0; i < d->nr_be; i++)
+		if (d->be[i].present && d->be[i].checked && !d->be[i].h.up)
+			return true;
+	return false;
+}
+
+/*
+ * The live generation's record is lost or damaged (c->lost): carry on like
+ * the CLI.  The configuration last read stands when it is that generation's,
+ * with the backend ids of the live maps; otherwise the daemon cannot know what
+ * runs and keeps checking what it knows (commit_health waits for a change).
+ * Said once per generation.  True when the configuration last read is its.
+ */
+bool running_lost(struct daemon *d, const struct xlb_ctl *c)
+{
+	bool known = d->running_gen && d->running_gen == c->live_gen;
+
+	if (d->lost_gen != c->live_gen) {
+		d->lost_gen = c->live_gen;
+		if (known)
+			dlog(4, "%s; going on with the configuration it last read (generation "
+			     "%llu), backend ids from the live maps; the next change's record "
+			     "replaces the lost one", c->lost, (unsigned long long)c->live_gen);
+		else
+			dlog(3, "%s; this daemon never read generation %llu: it checks the "
+			     "backends it knows and health changes wait for the next change "
+			     "(xlb config apply FILE)", c->lost, (unsigned long long)c->live_gen);
+	}
+	return known;
+}
+
+static int carry_on_lost(struct daemon *d, struct xlb_ctl *c)
+{
+	if (!running_lost(d, c))
+		return -ENOENT;
+	if (xlb_config_copy(&c->running, &d->running))
+		return -ENOMEM;
+	return xlb_ctl_recover_assign(c, &c->running);
+}
+
+/* A failure to read the running configuration, said when it is new. */
+static int sync_failed(struct daemon *d, int err)
+{
+	if (strcmp(d->sync_err, xlb_errmsg())) {
+		snprintf(d->sync_err, sizeof(d->sync_err), "%s", xlb_errmsg());
+		dlog(3, "cannot read the running configuration: %s", d->sync_err);
+	}
+	return err;
+}
+
 /* Re-read the running configuration: backends to check, ids, shares. */
 int sync_running(struct daemon *d)
 {
 	struct xlb_ctl c;
-	int err = xlb_ctl_open(d->o->ifname, d->o->state_root, true, &c);
+	int err = xlb_ctl_open_lost_ok(d->o->ifname, d->o->state_root, true, &c);
 
-	if (err) {
-		dlog(3, "cannot read the running configuration: %s", xlb_errmsg());
-		return err;
+	if (err)
+		return sync_failed(d, err);
+	d->sync_err[0] = '\0';
+	if (c.lost[0] && carry_on_lost(d, &c)) {
+		/* what runs is not known: follow the generation, keep checking */
+		pthread_mutex_lock(&d->lock);
+		d->generation = c.live_gen;
+		d->live_slot = c.live_slot;
+		pthread_mutex_unlock(&d->lock);
+		xlb_ctl_close(&c);
+		return -ENOENT;
 	}
 	pthread_mutex_lock(&d->lock);
 	track_backends(d, &c);
 	xlb_config_free(&d->running);
 	xlb_config_copy(&d->running, &c.running);
+	d->running_gen = c.live_gen;
 	xlb_assign_free(&d->assign);
 	d->assign = c.assign;
 	memset(&c.assign, 0, sizeof(c.assign));
@@ -126,6 +188,9 @@ int sync_running(struct daemon *d)
 		d->live_slot = c.live_slot;
 		xlb_config_fingerprint(&d->running, d->fingerprint);
 		load_shares(d);
+		/* a change beside the daemon (apply, rollback) may have put back a
+		 * backend it holds unhealthy: its verdict stands, the overlay goes again */
+		d->pending |= verdicts_to_keep(d);
 	}
 	pthread_mutex_unlock(&d->lock);
 	xlb_ctl_close(&c);

@@ -122,6 +122,9 @@ struct daemon {
 	struct dservice svc[XLB_MAX_SERVICES];
 	__u32 nr_svc;
 	struct xlb_config running;	/* last seen, for checks and metrics */
+	__u64 running_gen;		/* the generation running describes */
+	__u64 lost_gen;			/* whose lost record was said (once) */
+	char sync_err[256];		/* the last failure to read it (said once) */
 	struct xlb_assign assign;
 	__u64 generation;
 	__u32 live_slot;
@@ -133,6 +136,7 @@ struct daemon {
 	__u64 retry_at_ms;		/* the next attempt, after a failed one */
 	__u32 backoff_ms;		/* 0, or the wait after the last failure */
 	__u32 attempts;			/* failed attempts of the pending change */
+	__u64 retry_logged_ms;		/* the last line about them */
 	__u64 health_retries[XLB_HEALTH_RETRY_MAX];
 	__u64 reloads[XLB_RELOAD_MAX];
 	__u64 health_commits;
@@ -198,6 +202,7 @@ bool slow_start(struct xlb_ctl *c, const struct xlb_config *cfg);
 /* running.c */
 struct dbackend *find_be(struct daemon *d, const char *svc, const union xlb_addr *a, __u8 family);
 __u32 map_max_entries(int fd);
+bool running_lost(struct daemon *d, const struct xlb_ctl *c);
 int sync_running(struct daemon *d);
 
 /* serve.c */

@@ -140,6 +140,11 @@ int xlb_ctl_try_open(const char *ifname, const char *state_root, struct xlb_ctl 
 	return open_handle(ifname, state_root, false, false, false, c);
 }
 
+int xlb_ctl_try_open_lost_ok(const char *ifname, const char *state_root, struct xlb_ctl *c)
+{
+	return open_handle(ifname, state_root, false, false, true, c);
+}
+
 /* ---- a running record that cannot be read ------------------------------------ */
 
 /* Is the live service (key) the one cfg names s? */

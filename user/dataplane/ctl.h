@@ -39,6 +39,8 @@ int xlb_ctl_try_open(const char *ifname, const char *state_root, struct xlb_ctl 
  */
 int xlb_ctl_open_lost_ok(const char *ifname, const char *state_root, bool readonly,
 			 struct xlb_ctl *c);
+/* The same without waiting for the lock (the daemon's health changes). */
+int xlb_ctl_try_open_lost_ok(const char *ifname, const char *state_root, struct xlb_ctl *c);
 /* With c->lost set: the live slot's (service, backend) ids, services named as cfg names
  * their (VIP, port, protocol), others "#index".  0 or -ENOMEM. */
 int xlb_ctl_recover_assign(struct xlb_ctl *c, const struct xlb_config *cfg);
