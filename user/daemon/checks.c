@@ -79,54 +79,6 @@ void run_checks(struct daemon *d, __u64 now)
 
 /* ---- committing verdicts --------------------------------------------------------- */
 
-static struct dservice *service_state(struct daemon *d, const char *name)
-{
-	for (__u32 k = 0; k < d->nr_svc; k++)
-		if (!strcmp(d->svc[k].name, name))
-			return &d->svc[k];
-	if (d->nr_svc == XLB_MAX_SERVICES)
-		return NULL;
-	snprintf(d->svc[d->nr_svc].name, sizeof(d->svc[0].name), "%s", name);
-	return &d->svc[d->nr_svc++];
-}
-
-/* The health policy over every checked service of cfg; true if cfg changed. */
-bool overlay(struct daemon *d, struct xlb_config *cfg)
-{
-	bool changed = false;
-
-	for (__u32 s = 0; s < cfg->nr_services; s++) {
-		struct xlb_service_conf *sc = &cfg->services[s];
-		const struct xlb_health_view *views[sc->nr_backends + 1];
-		struct xlb_health_view v[sc->nr_backends + 1];
-		struct dbackend *bs[sc->nr_backends + 1];
-		bool held[sc->nr_backends + 1], hit;
-		struct dservice *ds;
-
-		if (sc->health.type == XLB_HEALTH_NONE)
-			continue;
-		for (__u32 j = 0; j < sc->nr_backends; j++) {
-			bs[j] = find_be(d, sc->name, &sc->backends[j].addr, sc->backends[j].family);
-			if (bs[j])
-				v[j] = (struct xlb_health_view){ .up = bs[j]->h.up,
-					.fail_run = bs[j]->h.fail_run, .health_down = bs[j]->health_down };
-			views[j] = bs[j] ? &v[j] : NULL;
-		}
-		changed |= xlb_health_overlay(sc, views, held, &hit);
-		for (__u32 j = 0; j < sc->nr_backends; j++)
-			if (bs[j])
-				bs[j]->health_down = held[j];
-		ds = service_state(d, sc->name);
-		if (ds && hit != ds->floor_hit)
-			dlog(hit ? 2 : 5, "floor: service=%s %s min_active=%u: %s", sc->name,
-			     hit ? "ALERT: more backends failed than" : "back above", sc->guards.min_active,
-			     hit ? "keeping failing backends in the table (fail open)" : "alert cleared");
-		if (ds)
-			ds->floor_hit = hit;
-	}
-	return changed;
-}
-
 /* Apply cfg through the change path; 0 applied, 1 unchanged, -EPERM refused, <0. */
 static int commit(struct xlb_ctl *c, const struct xlb_config *cfg, const char *source,
 		  const char *reason, unsigned int exempt)

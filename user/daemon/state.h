@@ -190,7 +190,6 @@ void child_stop(struct dchild *c);
 
 /* checks.c */
 void commit_health(struct daemon *d, __u64 now);
-bool overlay(struct daemon *d, struct xlb_config *cfg);
 void progress_check(struct daemon *d, __u32 idx);
 void reload(struct daemon *d);
 void run_checks(struct daemon *d, __u64 now);
@@ -200,6 +199,7 @@ void rollout_tick(struct daemon *d);
 bool slow_start(struct xlb_ctl *c, const struct xlb_config *cfg);
 
 /* running.c */
+bool overlay(struct daemon *d, struct xlb_config *cfg);
 struct dbackend *find_be(struct daemon *d, const char *svc, const union xlb_addr *a, __u8 family);
 __u32 map_max_entries(int fd);
 bool running_lost(struct daemon *d, const struct xlb_ctl *c);
