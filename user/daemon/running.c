@@ -1,4 +1,7 @@
-/* Following the running configuration: backends, their table shares, the generation; the health overlay of the verdicts on a configuration. */
+/*
+ * Following the running configuration: backends, their table shares, the
+ * generation; and the health overlay, the verdicts laid over a configuration.
+ */
 #define _GNU_SOURCE
 #include "state.h"
 
