@@ -6,7 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <bpf/bpf.h>
 #include "testnet.h"
+#include "loader.h"
 
 void testnet_backend_mac(int family, int n, __u8 mac[6])
 {
@@ -54,4 +56,46 @@ int testnet_setup(const char **why)
 		}
 	}
 	return 0;
+}
+
+int testnet_attach(const char *tag, __u32 flows, struct testnet_xlb *x, const char **why)
+{
+	struct xlb_attach_opts o = { .flows = flows, .src4 = TN_NODE4, .src6 = TN_NODE6 };
+	struct bpf_link_info info = {};
+	__u32 len = sizeof(info);
+	struct xlb_attach_info ai;
+	int link, n = getpid() % 100000;
+	char cmd[512];
+
+	x->prog_fd = -1;
+	snprintf(x->ifname, sizeof(x->ifname), "%s%d", tag, n);
+	snprintf(cmd, sizeof(cmd), "ip link add %s type veth peer name %sp%d && ip link set %s up "
+		 "&& ip link set %sp%d up && sysctl -qw net.ipv4.conf.%s.forwarding=1 && "
+		 "sysctl -qw net.ipv6.conf.all.forwarding=1", x->ifname, tag, n, x->ifname, tag,
+		 n, x->ifname);
+	snprintf(x->state_dir, sizeof(x->state_dir), "/tmp/xlb-test-%s-%d", tag, getpid());
+	o.ifname = x->ifname;
+	if (system(cmd) || xlb_attach(&o, &ai)) {
+		*why = "cannot attach to the test interface";
+		return -1;
+	}
+	snprintf(cmd, sizeof(cmd), "%s/%s/link", XLB_PIN_ROOT, x->ifname);
+	link = bpf_obj_get(cmd);
+	if (link < 0 || bpf_obj_get_info_by_fd(link, &info, &len)) {
+		*why = "cannot open the pinned link";
+		return -1;
+	}
+	x->prog_fd = bpf_prog_get_fd_by_id(info.prog_id);
+	close(link);
+	return 0;
+}
+
+int testnet_detach(struct testnet_xlb *x)
+{
+	char cmd[128];
+
+	if (x->ifname[0])
+		xlb_detach(x->ifname);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", x->state_dir);
+	return x->state_dir[0] && system(cmd) ? -1 : 0;
 }

@@ -30,8 +30,7 @@
 #pragma GCC diagnostic ignored "-Wmissing-field-initializers"
 
 static const char *skip_why;
-static char ifname[IF_NAMESIZE], state_dir[64];
-static int prog_fd = -1;
+static struct testnet_xlb tx;	/* the veth xlb is attached to */
 
 #define VIP "192.0.2.10"
 #define CFG(bes) "{\"services\":[{\"name\":\"web\",\"vip\":\"" VIP "\",\"port\":80," \
@@ -72,7 +71,7 @@ static int apply_with_key(const char *text, const char *hex, bool force)
 		snprintf(cfg.hash_key_file, sizeof(cfg.hash_key_file), "/etc/xlb/hash.key");
 		xlb_config_seed(&cfg);
 	}
-	assert_int_equal(xlb_ctl_open(ifname, state_dir, false, &c), 0);
+	assert_int_equal(xlb_ctl_open(tx.ifname, tx.state_dir, false, &c), 0);
 	ch.cfg = &cfg;
 	err = xlb_change(&c, &ch, &r);
 	xlb_change_result_free(&r);
@@ -94,7 +93,7 @@ static int rollback_to(__u64 gen)
 	struct xlb_ctl c;
 	int err;
 
-	assert_int_equal(xlb_ctl_open(ifname, state_dir, false, &c), 0);
+	assert_int_equal(xlb_ctl_open(tx.ifname, tx.state_dir, false, &c), 0);
 	assert_int_equal(xlb_history_read(c.hist, gen, XLB_RECORD_FULL, &rec), 0);
 	ch.cfg = &rec.config;
 	ch.prefer = &rec.assign;
@@ -111,7 +110,7 @@ static int rollback_to(__u64 gen)
  */
 static int send_pkt(const char *src, __u16 sport, __u8 proto, __u8 flags, int *verdict)
 {
-	struct xdp_md ctx = { .ingress_ifindex = testnet_ifindex(ifname) };
+	struct xdp_md ctx = { .ingress_ifindex = testnet_ifindex(tx.ifname) };
 	__u8 out[PB_MAX + 64];
 	struct pb in;
 
@@ -129,7 +128,7 @@ static int send_pkt(const char *src, __u16 sport, __u8 proto, __u8 flags, int *v
 	LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = in.d, .data_size_in = in.len,
 		    .data_out = out, .data_size_out = sizeof(out), .ctx_in = &ctx,
 		    .ctx_size_in = sizeof(ctx), .repeat = 1);
-	assert_int_equal(bpf_prog_test_run_opts(prog_fd, &o), 0);
+	assert_int_equal(bpf_prog_test_run_opts(tx.prog_fd, &o), 0);
 	*verdict = o.retval;
 	if (o.retval != XDP_TX && o.retval != XDP_REDIRECT)
 		return 0;
@@ -165,7 +164,7 @@ static __u32 table_entry_proto(__u16 sport, __u8 proto)
 	k.sport = htons(sport);
 	k.dport = htons(80);
 	sk.vip = k.dst;
-	assert_int_equal(xlb_ctl_open(ifname, state_dir, true, &c), 0);
+	assert_int_equal(xlb_ctl_open(tx.ifname, tx.state_dir, true, &c), 0);
 	sk.slot = c.live_slot;
 	assert_int_equal(bpf_map_lookup_elem(c.dp.services, &sk, &svc), 0);
 	assert_int_equal(xlb_dp_get_table_raw(&c.dp, c.live_slot, svc.index, &ids, &m), 0);
@@ -187,7 +186,7 @@ static int table_backend_proto(__u16 sport, __u8 proto)
 	struct xlb_backend be;
 	struct xlb_ctl c;
 
-	assert_int_equal(xlb_ctl_open(ifname, state_dir, true, &c), 0);
+	assert_int_equal(xlb_ctl_open(tx.ifname, tx.state_dir, true, &c), 0);
 	key = c.live_slot * XLB_MAX_BACKENDS + id;
 	assert_int_equal(bpf_map_lookup_elem(c.dp.backends, &key, &be), 0);
 	xlb_ctl_close(&c);
@@ -220,7 +219,7 @@ static char *dump_state(size_t *len)
 	__u64 *gens;
 	__u32 n;
 
-	assert_int_equal(xlb_ctl_open(ifname, state_dir, true, &c), 0);
+	assert_int_equal(xlb_ctl_open(tx.ifname, tx.state_dir, true, &c), 0);
 	fprintf(f, "slot %u gen %llu\n", c.live_slot, (unsigned long long)c.live_gen);
 	assert_int_equal(xlb_dp_get_slot_conf(&c.dp, c.live_slot, &conf), 0);
 	fwrite(&conf, sizeof(conf), 1, f);
@@ -341,7 +340,7 @@ static void release_all(void)
 	struct xlb_release r;
 	struct xlb_ctl c;
 
-	assert_int_equal(xlb_ctl_open(ifname, state_dir, false, &c), 0);
+	assert_int_equal(xlb_ctl_open(tx.ifname, tx.state_dir, false, &c), 0);
 	assert_int_equal(xlb_moved_release(&c, xlb_moved_now() + 1000000, &r), 0);
 	assert_int_equal(r.moved, 0);
 	xlb_ctl_close(&c);
@@ -352,7 +351,7 @@ static void flow_counts(__u32 *entries, __u64 *limited)
 {
 	struct xlb_ctl c;
 
-	assert_int_equal(xlb_ctl_open(ifname, state_dir, true, &c), 0);
+	assert_int_equal(xlb_ctl_open(tx.ifname, tx.state_dir, true, &c), 0);
 	__u32 syns;
 
 	assert_int_equal(xlb_dp_count_entries(c.dp.flows, sizeof(struct xlb_flow_key), entries), 0);
@@ -367,7 +366,7 @@ static void set_flow_rate(__u32 rate)
 	struct xlb_slot_conf conf;
 	struct xlb_ctl c;
 
-	assert_int_equal(xlb_ctl_open(ifname, state_dir, false, &c), 0);
+	assert_int_equal(xlb_ctl_open(tx.ifname, tx.state_dir, false, &c), 0);
 	for (__u32 slot = 0; slot < XLB_SLOTS; slot++) {
 		assert_int_equal(xlb_dp_get_slot_conf(&c.dp, slot, &conf), 0);
 		conf.flow_rate = rate;
@@ -494,7 +493,7 @@ static void a_change_and_its_rollback(void **state)
 	(void)state;
 	SKIP_IF_NEEDED();
 	assert_int_equal(apply(CFG(B(1) "," B(2) "," B(3)), false), 0);
-	assert_int_equal(xlb_ctl_open(ifname, state_dir, true, &c), 0);
+	assert_int_equal(xlb_ctl_open(tx.ifname, tx.state_dir, true, &c), 0);
 	g1 = c.live_gen;
 	xlb_ctl_close(&c);
 	for (int i = 0; i < 300; i++)
@@ -604,7 +603,7 @@ static void a_syn_flood_evicts_no_established_flow(void **state)
 
 	(void)state;
 	SKIP_IF_NEEDED();
-	assert_int_equal(xlb_ctl_open(ifname, state_dir, true, &c), 0);
+	assert_int_equal(xlb_ctl_open(tx.ifname, tx.state_dir, true, &c), 0);
 	struct bpf_map_info info = {};
 	__u32 len = sizeof(info);
 
@@ -657,7 +656,7 @@ static void moved_slots_are_released_when_idle(void **state)
 	t0 = xlb_moved_now();
 	for (int i = 0; i < 200; i++)	/* every flow active: the slots it needs are seen now */
 		assert_int_equal(send_tcp(57000 + i, 0x10, &v), before[i]);
-	assert_int_equal(xlb_ctl_open(ifname, state_dir, false, &c), 0);
+	assert_int_equal(xlb_ctl_open(tx.ifname, tx.state_dir, false, &c), 0);
 	assert_int_equal(xlb_moved_release(&c, t0 + 1, &r), 0);
 	still = r.moved;
 	assert_true(r.released > 0);	/* slots no flow of ours is in */
@@ -668,7 +667,7 @@ static void moved_slots_are_released_when_idle(void **state)
 	flow_counts(&entries, &limited);
 	assert_true(entries > 0);
 	/* nobody needs them past the timeout: all released, the state gone */
-	assert_int_equal(xlb_ctl_open(ifname, state_dir, false, &c), 0);
+	assert_int_equal(xlb_ctl_open(tx.ifname, tx.state_dir, false, &c), 0);
 	assert_int_equal(xlb_moved_release(&c, xlb_moved_now() + 5, &r), 0);
 	xlb_ctl_close(&c);
 	assert_int_equal(r.released, still);
@@ -712,7 +711,7 @@ static void a_new_table_size_keeps_established_flows(void **state)
 		assert_int_equal(send_tcp(60000 + i, 0x10, &v), table_backend(60000 + i));
 	}
 	assert_true(moved > 60);	/* most moved, and stayed */
-	assert_int_equal(xlb_ctl_open(ifname, state_dir, false, &c), 0);
+	assert_int_equal(xlb_ctl_open(tx.ifname, tx.state_dir, false, &c), 0);
 	assert_int_equal(xlb_moved_release(&c, xlb_moved_now(), &r), 0);
 	assert_int_equal(r.replaced, 0);	/* needed now: held */
 	assert_int_equal(xlb_moved_release(&c, xlb_moved_now() + 100000, &r), 0);
@@ -779,7 +778,7 @@ static void rollback_restores_tables_byte_for_byte(void **state)
 	(void)state;
 	SKIP_IF_NEEDED();
 	assert_int_equal(apply(CFG(B(1) "," BW(2, 300) "," B(3)), false), 0);
-	assert_int_equal(xlb_ctl_open(ifname, state_dir, true, &c), 0);
+	assert_int_equal(xlb_ctl_open(tx.ifname, tx.state_dir, true, &c), 0);
 	g1 = c.live_gen;
 	xlb_ctl_close(&c);
 	a = dump_state(&la);
@@ -861,7 +860,7 @@ static int land_a_commit(const char *step)
 	if (strcmp(step, "reader") || landed)
 		return 0;
 	assert_int_equal(apply(CFG(B(1) "," B(2) "," B(3)), false), 0);
-	assert_int_equal(xlb_history_dir(state_dir, ifname, hist, sizeof(hist)), 0);
+	assert_int_equal(xlb_history_dir(tx.state_dir, tx.ifname, hist, sizeof(hist)), 0);
 	assert_int_equal(xlb_history_list(hist, &gens, &n), 0);
 	assert_true(n > 0);
 	landed = gens[n - 1];
@@ -886,7 +885,7 @@ static void a_reader_settles_against_the_live_generation(void **state)
 	assert_int_equal(apply(CFG(B(1) "," B(2)), false), 0);
 	landed = 0;
 	xlb_fault_hook = land_a_commit;
-	assert_int_equal(xlb_ctl_open(ifname, state_dir, true, &c), 0);
+	assert_int_equal(xlb_ctl_open(tx.ifname, tx.state_dir, true, &c), 0);
 	xlb_fault_hook = before;
 	assert_true(landed > 0);
 	gen = c.live_gen;
@@ -897,7 +896,7 @@ static void a_reader_settles_against_the_live_generation(void **state)
 	xlb_record_free(&r);
 	xlb_ctl_close(&c);
 	assert_int_equal(gen, landed);
-	assert_int_equal(xlb_ctl_open(ifname, state_dir, false, &c), 0);	/* running config there */
+	assert_int_equal(xlb_ctl_open(tx.ifname, tx.state_dir, false, &c), 0);	/* running config there */
 	assert_int_equal(c.live_gen, landed);
 	xlb_ctl_close(&c);
 }
@@ -939,50 +938,16 @@ static void a_forced_empty_service_stops_matching(void **state)
 
 static int setup(void **state)
 {
-	char cmd[256];
-	struct bpf_link_info info = {};
-	__u32 len = sizeof(info);
-	struct xlb_attach_info ai;
-	struct xlb_attach_opts o = { 0 };
-	int link;
-
 	(void)state;
-	if (testnet_setup(&skip_why))
-		return 0;
-	snprintf(ifname, sizeof(ifname), "xc%d", getpid() % 100000);
-	snprintf(cmd, sizeof(cmd), "ip link add %s type veth peer name xp%d && ip link set %s up "
-		 "&& ip link set xp%d up && sysctl -qw net.ipv4.conf.%s.forwarding=1", ifname,
-		 getpid() % 100000, ifname, getpid() % 100000, ifname);
-	snprintf(state_dir, sizeof(state_dir), "/tmp/xlb-test-state-%d", getpid());
-	o.ifname = ifname;
-	o.flows = 4096;
-	o.src4 = "198.51.100.254";
-	if (system(cmd) || xlb_attach(&o, &ai)) {
-		skip_why = "cannot attach to the test interface";
-		return 0;
-	}
-	snprintf(cmd, sizeof(cmd), "%s/%s/link", XLB_PIN_ROOT, ifname);
-	link = bpf_obj_get(cmd);
-	if (link < 0 || bpf_obj_get_info_by_fd(link, &info, &len)) {
-		skip_why = "cannot open the pinned link";
-		return 0;
-	}
-	prog_fd = bpf_prog_get_fd_by_id(info.prog_id);
-	close(link);
+	if (!testnet_setup(&skip_why))
+		testnet_attach("xc", 4096, &tx, &skip_why);
 	return 0;
 }
 
 static int teardown(void **state)
 {
-	char cmd[128];
-
 	(void)state;
-	if (ifname[0])
-		xlb_detach(ifname);
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", state_dir);
-	if (state_dir[0] && system(cmd))
-		return -1;
-	return 0;
+	return testnet_detach(&tx);
 }
 
 int main(void)

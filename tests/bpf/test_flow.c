@@ -33,8 +33,7 @@
 #define SKIP_IF_NEEDED() do { if (skip_why) { fprintf(stderr, "# skipped: %s\n", skip_why); skip(); } } while (0)
 
 static const char *skip_why;
-static char ifname[IF_NAMESIZE], state_dir[64];
-static int prog_fd = -1;
+static struct testnet_xlb tx;	/* the veth xlb is attached to */
 
 #define VIP4	"192.0.2.10"
 #define VIP6	"2001:db8:a::10"
@@ -97,7 +96,7 @@ static int apply(const char *text)
 		fail_msg("bad test configuration: %s", je.text);
 	assert_int_equal(xlb_config_from_json(j, &cfg, &d), 0);
 	json_decref(j);
-	assert_int_equal(xlb_ctl_open(ifname, state_dir, false, &c), 0);
+	assert_int_equal(xlb_ctl_open(tx.ifname, tx.state_dir, false, &c), 0);
 	ch.cfg = &cfg;
 	err = xlb_change(&c, &ch, &r);
 	xlb_change_result_free(&r);
@@ -123,7 +122,7 @@ static void flow_client(const struct tsvc *s, int i, char *addr, size_t len, __u
 static void send_flow(const struct tsvc *s, const char *client, __u16 port, __u8 flags,
 		      char *to, size_t len)
 {
-	struct xdp_md ctx = { .ingress_ifindex = testnet_ifindex(ifname) };
+	struct xdp_md ctx = { .ingress_ifindex = testnet_ifindex(tx.ifname) };
 	__u8 out[PB_MAX + 128];
 	struct pb in;
 
@@ -144,7 +143,7 @@ static void send_flow(const struct tsvc *s, const char *client, __u16 port, __u8
 	LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = in.d, .data_size_in = in.len,
 		    .data_out = out, .data_size_out = sizeof(out), .ctx_in = &ctx,
 		    .ctx_size_in = sizeof(ctx), .repeat = 1);
-	assert_int_equal(bpf_prog_test_run_opts(prog_fd, &o), 0);
+	assert_int_equal(bpf_prog_test_run_opts(tx.prog_fd, &o), 0);
 	to[0] = '\0';
 	if (o.retval != XDP_TX && o.retval != XDP_REDIRECT)
 		return;
@@ -249,7 +248,7 @@ static void xlb_flow_agrees_with_the_program(void **state)
 	warm(1);
 	assert_int_equal(apply(configs[2]), 0);
 	warm(2);
-	assert_int_equal(xlb_ctl_open(ifname, state_dir, true, &c), 0);
+	assert_int_equal(xlb_ctl_open(tx.ifname, tx.state_dir, true, &c), 0);
 	for (int round = 0; round < 2; round++)
 		for (size_t s = 0; s < NR_SVCS; s++)
 			for (int i = 0; i < FLOWS; i++)
@@ -286,7 +285,7 @@ static void adopted_state_keeps_remembered_flows(void **state)
 
 	(void)state;
 	SKIP_IF_NEEDED();
-	assert_int_equal(xlb_ctl_open(ifname, state_dir, true, &c), 0);
+	assert_int_equal(xlb_ctl_open(tx.ifname, tx.state_dir, true, &c), 0);
 	s = xlb_config_service(&c.running, ts->name);
 	assert_non_null(s);
 	assert_int_equal(xlb_dp_get_table_raw(&c.dp, c.live_slot,
@@ -346,51 +345,16 @@ static void adopted_state_keeps_remembered_flows(void **state)
 
 static int setup(void **state)
 {
-	char cmd[512];
-	struct bpf_link_info info = {};
-	__u32 len = sizeof(info);
-	struct xlb_attach_info ai;
-	struct xlb_attach_opts o = { 0 };
-	int link, n = getpid() % 100000;
-
 	(void)state;
-	if (testnet_setup(&skip_why))
-		return 0;
-	snprintf(ifname, sizeof(ifname), "xf%d", n);
-	snprintf(cmd, sizeof(cmd), "ip link add %s type veth peer name xq%d && ip link set %s up "
-		 "&& ip link set xq%d up && sysctl -qw net.ipv4.conf.%s.forwarding=1 && "
-		 "sysctl -qw net.ipv6.conf.all.forwarding=1", ifname, n, ifname, n, ifname);
-	snprintf(state_dir, sizeof(state_dir), "/tmp/xlb-test-flow-%d", getpid());
-	o.ifname = ifname;
-	o.flows = 65536;
-	o.src4 = "198.51.100.254";
-	o.src6 = "2001:db8:b::fe";
-	if (system(cmd) || xlb_attach(&o, &ai)) {
-		skip_why = "cannot attach to the test interface";
-		return 0;
-	}
-	snprintf(cmd, sizeof(cmd), "%s/%s/link", XLB_PIN_ROOT, ifname);
-	link = bpf_obj_get(cmd);
-	if (link < 0 || bpf_obj_get_info_by_fd(link, &info, &len)) {
-		skip_why = "cannot open the pinned link";
-		return 0;
-	}
-	prog_fd = bpf_prog_get_fd_by_id(info.prog_id);
-	close(link);
+	if (!testnet_setup(&skip_why))
+		testnet_attach("xf", 65536, &tx, &skip_why);
 	return 0;
 }
 
 static int teardown(void **state)
 {
-	char cmd[128];
-
 	(void)state;
-	if (ifname[0])
-		xlb_detach(ifname);
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", state_dir);
-	if (state_dir[0] && system(cmd))
-		return -1;
-	return 0;
+	return testnet_detach(&tx);
 }
 
 int main(void)
