@@ -150,7 +150,7 @@ check:
 check-unit: $(UNIT_TESTS) $(BUILD)/xlb
 	$(Q)tools/run-tests unit $(BUILD)/results $(UNIT_TESTS) $(wildcard tests/unit/*.sh)
 
-check-bpf: $(BPF_TESTS) $(BUILD)/xlb $(BUILD)/xlb-faults $(BUILD)/pktgen $(BUILD)/bench-node
+check-bpf: $(BPF_TESTS) $(BUILD)/xlb $(BUILD)/xlb-faults $(BUILD)/pktgen $(BUILD)/bench-node $(BUILD)/baseline.bpf.o
 	$(Q)tools/run-tests bpf $(BUILD)/results $(BPF_TESTS) $(wildcard tests/bpf/*.sh)
 
 check-e2e: all
