@@ -188,14 +188,29 @@ static void decide(struct daemon *d, struct dvip *v)
 	v->want = !v->why[0];
 }
 
-/* announce.json for xlb node status (takes vips; node.c writes it). */
+/*
+ * announce.json for xlb node status (takes vips; node.c writes it): written
+ * when what it says changes, and once a minute besides (unix_ms: when), so
+ * the loop does not sync a file and its directory every second for nothing.
+ */
 static void write_announce_state(const char *hist, bool drained, bool attached, json_t *vips)
 {
-	static __u64 failed_ms;		/* the loop's thread only: logged once a minute */
-	json_t *o = json_pack("{s:b,s:b,s:o,s:I}", "drained", drained, "attached", attached,
-			      "vips", vips, "unix_ms", (json_int_t)time(NULL) * 1000);
+	static __u64 failed_ms, written_ms;	/* the loop's thread only */
+	static json_t *last;			/* what the file says, without unix_ms */
+	json_t *o = json_pack("{s:b,s:b,s:o}", "drained", drained, "attached", attached,
+			      "vips", vips);
 
-	if (!o || xlb_node_report_write(hist, o)) {
+	if (o && last && json_equal(o, last) && now_ms() - written_ms < 60000) {
+		json_decref(o);
+		return;
+	}
+	if (o && !json_object_set_new(o, "unix_ms", json_integer((json_int_t)time(NULL) * 1000)) &&
+	    !xlb_node_report_write(hist, o)) {
+		json_object_del(o, "unix_ms");
+		json_decref(last);
+		last = json_incref(o);
+		written_ms = now_ms();
+	} else {
 		if (now_ms() - failed_ms > 60000)
 			dlog(3, "announce: cannot write announce.json in %s: %s", hist,
 			     o ? xlb_errmsg() : "out of memory");
