@@ -90,9 +90,13 @@ static int do_node_drain(int argc, char **argv)
 		pause_ms(100);
 	if (all_are(c.hist, false, true))
 		t_withdrawn = mono_ms();
-	/* the router moves the traffic away: wait until none has arrived for a second */
+	/* the router moves the traffic away: wait until none has arrived for a second.
+	 * That second is watched whole even past --wait: a withdrawal late in --wait must
+	 * not read as traffic that still arrives. */
 	n0 = last = forwarded(&c);
 	quiet_since = mono_ms();
+	if (t_withdrawn && end < quiet_since + 1000)
+		end = quiet_since + 1000;
 	while (t_withdrawn && mono_ms() < end && mono_ms() - quiet_since < 1000) {
 		__u64 n;
 
