@@ -24,10 +24,10 @@ BPF_CFLAGS := -g -O2 -target bpf -Wall -Werror $(ARCH_INC) -D__BPF__
 CFLAGS     ?= -O2 -g
 # user/: libxlb in wings (the change path, the data plane's maps and loaders,
 # the daemon, small utilities) and cmd/, the xlb command
-WINGS      := change dataplane daemon util
+WINGS      := change dataplane daemon store util
 XCFLAGS    := $(CFLAGS) -Wall -Wextra -Werror -Wno-format-truncation -MMD -MP -std=gnu11 \
               -I$(BUILD) -Iinclude $(WINGS:%=-Iuser/%) -I. -DXLB_VERSION='"$(VERSION)"'
-LDLIBS     := -lbpf -lelf -lz -ljansson -lm -lmicrohttpd -lsystemd -lpthread
+LDLIBS     := -lbpf -lelf -lz -ljansson -lm -lmicrohttpd -lsystemd -lpthread -lcurl
 
 BPF_PROGS  := xlb decap baseline pktgen sink fwd	# bpf/: what ships; tools/bpf/: bench, traffic
 BPF_OBJS   := $(patsubst %,$(BUILD)/%.bpf.o,$(BPF_PROGS))

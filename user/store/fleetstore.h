@@ -1,0 +1,83 @@
+/*
+ * The fleet's keyspace in the store (the contract; doc/xlb.8 FLEET STORE and
+ * DESIGN.md say the same).  Under one prefix per fleet, /xlb/fleets/FLEET/:
+ *
+ *   config/FP        a configuration body (xlb_config_to_json: the hash key
+ *                    itself left out, its file's path and id kept; each node
+ *                    reads the key from that file), stored once by its
+ *                    fingerprint FP, written only when absent, never rewritten
+ *   desired          the desired record: {"generation", "fingerprint",
+ *                    "hash_key_id", "who", "when", "reason", "source"
+ *                    (apply|rollback|forced), "forced", "replaces"
+ *                    (the generation it replaced, 0 for the first)}
+ *   history/GEN      every desired record, GEN zero-padded to 20 digits,
+ *                    written in the same transaction as desired
+ *   nodes/NODE       a node's status, under its lease (gone when the node is):
+ *                    {"node", "generation" (applied fleet generation, 0: none),
+ *                    "fingerprint" (of its base configuration), "tables"
+ *                    {SERVICE: table fingerprint}, "hash_key_id", "attached",
+ *                    "announcing", "health" {"up", "down"}, "refused"
+ *                    {"generation", "why"} or null, "error" or null,
+ *                    "local_change" {"who", "when", "reason"} or null,
+ *                    "store_lost_since" or null, "updated", "lease_ttl"}
+ *
+ * An apply writes the body (a transaction: put when its version is 0), then
+ * one transaction conditioned on desired's mod revision (or its absence):
+ * desired and history/GEN together, or nothing.
+ */
+#ifndef XLB_FLEETSTORE_H
+#define XLB_FLEETSTORE_H
+
+#include <stdbool.h>
+#include <linux/types.h>
+#include <jansson.h>
+#include "config.h"
+#include "store.h"
+
+#define XLB_FLEET_PREFIX	"/xlb/fleets/"
+
+struct xlb_fleet_desired {
+	__u64 generation;		/* 0: the fleet has none yet */
+	char fingerprint[17];
+	char hash_key_id[17];		/* "" when the configuration has no key */
+	char who[64], when[32], reason[256], source[16];
+	bool forced;
+	__u64 replaces;
+	__s64 mod_rev;			/* of the desired key when read (0: absent) */
+};
+
+/* Keys: buf gets /xlb/fleets/FLEET/what[/name]. */
+void xlb_fleet_key(char *buf, size_t len, const char *fleet, const char *what, const char *name);
+
+/* desired (d->generation 0 and mod_rev 0 when the fleet has none). */
+int xlb_fleet_read_desired(struct xlb_store *s, const char *fleet, struct xlb_fleet_desired *d);
+int xlb_fleet_desired_from_json(json_t *j, struct xlb_fleet_desired *d);
+json_t *xlb_fleet_desired_to_json(const struct xlb_fleet_desired *d);
+/*
+ * config/FP into cfg, validated (a body that does not parse or validate, or
+ * whose fingerprint is not FP, is refused: -EINVAL with diags).  The hash key
+ * comes from the file the configuration names on this host; when its id is
+ * not the record's, -EKEYREJECTED saying so.
+ */
+int xlb_fleet_read_config(struct xlb_store *s, const char *fleet,
+			  const struct xlb_fleet_desired *d, struct xlb_config *cfg,
+			  struct xlb_diags *diags);
+/* Every history record, oldest first (malloc'd array). */
+int xlb_fleet_read_history(struct xlb_store *s, const char *fleet,
+			   struct xlb_fleet_desired **recs, size_t *nr);
+
+/*
+ * Write cfg as the fleet's desired configuration, replacing *prev (as read:
+ * its mod_rev is the condition).  -ESTALE when another apply won since prev
+ * was read (nothing of this one written but perhaps the body, which is
+ * content-addressed and harmless); the new record in *out.
+ */
+int xlb_fleet_write_desired(struct xlb_store *s, const char *fleet,
+			    const struct xlb_fleet_desired *prev, const struct xlb_config *cfg,
+			    const char *source, const char *reason, bool forced,
+			    struct xlb_fleet_desired *out);
+
+/* Nodes' status records as published (JSON objects, with "lease_age_ms" added). */
+int xlb_fleet_read_nodes(struct xlb_store *s, const char *fleet, json_t **nodes);
+
+#endif
