@@ -78,7 +78,30 @@ xt_cleanup() {
 		ip netns pids "$ns" 2>/dev/null | xargs -r kill -9 2>/dev/null
 		ip netns del "$ns" 2>/dev/null
 	done
+	rm -rf /tmp/"${XT_NS}"*-etcd
 }
 trap xt_cleanup EXIT
+
+# etcd_up NS [CLIENT-PORT]: a real one-member etcd inside namespace NS (made
+# when missing), listening on that namespace's loopback only, so tests never
+# collide on ports: ETCD_URL=http://127.0.0.1:PORT (default 2379).  Waits
+# (deadline 20 s) until it answers /health; 1 when it does not.  Its data
+# lives in /tmp/NS-etcd; xt_cleanup ends it with the namespace and removes it.
+# Call it directly, not under check (which runs it in a subshell): ETCD_URL
+# is set in the caller's shell.  etcd_in NS CMD...: CMD inside NS.
+etcd_up() {
+	local ns=$1 port=${2:-2379} dir=/tmp/$1-etcd
+	ip netns list | grep -qw "^$ns" || { ip netns add "$ns" && ip -n "$ns" link set lo up; }
+	mkdir -p "$dir"
+	ETCD_URL=http://127.0.0.1:$port
+	ip netns exec "$ns" etcd --name "m$port" --data-dir "$dir/m$port" \
+		--listen-client-urls "$ETCD_URL" --advertise-client-urls "$ETCD_URL" \
+		--listen-peer-urls "http://127.0.0.1:$((port + 1))" \
+		--initial-advertise-peer-urls "http://127.0.0.1:$((port + 1))" \
+		--initial-cluster "m$port=http://127.0.0.1:$((port + 1))" \
+		>"$dir/m$port.log" 2>&1 & disown
+	wait_for 20 ip netns exec "$ns" curl -sf "$ETCD_URL/health"
+}
+etcd_in() { local ns=$1; shift; ip netns exec "$ns" "$@"; }
 
 done_testing() { echo "1..$XT_N"; [ "$XT_FAIL" -eq 0 ]; }
