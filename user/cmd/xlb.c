@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <bpf/libbpf.h>
+#include <curl/curl.h>
 #include "cmd.h"
 #include "log.h"
 
@@ -146,6 +147,11 @@ int main(int argc, char **argv)
 		}
 	}
 	libbpf_set_print(libbpf_print);
+	/* before any thread starts (the daemon's HTTP server): libcurl's global state */
+	if (curl_global_init(CURL_GLOBAL_DEFAULT)) {
+		p_err("cannot start libcurl");
+		return XLB_EXIT_SYSTEM;
+	}
 	if (version)	/* -V / --version: xlb version, -j honoured wherever it stands */
 		return do_version(0, NULL);
 	if (optind >= argc) {
