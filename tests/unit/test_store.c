@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
@@ -478,6 +479,59 @@ static void test_async_and_watch(void **state)
 	xlb_store_close(s);
 }
 
+/*
+ * The stream splitter: a server that sends a watch stream one byte at a
+ * time (objects across many chunks, braces and quotes inside strings).
+ */
+static void test_watch_chunks(void **state)
+{
+	static const char stream[] =
+		"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n"
+		"{\"result\":{\"created\":true,\"x\":\"}{\\\"}\"}}\n"
+		"{\"result\":{\"events\":[{\"kv\":{\"key\":\"L2E=\",\"value\":\"Nw==\"}}]}}"
+		"{\"result\":{\"events\":[{\"kv\":{\"key\":\"L2I=\",\"value\":\"OA==\"}}]}}\n";
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(2601) };
+	struct got w = { 0 };
+	struct xlb_store *s;
+	int fd, c, one = 1;
+	char req[4096];
+	pid_t pid;
+	size_t i;
+
+	(void)state;
+	NEED_ENV();
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	fd = socket(AF_INET, SOCK_STREAM, 0);
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	assert_int_equal(listen(fd, 4), 0);
+	pid = fork();
+	if (pid == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		alarm(10);
+		c = accept(fd, NULL, NULL);
+		setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		if (read(c, req, sizeof(req)) <= 0)
+			_exit(1);
+		for (i = 0; i < sizeof(stream) - 1; i++) {
+			if (write(c, stream + i, 1) != 1)
+				_exit(1);
+			usleep(i > 70 ? 300 : 0);
+		}
+		_exit(0);
+	}
+	close(fd);
+	s = open_at("http://127.0.0.1:2601", 0);
+	assert_int_equal(xlb_store_watch_start(s, "/", true, 0, on_event, on_end, &w), 0);
+	pump(s, &w.ended, 1, 5000);
+	waitpid(pid, NULL, 0);
+	assert_true(w.created);
+	assert_int_equal(w.events, 2);
+	assert_string_equal(w.values, "78");
+	assert_int_equal(w.end_err, -EPIPE);	/* the stream ended */
+	xlb_store_close(s);
+}
+
 /* A member that accepts connections and never answers. */
 static void hole_open(void)
 {
@@ -632,6 +686,7 @@ int main(void)
 		cmocka_unit_test(test_txn),
 		cmocka_unit_test(test_lease),
 		cmocka_unit_test(test_async_and_watch),
+		cmocka_unit_test(test_watch_chunks),
 		cmocka_unit_test(test_black_hole),
 		cmocka_unit_test(test_tls),
 		cmocka_unit_test(test_auth),

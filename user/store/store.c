@@ -179,6 +179,7 @@ int xlb_store_easy_setup(struct xlb_store *s, CURL *c, unsigned int i, const cha
 	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
 	curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
+	curl_easy_setopt(c, CURLOPT_PROXY, "");	/* never through $http_proxy */
 	curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L);
 	curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L);
 	if (s->o.ca[0])
@@ -392,6 +393,8 @@ int xlb_store_call(struct xlb_store *s, const char *path, json_t *body, json_t *
 			err = post_any(s, path, text, deadline, answer);
 	}
 	free(text);
+	if (!err)
+		xlb_err_clear();	/* a failed endpoint before the one that answered */
 	return err;
 }
 

@@ -85,9 +85,11 @@ static size_t watch_write(char *ptr, size_t size, size_t nmemb, void *userdata)
 	for (i = r->scan; i < r->buf.len; i++) {
 		char c = r->buf.p[i];
 
-		if (r->in_str) {
-			r->esc = !r->esc && c == '\\';
-			r->in_str = r->esc || c != '"';
+		if (r->esc) {
+			r->esc = false;
+		} else if (r->in_str) {
+			r->esc = c == '\\';
+			r->in_str = c != '"';
 		} else if (c == '"') {
 			r->in_str = true;
 		} else if (c == '{') {
