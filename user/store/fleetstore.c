@@ -227,13 +227,13 @@ int xlb_fleet_read_history(struct xlb_store *s, const char *fleet,
 	/* keys are zero-padded: the store's key order is the generations' */
 	for (size_t i = 0; i < kvs.nr && !err; i++)
 		err = parse_record(&kvs.kv[i], &(*recs)[i]);
+	*nr = err ? 0 : kvs.nr;
 	xlb_kvs_free(&kvs);
 	if (err) {
 		free(*recs);
 		*recs = NULL;
 		return err;
 	}
-	*nr = kvs.nr;
 	return 0;
 }
 
