@@ -314,7 +314,7 @@ static int post_any(struct xlb_store *s, const char *path, const char *body, __s
 			off += snprintf(fail + off, sizeof(fail) - off, "%s%s: %s",
 					off ? "; " : "", s->o.endpoints[i], why);
 	}
-	return xlb_errf(-EHOSTUNREACH, "the store cannot be read: %s", fail);
+	return xlb_errf(-EHOSTUNREACH, "no store endpoint answered: %s", fail);
 }
 
 /* The password file's first line; never printed. */

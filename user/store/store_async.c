@@ -300,7 +300,7 @@ static void areq_done(struct xlb_store *s, struct xlb_areq *r, CURLcode rc)
 	if (rc != CURLE_OK && !(r->on_event && rc == CURLE_WRITE_ERROR)) {
 		if (areq_next(s, r, curl_easy_strerror(rc)))
 			return;
-		err = xlb_errf(-EHOSTUNREACH, "the store cannot be read: %s", r->fail);
+		err = xlb_errf(-EHOSTUNREACH, "no store endpoint answered: %s", r->fail);
 	} else if (r->on_event && !json_array_size(r->objs)) {
 		err = xlb_errf(-EPIPE, "store %s: the watch stream ended", s->o.endpoints[r->ep]);
 	} else {
@@ -388,7 +388,7 @@ static void deadlines(struct xlb_store *s)
 		if (!r->fail[0])
 			snprintf(r->fail, sizeof(r->fail), "%s: no answer before the deadline",
 				 s->o.endpoints[r->ep]);
-		areq_end(s, r, xlb_errf(-EHOSTUNREACH, "the store cannot be read: %s", r->fail),
+		areq_end(s, r, xlb_errf(-EHOSTUNREACH, "no store endpoint answered: %s", r->fail),
 			 NULL);
 		return;		/* the list changed: the rest on the next tick */
 	}
