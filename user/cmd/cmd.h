@@ -89,4 +89,26 @@ int rollout_await(const char *hist, const char *id, bool (*done)(const struct xl
 		  struct xlb_rollout *r);
 void print_rollout(const struct xlb_rollout *r);
 
+
+/* storeopts.c: the fleet store's options (--store, --fleet, --store-file). */
+#define XLB_STORE_FILE_DEFAULT	"/etc/xlb/fleet.json"
+struct xlb_store;
+struct xlb_store_opts;
+struct store_args {
+	const char *urls, *fleet, *file;	/* NULL: not given */
+};
+/* Take the store options out of argv (*argc adjusted): 0 or the exit status. */
+int store_args_take(int *argc, char **argv, struct store_args *a);
+/* The client file (given, else the default when present), then the options; checked and
+ * opened: 0, or the exit status (said). */
+int store_args_open(const struct store_args *a, struct xlb_store_opts *o, struct xlb_store **s);
+/* "URL,URL" of o's endpoints into buf. */
+const char *store_endpoints(const struct xlb_store_opts *o, char *buf, size_t len);
+/* Say a store call's failure (what: the step), naming the endpoints when it could not be
+ * read: the exit status (1 for what the store holds or a lost race, else 2). */
+int store_failed(const struct xlb_store_opts *o, int err, const char *what);
+/* fleetview.c: xlb fleet status, xlb fleet history. */
+int do_fleet_status(int argc, char **argv);
+int do_fleet_history(int argc, char **argv);
+
 #endif
