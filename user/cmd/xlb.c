@@ -31,6 +31,10 @@ static const char synopsis[] =
 "  xlb backend set SERVICE ADDR {weight N | state active|drain|down} [--force] [--steps N --step-time DURATION]\n"
 "  xlb rollout status|pause|resume|abort\n"
 "  xlb fleet check SOURCE...\n"
+"  xlb fleet plan FILE [STORE]\n"
+"  xlb fleet apply FILE [--force] [--reason TEXT] [STORE]\n"
+"  xlb fleet status|history [STORE]\n"
+"  xlb fleet rollback [GEN] [--force] [--reason TEXT] [STORE]\n"
 "  xlb node drain [--wait SECONDS] | undrain | join --alone | status\n"
 "  xlb stats [SERVICE] [--watch [--count N]]\n"
 "  xlb table SERVICE\n"
@@ -48,6 +52,7 @@ static const char synopsis[] =
 "\n"
 "DEV may be omitted when xlb is attached to one interface; --dev names it otherwise.\n"
 "State (history) lives in --state DIR, default /var/lib/xlb.\n"
+"STORE: --store URL[,URL...] --fleet NAME, or --store-file FILE (default /etc/xlb/fleet.json).\n"
 "\n"
 "Exit status: 0 done, 1 refused (usage, validation, guard), 2 system or kernel error.\n";
 
