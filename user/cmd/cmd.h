@@ -62,6 +62,14 @@ const struct xlb_service_conf *running_service(const struct xlb_ctl *c, const ch
 int report_change(const struct xlb_ctl *c, struct xlb_change_result *r, const char *what);
 /* xlb_change() then report_change(): the exit status. */
 int run_change(struct xlb_ctl *c, const struct xlb_change *ch, const char *what);
+/*
+ * A node that follows a fleet (fleet.json beside its history) takes no local
+ * change unless forced with a reason: 0 to go on (*record: a forced local
+ * change, to be recorded with fleet_record() once applied), or the exit status.
+ */
+int fleet_guard(const struct xlb_ctl *c, bool force, const char *reason, bool *record);
+/* Record the forced local change in fleet.json (c still open: its lock held). */
+void fleet_record(const struct xlb_ctl *c, const char *reason);
 
 /* stepped.c: --steps N --step-time D, taken out of argv: 0 or the exit status. */
 int rollout_opts(int *argc, char **argv, unsigned int *steps, long long *step_ms);

@@ -47,6 +47,7 @@ static const char synopsis[] =
 "  xlb daemon [--config FILE] [--metrics ADDR:PORT | --no-metrics] [--metrics-file PATH]\n"
 "             [--skew-threshold SHARE] [--skew-for MS] [--skew-window MS] [--skew-min-flows N]\n"
 "             [--announce BIRD-SOCKET [--fleet-peer http://HOST:PORT]...]\n"
+"             [--store URL[,URL...] | --store-file FILE] [--fleet NAME --node NAME]\n"
 "  xlb help\n"
 "  xlb version\n"
 "\n"
