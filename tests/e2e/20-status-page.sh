@@ -45,6 +45,8 @@ check "the running generation says who, when and why (the health change)" \
 check "the alert is on the page" grep -q '<div class="alerts" id="alerts"><ul><li>backend <b>198.51.100.3</b> of web fails its health checks</li></ul></div>' <<<"$dom"
 check "recent history lists both changes, the reason escaped" \
 	bash -c 'grep -q "<td>2 (running)</td>" <<<"$1" && grep -q "<td>1</td><td>[0-9T:Z-]*</td><td>apply</td><td>[a-z]*</td><td>status &lt;page&gt; &amp; test</td>" <<<"$1"' _ "$dom"
+check "no store followed: no fleet section (negative control)" \
+	bash -c '! grep -q "id=\"fleet" <<<"$1"' _ "$dom"
 check "it refreshes itself" grep -q '<meta http-equiv="refresh" content="5">' <<<"$dom"
 check "no script, no external asset" bash -c '! grep -qiE "<script|src=|href=" <<<"$1"' _ "$dom"
 rm -f "$ROOT/build/status-page.png"

@@ -95,6 +95,18 @@ answers=$(requests 20 http://$VIP4/)
 check "real clients reach b1 and b2 only" test "$(grep -c '^b[12]$' <<<"$answers")" = 20
 check "fleet.json records it" jq -e '.fleet == "f1" and .node == "n1" and .applied.generation == 1' \
 	/tmp/$LP-state/${LP}lb0/fleet.json
+page() { lab lb curl -s -m 5 http://$METRICS/; }
+row() { page | grep -o "<tr id=\"fleet-$1\">.*</tr>"; }
+check "the status page has the fleet section" wait_for 5 eval 'page | grep -q "<h2 id=\"fleet\">fleet f1</h2>"'
+check "it names the node and the store answering" eval 'row node | grep -q "<td>n1</td>" &&
+	row store | grep -q "$ETCD_URL answering"'
+check "desired generation 1 with who, when and why" eval \
+	'row desired | grep -qE "<td>1, apply by [a-z]+ at [0-9T:Z-]+: e2e first</td>"'
+check "applied generation 1 with its configuration, nothing refused, no local change" eval \
+	'row applied | grep -q "<td>1 (configuration $want)</td>" && row refused | grep -q "<td>none</td>" &&
+	 row local | grep -q "<td>none</td>"'
+check "the lease is kept alive, the announce gate open" eval \
+	'row lease | grep -qE "kept alive [0-9]+ s ago" && row gate | grep -q "<td>open"'
 check "metrics: desired 1, applied 1" eval '[ "$(metric xlb_fleet_desired_generation)" = 1 ] &&
 	[ "$(metric xlb_fleet_applied_generation)" = 1 ]'
 
@@ -109,6 +121,10 @@ check "the lease is not kept alive for 4 s" wait_for 10 \
 answers=$(requests 20 http://$VIP4/)
 check "store down: clients are still served" test "$(grep -c '^b[12]$' <<<"$answers")" = 20
 check "store down: the VIP stays announced" learned
+check "the page says the store is unreachable since when, and why" eval \
+	'row store | grep -qE "unreachable since [0-9T:Z-]+</b>: .*127.0.0.1:2379"'
+check "and alerts on it" eval 'page | grep -q "<li>the fleet store cannot be reached since"'
+check "the gate stays open (fail static)" eval 'row gate | grep -q "<td>open"'
 etcd_up $LP-lb 2379 || echo "# etcd did not come back"
 check "store back: reachable again" wait_for 10 eval '[ "$(metric xlb_fleet_store_reachable)" = 1 ]'
 check "xlb fleet apply b.json (generation 2)" xlb fleet apply /tmp/$LP-b.json $S --reason "e2e b3"
@@ -128,6 +144,11 @@ check "it keeps running generation 2" eval '[ "$(xlb -j config show | jq -r .gen
 	[ "$(running_fp)" = "$(jq -r .applied.fingerprint /tmp/$LP-state/${LP}lb0/fleet.json)" ]'
 check "the log says why" grep -q "fleet: generation 3 refused: its configuration 00000000000000aa is not valid" $LOG
 check "refused for what it is: the VIP stays announced on generation 2" learned
+check "the page: generation 3 refused and why, desired 3 by etcdctl, applied 2 behind" wait_for 5 eval \
+	'row refused | grep -q "<b class=\"state-down\">3</b>: its configuration 00000000000000aa is not valid" &&
+	 row desired | grep -q "<td>3, apply by etcdctl at 2026-01-01T00:00:00Z: by hand" &&
+	 row applied | grep -q "<td>2 (configuration .*behind"'
+check "and alerts on the refusal" eval 'page | grep -q "<li>fleet generation 3 was refused here: "'
 
 # a local change forced with a reason: applied, recorded, published
 check "local config apply --force --reason: applied" \
@@ -136,6 +157,8 @@ check "fleet.json records the local change" jq -e '.local_change.reason == "e2e 
 	/tmp/$LP-state/${LP}lb0/fleet.json
 check "the status record publishes it" wait_for 10 published '.local_change.reason == "e2e emergency"'
 check "metrics: local change forced" wait_for 5 eval '[ "$(metric xlb_fleet_local_change)" = 1 ]'
+check "the page: local change forced by whom and why" wait_for 5 eval \
+	'row local | grep -qE "forced</b> by [a-z]+ at [0-9T:Z-]+: e2e emergency"'
 check "node status shows the fleet part" eval "xlb node status | grep -q 'LOCAL CHANGE forced'"
 # the fleet's next generation replaces the bad one (which cannot be planned against:
 # --force) and ends the local change

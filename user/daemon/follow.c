@@ -505,17 +505,60 @@ void follow_poll(struct daemon *d)
 	follow_publish(d);
 }
 
+static void copy_str(char *dst, size_t len, json_t *o, const char *field)
+{
+	snprintf(dst, len, "%s", json_string_value(json_object_get(o, field)) ?: "");
+}
+
+/* What the status page shows of the fleet, made here (the loop owns d->fl). */
+static void page_fill(struct daemon *d, struct xlb_page_fleet *p)
+{
+	struct dfollow *f = &d->fl;
+	time_t t = f->lost_since;
+	struct tm tm;
+
+	memset(p, 0, sizeof(*p));
+	snprintf(p->fleet, sizeof(p->fleet), "%s", d->o->store->fleet);
+	snprintf(p->node, sizeof(p->node), "%s", d->o->node);
+	snprintf(p->endpoint, sizeof(p->endpoint), "%s", xlb_store_endpoint(f->st));
+	p->reachable = f->reachable;
+	if (f->lost_since && gmtime_r(&t, &tm))
+		strftime(p->lost_since, sizeof(p->lost_since), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	snprintf(p->lost_why, sizeof(p->lost_why), "%s", f->lost_logged);
+	p->have_desired = f->have_desired;
+	p->desired = f->desired.generation;
+	snprintf(p->who, sizeof(p->who), "%s", f->desired.who);
+	snprintf(p->when, sizeof(p->when), "%s", f->desired.when);
+	snprintf(p->reason, sizeof(p->reason), "%s", f->desired.reason);
+	snprintf(p->source, sizeof(p->source), "%s", f->desired.source);
+	p->forced = f->desired.forced;
+	p->applied = f->applied;
+	snprintf(p->applied_fp, sizeof(p->applied_fp), "%s", f->applied_fp);
+	p->refused = f->refused_gen;
+	snprintf(p->refused_why, sizeof(p->refused_why), "%s", f->refused_why);
+	p->local_change = f->local_change != NULL;
+	copy_str(p->local_who, sizeof(p->local_who), f->local_change, "who");
+	copy_str(p->local_when, sizeof(p->local_when), f->local_change, "when");
+	copy_str(p->local_reason, sizeof(p->local_reason), f->local_change, "reason");
+	p->has_lease = f->lease != 0;
+	p->lease_age_s = f->lease_kept_ms ? (now_ms() - f->lease_kept_ms) / 1000 : 0;
+}
+
 /* Once a second: fleet.json (a forced local change, what is to be written), metrics. */
 void follow_second(struct daemon *d)
 {
 	struct dfollow *f = &d->fl;
+	struct xlb_page_fleet page;
 
 	if (!f->st)
 		return;
 	follow_read_file(d, false);
 	if (f->file_dirty)
 		follow_write_file(d, false);
+	page_fill(d, &page);
 	pthread_mutex_lock(&d->lock);
+	follow_announce_why(d, d->announced > 0, page.gate_why, sizeof(page.gate_why));
+	f->page = page;
 	f->m.reachable = f->reachable;
 	f->m.watch_rev = f->watch_rev > 0 ? f->watch_rev - 1 : 0;
 	f->m.desired = f->desired.generation;

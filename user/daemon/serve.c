@@ -197,6 +197,7 @@ static bool render_page(struct daemon *d, FILE *f)
 	struct xlb_page p = { .ifname = d->o->ifname, .node = node, .vips = vips,
 			      .recent = recent, .refresh_s = 5, .now = now,
 			      .fleet_why = fleet_why, .has_announce = d->o->announce != NULL };
+	struct xlb_page_fleet fleet;
 	struct xlb_metrics m;
 	__u64 *gens = NULL;
 	__u32 n = 0;
@@ -222,6 +223,10 @@ static bool render_page(struct daemon *d, FILE *f)
 		v->announced = d->vips[k].state == 1;
 	}
 	snprintf(fleet_why, sizeof(fleet_why), "%s", d->fleet_why);
+	if (d->o->store && d->fl.page.fleet[0]) {
+		fleet = d->fl.page;
+		p.fleet = &fleet;
+	}
 	pthread_mutex_unlock(&d->lock);
 	if (!xlb_history_dir(d->o->state_root, d->o->ifname, hist, sizeof(hist))) {
 		p.drained = xlb_node_marked(hist, XLB_MARK_DRAIN);

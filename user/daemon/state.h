@@ -168,6 +168,7 @@ struct dfollow {
 		bool reachable, local_change, refused;
 		__u64 watch_rev, desired, applied, lease_age_s;
 	} m;
+	struct xlb_page_fleet page;	/* the status page's fleet section (under d->lock) */
 };
 
 struct daemon {

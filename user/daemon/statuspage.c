@@ -81,6 +81,30 @@ static void alert(FILE *f, int *n)
 		fputs("<div class=\"alerts\" id=\"alerts\"><ul><li>", f);
 }
 
+/* The fleet's conditions: the store lost, a generation refused, a local change forced. */
+static void fleet_alerts(const struct xlb_page_fleet *fl, FILE *f, int *n)
+{
+	char gen[24];
+
+	if (!fl)
+		return;
+	if (!fl->reachable) {
+		alert(f, n);
+		html(f, "the fleet store cannot be reached%s%s: the node stays on what it runs",
+		     fl->lost_since[0] ? " since " : "", fl->lost_since);
+	}
+	if (fl->refused && fl->refused == fl->desired) {
+		alert(f, n);
+		snprintf(gen, sizeof(gen), "%llu", (unsigned long long)fl->refused);
+		html(f, "fleet generation %s was refused here: %s", gen, fl->refused_why);
+	}
+	if (fl->local_change) {
+		alert(f, n);
+		html(f, "a local change was forced beside the fleet by %s: %s", fl->local_who,
+		     fl->local_reason);
+	}
+}
+
 /* Every condition an operator acts on now, one line each; the count. */
 static int alerts(const struct xlb_page *p, FILE *f)
 {
@@ -123,6 +147,7 @@ static int alerts(const struct xlb_page *p, FILE *f)
 		fprintf(f, "the connection table is %.0f%% full",
 			100.0 * m->flows_remembered / m->flows_max);
 	}
+	fleet_alerts(p->fleet, f, &n);
 	if (p->fleet_why && p->fleet_why[0]) {
 		alert(f, &n);
 		esc(f, p->fleet_why);
@@ -182,6 +207,81 @@ static void service(const struct xlb_page *p, const struct xlb_metrics_service *
 	fputs("</table>\n", f);
 }
 
+/* One row of the fleet table: a header and the row's id, the cell opened. */
+static void fleet_row(FILE *f, const char *id, const char *name)
+{
+	fprintf(f, "<tr id=\"fleet-%s\"><th>%s</th><td>", id, name);
+}
+
+/* The desired record and what this node made of it. */
+static void fleet_generations(const struct xlb_page_fleet *fl, FILE *f)
+{
+	fleet_row(f, "desired", "desired generation");
+	if (!fl->have_desired)
+		fputs("not read yet", f);
+	else if (!fl->desired)
+		fputs("none yet (<code>xlb fleet apply</code>)", f);
+	else
+		fprintf(f, "%llu", (unsigned long long)fl->desired);
+	if (fl->have_desired && fl->desired)
+		html(f, ", %s by %s at %s: %s", fl->source, fl->who, fl->when,
+		     fl->reason[0] ? fl->reason : "no reason given");
+	if (fl->have_desired && fl->forced)
+		fputs(" <b>(forced)</b>", f);
+	fputs("</td></tr>\n", f);
+	fleet_row(f, "applied", "applied generation");
+	if (fl->applied)
+		fprintf(f, "%llu (configuration %s)%s", (unsigned long long)fl->applied,
+			fl->applied_fp, fl->applied == fl->desired ? "" :
+			" <b class=\"state-down\">behind</b>");
+	else
+		fputs("none", f);
+	fputs("</td></tr>\n", f);
+	fleet_row(f, "refused", "refused generation");
+	if (fl->refused) {
+		fprintf(f, "<b class=\"state-down\">%llu</b>: ", (unsigned long long)fl->refused);
+		esc(f, fl->refused_why);
+	} else {
+		fputs("none", f);
+	}
+	fputs("</td></tr>\n", f);
+}
+
+/* The fleet this node follows: the store, the generations, the lease, the gate. */
+static void fleet(const struct xlb_page_fleet *fl, FILE *f)
+{
+	html(f, "<h2 id=\"fleet\">fleet %s</h2>\n<table class=\"fleet\">\n", fl->fleet);
+	fleet_row(f, "node", "node");
+	html(f, "%s</td></tr>\n", fl->node);
+	fleet_row(f, "store", "store");
+	if (fl->reachable)
+		html(f, "%s answering", fl->endpoint);
+	else
+		html(f, "<b class=\"state-down\">unreachable%s%s</b>: %s", fl->lost_since[0] ?
+		     " since " : "", fl->lost_since, fl->lost_why[0] ? fl->lost_why : "not reached yet");
+	fputs("</td></tr>\n", f);
+	fleet_generations(fl, f);
+	fleet_row(f, "local", "local change");
+	if (fl->local_change)
+		html(f, "<b class=\"state-down\">forced</b> by %s at %s: %s", fl->local_who,
+		     fl->local_when, fl->local_reason);
+	else
+		fputs("none", f);
+	fputs("</td></tr>\n", f);
+	fleet_row(f, "lease", "lease");
+	if (fl->has_lease)
+		fprintf(f, "kept alive %llu s ago", (unsigned long long)fl->lease_age_s);
+	else
+		fputs("none (not granted yet, or expired)", f);
+	fputs("</td></tr>\n", f);
+	fleet_row(f, "gate", "announce gate");
+	if (fl->gate_why[0])
+		html(f, "<b class=\"state-down\">closed</b>: %s", fl->gate_why);
+	else
+		fputs("open (the node runs the fleet's desired generation)", f);
+	fputs("</td></tr>\n</table>\n", f);
+}
+
 static void history(const struct xlb_page *p, FILE *f)
 {
 	fputs("<h2>recent changes</h2>\n<table class=\"history\"><tr><th>generation</th>"
@@ -224,6 +324,8 @@ void xlb_status_page(const struct xlb_page *p, FILE *f)
 	fprintf(f, " UTC, refreshed every %u s; read-only (changes: the xlb command)</p>\n",
 		p->refresh_s);
 	alerts(p, f);
+	if (p->fleet)
+		fleet(p->fleet, f);
 	for (__u32 s = 0; s < m->nr_svc; s++)
 		service(p, &m->svc[s], f);
 	if (!m->nr_svc)

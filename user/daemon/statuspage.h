@@ -16,6 +16,28 @@ struct xlb_page_vip {
 	char why[200];			/* why withdrawn */
 };
 
+/* The fleet this node follows in the store (xlb daemon --store): what the page shows. */
+struct xlb_page_fleet {
+	char fleet[64], node[64];
+	char endpoint[256];		/* the endpoint that answered last ("" none yet) */
+	bool reachable;
+	char lost_since[32];		/* UTC, ISO 8601: unreachable since ("" never lost) */
+	char lost_why[300];		/* why it cannot be reached */
+	bool have_desired;		/* read since the daemon started */
+	__u64 desired;			/* generation (0: the fleet has none) */
+	char who[64], when[32], reason[256], source[16];
+	bool forced;
+	__u64 applied;			/* 0: none */
+	char applied_fp[17];
+	__u64 refused;			/* 0: none */
+	char refused_why[400];
+	bool local_change;		/* forced beside the fleet */
+	char local_who[64], local_when[32], local_reason[256];
+	bool has_lease;
+	__u64 lease_age_s;		/* since it was granted or kept alive */
+	char gate_why[300];		/* why the fleet keeps VIPs unannounced ("" open) */
+};
+
 struct xlb_page {
 	const struct xlb_metrics *m;
 	const char *node;		/* host name */
@@ -27,6 +49,7 @@ struct xlb_page {
 	bool has_announce;
 	bool drained;
 	const char *fleet_why;		/* "" when the fleet agrees or is not checked */
+	const struct xlb_page_fleet *fleet;	/* NULL: the node follows no store */
 	__u32 refresh_s;		/* the page reloads itself every so many seconds */
 	const char *now;		/* UTC, ISO 8601 */
 };

@@ -1,0 +1,142 @@
+/* The status page's fleet section (xlb daemon --store): its rows, its alerts, none without a store. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "statuspage.h"
+
+/* The page for fleet (NULL: no store), malloc'd. */
+static char *page(const struct xlb_page_fleet *fleet)
+{
+	struct xlb_metrics m = { .generation = 4 };
+	struct xlb_page p = { .m = &m, .node = "host1", .ifname = "eth0", .refresh_s = 5,
+			      .now = "2026-01-01T00:00:00Z", .fleet_why = "", .fleet = fleet };
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+
+	assert_non_null(f);
+	snprintf(m.fingerprint, sizeof(m.fingerprint), "00000000000000aa");
+	xlb_status_page(&p, f);
+	fclose(f);
+	return buf;
+}
+
+static void has(const char *page, const char *text)
+{
+	if (!strstr(page, text))
+		fail_msg("the page lacks \"%s\":\n%s", text, page);
+}
+
+static void lacks(const char *page, const char *text)
+{
+	if (strstr(page, text))
+		fail_msg("the page has \"%s\":\n%s", text, page);
+}
+
+static struct xlb_page_fleet following(void)
+{
+	struct xlb_page_fleet fl = { .fleet = "f1", .node = "n1", .reachable = true,
+				     .endpoint = "https://203.0.113.1:2379", .have_desired = true,
+				     .desired = 7, .who = "alice", .when = "2026-01-01T00:00:00Z",
+				     .reason = "add <b3> & more", .source = "apply", .applied = 7,
+				     .applied_fp = "00000000000000aa", .has_lease = true,
+				     .lease_age_s = 2 };
+	return fl;
+}
+
+static void no_store_no_section(void **state)
+{
+	char *p = page(NULL);
+
+	(void)state;
+	lacks(p, "id=\"fleet\"");
+	lacks(p, "fleet-");
+	has(p, "No alert.");
+	free(p);
+}
+
+static void in_step(void **state)
+{
+	struct xlb_page_fleet fl = following();
+	char *p = page(&fl);
+
+	(void)state;
+	has(p, "<h2 id=\"fleet\">fleet f1</h2>");
+	has(p, "<tr id=\"fleet-node\"><th>node</th><td>n1</td></tr>");
+	has(p, "<tr id=\"fleet-store\"><th>store</th><td>https://203.0.113.1:2379 answering</td>");
+	has(p, "<td>7, apply by alice at 2026-01-01T00:00:00Z: add &lt;b3&gt; &amp; more</td>");
+	has(p, "<tr id=\"fleet-applied\"><th>applied generation</th><td>7 (configuration "
+	       "00000000000000aa)</td>");
+	has(p, "<tr id=\"fleet-refused\"><th>refused generation</th><td>none</td>");
+	has(p, "<tr id=\"fleet-local\"><th>local change</th><td>none</td>");
+	has(p, "<tr id=\"fleet-lease\"><th>lease</th><td>kept alive 2 s ago</td>");
+	has(p, "<tr id=\"fleet-gate\"><th>announce gate</th><td>open");
+	has(p, "No alert.");
+	lacks(p, "<b3>");
+	free(p);
+}
+
+static void troubles(void **state)
+{
+	struct xlb_page_fleet fl = following();
+	char *p;
+
+	(void)state;
+	fl.reachable = false;
+	snprintf(fl.lost_since, sizeof(fl.lost_since), "2026-01-01T00:01:00Z");
+	snprintf(fl.lost_why, sizeof(fl.lost_why), "no store endpoint answered: refused");
+	fl.desired = 9;
+	fl.refused = 9;
+	snprintf(fl.refused_why, sizeof(fl.refused_why), "its configuration is not valid");
+	fl.local_change = true;
+	snprintf(fl.local_who, sizeof(fl.local_who), "bob");
+	snprintf(fl.local_when, sizeof(fl.local_when), "2026-01-01T00:02:00Z");
+	snprintf(fl.local_reason, sizeof(fl.local_reason), "emergency");
+	fl.has_lease = false;
+	snprintf(fl.gate_why, sizeof(fl.gate_why), "fleet generation 9 was refused here");
+	p = page(&fl);
+	has(p, "<b class=\"state-down\">unreachable since 2026-01-01T00:01:00Z</b>: no store "
+	       "endpoint answered: refused");
+	has(p, "<td>7 (configuration 00000000000000aa) <b class=\"state-down\">behind</b>");
+	has(p, "<b class=\"state-down\">9</b>: its configuration is not valid");
+	has(p, "<b class=\"state-down\">forced</b> by bob at 2026-01-01T00:02:00Z: emergency");
+	has(p, "<td>none (not granted yet, or expired)</td>");
+	has(p, "<b class=\"state-down\">closed</b>: fleet generation 9 was refused here");
+	/* and the alerts list says each */
+	has(p, "<li>the fleet store cannot be reached since 2026-01-01T00:01:00Z");
+	has(p, "<li>fleet generation 9 was refused here: its configuration is not valid");
+	has(p, "<li>a local change was forced beside the fleet by bob: emergency");
+	free(p);
+}
+
+static void not_read_yet(void **state)
+{
+	struct xlb_page_fleet fl = { .fleet = "f1", .node = "n1" };
+	char *p;
+
+	(void)state;
+	snprintf(fl.gate_why, sizeof(fl.gate_why), "the fleet's desired generation is not read "
+		 "yet (the store cannot be reached)");
+	p = page(&fl);
+	has(p, "<b class=\"state-down\">unreachable</b>: not reached yet");
+	has(p, "<tr id=\"fleet-desired\"><th>desired generation</th><td>not read yet</td>");
+	has(p, "<tr id=\"fleet-applied\"><th>applied generation</th><td>none</td>");
+	free(p);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(no_store_no_section),
+		cmocka_unit_test(in_step),
+		cmocka_unit_test(troubles),
+		cmocka_unit_test(not_read_yet),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
