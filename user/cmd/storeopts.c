@@ -113,6 +113,16 @@ int store_failed(const struct xlb_store_opts *o, int err, const char *what)
 	case -EKEYREJECTED:	/* this host holds another hash key */
 		p_err("%s: %s", what, xlb_errmsg());
 		return XLB_EXIT_REFUSED;
+	case -EACCES:		/* authentication or permission refused: the store answered */
+		if (o->user[0])
+			p_err("%s: the fleet store (%s) refused the authentication of user %s or "
+			      "its permission: %s (check user and password_file)", what,
+			      store_endpoints(o, eps, sizeof(eps)), o->user, xlb_errmsg());
+		else
+			p_err("%s: the fleet store (%s) refused the request: %s (does it ask for "
+			      "a user? give user and password_file)", what,
+			      store_endpoints(o, eps, sizeof(eps)), xlb_errmsg());
+		return XLB_EXIT_REFUSED;
 	default:
 		p_err("%s: the fleet store (%s) cannot be read: %s", what,
 		      store_endpoints(o, eps, sizeof(eps)), xlb_errmsg());

@@ -191,6 +191,18 @@ int xlb_store_easy_setup(struct xlb_store *s, CURL *c, unsigned int i, const cha
 	return 0;
 }
 
+void xlb_store_curl_why(const struct xlb_store *s, unsigned int i, CURLcode rc,
+			const char *errbuf, char *out, size_t len)
+{
+	bool tls_end = rc == CURLE_SSL_CONNECT_ERROR || rc == CURLE_SEND_ERROR ||
+		       rc == CURLE_RECV_ERROR || rc == CURLE_GOT_NOTHING;
+
+	snprintf(out, len, "%s%s", errbuf && errbuf[0] ? errbuf : curl_easy_strerror(rc),
+		 tls_end && !s->o.cert[0] && !strncmp(s->o.endpoints[i], "https:", 6) ?
+		 " (over TLS without a client certificate: a store that asks for one ends "
+		 "the connection; give cert and key)" : "");
+}
+
 /* gRPC status codes (etcd's "code") as -errno. */
 static int grpc_errno(long code, const char *msg)
 {
@@ -212,6 +224,19 @@ static int grpc_errno(long code, const char *msg)
 	}
 }
 
+/* An answer that is not etcd's JSON: its first line said (the gateway answers some in text). */
+static int not_json(const char *ep, long http, const struct xlb_buf *b)
+{
+	char text[160] = "";
+	size_t n = 0;
+
+	for (; b->p && n < b->len && n < sizeof(text) - 1 && b->p[n] != '\n'; n++)
+		text[n] = (unsigned char)b->p[n] >= 0x20 && b->p[n] != 0x7f ? b->p[n] : '?';
+	text[n] = '\0';
+	return xlb_errf(-EPROTO, "store %s: HTTP %ld and an answer that is not etcd's JSON%s%s",
+			ep, http, text[0] ? ": " : "", text);
+}
+
 int xlb_store_answer(struct xlb_store *s, const char *ep, long http, struct xlb_buf *b,
 		     json_t **answer, bool *retry_next)
 {
@@ -224,8 +249,7 @@ int xlb_store_answer(struct xlb_store *s, const char *ep, long http, struct xlb_
 	*retry_next = false;
 	if (!json_is_object(j)) {
 		json_decref(j);
-		return xlb_errf(-EPROTO, "store %s: HTTP %ld and an answer that is not etcd's JSON",
-				ep, http);
+		return not_json(ep, http, b);
 	}
 	msg = json_object_get(j, "error");
 	if (http == 200 && !msg) {
@@ -271,7 +295,7 @@ static int post_one(struct xlb_store *s, unsigned int i, const char *path, const
 	rc = curl_easy_perform(s->easy);
 	curl_slist_free_all(hdrs);
 	if (rc != CURLE_OK) {
-		snprintf(why, why_len, "%s", errbuf[0] ? errbuf : curl_easy_strerror(rc));
+		xlb_store_curl_why(s, i, rc, errbuf, why, why_len);
 		free(b.p);
 		return 1;
 	}

@@ -26,6 +26,7 @@ struct xlb_areq {
 	unsigned int ep, tried;		/* the endpoint, how many were tried */
 	bool running, reauthed, is_auth;
 	char fail[1024];		/* why the endpoints tried did not answer */
+	char errbuf[CURL_ERROR_SIZE];	/* curl's words for this attempt's failure */
 	/* the watch stream split into objects: scan position, nesting, string state */
 	size_t scan, depth;
 	bool in_str, esc;
@@ -124,6 +125,8 @@ static int areq_run(struct xlb_store *s, struct xlb_areq *r)
 	if (err)
 		return err;
 	curl_easy_setopt(r->easy, CURLOPT_PRIVATE, r);
+	r->errbuf[0] = '\0';
+	curl_easy_setopt(r->easy, CURLOPT_ERRORBUFFER, r->errbuf);
 	/* a share of what is left for each endpoint still to try */
 	left = left / (n - r->tried % n) > 0 ? left / (n - r->tried % n) : 1;
 	r->attempt_end = xlb_now_ms() + left;
@@ -298,7 +301,10 @@ static void areq_done(struct xlb_store *s, struct xlb_areq *r, CURLcode rc)
 	int err;
 
 	if (rc != CURLE_OK && !(r->on_event && rc == CURLE_WRITE_ERROR)) {
-		if (areq_next(s, r, curl_easy_strerror(rc)))
+		char why[CURL_ERROR_SIZE + 128];
+
+		xlb_store_curl_why(s, r->ep, rc, r->errbuf, why, sizeof(why));
+		if (areq_next(s, r, why))
 			return;
 		err = xlb_errf(-EHOSTUNREACH, "no store endpoint answered: %s", r->fail);
 	} else if (r->on_event && !json_array_size(r->objs)) {

@@ -35,6 +35,13 @@ size_t xlb_buf_write(char *ptr, size_t size, size_t nmemb, void *userdata);
 int xlb_store_easy_setup(struct xlb_store *s, CURL *c, unsigned int i, const char *path,
 			 const char *body, struct curl_slist **hdrs, struct xlb_buf *b);
 /*
+ * Why a transfer to endpoint i failed (curl's code and its error buffer), into
+ * out; over TLS without a client certificate, a hint that the store may ask
+ * for one (it then ends the connection after the handshake).
+ */
+void xlb_store_curl_why(const struct xlb_store *s, unsigned int i, CURLcode rc,
+			const char *errbuf, char *out, size_t len);
+/*
  * etcd's answer (HTTP code and body) as 0 with *answer, or -errno with a
  * message naming the endpoint and etcd's own words.  *retry_next is set when
  * the member cannot serve (no leader, timed out): try another endpoint.

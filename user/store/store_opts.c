@@ -229,6 +229,12 @@ int xlb_store_opts_check(const struct xlb_store_opts *o)
 	if (!o->user[0] != !o->password_file[0])
 		return xlb_errf(-EINVAL, "store: a user and a password file go together "
 				"(user and password_file)");
+	/* etcd's JSON gateway refuses every request that shows a client certificate while
+	 * its authentication is on (etcd PR 10366, CVE-2018-16886): one or the other */
+	if (o->cert[0] && o->user[0])
+		return xlb_errf(-EINVAL, "store: a client certificate (cert, key) and a user "
+				"(user, password_file) do not go together: etcd's gateway refuses "
+				"a client certificate while authentication is on; give one of them");
 	if (o->ca[0])
 		err = readable("store CA file", o->ca);
 	if (!err && o->cert[0])
