@@ -5,9 +5,13 @@
  *
  *   lease     granted (FOLLOW_TTL s), kept alive every TTL/3, granted again
  *             when lost; the status record lives under it (followpub.c)
- *   desired   read with a range; watched from the revision after the one read
- *             (a compacted or broken watch, or a store that was lost: read
- *             again, then watched again), so no generation is missed
+ *   desired   read with a range; watched from the revision after the one read,
+ *             and after a broken watch or a store that was lost, watched again
+ *             from the revision after the last one seen (every generation
+ *             written meanwhile comes in order); when that revision is
+ *             compacted, the store canceled the watch, or the store is at a
+ *             revision before the one seen (restored from a snapshot): read
+ *             again, then watched from after it, so no generation is missed
  *   apply     each new generation's body config/FP is read, parsed and
  *             validated here again, its fingerprint and hash key id checked,
  *             then applied through the one change path (source "fleet"); a
@@ -54,12 +58,12 @@ static void set_reachable(struct daemon *d, bool ok, const char *what)
 		     "(fail static)" : "not announcing until the desired generation is read and "
 		     "applied");
 	}
-	/* what the watch says may be stale now: read desired again once it answers */
+	/* a watch on a lost store may hang: started again from the revision after the
+	 * last one seen, which brings what was written meanwhile (or re-reads) */
 	if (f->watch_on) {
 		xlb_store_watch_stop(f->st);
 		f->watch_on = false;
 	}
-	f->need_range = true;
 }
 
 /* ---- the lease ------------------------------------------------------------------- */
@@ -205,21 +209,44 @@ static void range_tick(struct daemon *d)
 	json_decref(body);
 }
 
+/* The watch cannot go on from f->watch_rev: desired read again, then watched. */
+static void reread(struct daemon *d, int why, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static void reread(struct daemon *d, int why, const char *fmt, ...)
+{
+	struct dfollow *f = &d->fl;
+	char msg[200];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	dlog(4, "fleet: the watch from revision %lld cannot go on (%s): reading desired again",
+	     (long long)f->watch_rev, msg);
+	f->rereads[why]++;
+	f->need_range = true;
+	f->watch_retry_ms = UINT64_MAX;	/* the range starts it again */
+}
+
 static void watch_event(void *ctx, json_t *res)
 {
 	struct daemon *d = ctx;
 	struct dfollow *f = &d->fl;
 	__s64 compacted = xlb_store_i64(res, "compact_revision");
+	__s64 head = xlb_store_i64(json_object_get(res, "header"), "revision");
 	json_t *ev;
 	size_t i;
 
-	if (compacted > 0 || json_is_true(json_object_get(res, "canceled"))) {
-		dlog(4, "fleet: the watch from revision %lld ended (%s): reading desired again",
-		     (long long)f->watch_rev, compacted > 0 ? "compacted" : "canceled by the store");
-		f->need_range = true;
-		f->watch_retry_ms = UINT64_MAX;	/* the range starts it again */
-		return;
-	}
+	if (compacted > 0)
+		return reread(d, XLB_FLEET_REREAD_COMPACTED, "the store compacted revisions before "
+			      "%lld", (long long)compacted);
+	if (json_is_true(json_object_get(res, "canceled")))
+		return reread(d, XLB_FLEET_REREAD_CANCELED, "canceled by the store");
+	/* a store restored from a snapshot is at a revision before the one seen here:
+	 * a watch from that revision would wait for it and miss what comes before */
+	if (json_is_true(json_object_get(res, "created")) && head > 0 && head + 1 < f->watch_rev)
+		return reread(d, XLB_FLEET_REREAD_RESTORED, "the store is at revision %lld, before "
+			      "the one seen here", (long long)head);
 	json_array_foreach(json_object_get(res, "events"), i, ev) {
 		json_t *kv = json_object_get(ev, "kv");
 		const char *type = json_string_value(json_object_get(ev, "type"));
@@ -566,6 +593,7 @@ void follow_second(struct daemon *d)
 	f->m.lease_age_s = f->lease_kept_ms ? (now_ms() - f->lease_kept_ms) / 1000 : 0;
 	f->m.local_change = f->local_change != NULL;
 	f->m.refused = f->refused_gen && f->refused_gen == f->desired.generation;
+	memcpy(f->m.rereads, f->rereads, sizeof(f->m.rereads));
 	pthread_mutex_unlock(&d->lock);
 }
 

@@ -235,6 +235,13 @@ static void fleet(const struct xlb_metrics *m, FILE *f)
 	      "was last granted or kept alive.", m->fleet_lease_age_s);
 	gauge(f, "xlb_fleet_local_change", "1 while a local change forced beside the fleet "
 	      "(--force --reason) runs on this node.", m->fleet_local_change);
+	family(f, "xlb_fleet_desired_rereads_total", "counter", "The desired record read "
+	       "again instead of watched on: the watch's revision was compacted, the store "
+	       "canceled the watch, or the store's revision went back (a restored store).");
+	for (int r = 0; r < XLB_FLEET_REREAD_MAX; r++)
+		fprintf(f, "xlb_fleet_desired_rereads_total{reason=\"%s\"} %llu\n",
+			r == XLB_FLEET_REREAD_COMPACTED ? "compacted" : r == XLB_FLEET_REREAD_CANCELED ?
+			"canceled" : "restored", (unsigned long long)m->fleet_rereads[r]);
 	gauge(f, "xlb_fleet_generation_refused", "1 while this node refuses the fleet's "
 	      "desired generation (its status record says why).", m->fleet_refused);
 }

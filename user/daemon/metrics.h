@@ -47,6 +47,10 @@ enum { XLB_RELOAD_APPLIED, XLB_RELOAD_UNCHANGED, XLB_RELOAD_INVALID, XLB_RELOAD_
        XLB_RELOAD_MAX };
 extern const char *const xlb_reload_names[XLB_RELOAD_MAX];
 
+/* Why a node read the fleet's desired record again instead of watching on. */
+enum { XLB_FLEET_REREAD_COMPACTED, XLB_FLEET_REREAD_CANCELED, XLB_FLEET_REREAD_RESTORED,
+       XLB_FLEET_REREAD_MAX };
+
 struct xlb_metrics {
 	__u64 generation;
 	char fingerprint[17];
@@ -79,6 +83,7 @@ struct xlb_metrics {
 	bool has_fleet;			/* --store: the fleet's figures below */
 	bool fleet_reachable, fleet_local_change, fleet_refused;
 	__u64 fleet_watch_rev, fleet_desired, fleet_applied, fleet_lease_age_s;
+	__u64 fleet_rereads[XLB_FLEET_REREAD_MAX];	/* the desired record read again, by why */
 	bool has_usage;			/* the history's figures below were read */
 	__u32 history_records;
 	__u64 history_bytes, state_free_bytes;

@@ -148,6 +148,7 @@ static int snapshot(struct daemon *d, struct xlb_metrics *m)
 	m->fleet_desired = d->fl.m.desired;
 	m->fleet_applied = d->fl.m.applied;
 	m->fleet_lease_age_s = d->fl.m.lease_age_s;
+	memcpy(m->fleet_rereads, d->fl.m.rereads, sizeof(m->fleet_rereads));
 	m->fleet_local_change = d->fl.m.local_change;
 	m->fleet_refused = d->fl.m.refused;
 out:

@@ -160,6 +160,7 @@ struct dfollow {
 	bool ever_reached;
 	__s64 lost_since;		/* unix seconds, 0: not lost */
 	char lost_logged[300];		/* the failure said (once per loss) */
+	__u64 rereads[XLB_FLEET_REREAD_MAX];	/* desired read again, by why */
 	/* the status record */
 	bool dirty, put_busy;
 	__u64 published_ms;
@@ -167,6 +168,7 @@ struct dfollow {
 	struct {
 		bool reachable, local_change, refused;
 		__u64 watch_rev, desired, applied, lease_age_s;
+		__u64 rereads[XLB_FLEET_REREAD_MAX];
 	} m;
 	struct xlb_page_fleet page;	/* the status page's fleet section (under d->lock) */
 };
