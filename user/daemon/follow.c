@@ -156,7 +156,7 @@ static void take_desired(struct daemon *d, json_t *kv)
 	}
 	json_decref(j);
 	nd.mod_rev = rev;
-	if (nd.generation != f->desired.generation)
+	if (nd.generation != f->desired.generation || strcmp(nd.fingerprint, f->desired.fingerprint))
 		f->desired_ms = now_ms();
 	if (nd.generation != f->desired.generation || !f->have_desired)
 		dlog(5, "fleet: desired generation %llu (configuration %s) by %s, %s: %s",
@@ -475,7 +475,10 @@ static void apply_tick(struct daemon *d)
 	char key[256], fp[17], name[24];
 	json_t *body;
 
-	if (!f->have_desired || !gen || f->body_busy || gen == f->applied ||
+	/* the generation number alone is not enough: a store rebuilt from nothing counts
+	 * from 1 again, with other configurations */
+	if (!f->have_desired || !gen || f->body_busy || (gen == f->applied &&
+	    !strcmp(f->desired.fingerprint, f->applied_fp)) ||
 	    (gen == f->refused_gen && f->refused_final) || now_ms() < f->apply_retry_ms)
 		return;
 	follow_base_fingerprint(d, fp);
@@ -634,6 +637,8 @@ void follow_stop(struct daemon *d)
 void follow_announce_why(struct daemon *d, bool announced, char *why, size_t len)
 {
 	struct dfollow *f = &d->fl;
+	bool behind = f->applied != f->desired.generation ||
+		      strcmp(f->applied_fp, f->desired.fingerprint);
 	char id[17];
 
 	why[0] = '\0';
@@ -644,7 +649,7 @@ void follow_announce_why(struct daemon *d, bool announced, char *why, size_t len
 			 f->lost_since ? "the store cannot be reached" : "reading it");
 	else if (!f->desired.generation)
 		snprintf(why, len, "fleet %s has no desired generation yet", d->o->store->fleet);
-	else if (f->applied != f->desired.generation && !(announced && f->refused_gen ==
+	else if (behind && !(announced && f->refused_gen ==
 		 f->desired.generation && f->refused_content) && (!announced ||
 		 f->refused_gen == f->desired.generation ||
 		 now_ms() - f->desired_ms > FOLLOW_GRACE_MS))

@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# The daemon's follower against a store rebuilt from nothing (a store restored
+# or replaced: its revisions and generations count from 1 again), on a veth
+# without traffic: the node had watched up to a revision the new store has not
+# reached; it sees the store at an earlier revision, reads the desired record
+# again and applies what the new store holds, also when that generation has
+# the number the node runs (the fingerprints differ).  Without the re-read its
+# watch would wait for a revision the store reaches only much later.
+. "$(dirname "$0")/../lib.sh"
+require_root
+command -v etcd >/dev/null && command -v etcdctl >/dev/null || skip_all "needs etcd and etcdctl"
+xt_cli_fixture ff
+x attach $DEV >/dev/null 2>&1
+etcd_up $NS 2379 || { not_ok "etcd starts in $NS"; done_testing; exit 1; }
+ectl() { ip netns exec $NS etcdctl --endpoints $ETCD_URL "$@"; }
+S="--store $ETCD_URL --fleet f1"
+conf() {	# conf FILE N...: service web over backends 198.51.100.N
+	local list
+	list=$(printf '{"address": "198.51.100.%s"},' "${@:2}")
+	printf '{"services": [{"name": "web", "vip": "192.0.2.10", "port": 80, "protocol": "tcp",
+	  "table_size": 1009, "backends": [%s]}]}\n' "${list%,}" >"$STATE/$1"
+}
+conf a.json 1 2 3
+conf b.json 1 2
+conf c.json 1 2 3
+# the store's revision well ahead of what a new store reaches in this test
+for i in $(seq 40); do ectl put /other/k$i v >/dev/null; done
+check "xlb fleet apply a.json (generation 1)" x fleet apply "$STATE/a.json" $S
+M=127.0.0.1:9146
+metric() { ip netns exec $NS curl -s http://$M/metrics | awk -v m="$1" '$1 == m {print $2}'; }
+LOG=$STATE/daemon.log
+x --dev $DEV daemon --metrics $M $S --node n1 2>$LOG &
+dpid=$!
+trap 'kill $dpid 2>/dev/null; nsenter --net=/run/netns/$NS $XLB detach $DEV >/dev/null 2>&1; rm -rf "$STATE"; xt_cleanup' EXIT
+fp() { x -j config show | jq -r .fingerprint; }
+dfp() { ectl get --print-value-only /xlb/fleets/f1/desired | jq -r '.fingerprint // empty'; }
+check "the node applies generation 1" wait_for 10 eval '[ -n "$(dfp)" ] && [ "$(fp)" = "$(dfp)" ]'
+check "metrics: applied 1, watching past revision 40" wait_for 5 \
+	eval '[ "$(metric xlb_fleet_applied_generation)" = 1 ] && [ "$(metric xlb_fleet_watch_revision)" -gt 40 ]'
+seen=$(metric xlb_fleet_watch_revision)
+
+# the store replaced by an empty one (same address), which gets generations 1 and 2
+kill -9 $(for p in $(ip netns pids $NS); do [ "$(cat /proc/$p/comm)" = etcd ] && echo $p; done)
+check "the node sees the store gone" wait_for 15 eval '[ "$(metric xlb_fleet_store_reachable)" = 0 ]'
+rm -rf /tmp/$NS-etcd
+etcd_up $NS 2379 || not_ok "a new, empty etcd starts"
+check "the new store: xlb fleet apply b.json (generation 1 again, another configuration)" \
+	x fleet apply "$STATE/b.json" $S
+rev=$(ectl get -w json /xlb/fleets/f1/desired | jq -r .header.revision)
+check "the new store's revision ($rev) is before the one the node saw ($seen)" test "$rev" -lt "$seen"
+check "the node applies the new store's generation 1 (same number, other fingerprint)" \
+	wait_for 15 eval '[ "$(fp)" = "$(dfp)" ]'
+check "its log says the store is at an earlier revision and it read again" \
+	grep -q "cannot go on (the store is at revision [0-9]*, before the one seen here): reading desired again" $LOG
+check "the metric counts it (reason restored)" wait_for 5 \
+	eval '[ "$(metric "xlb_fleet_desired_rereads_total{reason=\"restored\"}")" -ge 1 ]'
+check "then it watches on: generation 2 (c.json) reaches it" x fleet apply "$STATE/c.json" $S
+check "applied" wait_for 10 eval '[ "$(fp)" = "$(dfp)" ] && [ "$(metric xlb_fleet_applied_generation)" = 2 ]'
+check "nothing compacted or canceled here" eval \
+	'[ "$(metric "xlb_fleet_desired_rereads_total{reason=\"compacted\"}")" = 0 ] &&
+	 [ "$(metric "xlb_fleet_desired_rereads_total{reason=\"canceled\"}")" = 0 ]'
+check "the daemon is still running" kill -0 $dpid
+done_testing
