@@ -5,7 +5,9 @@
 # reached; it sees the store at an earlier revision, reads the desired record
 # again and applies what the new store holds, also when that generation has
 # the number the node runs (the fingerprints differ).  Without the re-read its
-# watch would wait for a revision the store reaches only much later.
+# watch would wait for a revision the store reaches only much later.  Then a
+# store over TLS with an etcd user: the daemon authenticates and follows it,
+# and the password is in none of its log, arguments, environment or pages.
 . "$(dirname "$0")/../lib.sh"
 require_root
 command -v etcd >/dev/null && command -v etcdctl >/dev/null || skip_all "needs etcd and etcdctl"
@@ -29,7 +31,8 @@ check "xlb fleet apply a.json (generation 1)" x fleet apply "$STATE/a.json" $S
 M=127.0.0.1:9146
 metric() { ip netns exec $NS curl -s http://$M/metrics | awk -v m="$1" '$1 == m {print $2}'; }
 LOG=$STATE/daemon.log
-x --dev $DEV daemon --metrics $M $S --node n1 2>$LOG &
+# nsenter execs xlb: $! is the daemon itself
+nsenter --net=/run/netns/$NS $XLB --state "$STATE" --dev $DEV daemon --metrics $M $S --node n1 2>$LOG &
 dpid=$!
 trap 'kill $dpid 2>/dev/null; nsenter --net=/run/netns/$NS $XLB detach $DEV >/dev/null 2>&1; rm -rf "$STATE"; xt_cleanup' EXIT
 fp() { x -j config show | jq -r .fingerprint; }
@@ -60,4 +63,33 @@ check "nothing compacted or canceled here" eval \
 	'[ "$(metric "xlb_fleet_desired_rereads_total{reason=\"compacted\"}")" = 0 ] &&
 	 [ "$(metric "xlb_fleet_desired_rereads_total{reason=\"canceled\"}")" = 0 ]'
 check "the daemon is still running" kill -0 $dpid
+
+# ---- over TLS with an etcd user: the daemon authenticates, the password stays secret ----
+kill $dpid; wait $dpid 2>/dev/null
+check "the first daemon is gone" bash -c '! kill -0 $1 2>/dev/null' _ $dpid
+. "$(dirname "$0")/../tls.sh"
+PKI=$STATE/pki
+tls_certs $PKI 127.0.0.1 || not_ok "certificates (openssl)"
+etcd_tls_up $NS $PKI 127.0.0.1 2479 noclient || not_ok "etcd with TLS starts"
+PW="pw-$RANDOM-$RANDOM-daemon"
+check "etcd: user root, authentication on" eval 'ectls user add root --new-user-password="$PW" &&
+	ectls user grant-role root root && ectls auth enable'
+printf '%s\n' "$PW" >$PKI/pw && chmod 600 $PKI/pw
+jq -n --arg u "$ETCD_URL" --arg p $PKI '{endpoints: [$u], fleet: "f1", ca: "\($p)/ca.pem",
+	user: "root", password_file: "\($p)/pw"}' >$PKI/client.json && chmod 600 $PKI/client.json
+SF="--store-file $PKI/client.json"
+check "xlb fleet apply b.json into the TLS store with the user" x fleet apply "$STATE/b.json" $SF
+dfp() { ectls --user "root:$PW" get --print-value-only /xlb/fleets/f1/desired | jq -r '.fingerprint // empty'; }
+check "the node runs another configuration before" bash -c '[ "$1" != "$2" ]' _ "$(fp)" "$(dfp)"
+nsenter --net=/run/netns/$NS $XLB --state "$STATE" --dev $DEV daemon --metrics $M $SF --node n1 2>$LOG &
+dpid=$!
+check "the daemon authenticates over TLS and applies it" wait_for 15 eval '[ -n "$(dfp)" ] && [ "$(fp)" = "$(dfp)" ]'
+check "and publishes its status there" wait_for 10 eval \
+	'ectls --user "root:$PW" get --print-value-only /xlb/fleets/f1/nodes/n1 | grep -q "\"generation\":1"'
+check "the password is not in the daemon's log" bash -c '! grep -qF -- "$1" "$2"' _ "${PW#pw-}" $LOG
+check "nor in its arguments or environment" bash -c '! tr "\0" "\n" </proc/$1/cmdline | grep -qF -- "$2" &&
+	! tr "\0" "\n" </proc/$1/environ | grep -qF -- "$2"' _ $dpid "${PW#pw-}"
+check "nor on its metrics or page" bash -c '! ip netns exec $1 curl -s http://$2/ http://$2/metrics | grep -qF -- "$3"' \
+	_ $NS $M "${PW#pw-}"
+check "(control: the log has lines)" test -s $LOG
 done_testing
