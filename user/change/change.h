@@ -3,6 +3,7 @@
  * backend edits, rollback, health verdicts, daemon reloads):
  *
  *   xlb_change()  validate -> plan -> guards -> xlb_commit() -> record
+ *                 \_____ xlb_change_decide() ___/  (pure: also the fleet's)
  *
  * The caller builds the proposed configuration (a file, an edit of the
  * running one, a history record, a health overlay) and prints the result;
@@ -49,6 +50,16 @@ struct xlb_change_result {
 	char fingerprint[17];		/* of the proposed configuration */
 };
 
+/*
+ * Steps 1-3 of a change, pure (no state read or written): validate ch->cfg,
+ * fingerprint it, plan it against old and apply the guards.  old: what runs,
+ * or the fleet's desired configuration; NULL when there is none (the plan is
+ * against an empty configuration).  r->outcome: INVALID, REFUSED, UNCHANGED
+ * (old is this configuration already), or PLANNED: it may go ahead, with
+ * r->forced when only ch->force lets it (never with dry_run).  0 or -errno.
+ */
+int xlb_change_decide(const struct xlb_config *old, const struct xlb_change *ch,
+		      struct xlb_change_result *r);
 /* Run a change against c (opened writable unless dry_run); 0 or -errno = r->err. */
 int xlb_change(struct xlb_ctl *c, const struct xlb_change *ch, struct xlb_change_result *r);
 void xlb_change_result_free(struct xlb_change_result *r);

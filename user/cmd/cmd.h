@@ -62,6 +62,14 @@ const struct xlb_service_conf *running_service(const struct xlb_ctl *c, const ch
 int report_change(const struct xlb_ctl *c, struct xlb_change_result *r, const char *what);
 /* xlb_change() then report_change(): the exit status. */
 int run_change(struct xlb_ctl *c, const struct xlb_change *ch, const char *what);
+/*
+ * A node that follows a fleet (fleet.json beside its history) takes no local
+ * change unless forced with a reason: 0 to go on (*record: a forced local
+ * change, to be recorded with fleet_record() once applied), or the exit status.
+ */
+int fleet_guard(const struct xlb_ctl *c, bool force, const char *reason, bool *record);
+/* Record the forced local change in fleet.json (c still open: its lock held). */
+void fleet_record(const struct xlb_ctl *c, const char *reason);
 
 /* stepped.c: --steps N --step-time D, taken out of argv: 0 or the exit status. */
 int rollout_opts(int *argc, char **argv, unsigned int *steps, long long *step_ms);
@@ -80,5 +88,27 @@ int rollout_started(const char *hist, const char *id);
 int rollout_await(const char *hist, const char *id, bool (*done)(const struct xlb_rollout *),
 		  struct xlb_rollout *r);
 void print_rollout(const struct xlb_rollout *r);
+
+
+/* storeopts.c: the fleet store's options (--store, --fleet, --store-file). */
+#define XLB_STORE_FILE_DEFAULT	"/etc/xlb/fleet.json"
+struct xlb_store;
+struct xlb_store_opts;
+struct store_args {
+	const char *urls, *fleet, *file;	/* NULL: not given */
+};
+/* Take the store options out of argv (*argc adjusted): 0 or the exit status. */
+int store_args_take(int *argc, char **argv, struct store_args *a);
+/* The client file (given, else the default when present), then the options; checked and
+ * opened: 0, or the exit status (said). */
+int store_args_open(const struct store_args *a, struct xlb_store_opts *o, struct xlb_store **s);
+/* "URL,URL" of o's endpoints into buf. */
+const char *store_endpoints(const struct xlb_store_opts *o, char *buf, size_t len);
+/* Say a store call's failure (what: the step), naming the endpoints when it could not be
+ * read: the exit status (1 for what the store holds or a lost race, else 2). */
+int store_failed(const struct xlb_store_opts *o, int err, const char *what);
+/* fleetview.c: xlb fleet status, xlb fleet history. */
+int do_fleet_status(int argc, char **argv);
+int do_fleet_history(int argc, char **argv);
 
 #endif

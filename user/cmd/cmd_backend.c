@@ -164,6 +164,7 @@ static int backend_edit(enum edit op, int argc, char **argv)
 	char reason[256], hist[sizeof(c.hist)], id[16];
 	unsigned int steps;
 	long long step_ms;
+	bool local = false;
 	int rc, err, n;
 
 	rc = rollout_opts(&argc, argv, &steps, &step_ms);
@@ -190,6 +191,10 @@ static int backend_edit(enum edit op, int argc, char **argv)
 		return usage_error("backend: needs SERVICE ADDR");
 	if ((rc = ctl_open(&c, false)))
 		return xlb_exit_for(rc);
+	if ((rc = fleet_guard(&c, o.force, o.reason, &local))) {
+		xlb_ctl_close(&c);
+		return rc;
+	}
 	err = xlb_config_copy(&cfg, &c.running);
 	if (!err)
 		err = edit_config(&cfg, op, argv[0], argv[1], n - 2, argv + 2, reason,
@@ -210,6 +215,8 @@ static int backend_edit(enum edit op, int argc, char **argv)
 				   "edited configuration", id, sizeof(id));
 	else
 		rc = run_change(&c, &o, "edited configuration");
+	if (!rc && local)
+		fleet_record(&c, o.reason);
 out:
 	snprintf(hist, sizeof(hist), "%s", c.hist);
 	xlb_config_free(&cfg);

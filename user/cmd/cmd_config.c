@@ -115,6 +115,7 @@ static int do_config_apply(int argc, char **argv)
 	char hist[sizeof(c.hist)], id[16];
 	unsigned int steps;
 	long long step_ms;
+	bool local = false;
 	int rc;
 
 	if (argc < 1 || argv[0][0] == '-')
@@ -132,6 +133,8 @@ static int do_config_apply(int argc, char **argv)
 		return xlb_exit_for(rc);
 	}
 	o.cfg = &cfg;
+	if ((rc = fleet_guard(&c, o.force, o.reason, &local)))
+		goto out;
 	if (!o.reason)
 		o.reason = argv[0];
 	if (steps)
@@ -139,6 +142,9 @@ static int do_config_apply(int argc, char **argv)
 				   sizeof(id));
 	else
 		rc = run_change(&c, &o, argv[0]);
+	if (!rc && local)
+		fleet_record(&c, o.reason);
+out:
 	snprintf(hist, sizeof(hist), "%s", c.hist);
 	xlb_ctl_close(&c);	/* a rollout: the daemon takes it from here, under the lock */
 	xlb_config_free(&cfg);
@@ -275,6 +281,7 @@ static int do_config_rollback(int argc, char **argv)
 	struct xlb_record target;
 	struct xlb_ctl c;
 	char reason[64];
+	bool local = false;
 	__u64 gen;
 	int rc, err;
 
@@ -282,6 +289,10 @@ static int do_config_rollback(int argc, char **argv)
 		return rc;
 	if ((rc = ctl_open_whole(&c, false)))
 		return xlb_exit_for(rc);
+	if ((rc = fleet_guard(&c, o.force, o.reason, &local))) {
+		xlb_ctl_close(&c);
+		return rc;
+	}
 	if (!gen && !(gen = xlb_history_before(c.hist, c.live_gen))) {
 		p_err("no earlier generation to roll back to (live: %llu)",
 		      (unsigned long long)c.live_gen);
@@ -310,6 +321,8 @@ static int do_config_rollback(int argc, char **argv)
 	o.reason = o.reason ?: reason;
 	o.prefer = &target.assign;
 	rc = run_change(&c, &o, "history record");
+	if (!rc && local)
+		fleet_record(&c, o.reason);
 out:
 	xlb_record_free(&target);
 	xlb_ctl_close(&c);

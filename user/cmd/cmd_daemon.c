@@ -1,10 +1,63 @@
 /* xlb daemon [--config FILE] [--metrics ADDR:PORT] [--metrics-file PATH] ... */
+#include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "cmd.h"
 #include "daemon.h"
 #include "loader.h"
 #include "log.h"
+#include "store.h"
+
+/* --store URL[,URL...] --fleet NAME --store-file FILE --node NAME: the fleet to follow. */
+static int store_opt(struct xlb_store_opts *so, const char **node, const char *a,
+		     const char *val, bool *given)
+{
+	int err = 0;
+
+	if (!strcmp(a, "--store"))
+		err = xlb_store_opts_parse_urls(so, val);
+	else if (!strcmp(a, "--store-file"))
+		err = xlb_store_opts_load_file(so, val);
+	else if (!strcmp(a, "--fleet")) {
+		if (!xlb_store_name_ok(val))
+			return usage_error("daemon: --fleet takes a name of [A-Za-z0-9_.-], "
+					   "not '%s'", val);
+		snprintf(so->fleet, sizeof(so->fleet), "%s", val);
+	} else if (!strcmp(a, "--node")) {
+		if (!xlb_store_name_ok(val))
+			return usage_error("daemon: --node takes a name of [A-Za-z0-9_.-], "
+					   "not '%s'", val);
+		*node = val;
+	} else {
+		return -1;
+	}
+	*given = true;
+	if (err) {
+		p_err("daemon: %s", xlb_errmsg());
+		return err == -EINVAL ? XLB_EXIT_REFUSED : xlb_exit_for(err);
+	}
+	return 0;
+}
+
+/* The fleet's options whole: a store, a fleet, a node, safe files; not with --config. */
+static int store_check(const struct xlb_daemon_opts *o, const struct xlb_store_opts *so)
+{
+	int err;
+
+	if (o->config)
+		return usage_error("daemon: --config and --store: a node that follows a fleet "
+				   "takes its configuration from the store");
+	if (!so->nr_endpoints || !so->fleet[0] || !o->node)
+		return usage_error("daemon: following a fleet takes --store URL[,URL...] (or "
+				   "--store-file FILE), --fleet NAME and --node NAME");
+	err = xlb_store_opts_check(so);
+	if (err) {
+		p_err("daemon: %s", xlb_errmsg());
+		return err == -EINVAL ? XLB_EXIT_REFUSED : xlb_exit_for(err);
+	}
+	return 0;
+}
 
 int do_daemon(int argc, char **argv)
 {
@@ -13,9 +66,11 @@ int do_daemon(int argc, char **argv)
 		.skew_threshold = 0.1, .skew_for_ms = 30000, .skew_window_ms = 60000,
 		.skew_min_flows = 100,
 	};
+	static struct xlb_store_opts so;
+	bool fleet = false;
 	char dev[IF_NAMESIZE];
 	unsigned int v;
-	int err;
+	int err, rc;
 
 	for (int i = 0; i < argc; i++) {
 		const char *a = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
@@ -27,6 +82,12 @@ int do_daemon(int argc, char **argv)
 		if (!val)
 			return usage_error("daemon: %s needs a value", a);
 		i++;
+		rc = store_opt(&so, &o.node, a, val, &fleet);
+		if (rc >= 0) {
+			if (rc)
+				return rc;
+			continue;
+		}
 		if (!strcmp(a, "--config"))
 			o.config = val;
 		else if (!strcmp(a, "--metrics"))
@@ -60,6 +121,9 @@ int do_daemon(int argc, char **argv)
 	if (o.nr_fleet_peers && !o.announce)
 		return usage_error("daemon: --fleet-peer is checked before announcing: it needs "
 				   "--announce");
+	if (fleet && (rc = store_check(&o, &so)))
+		return rc;
+	o.store = fleet ? &so : NULL;
 	err = xlb_resolve_dev(xlb_dev, dev, sizeof(dev));
 	if (err) {
 		p_err("%s", xlb_errmsg());

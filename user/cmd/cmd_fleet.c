@@ -1,16 +1,22 @@
 /*
- * xlb fleet check SOURCE...: do the nodes of a fleet agree?  Each SOURCE is a
- * node's metrics (http://HOST:PORT[/metrics], or a file the daemon writes
- * with --metrics-file).  Nodes agree when their configurations have the same
- * fingerprint and every service's live table sends every flow to the same
- * backend address (xlb_table_info); the ones that differ from the most
- * common answer are named.
+ * xlb fleet: the fleet's source of truth in the store (plan, apply, rollback
+ * here; status and history in fleetview.c), and check SOURCE..., a read-only
+ * audit of the nodes' data planes through their metrics.
+ *
+ * check: each SOURCE is a node's metrics (http://HOST:PORT[/metrics], or a
+ * file the daemon writes with --metrics-file).  Nodes agree when their
+ * configurations have the same fingerprint and every service's live table
+ * sends every flow to the same backend address (xlb_table_info); the ones
+ * that differ from the most common answer are named.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "change.h"
 #include "cmd.h"
 #include "fleet.h"
+#include "fleetstore.h"
 #include "log.h"
 
 #define FLEET_MAX_NODES		64
@@ -110,10 +116,334 @@ static int do_fleet_check(int argc, char **argv)
 	return unreadable ? XLB_EXIT_SYSTEM : differ ? XLB_EXIT_REFUSED : 0;
 }
 
+/* ---- plan, apply, rollback: the change path against the fleet's desired configuration ---- */
+
+/* What plan, apply and rollback read first: the store, desired, and its configuration. */
+struct fleet_change {
+	struct store_args args;
+	struct xlb_store_opts o;
+	struct xlb_store *s;
+	struct xlb_fleet_desired desired;
+	struct xlb_config old;		/* desired's configuration (empty when none) */
+	bool have_old;
+	char key[256];			/* config/FP of desired, for messages */
+};
+
+static void fleet_change_close(struct fleet_change *f)
+{
+	xlb_config_free(&f->old);
+	if (f->s)
+		xlb_store_close(f->s);
+	f->s = NULL;
+}
+
+/* Parse a file; prints every error.  0, or an exit status. */
+static int load_file(const char *file, struct xlb_config *cfg)
+{
+	struct xlb_diags d = { 0 };
+	int err = xlb_config_load(file, cfg, &d);
+
+	if (err) {
+		d.file = file;
+		print_diags(&d);
+		xlb_config_free(cfg);
+	}
+	xlb_diags_free(&d);
+	return err ? XLB_EXIT_REFUSED : 0;
+}
+
+/*
+ * Open the store, read desired and its configuration: 0 or the exit status
+ * (said).  force: a desired configuration that cannot be read is planned
+ * against nothing, with a warning, instead of refusing.
+ */
+static int fleet_change_open(struct fleet_change *f, bool force)
+{
+	struct xlb_diags d = { 0 };
+	int rc, err;
+
+	memset(&f->old, 0, sizeof(f->old));
+	f->have_old = false;
+	if ((rc = store_args_open(&f->args, &f->o, &f->s)))
+		return rc;
+	if ((err = xlb_fleet_read_desired(f->s, f->o.fleet, &f->desired)))
+		return store_failed(&f->o, err, "fleet desired record");
+	if (!f->desired.generation)
+		return 0;
+	xlb_fleet_key(f->key, sizeof(f->key), f->o.fleet, "config", f->desired.fingerprint);
+	err = xlb_fleet_read_config(f->s, f->o.fleet, &f->desired, &f->old, &d);
+	if (!err) {
+		f->have_old = true;
+		return 0;
+	}
+	if (d.count) {
+		d.file = f->key;
+		print_diags(&d);
+	}
+	xlb_diags_free(&d);
+	if (force && (err == -EINVAL || err == -ENOENT || err == -EKEYREJECTED)) {
+		pr_warn("the desired generation %llu cannot be read (%s); --force: planning "
+			"against nothing\n", (unsigned long long)f->desired.generation, xlb_errmsg());
+		return 0;
+	}
+	rc = store_failed(&f->o, err, "the fleet's desired configuration");
+	if (rc == XLB_EXIT_REFUSED)
+		p_err("nothing written: the fleet's desired generation %llu cannot be planned "
+		      "against (--force plans against nothing)",
+		      (unsigned long long)f->desired.generation);
+	return rc;
+}
+
+/* -j: a refusal is an error object with the plan, on stderr. */
+static void json_refusal(const struct xlb_plan *plan)
+{
+	json_t *e = json_pack("{s:s,s:o}", "error", "refused by the guards; nothing written "
+			      "(--force overrides)", "plan", xlb_plan_to_json(plan));
+
+	json_dumpf(e, stderr, JSON_COMPACT);
+	fputc('\n', stderr);
+	json_decref(e);
+}
+
+/* The decision's plan and verdict, when it does not go ahead: the exit status, or -1. */
+static int report_decision(const struct fleet_change *f, struct xlb_change_result *r,
+			   const char *what)
+{
+	if (r->planned && !xlb_json)
+		print_plan(&r->plan, stdout);
+	switch (r->outcome) {
+	case XLB_CHANGE_INVALID:
+		r->diags.file = what;
+		print_diags(&r->diags);
+		return XLB_EXIT_REFUSED;
+	case XLB_CHANGE_REFUSED:
+		if (xlb_json)
+			json_refusal(&r->plan);
+		else
+			p_err("refused by the guards; nothing written (--force overrides)");
+		return XLB_EXIT_REFUSED;
+	case XLB_CHANGE_UNCHANGED:
+		if (xlb_json)
+			json_emit(json_pack("{s:b,s:I,s:s,s:o}", "applied", 0, "generation",
+					    (json_int_t)f->desired.generation, "fingerprint",
+					    r->fingerprint, "plan", xlb_plan_to_json(&r->plan)));
+		else
+			printf("nothing to do: the fleet's generation %llu has this configuration\n",
+			       (unsigned long long)f->desired.generation);
+		return XLB_EXIT_OK;
+	case XLB_CHANGE_PLANNED:
+		return -1;
+	default:
+		p_err("%s", xlb_errmsg());
+		return xlb_change_exit(r);
+	}
+}
+
+/* Decide cfg against desired, then write it: the exit status. */
+static int fleet_write(struct fleet_change *f, const struct xlb_change *ch, const char *what)
+{
+	struct xlb_fleet_desired out;
+	struct xlb_change_result r;
+	int rc, err;
+
+	xlb_change_decide(f->have_old ? &f->old : NULL, ch, &r);
+	rc = report_decision(f, &r, what);
+	if (rc >= 0)
+		goto out;
+	err = xlb_fleet_write_desired(f->s, f->o.fleet, &f->desired, ch->cfg, ch->source,
+				      ch->reason, r.forced, &out);
+	if (err) {
+		rc = store_failed(&f->o, err, "nothing written");
+		goto out;
+	}
+	rc = XLB_EXIT_OK;
+	if (xlb_json) {
+		json_t *j = xlb_fleet_desired_to_json(&out);
+
+		json_object_set_new(j, "applied", json_true());
+		json_object_set_new(j, "plan", xlb_plan_to_json(&r.plan));
+		json_emit(j);
+		goto out;
+	}
+	if (r.forced)
+		pr_warn("guards overridden with --force (recorded in the fleet's history)\n");
+	printf("fleet %s: generation %llu is desired (fingerprint %s, replaces %llu); the nodes "
+	       "follow: xlb fleet status\n", f->o.fleet, (unsigned long long)out.generation,
+	       out.fingerprint, (unsigned long long)out.replaces);
+out:
+	xlb_change_result_free(&r);
+	return rc;
+}
+
+static int do_fleet_plan(int argc, char **argv)
+{
+	struct fleet_change f = { 0 };
+	struct xlb_change_result r;
+	struct xlb_config cfg;
+	json_t *j;
+	int rc;
+
+	if ((rc = store_args_take(&argc, argv, &f.args)))
+		return rc;
+	if (argc != 1)
+		return usage_error("fleet plan: takes FILE");
+	if ((rc = load_file(argv[0], &cfg)))
+		return rc;
+	if ((rc = fleet_change_open(&f, false)))
+		goto out;
+	xlb_change_decide(f.have_old ? &f.old : NULL,
+			  &(struct xlb_change){ .cfg = &cfg, .dry_run = true, .force = true }, &r);
+	if (r.outcome == XLB_CHANGE_PLANNED && xlb_json) {
+		j = xlb_plan_to_json(&r.plan);
+		json_object_set_new(j, "generation", json_integer(f.desired.generation));
+		json_object_set_new(j, "fingerprint", json_string(r.fingerprint));
+		json_emit(j);
+	} else if (r.outcome == XLB_CHANGE_PLANNED) {
+		printf("fleet %s: desired generation %llu%s%s%s, this file %s\n", f.o.fleet,
+		       (unsigned long long)f.desired.generation, f.have_old ? " (" : " (none)",
+		       f.have_old ? f.desired.fingerprint : "", f.have_old ? ")" : "",
+		       r.fingerprint);
+		print_plan(&r.plan, stdout);
+	}
+	rc = r.outcome == XLB_CHANGE_PLANNED ? (r.plan.refused ? XLB_EXIT_REFUSED : 0) :
+	     report_decision(&f, &r, argv[0]);
+	xlb_change_result_free(&r);
+out:
+	fleet_change_close(&f);
+	xlb_config_free(&cfg);
+	return rc;
+}
+
+/* --force and --reason TEXT of apply and rollback (from argv[first]). */
+static int fleet_change_opts(int argc, char **argv, int first, struct xlb_change *ch,
+			     const char *verb)
+{
+	for (int i = first; i < argc; i++) {
+		if (!strcmp(argv[i], "--force"))
+			ch->force = true;
+		else if (!strcmp(argv[i], "--reason") && i + 1 < argc)
+			ch->reason = argv[++i];
+		else
+			return usage_error("%s: unexpected '%s'", verb, argv[i]);
+	}
+	return 0;
+}
+
+static int do_fleet_apply(int argc, char **argv)
+{
+	struct xlb_change ch = { .source = "apply" };
+	struct fleet_change f = { 0 };
+	struct xlb_config cfg;
+	int rc;
+
+	if ((rc = store_args_take(&argc, argv, &f.args)))
+		return rc;
+	if (argc < 1 || argv[0][0] == '-')
+		return usage_error("fleet apply: takes FILE [--force] [--reason TEXT]");
+	if ((rc = fleet_change_opts(argc, argv, 1, &ch, "fleet apply")))
+		return rc;
+	if ((rc = load_file(argv[0], &cfg)))
+		return rc;
+	ch.cfg = &cfg;
+	ch.reason = ch.reason ?: argv[0];
+	rc = fleet_change_open(&f, ch.force) ?: fleet_write(&f, &ch, argv[0]);
+	fleet_change_close(&f);
+	xlb_config_free(&cfg);
+	return rc;
+}
+
+/* The history record of generation gen into *rec: 0 or the exit status (said). */
+static int find_record(struct fleet_change *f, __u64 gen, struct xlb_fleet_desired *rec)
+{
+	struct xlb_fleet_desired *recs;
+	size_t nr;
+	int err;
+
+	if ((err = xlb_fleet_read_history(f->s, f->o.fleet, &recs, &nr)))
+		return store_failed(&f->o, err, "fleet history");
+	for (size_t i = 0; i < nr; i++)
+		if (recs[i].generation == gen)
+			*rec = recs[i];
+	free(recs);
+	if (rec->generation == gen)
+		return 0;
+	p_err("fleet %s has no generation %llu in its history (see xlb fleet history)",
+	      f->o.fleet, (unsigned long long)gen);
+	return XLB_EXIT_REFUSED;
+}
+
+/* GEN of rollback [GEN] [--force] [--reason TEXT]: 0 for the one desired replaced. */
+static int fleet_rollback_args(int argc, char **argv, struct xlb_change *ch, __u64 *gen)
+{
+	int first = 0;
+
+	*gen = 0;
+	if (argc && argv[0][0] != '-') {
+		char *end;
+
+		errno = 0;
+		*gen = strtoull(argv[0], &end, 10);
+		if (errno || *end || !*gen || argv[0][0] == '+')
+			return usage_error("fleet rollback: GEN is a generation number, not '%s'",
+					   argv[0]);
+		first = 1;
+	}
+	return fleet_change_opts(argc, argv, first, ch, "fleet rollback");
+}
+
+static int do_fleet_rollback(int argc, char **argv)
+{
+	struct xlb_change ch = { .source = "rollback" };
+	struct xlb_fleet_desired target = { 0 };
+	struct fleet_change f = { 0 };
+	struct xlb_diags d = { 0 };
+	struct xlb_config cfg = { 0 };
+	char reason[64], key[256];
+	__u64 gen;
+	int rc, err;
+
+	if ((rc = store_args_take(&argc, argv, &f.args)) ||
+	    (rc = fleet_rollback_args(argc, argv, &ch, &gen)))
+		return rc;
+	if ((rc = fleet_change_open(&f, ch.force)))
+		goto out;
+	if (!f.desired.generation || (!gen && !f.desired.replaces)) {
+		p_err("fleet %s: %s: nothing to roll back to", f.o.fleet, !f.desired.generation ?
+		      "no desired configuration yet" : "the desired generation is the first");
+		rc = XLB_EXIT_REFUSED;
+		goto out;
+	}
+	gen = gen ?: f.desired.replaces;
+	if ((rc = find_record(&f, gen, &target)))
+		goto out;
+	xlb_fleet_key(key, sizeof(key), f.o.fleet, "config", target.fingerprint);
+	if ((err = xlb_fleet_read_config(f.s, f.o.fleet, &target, &cfg, &d))) {
+		d.file = key;
+		if (d.count)
+			print_diags(&d);
+		rc = store_failed(&f.o, err, "the configuration of the generation rolled back to");
+		goto out;
+	}
+	snprintf(reason, sizeof(reason), "rollback to generation %llu", (unsigned long long)gen);
+	ch.cfg = &cfg;
+	ch.reason = ch.reason ?: reason;
+	rc = fleet_write(&f, &ch, key);
+out:
+	xlb_diags_free(&d);
+	xlb_config_free(&cfg);
+	fleet_change_close(&f);
+	return rc;
+}
+
 int do_fleet(int argc, char **argv)
 {
 	static const struct cmd verbs[] = {
 		{ "check", do_fleet_check },
+		{ "plan", do_fleet_plan },
+		{ "apply", do_fleet_apply },
+		{ "rollback", do_fleet_rollback },
+		{ "status", do_fleet_status },
+		{ "history", do_fleet_history },
 		{ NULL, NULL },
 	};
 

@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 #include "cmd.h"
+#include "fleetfile.h"
 #include "ctl.h"
 #include "log.h"
 #include "node.h"
@@ -200,10 +201,37 @@ static int do_node_join(int argc, char **argv)
 	return rc;
 }
 
+/* The fleet this node follows, as fleet.json says. */
+static void print_fleet(json_t *f)
+{
+	json_t *ap = json_object_get(f, "applied"), *rf = json_object_get(f, "refused");
+	json_t *lc = json_object_get(f, "local_change");
+
+	if (json_object_get(f, "error")) {
+		printf("fleet: %s\n", json_string_value(json_object_get(f, "error")));
+		return;
+	}
+	printf("fleet %s, node %s: generation %lld applied (configuration %s)\n",
+	       json_string_value(json_object_get(f, "fleet")),
+	       json_string_value(json_object_get(f, "node")),
+	       (long long)json_integer_value(json_object_get(ap, "generation")),
+	       json_is_object(ap) ? json_string_value(json_object_get(ap, "fingerprint")) : "none");
+	if (json_is_object(rf))
+		printf("  REFUSED generation %lld: %s\n",
+		       (long long)json_integer_value(json_object_get(rf, "generation")),
+		       json_string_value(json_object_get(rf, "why")));
+	if (json_is_object(lc))
+		printf("  LOCAL CHANGE forced by %s at %s: %s\n",
+		       json_string_value(json_object_get(lc, "who")),
+		       json_string_value(json_object_get(lc, "when")),
+		       json_string_value(json_object_get(lc, "reason")));
+}
+
 static int do_node_status(int argc, char **argv)
 {
+	json_t *o, *v, *fleet = NULL;
 	struct xlb_ctl c;
-	json_t *o, *v;
+	char path[600];
 	size_t i;
 	int rc;
 
@@ -216,11 +244,17 @@ static int do_node_status(int argc, char **argv)
 	if (!o)
 		o = json_pack("{s:n}", "vips");
 	json_object_set_new(o, "daemon", json_boolean(xlb_daemon_running(c.ifname)));
+	xlb_fleetfile_path(c.hist, path, sizeof(path));
+	if (xlb_fleetfile_read(path, &fleet))
+		fleet = json_pack("{s:s}", "error", xlb_errmsg());
+	json_object_set_new(o, "fleet", fleet ? fleet : json_null());
 	xlb_ctl_close(&c);
 	if (xlb_json) {
 		json_emit(o);
 		return 0;
 	}
+	if (fleet)
+		print_fleet(fleet);
 	printf("daemon %s; %s; %s\n", json_is_true(json_object_get(o, "daemon")) ? "running" :
 	       "NOT RUNNING", json_is_true(json_object_get(o, "drained")) ? "DRAINED" :
 	       "not drained", json_is_true(json_object_get(o, "attached")) ? "attached" :

@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include "cmd.h"
+#include "ctl.h"
+#include "fleetfile.h"
 #include "change.h"
 #include "history.h"
 #include "loader.h"
@@ -184,4 +186,42 @@ int run_change(struct xlb_ctl *c, const struct xlb_change *ch, const char *what)
 	rc = report_change(c, &r, what);
 	xlb_change_result_free(&r);
 	return rc;
+}
+
+int fleet_guard(const struct xlb_ctl *c, bool force, const char *reason, bool *record)
+{
+	char path[600];
+	const char *name;
+	json_t *j;
+	int err;
+
+	*record = false;
+	xlb_fleetfile_path(c->hist, path, sizeof(path));
+	err = xlb_fleetfile_read(path, &j);
+	if (!err && !j)
+		return 0;
+	name = j ? json_string_value(json_object_get(j, "fleet")) : NULL;
+	if (!force || !reason || !reason[0]) {
+		p_err("this node follows fleet %s in the store: use xlb fleet apply|rollback (or "
+		      "--force --reason TEXT to change this node alone)%s%s", name ? name : "?",
+		      err ? "; " : "", err ? xlb_errmsg() : "");
+		json_decref(j);
+		return XLB_EXIT_REFUSED;
+	}
+	pr_warn("this node follows fleet %s in the store: changing it alone (forced: %s); "
+		"the change is recorded and shown as divergence until the fleet's next "
+		"generation\n", name ? name : "?", reason);
+	json_decref(j);
+	*record = true;
+	return 0;
+}
+
+void fleet_record(const struct xlb_ctl *c, const char *reason)
+{
+	char path[600];
+
+	xlb_fleetfile_path(c->hist, path, sizeof(path));
+	if (xlb_fleetfile_local_change(path, reason))
+		pr_warn("the change was applied but cannot be recorded as a local change: %s\n",
+			xlb_errmsg());
 }

@@ -16,6 +16,8 @@
 #define XLB_FLEET_MAX_PEERS	16	/* --fleet-peer URLs */
 #define XLB_METRICS_BACKLOG	64	/* the kernel's queue of connections not yet taken */
 
+struct xlb_store_opts;
+
 struct xlb_daemon_opts {
 	const char *ifname;
 	const char *state_root;
@@ -25,6 +27,8 @@ struct xlb_daemon_opts {
 	const char *announce;		/* BIRD control socket: VIPs announced by health */
 	const char *fleet_peers[XLB_FLEET_MAX_PEERS];	/* --fleet-peer: checked before joining */
 	__u32 nr_fleet_peers;
+	const struct xlb_store_opts *store;	/* --store: follow this fleet (NULL: none) */
+	const char *node;			/* --node: this node's name in the fleet */
 	double skew_threshold;		/* share points, 0..1 */
 	__u32 skew_for_ms, skew_window_ms;
 	__u64 skew_min_flows;

@@ -238,6 +238,7 @@ static void every_second(struct daemon *d)
 
 	rollout_tick(d);
 	notice_changes(d);
+	follow_second(d);
 	announce_tick(d);
 	if (ticks % 5 == 0)
 		release_moved(d);
@@ -265,7 +266,9 @@ int xlb_daemon_run(const struct xlb_daemon_opts *o)
 		goto out;
 	sync_running(&d);
 	reload(&d);
-	if (!d.generation && !o->config)
+	if ((rc = follow_start(&d)))
+		goto out;
+	if (!d.generation && !o->config && !o->store)
 		dlog(4, "no configuration is live on %s yet: nothing to check", o->ifname);
 	if (o->metrics_addr && !(mhd = start_metrics(&d, o->metrics_addr))) {
 		dlog(3, "cannot serve metrics on %s", o->metrics_addr);
@@ -284,6 +287,7 @@ int xlb_daemon_run(const struct xlb_daemon_opts *o)
 		now = now_ms();
 		run_checks(&d, now);
 		announce_poll(&d);
+		follow_poll(&d);
 		notice_generation(&d);
 		if (d.pending)
 			commit_health(&d, now);
@@ -298,6 +302,7 @@ int xlb_daemon_run(const struct xlb_daemon_opts *o)
 out:
 	if (mhd)
 		MHD_stop_daemon(mhd);
+	follow_stop(&d);
 	daemon_fini(&d);
 	return rc;
 }

@@ -212,6 +212,33 @@ static void daemon_counters(const struct xlb_metrics *m, FILE *f)
 	fprintf(f, "xlb_daemon_max_fds %u\n", m->max_fds);
 }
 
+/* One unlabelled gauge: its family and its value. */
+static void gauge(FILE *f, const char *name, const char *help, unsigned long long v)
+{
+	family(f, name, "gauge", help);
+	fprintf(f, "%s %llu\n", name, v);
+}
+
+static void fleet(const struct xlb_metrics *m, FILE *f)
+{
+	if (!m->has_fleet)
+		return;
+	gauge(f, "xlb_fleet_store_reachable", "1 while the fleet's store answers (0: fail "
+	      "static on the generation applied).", m->fleet_reachable);
+	gauge(f, "xlb_fleet_watch_revision", "The store's revision the watch of the desired "
+	      "record has seen.", m->fleet_watch_rev);
+	gauge(f, "xlb_fleet_desired_generation", "The fleet's desired generation as last "
+	      "read (0: none read).", m->fleet_desired);
+	gauge(f, "xlb_fleet_applied_generation", "The fleet generation this node runs "
+	      "(0: none).", m->fleet_applied);
+	gauge(f, "xlb_fleet_lease_age_seconds", "Seconds since the status record's lease "
+	      "was last granted or kept alive.", m->fleet_lease_age_s);
+	gauge(f, "xlb_fleet_local_change", "1 while a local change forced beside the fleet "
+	      "(--force --reason) runs on this node.", m->fleet_local_change);
+	gauge(f, "xlb_fleet_generation_refused", "1 while this node refuses the fleet's "
+	      "desired generation (its status record says why).", m->fleet_refused);
+}
+
 static void state(const struct xlb_metrics *m, FILE *f)
 {
 	if (!m->has_usage)
@@ -241,6 +268,7 @@ void xlb_metrics_render(const struct xlb_metrics *m, FILE *f)
 	data_plane(m, f);
 	daemon_counters(m, f);
 	rollouts(m, f);
+	fleet(m, f);
 	state(m, f);
 }
 

@@ -76,6 +76,9 @@ struct xlb_metrics {
 	__u32 announced;		/* VIPs announced now */
 	__u64 announce_changes;
 	__u32 open_fds, max_fds;
+	bool has_fleet;			/* --store: the fleet's figures below */
+	bool fleet_reachable, fleet_local_change, fleet_refused;
+	__u64 fleet_watch_rev, fleet_desired, fleet_applied, fleet_lease_age_s;
 	bool has_usage;			/* the history's figures below were read */
 	__u32 history_records;
 	__u64 history_bytes, state_free_bytes;

@@ -142,6 +142,14 @@ static int snapshot(struct daemon *d, struct xlb_metrics *m)
 	m->state_free_bytes = d->usage.free_bytes;
 	m->open_fds = d->open_fds;
 	m->max_fds = d->max_fds;
+	m->has_fleet = d->o->store != NULL;
+	m->fleet_reachable = d->fl.m.reachable;
+	m->fleet_watch_rev = d->fl.m.watch_rev;
+	m->fleet_desired = d->fl.m.desired;
+	m->fleet_applied = d->fl.m.applied;
+	m->fleet_lease_age_s = d->fl.m.lease_age_s;
+	m->fleet_local_change = d->fl.m.local_change;
+	m->fleet_refused = d->fl.m.refused;
 out:
 	pthread_mutex_unlock(&d->lock);
 	return err;

@@ -34,6 +34,9 @@
 #include <bpf/bpf.h>
 #include "daemon.h"
 #include "fleet.h"
+#include "fleetfile.h"
+#include "fleetstore.h"
+#include "store.h"
 #include "statuspage.h"
 #include "fsutil.h"
 #include "health.h"
@@ -114,6 +117,57 @@ struct drollout {
 					   it is unchanged and no rollout is active) */
 };
 
+/*
+ * Following the fleet in the store (--store, follow.c and followpub.c): the
+ * lease, the desired record and its watch, the generation applied or
+ * refused.  Every request is asynchronous, driven from the loop's turns.
+ */
+struct dfollow {
+	struct xlb_store *st;
+	/* the lease the status record lives under */
+	__s64 lease;
+	__s64 lease_ttl;
+	__u64 lease_kept_ms;		/* granted or kept alive last (monotonic) */
+	bool lease_busy;
+	__u64 lease_retry_ms;
+	/* the desired record: read with a range, then watched */
+	struct xlb_fleet_desired desired;
+	bool have_desired;		/* read since the daemon started */
+	__u64 desired_ms;		/* when its generation last changed (monotonic) */
+	bool need_range;		/* (re)read it, then watch from after its revision */
+	bool range_busy;
+	__u64 range_retry_ms;
+	__s64 watch_rev;		/* the next revision the watch must deliver */
+	bool watch_on;			/* a watch this daemon started is running */
+	__u64 watch_retry_ms;
+	/* the generation's body, and what became of it */
+	bool body_busy;
+	__u64 body_gen;			/* the generation whose body is asked for */
+	__u64 apply_retry_ms;
+	__u64 applied;			/* fleet generation this node runs (0: none) */
+	char applied_fp[17];
+	__u64 refused_gen;		/* the generation it could not apply (0: none) */
+	char refused_why[400];
+	bool refused_final;		/* invalid or guards: not tried again */
+	char error[300];		/* the last system or store error ("" none) */
+	json_t *local_change;		/* as fleet.json says (NULL none) */
+	bool clear_local;		/* a fleet generation was applied: fleet.json clears it */
+	bool file_dirty;		/* fleet.json must be written */
+	/* the store's reachability */
+	bool reachable;
+	bool ever_reached;
+	__s64 lost_since;		/* unix seconds, 0: not lost */
+	char lost_logged[300];		/* the failure said (once per loss) */
+	/* the status record */
+	bool dirty, put_busy;
+	__u64 published_ms;
+	/* for the metrics thread (under d->lock) */
+	struct {
+		bool reachable, local_change, refused;
+		__u64 watch_rev, desired, applied, lease_age_s;
+	} m;
+};
+
 struct daemon {
 	const struct xlb_daemon_opts *o;
 	pthread_mutex_t lock;		/* be[], svc[], counters: main vs metrics thread */
@@ -166,6 +220,7 @@ struct daemon {
 	bool reload_failed;		/* the last reload of --config was not applied */
 	__u64 rollouts_done, rollouts_back;
 	int daemon_lock;		/* held while it runs: the CLI sees a daemon */
+	struct dfollow fl;		/* --store: the fleet this node follows */
 };
 
 /* One log line per event, syslog priority prefix (journald reads it). */
@@ -181,6 +236,21 @@ void announce_stop(struct daemon *d);
 /* join.c */
 void fleet_tick(struct daemon *d, bool joining, const char *hist);
 void fleet_collect(struct daemon *d);
+
+/* follow.c: following the fleet in the store (with --store) */
+int follow_start(struct daemon *d);
+void follow_poll(struct daemon *d);
+void follow_second(struct daemon *d);
+void follow_stop(struct daemon *d);
+/* Why a VIP must not be announced for the fleet's sake ("" when it may). */
+void follow_announce_why(struct daemon *d, bool announced, char *why, size_t len);
+
+/* followpub.c: what the node says of it: the status record, fleet.json */
+void follow_publish(struct daemon *d);
+void follow_write_file(struct daemon *d, bool locked);
+void follow_read_file(struct daemon *d, bool at_start);
+void follow_base_fingerprint(struct daemon *d, char out[17]);
+char *follow_b64(const char *text, size_t len);
 
 /* child.c */
 int child_start(struct dchild *c, char *const argv[], void (*fn)(void *arg, int fd), void *arg,

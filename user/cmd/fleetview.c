@@ -1,0 +1,242 @@
+/*
+ * xlb fleet status and xlb fleet history: what the store says of the fleet.
+ * status exits 0 when at least one node is live and every live node runs
+ * the desired generation (its configuration, its hash key, no local change
+ * forced), 1 naming the ones that do not (or when the fleet has no desired
+ * configuration or no live node), 2 when the store cannot be read.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "cmd.h"
+#include "fleetstore.h"
+#include "log.h"
+
+static const char *str_of(json_t *o, const char *field)
+{
+	return json_string_value(json_object_get(o, field)) ?: "";
+}
+
+static const char *yes_no(json_t *o, const char *field)
+{
+	json_t *v = json_object_get(o, field);
+
+	return json_is_boolean(v) ? (json_is_true(v) ? "yes" : "no") : "?";
+}
+
+/* A problem of a node, appended to its "problems". */
+static void add_problem(json_t *problems, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+static void add_problem(json_t *problems, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	json_array_append_new(problems, json_string(msg));
+}
+
+/* What makes n differ from the desired record (problems), and whether it runs it. */
+static bool judge_node(json_t *n, const struct xlb_fleet_desired *d, json_t *problems)
+{
+	json_t *refused = json_object_get(n, "refused"), *local = json_object_get(n, "local_change");
+	__s64 gen = json_integer_value(json_object_get(n, "generation"));
+	const char *fp = str_of(n, "fingerprint"), *key = str_of(n, "hash_key_id");
+	bool ok = d->generation && gen == (__s64)d->generation;
+
+	if (!json_is_integer(json_object_get(n, "generation")))
+		add_problem(problems, "its record has no generation");
+	else if (gen < (__s64)d->generation)
+		add_problem(problems, "behind: runs generation %lld of %llu", (long long)gen,
+			    (unsigned long long)d->generation);
+	else if (gen > (__s64)d->generation)
+		add_problem(problems, "runs generation %lld, newer than the desired %llu",
+			    (long long)gen, (unsigned long long)d->generation);
+	if (ok && fp[0] && strcmp(fp, d->fingerprint)) {
+		add_problem(problems, "runs configuration %s, not the desired %s", fp,
+			    d->fingerprint);
+		ok = false;
+	}
+	if (ok && json_is_string(json_object_get(n, "hash_key_id")) && strcmp(key, d->hash_key_id)) {
+		add_problem(problems, "holds hash key id %s, the fleet's is %s", key[0] ? key :
+			    "(none)", d->hash_key_id[0] ? d->hash_key_id : "(none)");
+		ok = false;
+	}
+	if (json_is_object(refused))
+		add_problem(problems, "refused generation %lld: %s",
+			    (long long)json_integer_value(json_object_get(refused, "generation")),
+			    str_of(refused, "why"));
+	if (json_is_string(json_object_get(n, "error")))
+		add_problem(problems, "error: %s", str_of(n, "error"));
+	if (json_is_object(local)) {
+		add_problem(problems, "local change forced by %s at %s: %s", str_of(local, "who"),
+			    str_of(local, "when"), str_of(local, "reason"));
+		ok = false;
+	}
+	if (json_is_string(json_object_get(n, "store_lost_since")))
+		add_problem(problems, "store unreachable since %s", str_of(n, "store_lost_since"));
+	return ok;
+}
+
+static void print_node(json_t *n)
+{
+	json_t *age = json_object_get(n, "lease_age_ms"), *problems = json_object_get(n, "problems");
+	char agebuf[32] = "?", lag[24] = "?";
+
+	if (json_is_integer(age))
+		snprintf(agebuf, sizeof(agebuf), "%.1fs", json_integer_value(age) / 1000.0);
+	if (json_is_integer(json_object_get(n, "lag")))
+		snprintf(lag, sizeof(lag), "%lld",
+			 (long long)json_integer_value(json_object_get(n, "lag")));
+	printf("%-16s %-6lld %-4s %-9s %-8s %-10s ", str_of(n, "node"),
+	       (long long)json_integer_value(json_object_get(n, "generation")), lag, agebuf,
+	       yes_no(n, "attached"), yes_no(n, "announcing"));
+	if (!json_array_size(problems))
+		printf("-\n");
+	for (size_t i = 0; i < json_array_size(problems); i++)
+		printf("%s%s", json_string_value(json_array_get(problems, i)),
+		       i + 1 < json_array_size(problems) ? "; " : "\n");
+}
+
+/* Judge every node; the names of those that do not run the desired generation. */
+static json_t *judge_nodes(json_t *nodes, const struct xlb_fleet_desired *d)
+{
+	json_t *bad = json_array(), *n;
+	size_t i;
+
+	json_array_foreach(nodes, i, n) {
+		json_t *problems = json_array();
+		bool ok = judge_node(n, d, problems);
+
+		if (json_is_integer(json_object_get(n, "generation")))
+			json_object_set_new(n, "lag", json_integer((json_int_t)d->generation -
+				json_integer_value(json_object_get(n, "generation"))));
+		json_object_set_new(n, "problems", problems);
+		json_object_set_new(n, "runs_desired", json_boolean(ok));
+		if (!ok)
+			json_array_append_new(bad, json_string(str_of(n, "node")));
+	}
+	return bad;
+}
+
+static void print_status(const struct xlb_store_opts *o, const struct xlb_fleet_desired *d,
+			 json_t *nodes, json_t *bad)
+{
+	size_t i;
+	json_t *n;
+
+	if (d->generation)
+		printf("fleet %s: desired generation %llu (fingerprint %s, %s by %s at %s%s)\n",
+		       o->fleet, (unsigned long long)d->generation, d->fingerprint, d->source,
+		       d->who, d->when, d->forced ? ", FORCED" : "");
+	else
+		printf("fleet %s: no desired configuration yet (xlb fleet apply FILE)\n", o->fleet);
+	printf("%-16s %-6s %-4s %-9s %-8s %-10s %s\n", "node", "gen", "lag", "lease-age",
+	       "attached", "announcing", "problems");
+	json_array_foreach(nodes, i, n)
+		print_node(n);
+	if (!json_array_size(nodes))
+		printf("no node of fleet %s is live\n", o->fleet);
+	else if (!json_array_size(bad) && d->generation)
+		printf("all %zu live nodes run the desired generation %llu\n",
+		       json_array_size(nodes), (unsigned long long)d->generation);
+	else if (json_array_size(bad)) {
+		printf("%zu of %zu live nodes do not run the desired generation:",
+		       json_array_size(bad), json_array_size(nodes));
+		json_array_foreach(bad, i, n)
+			printf("%s %s", i ? "," : "", json_string_value(n));
+		printf("\n");
+	}
+}
+
+int do_fleet_status(int argc, char **argv)
+{
+	struct xlb_fleet_desired d;
+	struct store_args a;
+	struct xlb_store_opts o;
+	struct xlb_store *s;
+	json_t *nodes = NULL, *bad;
+	int rc, err;
+
+	if ((rc = store_args_take(&argc, argv, &a)))
+		return rc;
+	if (argc)
+		return usage_error("fleet status: takes no arguments but the store's");
+	if ((rc = store_args_open(&a, &o, &s)))
+		return rc;
+	err = xlb_fleet_read_desired(s, o.fleet, &d);
+	if (err) {
+		rc = store_failed(&o, err, "fleet desired record");
+		goto out;
+	}
+	if ((err = xlb_fleet_read_nodes(s, o.fleet, &nodes))) {
+		rc = store_failed(&o, err, "fleet nodes");
+		goto out;
+	}
+	bad = judge_nodes(nodes, &d);
+	rc = d.generation && json_array_size(nodes) && !json_array_size(bad) ? 0 : XLB_EXIT_REFUSED;
+	if (xlb_json)
+		json_emit(json_pack("{s:s,s:s,s:o,s:o,s:o,s:b}", "fleet", o.fleet, "store",
+				    xlb_store_endpoint(s), "desired", d.generation ?
+				    xlb_fleet_desired_to_json(&d) : json_null(), "nodes",
+				    json_incref(nodes), "not_running_desired", json_incref(bad),
+				    "converged", rc == 0));
+	else
+		print_status(&o, &d, nodes, bad);
+	json_decref(bad);
+out:
+	json_decref(nodes);
+	xlb_store_close(s);
+	return rc;
+}
+
+int do_fleet_history(int argc, char **argv)
+{
+	struct xlb_fleet_desired d, *recs = NULL;
+	struct store_args a;
+	struct xlb_store_opts o;
+	struct xlb_store *s;
+	json_t *arr;
+	size_t nr = 0;
+	int rc, err;
+
+	if ((rc = store_args_take(&argc, argv, &a)))
+		return rc;
+	if (argc)
+		return usage_error("fleet history: takes no arguments but the store's");
+	if ((rc = store_args_open(&a, &o, &s)))
+		return rc;
+	if ((err = xlb_fleet_read_desired(s, o.fleet, &d)) ||
+	    (err = xlb_fleet_read_history(s, o.fleet, &recs, &nr))) {
+		rc = store_failed(&o, err, "fleet history");
+		goto out;
+	}
+	arr = json_array();
+	if (!xlb_json)
+		printf("%-5s %-7s %-20s %-12s %-8s %-16s %s\n", "gen", "desired", "when", "who",
+		       "source", "fingerprint", "reason");
+	for (size_t i = 0; i < nr; i++) {
+		const struct xlb_fleet_desired *r = &recs[i];
+		json_t *j = xlb_fleet_desired_to_json(r);
+
+		json_object_set_new(j, "desired", json_boolean(r->generation == d.generation));
+		json_array_append_new(arr, j);
+		if (!xlb_json)
+			printf("%-5llu %-7s %-20s %-12s %-8s %-16s %s%s\n",
+			       (unsigned long long)r->generation, r->generation == d.generation ?
+			       "*" : "", r->when, r->who, r->source, r->fingerprint,
+			       r->forced ? "[FORCED] " : "", r->reason);
+	}
+	if (xlb_json)
+		json_emit(arr);
+	else
+		json_decref(arr);
+out:
+	free(recs);
+	xlb_store_close(s);
+	return rc;
+}

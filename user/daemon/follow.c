@@ -1,0 +1,571 @@
+/*
+ * Following the fleet in the store (xlb daemon --store ... --fleet F --node N).
+ * Every request is asynchronous (store.h): started here, completed by
+ * xlb_store_async_poll() on the loop's turns; nothing waits on the store.
+ *
+ *   lease     granted (FOLLOW_TTL s), kept alive every TTL/3, granted again
+ *             when lost; the status record lives under it (followpub.c)
+ *   desired   read with a range; watched from the revision after the one read
+ *             (a compacted or broken watch, or a store that was lost: read
+ *             again, then watched again), so no generation is missed
+ *   apply     each new generation's body config/FP is read, parsed and
+ *             validated here again, its fingerprint and hash key id checked,
+ *             then applied through the one change path (source "fleet"); a
+ *             generation it cannot apply is refused with why and the node
+ *             stays on what it runs
+ *
+ * Fail static: a store that cannot be reached changes nothing the node runs
+ * or announces; it is marked (store_lost_since) and the node catches up when
+ * the store answers again.
+ */
+#define _GNU_SOURCE
+#include "state.h"
+
+#define FOLLOW_TTL		10	/* seconds: the lease of the status record */
+#define FOLLOW_RETRY_MS		1000	/* a failed request is tried again after */
+#define FOLLOW_FAILED_RETRY_MS	10000	/* a generation that failed for a system error */
+#define FOLLOW_GRACE_MS		10000	/* an announced VIP waits for a new generation */
+
+static void set_reachable(struct daemon *d, bool ok, const char *what)
+{
+	struct dfollow *f = &d->fl;
+
+	if (ok) {
+		if (!f->reachable && f->ever_reached && f->lost_since)
+			dlog(5, "fleet: the store answers again (%s); catching up",
+			     xlb_store_endpoint(f->st));
+		else if (!f->ever_reached)
+			dlog(6, "fleet: the store answers (%s)", xlb_store_endpoint(f->st));
+		f->dirty |= !f->reachable || f->lost_since;
+		f->reachable = f->ever_reached = true;
+		f->lost_since = 0;
+		f->lost_logged[0] = '\0';
+		return;
+	}
+	if (f->reachable || !f->lost_since) {
+		f->lost_since = time(NULL);
+		f->dirty = true;
+	}
+	f->reachable = false;
+	if (strcmp(f->lost_logged, xlb_errmsg())) {
+		snprintf(f->lost_logged, sizeof(f->lost_logged), "%s", xlb_errmsg());
+		dlog(3, "fleet: the store cannot be reached (%s: %s); %s", what, f->lost_logged,
+		     f->applied ? "forwarding and announcing go on with the generation applied "
+		     "(fail static)" : "not announcing until the desired generation is read and "
+		     "applied");
+	}
+	/* what the watch says may be stale now: read desired again once it answers */
+	if (f->watch_on) {
+		xlb_store_watch_stop(f->st);
+		f->watch_on = false;
+	}
+	f->need_range = true;
+}
+
+/* ---- the lease ------------------------------------------------------------------- */
+
+static void lease_done(void *ctx, int err, json_t *answer)
+{
+	struct daemon *d = ctx;
+	struct dfollow *f = &d->fl;
+	json_t *r = json_object_get(answer, "result") ?: answer;
+	__s64 id, ttl;
+
+	f->lease_busy = false;
+	if (err) {
+		f->lease_retry_ms = now_ms() + FOLLOW_RETRY_MS;
+		return set_reachable(d, false, "lease");
+	}
+	set_reachable(d, true, "lease");
+	id = xlb_store_i64(r, "ID");
+	ttl = xlb_store_i64(r, "TTL");
+	if (ttl <= 0 || !id) {
+		if (f->lease)
+			dlog(4, "fleet: lease %llx expired (the store was not reached for %lld s): "
+			     "granting another", (unsigned long long)f->lease, (long long)f->lease_ttl);
+		f->lease = 0;
+		return;
+	}
+	if (!f->lease) {
+		f->dirty = true;	/* a new lease: publish under it at once */
+		dlog(6, "fleet: lease %llx granted, %lld s", (unsigned long long)id, (long long)ttl);
+	}
+	f->lease = id;
+	f->lease_ttl = ttl;
+	f->lease_kept_ms = now_ms();
+}
+
+static void lease_tick(struct daemon *d)
+{
+	struct dfollow *f = &d->fl;
+	const char *path;
+	json_t *body;
+
+	if (f->lease_busy || now_ms() < f->lease_retry_ms)
+		return;
+	if (!f->lease) {
+		path = "/v3/lease/grant";
+		body = json_pack("{s:i}", "TTL", FOLLOW_TTL);
+	} else if (now_ms() - f->lease_kept_ms >= (__u64)f->lease_ttl * 1000 / 3) {
+		path = "/v3/lease/keepalive";
+		body = json_pack("{s:I}", "ID", (json_int_t)f->lease);
+	} else {
+		return;
+	}
+	f->lease_busy = !xlb_store_async_post(f->st, path, body, lease_done, d);
+	if (!f->lease_busy)
+		f->lease_retry_ms = now_ms() + FOLLOW_RETRY_MS;
+	json_decref(body);
+}
+
+/* ---- the desired record ------------------------------------------------------ */
+
+/* A range or watch body for key (base64 as the gateway wants it). */
+static json_t *key_body(const char *key)
+{
+	char *k = follow_b64(key, strlen(key));
+	json_t *j = k ? json_pack("{s:s}", "key", k) : NULL;
+
+	free(k);
+	return j;
+}
+
+/* A desired record as the store holds it (kv: key, value, mod_revision). */
+static void take_desired(struct daemon *d, json_t *kv)
+{
+	struct dfollow *f = &d->fl;
+	struct xlb_fleet_desired nd = { 0 };
+	size_t len = 0;
+	char *v = xlb_store_b64(kv, "value", &len);
+	json_t *j = v ? json_loadb(v, len, 0, NULL) : NULL;
+	__s64 rev = xlb_store_i64(kv, "mod_revision");
+
+	free(v);
+	if (!j || xlb_fleet_desired_from_json(j, &nd)) {
+		snprintf(f->error, sizeof(f->error), "the desired record at revision %lld is not "
+			 "one (%s): the node stays on generation %llu", (long long)rev,
+			 j ? xlb_errmsg() : "not JSON", (unsigned long long)f->applied);
+		dlog(3, "fleet: %s", f->error);
+		f->dirty = true;
+		json_decref(j);
+		return;
+	}
+	json_decref(j);
+	nd.mod_rev = rev;
+	if (nd.generation != f->desired.generation)
+		f->desired_ms = now_ms();
+	if (nd.generation != f->desired.generation || !f->have_desired)
+		dlog(5, "fleet: desired generation %llu (configuration %s) by %s, %s: %s",
+		     (unsigned long long)nd.generation, nd.fingerprint, nd.who, nd.source,
+		     nd.reason);
+	f->desired = nd;
+	f->have_desired = true;
+	f->dirty = true;
+}
+
+static void range_done(void *ctx, int err, json_t *answer)
+{
+	struct daemon *d = ctx;
+	struct dfollow *f = &d->fl;
+	json_t *kvs = json_object_get(answer, "kvs");
+
+	f->range_busy = false;
+	if (err) {
+		f->range_retry_ms = now_ms() + FOLLOW_RETRY_MS;
+		return set_reachable(d, false, "reading desired");
+	}
+	set_reachable(d, true, "reading desired");
+	if (json_array_size(kvs)) {
+		take_desired(d, json_array_get(kvs, 0));
+	} else {
+		if (!f->have_desired || f->desired.generation)
+			dlog(4, "fleet: %s has no desired generation yet (xlb fleet apply)",
+			     d->o->store->fleet);
+		memset(&f->desired, 0, sizeof(f->desired));
+		f->have_desired = true;
+	}
+	f->need_range = false;
+	f->watch_rev = xlb_store_i64(json_object_get(answer, "header"), "revision") + 1;
+	f->watch_retry_ms = 0;
+}
+
+static void range_tick(struct daemon *d)
+{
+	struct dfollow *f = &d->fl;
+	char key[256];
+	json_t *body;
+
+	if (!f->need_range || f->range_busy || now_ms() < f->range_retry_ms)
+		return;
+	xlb_fleet_key(key, sizeof(key), d->o->store->fleet, "desired", NULL);
+	body = key_body(key);
+	f->range_busy = body && !xlb_store_async_post(f->st, "/v3/kv/range", body, range_done, d);
+	if (!f->range_busy)
+		f->range_retry_ms = now_ms() + FOLLOW_RETRY_MS;
+	json_decref(body);
+}
+
+static void watch_event(void *ctx, json_t *res)
+{
+	struct daemon *d = ctx;
+	struct dfollow *f = &d->fl;
+	__s64 compacted = xlb_store_i64(res, "compact_revision");
+	json_t *ev;
+	size_t i;
+
+	if (compacted > 0 || json_is_true(json_object_get(res, "canceled"))) {
+		dlog(4, "fleet: the watch from revision %lld ended (%s): reading desired again",
+		     (long long)f->watch_rev, compacted > 0 ? "compacted" : "canceled by the store");
+		f->need_range = true;
+		f->watch_retry_ms = UINT64_MAX;	/* the range starts it again */
+		return;
+	}
+	json_array_foreach(json_object_get(res, "events"), i, ev) {
+		json_t *kv = json_object_get(ev, "kv");
+		const char *type = json_string_value(json_object_get(ev, "type"));
+		__s64 rev = xlb_store_i64(kv, "mod_revision");
+
+		if (type && !strcmp(type, "DELETE"))
+			dlog(4, "fleet: the desired record was deleted (revision %lld): the node "
+			     "stays on generation %llu", (long long)rev, (unsigned long long)f->applied);
+		else
+			take_desired(d, kv);
+		if (rev >= f->watch_rev)
+			f->watch_rev = rev + 1;
+	}
+}
+
+static void watch_end(void *ctx, int err, json_t *answer)
+{
+	struct daemon *d = ctx;
+	struct dfollow *f = &d->fl;
+
+	(void)answer;
+	if (!f->watch_on)
+		return;
+	f->watch_on = false;
+	if (f->watch_retry_ms != UINT64_MAX)
+		f->watch_retry_ms = now_ms() + FOLLOW_RETRY_MS;
+	if (err)
+		set_reachable(d, false, "watching desired");
+}
+
+static void watch_tick(struct daemon *d)
+{
+	struct dfollow *f = &d->fl;
+	char key[256];
+
+	if (f->watch_on && f->need_range) {	/* compacted: read first */
+		xlb_store_watch_stop(f->st);
+		f->watch_on = false;
+	}
+	if (f->watch_on || f->need_range || !f->have_desired || now_ms() < f->watch_retry_ms)
+		return;
+	xlb_fleet_key(key, sizeof(key), d->o->store->fleet, "desired", NULL);
+	f->watch_on = !xlb_store_watch_start(f->st, key, false, f->watch_rev, watch_event,
+					     watch_end, d);
+	if (!f->watch_on)
+		f->watch_retry_ms = now_ms() + FOLLOW_RETRY_MS;
+}
+
+/* ---- applying a generation ----------------------------------------------------- */
+
+static void refuse(struct daemon *d, __u64 gen, bool final, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+/* gen cannot be applied: said, recorded (status, fleet.json); the node stays. */
+static void refuse(struct daemon *d, __u64 gen, bool final, const char *fmt, ...)
+{
+	struct dfollow *f = &d->fl;
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(f->refused_why, sizeof(f->refused_why), fmt, ap);
+	va_end(ap);
+	f->refused_gen = gen;
+	f->refused_final = final;
+	if (!final)
+		f->apply_retry_ms = now_ms() + FOLLOW_FAILED_RETRY_MS;
+	dlog(3, "fleet: generation %llu refused: %s; staying on generation %llu%s",
+	     (unsigned long long)gen, f->refused_why, (unsigned long long)f->applied,
+	     final ? "" : " (tried again in 10 s)");
+	f->dirty = f->file_dirty = true;
+}
+
+/* The change's outcome: applied, or refused with why. */
+static void applied_or_refused(struct daemon *d, __u64 gen, const struct xlb_change_result *r)
+{
+	struct dfollow *f = &d->fl;
+	char why[400] = "";
+
+	switch (r->outcome) {
+	case XLB_CHANGE_APPLIED:
+	case XLB_CHANGE_UNCHANGED:
+		dlog(5, "fleet: generation %llu applied (configuration %s)%s",
+		     (unsigned long long)gen, f->desired.fingerprint,
+		     r->outcome == XLB_CHANGE_UNCHANGED ? ": it ran already" : "");
+		f->applied = gen;
+		snprintf(f->applied_fp, sizeof(f->applied_fp), "%s", f->desired.fingerprint);
+		f->refused_gen = 0;
+		f->refused_why[0] = f->error[0] = '\0';
+		f->clear_local = true;
+		f->dirty = f->file_dirty = true;
+		return;
+	case XLB_CHANGE_INVALID:
+		for (__u32 i = 0; i < r->diags.count && strlen(why) < sizeof(why) - 1; i++)
+			snprintf(why + strlen(why), sizeof(why) - strlen(why), "%s%s: %s",
+				 i ? "; " : "", r->diags.items[i].path, r->diags.items[i].msg);
+		return refuse(d, gen, true, "invalid on this node: %s", why);
+	case XLB_CHANGE_REFUSED:
+		for (__u32 i = 0; i < r->plan.nr; i++)
+			for (__u32 j = 0; j < r->plan.svcs[i].nr_why; j++)
+				snprintf(why + strlen(why), sizeof(why) - strlen(why), "%sservice %s "
+					 "%s", why[0] ? "; " : "", r->plan.svcs[i].name,
+					 r->plan.svcs[i].why[j]);
+		return refuse(d, gen, true, "refused by the guards on this node: %s", why);
+	default:
+		return refuse(d, gen, false, "cannot apply it: %s", xlb_errmsg());
+	}
+}
+
+/* cfg (validated) through the one change path, the health verdicts laid over it. */
+static void apply_generation(struct daemon *d, struct xlb_config *cfg, __u64 gen)
+{
+	struct dfollow *f = &d->fl;
+	struct xlb_change_result r;
+	struct xlb_ctl c;
+	char reason[400];
+	int err = xlb_ctl_try_open_lost_ok(d->o->ifname, d->o->state_root, &c);
+
+	if (err == -EWOULDBLOCK) {	/* a CLI holds the interface: the next turns */
+		f->apply_retry_ms = now_ms() + 200;
+		return;
+	}
+	if (err)
+		return refuse(d, gen, false, "%s", xlb_errmsg());
+	pthread_mutex_lock(&d->lock);
+	overlay(d, cfg);
+	pthread_mutex_unlock(&d->lock);
+	snprintf(reason, sizeof(reason), "fleet %s generation %llu (%s by %s: %s)",
+		 d->o->store->fleet, (unsigned long long)gen, f->desired.source, f->desired.who,
+		 f->desired.reason);
+	xlb_change(&c, &(struct xlb_change){ .cfg = cfg, .source = "fleet", .reason = reason,
+					     .force = f->desired.forced }, &r);
+	applied_or_refused(d, gen, &r);
+	if (f->file_dirty)	/* under the interface's lock, held here */
+		follow_write_file(d, true);
+	xlb_change_result_free(&r);
+	xlb_ctl_close(&c);
+	sync_running(d);
+}
+
+/* The body's text as a configuration of this generation, or refused with why. */
+static int parse_body(struct daemon *d, const char *text, size_t len, struct xlb_config *cfg)
+{
+	const struct xlb_fleet_desired *want = &d->fl.desired;
+	struct xlb_diags diags = { .file = "the store" };
+	json_t *j = json_loadb(text, len, 0, NULL);
+	char fp[17], id[17], why[300] = "";
+	int err;
+
+	err = !j ? -EINVAL : xlb_config_from_json(j, cfg, &diags) ?:
+	      xlb_config_validate(cfg, &diags);
+	json_decref(j);
+	for (__u32 i = 0; i < diags.count && strlen(why) < sizeof(why) - 1; i++)
+		snprintf(why + strlen(why), sizeof(why) - strlen(why), "%s%s: %s", i ? "; " : "",
+			 diags.items[i].path, diags.items[i].msg);
+	xlb_diags_free(&diags);
+	if (err) {
+		refuse(d, want->generation, true, "its configuration %s is not valid: %s",
+		       want->fingerprint, j ? why : "not JSON");
+		return err;
+	}
+	xlb_config_fingerprint(cfg, fp);
+	xlb_hash_key_id(&cfg->hash_key, id);
+	if (strcmp(id, want->hash_key_id))
+		refuse(d, want->generation, true, "hash key id mismatch: this node's key (%s) "
+		       "has id %s, the fleet's record says %s", cfg->hash_key_file[0] ?
+		       cfg->hash_key_file : "none", id[0] ? id : "none",
+		       want->hash_key_id[0] ? want->hash_key_id : "none");
+	else if (strcmp(fp, want->fingerprint))
+		refuse(d, want->generation, true, "config/%s read here has fingerprint %s: "
+		       "not the record's", want->fingerprint, fp);
+	else
+		return 0;
+	xlb_config_free(cfg);
+	return -EINVAL;
+}
+
+static void body_done(void *ctx, int err, json_t *answer)
+{
+	struct daemon *d = ctx;
+	struct dfollow *f = &d->fl;
+	json_t *kvs = json_object_get(answer, "kvs");
+	struct xlb_config cfg;
+	size_t len = 0;
+	char *text;
+
+	f->body_busy = false;
+	if (err) {
+		f->apply_retry_ms = now_ms() + FOLLOW_RETRY_MS;
+		return set_reachable(d, false, "reading a configuration");
+	}
+	set_reachable(d, true, "reading a configuration");
+	if (f->body_gen != f->desired.generation)
+		return;		/* a newer generation came meanwhile: its body next */
+	if (!json_array_size(kvs))
+		return refuse(d, f->body_gen, true, "config/%s is not in the store",
+			      f->desired.fingerprint);
+	text = xlb_store_b64(json_array_get(kvs, 0), "value", &len);
+	if (!text)
+		return refuse(d, f->body_gen, true, "config/%s is not base64 text",
+			      f->desired.fingerprint);
+	err = parse_body(d, text, len, &cfg);
+	free(text);
+	if (err)
+		return;
+	apply_generation(d, &cfg, f->body_gen);
+	xlb_config_free(&cfg);
+}
+
+/* A new desired generation: resynced when the node runs it already, else its body read. */
+static void apply_tick(struct daemon *d)
+{
+	struct dfollow *f = &d->fl;
+	__u64 gen = f->desired.generation;
+	char key[256], fp[17], name[24];
+	json_t *body;
+
+	if (!f->have_desired || !gen || f->body_busy || gen == f->applied ||
+	    (gen == f->refused_gen && f->refused_final) || now_ms() < f->apply_retry_ms)
+		return;
+	follow_base_fingerprint(d, fp);
+	if (!strcmp(fp, f->desired.fingerprint)) {
+		dlog(5, "fleet: this node runs generation %llu's configuration %s already: "
+		     "recorded as applied, nothing re-applied", (unsigned long long)gen, fp);
+		f->applied = gen;
+		snprintf(f->applied_fp, sizeof(f->applied_fp), "%s", fp);
+		f->refused_gen = 0;
+		f->refused_why[0] = '\0';
+		f->dirty = f->file_dirty = true;
+		return;
+	}
+	snprintf(name, sizeof(name), "%s", f->desired.fingerprint);
+	xlb_fleet_key(key, sizeof(key), d->o->store->fleet, "config", name);
+	body = key_body(key);
+	f->body_gen = gen;
+	f->body_busy = body && !xlb_store_async_post(f->st, "/v3/kv/range", body, body_done, d);
+	if (!f->body_busy)
+		f->apply_retry_ms = now_ms() + FOLLOW_RETRY_MS;
+	json_decref(body);
+}
+
+/* ---- the job ------------------------------------------------------------------- */
+
+int follow_start(struct daemon *d)
+{
+	struct dfollow *f = &d->fl;
+
+	if (!d->o->store)
+		return 0;
+	if (xlb_store_open(&f->st, d->o->store)) {
+		dlog(3, "fleet: %s", xlb_errmsg());
+		return XLB_EXIT_SYSTEM;
+	}
+	f->need_range = true;
+	follow_read_file(d, true);
+	f->file_dirty = true;
+	dlog(6, "fleet: node %s follows fleet %s in the store (%u endpoints)", d->o->node,
+	     d->o->store->fleet, d->o->store->nr_endpoints);
+	return 0;
+}
+
+/* Every turn of the loop: the store's I/O, then what the answers call for. */
+void follow_poll(struct daemon *d)
+{
+	if (!d->fl.st)
+		return;
+	xlb_store_async_poll(d->fl.st);
+	lease_tick(d);
+	range_tick(d);
+	watch_tick(d);
+	apply_tick(d);
+	follow_publish(d);
+}
+
+/* Once a second: fleet.json (a forced local change, what is to be written), metrics. */
+void follow_second(struct daemon *d)
+{
+	struct dfollow *f = &d->fl;
+
+	if (!f->st)
+		return;
+	follow_read_file(d, false);
+	if (f->file_dirty)
+		follow_write_file(d, false);
+	pthread_mutex_lock(&d->lock);
+	f->m.reachable = f->reachable;
+	f->m.watch_rev = f->watch_rev > 0 ? f->watch_rev - 1 : 0;
+	f->m.desired = f->desired.generation;
+	f->m.applied = f->applied;
+	f->m.lease_age_s = f->lease_kept_ms ? (now_ms() - f->lease_kept_ms) / 1000 : 0;
+	f->m.local_change = f->local_change != NULL;
+	f->m.refused = f->refused_gen && f->refused_gen == f->desired.generation;
+	pthread_mutex_unlock(&d->lock);
+}
+
+/* Stopping: the lease revoked (the status goes with it), within half a second. */
+void follow_stop(struct daemon *d)
+{
+	struct dfollow *f = &d->fl;
+	json_t *body;
+	__u64 end = now_ms() + 500;
+
+	if (!f->st)
+		return;
+	xlb_store_watch_stop(f->st);
+	xlb_store_async_cancel_all(f->st);
+	if (f->lease && (body = json_pack("{s:I}", "ID", (json_int_t)f->lease))) {
+		f->lease_busy = !xlb_store_async_post(f->st, "/v3/lease/revoke", body, lease_done, d);
+		json_decref(body);
+		while (f->lease_busy && now_ms() < end && xlb_store_async_poll(f->st) > 0)
+			usleep(10000);
+	}
+	xlb_store_close(f->st);
+	f->st = NULL;
+	json_decref(f->local_change);
+	f->local_change = NULL;
+}
+
+/*
+ * Announced only while the generation applied is the desired one and the hash
+ * key is the fleet's.  A VIP announced already keeps FOLLOW_GRACE_MS for a new
+ * generation to be applied (reading and applying it takes a moment; a refusal
+ * withdraws at once), so an apply does not withdraw the fleet's VIPs.
+ */
+void follow_announce_why(struct daemon *d, bool announced, char *why, size_t len)
+{
+	struct dfollow *f = &d->fl;
+	char id[17];
+
+	why[0] = '\0';
+	if (!d->o->store)
+		return;
+	if (!f->have_desired)
+		snprintf(why, len, "the fleet's desired generation is not read yet (%s)",
+			 f->lost_since ? "the store cannot be reached" : "reading it");
+	else if (!f->desired.generation)
+		snprintf(why, len, "fleet %s has no desired generation yet", d->o->store->fleet);
+	else if (f->applied != f->desired.generation && (!announced ||
+		 f->refused_gen == f->desired.generation ||
+		 now_ms() - f->desired_ms > FOLLOW_GRACE_MS))
+		snprintf(why, len, "fleet generation %llu %s", (unsigned long long)f->desired.generation,
+			 f->refused_gen == f->desired.generation ? "was refused here" :
+			 "not applied yet");
+	if (why[0])
+		return;
+	xlb_hash_key_id(&d->running.hash_key, id);
+	if (strcmp(id, f->desired.hash_key_id))
+		snprintf(why, len, "this node's hash key id is %s, the fleet's %s", id[0] ? id : "none",
+			 f->desired.hash_key_id[0] ? f->desired.hash_key_id : "none");
+}

@@ -1,0 +1,282 @@
+/*
+ * What a node that follows a fleet says of itself: its status record
+ * nodes/NODE in the store, under its lease (the JSON form fleetstore.h
+ * documents), put on every change and every FOLLOW_PUBLISH_MS besides; and
+ * fleet.json in its state directory (fleetfile.h), which the CLI reads to
+ * refuse local changes and writes to record a forced one.
+ */
+#define _GNU_SOURCE
+#include "state.h"
+
+#define FOLLOW_PUBLISH_MS	3000
+
+char *follow_b64(const char *text, size_t len)
+{
+	static const char abc[] =
+		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	const unsigned char *s = (const unsigned char *)text;
+	char *out = malloc(4 * ((len + 2) / 3) + 1), *o = out;
+
+	if (!out)
+		return NULL;
+	for (size_t i = 0; i < len; i += 3) {
+		__u32 v = (__u32)s[i] << 16 | (i + 1 < len ? (__u32)s[i + 1] << 8 : 0) |
+			  (i + 2 < len ? s[i + 2] : 0);
+
+		*o++ = abc[v >> 18 & 63];
+		*o++ = abc[v >> 12 & 63];
+		*o++ = i + 1 < len ? abc[v >> 6 & 63] : '=';
+		*o++ = i + 2 < len ? abc[v & 63] : '=';
+	}
+	*o = '\0';
+	return out;
+}
+
+/*
+ * The fingerprint of the base configuration: the running one without the
+ * health verdicts laid over it (the backends the daemon holds down are the
+ * configuration's active ones), so it is the fleet's when the node runs it.
+ */
+void follow_base_fingerprint(struct daemon *d, char out[17])
+{
+	struct xlb_config base;
+
+	out[0] = '\0';
+	pthread_mutex_lock(&d->lock);
+	if (!d->running_gen || xlb_config_copy(&base, &d->running)) {
+		pthread_mutex_unlock(&d->lock);
+		return;
+	}
+	for (__u32 s = 0; s < base.nr_services; s++) {
+		struct xlb_service_conf *sc = &base.services[s];
+
+		for (__u32 j = 0; j < sc->nr_backends; j++) {
+			struct xlb_backend_conf *b = &sc->backends[j];
+			struct dbackend *db = find_be(d, sc->name, &b->addr, b->family);
+
+			if (db && db->health_down && b->state == XLB_BACKEND_DOWN)
+				b->state = XLB_BACKEND_ACTIVE;
+		}
+	}
+	pthread_mutex_unlock(&d->lock);
+	xlb_config_fingerprint(&base, out);
+	xlb_config_free(&base);
+}
+
+static json_t *iso_or_null(__s64 unix_s)
+{
+	char buf[32];
+	time_t t = unix_s;
+	struct tm tm;
+
+	if (!unix_s)
+		return json_null();
+	gmtime_r(&t, &tm);
+	strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	return json_string(buf);
+}
+
+/* tables {service: fingerprint}, health {up, down}, under d->lock. */
+static void running_parts(struct daemon *d, json_t *o)
+{
+	json_t *tables = json_object();
+	__u32 up = 0, down = 0;
+
+	pthread_mutex_lock(&d->lock);
+	for (__u32 t = 0; t < d->nr_tables; t++)
+		json_object_set_new(tables, d->tables[t].name, json_string(d->tables[t].fp));
+	for (__u32 i = 0; i < d->nr_be; i++) {
+		bool dn = d->be[i].health_down || (d->be[i].checked && !d->be[i].h.up);
+
+		down += d->be[i].present && dn;
+		up += d->be[i].present && !dn;
+	}
+	json_object_set_new(o, "announcing", json_boolean(d->announced > 0));
+	pthread_mutex_unlock(&d->lock);
+	json_object_set_new(o, "tables", tables);
+	json_object_set_new(o, "health", json_pack("{s:i,s:i}", "up", up, "down", down));
+}
+
+static bool is_attached(struct daemon *d)
+{
+	char pin[256], path[300];
+
+	if (xlb_pin_dir(d->o->ifname, pin, sizeof(pin)))
+		return false;
+	snprintf(path, sizeof(path), "%s/link", pin);
+	return xlb_pinned_link(path, if_nametoindex(d->o->ifname)) == XLB_LINK_LIVE;
+}
+
+/* The status record, in the form fleetstore.h documents. */
+static json_t *status_json(struct daemon *d)
+{
+	struct dfollow *f = &d->fl;
+	char fp[17], id[17], now[32];
+	json_t *o;
+
+	follow_base_fingerprint(d, fp);
+	pthread_mutex_lock(&d->lock);
+	xlb_hash_key_id(&d->running.hash_key, id);
+	pthread_mutex_unlock(&d->lock);
+	xlb_fleet_now_iso(now, sizeof(now));
+	o = json_pack("{s:s,s:I,s:s,s:s,s:b}", "node", d->o->node, "generation",
+		      (json_int_t)f->applied, "fingerprint", fp, "hash_key_id", id, "attached",
+		      is_attached(d));
+	if (!o)
+		return NULL;
+	running_parts(d, o);
+	json_object_set_new(o, "refused", f->refused_gen ? json_pack("{s:I,s:s}", "generation",
+				(json_int_t)f->refused_gen, "why", f->refused_why) : json_null());
+	json_object_set_new(o, "error", f->error[0] ? json_string(f->error) : json_null());
+	json_object_set_new(o, "local_change", f->local_change ? json_incref(f->local_change) :
+			    json_null());
+	json_object_set_new(o, "store_lost_since", iso_or_null(f->lost_since));
+	json_object_set_new(o, "updated", json_string(now));
+	json_object_set_new(o, "lease_ttl", json_integer(f->lease_ttl));
+	return o;
+}
+
+static void put_done(void *ctx, int err, json_t *answer)
+{
+	struct daemon *d = ctx;
+
+	(void)answer;
+	d->fl.put_busy = false;
+	if (err) {
+		d->fl.dirty = true;	/* published again once the store answers */
+		dlog(7, "fleet: cannot publish the status: %s", xlb_errmsg());
+	}
+}
+
+/* On every change and every FOLLOW_PUBLISH_MS: nodes/NODE under the lease. */
+void follow_publish(struct daemon *d)
+{
+	struct dfollow *f = &d->fl;
+	char key[256], *k, *v, *text;
+	json_t *st, *body;
+
+	if (!f->lease || f->put_busy || (!f->dirty && now_ms() - f->published_ms < FOLLOW_PUBLISH_MS))
+		return;
+	st = status_json(d);
+	text = st ? json_dumps(st, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+	json_decref(st);
+	xlb_fleet_key(key, sizeof(key), d->o->store->fleet, "nodes", d->o->node);
+	k = follow_b64(key, strlen(key));
+	v = text ? follow_b64(text, strlen(text)) : NULL;
+	body = k && v ? json_pack("{s:s,s:s,s:I}", "key", k, "value", v, "lease",
+				  (json_int_t)f->lease) : NULL;
+	f->put_busy = body && !xlb_store_async_post(f->st, "/v3/kv/put", body, put_done, d);
+	if (f->put_busy) {
+		f->dirty = false;
+		f->published_ms = now_ms();
+	}
+	json_decref(body);
+	free(k);
+	free(v);
+	free(text);
+}
+
+/* fleet.json's path for this interface. */
+static void file_path(struct daemon *d, char *out, size_t len)
+{
+	char hist[512];
+
+	if (xlb_history_dir(d->o->state_root, d->o->ifname, hist, sizeof(hist)))
+		snprintf(hist, sizeof(hist), "%s/%s/history", d->o->state_root, d->o->ifname);
+	xlb_fleetfile_path(hist, out, len);
+}
+
+/*
+ * Read fleet.json: a forced local change the CLI recorded (published at
+ * once); at start also the generation the node applied, kept when the node
+ * still runs it (or runs a forced local change made over it).
+ */
+void follow_read_file(struct daemon *d, bool at_start)
+{
+	struct dfollow *f = &d->fl;
+	char path[600], fp[17];
+	json_t *j, *lc, *ap;
+
+	file_path(d, path, sizeof(path));
+	if (xlb_fleetfile_read(path, &j) || !j)
+		return;
+	lc = json_object_get(j, "local_change");
+	lc = json_is_object(lc) ? lc : NULL;
+	if (!f->clear_local && !json_equal(lc, f->local_change) && (lc || f->local_change)) {
+		if (lc)
+			dlog(4, "fleet: a local change was forced on this node by %s: %s",
+			     json_string_value(json_object_get(lc, "who")),
+			     json_string_value(json_object_get(lc, "reason")));
+		json_decref(f->local_change);
+		f->local_change = json_incref(lc);
+		f->dirty = true;
+	}
+	ap = json_object_get(j, "applied");
+	follow_base_fingerprint(d, fp);
+	if (at_start && json_is_object(ap) && (lc || !strcmp(fp, json_string_value(
+			json_object_get(ap, "fingerprint")) ?: ""))) {
+		f->applied = json_integer_value(json_object_get(ap, "generation"));
+		snprintf(f->applied_fp, sizeof(f->applied_fp), "%s",
+			 json_string_value(json_object_get(ap, "fingerprint")) ?: "");
+	}
+	json_decref(j);
+}
+
+static json_t *file_json(struct daemon *d)
+{
+	struct dfollow *f = &d->fl;
+	json_t *eps = json_array(), *o;
+	char now[32];
+
+	for (unsigned int i = 0; i < d->o->store->nr_endpoints; i++)
+		json_array_append_new(eps, json_string(d->o->store->endpoints[i]));
+	xlb_fleet_now_iso(now, sizeof(now));
+	o = json_pack("{s:s,s:s,s:o,s:s}", "fleet", d->o->store->fleet, "node", d->o->node,
+		      "store", eps, "updated", now);
+	if (!o)
+		return NULL;
+	json_object_set_new(o, "applied", f->applied ? json_pack("{s:I,s:s}", "generation",
+			    (json_int_t)f->applied, "fingerprint", f->applied_fp) : json_null());
+	json_object_set_new(o, "refused", f->refused_gen ? json_pack("{s:I,s:s}", "generation",
+			    (json_int_t)f->refused_gen, "why", f->refused_why) : json_null());
+	return o;
+}
+
+/*
+ * Write fleet.json under the interface's lock: held by the caller (locked,
+ * the apply), else taken without waiting (busy: the next second).  A local
+ * change the CLI recorded stays, unless a fleet generation was applied since.
+ */
+void follow_write_file(struct daemon *d, bool locked)
+{
+	struct dfollow *f = &d->fl;
+	int lock = locked ? -1 : xlb_trylock_dev(d->o->ifname);
+	char path[600];
+	json_t *o;
+
+	if (!locked && lock < 0)
+		return;		/* a CLI holds it: the next second */
+	if (!f->clear_local)
+		follow_read_file(d, false);
+	o = file_json(d);
+	if (o)
+		json_object_set_new(o, "local_change", f->local_change && !f->clear_local ?
+				    json_incref(f->local_change) : json_null());
+	file_path(d, path, sizeof(path));
+	if (o && !xlb_fleetfile_write(path, o)) {
+		f->file_dirty = false;
+		if (f->clear_local && f->local_change) {
+			dlog(5, "fleet: the local change is over: the node runs the fleet's "
+			     "generation %llu", (unsigned long long)f->applied);
+			json_decref(f->local_change);
+			f->local_change = NULL;
+			f->dirty = true;
+		}
+		f->clear_local = false;
+	} else {
+		dlog(3, "fleet: cannot write %s: %s", path, o ? xlb_errmsg() : "out of memory");
+	}
+	json_decref(o);
+	if (lock >= 0)
+		close(lock);
+}

@@ -1,0 +1,416 @@
+/* The fleet's keyspace in the store: bodies, the desired record, history, nodes (fleetstore.h). */
+#define _GNU_SOURCE	/* strptime, timegm */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include "fleetstore.h"
+#include "log.h"
+
+#define HISTORY_DIGITS	20
+
+void xlb_fleet_key(char *buf, size_t len, const char *fleet, const char *what, const char *name)
+{
+	snprintf(buf, len, XLB_FLEET_PREFIX "%s/%s%s%s", fleet, what, name ? "/" : "",
+		 name ?: "");
+}
+
+static void history_key(char *buf, size_t len, const char *fleet, __u64 gen)
+{
+	char name[HISTORY_DIGITS + 1];
+
+	snprintf(name, sizeof(name), "%0*llu", HISTORY_DIGITS, (unsigned long long)gen);
+	xlb_fleet_key(buf, len, fleet, "history", name);
+}
+
+static bool is_fingerprint(const char *s, bool empty_ok)
+{
+	size_t n = strspn(s, "0123456789abcdef");
+
+	return (empty_ok && !*s) || (n == 16 && !s[16]);
+}
+
+/* A string field into buf (at most len - 1 bytes): false when it is not one. */
+static bool get_text(json_t *j, const char *field, char *buf, size_t len)
+{
+	json_t *v = json_object_get(j, field);
+
+	if (!json_is_string(v) || json_string_length(v) >= len)
+		return false;
+	snprintf(buf, len, "%s", json_string_value(v));
+	return true;
+}
+
+static bool get_gen(json_t *j, const char *field, bool zero_ok, __u64 *out)
+{
+	json_t *v = json_object_get(j, field);
+
+	if (!json_is_integer(v) || json_integer_value(v) < (zero_ok ? 0 : 1))
+		return false;
+	*out = json_integer_value(v);
+	return true;
+}
+
+int xlb_fleet_desired_from_json(json_t *j, struct xlb_fleet_desired *d)
+{
+	memset(d, 0, sizeof(*d));
+	if (!json_is_object(j))
+		return xlb_errf(-EINVAL, "not a JSON object");
+	if (!get_gen(j, "generation", false, &d->generation))
+		return xlb_errf(-EINVAL, "\"generation\": a number from 1 is expected");
+	if (!get_text(j, "fingerprint", d->fingerprint, sizeof(d->fingerprint)) ||
+	    !is_fingerprint(d->fingerprint, false))
+		return xlb_errf(-EINVAL, "\"fingerprint\": 16 hex digits are expected");
+	if (!get_text(j, "hash_key_id", d->hash_key_id, sizeof(d->hash_key_id)) ||
+	    !is_fingerprint(d->hash_key_id, true))
+		return xlb_errf(-EINVAL, "\"hash_key_id\": 16 hex digits or \"\" are expected");
+	if (!get_text(j, "who", d->who, sizeof(d->who)) ||
+	    !get_text(j, "when", d->when, sizeof(d->when)) ||
+	    !get_text(j, "reason", d->reason, sizeof(d->reason)) ||
+	    !get_text(j, "source", d->source, sizeof(d->source)))
+		return xlb_errf(-EINVAL, "\"who\", \"when\", \"reason\" and \"source\" are "
+				"expected as strings");
+	if (!json_is_boolean(json_object_get(j, "forced")))
+		return xlb_errf(-EINVAL, "\"forced\": true or false is expected");
+	d->forced = json_is_true(json_object_get(j, "forced"));
+	if (!get_gen(j, "replaces", true, &d->replaces) || d->replaces >= d->generation)
+		return xlb_errf(-EINVAL, "\"replaces\": a generation below %llu is expected",
+				(unsigned long long)d->generation);
+	return 0;
+}
+
+json_t *xlb_fleet_desired_to_json(const struct xlb_fleet_desired *d)
+{
+	return json_pack("{s:I,s:s,s:s,s:s,s:s,s:s,s:s,s:b,s:I}",
+			 "generation", (json_int_t)d->generation, "fingerprint", d->fingerprint,
+			 "hash_key_id", d->hash_key_id, "who", d->who, "when", d->when,
+			 "reason", d->reason, "source", d->source, "forced", d->forced,
+			 "replaces", (json_int_t)d->replaces);
+}
+
+/* A record's text (the value at key) into d; -EINVAL naming the key. */
+static int parse_record(const struct xlb_kv *kv, struct xlb_fleet_desired *d)
+{
+	json_error_t jerr;
+	json_t *j = json_loadb(kv->value, kv->value_len, JSON_REJECT_DUPLICATES, &jerr);
+	int err;
+
+	if (!j)
+		return xlb_errf(-EINVAL, "%s in the store is not JSON: %s", kv->key, jerr.text);
+	err = xlb_fleet_desired_from_json(j, d);
+	json_decref(j);
+	if (err)
+		return xlb_errf(err, "%s in the store is not a desired record: %s", kv->key,
+				xlb_errmsg());
+	d->mod_rev = kv->mod_rev;
+	return 0;
+}
+
+int xlb_fleet_read_desired(struct xlb_store *s, const char *fleet, struct xlb_fleet_desired *d)
+{
+	struct xlb_kvs kvs = { 0 };
+	char key[256];
+	int err;
+
+	memset(d, 0, sizeof(*d));
+	xlb_fleet_key(key, sizeof(key), fleet, "desired", NULL);
+	err = xlb_store_get(s, key, false, &kvs);
+	if (err)
+		return err;
+	err = kvs.nr ? parse_record(&kvs.kv[0], d) : 0;
+	xlb_kvs_free(&kvs);
+	return err;
+}
+
+/* The hash key the body's file names, on this host, checked against the record's id. */
+static int body_key(struct xlb_config *cfg, const struct xlb_fleet_desired *d,
+		    const char *key, struct xlb_diags *diags)
+{
+	char msg[256], id[17];
+
+	if (cfg->hash_key_file[0] &&
+	    xlb_hash_key_read(cfg->hash_key_file, &cfg->hash_key, msg, sizeof(msg))) {
+		xlb_diag_add(diags, "hash_key_file", "%s", msg);
+		return xlb_errf(-EINVAL, "%s: the hash key it names cannot be read on this host",
+				key);
+	}
+	xlb_hash_key_id(&cfg->hash_key, id);
+	if (strcmp(id, d->hash_key_id))
+		return xlb_errf(-EKEYREJECTED, "%s: the hash key on this host (%s) has id %s, "
+				"the fleet's generation %llu wants %s: this host holds another key",
+				key, cfg->hash_key_file[0] ? cfg->hash_key_file : "none",
+				id[0] ? id : "(none)", (unsigned long long)d->generation,
+				d->hash_key_id[0] ? d->hash_key_id : "(none)");
+	xlb_config_seed(cfg);
+	return 0;
+}
+
+/* Parse, key, validate and fingerprint a body read from key. */
+static int parse_body(const struct xlb_kv *kv, const struct xlb_fleet_desired *d,
+		      struct xlb_config *cfg, struct xlb_diags *diags)
+{
+	json_error_t jerr;
+	char fp[17];
+	json_t *j;
+	int err;
+
+	if (kv->value_len > XLB_CONFIG_MAX_BYTES)
+		return xlb_errf(-EINVAL, "%s: %zu bytes, more than any configuration", kv->key,
+				kv->value_len);
+	j = json_loadb(kv->value, kv->value_len, JSON_REJECT_DUPLICATES, &jerr);
+	if (!j) {
+		xlb_diag_add(diags, "", "line %d, column %d: %s", jerr.line, jerr.column,
+			     jerr.text);
+		return xlb_errf(-EINVAL, "%s in the store is not JSON", kv->key);
+	}
+	err = xlb_config_from_json(j, cfg, diags);
+	json_decref(j);
+	if (err)
+		return xlb_errf(-EINVAL, "%s in the store is not a configuration", kv->key);
+	err = body_key(cfg, d, kv->key, diags);
+	if (err)
+		return err;
+	if (xlb_config_validate(cfg, diags))
+		return xlb_errf(-EINVAL, "%s in the store is not a valid configuration", kv->key);
+	xlb_config_fingerprint(cfg, fp);
+	if (strcmp(fp, d->fingerprint))
+		return xlb_errf(-EINVAL, "%s in the store has fingerprint %s, not %s: the body "
+				"was altered", kv->key, fp, d->fingerprint);
+	return 0;
+}
+
+int xlb_fleet_read_config(struct xlb_store *s, const char *fleet,
+			  const struct xlb_fleet_desired *d, struct xlb_config *cfg,
+			  struct xlb_diags *diags)
+{
+	struct xlb_kvs kvs = { 0 };
+	char key[256];
+	int err;
+
+	memset(cfg, 0, sizeof(*cfg));
+	if (!is_fingerprint(d->fingerprint, false))
+		return xlb_errf(-EINVAL, "\"%s\" is not a fingerprint", d->fingerprint);
+	xlb_fleet_key(key, sizeof(key), fleet, "config", d->fingerprint);
+	err = xlb_store_get(s, key, false, &kvs);
+	if (err)
+		return err;
+	if (!kvs.nr)
+		err = xlb_errf(-ENOENT, "%s: no such body in the store (generation %llu names "
+			       "it)", key, (unsigned long long)d->generation);
+	else
+		err = parse_body(&kvs.kv[0], d, cfg, diags);
+	xlb_kvs_free(&kvs);
+	if (err)
+		xlb_config_free(cfg);
+	return err;
+}
+
+int xlb_fleet_read_history(struct xlb_store *s, const char *fleet,
+			   struct xlb_fleet_desired **recs, size_t *nr)
+{
+	struct xlb_kvs kvs = { 0 };
+	char key[256];
+	int err;
+
+	*recs = NULL;
+	*nr = 0;
+	xlb_fleet_key(key, sizeof(key), fleet, "history", "");
+	err = xlb_store_get(s, key, true, &kvs);
+	if (err)
+		return err;
+	*recs = calloc(kvs.nr ?: 1, sizeof(**recs));
+	if (!*recs) {
+		xlb_kvs_free(&kvs);
+		return xlb_errf(-ENOMEM, "out of memory");
+	}
+	/* keys are zero-padded: the store's key order is the generations' */
+	for (size_t i = 0; i < kvs.nr && !err; i++)
+		err = parse_record(&kvs.kv[i], &(*recs)[i]);
+	*nr = err ? 0 : kvs.nr;
+	xlb_kvs_free(&kvs);
+	if (err) {
+		free(*recs);
+		*recs = NULL;
+		return err;
+	}
+	return 0;
+}
+
+/* config/FP = body when absent; -EINVAL when a different body is there already. */
+static int put_body(struct xlb_store *s, const char *key, const char *body)
+{
+	struct xlb_cmp cmp = { .key = key, .target = XLB_CMP_VERSION, .result = XLB_CMP_EQUAL };
+	struct xlb_op put = { .type = XLB_OP_PUT, .key = key, .value = body };
+	struct xlb_op get = { .type = XLB_OP_GET, .key = key };
+	struct xlb_txn_result r = { 0 };
+	int err;
+
+	err = xlb_store_txn(s, &cmp, 1, &put, 1, &get, 1, &r);
+	if (err)
+		return err;
+	if (!r.succeeded && (r.nr_gets != 1 || r.gets[0].nr != 1 ||
+			     strcmp(r.gets[0].kv[0].value, body)))
+		err = xlb_errf(-EINVAL, "%s in the store is not this configuration's body: it was "
+			       "altered (delete it with etcdctl to write it again)", key);
+	xlb_txn_result_free(&r);
+	return err;
+}
+
+/* The record that replaces prev with the configuration of fingerprint fp. */
+static void new_record(struct xlb_fleet_desired *out, const struct xlb_fleet_desired *prev,
+		       const struct xlb_config *cfg, const char *fp, const char *source,
+		       const char *reason, bool forced)
+{
+	time_t now = time(NULL);
+
+	memset(out, 0, sizeof(*out));
+	out->generation = prev->generation + 1;
+	out->replaces = prev->generation;
+	snprintf(out->fingerprint, sizeof(out->fingerprint), "%s", fp);
+	xlb_hash_key_id(&cfg->hash_key, out->hash_key_id);
+	snprintf(out->who, sizeof(out->who), "%s", xlb_who());
+	strftime(out->when, sizeof(out->when), "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
+	snprintf(out->reason, sizeof(out->reason), "%s", reason ?: "");
+	snprintf(out->source, sizeof(out->source), "%s", source);
+	out->forced = forced;
+}
+
+/* Why the conditional write did not take: the record that won, or an inconsistent keyspace. */
+static int lost_race(const struct xlb_txn_result *r, const struct xlb_fleet_desired *prev,
+		     const char *hkey)
+{
+	struct xlb_fleet_desired now = { 0 };
+
+	if (r->nr_gets == 1 && r->gets[0].nr == 1 && !parse_record(&r->gets[0].kv[0], &now) &&
+	    now.mod_rev != prev->mod_rev)
+		return xlb_errf(-ESTALE, "the fleet's desired configuration changed meanwhile "
+				"(generation %llu by %s): plan again",
+				(unsigned long long)now.generation, now.who);
+	if (r->nr_gets == 1 && !r->gets[0].nr && prev->mod_rev)
+		return xlb_errf(-ESTALE, "the fleet's desired configuration was deleted meanwhile: "
+				"plan again");
+	return xlb_errf(-EEXIST, "%s exists while the desired record is generation %llu: the "
+			"fleet's keyspace is inconsistent (see xlb fleet history)", hkey,
+			(unsigned long long)prev->generation);
+}
+
+/* desired and history/GEN in one transaction, conditioned on prev's mod revision. */
+static int put_desired(struct xlb_store *s, const char *fleet,
+		       const struct xlb_fleet_desired *prev, struct xlb_fleet_desired *out)
+{
+	char dkey[256], hkey[256], *text;
+	json_t *j = xlb_fleet_desired_to_json(out);
+	struct xlb_cmp cmp[2] = {
+		{ .key = dkey, .target = prev->mod_rev ? XLB_CMP_MOD : XLB_CMP_VERSION,
+		  .result = XLB_CMP_EQUAL, .number = prev->mod_rev },
+		{ .key = hkey, .target = XLB_CMP_VERSION, .result = XLB_CMP_EQUAL },
+	};
+	struct xlb_op ok[2] = { { .type = XLB_OP_PUT, .key = dkey },
+				{ .type = XLB_OP_PUT, .key = hkey } };
+	struct xlb_op fail = { .type = XLB_OP_GET, .key = dkey };
+	struct xlb_txn_result r = { 0 };
+	int err;
+
+	text = j ? json_dumps(j, JSON_COMPACT) : NULL;
+	json_decref(j);
+	if (!text)
+		return xlb_errf(-ENOMEM, "out of memory");
+	xlb_fleet_key(dkey, sizeof(dkey), fleet, "desired", NULL);
+	history_key(hkey, sizeof(hkey), fleet, out->generation);
+	ok[0].value = ok[1].value = text;
+	err = xlb_store_txn(s, cmp, 2, ok, 2, &fail, 1, &r);
+	free(text);
+	if (err)
+		return err;
+	if (r.succeeded)
+		out->mod_rev = r.revision;
+	else
+		err = lost_race(&r, prev, hkey);
+	xlb_txn_result_free(&r);
+	return err;
+}
+
+int xlb_fleet_write_desired(struct xlb_store *s, const char *fleet,
+			    const struct xlb_fleet_desired *prev, const struct xlb_config *cfg,
+			    const char *source, const char *reason, bool forced,
+			    struct xlb_fleet_desired *out)
+{
+	json_t *j = xlb_config_to_json(cfg);
+	char fp[17], key[256], *body;
+	int err;
+
+	body = j ? json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+	json_decref(j);
+	if (!body)
+		return xlb_errf(-ENOMEM, "out of memory");
+	xlb_config_fingerprint(cfg, fp);
+	xlb_fleet_key(key, sizeof(key), fleet, "config", fp);
+	new_record(out, prev, cfg, fp, source, reason, forced);
+	err = put_body(s, key, body);
+	free(body);
+	return err ?: put_desired(s, fleet, prev, out);
+}
+
+/* Milliseconds since the epoch of "updated": a number (seconds or milliseconds) or RFC 3339 UTC. */
+static long long updated_ms(json_t *v)
+{
+	struct tm tm = { 0 };
+	const char *s, *end;
+	long long ms;
+
+	if (json_is_number(v)) {
+		double t = json_number_value(v);
+
+		return t > 1e11 ? (long long)t : (long long)(t * 1000);
+	}
+	s = json_string_value(v);
+	if (!s || !(end = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm)))
+		return -1;
+	ms = (long long)timegm(&tm) * 1000;
+	if (*end == '.') {	/* milliseconds: the first three digits of the fraction */
+		int digits = 0, frac = 0;
+
+		for (const char *p = end + 1; digits < 3 && *p >= '0' && *p <= '9'; p++, digits++)
+			frac = frac * 10 + (*p - '0');
+		for (; digits < 3; digits++)
+			frac *= 10;
+		ms += frac;
+	}
+	return ms;
+}
+
+int xlb_fleet_read_nodes(struct xlb_store *s, const char *fleet, json_t **nodes)
+{
+	struct xlb_kvs kvs = { 0 };
+	struct timespec now;
+	char key[256];
+	int err;
+
+	*nodes = NULL;
+	xlb_fleet_key(key, sizeof(key), fleet, "nodes", "");
+	err = xlb_store_get(s, key, true, &kvs);
+	if (err)
+		return err;
+	clock_gettime(CLOCK_REALTIME, &now);
+	*nodes = json_array();
+	for (size_t i = 0; i < kvs.nr; i++) {
+		json_t *o = json_loadb(kvs.kv[i].value, kvs.kv[i].value_len, 0, NULL);
+		long long at;
+
+		if (!json_is_object(o)) {
+			json_decref(o);
+			o = json_pack("{s:s,s:s}", "node", kvs.kv[i].key + strlen(key),
+				      "error", "its status record is not a JSON object");
+		}
+		if (!json_is_string(json_object_get(o, "node")))
+			json_object_set_new(o, "node", json_string(kvs.kv[i].key + strlen(key)));
+		at = updated_ms(json_object_get(o, "updated"));
+		json_object_set_new(o, "lease_age_ms", at < 0 ? json_null() :
+				    json_integer(now.tv_sec * 1000LL + now.tv_nsec / 1000000 - at));
+		json_object_set_new(o, "lease", json_integer(kvs.kv[i].lease));
+		json_array_append_new(*nodes, o);
+	}
+	xlb_kvs_free(&kvs);
+	return 0;
+}
