@@ -66,9 +66,11 @@ history_whole() {
 tables() {	# node $1's live table fingerprints (web, web6), read from its maps
 	echo "$(node "$1" -j table web | jq -r .table_fingerprint)/$(node "$1" -j table web6 | jq -r .table_fingerprint)"
 }
-same_tables() {	# every node holds the tables $1 (or, without $1, the same as node 1)
-	local want=${1:-$(tables 1)}
-	[ "$(tables 1)" = "$want" ] && [ "$(tables 2)" = "$want" ] && [ "$(tables 3)" = "$want" ]
+same_tables() {	# every node holds the tables $1 (or, without $1, the same as node 1); says which
+	local t1 t2 t3
+	t1=$(tables 1) t2=$(tables 2) t3=$(tables 3)
+	echo "want ${1:-the same}: lb1 $t1, lb2 $t2, lb3 $t3"
+	[ "$t1" = "${1:-$t1}" ] && [ "$t2" = "$t1" ] && [ "$t3" = "$t1" ]
 }
 local_gens() { node "$1" -j config history | jq length; }	# records in a node's own history
 # the fingerprints a node's own history holds, one a line
