@@ -1,17 +1,19 @@
 /*
  * Fault injection from the environment, for test binaries and the test-only
  * build/xlb-faults (never linked into build/xlb): XLB_FAIL_AT=STEP makes the
- * step fail (backends|tables|services|conf|record|switch; finalize only
- * pauses: the switch is done); XLB_FAIL_AT_FILE=PATH: while PATH exists, the
- * step its first word names fails (a test makes a running daemon's commits
- * fail, then recover); XLB_PAUSE_AT=STEP sleeps there for XLB_PAUSE_SECONDS
- * (default 5) after saying "paused at step STEP" on stderr, which is what a
- * test that kills the controller mid-apply waits for.
+ * step fail (backends|tables|services|conf|record|switch|fleet-desired;
+ * finalize only pauses: the switch is done); XLB_FAIL_AT_FILE=PATH: while
+ * PATH exists, the step its first word names fails (a test makes a running
+ * daemon's commits fail, then recover); XLB_PAUSE_AT=STEP sleeps there for
+ * XLB_PAUSE_SECONDS (default 5, fractions allowed) after saying "paused at
+ * step STEP" on stderr, which is what a test that kills the controller
+ * mid-apply waits for.
  */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include "fault.h"
 #include "log.h"
@@ -44,7 +46,10 @@ static int env_fault(const char *step)
 
 		fprintf(stderr, "xlb: paused at step '%s' (XLB_PAUSE_AT)\n", step);
 		fflush(stderr);
-		sleep(s ? atoi(s) : 5);
+		double secs = s ? strtod(s, NULL) : 5;	/* fractions allowed: 0.3 */
+
+		nanosleep(&(struct timespec){ .tv_sec = (time_t)secs,
+					      .tv_nsec = (long)((secs - (time_t)secs) * 1e9) }, NULL);
 	}
 	if (fail && !strcmp(fail, step))
 		return xlb_errf(-EIO, "injected failure at step '%s' (XLB_FAIL_AT)", step);

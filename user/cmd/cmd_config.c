@@ -154,6 +154,7 @@ out:
 static int do_config_show(int argc, char **argv)
 {
 	struct xlb_ctl c;
+	char fp[17];
 	json_t *j;
 	int rc;
 
@@ -164,6 +165,8 @@ static int do_config_show(int argc, char **argv)
 		return xlb_exit_for(rc);
 	j = xlb_config_to_json(&c.running);
 	json_object_set_new(j, "generation", json_integer(c.live_gen));
+	xlb_config_fingerprint(&c.running, fp);
+	json_object_set_new(j, "fingerprint", json_string(fp));
 	if (!xlb_json)
 		xlb_pretty = true;
 	json_emit(j);

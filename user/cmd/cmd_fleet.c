@@ -186,11 +186,12 @@ static int fleet_change_open(struct fleet_change *f, bool force)
 			"against nothing\n", (unsigned long long)f->desired.generation, xlb_errmsg());
 		return 0;
 	}
-	rc = store_failed(&f->o, err, "the fleet's desired configuration");
-	if (rc == XLB_EXIT_REFUSED)
-		p_err("nothing written: the fleet's desired generation %llu cannot be planned "
-		      "against (--force plans against nothing)",
-		      (unsigned long long)f->desired.generation);
+	if (xlb_exit_for(err) != XLB_EXIT_REFUSED && err != -EKEYREJECTED)
+		return store_failed(&f->o, err, "the fleet's desired configuration");
+	p_err("cannot plan against the fleet's desired generation %llu, nothing written: %s "
+	      "(--force plans against nothing)", (unsigned long long)f->desired.generation,
+	      xlb_errmsg());
+	rc = XLB_EXIT_REFUSED;
 	return rc;
 }
 

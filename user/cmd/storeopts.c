@@ -50,7 +50,7 @@ static int load_client_file(const struct store_args *a, struct xlb_store_opts *o
 		return 0;
 	err = xlb_store_opts_load_file(o, file);
 	if (err)
-		p_err("client file %s: %s", file, xlb_errmsg());
+		p_err("%s", xlb_errmsg());
 	return err;
 }
 
@@ -64,7 +64,7 @@ int store_args_open(const struct store_args *a, struct xlb_store_opts *o, struct
 	if ((err = load_client_file(a, o)))
 		return XLB_EXIT_REFUSED;
 	if (a->urls && (err = xlb_store_opts_parse_urls(o, a->urls))) {
-		p_err("--store %s: %s", a->urls, xlb_errmsg());
+		p_err("%s", xlb_errmsg());
 		return XLB_EXIT_REFUSED;
 	}
 	if (a->fleet) {

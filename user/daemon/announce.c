@@ -188,6 +188,10 @@ static void decide(struct daemon *d, struct dvip *v)
 		snprintf(v->why, sizeof(v->why), "%s", !d->fleet_fresh ? "the fleet's peers are "
 			 "read first (--fleet-peer)" : d->fleet_why);
 	v->want = !v->why[0];
+	/* a VIP not announced: why, once per reason (the withdrawal says it too) */
+	if (!v->want && v->state != 1 && strcmp(v->why, v->said))
+		dlog(5, "announce: not announcing %s: %s", v->proto, v->why);
+	snprintf(v->said, sizeof(v->said), "%s", v->want ? "" : v->why);
 }
 
 /*

@@ -246,7 +246,9 @@ static void watch_end(void *ctx, int err, json_t *answer)
 	f->watch_on = false;
 	if (f->watch_retry_ms != UINT64_MAX)
 		f->watch_retry_ms = now_ms() + FOLLOW_RETRY_MS;
-	if (err)
+	/* compacted or canceled (the event said it) or a stream the store closed: the
+	 * watch starts again; only a store that did not answer is unreachable */
+	if (err == -EHOSTUNREACH)
 		set_reachable(d, false, "watching desired");
 }
 
@@ -284,6 +286,8 @@ static void refuse(struct daemon *d, __u64 gen, bool final, const char *fmt, ...
 	va_end(ap);
 	f->refused_gen = gen;
 	f->refused_final = final;
+	f->refused_content = final && !strstr(f->refused_why, "hash key") &&
+			     !strstr(f->refused_why, "hash_key_file");
 	if (!final)
 		f->apply_retry_ms = now_ms() + FOLLOW_FAILED_RETRY_MS;
 	dlog(3, "fleet: generation %llu refused: %s; staying on generation %llu%s",
@@ -365,19 +369,27 @@ static int parse_body(struct daemon *d, const char *text, size_t len, struct xlb
 	const struct xlb_fleet_desired *want = &d->fl.desired;
 	struct xlb_diags diags = { .file = "the store" };
 	json_t *j = json_loadb(text, len, 0, NULL);
-	char fp[17], id[17], why[300] = "";
+	char fp[17], id[17], why[300] = "", keymsg[256];
 	int err;
 
-	err = !j ? -EINVAL : xlb_config_from_json(j, cfg, &diags) ?:
-	      xlb_config_validate(cfg, &diags);
+	memset(cfg, 0, sizeof(*cfg));
+	err = !j ? -EINVAL : xlb_config_from_json(j, cfg, &diags);
 	json_decref(j);
+	/* the body names its hash key's file and id: the key is read here, on this node */
+	if (!err && cfg->hash_key_file[0] &&
+	    xlb_hash_key_read(cfg->hash_key_file, &cfg->hash_key, keymsg, sizeof(keymsg)))
+		xlb_diag_add(&diags, "hash_key_file", "%s", keymsg);
+	if (!err)
+		xlb_config_seed(cfg);
+	err = err ?: diags.count ? -EINVAL : xlb_config_validate(cfg, &diags);
 	for (__u32 i = 0; i < diags.count && strlen(why) < sizeof(why) - 1; i++)
 		snprintf(why + strlen(why), sizeof(why) - strlen(why), "%s%s: %s", i ? "; " : "",
 			 diags.items[i].path, diags.items[i].msg);
 	xlb_diags_free(&diags);
 	if (err) {
 		refuse(d, want->generation, true, "its configuration %s is not valid: %s",
-		       want->fingerprint, j ? why : "not JSON");
+		       want->fingerprint, why[0] ? why : "not JSON");
+		xlb_config_free(cfg);
 		return err;
 	}
 	xlb_config_fingerprint(cfg, fp);
@@ -540,8 +552,13 @@ void follow_stop(struct daemon *d)
 /*
  * Announced only while the generation applied is the desired one and the hash
  * key is the fleet's.  A VIP announced already keeps FOLLOW_GRACE_MS for a new
- * generation to be applied (reading and applying it takes a moment; a refusal
- * withdraws at once), so an apply does not withdraw the fleet's VIPs.
+ * generation to be applied (reading and applying it takes a moment), so an
+ * apply does not withdraw the fleet's VIPs.  A generation refused for what it
+ * is (invalid, refused by the guards, its body missing or altered) is refused
+ * alike by every node: the VIPs announced stay, on the generation applied
+ * (fail static, like a store that cannot be reached; the refusal is in the
+ * status and alerts); one refused for this node's sake (its hash key, a
+ * system error) withdraws them.
  */
 void follow_announce_why(struct daemon *d, bool announced, char *why, size_t len)
 {
@@ -556,7 +573,8 @@ void follow_announce_why(struct daemon *d, bool announced, char *why, size_t len
 			 f->lost_since ? "the store cannot be reached" : "reading it");
 	else if (!f->desired.generation)
 		snprintf(why, len, "fleet %s has no desired generation yet", d->o->store->fleet);
-	else if (f->applied != f->desired.generation && (!announced ||
+	else if (f->applied != f->desired.generation && !(announced && f->refused_gen ==
+		 f->desired.generation && f->refused_content) && (!announced ||
 		 f->refused_gen == f->desired.generation ||
 		 now_ms() - f->desired_ms > FOLLOW_GRACE_MS))
 		snprintf(why, len, "fleet generation %llu %s", (unsigned long long)f->desired.generation,

@@ -90,6 +90,7 @@ struct dvip {
 	int asked;			/* what the birdc under way was asked */
 	bool gone;			/* no longer configured: withdrawn once, then forgotten */
 	char why[200];			/* why it is withdrawn */
+	char said[200];			/* the why last logged ("" none) */
 	struct dchild birdc;		/* birdc enable|disable under way */
 	__u64 failed_ms;		/* last failed birdc (tried again a second later) */
 	__u64 logged_ms;		/* last failure logged (once a minute) */
@@ -149,6 +150,7 @@ struct dfollow {
 	__u64 refused_gen;		/* the generation it could not apply (0: none) */
 	char refused_why[400];
 	bool refused_final;		/* invalid or guards: not tried again */
+	bool refused_content;		/* for what the generation is: alike on every node */
 	char error[300];		/* the last system or store error ("" none) */
 	json_t *local_change;		/* as fleet.json says (NULL none) */
 	bool clear_local;		/* a fleet generation was applied: fleet.json clears it */

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include "fault.h"
 #include "fleetstore.h"
 #include "log.h"
 
@@ -349,7 +350,8 @@ int xlb_fleet_write_desired(struct xlb_store *s, const char *fleet,
 	new_record(out, prev, cfg, fp, source, reason, forced);
 	err = put_body(s, key, body);
 	free(body);
-	return err ?: put_desired(s, fleet, prev, out);
+	/* tests: two applies both past their read of desired before either writes */
+	return err ?: xlb_fault("fleet-desired") ?: put_desired(s, fleet, prev, out);
 }
 
 /* Milliseconds since the epoch of "updated": a number (seconds or milliseconds) or RFC 3339 UTC. */

@@ -179,6 +179,7 @@ int xlb_store_easy_setup(struct xlb_store *s, CURL *c, unsigned int i, const cha
 	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
 	curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
+	curl_easy_setopt(c, CURLOPT_PROXY, "");	/* never through $http_proxy */
 	curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L);
 	curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L);
 	if (s->o.ca[0])
@@ -299,8 +300,10 @@ static int post_any(struct xlb_store *s, const char *path, const char *body, __s
 		if (left <= 0) {
 			snprintf(why, sizeof(why), "not tried, the deadline passed");
 		} else {
-			r = post_one(s, i, path, body, left, left / (n - k) ?: 1, answer,
-				     &retry_next, why, sizeof(why));
+			/* a share of what is left: a member that accepts and never
+			 * answers leaves time for the others */
+			r = post_one(s, i, path, body, left / (n - k) ?: 1, left / (n - k) ?: 1,
+				     answer, &retry_next, why, sizeof(why));
 			if (r <= 0) {
 				s->preferred = i;
 				snprintf(s->endpoint, sizeof(s->endpoint), "%s", s->o.endpoints[i]);
@@ -359,7 +362,7 @@ static int authenticate(struct xlb_store *s, __s64 deadline)
 		return s->token ? 0 : -ENOMEM;
 	}
 	if (err)
-		return err == -EINVAL ? xlb_errf(-EACCES, "%s", xlb_errmsg()) : err;
+		return err == -EINVAL ? -EACCES : err;	/* "authentication failed" said */
 	if (!json_is_string(json_object_get(ans, "token"))) {
 		json_decref(ans);
 		return xlb_errf(-EPROTO, "store %s: authentication answered no token", s->endpoint);
@@ -390,6 +393,8 @@ int xlb_store_call(struct xlb_store *s, const char *path, json_t *body, json_t *
 			err = post_any(s, path, text, deadline, answer);
 	}
 	free(text);
+	if (!err)
+		xlb_err_clear();	/* a failed endpoint before the one that answered */
 	return err;
 }
 

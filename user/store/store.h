@@ -126,6 +126,13 @@ int xlb_store_lease_revoke(struct xlb_store *s, __s64 id);
  * request: on_event() is called for every object the stream delivers
  * (created, events, compacted, canceled); on_end() when the stream ends for
  * any reason (the daemon starts it again from the revision it last saw).
+ * A canceled watch ends right after its object: on_end(-ERANGE, result) when
+ * the start revision was compacted (result's compact_revision: read again),
+ * -ECANCELED otherwise.  xlb_store_watch_stop() ends it without on_end().
+ * The body of xlb_store_async_post is borrowed (the caller still owns it);
+ * callbacks run from xlb_store_async_poll, never inside curl, and may start,
+ * stop or cancel requests (not close the store).  With a user, requests wait
+ * (without blocking) for the token an authentication brings.
  */
 typedef void (*xlb_store_done_fn)(void *ctx, int err, json_t *answer);
 int xlb_store_async_post(struct xlb_store *s, const char *path, json_t *body,

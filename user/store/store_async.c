@@ -22,6 +22,7 @@ struct xlb_areq {
 	xlb_store_event_fn on_event;	/* the watch: every object of the stream */
 	void *ctx;
 	__s64 deadline;			/* ms (monotonic); a watch: until its first object */
+	__s64 attempt_end;		/* this endpoint's share of it */
 	unsigned int ep, tried;		/* the endpoint, how many were tried */
 	bool running, reauthed, is_auth;
 	char fail[1024];		/* why the endpoints tried did not answer */
@@ -84,9 +85,11 @@ static size_t watch_write(char *ptr, size_t size, size_t nmemb, void *userdata)
 	for (i = r->scan; i < r->buf.len; i++) {
 		char c = r->buf.p[i];
 
-		if (r->in_str) {
-			r->esc = !r->esc && c == '\\';
-			r->in_str = r->esc || c != '"';
+		if (r->esc) {
+			r->esc = false;
+		} else if (r->in_str) {
+			r->esc = c == '\\';
+			r->in_str = c != '"';
 		} else if (c == '"') {
 			r->in_str = true;
 		} else if (c == '{') {
@@ -121,8 +124,10 @@ static int areq_run(struct xlb_store *s, struct xlb_areq *r)
 	if (err)
 		return err;
 	curl_easy_setopt(r->easy, CURLOPT_PRIVATE, r);
-	curl_easy_setopt(r->easy, CURLOPT_CONNECTTIMEOUT_MS,
-			 (long)(left / (n - r->tried % n) > 0 ? left / (n - r->tried % n) : 1));
+	/* a share of what is left for each endpoint still to try */
+	left = left / (n - r->tried % n) > 0 ? left / (n - r->tried % n) : 1;
+	r->attempt_end = xlb_now_ms() + left;
+	curl_easy_setopt(r->easy, CURLOPT_CONNECTTIMEOUT_MS, (long)left);
 	if (r->on_event) {
 		curl_easy_setopt(r->easy, CURLOPT_WRITEFUNCTION, watch_write);
 		curl_easy_setopt(r->easy, CURLOPT_WRITEDATA, r);
@@ -130,7 +135,7 @@ static int areq_run(struct xlb_store *s, struct xlb_areq *r)
 		curl_easy_setopt(r->easy, CURLOPT_TCP_KEEPIDLE, 10L);
 		curl_easy_setopt(r->easy, CURLOPT_TCP_KEEPINTVL, 5L);
 	} else {
-		curl_easy_setopt(r->easy, CURLOPT_TIMEOUT_MS, (long)(left > 0 ? left : 1));
+		curl_easy_setopt(r->easy, CURLOPT_TIMEOUT_MS, (long)left);
 	}
 	if (curl_multi_add_handle(s->multi, r->easy) != CURLM_OK)
 		return xlb_errf(-EIO, "store: libcurl refused a request");
@@ -249,7 +254,7 @@ static void auth_end(struct xlb_store *s, int err, json_t *answer)
 	else if (!err)
 		err = xlb_errf(-EPROTO, "store: authentication answered no token");
 	else if (err == -EINVAL)
-		err = xlb_errf(-EACCES, "%s", xlb_errmsg());
+		err = -EACCES;		/* "authentication failed": said already */
 	for (pp = &s->reqs; (r = *pp);) {
 		if (r->running || r->is_auth || (s->token && !areq_run(s, r))) {
 			pp = &r->next;
@@ -296,8 +301,10 @@ static void areq_done(struct xlb_store *s, struct xlb_areq *r, CURLcode rc)
 		if (areq_next(s, r, curl_easy_strerror(rc)))
 			return;
 		err = xlb_errf(-EHOSTUNREACH, "the store cannot be read: %s", r->fail);
+	} else if (r->on_event && !json_array_size(r->objs)) {
+		err = xlb_errf(-EPIPE, "store %s: the watch stream ended", s->o.endpoints[r->ep]);
 	} else {
-		if (r->on_event && json_array_size(r->objs)) {	/* {"error": {...}} in the stream */
+		if (r->on_event) {	/* {"error": {...}} in the stream */
 			free(r->buf.p);
 			r->buf.p = json_dumps(json_array_get(r->objs, 0), JSON_COMPACT);
 			r->buf.len = r->buf.cap = r->buf.p ? strlen(r->buf.p) : 0;
@@ -369,10 +376,15 @@ static void deadlines(struct xlb_store *s)
 	struct xlb_areq *r;
 
 	for (r = s->reqs; r; r = r->next) {
-		if (!r->deadline || now < r->deadline || r->is_auth || (r->running && !r->on_event))
-			continue;
-		if (r->running && areq_next(s, r, "no answer before the deadline"))
-			continue;
+		if (r->is_auth || (r->running && !r->on_event))
+			continue;	/* curl times these */
+		if (r->running) {	/* the watch, before its first object */
+			if (!r->deadline || now < r->attempt_end ||
+			    areq_next(s, r, "no answer before the deadline"))
+				continue;
+		} else if (now < r->deadline) {
+			continue;	/* parked, waiting for a token */
+		}
 		if (!r->fail[0])
 			snprintf(r->fail, sizeof(r->fail), "%s: no answer before the deadline",
 				 s->o.endpoints[r->ep]);

@@ -115,7 +115,7 @@ static int file_text(const char *file, const char *field, json_t *v, char *out, 
 
 static int file_endpoints(struct xlb_store_opts *o, const char *file, json_t *v)
 {
-	char urls[XLB_STORE_MAX_ENDPOINTS * 257 + 1] = "";
+	char urls[XLB_STORE_MAX_ENDPOINTS * 257 + 1] = "", why[512];
 	size_t off = 0, i;
 	json_t *u;
 	int err;
@@ -131,7 +131,10 @@ static int file_endpoints(struct xlb_store_opts *o, const char *file, json_t *v)
 				json_string_value(u));
 	}
 	err = xlb_store_opts_parse_urls(o, urls);
-	return err ? xlb_errf(err, "store file %s: %s", file, xlb_errmsg()) : 0;
+	if (!err)
+		return 0;
+	snprintf(why, sizeof(why), "%s", xlb_errmsg());
+	return xlb_errf(err, "store file %s: %s", file, why);
 }
 
 static int mode_safe(const char *what, const char *path)
