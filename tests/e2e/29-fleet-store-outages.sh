@@ -59,7 +59,7 @@ for i in $(seq 1 10); do
 		echo "# round $i: leader st$L killed $((tk - t0)) ms in; exit $rc after $((te - t0)) ms, nothing written: $(grep -m1 'error' /tmp/$LP-k$i.out | cut -c1-240)"
 	else
 		bad=$((bad + 1))
-		echo "# round $i: leader st$L killed $((tk - t0)) ms in; exit $rc after $((te - t0)) ms; generation $g -> $g2 ($fp2, want $want): $(tr '\n' ' ' </tmp/$LP-k$i.out | tail -c 300)"
+		echo "# round $i: leader st$L killed $((tk - t0)) ms in; exit $rc after $((te - t0)) ms; generation $g -> $g2 ($fp2, want $want): $(grep -m1 error /tmp/$LP-k$i.out | cut -c1-300)"
 	fi
 done
 echo "# leader: $during of 10 kills landed while the command ran; $landed landed (exit 0), $refused refused with nothing written, $bad wrong; the longest command took $worst ms"
