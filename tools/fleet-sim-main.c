@@ -28,7 +28,7 @@ static const char *const methods[] = { "Range", "Put", "Txn", "LeaseGrant", "Lea
 struct metrics {
 	__s64 at;
 	double sent, recv, handled, by[NR_METHODS], watchers, streams, proposals, cpu, rss,
-	       db, fds, sim_cpu;
+	       db, fds, fds_max, sim_cpu;
 	unsigned long keepalives, puts, bodies, events;
 	unsigned long long body_bytes, status_bytes, event_bytes;
 };
@@ -37,7 +37,8 @@ static void usage(void)
 {
 	fprintf(stderr,
 		"usage: fleet-sim --store URL[,URL...] [--fleet NAME] [--nodes N] [--applies N]\n"
-		"       [--ttl S] [--publish-ms MS] [--idle-s S] [--gap-ms MS] [--deadline-s S] [-j]\n");
+		"       [--ttl S] [--publish-ms MS] [--idle-s S] [--gap-ms MS] [--deadline-s S]\n"
+		"       [--same-order] [-j]\n");
 	exit(1);
 }
 
@@ -60,7 +61,7 @@ static void parse_args(int argc, char **argv)
 		{ "store", 1, 0, 's' }, { "fleet", 1, 0, 'f' }, { "nodes", 1, 0, 'n' },
 		{ "applies", 1, 0, 'a' }, { "ttl", 1, 0, 't' }, { "publish-ms", 1, 0, 'p' },
 		{ "idle-s", 1, 0, 'i' }, { "gap-ms", 1, 0, 'g' }, { "deadline-s", 1, 0, 'd' },
-		{ "json", 0, 0, 'j' }, { 0 } };
+		{ "same-order", 0, 0, 'o' }, { "json", 0, 0, 'j' }, { 0 } };
 	int c;
 
 	S.fleet = "sim";
@@ -82,6 +83,7 @@ static void parse_args(int argc, char **argv)
 		case 'i': S.idle_s = num("--idle-s", optarg, 1, 600); break;
 		case 'g': S.gap_ms = num("--gap-ms", optarg, 0, 60000); break;
 		case 'd': S.deadline_s = num("--deadline-s", optarg, 1, 600); break;
+		case 'o': S.same_order = true; break;
 		case 'j': S.json = true; break;
 		default: usage();
 		}
@@ -96,7 +98,11 @@ static void parse_args(int argc, char **argv)
 	xlb_fleet_key(S.dkey, sizeof(S.dkey), S.fleet, "desired", NULL);
 }
 
-/* Each node its own handle; its endpoints rotated so the nodes spread over the members. */
+/*
+ * Each node its own handle; its endpoints rotated so the nodes spread over
+ * the members, or (--same-order) all in the order given, as daemons started
+ * with the same --store list are: the client prefers the first that answers.
+ */
 static int nodes_open(void)
 {
 	S.nodes = calloc(S.n, sizeof(*S.nodes));
@@ -107,7 +113,8 @@ static int nodes_open(void)
 		unsigned int k = S.base.nr_endpoints;
 
 		for (unsigned int e = 0; e < k; e++)
-			memcpy(o.endpoints[e], S.base.endpoints[(e + i) % k], sizeof(o.endpoints[e]));
+			memcpy(o.endpoints[e], S.base.endpoints[(e + (S.same_order ? 0 : i)) % k],
+			       sizeof(o.endpoints[e]));
 		snprintf(S.nodes[i].name, sizeof(S.nodes[i].name), "sim%05d", i);
 		if (xlb_store_open(&S.nodes[i].s, &o))
 			return -EIO;
@@ -156,7 +163,7 @@ static void metric_line(struct metrics *m, const char *line)
 	else if (IS("process_resident_memory_bytes"))
 		m->rss += v;
 	else if (IS("process_open_fds"))
-		m->fds += v;
+		m->fds += v, m->fds_max = fmax(m->fds_max, v);
 	else if (IS("etcd_mvcc_db_total_size_in_bytes"))
 		m->db = fmax(m->db, v);
 	else if (IS("grpc_server_handled_total")) {
@@ -251,7 +258,7 @@ static double pct(double *v, int n, double p)
 /* What one apply took: every node (max), the median node, the write itself. */
 struct apply_times {
 	double all[MAX_APPLIES], median[MAX_APPLIES], write[MAX_APPLIES];
-	int nr, timeouts;
+	int nr, timeouts, failed;
 };
 
 static int one_apply(struct apply_times *t)
@@ -260,10 +267,14 @@ static int one_apply(struct apply_times *t)
 	double *lat = malloc(S.n * sizeof(*lat));
 	int left;
 
-	if (!lat || apply(&r)) {
-		fprintf(stderr, "fleet-sim: apply: %s\n", lat ? r.msg : "out of memory");
+	if (!lat)
+		return -ENOMEM;
+	if (apply(&r)) {	/* counted, and the next one tried: the store may be stuck */
+		fprintf(stderr, "fleet-sim: apply: %s\n", r.msg);
+		t->failed++;
 		free(lat);
-		return -EIO;
+		run(0, S.gap_ms);
+		return 0;
 	}
 	left = run(r.gen, S.deadline_s * 1000LL);
 	for (int i = 0; i < S.n; i++)
@@ -308,7 +319,7 @@ static void revoke_all(void)
 }
 
 struct report {
-	int start_left, sim_fds;
+	int start_left, sim_fds, watching;
 	__s64 start_ms;
 };
 
@@ -341,6 +352,7 @@ static json_t *idle_json(const struct metrics *a, const struct metrics *b)
 /* Per apply: what the nodes read and wrote, and etcd's counters above the idle rate. */
 static json_t *per_apply_json(const struct metrics *m, int nr)
 {
+	nr = nr ?: 1;
 	const struct metrics *i0 = &m[1], *i1 = &m[2], *a = &m[2], *b = &m[3];
 	double w = (b->at - a->at) / 1000.0, is = (i1->at - i0->at) / 1000.0;
 
@@ -370,8 +382,9 @@ static double fin(double x)
 static json_t *applies_json(const struct metrics *m, struct apply_times *t)
 {
 
-	return json_pack("{s:i,s:i,s:I,s:{s:f,s:f,s:f},s:{s:f,s:f},s:{s:f,s:f},s:o}",
-		"count", t->nr, "timeouts", t->timeouts, "body_bytes", (json_int_t)S.expect_body,
+	return json_pack("{s:i,s:i,s:i,s:I,s:{s:f,s:f,s:f},s:{s:f,s:f},s:{s:f,s:f},s:o}",
+		"count", t->nr, "timeouts", t->timeouts, "failed", t->failed,
+		"body_bytes", (json_int_t)S.expect_body,
 		"all_published_ms", "p50", fin(pct(t->all, t->nr, 0.5)),
 		"p99", fin(pct(t->all, t->nr, 0.99)), "max", fin(pct(t->all, t->nr, 1.0)),
 		"median_node_ms", "p50", fin(pct(t->median, t->nr, 0.5)),
@@ -388,10 +401,10 @@ static void print_text(json_t *o)
 #define P(obj, k, q) json_number_value(json_object_get(json_object_get(obj, k), q))
 	printf("fleet-sim: %d nodes, lease %d s (keepalive every %d s), status every %d ms\n",
 	       S.n, S.ttl, S.ttl / 3, S.publish_ms);
-	printf("  start: all published in %.0f ms (%.0f behind); etcd watchers %.0f, watch "
-	       "streams %.0f, etcd fds %.0f, sim fds %.0f\n", N(st, "ms"), N(st, "behind"),
-	       N(st, "etcd_watchers"), N(st, "etcd_watch_streams"), N(st, "etcd_fds"),
-	       N(st, "sim_fds"));
+	printf("  start: all published in %.0f ms (%.0f behind, %.0f watching); etcd watchers %.0f, watch "
+	       "streams %.0f, etcd fds %.0f (busiest member %.0f), sim fds %.0f\n", N(st, "ms"),
+	       N(st, "behind"), N(st, "watching"), N(st, "etcd_watchers"), N(st, "etcd_watch_streams"),
+	       N(st, "etcd_fds"), N(st, "etcd_fds_max_member"), N(st, "sim_fds"));
 	printf("  idle %.0f s: %.1f keepalives/s, %.1f status puts/s, etcd %.1f RPC/s, %.1f "
 	       "proposals/s, sent %.0f B/s, received %.0f B/s, CPU %.0f%% (3 members), sim "
 	       "CPU %.0f%%, db +%.0f B/s\n", N(id, "seconds"), N(id, "keepalives_per_s"),
@@ -400,10 +413,10 @@ static void print_text(json_t *o)
 	       N(id, "etcd_received_bytes_per_s"), N(id, "etcd_cpu_percent"),
 	       N(id, "sim_cpu_percent"), N(id, "etcd_db_growth_bytes_per_s"));
 	printf("  %.0f applies (body %.0f B): all nodes published p50 %.0f ms, p99 %.0f ms; "
-	       "median node p50 %.0f ms; write_desired p50 %.0f ms; %.0f timed out\n",
+	       "median node p50 %.0f ms; write_desired p50 %.0f ms; %.0f timed out, %.0f failed\n",
 	       N(ap, "count"), N(ap, "body_bytes"), P(ap, "all_published_ms", "p50"),
 	       P(ap, "all_published_ms", "p99"), P(ap, "median_node_ms", "p50"),
-	       P(ap, "write_desired_ms", "p50"), N(ap, "timeouts"));
+	       P(ap, "write_desired_ms", "p50"), N(ap, "timeouts"), N(ap, "failed"));
 	printf("  per apply: %.0f body reads = %.0f B, desired events %.0f B, status puts "
 	       "+%.0f B (record %.0f B); etcd sent +%.0f B, received +%.0f B, +%.0f RPCs, "
 	       "+%.0f proposals\n", N(pa, "body_reads"), N(pa, "body_read_bytes"),
@@ -419,13 +432,15 @@ static void print_text(json_t *o)
 
 static void report(const struct report *r, const struct metrics *m, struct apply_times *t)
 {
-	json_t *o = json_pack("{s:i,s:i,s:i,s:i,s:{s:I,s:i,s:f,s:f,s:f,s:f,s:i},s:o,s:o,"
-			      "s:I,s:I,s:I,s:I}",
-		"nodes", S.n, "members", S.base.nr_endpoints, "ttl_s", S.ttl,
-		"publish_ms", S.publish_ms,
+	json_t *o = json_pack("{s:i,s:i,s:b,s:i,s:i,s:{s:I,s:i,s:i,s:f,s:f,s:f,s:f,s:f,s:i},s:o,"
+			      "s:o,s:I,s:I,s:I,s:I}",
+		"nodes", S.n, "members", S.base.nr_endpoints, "same_order", S.same_order,
+		"ttl_s", S.ttl, "publish_ms", S.publish_ms,
 		"start", "ms", (json_int_t)r->start_ms, "behind", r->start_left,
+		"watching", r->watching,
 		"etcd_watchers", m[1].watchers, "etcd_watch_streams", m[1].streams,
-		"etcd_fds", m[1].fds, "etcd_rss_bytes", m[1].rss, "sim_fds", r->sim_fds,
+		"etcd_fds", m[1].fds, "etcd_fds_max_member", m[1].fds_max,
+		"etcd_rss_bytes", m[1].rss, "sim_fds", r->sim_fds,
 		"idle", idle_json(&m[1], &m[2]), "applies", applies_json(m, t),
 		"errors", (json_int_t)S.errors, "watch_ends", (json_int_t)S.watch_ends,
 		"leases_lost", (json_int_t)S.lost, "short_bodies", (json_int_t)S.short_bodies);
@@ -457,9 +472,11 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	/* start: every node at once (a fleet restarting), until each published the generation */
-	rep.start_left = run(r.gen, S.deadline_s * 4000LL);
+	rep.start_left = run(r.gen, S.deadline_s * 2000LL);
 	rep.start_ms = now_ms() - m[0].at;
 	rep.sim_fds = open_fds();
+	for (int i = 0; i < S.n; i++)
+		rep.watching += S.nodes[i].created;
 	err = scrape(&m[1]);
 	run(0, S.idle_s * 1000LL);
 	err = err ?: scrape(&m[2]);
@@ -471,5 +488,5 @@ int main(int argc, char **argv)
 	if (err || scrape(&m[4]))
 		return 2;
 	report(&rep, m, t);
-	return rep.start_left || t->timeouts ? 1 : 0;
+	return rep.start_left || t->timeouts || t->failed ? 1 : 0;
 }

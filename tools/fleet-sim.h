@@ -26,7 +26,7 @@ struct sim {
 	struct xlb_store_opts base;
 	const char *fleet;
 	int n, applies, ttl, publish_ms, idle_s, gap_ms, deadline_s;
-	bool json;
+	bool json, same_order;
 	struct node *nodes;
 	char dkey[256];
 	unsigned long activity;
