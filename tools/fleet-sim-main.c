@@ -356,7 +356,10 @@ static json_t *per_apply_json(const struct metrics *m, int nr)
 	const struct metrics *i0 = &m[1], *i1 = &m[2], *a = &m[2], *b = &m[3];
 	double w = (b->at - a->at) / 1000.0, is = (i1->at - i0->at) / 1000.0;
 
-	return json_pack("{s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:f}",
+	return json_pack("{s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:f}",
+		"etcd_cpu_s_above_idle", above_idle(a->cpu, b->cpu, i0->cpu, i1->cpu, w, is) / nr,
+		"sim_cpu_s_above_idle", above_idle(a->sim_cpu, b->sim_cpu, i0->sim_cpu, i1->sim_cpu,
+						   w, is) / nr,
 		"body_reads", (double)(b->bodies - a->bodies) / nr,
 		"body_read_bytes", (double)(b->body_bytes - a->body_bytes) / nr,
 		"desired_event_bytes", (double)(b->event_bytes - a->event_bytes) / nr,
@@ -406,20 +409,21 @@ static void print_text(json_t *o)
 	       N(st, "behind"), N(st, "watching"), N(st, "etcd_watchers"), N(st, "etcd_watch_streams"),
 	       N(st, "etcd_fds"), N(st, "etcd_fds_max_member"), N(st, "sim_fds"));
 	printf("  idle %.0f s: %.1f keepalives/s, %.1f status puts/s, etcd %.1f RPC/s, %.1f "
-	       "proposals/s, sent %.0f B/s, received %.0f B/s, CPU %.0f%% (3 members), sim "
+	       "proposals/s, sent %.0f B/s, received %.0f B/s, CPU %.0f%% (%u members), sim "
 	       "CPU %.0f%%, db +%.0f B/s\n", N(id, "seconds"), N(id, "keepalives_per_s"),
 	       N(id, "status_puts_per_s"), N(id, "etcd_rpcs_per_s"),
 	       N(id, "etcd_proposals_per_s"), N(id, "etcd_sent_bytes_per_s"),
 	       N(id, "etcd_received_bytes_per_s"), N(id, "etcd_cpu_percent"),
-	       N(id, "sim_cpu_percent"), N(id, "etcd_db_growth_bytes_per_s"));
+	       S.base.nr_endpoints, N(id, "sim_cpu_percent"), N(id, "etcd_db_growth_bytes_per_s"));
 	printf("  %.0f applies (body %.0f B): all nodes published p50 %.0f ms, p99 %.0f ms; "
 	       "median node p50 %.0f ms; write_desired p50 %.0f ms; %.0f timed out, %.0f failed\n",
 	       N(ap, "count"), N(ap, "body_bytes"), P(ap, "all_published_ms", "p50"),
 	       P(ap, "all_published_ms", "p99"), P(ap, "median_node_ms", "p50"),
 	       P(ap, "write_desired_ms", "p50"), N(ap, "timeouts"), N(ap, "failed"));
-	printf("  per apply: %.0f body reads = %.0f B, desired events %.0f B, status puts "
-	       "+%.0f B (record %.0f B); etcd sent +%.0f B, received +%.0f B, +%.0f RPCs, "
-	       "+%.0f proposals\n", N(pa, "body_reads"), N(pa, "body_read_bytes"),
+	printf("  per apply: CPU etcd +%.2f s, sim +%.2f s; %.0f body reads = %.0f B, "
+	       "desired events %.0f B, status puts +%.0f B (record %.0f B); etcd sent +%.0f B, "
+	       "received +%.0f B, +%.0f RPCs, +%.0f proposals\n", N(pa, "etcd_cpu_s_above_idle"),
+	       N(pa, "sim_cpu_s_above_idle"), N(pa, "body_reads"), N(pa, "body_read_bytes"),
 	       N(pa, "desired_event_bytes"), N(pa, "status_put_bytes_above_idle"),
 	       N(pa, "status_record_bytes"), N(pa, "etcd_sent_bytes_above_idle"),
 	       N(pa, "etcd_received_bytes_above_idle"), N(pa, "etcd_rpcs_above_idle"),

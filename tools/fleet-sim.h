@@ -1,4 +1,4 @@
-/* fleet-sim's two halves: the simulated nodes and the applier (fleet-sim.c), the run (fleet-sim-main.c). */
+/* fleet-sim's halves: the nodes and the applier (fleet-sim.c), the run (fleet-sim-main.c). */
 #ifndef XLB_FLEET_SIM_H
 #define XLB_FLEET_SIM_H
 
