@@ -45,9 +45,9 @@ BPF_TESTS  := $(patsubst tests/bpf/%.c,$(BUILD)/tests/bpf/%,$(wildcard tests/bpf
 TEST_OBJS  := $(BUILD)/tests/pktbuild.o $(BUILD)/tests/testnet.o $(BUILD)/tests/faults.o
 BPF_TEST_OBJS := $(BUILD)/tests/bpf/xlbtest.o
 
-.PHONY: all clean check check-unit check-bpf check-e2e deps demo demo-fleet deb bench bench-deps bench-prog bench-ctl fuzz install
+.PHONY: all clean check check-unit check-bpf check-e2e deps demo demo-fleet deb bench bench-deps bench-prog bench-ctl bench-fleet-sim fuzz install
 all: $(BUILD)/xlb $(BUILD)/xlb-faults $(BUILD)/bench-prog $(BUILD)/bench-ctl $(BUILD)/udp-echo $(BUILD)/pktgen \
-     $(BUILD)/bench-node
+     $(BUILD)/bench-node $(BUILD)/fleet-sim
 
 $(BUILD)/%.bpf.o: bpf/%.bpf.c $(wildcard bpf/*.h) include/xlb_abi.h | $(BUILD)
 	$(call msg,BPF,$@)
@@ -106,6 +106,11 @@ $(BUILD)/bench-node: $(BUILD)/tools/bench-node.o $(BUILD)/tools/labnet.o
 	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/bench-ctl: $(BUILD)/tools/bench-ctl.o $(BUILD)/libxlb.a
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+# N fleet nodes simulated against a real etcd (tools/bench-fleet-sim)
+$(BUILD)/fleet-sim: $(BUILD)/tools/fleet-sim.o $(BUILD)/tools/fleet-sim-main.o $(BUILD)/libxlb.a
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
@@ -187,6 +192,11 @@ bench-ctl:
 	$(Q)$(BUILD)/bench-ctl
 	$(Q)tools/bench-apply
 	$(Q)tools/bench-health
+# a fleet of 100, 300 and 1,000 simulated nodes on a 3-member etcd (doc/fleet-scale.md)
+bench-fleet-sim:
+	$(DEPS_FIRST)
+	$(Q)$(MAKE) --no-print-directory $(BUILD)/fleet-sim
+	$(Q)tools/bench-fleet-sim $(BENCH_ARGS)
 
 deps:
 	$(Q)tools/deps install

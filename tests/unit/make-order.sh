@@ -30,7 +30,7 @@ check "negative control: a build before the dependency step is caught ($(order "
 	bash -c "$(declare -f order deps_first); ! deps_first '$TMP/bad.out'"
 
 # the real targets; a separate BUILD keeps the dry run off the tree's objects
-for t in demo demo-fleet check bench bench-prog bench-ctl; do
+for t in demo demo-fleet check bench bench-prog bench-ctl bench-fleet-sim; do
 	env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL make -n -B -C "$ROOT" BUILD="$TMP/build" "$t" \
 		>"$TMP/$t.out" 2>&1
 	check "make -n -B $t: dependencies before the first compile ($(order "$TMP/$t.out"))" \

@@ -60,6 +60,8 @@ int ctl_open_whole(struct xlb_ctl *c, bool readonly);
 const struct xlb_service_conf *running_service(const struct xlb_ctl *c, const char *name);
 /* Print a change's plan and outcome; returns the exit status. */
 int report_change(const struct xlb_ctl *c, struct xlb_change_result *r, const char *what);
+/* --force and --reason TEXT of a change (apply, rollback; config and fleet): 0 or the usage exit. */
+int change_opts(int argc, char **argv, int first, struct xlb_change *o, const char *verb);
 /* xlb_change() then report_change(): the exit status. */
 int run_change(struct xlb_ctl *c, const struct xlb_change *ch, const char *what);
 /*

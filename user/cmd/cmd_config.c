@@ -92,21 +92,6 @@ static int do_config_plan(int argc, char **argv)
 	return rc;
 }
 
-/* Options shared by apply and rollback: --force, --reason TEXT. */
-static int change_opts(int argc, char **argv, int first, struct xlb_change *o,
-		       const char *verb)
-{
-	for (int i = first; i < argc; i++) {
-		if (!strcmp(argv[i], "--force"))
-			o->force = true;
-		else if (!strcmp(argv[i], "--reason") && i + 1 < argc)
-			o->reason = argv[++i];
-		else
-			return usage_error("%s: unexpected '%s'", verb, argv[i]);
-	}
-	return 0;
-}
-
 static int do_config_apply(int argc, char **argv)
 {
 	struct xlb_change o = { .source = "apply" };

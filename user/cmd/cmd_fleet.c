@@ -315,21 +315,6 @@ out:
 	return rc;
 }
 
-/* --force and --reason TEXT of apply and rollback (from argv[first]). */
-static int fleet_change_opts(int argc, char **argv, int first, struct xlb_change *ch,
-			     const char *verb)
-{
-	for (int i = first; i < argc; i++) {
-		if (!strcmp(argv[i], "--force"))
-			ch->force = true;
-		else if (!strcmp(argv[i], "--reason") && i + 1 < argc)
-			ch->reason = argv[++i];
-		else
-			return usage_error("%s: unexpected '%s'", verb, argv[i]);
-	}
-	return 0;
-}
-
 static int do_fleet_apply(int argc, char **argv)
 {
 	struct xlb_change ch = { .source = "apply" };
@@ -341,7 +326,7 @@ static int do_fleet_apply(int argc, char **argv)
 		return rc;
 	if (argc < 1 || argv[0][0] == '-')
 		return usage_error("fleet apply: takes FILE [--force] [--reason TEXT]");
-	if ((rc = fleet_change_opts(argc, argv, 1, &ch, "fleet apply")))
+	if ((rc = change_opts(argc, argv, 1, &ch, "fleet apply")))
 		return rc;
 	if ((rc = load_file(argv[0], &cfg)))
 		return rc;
@@ -389,7 +374,7 @@ static int fleet_rollback_args(int argc, char **argv, struct xlb_change *ch, __u
 					   argv[0]);
 		first = 1;
 	}
-	return fleet_change_opts(argc, argv, first, ch, "fleet rollback");
+	return change_opts(argc, argv, first, ch, "fleet rollback");
 }
 
 static int do_fleet_rollback(int argc, char **argv)

@@ -225,3 +225,17 @@ void fleet_record(const struct xlb_ctl *c, const char *reason)
 		pr_warn("the change was applied but cannot be recorded as a local change: %s\n",
 			xlb_errmsg());
 }
+
+/* --force and --reason TEXT of a change (config and fleet apply and rollback), from argv[first]. */
+int change_opts(int argc, char **argv, int first, struct xlb_change *o, const char *verb)
+{
+	for (int i = first; i < argc; i++) {
+		if (!strcmp(argv[i], "--force"))
+			o->force = true;
+		else if (!strcmp(argv[i], "--reason") && i + 1 < argc)
+			o->reason = argv[++i];
+		else
+			return usage_error("%s: unexpected '%s'", verb, argv[i]);
+	}
+	return 0;
+}
