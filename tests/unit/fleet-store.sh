@@ -138,6 +138,40 @@ check "rollback 2: b.json's configuration again" x fleet rollback 2 --force
 check "is b.json's fingerprint" test "$(dfield fingerprint)" = "$fp_b"
 check_exit "rollback to a generation that does not exist: exit 1" 1 x fleet rollback 99
 
+# ---- the store fails during the final write: desired is read back ------------------
+# xlb-faults' step fleet-write-lost drops the final transaction's answer after
+# etcd acted on it (what a leader killed mid-answer does)
+xl() { ip netns exec "$NS" env XLB_FAIL_AT=fleet-write-lost "$@" "$XLB_FAULTS" "${args[@]}" \
+	--store "$ETCD_URL" --fleet $F; }
+g=$(dfield generation)
+conf lost1.json 77 1 2 3 4
+args=(fleet apply "$TMP/lost1.json"); out=$(xl 2>&1); rc=$?
+check "a write whose answer was lost but that landed: exit 0, confirmed by reading back ($rc: $out)" \
+	bash -c "[ $rc -eq 0 ] && grep -q 'desired read back is this command.s record' <<<\"\$0\" && ! grep -q 'nothing written' <<<\"\$0\"" "$out"
+check "and it is there once: generation $((g + 1)), the write_id the command named" \
+	bash -c "[ $(dfield generation) = $((g + 1)) ] && grep -q \"write_id $(dfield write_id)\" <<<\"\$0\"" "$out"
+check "the write_id is 32 random hex digits" bash -c "[[ $(dfield write_id) =~ ^[0-9a-f]{32}\$ ]]"
+args=(-j fleet apply "$TMP/lost1.json" --force); out=$(xl 2>/dev/null)
+check "negative control: nothing to do is not a write (no confirmed_after)" \
+	bash -c "! jq -e .confirmed_after <<<\"\$0\"" "$out"
+conf lost2.json 78 1 2 3 4
+args=(-j fleet apply "$TMP/lost2.json"); out=$(xl 2>/dev/null)
+check "-j: confirmed_after says the error" bash -c "jq -e '.applied and (.confirmed_after | test(\"injected\"))' <<<\"\$0\"" "$out"
+# two applies both past their read of desired, both answers lost: the loser
+# reads back the winner's record (not its own): refused, plan again
+conf lost3a.json 79 1 2 3 4; conf lost3b.json 79 1 2 3 5
+g=$(dfield generation)
+xlr() { ip netns exec "$NS" env XLB_FAIL_AT=fleet-write-lost XLB_PAUSE_AT=fleet-desired \
+	XLB_PAUSE_SECONDS=0.3 "$XLB_FAULTS" fleet apply "$1" --store "$ETCD_URL" --fleet $F; }
+xlr "$TMP/lost3a.json" >"$TMP/l3a.out" 2>&1 & pa=$!
+xlr "$TMP/lost3b.json" >"$TMP/l3b.out" 2>&1 & pb=$!
+wait $pa; ra=$?; wait $pb; rb=$?
+loser=$([ $ra -eq 1 ] && echo a || echo b)
+check "both answers lost: one confirmed (exit 0), the other reads back another's record: exit 1 ($ra $rb)" \
+	test $((ra + rb)) = 1 -a "$(dfield generation)" = $((g + 1))
+check "the other is told to plan again, not 'nothing written' by a store error" \
+	bash -c "grep -q 'changed meanwhile.*plan again' '$TMP/l3$loser.out' && ! grep -q 'cannot be read' '$TMP/l3$loser.out'"
+
 # ---- node status records (as the daemons publish them, under a lease) --------------
 lease=$(ectl lease grant 30 | awk '{print $2}')
 node() {	# node NAME GEN [EXTRA-JSON]
@@ -202,11 +236,21 @@ out=$(x fleet plan "$TMP/b.json" 2>&1); rc=$?
 check "another key on this host: plan refuses, exit 1 ($rc: $out)" \
 	bash -c "[ $rc -eq 1 ] && grep -q 'holds another key' <<<\"\$0\"" "$out"
 
-# ---- the store stopped ---------------------------------------------------------
+# ---- the store stopped during the final write: the outcome is unknown --------------
+conf lost4.json 80 1 2 3 4
+ip netns exec "$NS" env XLB_FAIL_AT=fleet-write-lost XLB_PAUSE_AT=fleet-write-lost \
+	XLB_PAUSE_SECONDS=1 "$XLB_FAULTS" fleet apply "$TMP/lost4.json" --force --store "$ETCD_URL" \
+	--fleet $F >"$TMP/l4.out" 2>&1 & pa=$!
+check "the apply reaches its final write" wait_for 10 grep -q "paused at step 'fleet-write-lost'" "$TMP/l4.out"
 for pid in $(ip netns pids "$NS"); do	# this test's member: the etcd in its namespace
 	[ "$(cat /proc/$pid/comm 2>/dev/null)" = etcd ] && kill "$pid"
 done
 wait_for 10 bash -c "! ip netns exec $NS curl -sf $ETCD_URL/health"
+wait $pa; rc=$?
+check "the store gone before desired is read back: exit 2, the outcome unknown, how to check ($rc: $(tail -1 "$TMP/l4.out"))" \
+	bash -c "[ $rc -eq 2 ] && grep -q 'outcome of the write is unknown' '$TMP/l4.out' && grep -q 'xlb fleet history' '$TMP/l4.out' && ! grep -q 'nothing written' '$TMP/l4.out'"
+
+# ---- the store stopped ---------------------------------------------------------
 out=$(x fleet status 2>&1); rc=$?
 check "status with the store stopped: exit 2 naming it ($rc: $out)" \
 	bash -c "[ $rc -eq 2 ] && grep -q '$ETCD_URL' <<<\"\$0\"" "$out"

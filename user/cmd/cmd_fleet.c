@@ -253,14 +253,25 @@ static int fleet_write(struct fleet_change *f, const struct xlb_change *ch, cons
 		goto out;
 	err = xlb_fleet_write_desired(f->s, f->o.fleet, &f->desired, ch->cfg, ch->source,
 				      ch->reason, r.forced, &out);
+	if (err == -EINPROGRESS) {	/* it may have landed: never "nothing written" */
+		p_err("fleet %s: %s", f->o.fleet, xlb_errmsg());
+		rc = XLB_EXIT_SYSTEM;
+		goto out;
+	}
 	if (err) {
 		rc = store_failed(&f->o, err, "nothing written");
 		goto out;
 	}
 	rc = XLB_EXIT_OK;
+	if (out.confirmed_after[0] && !xlb_json)
+		pr_warn("the store failed during the write (%s); desired read back is this "
+			"command's record (write_id %s): it was written\n", out.confirmed_after,
+			out.write_id);
 	if (xlb_json) {
 		json_t *j = xlb_fleet_desired_to_json(&out);
 
+		json_object_set_new(j, "confirmed_after", out.confirmed_after[0] ?
+				    json_string(out.confirmed_after) : json_null());
 		json_object_set_new(j, "applied", json_true());
 		json_object_set_new(j, "plan", xlb_plan_to_json(&r.plan));
 		json_emit(j);
