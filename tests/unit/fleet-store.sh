@@ -187,6 +187,27 @@ node n1 "$g"; node n2 "$g"
 out=$(x fleet status); rc=$?
 check "status: every live node on generation $g: exit 0 ($rc)" \
 	bash -c "[ $rc -eq 0 ] && grep -q 'all 2 live nodes run the desired generation' <<<\"\$0\"" "$out"
+# members (no lease, as the daemons write them): one without a live status record is lost
+member() { ectl put $K/members/$1 "{\"node\":\"$1\",\"first_seen\":\"2024-01-01T00:00:00Z\",\"last_seen\":\"$2\",\"generation\":$3}" >/dev/null; }
+member n1 2024-01-02T00:00:00Z "$g"
+member n3 2024-01-02T03:04:05Z $((g - 1))
+out=$(x fleet status); rc=$?
+check "a member without a live status record: exit 1, named lost since its last_seen ($rc)" \
+	bash -c "[ $rc -eq 1 ] && grep -q 'do not run the desired generation: n3' <<<\"\$0\" && grep -q '^n3 .*lost: no status since 2024-01-02T03:04:05Z (lease expired)' <<<\"\$0\"" "$out"
+out=$(x -j fleet status)
+check "-j: n3 lost, lag 1, not_running_desired [n3]; n1 (a member too, live) fine" \
+	bash -c "jq -e '(.not_running_desired == [\"n3\"]) and ([.nodes[] | select(.node == \"n3\")][0] | .lost and .lag == 1) and (.nodes | length == 3)' <<<\"\$0\"" "$out"
+out=$(x fleet forget n1 2>&1); rc=$?
+check "forget a node with a live status record: refused, exit 1, said ($rc: $out)" \
+	bash -c "[ $rc -eq 1 ] && grep -q 'live status record' <<<\"\$0\"" "$out"
+check "and its member record stays" test -n "$(ectl get --print-value-only $K/members/n1)"
+check_exit "forget a node that is no member: exit 1" 1 x fleet forget n9
+check_exit "forget without NODE: usage, exit 1" 1 x fleet forget
+out=$(x fleet forget n3); rc=$?
+check "forget n3, gone for good: exit 0, said ($rc: $out)" \
+	bash -c "[ $rc -eq 0 ] && grep -q 'node n3 forgotten (last seen 2024-01-02T03:04:05Z' <<<\"\$0\"" "$out"
+check "its member record is deleted" test -z "$(ectl get --print-value-only $K/members/n3)"
+check "status: exit 0 again" x fleet status
 node n2 $((g - 1)) '{refused: {generation: '"$g"', why: "services[0]: invalid"}, announcing: false}'
 out=$(x fleet status); rc=$?
 check "one node behind: exit 1, named with why ($rc)" \
@@ -201,8 +222,9 @@ check "a local change forced: exit 1, shown ($rc)" \
 node n2 "$g"
 ectl lease revoke "$lease" >/dev/null
 out=$(x fleet status); rc=$?
-check "the lease revoked: its nodes are gone, no live node: exit 1 ($rc)" \
-	bash -c "[ $rc -eq 1 ] && grep -q 'no node of fleet $F is live' <<<\"\$0\"" "$out"
+check "the lease revoked: its nodes are gone, no live node, member n1 lost: exit 1 ($rc)" \
+	bash -c "[ $rc -eq 1 ] && grep -q 'no node of fleet $F is live' <<<\"\$0\" && grep -q '^n1 .*lost: no status since' <<<\"\$0\"" "$out"
+check "forget n1 now that its status is gone" x fleet forget n1
 
 # ---- tampered bodies --------------------------------------------------------------
 fp=$(dfield fingerprint)

@@ -542,3 +542,80 @@ int xlb_fleet_read_nodes(struct xlb_store *s, const char *fleet, json_t **nodes)
 	xlb_kvs_free(&kvs);
 	return 0;
 }
+
+int xlb_fleet_read_members(struct xlb_store *s, const char *fleet, json_t **members)
+{
+	struct xlb_kvs kvs = { 0 };
+	char key[256];
+	int err;
+
+	*members = NULL;
+	xlb_fleet_key(key, sizeof(key), fleet, "members", "");
+	err = xlb_store_get(s, key, true, &kvs);
+	if (err)
+		return err;
+	*members = json_array();
+	for (size_t i = 0; i < kvs.nr; i++) {
+		json_t *o = json_loadb(kvs.kv[i].value, kvs.kv[i].value_len, 0, NULL);
+
+		if (!json_is_object(o)) {
+			json_decref(o);
+			o = json_pack("{s:s}", "error", "its member record is not a JSON object");
+		}
+		json_object_set_new(o, "node", json_string(kvs.kv[i].key + strlen(key)));
+		json_array_append_new(*members, o);
+	}
+	xlb_kvs_free(&kvs);
+	return 0;
+}
+
+/* The value of the one key a txn's get read (NULL when absent), as JSON. */
+static json_t *got_json(const struct xlb_txn_result *r, size_t i)
+{
+	if (i >= r->nr_gets || r->gets[i].nr != 1)
+		return NULL;
+	return json_loadb(r->gets[i].kv[0].value, r->gets[i].kv[0].value_len, 0, NULL) ?:
+	       json_pack("{s:s}", "error", "not JSON");
+}
+
+int xlb_fleet_forget(struct xlb_store *s, const char *fleet, const char *node, json_t **member)
+{
+	char mkey[256], nkey[256];
+	struct xlb_cmp cmp[2] = {
+		{ .key = nkey, .target = XLB_CMP_VERSION, .result = XLB_CMP_EQUAL },
+		{ .key = mkey, .target = XLB_CMP_VERSION, .result = XLB_CMP_GREATER },
+	};
+	struct xlb_op ok[2] = { { .type = XLB_OP_GET, .key = mkey },
+				{ .type = XLB_OP_DELETE, .key = mkey } };
+	struct xlb_op fail[2] = { { .type = XLB_OP_GET, .key = nkey },
+				  { .type = XLB_OP_GET, .key = mkey } };
+	struct xlb_txn_result r = { 0 };
+	__s64 end = xlb_mono_ms() + WRITE_DEADLINE_MS;
+	bool again = false;
+	json_t *st;
+	int err;
+
+	*member = NULL;
+	xlb_fleet_key(mkey, sizeof(mkey), fleet, "members", node);
+	xlb_fleet_key(nkey, sizeof(nkey), fleet, "nodes", node);
+	/* deleting what is absent is harmless: safe to send again */
+	while ((err = xlb_store_txn(s, cmp, 2, ok, 2, fail, 2, &r)) == -ETIMEDOUT &&
+	       xlb_mono_ms() < end)
+		again = true;
+	if (err)
+		return err;
+	if (r.succeeded || (again && !r.gets[0].nr && !r.gets[1].nr)) {	/* gone: by a copy */
+		*member = got_json(&r, 0);
+	} else if ((st = got_json(&r, 0))) {
+		err = xlb_errf(-EBUSY, "node %s of fleet %s has a live status record (updated %s): "
+			       "it is not gone; stop its daemon (its lease then ends) before "
+			       "forgetting it", node, fleet,
+			       json_string_value(json_object_get(st, "updated")) ?: "?");
+		json_decref(st);
+	} else {
+		err = xlb_errf(-ENOENT, "fleet %s has no member %s (see xlb fleet status)", fleet,
+			       node);
+	}
+	xlb_txn_result_free(&r);
+	return err;
+}

@@ -24,6 +24,16 @@
  *                    {"generation", "why"} or null, "error" or null,
  *                    "local_change" {"who", "when", "reason"} or null,
  *                    "store_lost_since" or null, "updated", "lease_ttl"}
+ *   members/NODE     every node the fleet has seen, no lease (it outlives the
+ *                    node's status): {"node", "first_seen", "last_seen",
+ *                    "generation" (applied when written)}, times RFC 3339
+ *                    UTC; the node's daemon writes it when it first
+ *                    publishes after its start, whenever its applied
+ *                    generation changes and every 10 minutes besides (so
+ *                    last_seen is within 10 minutes of its last status);
+ *                    fleet status names a member without a status record
+ *                    lost; xlb fleet forget NODE deletes it (only while NODE
+ *                    has no status record)
  *
  * An apply writes the body (a transaction: put when its version is 0), then
  * one transaction conditioned on desired's mod revision (or its absence):
@@ -93,5 +103,14 @@ int xlb_fleet_write_desired(struct xlb_store *s, const char *fleet,
 
 /* Nodes' status records as published (JSON objects, with "lease_age_ms" added). */
 int xlb_fleet_read_nodes(struct xlb_store *s, const char *fleet, json_t **nodes);
+
+/* Member records (JSON objects; one that is not JSON: {"node", "error"}). */
+int xlb_fleet_read_members(struct xlb_store *s, const char *fleet, json_t **members);
+/*
+ * Delete members/NODE, in one transaction conditioned on NODE having no
+ * status record: -EBUSY when it has one (a live node is not forgotten),
+ * -ENOENT when NODE is no member; *member the record deleted.
+ */
+int xlb_fleet_forget(struct xlb_store *s, const char *fleet, const char *node, json_t **member);
 
 #endif
