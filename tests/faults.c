@@ -1,7 +1,8 @@
 /*
  * Fault injection from the environment, for test binaries and the test-only
  * build/xlb-faults (never linked into build/xlb): XLB_FAIL_AT=STEP makes the
- * step fail (backends|tables|services|conf|record|switch|fleet-desired;
+ * step fail (backends|tables|services|conf|record|switch|fleet-desired|
+ * fleet-write-lost;
  * finalize only pauses: the switch is done); XLB_FAIL_AT_FILE=PATH: while
  * PATH exists, the step its first word names fails (a test makes a running
  * daemon's commits fail, then recover); XLB_PAUSE_AT=STEP sleeps there for

@@ -83,13 +83,19 @@ check "drill 3: and names lb3 behind" grep -Eq "^lb3 +$((G - 1)) +1 " <<<"$out"
 old=$(tables 3)
 check "drill 3: node 3 serves on its old tables ($old)" test "$old" = "$T4"
 check "drill 3: the router still sends to node 3" has_hop 3
-# past its lease (10 s), the cut node's record leaves the store
+# past its lease (10 s), the cut node's status record leaves the store; its
+# member record stays, and fleet status still names it (lost, behind)
+check "drill 3: every node has its member record" \
+	test "$(ectl get --prefix $KEY/members/ --keys-only | grep -c .)" = 3
 t0=$(ms)
 gone() { [ -z "$(node_rec 3)" ]; }
-if wait_for 20 gone; then
-	out=$(fleet status 2>&1)
-	echo "# cut: lb3's status record expired $(( $(ms) - t0 )) ms after the check; fleet status then exits $? : $(tail -1 <<<"$out")"
-fi
+check "drill 3: cut off past its lease, lb3's status record expires" wait_for 20 gone
+out=$(fleet status 2>&1)
+rc=$?
+echo "# cut: lb3's status record expired $(( $(ms) - t0 )) ms after the check; fleet status then exits $rc: $(tail -1 <<<"$out")"
+check "drill 3: past the lease, fleet status still exits 1 (exit $rc)" test $rc = 1
+check "drill 3: and names lb3 lost, behind" grep -Eq "^lb3 +$((G - 1)) +1 .*lost: no status since" <<<"$out"
+[ $rc = 1 ] || printf '#   %s\n' "$out"
 store repair 3
 t0=$(ms)
 lag=$(until_all_at "$G" 30)

@@ -138,6 +138,40 @@ check "rollback 2: b.json's configuration again" x fleet rollback 2 --force
 check "is b.json's fingerprint" test "$(dfield fingerprint)" = "$fp_b"
 check_exit "rollback to a generation that does not exist: exit 1" 1 x fleet rollback 99
 
+# ---- the store fails during the final write: desired is read back ------------------
+# xlb-faults' step fleet-write-lost drops the final transaction's answer after
+# etcd acted on it (what a leader killed mid-answer does)
+xl() { ip netns exec "$NS" env XLB_FAIL_AT=fleet-write-lost "$@" "$XLB_FAULTS" "${args[@]}" \
+	--store "$ETCD_URL" --fleet $F; }
+g=$(dfield generation)
+conf lost1.json 77 1 2 3 4
+args=(fleet apply "$TMP/lost1.json"); out=$(xl 2>&1); rc=$?
+check "a write whose answer was lost but that landed: exit 0, confirmed by reading back ($rc: $out)" \
+	bash -c "[ $rc -eq 0 ] && grep -q 'desired read back is this command.s record' <<<\"\$0\" && ! grep -q 'nothing written' <<<\"\$0\"" "$out"
+check "and it is there once: generation $((g + 1)), the write_id the command named" \
+	bash -c "[ $(dfield generation) = $((g + 1)) ] && grep -q \"write_id $(dfield write_id)\" <<<\"\$0\"" "$out"
+check "the write_id is 32 random hex digits" bash -c "[[ $(dfield write_id) =~ ^[0-9a-f]{32}\$ ]]"
+args=(-j fleet apply "$TMP/lost1.json" --force); out=$(xl 2>/dev/null)
+check "negative control: nothing to do is not a write (no confirmed_after)" \
+	bash -c "! jq -e .confirmed_after <<<\"\$0\"" "$out"
+conf lost2.json 78 1 2 3 4
+args=(-j fleet apply "$TMP/lost2.json"); out=$(xl 2>/dev/null)
+check "-j: confirmed_after says the error" bash -c "jq -e '.applied and (.confirmed_after | test(\"injected\"))' <<<\"\$0\"" "$out"
+# two applies both past their read of desired, both answers lost: the loser
+# reads back the winner's record (not its own): refused, plan again
+conf lost3a.json 79 1 2 3 4; conf lost3b.json 79 1 2 3 5
+g=$(dfield generation)
+xlr() { ip netns exec "$NS" env XLB_FAIL_AT=fleet-write-lost XLB_PAUSE_AT=fleet-desired \
+	XLB_PAUSE_SECONDS=0.3 "$XLB_FAULTS" fleet apply "$1" --store "$ETCD_URL" --fleet $F; }
+xlr "$TMP/lost3a.json" >"$TMP/l3a.out" 2>&1 & pa=$!
+xlr "$TMP/lost3b.json" >"$TMP/l3b.out" 2>&1 & pb=$!
+wait $pa; ra=$?; wait $pb; rb=$?
+loser=$([ $ra -eq 1 ] && echo a || echo b)
+check "both answers lost: one confirmed (exit 0), the other reads back another's record: exit 1 ($ra $rb)" \
+	test $((ra + rb)) = 1 -a "$(dfield generation)" = $((g + 1))
+check "the other is told to plan again, not 'nothing written' by a store error" \
+	bash -c "grep -q 'changed meanwhile.*plan again' '$TMP/l3$loser.out' && ! grep -q 'cannot be read' '$TMP/l3$loser.out'"
+
 # ---- node status records (as the daemons publish them, under a lease) --------------
 lease=$(ectl lease grant 30 | awk '{print $2}')
 node() {	# node NAME GEN [EXTRA-JSON]
@@ -153,6 +187,27 @@ node n1 "$g"; node n2 "$g"
 out=$(x fleet status); rc=$?
 check "status: every live node on generation $g: exit 0 ($rc)" \
 	bash -c "[ $rc -eq 0 ] && grep -q 'all 2 live nodes run the desired generation' <<<\"\$0\"" "$out"
+# members (no lease, as the daemons write them): one without a live status record is lost
+member() { ectl put $K/members/$1 "{\"node\":\"$1\",\"first_seen\":\"2024-01-01T00:00:00Z\",\"last_seen\":\"$2\",\"generation\":$3}" >/dev/null; }
+member n1 2024-01-02T00:00:00Z "$g"
+member n3 2024-01-02T03:04:05Z $((g - 1))
+out=$(x fleet status); rc=$?
+check "a member without a live status record: exit 1, named lost since its last_seen ($rc)" \
+	bash -c "[ $rc -eq 1 ] && grep -q 'do not run the desired generation: n3' <<<\"\$0\" && grep -q '^n3 .*lost: no status since 2024-01-02T03:04:05Z (lease expired)' <<<\"\$0\"" "$out"
+out=$(x -j fleet status)
+check "-j: n3 lost, lag 1, not_running_desired [n3]; n1 (a member too, live) fine" \
+	bash -c "jq -e '(.not_running_desired == [\"n3\"]) and ([.nodes[] | select(.node == \"n3\")][0] | .lost and .lag == 1) and (.nodes | length == 3)' <<<\"\$0\"" "$out"
+out=$(x fleet forget n1 2>&1); rc=$?
+check "forget a node with a live status record: refused, exit 1, said ($rc: $out)" \
+	bash -c "[ $rc -eq 1 ] && grep -q 'live status record' <<<\"\$0\"" "$out"
+check "and its member record stays" test -n "$(ectl get --print-value-only $K/members/n1)"
+check_exit "forget a node that is no member: exit 1" 1 x fleet forget n9
+check_exit "forget without NODE: usage, exit 1" 1 x fleet forget
+out=$(x fleet forget n3); rc=$?
+check "forget n3, gone for good: exit 0, said ($rc: $out)" \
+	bash -c "[ $rc -eq 0 ] && grep -q 'node n3 forgotten (last seen 2024-01-02T03:04:05Z' <<<\"\$0\"" "$out"
+check "its member record is deleted" test -z "$(ectl get --print-value-only $K/members/n3)"
+check "status: exit 0 again" x fleet status
 node n2 $((g - 1)) '{refused: {generation: '"$g"', why: "services[0]: invalid"}, announcing: false}'
 out=$(x fleet status); rc=$?
 check "one node behind: exit 1, named with why ($rc)" \
@@ -167,8 +222,9 @@ check "a local change forced: exit 1, shown ($rc)" \
 node n2 "$g"
 ectl lease revoke "$lease" >/dev/null
 out=$(x fleet status); rc=$?
-check "the lease revoked: its nodes are gone, no live node: exit 1 ($rc)" \
-	bash -c "[ $rc -eq 1 ] && grep -q 'no node of fleet $F is live' <<<\"\$0\"" "$out"
+check "the lease revoked: its nodes are gone, no live node, member n1 lost: exit 1 ($rc)" \
+	bash -c "[ $rc -eq 1 ] && grep -q 'no node of fleet $F is live' <<<\"\$0\" && grep -q '^n1 .*lost: no status since' <<<\"\$0\"" "$out"
+check "forget n1 now that its status is gone" x fleet forget n1
 
 # ---- tampered bodies --------------------------------------------------------------
 fp=$(dfield fingerprint)
@@ -202,11 +258,21 @@ out=$(x fleet plan "$TMP/b.json" 2>&1); rc=$?
 check "another key on this host: plan refuses, exit 1 ($rc: $out)" \
 	bash -c "[ $rc -eq 1 ] && grep -q 'holds another key' <<<\"\$0\"" "$out"
 
-# ---- the store stopped ---------------------------------------------------------
+# ---- the store stopped during the final write: the outcome is unknown --------------
+conf lost4.json 80 1 2 3 4
+ip netns exec "$NS" env XLB_FAIL_AT=fleet-write-lost XLB_PAUSE_AT=fleet-write-lost \
+	XLB_PAUSE_SECONDS=1 "$XLB_FAULTS" fleet apply "$TMP/lost4.json" --force --store "$ETCD_URL" \
+	--fleet $F >"$TMP/l4.out" 2>&1 & pa=$!
+check "the apply reaches its final write" wait_for 10 grep -q "paused at step 'fleet-write-lost'" "$TMP/l4.out"
 for pid in $(ip netns pids "$NS"); do	# this test's member: the etcd in its namespace
 	[ "$(cat /proc/$pid/comm 2>/dev/null)" = etcd ] && kill "$pid"
 done
 wait_for 10 bash -c "! ip netns exec $NS curl -sf $ETCD_URL/health"
+wait $pa; rc=$?
+check "the store gone before desired is read back: exit 2, the outcome unknown, how to check ($rc: $(tail -1 "$TMP/l4.out"))" \
+	bash -c "[ $rc -eq 2 ] && grep -q 'outcome of the write is unknown' '$TMP/l4.out' && grep -q 'xlb fleet history' '$TMP/l4.out' && ! grep -q 'nothing written' '$TMP/l4.out'"
+
+# ---- the store stopped ---------------------------------------------------------
 out=$(x fleet status 2>&1); rc=$?
 check "status with the store stopped: exit 2 naming it ($rc: $out)" \
 	bash -c "[ $rc -eq 2 ] && grep -q '$ETCD_URL' <<<\"\$0\"" "$out"

@@ -33,7 +33,7 @@
 #define HOLE_PORT 2600
 
 static char dir[64];
-static pid_t members[2];
+static pid_t members[3];
 static bool no_env;
 static const char *why_no_env;
 static int hole_fd = -1;
@@ -57,11 +57,12 @@ static pid_t etcd_start(const char *name, const char *url, int peer, const char 
 	char cmd[2048];
 	pid_t pid;
 
-	snprintf(cmd, sizeof(cmd), "exec etcd --name %s --data-dir %s/%s --listen-client-urls %s "
+	snprintf(cmd, sizeof(cmd), "%sexec etcd --name %s --data-dir %s/%s --listen-client-urls %s "
 		 "--advertise-client-urls %s --listen-peer-urls http://127.0.0.1:%d "
 		 "--initial-advertise-peer-urls http://127.0.0.1:%d "
 		 "--initial-cluster %s=http://127.0.0.1:%d --auth-token-ttl 1 %s >%s/%s.log 2>&1",
-		 name, dir, name, url, url, peer, peer, name, peer, tls, dir, name);
+		 strcmp(name, "late") ? "" : "sleep 0.8; ", name, dir, name, url, url, peer, peer,
+		 name, peer, tls, dir, name);
 	pid = fork();
 	if (pid == 0) {
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
@@ -153,7 +154,7 @@ static int teardown(void **state)
 	int i;
 
 	(void)state;
-	for (i = 0; i < 2; i++)
+	for (i = 0; i < 3; i++)
 		if (members[i] > 0) {
 			kill(members[i], SIGKILL);
 			waitpid(members[i], NULL, 0);
@@ -590,6 +591,53 @@ static void test_black_hole(void **state)
 	xlb_store_close(s);
 }
 
+/*
+ * Round after round until the deadline: a member that is not up yet when the
+ * call starts (as during a leader's election: refused, or held) is reached
+ * when it comes up; a transaction that went out and was not answered is not
+ * sent to the next member (it may have been applied).
+ */
+static void test_rounds(void **state)
+{
+	struct xlb_cmp cmp = { .key = "/rounds", .target = XLB_CMP_VERSION, .result = XLB_CMP_EQUAL };
+	struct xlb_op put = { .type = XLB_OP_PUT, .key = "/rounds", .value = "1" };
+	struct xlb_txn_result r;
+	struct xlb_store *s;
+	struct xlb_kvs k;
+	__s64 t;
+
+	(void)state;
+	NEED_ENV();
+	s = open_at("http://127.0.0.1:2702", 400);	/* nothing there: refused each round */
+	t = xlb_now_ms();
+	assert_int_equal(xlb_store_get(s, "/x", false, &k), -EHOSTUNREACH);
+	t = xlb_now_ms() - t;
+	assert_true(t >= 380 && t < 800);
+	assert_null(strstr(xlb_errmsg(), "(1 tries)"));	/* tried again, not once */
+	xlb_store_close(s);
+	members[2] = etcd_start("late", "http://127.0.0.1:2700", 2701, "");	/* up in ~1-2 s */
+	s = open_at("http://127.0.0.1:2700", 10000);
+	t = xlb_now_ms();
+	assert_int_equal(xlb_store_put(s, "/late", "v", 0, NULL), 0);
+	assert_true(xlb_now_ms() - t >= 800);
+	xlb_store_close(s);
+	hole_open();
+	s = open_at(HOLE "," PLAIN, 2000);
+	t = xlb_now_ms();
+	assert_int_equal(xlb_store_txn(s, &cmp, 1, &put, 1, NULL, 0, &r), -ETIMEDOUT);
+	t = xlb_now_ms() - t;
+	assert_true(t >= 900 && t < 1500);	/* the hole's share, then not sent again */
+	assert_non_null(strstr(xlb_errmsg(), "may have been applied"));
+	assert_int_equal(xlb_store_get(s, "/rounds", false, &k), 0);	/* the next one now */
+	assert_int_equal(k.nr, 0);
+	assert_string_equal(xlb_store_endpoint(s), PLAIN);
+	xlb_kvs_free(&k);
+	assert_int_equal(xlb_store_txn(s, &cmp, 1, &put, 1, NULL, 0, &r), 0);
+	assert_true(r.succeeded);
+	xlb_txn_result_free(&r);
+	xlb_store_close(s);
+}
+
 static void tls_opts(struct xlb_store_opts *o, const char *ca, bool cert)
 {
 	opts_for(o, TLS);
@@ -688,6 +736,7 @@ int main(void)
 		cmocka_unit_test(test_async_and_watch),
 		cmocka_unit_test(test_watch_chunks),
 		cmocka_unit_test(test_black_hole),
+		cmocka_unit_test(test_rounds),
 		cmocka_unit_test(test_tls),
 		cmocka_unit_test(test_auth),
 	};

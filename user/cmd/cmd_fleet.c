@@ -253,14 +253,25 @@ static int fleet_write(struct fleet_change *f, const struct xlb_change *ch, cons
 		goto out;
 	err = xlb_fleet_write_desired(f->s, f->o.fleet, &f->desired, ch->cfg, ch->source,
 				      ch->reason, r.forced, &out);
+	if (err == -EINPROGRESS) {	/* it may have landed: never "nothing written" */
+		p_err("fleet %s: %s", f->o.fleet, xlb_errmsg());
+		rc = XLB_EXIT_SYSTEM;
+		goto out;
+	}
 	if (err) {
 		rc = store_failed(&f->o, err, "nothing written");
 		goto out;
 	}
 	rc = XLB_EXIT_OK;
+	if (out.confirmed_after[0] && !xlb_json)
+		pr_warn("the store failed during the write (%s); desired read back is this "
+			"command's record (write_id %s): it was written\n", out.confirmed_after,
+			out.write_id);
 	if (xlb_json) {
 		json_t *j = xlb_fleet_desired_to_json(&out);
 
+		json_object_set_new(j, "confirmed_after", out.confirmed_after[0] ?
+				    json_string(out.confirmed_after) : json_null());
 		json_object_set_new(j, "applied", json_true());
 		json_object_set_new(j, "plan", xlb_plan_to_json(&r.plan));
 		json_emit(j);
@@ -421,6 +432,41 @@ out:
 	return rc;
 }
 
+/* forget NODE: a member gone for good, refused while it has a live status record. */
+static int do_fleet_forget(int argc, char **argv)
+{
+	struct store_args a;
+	struct xlb_store_opts o;
+	struct xlb_store *s;
+	json_t *member = NULL;
+	int rc, err;
+
+	if ((rc = store_args_take(&argc, argv, &a)))
+		return rc;
+	if (argc != 1 || !xlb_store_name_ok(argv[0]))
+		return usage_error("fleet forget: takes NODE (a node name: 1 to 63 of A-Z a-z 0-9 "
+				   "_ . -)");
+	if ((rc = store_args_open(&a, &o, &s)))
+		return rc;
+	err = xlb_fleet_forget(s, o.fleet, argv[0], &member);
+	if (err == -EBUSY || err == -ENOENT) {
+		p_err("fleet forget %s: %s; nothing deleted", argv[0], xlb_errmsg());
+		rc = XLB_EXIT_REFUSED;
+	} else if (err) {
+		rc = store_failed(&o, err, "fleet forget");
+	} else if (xlb_json) {
+		json_emit(json_pack("{s:s,s:s,s:O?}", "fleet", o.fleet, "forgotten", argv[0],
+				    "member", member));
+	} else {
+		printf("fleet %s: node %s forgotten (last seen %s, generation %lld)\n", o.fleet,
+		       argv[0], json_string_value(json_object_get(member, "last_seen")) ?: "?",
+		       (long long)json_integer_value(json_object_get(member, "generation")));
+	}
+	json_decref(member);
+	xlb_store_close(s);
+	return rc;
+}
+
 int do_fleet(int argc, char **argv)
 {
 	static const struct cmd verbs[] = {
@@ -430,6 +476,7 @@ int do_fleet(int argc, char **argv)
 		{ "rollback", do_fleet_rollback },
 		{ "status", do_fleet_status },
 		{ "history", do_fleet_history },
+		{ "forget", do_fleet_forget },
 		{ NULL, NULL },
 	};
 

@@ -2,8 +2,10 @@
  * xlb fleet status and xlb fleet history: what the store says of the fleet.
  * status exits 0 when at least one node is live and every live node runs
  * the desired generation (its configuration, its hash key, no local change
- * forced), 1 naming the ones that do not (or when the fleet has no desired
- * configuration or no live node), 2 when the store cannot be read.
+ * forced) and no member is lost, 1 naming the ones that do not (a member
+ * without a live status record is lost: cut off, or stopped; or when the
+ * fleet has no desired configuration or no live node), 2 when the store
+ * cannot be read.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -102,6 +104,30 @@ static void print_node(json_t *n)
 		       i + 1 < json_array_size(problems) ? "; " : "\n");
 }
 
+/*
+ * Every member (members/NODE) without a status record: lost, appended to
+ * nodes with what its member record says (its status expired with its lease).
+ */
+static void add_lost(json_t *nodes, json_t *members)
+{
+	json_t *m, *n;
+	size_t i, k;
+
+	json_array_foreach(members, i, m) {
+		const char *name = str_of(m, "node");
+		bool live = false;
+
+		json_array_foreach(nodes, k, n)
+			live |= !strcmp(str_of(n, "node"), name);
+		if (live)
+			continue;
+		n = json_deep_copy(m);
+		json_object_set_new(n, "lost", json_true());
+		json_object_set_new(n, "lease_age_ms", json_null());
+		json_array_append_new(nodes, n);
+	}
+}
+
 /* Judge every node; the names of those that do not run the desired generation. */
 static json_t *judge_nodes(json_t *nodes, const struct xlb_fleet_desired *d)
 {
@@ -110,7 +136,12 @@ static json_t *judge_nodes(json_t *nodes, const struct xlb_fleet_desired *d)
 
 	json_array_foreach(nodes, i, n) {
 		json_t *problems = json_array();
-		bool ok = judge_node(n, d, problems);
+		bool lost = json_is_true(json_object_get(n, "lost"));
+		bool ok = !lost && judge_node(n, d, problems);
+
+		if (lost)
+			add_problem(problems, "lost: no status since %s (lease expired)",
+				    str_of(n, "last_seen")[0] ? str_of(n, "last_seen") : "?");
 
 		if (json_is_integer(json_object_get(n, "generation")))
 			json_object_set_new(n, "lag", json_integer((json_int_t)d->generation -
@@ -123,9 +154,20 @@ static json_t *judge_nodes(json_t *nodes, const struct xlb_fleet_desired *d)
 	return bad;
 }
 
+static size_t nr_live(json_t *nodes)
+{
+	size_t i, live = 0;
+	json_t *n;
+
+	json_array_foreach(nodes, i, n)
+		live += !json_is_true(json_object_get(n, "lost"));
+	return live;
+}
+
 static void print_status(const struct xlb_store_opts *o, const struct xlb_fleet_desired *d,
 			 json_t *nodes, json_t *bad)
 {
+	size_t live = nr_live(nodes);
 	size_t i;
 	json_t *n;
 
@@ -139,14 +181,15 @@ static void print_status(const struct xlb_store_opts *o, const struct xlb_fleet_
 	       "attached", "announcing", "problems");
 	json_array_foreach(nodes, i, n)
 		print_node(n);
-	if (!json_array_size(nodes))
+	if (!live)
 		printf("no node of fleet %s is live\n", o->fleet);
-	else if (!json_array_size(bad) && d->generation)
-		printf("all %zu live nodes run the desired generation %llu\n",
-		       json_array_size(nodes), (unsigned long long)d->generation);
+	if (live && !json_array_size(bad) && d->generation)
+		printf("all %zu live nodes run the desired generation %llu\n", live,
+		       (unsigned long long)d->generation);
 	else if (json_array_size(bad)) {
-		printf("%zu of %zu live nodes do not run the desired generation:",
-		       json_array_size(bad), json_array_size(nodes));
+		printf("%zu of %zu nodes (%zu live, %zu lost) do not run the desired generation:",
+		       json_array_size(bad), json_array_size(nodes), live,
+		       json_array_size(nodes) - live);
 		json_array_foreach(bad, i, n)
 			printf("%s %s", i ? "," : "", json_string_value(n));
 		printf("\n");
@@ -159,7 +202,7 @@ int do_fleet_status(int argc, char **argv)
 	struct store_args a;
 	struct xlb_store_opts o;
 	struct xlb_store *s;
-	json_t *nodes = NULL, *bad;
+	json_t *nodes = NULL, *members = NULL, *bad;
 	int rc, err;
 
 	if ((rc = store_args_take(&argc, argv, &a)))
@@ -173,12 +216,14 @@ int do_fleet_status(int argc, char **argv)
 		rc = store_failed(&o, err, "fleet desired record");
 		goto out;
 	}
-	if ((err = xlb_fleet_read_nodes(s, o.fleet, &nodes))) {
+	if ((err = xlb_fleet_read_nodes(s, o.fleet, &nodes)) ||
+	    (err = xlb_fleet_read_members(s, o.fleet, &members))) {
 		rc = store_failed(&o, err, "fleet nodes");
 		goto out;
 	}
+	add_lost(nodes, members);
 	bad = judge_nodes(nodes, &d);
-	rc = d.generation && json_array_size(nodes) && !json_array_size(bad) ? 0 : XLB_EXIT_REFUSED;
+	rc = d.generation && nr_live(nodes) && !json_array_size(bad) ? 0 : XLB_EXIT_REFUSED;
 	if (xlb_json)
 		json_emit(json_pack("{s:s,s:s,s:o,s:o,s:o,s:b}", "fleet", o.fleet, "store",
 				    xlb_store_endpoint(s), "desired", d.generation ?
@@ -190,6 +235,7 @@ int do_fleet_status(int argc, char **argv)
 	json_decref(bad);
 out:
 	json_decref(nodes);
+	json_decref(members);
 	xlb_store_close(s);
 	return rc;
 }

@@ -36,6 +36,7 @@ static const char synopsis[] =
 "  xlb fleet apply FILE [--force] [--reason TEXT] [STORE]\n"
 "  xlb fleet status|history [STORE]\n"
 "  xlb fleet rollback [GEN] [--force] [--reason TEXT] [STORE]\n"
+"  xlb fleet forget NODE [STORE]\n"
 "  xlb node drain [--wait SECONDS] | undrain | join --alone | status\n"
 "  xlb stats [SERVICE] [--watch [--count N]]\n"
 "  xlb table SERVICE\n"

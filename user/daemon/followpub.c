@@ -1,7 +1,12 @@
 /*
  * What a node that follows a fleet says of itself: its status record
  * nodes/NODE in the store, under its lease (the JSON form fleetstore.h
- * documents), put on every change and every FOLLOW_PUBLISH_MS besides; and
+ * documents), put on every change and every FOLLOW_PUBLISH_MS besides; its
+ * member record members/NODE, without a lease (it outlives the status, so
+ * fleet status names a node that was lost), put when it first publishes
+ * after its start, when its applied generation changes and every
+ * FOLLOW_MEMBER_MS besides: one write per node per generation applied, not
+ * one per status (20 nodes idle: 0.03 writes/s); and
  * fleet.json in its state directory (fleetfile.h), which the CLI reads to
  * refuse local changes and writes to record a forced one.
  */
@@ -9,6 +14,8 @@
 #include "state.h"
 
 #define FOLLOW_PUBLISH_MS	3000
+#define FOLLOW_MEMBER_MS	(10 * 60 * 1000)
+#define FOLLOW_MEMBER_RETRY_MS	1000
 
 char *follow_b64(const char *text, size_t len)
 {
@@ -148,6 +155,80 @@ static void put_done(void *ctx, int err, json_t *answer)
 	}
 }
 
+static void member_done(void *ctx, int err, json_t *answer)
+{
+	struct daemon *d = ctx;
+	struct dfollow *f = &d->fl;
+	json_t *kv = json_array_get(json_object_get(answer, "kvs"), 0), *j;
+	size_t len = 0;
+	char *v;
+
+	f->member_busy = false;
+	if (err) {
+		f->member_put = false;	/* put again, whatever the generation */
+		f->member_ms = now_ms() + FOLLOW_MEMBER_RETRY_MS;
+		dlog(7, "fleet: cannot %s the member record: %s", f->member_read ? "write" :
+		     "read", xlb_errmsg());
+		return;
+	}
+	if (f->member_read) {	/* the put */
+		f->member_put = true;
+		f->member_ms = now_ms();
+		return;
+	}
+	v = kv ? xlb_store_b64(kv, "value", &len) : NULL;
+	j = v ? json_loadb(v, len, 0, NULL) : NULL;
+	if (json_is_string(json_object_get(j, "first_seen")))
+		snprintf(f->member_first, sizeof(f->member_first), "%s",
+			 json_string_value(json_object_get(j, "first_seen")));
+	json_decref(j);
+	free(v);
+	f->member_read = true;
+	f->member_ms = 0;
+}
+
+/*
+ * members/NODE: read once (its first_seen kept), then put when the node
+ * first publishes, when its applied generation changes, every FOLLOW_MEMBER_MS.
+ */
+static void follow_member(struct daemon *d)
+{
+	struct dfollow *f = &d->fl;
+	char key[256], now[32], *k, *v = NULL, *text = NULL;
+	json_t *body = NULL, *rec;
+	const char *path = "/v3/kv/range";
+
+	if (!f->lease || f->member_busy || now_ms() < f->member_ms ||
+	    (f->member_put && f->member_gen == f->applied &&
+	     now_ms() - f->member_ms < FOLLOW_MEMBER_MS))
+		return;
+	xlb_fleet_key(key, sizeof(key), d->o->store->fleet, "members", d->o->node);
+	k = follow_b64(key, strlen(key));
+	if (f->member_read) {
+		xlb_fleet_now_iso(now, sizeof(now));
+		if (!f->member_first[0])
+			snprintf(f->member_first, sizeof(f->member_first), "%s", now);
+		rec = json_pack("{s:s,s:s,s:s,s:I}", "node", d->o->node, "first_seen",
+				f->member_first, "last_seen", now, "generation",
+				(json_int_t)f->applied);
+		text = rec ? json_dumps(rec, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+		json_decref(rec);
+		v = text ? follow_b64(text, strlen(text)) : NULL;
+		body = k && v ? json_pack("{s:s,s:s}", "key", k, "value", v) : NULL;
+		path = "/v3/kv/put";
+		f->member_gen = f->applied;
+	} else if (k) {
+		body = json_pack("{s:s}", "key", k);
+	}
+	f->member_busy = body && !xlb_store_async_post(f->st, path, body, member_done, d);
+	if (!f->member_busy)
+		f->member_ms = now_ms() + FOLLOW_MEMBER_RETRY_MS;
+	json_decref(body);
+	free(k);
+	free(v);
+	free(text);
+}
+
 /* On every change and every FOLLOW_PUBLISH_MS: nodes/NODE under the lease. */
 void follow_publish(struct daemon *d)
 {
@@ -155,6 +236,7 @@ void follow_publish(struct daemon *d)
 	char key[256], *k, *v, *text;
 	json_t *st, *body;
 
+	follow_member(d);
 	if (!f->lease || f->put_busy || (!f->dirty && now_ms() - f->published_ms < FOLLOW_PUBLISH_MS))
 		return;
 	st = status_json(d);

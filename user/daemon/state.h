@@ -164,6 +164,11 @@ struct dfollow {
 	/* the status record */
 	bool dirty, put_busy;
 	__u64 published_ms;
+	/* the member record (members/NODE, no lease): followpub.c */
+	bool member_busy, member_read, member_put;
+	char member_first[32];		/* first_seen, as the store had it or now */
+	__u64 member_gen;		/* the generation it was put with */
+	__u64 member_ms;		/* put last, or the next try (monotonic) */
 	/* for the metrics thread (under d->lock) */
 	struct {
 		bool reachable, local_change, refused;

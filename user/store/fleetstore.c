@@ -5,11 +5,15 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
+#include <sys/random.h>
 #include "fault.h"
 #include "fleetstore.h"
 #include "log.h"
 
 #define HISTORY_DIGITS	20
+/* The final write, its confirmation and its repeats: one deadline (store.h's write deadline) */
+#define WRITE_DEADLINE_MS	XLB_STORE_WRITE_TIMEOUT_MS
 
 void xlb_fleet_key(char *buf, size_t len, const char *fleet, const char *what, const char *name)
 {
@@ -23,6 +27,30 @@ static void history_key(char *buf, size_t len, const char *fleet, __u64 gen)
 
 	snprintf(name, sizeof(name), "%0*llu", HISTORY_DIGITS, (unsigned long long)gen);
 	xlb_fleet_key(buf, len, fleet, "history", name);
+}
+
+static __s64 xlb_mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (__s64)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* 32 hex digits from the kernel's random source (the clock and pid if it fails). */
+static void random_id(char out[33])
+{
+	unsigned char b[16];
+	struct timespec ts;
+
+	if (getrandom(b, sizeof(b), 0) != (ssize_t)sizeof(b)) {
+		clock_gettime(CLOCK_REALTIME, &ts);
+		snprintf(out, 33, "%016llx%08x%08x", (unsigned long long)ts.tv_sec,
+			 (unsigned int)ts.tv_nsec, (unsigned int)getpid());
+		return;
+	}
+	for (int i = 0; i < 16; i++)
+		snprintf(out + 2 * i, 3, "%02x", b[i]);
 }
 
 static bool is_fingerprint(const char *s, bool empty_ok)
@@ -78,16 +106,24 @@ int xlb_fleet_desired_from_json(json_t *j, struct xlb_fleet_desired *d)
 	if (!get_gen(j, "replaces", true, &d->replaces) || d->replaces >= d->generation)
 		return xlb_errf(-EINVAL, "\"replaces\": a generation below %llu is expected",
 				(unsigned long long)d->generation);
+	if (json_object_get(j, "write_id") &&
+	    (!get_text(j, "write_id", d->write_id, sizeof(d->write_id)) ||
+	     strspn(d->write_id, "0123456789abcdef") != strlen(d->write_id)))
+		return xlb_errf(-EINVAL, "\"write_id\": up to 32 hex digits are expected");
 	return 0;
 }
 
 json_t *xlb_fleet_desired_to_json(const struct xlb_fleet_desired *d)
 {
-	return json_pack("{s:I,s:s,s:s,s:s,s:s,s:s,s:s,s:b,s:I}",
-			 "generation", (json_int_t)d->generation, "fingerprint", d->fingerprint,
-			 "hash_key_id", d->hash_key_id, "who", d->who, "when", d->when,
-			 "reason", d->reason, "source", d->source, "forced", d->forced,
-			 "replaces", (json_int_t)d->replaces);
+	json_t *j = json_pack("{s:I,s:s,s:s,s:s,s:s,s:s,s:s,s:b,s:I}",
+			      "generation", (json_int_t)d->generation, "fingerprint", d->fingerprint,
+			      "hash_key_id", d->hash_key_id, "who", d->who, "when", d->when,
+			      "reason", d->reason, "source", d->source, "forced", d->forced,
+			      "replaces", (json_int_t)d->replaces);
+
+	if (j && d->write_id[0])
+		json_object_set_new(j, "write_id", json_string(d->write_id));
+	return j;
 }
 
 /* A record's text (the value at key) into d; -EINVAL naming the key. */
@@ -245,9 +281,13 @@ static int put_body(struct xlb_store *s, const char *key, const char *body)
 	struct xlb_op put = { .type = XLB_OP_PUT, .key = key, .value = body };
 	struct xlb_op get = { .type = XLB_OP_GET, .key = key };
 	struct xlb_txn_result r = { 0 };
+	__s64 end = xlb_mono_ms() + WRITE_DEADLINE_MS;
 	int err;
 
-	err = xlb_store_txn(s, &cmp, 1, &put, 1, &get, 1, &r);
+	/* content-addressed, put only when absent: safe to send again */
+	while ((err = xlb_store_txn(s, &cmp, 1, &put, 1, &get, 1, &r)) == -ETIMEDOUT &&
+	       xlb_mono_ms() < end)
+		;
 	if (err)
 		return err;
 	if (!r.succeeded && (r.nr_gets != 1 || r.gets[0].nr != 1 ||
@@ -275,16 +315,48 @@ static void new_record(struct xlb_fleet_desired *out, const struct xlb_fleet_des
 	snprintf(out->reason, sizeof(out->reason), "%s", reason ?: "");
 	snprintf(out->source, sizeof(out->source), "%s", source);
 	out->forced = forced;
+	random_id(out->write_id);
 }
 
-/* Why the conditional write did not take: the record that won, or an inconsistent keyspace. */
+/*
+ * What desired is now, the final write's outcome unknown or refused: 0 this
+ * command's own record (out's write_id), -ESTALE another's or deleted,
+ * -EAGAIN prev still (not written, as of this read), -errno unreadable.
+ */
+static int read_back(struct xlb_store *s, const char *fleet, const struct xlb_fleet_desired *prev,
+		     struct xlb_fleet_desired *out)
+{
+	struct xlb_fleet_desired now;
+	int err = xlb_fleet_read_desired(s, fleet, &now);
+
+	if (err)
+		return err;
+	if (now.generation && !strcmp(now.write_id, out->write_id)) {
+		out->mod_rev = now.mod_rev;
+		return 0;
+	}
+	if (now.mod_rev == prev->mod_rev)
+		return -EAGAIN;
+	if (!now.generation)
+		return xlb_errf(-ESTALE, "the fleet's desired configuration was deleted meanwhile: "
+				"plan again");
+	return xlb_errf(-ESTALE, "the fleet's desired configuration changed meanwhile "
+			"(generation %llu by %s): plan again", (unsigned long long)now.generation,
+			now.who);
+}
+
+/* Why the conditional write did not take: 0 when the record there is this command's own. */
 static int lost_race(const struct xlb_txn_result *r, const struct xlb_fleet_desired *prev,
-		     const char *hkey)
+		     const char *hkey, struct xlb_fleet_desired *out)
 {
 	struct xlb_fleet_desired now = { 0 };
 
 	if (r->nr_gets == 1 && r->gets[0].nr == 1 && !parse_record(&r->gets[0].kv[0], &now) &&
-	    now.mod_rev != prev->mod_rev)
+	    !strcmp(now.write_id, out->write_id)) {
+		out->mod_rev = now.mod_rev;	/* a copy sent before landed */
+		return 0;
+	}
+	if (r->nr_gets == 1 && r->gets[0].nr == 1 && now.generation && now.mod_rev != prev->mod_rev)
 		return xlb_errf(-ESTALE, "the fleet's desired configuration changed meanwhile "
 				"(generation %llu by %s): plan again",
 				(unsigned long long)now.generation, now.who);
@@ -296,38 +368,92 @@ static int lost_race(const struct xlb_txn_result *r, const struct xlb_fleet_desi
 			(unsigned long long)prev->generation);
 }
 
-/* desired and history/GEN in one transaction, conditioned on prev's mod revision. */
-static int put_desired(struct xlb_store *s, const char *fleet,
-		       const struct xlb_fleet_desired *prev, struct xlb_fleet_desired *out)
+/* One try of the transaction: 0 written, 1 refused by its condition (r), -errno (said). */
+static int try_desired(struct xlb_store *s, const char *dkey, const char *hkey, const char *text,
+		       const struct xlb_fleet_desired *prev, struct xlb_txn_result *r)
 {
-	char dkey[256], hkey[256], *text;
-	json_t *j = xlb_fleet_desired_to_json(out);
 	struct xlb_cmp cmp[2] = {
 		{ .key = dkey, .target = prev->mod_rev ? XLB_CMP_MOD : XLB_CMP_VERSION,
 		  .result = XLB_CMP_EQUAL, .number = prev->mod_rev },
 		{ .key = hkey, .target = XLB_CMP_VERSION, .result = XLB_CMP_EQUAL },
 	};
-	struct xlb_op ok[2] = { { .type = XLB_OP_PUT, .key = dkey },
-				{ .type = XLB_OP_PUT, .key = hkey } };
+	struct xlb_op ok[2] = { { .type = XLB_OP_PUT, .key = dkey, .value = text },
+				{ .type = XLB_OP_PUT, .key = hkey, .value = text } };
 	struct xlb_op fail = { .type = XLB_OP_GET, .key = dkey };
-	struct xlb_txn_result r = { 0 };
-	int err;
+	int err = xlb_store_txn(s, cmp, 2, ok, 2, &fail, 1, r);
 
+	/* tests: the answer lost after etcd acted on the transaction */
+	if (!err && (err = xlb_fault("fleet-write-lost")))
+		xlb_txn_result_free(r);
+	return err ?: !r->succeeded;
+}
+
+/* An error after which the transaction may have been applied. */
+static bool maybe_applied(int err)
+{
+	return err == -ETIMEDOUT || err == -EIO || err == -EPROTO;
+}
+
+/* The outcome unknown: what to say, and how to find out. */
+static int unknown(const char *fleet, const struct xlb_fleet_desired *out, const char *during,
+		   int err)
+{
+	return xlb_errf(-EINPROGRESS, "the outcome of the write is unknown: the store failed "
+			"during it (%s) and desired could not be read after it (%s); see xlb "
+			"fleet history --fleet %s: generation %llu with write_id %s is this "
+			"command's", during, err == -EAGAIN ? "it was not there yet" : xlb_errmsg(),
+			fleet, (unsigned long long)out->generation, out->write_id);
+}
+
+/*
+ * desired and history/GEN in one transaction, conditioned on prev's mod
+ * revision; when the store fails during it, read back (fleetstore.h).
+ */
+static int put_desired(struct xlb_store *s, const char *fleet,
+		       const struct xlb_fleet_desired *prev, struct xlb_fleet_desired *out)
+{
+	char dkey[256], hkey[256], during[300] = "", *text;
+	json_t *j = xlb_fleet_desired_to_json(out);
+	__s64 end = xlb_mono_ms() + WRITE_DEADLINE_MS;
+	struct xlb_txn_result r = { 0 };
+	int err, back = -EAGAIN;
+
+	out->confirmed_after[0] = '\0';
 	text = j ? json_dumps(j, JSON_COMPACT) : NULL;
 	json_decref(j);
 	if (!text)
 		return xlb_errf(-ENOMEM, "out of memory");
 	xlb_fleet_key(dkey, sizeof(dkey), fleet, "desired", NULL);
 	history_key(hkey, sizeof(hkey), fleet, out->generation);
-	ok[0].value = ok[1].value = text;
-	err = xlb_store_txn(s, cmp, 2, ok, 2, &fail, 1, &r);
+	for (;;) {
+		err = try_desired(s, dkey, hkey, text, prev, &r);
+		if (err == 0 || err == 1)
+			break;
+		if (!during[0] && !maybe_applied(err))
+			break;		/* refused by etcd, or never sent: nothing written */
+		if (!during[0])
+			snprintf(during, sizeof(during), "%s", xlb_errmsg());
+		/* it may have been applied: read what desired is now, until the deadline */
+		do
+			back = read_back(s, fleet, prev, out);
+		while ((back == -EHOSTUNREACH || maybe_applied(back)) && xlb_mono_ms() < end);
+		if (back != -EAGAIN || xlb_mono_ms() >= end)
+			break;
+		/* not there: the same conditional write again (one copy at most can land) */
+	}
 	free(text);
-	if (err)
-		return err;
-	if (r.succeeded)
+	if (err == 0) {
 		out->mod_rev = r.revision;
-	else
-		err = lost_race(&r, prev, hkey);
+	} else if (err == 1) {
+		err = lost_race(&r, prev, hkey, out);
+		if (!err && !during[0])
+			snprintf(during, sizeof(during), "its condition failed: a copy sent before "
+				 "had landed");
+	} else if (during[0]) {
+		err = back == 0 || back == -ESTALE ? back : unknown(fleet, out, during, back);
+	}
+	if (!err && during[0])
+		snprintf(out->confirmed_after, sizeof(out->confirmed_after), "%s", during);
 	xlb_txn_result_free(&r);
 	return err;
 }
@@ -415,4 +541,81 @@ int xlb_fleet_read_nodes(struct xlb_store *s, const char *fleet, json_t **nodes)
 	}
 	xlb_kvs_free(&kvs);
 	return 0;
+}
+
+int xlb_fleet_read_members(struct xlb_store *s, const char *fleet, json_t **members)
+{
+	struct xlb_kvs kvs = { 0 };
+	char key[256];
+	int err;
+
+	*members = NULL;
+	xlb_fleet_key(key, sizeof(key), fleet, "members", "");
+	err = xlb_store_get(s, key, true, &kvs);
+	if (err)
+		return err;
+	*members = json_array();
+	for (size_t i = 0; i < kvs.nr; i++) {
+		json_t *o = json_loadb(kvs.kv[i].value, kvs.kv[i].value_len, 0, NULL);
+
+		if (!json_is_object(o)) {
+			json_decref(o);
+			o = json_pack("{s:s}", "error", "its member record is not a JSON object");
+		}
+		json_object_set_new(o, "node", json_string(kvs.kv[i].key + strlen(key)));
+		json_array_append_new(*members, o);
+	}
+	xlb_kvs_free(&kvs);
+	return 0;
+}
+
+/* The value of the one key a txn's get read (NULL when absent), as JSON. */
+static json_t *got_json(const struct xlb_txn_result *r, size_t i)
+{
+	if (i >= r->nr_gets || r->gets[i].nr != 1)
+		return NULL;
+	return json_loadb(r->gets[i].kv[0].value, r->gets[i].kv[0].value_len, 0, NULL) ?:
+	       json_pack("{s:s}", "error", "not JSON");
+}
+
+int xlb_fleet_forget(struct xlb_store *s, const char *fleet, const char *node, json_t **member)
+{
+	char mkey[256], nkey[256];
+	struct xlb_cmp cmp[2] = {
+		{ .key = nkey, .target = XLB_CMP_VERSION, .result = XLB_CMP_EQUAL },
+		{ .key = mkey, .target = XLB_CMP_VERSION, .result = XLB_CMP_GREATER },
+	};
+	struct xlb_op ok[2] = { { .type = XLB_OP_GET, .key = mkey },
+				{ .type = XLB_OP_DELETE, .key = mkey } };
+	struct xlb_op fail[2] = { { .type = XLB_OP_GET, .key = nkey },
+				  { .type = XLB_OP_GET, .key = mkey } };
+	struct xlb_txn_result r = { 0 };
+	__s64 end = xlb_mono_ms() + WRITE_DEADLINE_MS;
+	bool again = false;
+	json_t *st;
+	int err;
+
+	*member = NULL;
+	xlb_fleet_key(mkey, sizeof(mkey), fleet, "members", node);
+	xlb_fleet_key(nkey, sizeof(nkey), fleet, "nodes", node);
+	/* deleting what is absent is harmless: safe to send again */
+	while ((err = xlb_store_txn(s, cmp, 2, ok, 2, fail, 2, &r)) == -ETIMEDOUT &&
+	       xlb_mono_ms() < end)
+		again = true;
+	if (err)
+		return err;
+	if (r.succeeded || (again && !r.gets[0].nr && !r.gets[1].nr)) {	/* gone: by a copy */
+		*member = got_json(&r, 0);
+	} else if ((st = got_json(&r, 0))) {
+		err = xlb_errf(-EBUSY, "node %s of fleet %s has a live status record (updated %s): "
+			       "it is not gone; stop its daemon (its lease then ends) before "
+			       "forgetting it", node, fleet,
+			       json_string_value(json_object_get(st, "updated")) ?: "?");
+		json_decref(st);
+	} else {
+		err = xlb_errf(-ENOENT, "fleet %s has no member %s (see xlb fleet status)", fleet,
+			       node);
+	}
+	xlb_txn_result_free(&r);
+	return err;
 }

@@ -9,7 +9,11 @@
  *   desired          the desired record: {"generation", "fingerprint",
  *                    "hash_key_id", "who", "when", "reason", "source"
  *                    (apply|rollback|forced), "forced", "replaces"
- *                    (the generation it replaced, 0 for the first)}
+ *                    (the generation it replaced, 0 for the first),
+ *                    "write_id" (32 random hex digits the writing command
+ *                    drew: how it knows its own record when the store
+ *                    failed during its write; absent in records written by
+ *                    hand)}
  *   history/GEN      every desired record, GEN zero-padded to 20 digits,
  *                    written in the same transaction as desired
  *   nodes/NODE       a node's status, under its lease (gone when the node is):
@@ -20,6 +24,16 @@
  *                    {"generation", "why"} or null, "error" or null,
  *                    "local_change" {"who", "when", "reason"} or null,
  *                    "store_lost_since" or null, "updated", "lease_ttl"}
+ *   members/NODE     every node the fleet has seen, no lease (it outlives the
+ *                    node's status): {"node", "first_seen", "last_seen",
+ *                    "generation" (applied when written)}, times RFC 3339
+ *                    UTC; the node's daemon writes it when it first
+ *                    publishes after its start, whenever its applied
+ *                    generation changes and every 10 minutes besides (so
+ *                    last_seen is within 10 minutes of its last status);
+ *                    fleet status names a member without a status record
+ *                    lost; xlb fleet forget NODE deletes it (only while NODE
+ *                    has no status record)
  *
  * An apply writes the body (a transaction: put when its version is 0), then
  * one transaction conditioned on desired's mod revision (or its absence):
@@ -43,7 +57,11 @@ struct xlb_fleet_desired {
 	char who[64], when[32], reason[256], source[16];
 	bool forced;
 	__u64 replaces;
+	char write_id[33];		/* the writing command's random id, 32 hex ("" none) */
 	__s64 mod_rev;			/* of the desired key when read (0: absent) */
+	/* xlb_fleet_write_desired's out only: the store error after which the
+	 * write was confirmed by reading desired back ("" when it answered) */
+	char confirmed_after[300];
 };
 
 /* Keys: buf gets /xlb/fleets/FLEET/what[/name]. */
@@ -68,9 +86,15 @@ int xlb_fleet_read_history(struct xlb_store *s, const char *fleet,
 
 /*
  * Write cfg as the fleet's desired configuration, replacing *prev (as read:
- * its mod_rev is the condition).  -ESTALE when another apply won since prev
- * was read (nothing of this one written but perhaps the body, which is
- * content-addressed and harmless); the new record in *out.
+ * its mod_rev is the condition); the new record in *out.  When the store
+ * fails during the final transaction (it may have been applied) or its
+ * condition failed, desired is read back (across members, until a
+ * deadline): this command's own record (its write_id) is success, with
+ * out->confirmed_after saying the error; another's is -ESTALE (another
+ * apply won since prev was read: nothing of this one written but perhaps
+ * the body, which is content-addressed and harmless); prev still there is
+ * written again (the condition makes a late copy of the first harmless);
+ * desired that cannot be read is -EINPROGRESS: the outcome is unknown.
  */
 int xlb_fleet_write_desired(struct xlb_store *s, const char *fleet,
 			    const struct xlb_fleet_desired *prev, const struct xlb_config *cfg,
@@ -79,5 +103,14 @@ int xlb_fleet_write_desired(struct xlb_store *s, const char *fleet,
 
 /* Nodes' status records as published (JSON objects, with "lease_age_ms" added). */
 int xlb_fleet_read_nodes(struct xlb_store *s, const char *fleet, json_t **nodes);
+
+/* Member records (JSON objects; one that is not JSON: {"node", "error"}). */
+int xlb_fleet_read_members(struct xlb_store *s, const char *fleet, json_t **members);
+/*
+ * Delete members/NODE, in one transaction conditioned on NODE having no
+ * status record: -EBUSY when it has one (a live node is not forgotten),
+ * -ENOENT when NODE is no member; *member the record deleted.
+ */
+int xlb_fleet_forget(struct xlb_store *s, const char *fleet, const char *node, json_t **member);
 
 #endif

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 #include "log.h"
 #include "store_int.h"
 
@@ -273,15 +274,21 @@ int xlb_store_answer(struct xlb_store *s, const char *ep, long http, struct xlb_
 	return err;
 }
 
-/* One POST to endpoint i with at most remaining_ms; 1 when it did not answer (why in fail). */
+/*
+ * One POST to endpoint i with at most remaining_ms: 0 or -errno (answered),
+ * 1 when it did not answer and the request did not go out (a refused or
+ * timed-out connection, or etcd's "no leader"), 2 when it did not answer
+ * after the request went out (etcd may have acted on it); why in why.
+ */
 static int post_one(struct xlb_store *s, unsigned int i, const char *path, const char *body,
-		    __s64 remaining_ms, __s64 connect_ms, json_t **answer, bool *retry_next,
-		    char *why, size_t why_len)
+		    __s64 remaining_ms, __s64 connect_ms, json_t **answer, char *why,
+		    size_t why_len)
 {
 	struct curl_slist *hdrs = NULL;
 	struct xlb_buf b = { 0 };
 	char errbuf[CURL_ERROR_SIZE] = "";
-	long http = 0;
+	long http = 0, sent = 0;
+	bool retry_next = false;
 	CURLcode rc;
 	int err;
 
@@ -295,50 +302,76 @@ static int post_one(struct xlb_store *s, unsigned int i, const char *path, const
 	rc = curl_easy_perform(s->easy);
 	curl_slist_free_all(hdrs);
 	if (rc != CURLE_OK) {
+		curl_easy_getinfo(s->easy, CURLINFO_REQUEST_SIZE, &sent);
 		xlb_store_curl_why(s, i, rc, errbuf, why, why_len);
 		free(b.p);
-		return 1;
+		return sent > 0 ? 2 : 1;
 	}
 	curl_easy_getinfo(s->easy, CURLINFO_RESPONSE_CODE, &http);
-	err = xlb_store_answer(s, s->o.endpoints[i], http, &b, answer, retry_next);
-	if (err && *retry_next)
-		snprintf(why, why_len, "%s", xlb_errmsg());
+	err = xlb_store_answer(s, s->o.endpoints[i], http, &b, answer, &retry_next);
 	free(b.p);
-	return err && *retry_next ? 1 : err;
+	if (!err || !retry_next)
+		return err;
+	snprintf(why, why_len, "%s", xlb_errmsg());
+	return strstr(why, "no leader") ? 1 : 2;
 }
 
-/* POST body to path on the first endpoint that answers before deadline. */
+/* Between rounds over every endpoint that failed at once (refused): not a busy loop. */
+#define XLB_STORE_ROUND_MS	100
+
+/*
+ * POST body to path on the first endpoint that answers before deadline.  A
+ * member that does not answer gets its share of what is left (one that
+ * accepts and never answers leaves time for the others), then the next one
+ * is tried, round after round until the deadline: a leader's election (etcd
+ * holds requests, then answers "request timed out", until one is elected)
+ * is waited out.  Only requests that are safe to repeat are repeated: a
+ * transaction that may have reached etcd is not sent again (-ETIMEDOUT,
+ * "it may have been applied"; its caller finds out what became of it).
+ */
 static int post_any(struct xlb_store *s, const char *path, const char *body, __s64 deadline,
 		    json_t **answer)
 {
-	char fail[2048] = "", why[CURL_ERROR_SIZE + 256];
-	unsigned int n = s->o.nr_endpoints, k;
+	char whys[XLB_STORE_MAX_ENDPOINTS][CURL_ERROR_SIZE + 256], fail[2048] = "";
+	bool repeatable = strcmp(path, "/v3/kv/txn") != 0;
+	unsigned int n = s->o.nr_endpoints, k, tries = 0;
+	__s64 round_start = xlb_now_ms(), left;
 	size_t off = 0;
 
-	for (k = 0; k < n; k++) {
-		unsigned int i = (s->preferred + k) % n;
-		__s64 left = deadline - xlb_now_ms();
-		bool retry_next = false;
+	for (k = 0; k < n; k++)
+		snprintf(whys[k], sizeof(whys[k]), "not tried, the deadline passed");
+	for (k = 0; (left = deadline - xlb_now_ms()) > 0; k++) {
+		unsigned int i = (s->preferred + k) % n, in_round = n - k % n;
 		int r;
 
-		if (left <= 0) {
-			snprintf(why, sizeof(why), "not tried, the deadline passed");
-		} else {
-			/* a share of what is left: a member that accepts and never
-			 * answers leaves time for the others */
-			r = post_one(s, i, path, body, left / (n - k) ?: 1, left / (n - k) ?: 1,
-				     answer, &retry_next, why, sizeof(why));
-			if (r <= 0) {
-				s->preferred = i;
-				snprintf(s->endpoint, sizeof(s->endpoint), "%s", s->o.endpoints[i]);
-				return r;
-			}
+		if (k && !(k % n) && xlb_now_ms() - round_start < XLB_STORE_ROUND_MS) {
+			usleep((useconds_t)((left < XLB_STORE_ROUND_MS ? left : XLB_STORE_ROUND_MS) * 1000));
+			left = deadline - xlb_now_ms();
+			if (left <= 0)
+				break;
 		}
-		if (off < sizeof(fail))
-			off += snprintf(fail + off, sizeof(fail) - off, "%s%s: %s",
-					off ? "; " : "", s->o.endpoints[i], why);
+		if (!(k % n))
+			round_start = xlb_now_ms();
+		tries++;
+		r = post_one(s, i, path, body, left / in_round ?: 1, left / in_round ?: 1, answer,
+			     whys[i], sizeof(whys[i]));
+		if (r <= 0) {
+			s->preferred = i;
+			snprintf(s->endpoint, sizeof(s->endpoint), "%s", s->o.endpoints[i]);
+			return r;
+		}
+		if (r == 2 && !repeatable) {
+			s->preferred = (i + 1) % n;	/* the next call starts elsewhere */
+			return xlb_errf(-ETIMEDOUT, "store %s: the transaction was sent and not "
+					"answered (%s): it may have been applied", s->o.endpoints[i],
+					whys[i]);
+		}
 	}
-	return xlb_errf(-EHOSTUNREACH, "no store endpoint answered: %s", fail);
+	for (k = 0; k < n; k++)
+		if (off < sizeof(fail))
+			off += snprintf(fail + off, sizeof(fail) - off, "%s%s: %s", off ? "; " : "",
+					s->o.endpoints[k], whys[k]);
+	return xlb_errf(-EHOSTUNREACH, "no store endpoint answered: %s (%u tries)", fail, tries);
 }
 
 /* The password file's first line; never printed. */
@@ -398,7 +431,10 @@ static int authenticate(struct xlb_store *s, __s64 deadline)
 
 int xlb_store_call(struct xlb_store *s, const char *path, json_t *body, json_t **answer)
 {
-	__s64 deadline = xlb_now_ms() + (s->o.timeout_ms > 0 ? s->o.timeout_ms : XLB_STORE_TIMEOUT_MS);
+	bool write = !strcmp(path, "/v3/kv/txn") || !strcmp(path, "/v3/kv/put") ||
+		     !strcmp(path, "/v3/kv/deleterange");
+	__s64 deadline = xlb_now_ms() + (s->o.timeout_ms > 0 ? s->o.timeout_ms :
+			 write ? XLB_STORE_WRITE_TIMEOUT_MS : XLB_STORE_TIMEOUT_MS);
 	char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
 	int err;
 

@@ -7,8 +7,13 @@
  *
  * Two ways to call it:
  *  - blocking, for the command (xlb fleet ...): every call has one overall
- *    deadline (opts.timeout_ms) covering name lookup, connect, TLS, request
- *    and answer, tried on each endpoint in turn until one answers;
+ *    deadline (opts.timeout_ms, else XLB_STORE_TIMEOUT_MS for reads and
+ *    XLB_STORE_WRITE_TIMEOUT_MS for writes) covering name lookup, connect,
+ *    TLS, request and answer, tried on each endpoint in turn (each gets its
+ *    share of what is left), round after round until one answers or the
+ *    deadline passes.  A request is sent again only when that is safe: a
+ *    transaction that went out and was not answered is not (-ETIMEDOUT, "it
+ *    may have been applied": the caller reads what became of it);
  *  - non-blocking, for the daemon (xlb_store_async_*): requests and the
  *    watch stream are driven by curl's multi interface from the daemon's
  *    loop tick; nothing ever waits.
@@ -29,6 +34,13 @@
 
 #define XLB_STORE_MAX_ENDPOINTS	8
 #define XLB_STORE_TIMEOUT_MS	3000
+/*
+ * A write's (txn, put, delete): a leader killed is replaced after etcd's
+ * election timeout (1000 ms, randomized up to twice that) and a vote, and
+ * meanwhile the followers hold requests; 5 s leaves a write that starts as
+ * the leader dies time to reach the new one.
+ */
+#define XLB_STORE_WRITE_TIMEOUT_MS	5000
 
 struct xlb_store_opts {
 	char endpoints[XLB_STORE_MAX_ENDPOINTS][256];	/* http[s]://HOST:PORT */
