@@ -65,7 +65,7 @@ static void parse_args(int argc, char **argv)
 	int c;
 
 	S.fleet = "sim";
-	S.n = 100, S.applies = 20, S.ttl = 10, S.publish_ms = 3000, S.idle_s = 10;
+	S.n = 100, S.applies = 20, S.ttl = 10, S.publish_ms = 30000, S.idle_s = 10;
 	S.gap_ms = 300, S.deadline_s = 30;
 	while ((c = getopt_long(argc, argv, "j", lo, NULL)) != -1) {
 		switch (c) {

@@ -213,8 +213,8 @@ out=$(x fleet status); rc=$?
 check "one node behind: exit 1, named with why ($rc)" \
 	bash -c "[ $rc -eq 1 ] && grep -q 'do not run the desired generation: n2' <<<\"\$0\" && grep -q 'refused generation $g: services\[0\]: invalid' <<<\"\$0\" && grep -q '^n2 .* 1 ' <<<\"\$0\"" "$out"
 out=$(x -j fleet status)
-check "-j status: lag 1, lease age, not_running_desired [n2]" \
-	bash -c "jq -e '(.not_running_desired == [\"n2\"]) and (.nodes[1].lag == 1) and (.nodes[0].lease_age_ms >= 0) and (.converged == false)' <<<\"\$0\"" "$out"
+check "-j status: lag 1, lease age (from the store's lease) and status age, not_running_desired [n2]" \
+	bash -c "jq -e '(.not_running_desired == [\"n2\"]) and (.nodes[1].lag == 1) and (.nodes[0].lease_age_ms >= 0) and (.nodes[0].lease_age_ms <= 30000) and (.nodes[0].status_age_ms >= 0) and (.converged == false)' <<<\"\$0\"" "$out"
 node n2 "$g" '{local_change: {who: "ops", when: "now", reason: "hotfix"}}'
 out=$(x fleet status); rc=$?
 check "a local change forced: exit 1, shown ($rc)" \

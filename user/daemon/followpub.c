@@ -13,7 +13,7 @@
 #define _GNU_SOURCE
 #include "state.h"
 
-#define FOLLOW_PUBLISH_MS	3000
+#define FOLLOW_PUBLISH_MS	30000	/* the lease keeps it alive; a put is a revision the store keeps */
 #define FOLLOW_MEMBER_MS	(10 * 60 * 1000)
 #define FOLLOW_MEMBER_RETRY_MS	1000
 

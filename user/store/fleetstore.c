@@ -508,6 +508,19 @@ static long long updated_ms(json_t *v)
 	return ms;
 }
 
+/*
+ * Milliseconds since the lease was last kept alive, as the store sees it
+ * (whole seconds: etcd counts its TTL so); null when it cannot be told.
+ */
+static json_t *lease_age(struct xlb_store *s, __s64 lease)
+{
+	int left, granted;
+
+	if (lease <= 0 || xlb_store_lease_ttl(s, lease, &left, &granted) || granted < 0)
+		return json_null();
+	return json_integer((json_int_t)(granted - left) * 1000);
+}
+
 int xlb_fleet_read_nodes(struct xlb_store *s, const char *fleet, json_t **nodes)
 {
 	struct xlb_kvs kvs = { 0 };
@@ -534,8 +547,9 @@ int xlb_fleet_read_nodes(struct xlb_store *s, const char *fleet, json_t **nodes)
 		if (!json_is_string(json_object_get(o, "node")))
 			json_object_set_new(o, "node", json_string(kvs.kv[i].key + strlen(key)));
 		at = updated_ms(json_object_get(o, "updated"));
-		json_object_set_new(o, "lease_age_ms", at < 0 ? json_null() :
+		json_object_set_new(o, "status_age_ms", at < 0 ? json_null() :
 				    json_integer(now.tv_sec * 1000LL + now.tv_nsec / 1000000 - at));
+		json_object_set_new(o, "lease_age_ms", lease_age(s, kvs.kv[i].lease));
 		json_object_set_new(o, "lease", json_integer(kvs.kv[i].lease));
 		json_array_append_new(*nodes, o);
 	}

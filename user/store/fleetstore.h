@@ -101,7 +101,11 @@ int xlb_fleet_write_desired(struct xlb_store *s, const char *fleet,
 			    const char *source, const char *reason, bool forced,
 			    struct xlb_fleet_desired *out);
 
-/* Nodes' status records as published (JSON objects, with "lease_age_ms" added). */
+/*
+ * Nodes' status records as published (JSON objects), with "lease_age_ms"
+ * (since the node last kept its lease alive, as the store counts it, whole
+ * seconds; null when unknown) and "status_age_ms" (since its "updated") added.
+ */
 int xlb_fleet_read_nodes(struct xlb_store *s, const char *fleet, json_t **nodes);
 
 /* Member records (JSON objects; one that is not JSON: {"node", "error"}). */

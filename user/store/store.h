@@ -128,6 +128,8 @@ void xlb_txn_result_free(struct xlb_txn_result *r);
 int xlb_store_lease_grant(struct xlb_store *s, int ttl, __s64 *id);
 int xlb_store_lease_keepalive(struct xlb_store *s, __s64 id, int *ttl_left);
 int xlb_store_lease_revoke(struct xlb_store *s, __s64 id);
+/* A lease's seconds left and as granted (both -1 when it expired or never was). */
+int xlb_store_lease_ttl(struct xlb_store *s, __s64 id, int *ttl_left, int *granted);
 
 /*
  * Non-blocking use (the daemon).  Start a request, then call

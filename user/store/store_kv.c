@@ -315,6 +315,23 @@ int xlb_store_lease_keepalive(struct xlb_store *s, __s64 id, int *ttl_left)
 	return 0;
 }
 
+int xlb_store_lease_ttl(struct xlb_store *s, __s64 id, int *ttl_left, int *granted)
+{
+	json_t *ans;
+	int err;
+
+	*ttl_left = *granted = -1;
+	err = xlb_store_call(s, "/v3/kv/lease/timetolive", lease_body("ID", id), &ans);
+	if (err)
+		return err;
+	*ttl_left = (int)xlb_store_i64(ans, "TTL");		/* -1: expired or unknown */
+	*granted = (int)xlb_store_i64(ans, "grantedTTL");	/* left out then */
+	json_decref(ans);
+	if (*ttl_left < 0)
+		*granted = -1;
+	return 0;
+}
+
 int xlb_store_lease_revoke(struct xlb_store *s, __s64 id)
 {
 	json_t *ans;
