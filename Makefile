@@ -152,7 +152,7 @@ check:
 	$(MAKE) --no-print-directory check-e2e || rc=1; \
 	tools/tally $(BUILD)/results || rc=1; exit $$rc
 
-check-unit: $(UNIT_TESTS) $(BUILD)/xlb
+check-unit: $(UNIT_TESTS) $(BUILD)/xlb $(BUILD)/xlb-faults
 	$(Q)tools/run-tests unit $(BUILD)/results $(UNIT_TESTS) $(wildcard tests/unit/*.sh)
 
 check-bpf: $(BPF_TESTS) $(BUILD)/xlb $(BUILD)/xlb-faults $(BUILD)/pktgen $(BUILD)/bench-node $(BUILD)/baseline.bpf.o

@@ -48,7 +48,9 @@ nsenter --net=/run/netns/$LP-lb "$ROOT/build/xlb" --state /tmp/$LP-state --dev $
 dpid=$!
 check "the daemon announces the VIP: the router learns it" wait_for 10 learned
 status() { xlb -j node status; }
-check "node status says announced" jq -e '.vips[0].announced and .daemon' <<<"$(status)"
+said_announced() { jq -e '.vips[0].announced and .daemon' <<<"$(status)"; }
+# the router may learn it before the daemon has collected birdc's answer
+check "node status says announced" wait_for 5 said_announced
 # two of three backends fail: below min_active 2, the node withdraws
 lab b2 sh -c "kill \$(cat /run/$LP-b2.nginx.pid)"
 lab b3 sh -c "kill \$(cat /run/$LP-b3.nginx.pid)"

@@ -20,7 +20,7 @@ config 1 2 3 >/tmp/$LP-a.json
 check "apply" xlb config apply /tmp/$LP-a.json
 check "a change after the file: b1 weight 2" xlb backend set web 198.51.100.1 weight 2
 # the daemon's file is the running configuration (the unit reloads it at start)
-xlb -j config show | jq 'del(.generation)' >/tmp/$LP-live.json
+xlb -j config show | jq 'del(.generation, .fingerprint)' >/tmp/$LP-live.json
 OPTS=$(opts) FPS=$(fps) GEN=$(xlb -j status | jq '.[0].generation')
 check "options as given ($OPTS)" test "$OPTS" = '["native",4096,5000,50,"198.51.100.250"]'
 answered() { local a; a=$(requests 20 http://$VIP4/); ! grep -q FAIL <<<"$a" && [ "$(wc -l <<<"$a")" = 20 ]; }

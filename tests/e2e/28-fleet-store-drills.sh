@@ -136,9 +136,9 @@ for i in $(seq 1 20); do
 	ra=$(cat /tmp/$LP-opa.rc) rb=$(cat /tmp/$LP-opb.rc)
 	g2=$(desired_gen) fp=$(desired_fp)
 	if [ "$ra$rb" = 01 ] && [ $g2 = $((g + 1)) ] && [ "$fp" = "$(file_fp /tmp/$LP-a$i.json)" ]; then
-		collided=$((collided + 1)); loser=b
+		collided=$((collided + 1)); cp /tmp/$LP-opb.out /tmp/$LP-loser.out
 	elif [ "$ra$rb" = 10 ] && [ $g2 = $((g + 1)) ] && [ "$fp" = "$(file_fp /tmp/$LP-b$i.json)" ]; then
-		collided=$((collided + 1)); loser=a
+		collided=$((collided + 1)); cp /tmp/$LP-opa.out /tmp/$LP-loser.out
 	elif [ "$ra$rb" = 00 ] && [ $g2 = $((g + 2)) ]; then
 		serial=$((serial + 1))
 	else
@@ -147,10 +147,11 @@ for i in $(seq 1 20); do
 	fi
 done
 echo "# operators: $collided of 20 rounds collided (one refused), $serial went one after the other, $bad wrong; $gated gated together"
-echo "# the refused one was told: $(grep -m1 "plan again" /tmp/$LP-op$loser.out)"
+# the last refused one's words (a later round that went one after the other overwrites .out)
+echo "# the refused one was told: $(grep -m1 "plan again" /tmp/$LP-loser.out)"
 check "drill 4: each of 20 rounds, exactly one apply won or both in turn ($bad wrong)" test $bad = 0
 check "drill 4: the operators met: most rounds collided ($collided of 20)" test $collided -ge 10
-check "drill 4: the refused one is told to plan again" grep -q "plan again" /tmp/$LP-op$loser.out
+check "drill 4: the refused one is told to plan again" grep -q "plan again" /tmp/$LP-loser.out
 check "drill 4: history holds every generation once, 1..$(desired_gen): no gap, no duplicate" history_whole
 lag=$(until_all_at "$(desired_gen)" 20)
 check "drill 4: every node follows to generation $(desired_gen) ($lag ms after the last round)" \
