@@ -261,10 +261,10 @@ int follow_start(struct daemon *d);
 void follow_poll(struct daemon *d);
 void follow_second(struct daemon *d);
 void follow_stop(struct daemon *d);
-/* Why a VIP must not be announced for the fleet's sake ("" when it may). */
-void follow_announce_why(struct daemon *d, bool announced, char *why, size_t len);
 
 /* followpub.c: what the node says of it: the status record, fleet.json */
+/* Why a VIP must not be announced for the fleet's sake ("" when it may). */
+void follow_announce_why(struct daemon *d, bool announced, char *why, size_t len);
 void follow_publish(struct daemon *d);
 void follow_write_file(struct daemon *d, bool locked);
 void follow_read_file(struct daemon *d, bool at_start);
