@@ -45,8 +45,11 @@ static void set_reachable(struct daemon *d, bool ok, const char *what)
 		else if (!f->ever_reached)
 			dlog(6, "fleet: the store answers (%s)", xlb_store_endpoint(f->st));
 		f->dirty |= !f->reachable || f->lost_since;
-		if (f->lost_since)	/* the grace counts only while the store answers */
-			f->desired_ms = now_ms();
+		/* the grace counts only while the store answers: the time lost is not
+		 * counted (a generation that came meanwhile starts its grace now) */
+		if (f->lost_since)
+			f->desired_ms = f->desired_ms > f->lost_ms ? now_ms() :
+					f->desired_ms + now_ms() - f->lost_ms;
 		f->reachable = f->ever_reached = true;
 		f->lost_since = 0;
 		f->lost_logged[0] = '\0';
@@ -54,6 +57,7 @@ static void set_reachable(struct daemon *d, bool ok, const char *what)
 	}
 	if (f->reachable || !f->lost_since) {
 		f->lost_since = time(NULL);
+		f->lost_ms = now_ms();
 		f->dirty = true;
 	}
 	f->reachable = false;

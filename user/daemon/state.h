@@ -166,6 +166,7 @@ struct dfollow {
 	bool reachable;
 	bool ever_reached;
 	__s64 lost_since;		/* unix seconds, 0: not lost */
+	__u64 lost_ms;			/* the same, monotonic (the grace does not count it) */
 	char lost_logged[300];		/* the failure said (once per loss) */
 	__u64 rereads[XLB_FLEET_REREAD_MAX];	/* desired read again, by why */
 	/* the status record */
