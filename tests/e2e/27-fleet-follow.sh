@@ -7,7 +7,10 @@
 # announcing (fail static) and catches up when the store is back; a bad
 # configuration put straight into the store with etcdctl is refused with why
 # and the node keeps its generation; local changes are refused beside the
-# fleet unless forced with a reason, which is recorded and published.
+# fleet unless forced with a reason, which is recorded and published.  A
+# store lost after a new generation's record arrived, before its body was
+# read, keeps the VIP announced past the grace (fail static): the grace
+# counts only while the store answers.
 . "$(dirname "$0")/lib.sh"
 lab_up --backends 3
 command -v bird >/dev/null || skip_all "needs bird2 (make deps)"
@@ -15,7 +18,7 @@ command -v etcd >/dev/null || skip_all "needs etcd (make deps)"
 attach
 # the store: one etcd member on the node's own loopback
 etcd_up $LP-lb 2379 || { echo "not ok 1 - etcd up"; exit 1; }
-trap 'kill $(jobs -p) 2>/dev/null; $LAB down --prefix $LP >/dev/null 2>&1; rm -rf /tmp/$LP-lb-etcd; xt_cleanup' EXIT
+trap 'kill -CONT $(jobs -p) $(etcd_pid) 2>/dev/null; kill $(jobs -p) 2>/dev/null; $LAB down --prefix $LP >/dev/null 2>&1; rm -rf /tmp/$LP-lb-etcd; xt_cleanup' EXIT
 S="--store $ETCD_URL --fleet f1"
 etcdctl() { lab lb env ETCDCTL_API=3 etcdctl --endpoints $ETCD_URL "$@"; }
 etcd_pid() {
@@ -61,6 +64,7 @@ metric() { lab lb curl -s http://$METRICS/metrics | awk -v m="$1" '$1 == m {prin
 LOG=/tmp/$LP-daemon.log
 nsenter --net=/run/netns/$LP-lb "$ROOT/build/xlb" --state /tmp/$LP-state --dev ${LP}lb0 \
 	daemon --metrics $METRICS --announce $NSOCK $S --node n1 2>$LOG &
+dpid=$!	# nsenter execs xlb: the daemon itself
 check "the daemon follows fleet f1: the store answers (metrics)" wait_for 10 \
 	eval '[ "$(metric xlb_fleet_store_reachable)" = 1 ]'
 said_none() { xlb node status | grep -q 'withdrawn: fleet f1 has no desired generation yet'; }
@@ -170,4 +174,25 @@ check "generation 4 applied: the local change is over" wait_for 10 \
 check "fleet.json: no local change" jq -e '.local_change == null and .applied.generation == 4' \
 	/tmp/$LP-state/${LP}lb0/fleet.json
 check "still announced" learned
+
+# the store lost between the desired record and its body: the VIP stays past the grace
+withdrawals() { grep -c "announce: xlb_192_0_2_10 withdrawn" $LOG; }
+w0=$(withdrawals)
+kill -STOP $dpid
+check "xlb fleet apply a.json (generation 5) while the daemon is paused" \
+	xlb fleet apply /tmp/$LP-a.json $S --reason "e2e outage"
+kill -STOP $(etcd_pid)	# the watch's event is in the daemon's socket already
+kill -CONT $dpid
+check "the node has generation 5 desired from the watch" wait_for 10 \
+	eval '[ "$(metric xlb_fleet_desired_generation)" = 5 ]'
+check "and cannot read its body: the store does not answer" wait_for 10 \
+	eval '[ "$(metric xlb_fleet_store_reachable)" = 0 ]'
+sleep 13	# a duration, not a readiness wait: past the 10 s grace from its arrival
+check "past the grace, the store unreachable: the VIP stays announced (fail static)" learned
+check "the gate stays open on generation 4" eval 'row gate | grep -q "<td>open" &&
+	[ "$(metric xlb_fleet_applied_generation)" = 4 ]'
+check "the log says no withdrawal" test "$(withdrawals)" = "$w0"
+kill -CONT $(etcd_pid)
+check "store back: generation 5 applied and published" wait_for 15 published '.generation == 5'
+check "announced throughout" learned
 done_testing

@@ -14,13 +14,18 @@
  *             again, then watched from after it, so no generation is missed
  *   apply     each new generation's body config/FP is read, parsed and
  *             validated here again, its fingerprint and hash key id checked,
- *             then applied through the one change path (source "fleet"); a
- *             generation it cannot apply is refused with why and the node
+ *             then applied through the one change path (source "fleet") with
+ *             the guards not refusing: xlb fleet apply judged them against the
+ *             previous desired configuration, and a node judging them against
+ *             its own tables (a generation it missed, its health verdicts)
+ *             would leave the fleet on mixed tables; a generation it cannot
+ *             apply is refused with why (enum follow_refusal) and the node
  *             stays on what it runs
  *
  * Fail static: a store that cannot be reached changes nothing the node runs
  * or announces; it is marked (store_lost_since) and the node catches up when
- * the store answers again.
+ * the store answers again.  So is a desired record gone from a store after
+ * the node applied a generation (deleted, or the store restored empty).
  */
 #define _GNU_SOURCE
 #include "state.h"
@@ -28,7 +33,6 @@
 #define FOLLOW_TTL		10	/* seconds: the lease of the status record */
 #define FOLLOW_RETRY_MS		1000	/* a failed request is tried again after */
 #define FOLLOW_FAILED_RETRY_MS	10000	/* a generation that failed for a system error */
-#define FOLLOW_GRACE_MS		10000	/* an announced VIP waits for a new generation */
 
 static void set_reachable(struct daemon *d, bool ok, const char *what)
 {
@@ -41,6 +45,11 @@ static void set_reachable(struct daemon *d, bool ok, const char *what)
 		else if (!f->ever_reached)
 			dlog(6, "fleet: the store answers (%s)", xlb_store_endpoint(f->st));
 		f->dirty |= !f->reachable || f->lost_since;
+		/* the grace counts only while the store answers: the time lost is not
+		 * counted (a generation that came meanwhile starts its grace now) */
+		if (f->lost_since)
+			f->desired_ms = f->desired_ms > f->lost_ms ? now_ms() :
+					f->desired_ms + now_ms() - f->lost_ms;
 		f->reachable = f->ever_reached = true;
 		f->lost_since = 0;
 		f->lost_logged[0] = '\0';
@@ -48,6 +57,7 @@ static void set_reachable(struct daemon *d, bool ok, const char *what)
 	}
 	if (f->reachable || !f->lost_since) {
 		f->lost_since = time(NULL);
+		f->lost_ms = now_ms();
 		f->dirty = true;
 	}
 	f->reachable = false;
@@ -99,6 +109,22 @@ static void lease_done(void *ctx, int err, json_t *answer)
 	f->lease_kept_ms = now_ms();
 }
 
+/* A clean stop's revoke: the lease is over, nothing granted again. */
+static void revoke_done(void *ctx, int err, json_t *answer)
+{
+	struct daemon *d = ctx;
+
+	(void)answer;
+	d->fl.lease_busy = false;
+	if (err)
+		dlog(4, "fleet: cannot revoke lease %llx (%s): the status record goes when it "
+		     "expires", (unsigned long long)d->fl.lease, xlb_errmsg());
+	else
+		dlog(6, "fleet: lease %llx revoked: the status record is gone",
+		     (unsigned long long)d->fl.lease);
+	d->fl.lease = 0;
+}
+
 static void lease_tick(struct daemon *d)
 {
 	struct dfollow *f = &d->fl;
@@ -134,6 +160,31 @@ static json_t *key_body(const char *key)
 	return j;
 }
 
+/* The store has no desired record: after a generation was applied, it stays (fail static). */
+static void desired_absent(struct daemon *d, const char *how)
+{
+	struct dfollow *f = &d->fl;
+
+	if (!f->desired_absent)
+		dlog(3, "fleet: the desired record of fleet %s is absent from the store (%s): the "
+		     "node stays on generation %llu and goes on announcing it",
+		     d->o->store->fleet, how, (unsigned long long)f->applied);
+	snprintf(f->error, sizeof(f->error), "the desired record is absent from the store (%s): "
+		 "the node stays on generation %llu", how, (unsigned long long)f->applied);
+	f->desired_absent = f->dirty = true;
+}
+
+static void desired_back(struct daemon *d)
+{
+	struct dfollow *f = &d->fl;
+
+	if (!f->desired_absent)
+		return;
+	dlog(5, "fleet: the desired record is in the store again");
+	f->desired_absent = false;
+	f->error[0] = '\0';
+}
+
 /* A desired record as the store holds it (kv: key, value, mod_revision). */
 static void take_desired(struct daemon *d, json_t *kv)
 {
@@ -165,6 +216,7 @@ static void take_desired(struct daemon *d, json_t *kv)
 	f->desired = nd;
 	f->have_desired = true;
 	f->dirty = true;
+	desired_back(d);
 }
 
 static void range_done(void *ctx, int err, json_t *answer)
@@ -181,6 +233,8 @@ static void range_done(void *ctx, int err, json_t *answer)
 	set_reachable(d, true, "reading desired");
 	if (json_array_size(kvs)) {
 		take_desired(d, json_array_get(kvs, 0));
+	} else if (f->applied && f->desired.generation) {
+		desired_absent(d, "deleted, or the store restored empty");
 	} else {
 		if (!f->have_desired || f->desired.generation)
 			dlog(4, "fleet: %s has no desired generation yet (xlb fleet apply)",
@@ -252,9 +306,11 @@ static void watch_event(void *ctx, json_t *res)
 		const char *type = json_string_value(json_object_get(ev, "type"));
 		__s64 rev = xlb_store_i64(kv, "mod_revision");
 
-		if (type && !strcmp(type, "DELETE"))
-			dlog(4, "fleet: the desired record was deleted (revision %lld): the node "
-			     "stays on generation %llu", (long long)rev, (unsigned long long)f->applied);
+		if (type && !strcmp(type, "DELETE") && f->applied)
+			desired_absent(d, "deleted");
+		else if (type && !strcmp(type, "DELETE"))
+			dlog(4, "fleet: the desired record was deleted (revision %lld) before this "
+			     "node applied a generation", (long long)rev);
 		else
 			take_desired(d, kv);
 		if (rev >= f->watch_rev)
@@ -299,11 +355,14 @@ static void watch_tick(struct daemon *d)
 
 /* ---- applying a generation ----------------------------------------------------- */
 
-static void refuse(struct daemon *d, __u64 gen, bool final, const char *fmt, ...)
+static void refuse(struct daemon *d, __u64 gen, enum follow_refusal kind, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
 
-/* gen cannot be applied: said, recorded (status, fleet.json); the node stays. */
-static void refuse(struct daemon *d, __u64 gen, bool final, const char *fmt, ...)
+/*
+ * gen cannot be applied: said, recorded (status, fleet.json); the node stays.
+ * CONTENT and NODE refusals are final for that generation; SYSTEM is tried again.
+ */
+static void refuse(struct daemon *d, __u64 gen, enum follow_refusal kind, const char *fmt, ...)
 {
 	struct dfollow *f = &d->fl;
 	va_list ap;
@@ -312,14 +371,12 @@ static void refuse(struct daemon *d, __u64 gen, bool final, const char *fmt, ...
 	vsnprintf(f->refused_why, sizeof(f->refused_why), fmt, ap);
 	va_end(ap);
 	f->refused_gen = gen;
-	f->refused_final = final;
-	f->refused_content = final && !strstr(f->refused_why, "hash key") &&
-			     !strstr(f->refused_why, "hash_key_file");
-	if (!final)
+	f->refused_kind = kind;
+	if (kind == FOLLOW_REFUSED_SYSTEM)
 		f->apply_retry_ms = now_ms() + FOLLOW_FAILED_RETRY_MS;
 	dlog(3, "fleet: generation %llu refused: %s; staying on generation %llu%s",
 	     (unsigned long long)gen, f->refused_why, (unsigned long long)f->applied,
-	     final ? "" : " (tried again in 10 s)");
+	     kind == FOLLOW_REFUSED_SYSTEM ? " (tried again in 10 s)" : "");
 	f->dirty = f->file_dirty = true;
 }
 
@@ -346,16 +403,17 @@ static void applied_or_refused(struct daemon *d, __u64 gen, const struct xlb_cha
 		for (__u32 i = 0; i < r->diags.count && strlen(why) < sizeof(why) - 1; i++)
 			snprintf(why + strlen(why), sizeof(why) - strlen(why), "%s%s: %s",
 				 i ? "; " : "", r->diags.items[i].path, r->diags.items[i].msg);
-		return refuse(d, gen, true, "invalid on this node: %s", why);
+		return refuse(d, gen, FOLLOW_REFUSED_NODE, "invalid on this node: %s", why);
 	case XLB_CHANGE_REFUSED:
 		for (__u32 i = 0; i < r->plan.nr; i++)
 			for (__u32 j = 0; j < r->plan.svcs[i].nr_why; j++)
 				snprintf(why + strlen(why), sizeof(why) - strlen(why), "%sservice %s "
 					 "%s", why[0] ? "; " : "", r->plan.svcs[i].name,
 					 r->plan.svcs[i].why[j]);
-		return refuse(d, gen, true, "refused by the guards on this node: %s", why);
+		/* not with force: kept, should the change path refuse even so */
+		return refuse(d, gen, FOLLOW_REFUSED_NODE, "refused on this node: %s", why);
 	default:
-		return refuse(d, gen, false, "cannot apply it: %s", xlb_errmsg());
+		return refuse(d, gen, FOLLOW_REFUSED_SYSTEM, "cannot apply it: %s", xlb_errmsg());
 	}
 }
 
@@ -373,15 +431,19 @@ static void apply_generation(struct daemon *d, struct xlb_config *cfg, __u64 gen
 		return;
 	}
 	if (err)
-		return refuse(d, gen, false, "%s", xlb_errmsg());
+		return refuse(d, gen, FOLLOW_REFUSED_SYSTEM, "%s", xlb_errmsg());
 	pthread_mutex_lock(&d->lock);
 	overlay(d, cfg);
 	pthread_mutex_unlock(&d->lock);
-	snprintf(reason, sizeof(reason), "fleet %s generation %llu (%s by %s: %s)",
-		 d->o->store->fleet, (unsigned long long)gen, f->desired.source, f->desired.who,
-		 f->desired.reason);
+	/* the guards were judged by xlb fleet apply against the previous desired
+	 * configuration: judged here against this node's tables they could refuse on
+	 * one node only (a generation it missed, backends its checks hold down) */
+	snprintf(reason, sizeof(reason), "fleet %s generation %llu (%s by %s: %s; guards "
+		 "judged by the fleet%s)", d->o->store->fleet, (unsigned long long)gen,
+		 f->desired.source, f->desired.who, f->desired.reason,
+		 f->desired.forced ? ", forced there" : "");
 	xlb_change(&c, &(struct xlb_change){ .cfg = cfg, .source = "fleet", .reason = reason,
-					     .force = f->desired.forced }, &r);
+					     .force = true }, &r);
 	applied_or_refused(d, gen, &r);
 	if (f->file_dirty)	/* under the interface's lock, held here */
 		follow_write_file(d, true);
@@ -397,6 +459,7 @@ static int parse_body(struct daemon *d, const char *text, size_t len, struct xlb
 	struct xlb_diags diags = { .file = "the store" };
 	json_t *j = json_loadb(text, len, 0, NULL);
 	char fp[17], id[17], why[300] = "", keymsg[256];
+	bool key_bad = false;	/* this node's key file: its sake, not the body's */
 	int err;
 
 	memset(cfg, 0, sizeof(*cfg));
@@ -404,8 +467,10 @@ static int parse_body(struct daemon *d, const char *text, size_t len, struct xlb
 	json_decref(j);
 	/* the body names its hash key's file and id: the key is read here, on this node */
 	if (!err && cfg->hash_key_file[0] &&
-	    xlb_hash_key_read(cfg->hash_key_file, &cfg->hash_key, keymsg, sizeof(keymsg)))
+	    xlb_hash_key_read(cfg->hash_key_file, &cfg->hash_key, keymsg, sizeof(keymsg))) {
 		xlb_diag_add(&diags, "hash_key_file", "%s", keymsg);
+		key_bad = true;
+	}
 	if (!err)
 		xlb_config_seed(cfg);
 	err = err ?: diags.count ? -EINVAL : xlb_config_validate(cfg, &diags);
@@ -414,21 +479,22 @@ static int parse_body(struct daemon *d, const char *text, size_t len, struct xlb
 			 diags.items[i].path, diags.items[i].msg);
 	xlb_diags_free(&diags);
 	if (err) {
-		refuse(d, want->generation, true, "its configuration %s is not valid: %s",
-		       want->fingerprint, why[0] ? why : "not JSON");
+		refuse(d, want->generation, key_bad ? FOLLOW_REFUSED_NODE : FOLLOW_REFUSED_CONTENT,
+		       "its configuration %s is not valid%s: %s", want->fingerprint,
+		       key_bad ? " on this node" : "", why[0] ? why : "not JSON");
 		xlb_config_free(cfg);
 		return err;
 	}
 	xlb_config_fingerprint(cfg, fp);
 	xlb_hash_key_id(&cfg->hash_key, id);
 	if (strcmp(id, want->hash_key_id))
-		refuse(d, want->generation, true, "hash key id mismatch: this node's key (%s) "
-		       "has id %s, the fleet's record says %s", cfg->hash_key_file[0] ?
+		refuse(d, want->generation, FOLLOW_REFUSED_NODE, "hash key id mismatch: this "
+		       "node's key (%s) has id %s, the fleet's record says %s", cfg->hash_key_file[0] ?
 		       cfg->hash_key_file : "none", id[0] ? id : "none",
 		       want->hash_key_id[0] ? want->hash_key_id : "none");
 	else if (strcmp(fp, want->fingerprint))
-		refuse(d, want->generation, true, "config/%s read here has fingerprint %s: "
-		       "not the record's", want->fingerprint, fp);
+		refuse(d, want->generation, FOLLOW_REFUSED_CONTENT, "config/%s read here has "
+		       "fingerprint %s: not the record's", want->fingerprint, fp);
 	else
 		return 0;
 	xlb_config_free(cfg);
@@ -453,11 +519,11 @@ static void body_done(void *ctx, int err, json_t *answer)
 	if (f->body_gen != f->desired.generation)
 		return;		/* a newer generation came meanwhile: its body next */
 	if (!json_array_size(kvs))
-		return refuse(d, f->body_gen, true, "config/%s is not in the store",
+		return refuse(d, f->body_gen, FOLLOW_REFUSED_CONTENT, "config/%s is not in the store",
 			      f->desired.fingerprint);
 	text = xlb_store_b64(json_array_get(kvs, 0), "value", &len);
 	if (!text)
-		return refuse(d, f->body_gen, true, "config/%s is not base64 text",
+		return refuse(d, f->body_gen, FOLLOW_REFUSED_CONTENT, "config/%s is not base64 text",
 			      f->desired.fingerprint);
 	err = parse_body(d, text, len, &cfg);
 	free(text);
@@ -479,7 +545,8 @@ static void apply_tick(struct daemon *d)
 	 * from 1 again, with other configurations */
 	if (!f->have_desired || !gen || f->body_busy || (gen == f->applied &&
 	    !strcmp(f->desired.fingerprint, f->applied_fp)) ||
-	    (gen == f->refused_gen && f->refused_final) || now_ms() < f->apply_retry_ms)
+	    (gen == f->refused_gen && f->refused_kind != FOLLOW_REFUSED_SYSTEM) ||
+	    now_ms() < f->apply_retry_ms)
 		return;
 	follow_base_fingerprint(d, fp);
 	if (!strcmp(fp, f->desired.fingerprint)) {
@@ -596,6 +663,7 @@ void follow_second(struct daemon *d)
 	f->m.lease_age_s = f->lease_kept_ms ? (now_ms() - f->lease_kept_ms) / 1000 : 0;
 	f->m.local_change = f->local_change != NULL;
 	f->m.refused = f->refused_gen && f->refused_gen == f->desired.generation;
+	f->m.desired_absent = f->desired_absent;
 	memcpy(f->m.rereads, f->rereads, sizeof(f->m.rereads));
 	pthread_mutex_unlock(&d->lock);
 }
@@ -612,7 +680,8 @@ void follow_stop(struct daemon *d)
 	xlb_store_watch_stop(f->st);
 	xlb_store_async_cancel_all(f->st);
 	if (f->lease && (body = json_pack("{s:I}", "ID", (json_int_t)f->lease))) {
-		f->lease_busy = !xlb_store_async_post(f->st, "/v3/lease/revoke", body, lease_done, d);
+		f->lease_busy = !xlb_store_async_post(f->st, "/v3/lease/revoke", body, revoke_done,
+						      d);
 		json_decref(body);
 		while (f->lease_busy && now_ms() < end && xlb_store_async_poll(f->st) > 0)
 			usleep(10000);
@@ -621,45 +690,4 @@ void follow_stop(struct daemon *d)
 	f->st = NULL;
 	json_decref(f->local_change);
 	f->local_change = NULL;
-}
-
-/*
- * Announced only while the generation applied is the desired one and the hash
- * key is the fleet's.  A VIP announced already keeps FOLLOW_GRACE_MS for a new
- * generation to be applied (reading and applying it takes a moment), so an
- * apply does not withdraw the fleet's VIPs.  A generation refused for what it
- * is (invalid, refused by the guards, its body missing or altered) is refused
- * alike by every node: the VIPs announced stay, on the generation applied
- * (fail static, like a store that cannot be reached; the refusal is in the
- * status and alerts); one refused for this node's sake (its hash key, a
- * system error) withdraws them.
- */
-void follow_announce_why(struct daemon *d, bool announced, char *why, size_t len)
-{
-	struct dfollow *f = &d->fl;
-	bool behind = f->applied != f->desired.generation ||
-		      strcmp(f->applied_fp, f->desired.fingerprint);
-	char id[17];
-
-	why[0] = '\0';
-	if (!d->o->store)
-		return;
-	if (!f->have_desired)
-		snprintf(why, len, "the fleet's desired generation is not read yet (%s)",
-			 f->lost_since ? "the store cannot be reached" : "reading it");
-	else if (!f->desired.generation)
-		snprintf(why, len, "fleet %s has no desired generation yet", d->o->store->fleet);
-	else if (behind && !(announced && f->refused_gen ==
-		 f->desired.generation && f->refused_content) && (!announced ||
-		 f->refused_gen == f->desired.generation ||
-		 now_ms() - f->desired_ms > FOLLOW_GRACE_MS))
-		snprintf(why, len, "fleet generation %llu %s", (unsigned long long)f->desired.generation,
-			 f->refused_gen == f->desired.generation ? "was refused here" :
-			 "not applied yet");
-	if (why[0])
-		return;
-	xlb_hash_key_id(&d->running.hash_key, id);
-	if (strcmp(id, f->desired.hash_key_id))
-		snprintf(why, len, "this node's hash key id is %s, the fleet's %s", id[0] ? id : "none",
-			 f->desired.hash_key_id[0] ? f->desired.hash_key_id : "none");
 }

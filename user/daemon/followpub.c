@@ -8,7 +8,8 @@
  * FOLLOW_MEMBER_MS besides: one write per node per generation applied, not
  * one per status (20 nodes idle: 0.03 writes/s); and
  * fleet.json in its state directory (fleetfile.h), which the CLI reads to
- * refuse local changes and writes to record a forced one.
+ * refuse local changes and writes to record a forced one.  And whether it
+ * may announce on the fleet's behalf (follow_announce_why, the gate).
  */
 #define _GNU_SOURCE
 #include "state.h"
@@ -16,6 +17,9 @@
 #define FOLLOW_PUBLISH_MS	30000	/* the lease keeps it alive; a put is a revision the store keeps */
 #define FOLLOW_MEMBER_MS	(10 * 60 * 1000)
 #define FOLLOW_MEMBER_RETRY_MS	1000
+#define FOLLOW_PUT_RETRY_MS	1000	/* a failed status put waits, doubling ... */
+#define FOLLOW_PUT_RETRY_MAX_MS	10000	/* ... up to this */
+#define FOLLOW_GRACE_MS		10000	/* an announced VIP waits for a new generation */
 
 char *follow_b64(const char *text, size_t len)
 {
@@ -146,13 +150,22 @@ static json_t *status_json(struct daemon *d)
 static void put_done(void *ctx, int err, json_t *answer)
 {
 	struct daemon *d = ctx;
+	struct dfollow *f = &d->fl;
 
 	(void)answer;
-	d->fl.put_busy = false;
-	if (err) {
-		d->fl.dirty = true;	/* published again once the store answers */
-		dlog(7, "fleet: cannot publish the status: %s", xlb_errmsg());
+	f->put_busy = false;
+	if (!err) {
+		f->put_backoff_ms = 0;
+		return;
 	}
+	/* published again once the store answers, not on every turn of the loop */
+	f->put_backoff_ms = f->put_backoff_ms ? f->put_backoff_ms * 2 : FOLLOW_PUT_RETRY_MS;
+	if (f->put_backoff_ms > FOLLOW_PUT_RETRY_MAX_MS)
+		f->put_backoff_ms = FOLLOW_PUT_RETRY_MAX_MS;
+	f->put_retry_ms = now_ms() + f->put_backoff_ms;
+	f->dirty = true;
+	dlog(7, "fleet: cannot publish the status (tried again in %llu ms): %s",
+	     (unsigned long long)f->put_backoff_ms, xlb_errmsg());
 }
 
 static void member_done(void *ctx, int err, json_t *answer)
@@ -237,7 +250,8 @@ void follow_publish(struct daemon *d)
 	json_t *st, *body;
 
 	follow_member(d);
-	if (!f->lease || f->put_busy || (!f->dirty && now_ms() - f->published_ms < FOLLOW_PUBLISH_MS))
+	if (!f->lease || f->put_busy || now_ms() < f->put_retry_ms ||
+	    (!f->dirty && now_ms() - f->published_ms < FOLLOW_PUBLISH_MS))
 		return;
 	st = status_json(d);
 	text = st ? json_dumps(st, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
@@ -361,4 +375,47 @@ void follow_write_file(struct daemon *d, bool locked)
 	json_decref(o);
 	if (lock >= 0)
 		close(lock);
+}
+
+/*
+ * Announced only while the generation applied is the desired one and the hash
+ * key is the fleet's.  A VIP announced already keeps FOLLOW_GRACE_MS for a new
+ * generation to be applied (reading and applying it takes a moment), so an
+ * apply does not withdraw the fleet's VIPs; the grace counts only while the
+ * store answers: a store that cannot be read keeps the generation applied
+ * announced (fail static), so does a desired record gone from the store.  A
+ * generation refused for what it is (FOLLOW_REFUSED_CONTENT: its body
+ * invalid, missing or altered) is refused alike by every node: the VIPs
+ * announced stay on the generation applied (the refusal is in the status and
+ * alerts); one refused for this node's sake (its hash key, a system error)
+ * withdraws them after the grace.  The guards refuse on no node: xlb fleet
+ * apply judged them.
+ */
+void follow_announce_why(struct daemon *d, bool announced, char *why, size_t len)
+{
+	struct dfollow *f = &d->fl;
+	bool behind = f->applied != f->desired.generation ||
+		      strcmp(f->applied_fp, f->desired.fingerprint);
+	bool refused = f->refused_gen && f->refused_gen == f->desired.generation;
+	char id[17];
+
+	why[0] = '\0';
+	if (!d->o->store)
+		return;
+	if (!f->have_desired)
+		snprintf(why, len, "the fleet's desired generation is not read yet (%s)",
+			 f->lost_since ? "the store cannot be reached" : "reading it");
+	else if (!f->desired.generation)
+		snprintf(why, len, "fleet %s has no desired generation yet", d->o->store->fleet);
+	else if (behind && (!announced || (!(refused && f->refused_kind ==
+		 FOLLOW_REFUSED_CONTENT) && !f->lost_since && now_ms() - f->desired_ms >
+		 FOLLOW_GRACE_MS)))
+		snprintf(why, len, "fleet generation %llu %s", (unsigned long long)f->desired.generation,
+			 refused ? "was refused here" : "not applied yet");
+	if (why[0])
+		return;
+	xlb_hash_key_id(&d->running.hash_key, id);
+	if (strcmp(id, f->desired.hash_key_id))
+		snprintf(why, len, "this node's hash key id is %s, the fleet's %s", id[0] ? id : "none",
+			 f->desired.hash_key_id[0] ? f->desired.hash_key_id : "none");
 }

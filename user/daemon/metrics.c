@@ -244,6 +244,9 @@ static void fleet(const struct xlb_metrics *m, FILE *f)
 			"canceled" : "restored", (unsigned long long)m->fleet_rereads[r]);
 	gauge(f, "xlb_fleet_generation_refused", "1 while this node refuses the fleet's "
 	      "desired generation (its status record says why).", m->fleet_refused);
+	gauge(f, "xlb_fleet_desired_absent", "1 while the store has no desired record after "
+	      "this node applied a generation (deleted, or the store restored empty): the node "
+	      "stays on it.", m->fleet_desired_absent);
 }
 
 static void state(const struct xlb_metrics *m, FILE *f)

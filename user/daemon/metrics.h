@@ -81,7 +81,7 @@ struct xlb_metrics {
 	__u64 announce_changes;
 	__u32 open_fds, max_fds;
 	bool has_fleet;			/* --store: the fleet's figures below */
-	bool fleet_reachable, fleet_local_change, fleet_refused;
+	bool fleet_reachable, fleet_local_change, fleet_refused, fleet_desired_absent;
 	__u64 fleet_watch_rev, fleet_desired, fleet_applied, fleet_lease_age_s;
 	__u64 fleet_rereads[XLB_FLEET_REREAD_MAX];	/* the desired record read again, by why */
 	bool has_usage;			/* the history's figures below were read */

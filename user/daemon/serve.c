@@ -151,6 +151,7 @@ static int snapshot(struct daemon *d, struct xlb_metrics *m)
 	memcpy(m->fleet_rereads, d->fl.m.rereads, sizeof(m->fleet_rereads));
 	m->fleet_local_change = d->fl.m.local_change;
 	m->fleet_refused = d->fl.m.refused;
+	m->fleet_desired_absent = d->fl.m.desired_absent;
 out:
 	pthread_mutex_unlock(&d->lock);
 	return err;

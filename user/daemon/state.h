@@ -123,6 +123,13 @@ struct drollout {
  * lease, the desired record and its watch, the generation applied or
  * refused.  Every request is asynchronous, driven from the loop's turns.
  */
+enum follow_refusal {
+	FOLLOW_REFUSED_CONTENT,	/* the generation itself (invalid body, fingerprint
+				   mismatch, body missing): alike on every node, final */
+	FOLLOW_REFUSED_NODE,	/* this node's sake (its hash key id): final */
+	FOLLOW_REFUSED_SYSTEM,	/* a system error on this node: tried again */
+};
+
 struct dfollow {
 	struct xlb_store *st;
 	/* the lease the status record lives under */
@@ -149,9 +156,9 @@ struct dfollow {
 	char applied_fp[17];
 	__u64 refused_gen;		/* the generation it could not apply (0: none) */
 	char refused_why[400];
-	bool refused_final;		/* invalid or guards: not tried again */
-	bool refused_content;		/* for what the generation is: alike on every node */
+	enum follow_refusal refused_kind;	/* what refused_gen's refusal is about */
 	char error[300];		/* the last system or store error ("" none) */
+	bool desired_absent;		/* the store has no desired record, the node applied one */
 	json_t *local_change;		/* as fleet.json says (NULL none) */
 	bool clear_local;		/* a fleet generation was applied: fleet.json clears it */
 	bool file_dirty;		/* fleet.json must be written */
@@ -159,11 +166,14 @@ struct dfollow {
 	bool reachable;
 	bool ever_reached;
 	__s64 lost_since;		/* unix seconds, 0: not lost */
+	__u64 lost_ms;			/* the same, monotonic (the grace does not count it) */
 	char lost_logged[300];		/* the failure said (once per loss) */
 	__u64 rereads[XLB_FLEET_REREAD_MAX];	/* desired read again, by why */
 	/* the status record */
 	bool dirty, put_busy;
 	__u64 published_ms;
+	__u64 put_retry_ms;		/* after a failed put (monotonic) */
+	__u64 put_backoff_ms;		/* the next failure's wait: 1 s doubling to 10 s */
 	/* the member record (members/NODE, no lease): followpub.c */
 	bool member_busy, member_read, member_put;
 	char member_first[32];		/* first_seen, as the store had it or now */
@@ -171,7 +181,7 @@ struct dfollow {
 	__u64 member_ms;		/* put last, or the next try (monotonic) */
 	/* for the metrics thread (under d->lock) */
 	struct {
-		bool reachable, local_change, refused;
+		bool reachable, local_change, refused, desired_absent;
 		__u64 watch_rev, desired, applied, lease_age_s;
 		__u64 rereads[XLB_FLEET_REREAD_MAX];
 	} m;
@@ -252,10 +262,10 @@ int follow_start(struct daemon *d);
 void follow_poll(struct daemon *d);
 void follow_second(struct daemon *d);
 void follow_stop(struct daemon *d);
-/* Why a VIP must not be announced for the fleet's sake ("" when it may). */
-void follow_announce_why(struct daemon *d, bool announced, char *why, size_t len);
 
 /* followpub.c: what the node says of it: the status record, fleet.json */
+/* Why a VIP must not be announced for the fleet's sake ("" when it may). */
+void follow_announce_why(struct daemon *d, bool announced, char *why, size_t len);
 void follow_publish(struct daemon *d);
 void follow_write_file(struct daemon *d, bool locked);
 void follow_read_file(struct daemon *d, bool at_start);
