@@ -34,7 +34,7 @@
 #define HOLE_PORT 2600
 
 static char dir[64];
-static pid_t members[4];
+static pid_t members[7];
 static bool no_env;
 static const char *why_no_env;
 static int hole_fd = -1;
@@ -155,7 +155,7 @@ static int teardown(void **state)
 	int i;
 
 	(void)state;
-	for (i = 0; i < 4; i++)
+	for (i = 0; i < 7; i++)
 		if (members[i] > 0) {
 			kill(members[i], SIGKILL);
 			waitpid(members[i], NULL, 0);
@@ -384,7 +384,7 @@ static void test_lease(void **state)
 
 /* What the async callbacks saw. */
 struct got {
-	int done, err, events, ended, end_err, created;
+	int done, err, events, ended, end_err, created, quiet;
 	__s64 compacted;
 	char values[256];
 	json_t *answer;
@@ -407,6 +407,7 @@ static void on_event(void *ctx, json_t *res)
 	size_t i;
 
 	g->created |= json_is_true(json_object_get(res, "created"));
+	g->quiet += !json_object_get(res, "events") && !json_object_get(res, "created");
 	g->compacted = xlb_store_i64(res, "compact_revision") ?: g->compacted;
 	json_array_foreach(json_object_get(res, "events"), i, ev) {
 		char *v = xlb_store_b64(json_object_get(ev, "kv"), "value", NULL);
@@ -644,6 +645,66 @@ static void test_rounds(void **state)
 	xlb_store_close(s);
 }
 
+/* Member i of a cluster of three (clients on 29i0), progress notifications every 300 ms. */
+static pid_t quorum_member(int i)
+{
+	char cmd[2048];
+	pid_t pid;
+
+	snprintf(cmd, sizeof(cmd), "exec etcd --name q%d --data-dir %s/q%d "
+		 "--listen-client-urls http://127.0.0.1:29%d0 --advertise-client-urls "
+		 "http://127.0.0.1:29%d0 --listen-peer-urls http://127.0.0.1:29%d1 "
+		 "--initial-advertise-peer-urls http://127.0.0.1:29%d1 --initial-cluster "
+		 "q0=http://127.0.0.1:2901,q1=http://127.0.0.1:2911,q2=http://127.0.0.1:2921 "
+		 "--experimental-watch-progress-notify-interval 300ms >%s/q%d.log 2>&1",
+		 i, dir, i, i, i, i, i, dir, i);
+	pid = fork();
+	if (pid == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+		_exit(127);
+	}
+	return pid;
+}
+
+/*
+ * A watch's member cut off from the quorum (the two others killed) but
+ * reachable: etcd ends the watch (it was asked to, hasleader) instead of a
+ * silent stream; before that, a quiet key brings progress notifications.
+ */
+static void test_watch_quorum(void **state)
+{
+	struct got w = { 0 };
+	struct xlb_store *s;
+	__s64 t;
+	int i;
+
+	(void)state;
+	NEED_ENV();
+	for (i = 0; i < 3; i++)
+		members[4 + i] = quorum_member(i);
+	assert_int_equal(wait_ready("http://127.0.0.1:2900", NULL), 0);
+	s = open_at("http://127.0.0.1:2900", 3000);
+	assert_int_equal(xlb_store_watch_start(s, "/q/", true, 0, on_event, on_end, &w), 0);
+	pump(s, &w.created, 1, 3000);
+	pump(s, &w.quiet, 2, 3000);	/* progress_notify: etcd says it lives */
+	for (i = 1; i < 3; i++) {
+		kill(members[4 + i], SIGKILL);
+		waitpid(members[4 + i], NULL, 0);
+		members[4 + i] = 0;
+	}
+	t = xlb_now_ms();
+	pump(s, &w.ended, 1, 15000);
+	print_message("# the watch ended %lld ms after the quorum was lost: %s\n",
+		      (long long)(xlb_now_ms() - t), xlb_errmsg());
+	assert_int_not_equal(w.end_err, 0);
+	assert_false(xlb_store_watching(s));
+	xlb_store_close(s);
+	kill(members[4], SIGKILL);
+	waitpid(members[4], NULL, 0);
+	members[4] = 0;
+}
+
 static void tls_opts(struct xlb_store_opts *o, const char *ca, bool cert)
 {
 	opts_for(o, TLS);
@@ -836,6 +897,7 @@ int main(void)
 		cmocka_unit_test(test_watch_chunks),
 		cmocka_unit_test(test_black_hole),
 		cmocka_unit_test(test_rounds),
+		cmocka_unit_test(test_watch_quorum),
 		cmocka_unit_test(test_tls),
 		cmocka_unit_test(test_auth),
 	};
