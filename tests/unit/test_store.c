@@ -429,7 +429,8 @@ static void on_end(void *ctx, int err, json_t *answer)
 }
 
 /* Poll until *flag reaches want (deadline ms); no poll may take long: it never waits. */
-static void pump(struct xlb_store *s, int *flag, int want, int ms)
+#define pump(s, flag, want, ms) pump_at(s, flag, want, ms, __LINE__)
+static void pump_at(struct xlb_store *s, int *flag, int want, int ms, int line)
 {
 	__s64 end = xlb_now_ms() + ms, t;
 
@@ -439,6 +440,9 @@ static void pump(struct xlb_store *s, int *flag, int want, int ms)
 		assert_true(xlb_now_ms() - t < 100);
 		usleep(5000);
 	}
+	if (*flag != want)
+		print_message("# pump at line %d: %d, not %d, after %d ms: %s\n", line, *flag, want,
+			      ms, xlb_errmsg());
 	assert_int_equal(*flag, want);
 }
 
@@ -767,7 +771,7 @@ static void auth_member(void)
 	sh("cd %s && openssl genrsa -out jwt.key 2048 >/dev/null 2>&1 && "
 	   "openssl rsa -in jwt.key -pubout -out jwt.pub >/dev/null 2>&1", dir);
 	snprintf(tls, sizeof(tls), "--cert-file %s/server.crt --key-file %s/server.key "
-		 "--auth-token jwt,pub-key=%s/jwt.pub,priv-key=%s/jwt.key,sign-method=RS256,ttl=1s",
+		 "--auth-token jwt,pub-key=%s/jwt.pub,priv-key=%s/jwt.key,sign-method=RS256,ttl=3s",
 		 dir, dir, dir, dir);
 	members[3] = etcd_start("auth", AUTH, 2580, tls);
 	opts_for(&o, AUTH);
@@ -874,7 +878,7 @@ static void test_auth(void **state)
 	assert_int_equal(xlb_store_async_post(s, "/v3/kv/range", body, on_done, &g), 0);
 	pump(s, &g.done, 2, 3000);
 	assert_int_equal(g.err, 0);
-	sleep(3);	/* the token's TTL (1 s here) passes: the next call authenticates again */
+	sleep(4);	/* the token's TTL (3 s here) passes: the next call authenticates again */
 	assert_int_equal(xlb_store_get(s, "/auth", false, &k), 0);
 	assert_int_equal(k.nr, 1);
 	xlb_kvs_free(&k);
