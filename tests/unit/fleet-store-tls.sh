@@ -125,6 +125,19 @@ run auth.json fleet status
 check "fleet status with the user: read (exit 1: no node; $rc)" \
 	bash -c '[ "$1" -eq 1 ] && grep -q "generation 1" <<<"$2"' _ $rc "$out"
 
+client http-user.json "endpoints=[\"$ETCD_URL\", \"${ETCD_URL/https/http}\"]" 'user="root"' \
+	"password_file=\"$TMP/pw\"" cert=null key=null
+run http-user.json fleet apply "$TMP/c.json"
+check "a user with an http:// endpoint: refused before asking, the password not sent in cleartext (exit 1: $rc: $out)" \
+	bash -c '[ "$1" -eq 1 ] && grep -q cleartext <<<"$2" && grep -q "${3/https/http}" <<<"$2"' _ $rc "$out" "$ETCD_URL"
+check "nothing is written" test "$(gena)" = 1
+: >"$TMP/emptypw" && chmod 600 "$TMP/emptypw"
+client emptypw.json 'user="root"' "password_file=\"$TMP/emptypw\"" cert=null key=null
+run emptypw.json fleet apply "$TMP/c.json"
+check "an empty password file: refused, named, exit 1 ($rc: $out)" \
+	bash -c '[ "$1" -eq 1 ] && grep -q "emptypw: empty" <<<"$2"' _ $rc "$out"
+check "nothing is written" test "$(gena)" = 1
+
 printf 'not-%s\n' "$PW" >"$TMP/badpw" && chmod 600 "$TMP/badpw"
 client badpw.json 'user="root"' "password_file=\"$TMP/badpw\"" cert=null key=null
 run badpw.json fleet apply "$TMP/c.json"

@@ -247,10 +247,29 @@ check "--force: a desired body that cannot be read is planned against nothing ($
 	bash -c "[ $rc -eq 0 ] && grep -q 'planning against nothing' <<<\"\$0\"" "$out"
 ectl put $K/config/$fp "$body" >/dev/null
 
+# ---- a reason longer than the record holds, not ASCII: cut between characters ----
+long=$(printf 'é%.0s' $(seq 1 200))	# 400 bytes; the record holds 255
+conf utf8.json 90 1 2 3 4
+out=$(x fleet apply "$TMP/utf8.json" --reason "$long" 2>&1); rc=$?
+check "a 400-byte UTF-8 --reason: applied, exit 0 ($rc: ${out:0:200})" test $rc -eq 0
+r=$(dfield reason)
+check "the record's reason is cut at a character: 127 × é, 254 bytes (${#r} chars)" \
+	test "$r" = "$(printf 'é%.0s' $(seq 1 127))"
+
 # ---- the hash key: the body names its file; this host's key must be the record's ----
 head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$TMP/key"; chmod 600 "$TMP/key"
 jq --arg k "$TMP/key" '. + {hash_key_file: $k}' "$TMP/b.json" >"$TMP/keyed.json"
-check "apply a configuration with a hash key" x fleet apply "$TMP/keyed.json" --force
+before=$(desired)
+out=$(x fleet apply "$TMP/keyed.json" 2>&1); rc=$?
+check "another hash key than desired's: a rotation, refused without --force (exit 1: $rc, $out)" \
+	bash -c '[ "$1" -eq 1 ] && grep -q "key rotation" <<<"$2" && grep -q "nothing written" <<<"$2" &&
+		grep -q "every node must hold the new key file first" <<<"${2,,}" && grep -q withdraws <<<"$2"' _ $rc "$out"
+check "nothing written: desired unchanged" test "$(desired)" = "$before"
+out=$(x fleet apply "$TMP/keyed.json" --force 2>&1); rc=$?
+check "apply a configuration with a hash key: --force, warned ($rc: $out)" \
+	bash -c '[ "$1" -eq 0 ] && grep -q "refuses this generation and withdraws" <<<"$2"' _ $rc "$out"
+jq '.services[0].backends[0].weight = 90' "$TMP/keyed.json" >"$TMP/keyed2.json"
+check "the same key again: no rotation, applied without --force" x fleet apply "$TMP/keyed2.json"
 check "its record carries the key's id" test "$(dfield hash_key_id | wc -c)" = 17
 check "the bodies hold no key" bash -c "! grep -q \"\$(cat $TMP/key)\" <<<\"\$0\"" "$(ectl get --prefix $K/config/ --print-value-only)"
 head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$TMP/key"

@@ -26,6 +26,7 @@
 #include "moved.h"
 #include "netutil.h"
 #include "slotplan.h"
+#include "utf8.h"
 
 /* ---- what the live slot holds --------------------------------------------------- */
 
@@ -208,8 +209,8 @@ static void record_of(struct xlb_record *r, const struct xlb_config *cfg,
 	r->generation = gen;
 	r->unix_time = now;
 	strftime(r->time, sizeof(r->time), "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
-	snprintf(r->user, sizeof(r->user), "%s", xlb_who());
-	snprintf(r->reason, sizeof(r->reason), "%s", m->reason ?: "");
+	xlb_utf8_trunc(r->user, sizeof(r->user), xlb_who());
+	xlb_utf8_trunc(r->reason, sizeof(r->reason), m->reason ?: "");
 	snprintf(r->source, sizeof(r->source), "%s", m->source ?: "apply");
 	xlb_config_fingerprint(cfg, r->fingerprint);
 	r->forced = m->forced;

@@ -16,6 +16,7 @@
 #include "log.h"
 #include "netutil.h"
 #include "plan.h"
+#include "utf8.h"
 
 #define LOCK_DIR "/run/xlb"
 
@@ -410,8 +411,8 @@ int xlb_rollout_begin(const char *hist, const struct xlb_rollout_start *st, char
 	r.step_ms = st->step_ms;
 	r.started_unix = time(NULL);
 	r.forced = st->forced;
-	snprintf(r.user, sizeof(r.user), "%s", st->user ?: xlb_who());
-	snprintf(r.reason, sizeof(r.reason), "%s", st->reason);
+	xlb_utf8_trunc(r.user, sizeof(r.user), st->user ?: xlb_who());
+	xlb_utf8_trunc(r.reason, sizeof(r.reason), st->reason);
 	err = xlb_config_copy(&r.target, st->target) ?: xlb_rollout_write(hist, &r);
 	if (!err)
 		snprintf(id, idlen, "%s", r.id);

@@ -17,6 +17,7 @@
 #include "cmd.h"
 #include "fleet.h"
 #include "fleetstore.h"
+#include "hashkey.h"
 #include "log.h"
 
 #define FLEET_MAX_NODES		64
@@ -326,6 +327,35 @@ out:
 	return rc;
 }
 
+/*
+ * A configuration whose hash key is not desired's: a rotation, refused
+ * without --force (exit 1, nothing written), for every node refuses a key id
+ * it does not hold and withdraws: the whole fleet at once.
+ */
+static int key_rotation(const struct fleet_change *f, const struct xlb_config *cfg, bool force)
+{
+	char id[17];
+
+	if (!f->desired.generation)
+		return 0;
+	xlb_hash_key_id(&cfg->hash_key, id);
+	if (!strcmp(id, f->desired.hash_key_id))
+		return 0;
+	if (force) {
+		pr_warn("hash key %s replaces %s (--force): every node without the new key file "
+			"refuses this generation and withdraws\n", id[0] ? id : "(none)",
+			f->desired.hash_key_id[0] ? f->desired.hash_key_id : "(none)");
+		return 0;
+	}
+	p_err("fleet %s: this configuration's hash key %s is not the desired generation %llu's "
+	      "(%s), nothing written: a key rotation. Every node must hold the new key file "
+	      "first; a node without it refuses the generation and withdraws (all at once, "
+	      "the whole fleet). When every node has it: --force", f->o.fleet,
+	      id[0] ? id : "(none)", (unsigned long long)f->desired.generation,
+	      f->desired.hash_key_id[0] ? f->desired.hash_key_id : "(none)");
+	return XLB_EXIT_REFUSED;
+}
+
 static int do_fleet_apply(int argc, char **argv)
 {
 	struct xlb_change ch = { .source = "apply" };
@@ -343,7 +373,8 @@ static int do_fleet_apply(int argc, char **argv)
 		return rc;
 	ch.cfg = &cfg;
 	ch.reason = ch.reason ?: argv[0];
-	rc = fleet_change_open(&f, ch.force) ?: fleet_write(&f, &ch, argv[0]);
+	rc = fleet_change_open(&f, ch.force) ?: key_rotation(&f, &cfg, ch.force) ?:
+	     fleet_write(&f, &ch, argv[0]);
 	fleet_change_close(&f);
 	xlb_config_free(&cfg);
 	return rc;

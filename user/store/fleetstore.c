@@ -10,6 +10,7 @@
 #include "fault.h"
 #include "fleetstore.h"
 #include "log.h"
+#include "utf8.h"
 
 #define HISTORY_DIGITS	20
 /* The final write, its confirmation and its repeats: one deadline (store.h's write deadline) */
@@ -310,9 +311,9 @@ static void new_record(struct xlb_fleet_desired *out, const struct xlb_fleet_des
 	out->replaces = prev->generation;
 	snprintf(out->fingerprint, sizeof(out->fingerprint), "%s", fp);
 	xlb_hash_key_id(&cfg->hash_key, out->hash_key_id);
-	snprintf(out->who, sizeof(out->who), "%s", xlb_who());
+	xlb_utf8_trunc(out->who, sizeof(out->who), xlb_who());
 	strftime(out->when, sizeof(out->when), "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
-	snprintf(out->reason, sizeof(out->reason), "%s", reason ?: "");
+	xlb_utf8_trunc(out->reason, sizeof(out->reason), reason ?: "");
 	snprintf(out->source, sizeof(out->source), "%s", source);
 	out->forced = forced;
 	random_id(out->write_id);

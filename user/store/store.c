@@ -204,10 +204,21 @@ void xlb_store_curl_why(const struct xlb_store *s, unsigned int i, CURLcode rc,
 		 "the connection; give cert and key)" : "");
 }
 
+/*
+ * etcd's words for a token to get again: expired ("invalid auth token"), or
+ * older than a change of users or roles ("revision of auth store is old",
+ * gRPC code 3, which would otherwise read as a bad argument).
+ */
+bool xlb_store_token_stale(const char *msg)
+{
+	return msg && (strstr(msg, "invalid auth token") ||
+		       strstr(msg, "revision of auth store is old"));
+}
+
 /* gRPC status codes (etcd's "code") as -errno. */
 static int grpc_errno(long code, const char *msg)
 {
-	if (strstr(msg, "authentication failed") || strstr(msg, "invalid auth token") ||
+	if (strstr(msg, "authentication failed") || xlb_store_token_stale(msg) ||
 	    strstr(msg, "user name is empty") || strstr(msg, "permission denied"))
 		return -EACCES;
 	switch (code) {
@@ -267,7 +278,7 @@ int xlb_store_answer(struct xlb_store *s, const char *ep, long http, struct xlb_
 	}
 	m = json_is_string(msg) ? json_string_value(msg) : "no message";
 	err = grpc_errno((long)code, m);
-	s->token_invalid = strstr(m, "invalid auth token") != NULL;
+	s->token_invalid = xlb_store_token_stale(m);
 	*retry_next = err == -EAGAIN;
 	xlb_errf(err, "store %s: %s", ep, m);
 	json_decref(j);
@@ -374,19 +385,28 @@ static int post_any(struct xlb_store *s, const char *path, const char *body, __s
 	return xlb_errf(-EHOSTUNREACH, "no store endpoint answered: %s (%u tries)", fail, tries);
 }
 
-/* The password file's first line; never printed. */
-static int read_password(const struct xlb_store *s, char *pw, size_t len)
+/* The password file's first line, not empty; never printed. */
+int xlb_store_read_password(const struct xlb_store *s, char *pw, size_t len)
 {
 	FILE *f = fopen(s->o.password_file, "re");
 	int err = 0;
 
+	pw[0] = '\0';
 	if (!f)
 		return xlb_errf(-errno, "store password file %s: %s", s->o.password_file,
 				strerror(errno));
 	if (!fgets(pw, (int)len, f))
-		err = xlb_errf(-EINVAL, "store password file %s: empty", s->o.password_file);
+		pw[0] = '\0';
+	else
+		pw[strcspn(pw, "\r\n")] = '\0';
+	if (ferror(f))
+		err = xlb_errf(-EIO, "store password file %s: cannot be read", s->o.password_file);
+	else if (!pw[0])
+		err = xlb_errf(-EINVAL, "store password file %s: empty (the password is its "
+			       "first line)", s->o.password_file);
 	fclose(f);
-	pw[strcspn(pw, "\r\n")] = '\0';
+	if (err)
+		explicit_bzero(pw, len);
 	return err;
 }
 
@@ -397,7 +417,7 @@ static int authenticate(struct xlb_store *s, __s64 deadline)
 	char *body;
 	int err;
 
-	err = read_password(s, pw, sizeof(pw));
+	err = xlb_store_read_password(s, pw, sizeof(pw));
 	if (err)
 		return err;
 	req = json_pack("{s:s, s:s}", "name", s->o.user, "password", pw);

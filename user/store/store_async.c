@@ -109,16 +109,30 @@ static size_t watch_write(char *ptr, size_t size, size_t nmemb, void *userdata)
 	return n;
 }
 
+static __s64 areq_timeout(const struct xlb_store *s)
+{
+	return s->o.timeout_ms > 0 ? s->o.timeout_ms : XLB_STORE_TIMEOUT_MS;
+}
+
+/*
+ * Start r's transfer on endpoint r->ep, from a clean slate: a watch run again
+ * (a new token) reads a new stream, not behind the old one's objects, and one
+ * that had answered (deadline 0) has a deadline again until its first object.
+ */
 static int areq_run(struct xlb_store *s, struct xlb_areq *r)
 {
-	__s64 left = r->deadline - xlb_now_ms();
 	unsigned int n = s->o.nr_endpoints;
+	__s64 left;
 	int err;
 
+	if (r->deadline <= 0)
+		r->deadline = xlb_now_ms() + areq_timeout(s);
+	left = r->deadline - xlb_now_ms();
 	curl_easy_reset(r->easy);
 	curl_slist_free_all(r->hdrs);
 	r->hdrs = NULL;
 	r->buf.len = 0;
+	json_array_clear(r->objs);
 	r->scan = r->depth = 0;
 	r->in_str = r->esc = false;
 	err = xlb_store_easy_setup(s, r->easy, r->ep, r->path, r->body, &r->hdrs, &r->buf);
@@ -132,6 +146,14 @@ static int areq_run(struct xlb_store *s, struct xlb_areq *r)
 	r->attempt_end = xlb_now_ms() + left;
 	curl_easy_setopt(r->easy, CURLOPT_CONNECTTIMEOUT_MS, (long)left);
 	if (r->on_event) {
+		/* the gateway passes it on as gRPC metadata: etcd ends the watch when this
+		 * member loses its leader (cut off from the quorum), not a silent stream */
+		struct curl_slist *h = curl_slist_append(r->hdrs, "Grpc-Metadata-hasleader: true");
+
+		if (!h)
+			return xlb_errf(-ENOMEM, "store watch: out of memory");
+		r->hdrs = h;
+		curl_easy_setopt(r->easy, CURLOPT_HTTPHEADER, r->hdrs);
 		curl_easy_setopt(r->easy, CURLOPT_WRITEFUNCTION, watch_write);
 		curl_easy_setopt(r->easy, CURLOPT_WRITEDATA, r);
 		curl_easy_setopt(r->easy, CURLOPT_TCP_KEEPALIVE, 1L);
@@ -146,15 +168,13 @@ static int areq_run(struct xlb_store *s, struct xlb_areq *r)
 	return 0;
 }
 
-static void auth_start(struct xlb_store *s);
+static int auth_start(struct xlb_store *s);
 
 /* Run r now, or park it until a token is there. */
 static int areq_go(struct xlb_store *s, struct xlb_areq *r)
 {
-	if (s->o.user[0] && !s->token && !r->is_auth) {
-		auth_start(s);
-		return 0;
-	}
+	if (s->o.user[0] && !s->token && !r->is_auth)
+		return auth_start(s);
 	return areq_run(s, r);
 }
 
@@ -169,7 +189,7 @@ static struct xlb_areq *areq_new(struct xlb_store *s, const char *path, json_t *
 	r->body = json_dumps(body, JSON_COMPACT);
 	r->objs = json_array();
 	r->ep = s->preferred;
-	r->deadline = xlb_now_ms() + (s->o.timeout_ms > 0 ? s->o.timeout_ms : XLB_STORE_TIMEOUT_MS);
+	r->deadline = xlb_now_ms() + areq_timeout(s);
 	if (!r->easy || !r->path || !r->body || !r->objs) {
 		areq_free(r);
 		return NULL;
@@ -200,22 +220,19 @@ int xlb_store_async_post(struct xlb_store *s, const char *path, json_t *body,
 	return err;
 }
 
-/* The authentication request, started when a request needs a token. */
-static void auth_start(struct xlb_store *s)
+/* The authentication request, started when a request needs a token; -errno when it cannot be. */
+static int auth_start(struct xlb_store *s)
 {
 	struct xlb_areq *r;
-	char pw[512] = "";
-	FILE *f;
+	char pw[512];
 	json_t *body;
+	int err;
 
 	if (s->authenticating)
-		return;
-	f = fopen(s->o.password_file, "re");
-	if (f && !fgets(pw, sizeof(pw), f))
-		pw[0] = '\0';
-	if (f)
-		fclose(f);
-	pw[strcspn(pw, "\r\n")] = '\0';
+		return 0;
+	err = xlb_store_read_password(s, pw, sizeof(pw));
+	if (err)
+		return err;
 	body = json_pack("{s:s, s:s}", "name", s->o.user, "password", pw);
 	explicit_bzero(pw, sizeof(pw));
 	r = body ? areq_new(s, "/v3/auth/authenticate", body) : NULL;
@@ -224,14 +241,16 @@ static void auth_start(struct xlb_store *s)
 			       json_string_length(json_object_get(body, "password")));
 	json_decref(body);
 	if (!r)
-		return;		/* the parked requests meet their deadline */
+		return xlb_errf(-ENOMEM, "store authentication: out of memory");
 	r->is_auth = true;
 	s->authenticating = true;
-	if (areq_run(s, r)) {
+	err = areq_run(s, r);
+	if (err) {
 		s->authenticating = false;
 		areq_unlink(s, r);
 		areq_free(r);
 	}
+	return err;
 }
 
 /* Hand r's end to its owner: unlinked first, freed after, so done() may start or cancel. */
@@ -292,6 +311,25 @@ static bool areq_next(struct xlb_store *s, struct xlb_areq *r, const char *why)
 	return areq_run(s, r) == 0;
 }
 
+/* The token expired or is stale: r once more, with a new one (parked until it is there). */
+static void areq_reauth(struct xlb_store *s, struct xlb_areq *r)
+{
+	int err;
+
+	if (r->running)
+		curl_multi_remove_handle(s->multi, r->easy);
+	r->running = false;
+	r->reauthed = true;
+	r->deadline = xlb_now_ms() + areq_timeout(s);
+	if (s->token)
+		explicit_bzero(s->token, strlen(s->token));
+	free(s->token);
+	s->token = NULL;
+	err = auth_start(s);
+	if (err)
+		areq_end(s, r, err, NULL);
+}
+
 /* A transfer that ended: its answer, another endpoint, or a failure. */
 static void areq_done(struct xlb_store *s, struct xlb_areq *r, CURLcode rc)
 {
@@ -332,12 +370,7 @@ static void areq_done(struct xlb_store *s, struct xlb_areq *r, CURLcode rc)
 		auth_end(s, err, answer);
 		areq_free(r);
 	} else if (err == -EACCES && s->token_invalid && !r->reauthed && s->o.user[0]) {
-		curl_multi_remove_handle(s->multi, r->easy);
-		r->running = false;
-		r->reauthed = true;	/* the token expired: once more with a new one */
-		free(s->token);
-		s->token = NULL;
-		auth_start(s);
+		areq_reauth(s, r);
 	} else {
 		areq_end(s, r, err, answer);
 	}
@@ -354,6 +387,12 @@ static void watch_deliver(struct xlb_store *s)
 		o = json_incref(json_array_get(r->objs, 0));
 		json_array_remove(r->objs, 0);
 		res = json_object_get(o, "result");
+		if (json_is_true(json_object_get(res, "canceled")) && s->o.user[0] && !r->reauthed &&
+		    xlb_store_token_stale(json_string_value(json_object_get(res, "cancel_reason")))) {
+			json_decref(o);	/* etcd 3.4 says an expired token this way */
+			areq_reauth(s, r);
+			break;
+		}
 		r->deadline = 0;	/* it answered: no deadline from here on */
 		if (json_is_object(res)) {
 			r->on_event(r->ctx, res);
@@ -445,6 +484,8 @@ int xlb_store_watch_start(struct xlb_store *s, const char *key, bool prefix, __s
 		json_object_set_new(req, "range_end", json_string(end));
 	if (req && start_rev > 0)
 		json_object_set_new(req, "start_revision", json_sprintf("%lld", (long long)start_rev));
+	if (req)	/* etcd says it is alive (its revision) on a quiet key, too */
+		json_object_set_new(req, "progress_notify", json_true());
 	body = req ? json_pack("{s:o}", "create_request", req) : NULL;
 	r = body ? areq_new(s, "/v3/watch", body) : NULL;
 	json_decref(body);

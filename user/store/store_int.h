@@ -50,6 +50,10 @@ int xlb_store_answer(struct xlb_store *s, const char *ep, long http, struct xlb_
 		     json_t **answer, bool *retry_next);
 /* The blocking call: body (consumed) to path under one deadline; *answer on success. */
 int xlb_store_call(struct xlb_store *s, const char *path, json_t *body, json_t **answer);
+/* etcd's message says the token must be got again (expired, or the auth store changed). */
+bool xlb_store_token_stale(const char *msg);
+/* The password file's first line into pw (not empty), or -errno said. */
+int xlb_store_read_password(const struct xlb_store *s, char *pw, size_t len);
 char *xlb_b64_encode(const char *s, size_t len);
 /* The end of the range of keys under prefix (base64), for range_end. */
 char *xlb_prefix_end_b64(const char *prefix);

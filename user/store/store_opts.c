@@ -216,6 +216,7 @@ static int readable(const char *what, const char *path)
 
 int xlb_store_opts_check(const struct xlb_store_opts *o)
 {
+	unsigned int i;
 	int err = 0;
 
 	if (!o->nr_endpoints)
@@ -243,5 +244,10 @@ int xlb_store_opts_check(const struct xlb_store_opts *o)
 		err = mode_safe("store key", o->key);
 	if (!err && o->password_file[0])
 		err = mode_safe("store password file", o->password_file);
+	for (i = 0; !err && o->user[0] && i < o->nr_endpoints; i++)
+		if (strncmp(o->endpoints[i], "https://", 8))
+			err = xlb_errf(-EINVAL, "store: a user and password (user, password_file) "
+				       "over %s would send the password in cleartext: give "
+				       "https:// endpoints only", o->endpoints[i]);
 	return err;
 }
