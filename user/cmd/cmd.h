@@ -60,6 +60,8 @@ int ctl_open_whole(struct xlb_ctl *c, bool readonly);
 const struct xlb_service_conf *running_service(const struct xlb_ctl *c, const char *name);
 /* Print a change's plan and outcome; returns the exit status. */
 int report_change(const struct xlb_ctl *c, struct xlb_change_result *r, const char *what);
+/* Parse a configuration file; prints every error.  0, or an exit status (cfg freed). */
+int load_config_file(const char *file, struct xlb_config *cfg);
 /* --force and --reason TEXT of a change (apply, rollback; config and fleet): 0 or the usage exit. */
 int change_opts(int argc, char **argv, int first, struct xlb_change *o, const char *verb);
 /* xlb_change() then report_change(): the exit status. */

@@ -9,21 +9,6 @@
 #include "loader.h"
 #include "log.h"
 
-/* Parse a file; prints every error.  0, or an exit status. */
-static int load_file(const char *file, struct xlb_config *cfg)
-{
-	struct xlb_diags d = { 0 };
-	int err = xlb_config_load(file, cfg, &d);
-
-	if (err) {
-		d.file = file;
-		print_diags(&d);
-		xlb_config_free(cfg);
-	}
-	xlb_diags_free(&d);
-	return err ? XLB_EXIT_REFUSED : 0;
-}
-
 static int do_config_validate(int argc, char **argv)
 {
 	struct xlb_diags d = { .file = argc ? argv[0] : NULL };
@@ -34,7 +19,7 @@ static int do_config_validate(int argc, char **argv)
 
 	if (argc != 1)
 		return usage_error("config validate: takes FILE");
-	rc = load_file(argv[0], &cfg);
+	rc = load_config_file(argv[0], &cfg);
 	if (rc)
 		return rc;
 	if (xlb_config_validate(&cfg, &d)) {
@@ -67,7 +52,7 @@ static int do_config_plan(int argc, char **argv)
 
 	if (argc != 1)
 		return usage_error("config plan: takes FILE");
-	rc = load_file(argv[0], &cfg);
+	rc = load_config_file(argv[0], &cfg);
 	if (rc)
 		return rc;
 	if ((rc = ctl_open_whole(&c, true))) {
@@ -110,7 +95,7 @@ static int do_config_apply(int argc, char **argv)
 	     change_opts(argc, argv, 1, &o, "config apply");
 	if (rc)
 		return rc;
-	rc = load_file(argv[0], &cfg);
+	rc = load_config_file(argv[0], &cfg);
 	if (rc)
 		return rc;
 	if ((rc = ctl_open_whole(&c, false))) {

@@ -138,21 +138,6 @@ static void fleet_change_close(struct fleet_change *f)
 	f->s = NULL;
 }
 
-/* Parse a file; prints every error.  0, or an exit status. */
-static int load_file(const char *file, struct xlb_config *cfg)
-{
-	struct xlb_diags d = { 0 };
-	int err = xlb_config_load(file, cfg, &d);
-
-	if (err) {
-		d.file = file;
-		print_diags(&d);
-		xlb_config_free(cfg);
-	}
-	xlb_diags_free(&d);
-	return err ? XLB_EXIT_REFUSED : 0;
-}
-
 /*
  * Open the store, read desired and its configuration: 0 or the exit status
  * (said).  force: a desired configuration that cannot be read is planned
@@ -300,7 +285,7 @@ static int do_fleet_plan(int argc, char **argv)
 		return rc;
 	if (argc != 1)
 		return usage_error("fleet plan: takes FILE");
-	if ((rc = load_file(argv[0], &cfg)))
+	if ((rc = load_config_file(argv[0], &cfg)))
 		return rc;
 	if ((rc = fleet_change_open(&f, false)))
 		goto out;
@@ -369,7 +354,7 @@ static int do_fleet_apply(int argc, char **argv)
 		return usage_error("fleet apply: takes FILE [--force] [--reason TEXT]");
 	if ((rc = change_opts(argc, argv, 1, &ch, "fleet apply")))
 		return rc;
-	if ((rc = load_file(argv[0], &cfg)))
+	if ((rc = load_config_file(argv[0], &cfg)))
 		return rc;
 	ch.cfg = &cfg;
 	ch.reason = ch.reason ?: argv[0];

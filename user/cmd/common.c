@@ -239,3 +239,18 @@ int change_opts(int argc, char **argv, int first, struct xlb_change *o, const ch
 	}
 	return 0;
 }
+
+/* Parse a configuration file; prints every error.  0, or an exit status. */
+int load_config_file(const char *file, struct xlb_config *cfg)
+{
+	struct xlb_diags d = { 0 };
+	int err = xlb_config_load(file, cfg, &d);
+
+	if (err) {
+		d.file = file;
+		print_diags(&d);
+		xlb_config_free(cfg);
+	}
+	xlb_diags_free(&d);
+	return err ? XLB_EXIT_REFUSED : 0;
+}
