@@ -35,6 +35,66 @@
  *                    lost; xlb fleet forget NODE deletes it (only while NODE
  *                    has no status record)
  *
+ *
+ * The fleet decides together (issue 24), under /xlb/fleets/FLEET/decide/
+ * (every daemon watches this prefix):
+ *
+ *   decide/leader    the fleet's leader, under the leader's own status lease
+ *                    (gone when it is): {"node", "since" (RFC 3339),
+ *                    "elections" (how many this daemon won)}.  Won by a
+ *                    transaction that holds only while the key does not
+ *                    exist (create_revision 0).  The key's create revision is
+ *                    the leader's TERM: every write a leader makes is a
+ *                    transaction conditioned on decide/leader's create
+ *                    revision being its term, so a deposed leader writes
+ *                    nothing.
+ *   decide/health    the fleet's health verdicts, written by the leader:
+ *                    {"term", "leader", "seq" (counts up), "when",
+ *                    "generation" (the desired generation it was judged
+ *                    against), "down" {SERVICE: [ADDRESS, ...]} (every
+ *                    backend the fleet holds down: its configuration says
+ *                    active, the fleet's view says failed, min_active
+ *                    permitting), "floor" [SERVICE, ...] (those where the
+ *                    floor kept failed backends in), "views" {SERVICE:
+ *                    {ADDRESS: {"up": N, "down": N}}} (how many nodes saw
+ *                    each)}.  Every node lays it over the desired
+ *                    configuration (instead of its own verdicts) while the
+ *                    store answers, and for a grace after it stops.
+ *   decide/rollout   the fleet's stepped change, if any: {"id", "state"
+ *                    (running|paused|done|rolled_back|aborted|failed),
+ *                    "request" (""|pause|resume|abort: the CLI's, for the
+ *                    leader), "start_gen", "from_fp", "target_fp", "steps",
+ *                    "step" (the last written, 0 before the first),
+ *                    "step_ms", "gens" [the generations written, in
+ *                    order], "step_since" (when every live node had step
+ *                    "step" applied; null while waiting), "who", "reason",
+ *                    "forced", "started", "why" (the signal that rolled it
+ *                    back, or the error)}.  The CLI creates it (conditioned
+ *                    on none being active) and writes requests; the leader
+ *                    writes each step's desired, history/GEN and the
+ *                    rollout record in one transaction conditioned on its
+ *                    term, the rollout's and desired's mod revisions: no
+ *                    step is written twice or skipped.
+ *   decide/events/ID every decision with who made it and why, ID the unix
+ *                    time in microseconds (16 digits) then "-NODE":
+ *                    {"kind" (election|verdict|fallback|rejoin|step|rollback|
+ *                    done|paused|resumed|aborted|failed|withdrawn), "node",
+ *                    "term", "when", "what", "why"}; written in the same
+ *                    transaction as what it records when there is one.
+ *
+ * A node's status record (nodes/NODE) also carries, for the leader:
+ *   "views" {SERVICE: {ADDRESS: {"up", "ok_run", "fail_run", "checks"}}}
+ *           its own checks' verdicts (after rise and fall), checked services
+ *           only;
+ *   "fleet_health" {"seq" (the decide/health record it lays over its
+ *           tables, 0 none), "mode" ("fleet"|"own": its own verdicts, the
+ *           store lost past the grace), "disagree" [{"service", "backend",
+ *           "checks"}] (backends this node sees down that the fleet holds
+ *           up, for how many checks in a row)};
+ *   "counters" {"drops", "backends" {SERVICE: {ADDRESS: {"new_flows",
+ *           "health_failures", "syns", "syn_retries"}}}} (running totals:
+ *           the leader sums the differences over a rollout step's window).
+ *
  * An apply writes the body (a transaction: put when its version is 0), then
  * one transaction conditioned on desired's mod revision (or its absence):
  * desired and history/GEN together, or nothing.

@@ -123,6 +123,13 @@ int xlb_store_txn(struct xlb_store *s, const struct xlb_cmp *cmp, size_t nr_cmp,
 		  const struct xlb_op *ok, size_t nr_ok, const struct xlb_op *fail,
 		  size_t nr_fail, struct xlb_txn_result *r);
 void xlb_txn_result_free(struct xlb_txn_result *r);
+/*
+ * A transaction's JSON body for /v3/kv/txn (for xlb_store_async_post: the
+ * answer's "succeeded" says which branch ran); NULL when a compare or op
+ * has no key, value or known kind.
+ */
+json_t *xlb_store_txn_json(const struct xlb_cmp *cmp, size_t nr_cmp, const struct xlb_op *ok,
+			   size_t nr_ok, const struct xlb_op *fail, size_t nr_fail);
 
 /* Leases: grant (ttl seconds), keep alive once (*ttl_left: 0 when it expired), revoke. */
 int xlb_store_lease_grant(struct xlb_store *s, int ttl, __s64 *id);

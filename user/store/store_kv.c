@@ -201,9 +201,8 @@ static json_t *op_json(const struct xlb_op *op)
 	return NULL;
 }
 
-/* The transaction's body; NULL with a message when a compare or op is not valid. */
-static json_t *txn_body(const struct xlb_cmp *cmp, size_t nr_cmp, const struct xlb_op *ok,
-			size_t nr_ok, const struct xlb_op *fail, size_t nr_fail)
+json_t *xlb_store_txn_json(const struct xlb_cmp *cmp, size_t nr_cmp, const struct xlb_op *ok,
+			   size_t nr_ok, const struct xlb_op *fail, size_t nr_fail)
 {
 	json_t *body = json_pack("{s:[], s:[], s:[]}", "compare", "success", "failure");
 	size_t i;
@@ -256,7 +255,7 @@ int xlb_store_txn(struct xlb_store *s, const struct xlb_cmp *cmp, size_t nr_cmp,
 	int err;
 
 	memset(r, 0, sizeof(*r));
-	body = txn_body(cmp, nr_cmp, ok, nr_ok, fail, nr_fail);
+	body = xlb_store_txn_json(cmp, nr_cmp, ok, nr_ok, fail, nr_fail);
 	if (!body)
 		return xlb_errf(-EINVAL, "store txn: a compare or operation without a key, "
 				"value or known kind");
