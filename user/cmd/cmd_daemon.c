@@ -59,15 +59,38 @@ static int store_check(const struct xlb_daemon_opts *o, const struct xlb_store_o
 	return 0;
 }
 
+/* A duration: N followed by ms, s or m (N alone: seconds), up to an hour; -1 when bad. */
+static long long parse_duration_ms(const char *s)
+{
+	char *end;
+	unsigned long long n;
+	long long mul = 1000;
+
+	if (*s < '0' || *s > '9')
+		return -1;
+	errno = 0;
+	n = strtoull(s, &end, 10);
+	if (errno || n > 3600000)
+		return -1;
+	if (!strcmp(end, "ms"))
+		mul = 1;
+	else if (!strcmp(end, "m"))
+		mul = 60000;
+	else if (*end && strcmp(end, "s"))
+		return -1;
+	return n * mul <= 3600000 ? (long long)(n * mul) : -1;
+}
+
 int do_daemon(int argc, char **argv)
 {
 	struct xlb_daemon_opts o = {
 		.state_root = xlb_state_root, .metrics_addr = "127.0.0.1:9145",
 		.skew_threshold = 0.1, .skew_for_ms = 30000, .skew_window_ms = 60000,
-		.skew_min_flows = 100,
+		.skew_min_flows = 100, .health_grace_ms = XLB_HEALTH_GRACE_MS,
 	};
+	long long ms;
 	static struct xlb_store_opts so;
-	bool fleet = false;
+	bool fleet = false, grace = false;
 	char dev[IF_NAMESIZE];
 	unsigned int v;
 	int err, rc;
@@ -105,7 +128,13 @@ int do_daemon(int argc, char **argv)
 						   XLB_FLEET_MAX_PEERS);
 			o.fleet_peers[o.nr_fleet_peers++] = val;
 		}
-		else if (!strcmp(a, "--skew-threshold")) {
+		else if (!strcmp(a, "--health-grace")) {
+			if ((ms = parse_duration_ms(val)) < 0)
+				return usage_error("daemon: --health-grace takes a duration of at most "
+						   "1h, e.g. 10s or 500ms, not '%s'", val);
+			o.health_grace_ms = ms;
+			grace = true;
+		} else if (!strcmp(a, "--skew-threshold")) {
 			o.skew_threshold = atof(val);
 			if (o.skew_threshold <= 0 || o.skew_threshold >= 1)
 				return usage_error("daemon: --skew-threshold takes a share, 0 < x < 1");
@@ -121,6 +150,9 @@ int do_daemon(int argc, char **argv)
 	if (o.nr_fleet_peers && !o.announce)
 		return usage_error("daemon: --fleet-peer is checked before announcing: it needs "
 				   "--announce");
+	if (grace && !fleet)
+		return usage_error("daemon: --health-grace is the fleet's (how long the store may "
+				   "be lost before own verdicts): it needs --store");
 	if (fleet && (rc = store_check(&o, &so)))
 		return rc;
 	o.store = fleet ? &so : NULL;

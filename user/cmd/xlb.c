@@ -49,6 +49,7 @@ static const char synopsis[] =
 "             [--skew-threshold SHARE] [--skew-for MS] [--skew-window MS] [--skew-min-flows N]\n"
 "             [--announce BIRD-SOCKET [--fleet-peer http://HOST:PORT]...]\n"
 "             [--store URL[,URL...] | --store-file FILE] [--fleet NAME --node NAME]\n"
+"             [--health-grace D]\n"
 "  xlb help\n"
 "  xlb version\n"
 "\n"

@@ -184,6 +184,8 @@ static void decide(struct daemon *d, struct dvip *v)
 		snprintf(v->why, sizeof(v->why), "no service has this VIP any more");
 	if (!v->why[0] && d->o->store)
 		follow_announce_why(d, v->state == 1, v->why, sizeof(v->why));
+	if (!v->why[0] && d->o->store)	/* it alone sees a backend down: the sick one */
+		decide_announce_why(d, v->why, sizeof(v->why));
 	if (!v->why[0] && v->state != 1 && d->o->nr_fleet_peers)
 		snprintf(v->why, sizeof(v->why), "%s", !d->fleet_fresh ? "the fleet's peers are "
 			 "read first (--fleet-peer)" : d->fleet_why);

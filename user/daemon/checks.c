@@ -47,7 +47,10 @@ static void record_verdict(struct daemon *d, struct dbackend *b, enum xlb_probe_
 		     b->h.up ? b->h.ok_run : b->h.fail_run, b->h.up ? "successes" : "failures",
 		     ok ? "" : ": ", ok ? "" : b->probe.why);
 		d->pending = true;
+		d->fl.dirty = true;	/* the fleet's leader hears of it at once */
 	}
+	if (d->o->store)
+		verdicts_checked(d, b);
 	pthread_mutex_unlock(&d->lock);
 	b->h.next_ms = xlb_health_next(now_ms(), s->health.interval_ms, &d->seed);
 }

@@ -15,6 +15,7 @@
 #define XLB_METRICS_TIMEOUT_S	10
 #define XLB_FLEET_MAX_PEERS	16	/* --fleet-peer URLs */
 #define XLB_METRICS_BACKLOG	64	/* the kernel's queue of connections not yet taken */
+#define XLB_HEALTH_GRACE_MS	10000	/* --health-grace's default */
 
 struct xlb_store_opts;
 
@@ -29,6 +30,7 @@ struct xlb_daemon_opts {
 	__u32 nr_fleet_peers;
 	const struct xlb_store_opts *store;	/* --store: follow this fleet (NULL: none) */
 	const char *node;			/* --node: this node's name in the fleet */
+	__u32 health_grace_ms;		/* --health-grace: the fleet's verdicts after the store is lost */
 	double skew_threshold;		/* share points, 0..1 */
 	__u32 skew_for_ms, skew_window_ms;
 	__u64 skew_min_flows;

@@ -639,6 +639,7 @@ static void page_fill(struct daemon *d, struct xlb_page_fleet *p)
 	copy_str(p->local_reason, sizeof(p->local_reason), f->local_change, "reason");
 	p->has_lease = f->lease != 0;
 	p->lease_age_s = f->lease_kept_ms ? (now_ms() - f->lease_kept_ms) / 1000 : 0;
+	verdicts_page(d, p);
 }
 
 /* Once a second: fleet.json (a forced local change, what is to be written), metrics. */
@@ -688,6 +689,7 @@ void follow_stop(struct daemon *d)
 	}
 	xlb_store_close(f->st);
 	f->st = NULL;
+	verdicts_stop(d);
 	json_decref(f->local_change);
 	f->local_change = NULL;
 }

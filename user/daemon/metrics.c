@@ -249,6 +249,26 @@ static void fleet(const struct xlb_metrics *m, FILE *f)
 	      "stays on it.", m->fleet_desired_absent);
 }
 
+/* The fleet's health verdicts (issue 24). */
+static void fleet_health(const struct xlb_metrics *m, FILE *f)
+{
+	if (!m->has_fleet)
+		return;
+	family(f, "xlb_fleet_health_mode", "gauge", "1 for the health verdicts laid over the "
+	       "tables now: the fleet's (decide/health) or this node's own (no record, or the "
+	       "store lost past --health-grace).");
+	fprintf(f, "xlb_fleet_health_mode{mode=\"fleet\"} %d\n", m->fleet_health_fleet);
+	fprintf(f, "xlb_fleet_health_mode{mode=\"own\"} %d\n", !m->fleet_health_fleet);
+	gauge(f, "xlb_fleet_health_seq", "The seq of the fleet's decide/health record laid "
+	      "over the tables (0: none, own verdicts).", m->fleet_health_seq);
+	gauge(f, "xlb_fleet_disagree_backends", "Backends this node alone sees down while the "
+	      "fleet holds them up (3 checks in a row: it withdraws its VIPs).",
+	      m->fleet_disagree);
+	family(f, "xlb_fleet_verdicts_total", "counter", "decide/health records this node wrote "
+	       "as the fleet's leader.");
+	fprintf(f, "xlb_fleet_verdicts_total %llu\n", (unsigned long long)m->fleet_verdicts);
+}
+
 static void state(const struct xlb_metrics *m, FILE *f)
 {
 	if (!m->has_usage)
@@ -279,6 +299,7 @@ void xlb_metrics_render(const struct xlb_metrics *m, FILE *f)
 	daemon_counters(m, f);
 	rollouts(m, f);
 	fleet(m, f);
+	fleet_health(m, f);
 	state(m, f);
 }
 

@@ -84,6 +84,10 @@ struct xlb_metrics {
 	bool fleet_reachable, fleet_local_change, fleet_refused, fleet_desired_absent;
 	__u64 fleet_watch_rev, fleet_desired, fleet_applied, fleet_lease_age_s;
 	__u64 fleet_rereads[XLB_FLEET_REREAD_MAX];	/* the desired record read again, by why */
+	bool fleet_health_fleet;	/* the fleet's health verdicts in force (else own) */
+	__u64 fleet_health_seq;		/* decide/health's seq laid over the tables (0: none) */
+	__u64 fleet_disagree;		/* backends this node alone sees down */
+	__u64 fleet_verdicts;		/* decide/health records written as leader */
 	bool has_usage;			/* the history's figures below were read */
 	__u32 history_records;
 	__u64 history_bytes, state_free_bytes;

@@ -213,7 +213,12 @@ static struct dservice *service_state(struct daemon *d, const char *name)
 	return &d->svc[d->nr_svc++];
 }
 
-/* The health policy over every checked service of cfg; true if cfg changed. */
+/*
+ * The health policy over every checked service of cfg; true if cfg changed.
+ * The verdicts are the node's own, or the fleet's (decide/health) while they
+ * are in force (verdicts.c): then every node lays the same down set over the
+ * same generation, and their tables are identical.
+ */
 bool overlay(struct daemon *d, struct xlb_config *cfg)
 {
 	bool changed = false;
@@ -230,12 +235,16 @@ bool overlay(struct daemon *d, struct xlb_config *cfg)
 			continue;
 		for (__u32 j = 0; j < sc->nr_backends; j++) {
 			bs[j] = find_be(d, sc->name, &sc->backends[j].addr, sc->backends[j].family);
-			if (bs[j])
-				v[j] = (struct xlb_health_view){ .up = bs[j]->h.up,
-					.fail_run = bs[j]->h.fail_run, .health_down = bs[j]->health_down };
+			v[j] = bs[j] ? (struct xlb_health_view){ .up = bs[j]->h.up,
+				.fail_run = bs[j]->h.fail_run, .health_down = bs[j]->health_down } :
+				(struct xlb_health_view){ .up = true };
 			views[j] = bs[j] ? &v[j] : NULL;
+			/* the fleet's verdicts in force: its down set, on every node alike */
+			if (verdicts_fleet_view(d, sc->name, &sc->backends[j], &v[j]))
+				views[j] = &v[j];
 		}
 		changed |= xlb_health_overlay(sc, views, held, &hit);
+		hit |= verdicts_floor(d, sc->name);
 		for (__u32 j = 0; j < sc->nr_backends; j++)
 			if (bs[j])
 				bs[j]->health_down = held[j];

@@ -152,6 +152,10 @@ static int snapshot(struct daemon *d, struct xlb_metrics *m)
 	m->fleet_local_change = d->fl.m.local_change;
 	m->fleet_refused = d->fl.m.refused;
 	m->fleet_desired_absent = d->fl.m.desired_absent;
+	m->fleet_health_fleet = d->vd.m.fleet;
+	m->fleet_health_seq = d->vd.m.seq;
+	m->fleet_disagree = d->vd.m.disagree;
+	m->fleet_verdicts = d->vd.m.written;
 out:
 	pthread_mutex_unlock(&d->lock);
 	return err;

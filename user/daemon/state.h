@@ -33,6 +33,7 @@
 #include "ctl.h"
 #include <bpf/bpf.h>
 #include "daemon.h"
+#include "decide.h"
 #include "fleet.h"
 #include "fleetfile.h"
 #include "fleetstore.h"
@@ -64,6 +65,7 @@ struct dbackend {
 	struct xlb_watch watch;
 	double table_share;
 	__u32 id;
+	__u32 disagree_run;		/* checks in a row it alone saw it down (verdicts.c) */
 };
 
 struct dservice {
@@ -100,6 +102,36 @@ struct dvip {
 struct dtable {
 	char name[XLB_NAME_MAX];
 	char fp[17];
+};
+
+/*
+ * The fleet's health verdicts (verdicts.c, issue 24): decide/health as read,
+ * the mode (the fleet's verdicts or this node's own), the sick node's
+ * withdrawal, and the leader's writes.
+ */
+struct dverdicts {
+	json_t *record;			/* decide/health as last read (NULL: none) */
+	__s64 mod_rev;			/* its mod revision */
+	__u64 seq, said_seq;		/* its seq; the one last logged */
+	bool fleet;			/* its "down" is laid over the tables (when record) */
+	bool fell_back;			/* own verdicts after the grace: a rejoin is an event */
+	bool read_again;		/* decide/health read since the store was lost */
+	bool read_busy;
+	__u64 read_ms;			/* the next read of it (monotonic) */
+	char sick[300];			/* why this node withdraws its VIPs ("" it need not) */
+	char sick_said[300];
+	__u32 disagree;			/* backends it alone sees down now */
+	/* the leader */
+	bool judge_due, write_busy;
+	__u64 judge_ms;			/* not before (after a failure) */
+	__s64 judged_term;
+	__u64 judged_gen;
+	__u64 wrote_seq, wrote_ms;	/* the record under way or awaited from the watch */
+	__u64 written;			/* records written as leader */
+	struct {			/* for the metrics thread (under d->lock) */
+		bool fleet;
+		__u64 seq, disagree, written;
+	} m;
 };
 
 /* The rollout the daemon moves on (rollout.json holds the rest). */
@@ -241,6 +273,7 @@ struct daemon {
 	__u64 rollouts_done, rollouts_back;
 	int daemon_lock;		/* held while it runs: the CLI sees a daemon */
 	struct dfollow fl;		/* --store: the fleet this node follows */
+	struct dverdicts vd;		/* --store: the fleet's health verdicts */
 };
 
 /* One log line per event, syslog priority prefix (journald reads it). */
@@ -271,6 +304,16 @@ void follow_write_file(struct daemon *d, bool locked);
 void follow_read_file(struct daemon *d, bool at_start);
 void follow_base_fingerprint(struct daemon *d, char out[17]);
 char *follow_b64(const char *text, size_t len);
+
+/* verdicts.c: the fleet's health verdicts (the rest: decide.h) */
+bool verdicts_in_force(struct daemon *d);
+bool verdicts_fleet_view(struct daemon *d, const char *service, const struct xlb_backend_conf *b,
+			 struct xlb_health_view *view);
+bool verdicts_floor(struct daemon *d, const char *service);
+void verdicts_checked(struct daemon *d, struct dbackend *b);
+json_t *verdicts_status(struct daemon *d);
+void verdicts_page(struct daemon *d, struct xlb_page_fleet *p);
+void verdicts_stop(struct daemon *d);
 
 /* child.c */
 int child_start(struct dchild *c, char *const argv[], void (*fn)(void *arg, int fd), void *arg,

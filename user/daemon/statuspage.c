@@ -274,6 +274,17 @@ static void fleet(const struct xlb_page_fleet *fl, FILE *f)
 	else
 		fputs("none (not granted yet, or expired)", f);
 	fputs("</td></tr>\n", f);
+	fleet_row(f, "health", "health verdicts");
+	if (fl->health_fleet)
+		fprintf(f, "the fleet's (decide/health seq %llu)", (unsigned long long)fl->health_seq);
+	else
+		fputs("this node's own (no fleet record, or the store lost past the grace)", f);
+	if (fl->health_sick[0])
+		html(f, "; <b class=\"state-down\">withdrawn</b>: %s", fl->health_sick);
+	else if (fl->health_disagree)
+		fprintf(f, "; <b>%u backend%s this node alone sees down</b>", fl->health_disagree,
+			fl->health_disagree == 1 ? "" : "s");
+	fputs("</td></tr>\n", f);
 	fleet_row(f, "gate", "announce gate");
 	if (fl->gate_why[0])
 		html(f, "<b class=\"state-down\">closed</b>: %s", fl->gate_why);

@@ -36,6 +36,10 @@ struct xlb_page_fleet {
 	bool has_lease;
 	__u64 lease_age_s;		/* since it was granted or kept alive */
 	char gate_why[300];		/* why the fleet keeps VIPs unannounced ("" open) */
+	bool health_fleet;		/* the fleet's health verdicts laid over the tables */
+	__u64 health_seq;		/* decide/health's seq laid over them (0: none) */
+	__u32 health_disagree;		/* backends this node alone sees down */
+	char health_sick[300];		/* why it withdraws its VIPs ("" it need not) */
 };
 
 struct xlb_page {
