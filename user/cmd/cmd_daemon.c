@@ -59,6 +59,19 @@ static int store_check(const struct xlb_daemon_opts *o, const struct xlb_store_o
 	return 0;
 }
 
+/* The options together: what needs what. */
+static int options_check(const struct xlb_daemon_opts *o, const struct xlb_store_opts *so,
+			 bool fleet, bool grace)
+{
+	if (o->nr_fleet_peers && !o->announce)
+		return usage_error("daemon: --fleet-peer is checked before announcing: it needs "
+				   "--announce");
+	if (grace && !fleet)
+		return usage_error("daemon: --health-grace is the fleet's (how long the store may "
+				   "be lost before own verdicts): it needs --store");
+	return fleet ? store_check(o, so) : 0;
+}
+
 /* A duration: N followed by ms, s or m (N alone: seconds), up to an hour; -1 when bad. */
 static long long parse_duration_ms(const char *s)
 {
@@ -147,13 +160,7 @@ int do_daemon(int argc, char **argv)
 		else
 			return usage_error("daemon: bad option '%s %s'", a, val);
 	}
-	if (o.nr_fleet_peers && !o.announce)
-		return usage_error("daemon: --fleet-peer is checked before announcing: it needs "
-				   "--announce");
-	if (grace && !fleet)
-		return usage_error("daemon: --health-grace is the fleet's (how long the store may "
-				   "be lost before own verdicts): it needs --store");
-	if (fleet && (rc = store_check(&o, &so)))
+	if ((rc = options_check(&o, &so, fleet, grace)))
 		return rc;
 	o.store = fleet ? &so : NULL;
 	err = xlb_resolve_dev(xlb_dev, dev, sizeof(dev));

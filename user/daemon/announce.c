@@ -8,6 +8,7 @@
  */
 #define _GNU_SOURCE
 #include "state.h"
+#include "decide.h"
 
 #define BIRDC_MS	3000	/* one birdc, all of it */
 #define BIRDC_AT_ONCE	8	/* birdc children under way at most */

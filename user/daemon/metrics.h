@@ -88,6 +88,9 @@ struct xlb_metrics {
 	__u64 fleet_health_seq;		/* decide/health's seq laid over the tables (0: none) */
 	__u64 fleet_disagree;		/* backends this node alone sees down */
 	__u64 fleet_verdicts;		/* decide/health records written as leader */
+	bool fleet_leader;		/* this node leads the fleet */
+	__s64 fleet_leader_term;	/* the leader's term as this node sees it (0: none) */
+	__u64 fleet_elections, fleet_leader_changes;	/* won here; leaders seen to change */
 	bool has_usage;			/* the history's figures below were read */
 	__u32 history_records;
 	__u64 history_bytes, state_free_bytes;

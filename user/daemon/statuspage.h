@@ -40,6 +40,11 @@ struct xlb_page_fleet {
 	__u64 health_seq;		/* decide/health's seq laid over them (0: none) */
 	__u32 health_disagree;		/* backends this node alone sees down */
 	char health_sick[300];		/* why it withdraws its VIPs ("" it need not) */
+	char leader[64];		/* the fleet's leader as decide/leader says ("" none) */
+	char leader_since[32];		/* RFC 3339, as its record says */
+	__s64 leader_term;		/* its term (0: none) */
+	bool leading;			/* this node leads */
+	__u64 elections;		/* elections this daemon won */
 };
 
 struct xlb_page {

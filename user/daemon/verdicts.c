@@ -26,6 +26,7 @@
  */
 #define _GNU_SOURCE
 #include "state.h"
+#include "decide.h"
 #include "fleetverdict.h"
 
 #define VERDICTS_SICK_CHECKS	3	/* checks in a row alone before withdrawing */
