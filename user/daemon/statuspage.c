@@ -261,9 +261,11 @@ static void fleet(const struct xlb_page_fleet *fl, FILE *f)
 		     " since " : "", fl->lost_since, fl->lost_why[0] ? fl->lost_why : "not reached yet");
 	fputs("</td></tr>\n", f);
 	fleet_row(f, "leader", "leader");
-	if (fl->leader_term)
-		html(f, "%s%s, term %lld, since %s", fl->leader, fl->leading ? " (this node)" : "",
-		     (long long)fl->leader_term, fl->leader_since);
+	if (fl->leader_term) {	/* html() takes %s only */
+		html(f, "%s%s, term ", fl->leader, fl->leading ? " (this node)" : "");
+		fprintf(f, "%lld", (long long)fl->leader_term);
+		html(f, ", since %s", fl->leader_since);
+	}
 	else
 		fputs("<b class=\"state-down\">none</b> (an election is due)", f);
 	fprintf(f, "; elections won by this node: %llu</td></tr>\n",
