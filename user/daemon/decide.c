@@ -121,6 +121,7 @@ static void become(struct daemon *d, __s64 term, __s64 lease, const char *value,
 		   __u64 elections, const char *how)
 {
 	struct ddecide *c = &d->dc;
+	json_t *j;
 
 	if (c->leading && c->term == term)
 		return;
@@ -135,7 +136,13 @@ static void become(struct daemon *d, __s64 term, __s64 lease, const char *value,
 		c->leader_term = term;
 	}
 	c->leader_lease = lease;
+	c->leader_elections = elections;
 	snprintf(c->leader, sizeof(c->leader), "%s", d->o->node);
+	snprintf(c->leader_value, sizeof(c->leader_value), "%s", value);
+	j = json_loads(value, 0, NULL);
+	snprintf(c->since, sizeof(c->since), "%s",
+		 json_string_value(json_object_get(j, "since")) ?: "");
+	json_decref(j);
 	c->nodes_need_range = true;
 	dlog(5, "decide: node %s won the election: it leads fleet %s, term %lld (%s; %llu "
 	     "elections won by this daemon)", d->o->node, d->o->store->fleet, (long long)term, how,
