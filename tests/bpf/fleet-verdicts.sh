@@ -14,6 +14,7 @@
 #            again, with no table change
 #   negative control: the same fault on one node without --store (per-node
 #            verdicts): that node's table diverges.
+# FV_KEEP=DIR keeps the three daemons' logs there.
 . "$(dirname "$0")/../lib.sh"
 require_root
 command -v etcd >/dev/null && command -v etcdctl >/dev/null || skip_all "needs etcd and etcdctl"
