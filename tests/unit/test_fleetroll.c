@@ -95,6 +95,7 @@ static void bad_records(void **state)
 	refused("forced", "\"no\"", "\"forced\"");
 	refused("who", NULL, "\"who\"");
 	refused("start_gen", "0", "\"start_gen\"");
+	refused("request_by", "3", "\"request_by\"");
 }
 
 /* A status record: generation gen, refused (or not) generation ref. */
@@ -129,15 +130,19 @@ static void next_action(void **state)
 	json_t *none = json_object();
 	struct xlb_fleetroll_view v = { .desired_gen = 6, .have_snapshot = true,
 					.window_ms = 1000000, .now_ms = 1000000 + 4999 };
-	struct xlb_fleetroll_view over = v, nosnap = v, lag = v, ahead = v;
+	struct xlb_fleetroll_view over = v, nosnap = v, lag = v, ahead = v, start = v;
 
 	(void)state;
 	over.now_ms = v.window_ms + 5000;
 	nosnap.have_snapshot = false;
 	lag.desired_gen = 5;
 	ahead.desired_gen = 7;
-	assert_int_equal(next("{\"step\":0,\"gens\":[],\"step_since\":null}", none, v),
+	start.desired_gen = 4;
+	assert_int_equal(next("{\"step\":0,\"gens\":[],\"step_since\":null}", none, start),
 			 XLB_FR_WRITE_STEP);
+	/* desired moved off the start before step 1: not written over */
+	assert_int_equal(next("{\"step\":0,\"gens\":[],\"step_since\":null}", none, v),
+			 XLB_FR_OUTSIDE);
 	assert_int_equal(next("{\"step_since\":null}", one5, v), XLB_FR_WAIT);
 	assert_int_equal(next("{\"step_since\":null}", none, v), XLB_FR_WAIT);
 	assert_int_equal(next("{\"step_since\":null}", all6, v), XLB_FR_APPLIED);

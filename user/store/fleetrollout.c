@@ -165,6 +165,9 @@ static int texts_of(json_t *j, struct xlb_fleet_rollout *r)
 	    !text_of(j, "why", r->why, sizeof(r->why)))
 		return xlb_errf(-EINVAL, "\"who\", \"reason\", \"started\" and \"why\" are expected "
 				"as strings");
+	if (json_object_get(j, "request_by") &&
+	    !text_of(j, "request_by", r->request_by, sizeof(r->request_by)))
+		return xlb_errf(-EINVAL, "\"request_by\": a string is expected");
 	if (!json_is_boolean(json_object_get(j, "forced")))
 		return xlb_errf(-EINVAL, "\"forced\": true or false is expected");
 	r->forced = json_is_true(json_object_get(j, "forced"));
@@ -187,11 +190,11 @@ int xlb_fleet_rollout_from_json(json_t *j, struct xlb_fleet_rollout *r)
 
 json_t *xlb_fleet_rollout_to_json(const struct xlb_fleet_rollout *r)
 {
-	json_t *gens = json_array();
+	json_t *gens = json_array(), *j;
 
 	for (__u32 i = 0; i < r->nr_gens; i++)
 		json_array_append_new(gens, json_integer(r->gens[i]));
-	return json_pack("{s:s,s:s,s:s,s:I,s:s,s:s,s:i,s:i,s:I,s:o,s:o,s:s,s:s,s:b,s:s,s:s}",
+	j = json_pack("{s:s,s:s,s:s,s:I,s:s,s:s,s:i,s:i,s:I,s:o,s:o,s:s,s:s,s:b,s:s,s:s}",
 			 "id", r->id, "state", xlb_rollout_state_names[r->state],
 			 "request", r->request, "start_gen", (json_int_t)r->start_gen,
 			 "from_fp", r->from_fp, "target_fp", r->target_fp, "steps", r->steps,
@@ -199,6 +202,9 @@ json_t *xlb_fleet_rollout_to_json(const struct xlb_fleet_rollout *r)
 			 "step_since", r->step_since[0] ? json_string(r->step_since) : json_null(),
 			 "who", r->who, "reason", r->reason, "forced", r->forced,
 			 "started", r->started, "why", r->why);
+	if (j && r->request_by[0])
+		json_object_set_new(j, "request_by", json_string(r->request_by));
+	return j;
 }
 
 char *xlb_fleet_rollout_text(const struct xlb_fleet_rollout *r)
@@ -281,6 +287,12 @@ enum xlb_fleetroll_action xlb_fleet_rollout_next(const struct xlb_fleet_rollout 
 		return req;
 	if (r->state == XLB_ROLLOUT_PAUSED)
 		return XLB_FR_NONE;
+	if (!r->step && v->desired_gen != r->start_gen) {
+		snprintf(why, len, "the desired generation is %llu, not %llu the rollout starts "
+			 "from: it was changed outside the rollout; nothing written",
+			 (unsigned long long)v->desired_gen, (unsigned long long)r->start_gen);
+		return XLB_FR_OUTSIDE;
+	}
 	if (!r->step)
 		return XLB_FR_WRITE_STEP;
 	gen = r->gens[r->step - 1];

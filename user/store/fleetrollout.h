@@ -25,6 +25,7 @@ struct xlb_fleet_rollout {
 	char id[16];			/* r + 8 hex digits */
 	enum xlb_rollout_state state;
 	char request[16];		/* "", pause, resume, abort */
+	char request_by[320];		/* who asked it, and why ("" none; absent in JSON) */
 	__u64 start_gen;		/* the desired generation it started from */
 	char from_fp[17], target_fp[17];
 	__u32 steps, step;		/* step: the last written, 0 before the first */
