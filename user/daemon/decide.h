@@ -44,6 +44,12 @@ json_t *decide_nodes(const struct daemon *d);
  * on cmp[] (may be empty), doing ops[] and the event record (kind, what,
  * why: decide/events/...) together; done(ctx, err, succeeded) when answered
  * (err 0 and succeeded false: a condition failed; -ESTALE: not leading).
+ * Returns 0 when sent (done is called once, unless the daemon stops first:
+ * requests in flight at decide_stop are dropped), -ESTALE when this daemon
+ * does not lead (done not called), -errno when it cannot be sent.  The term
+ * condition is decide/leader's create revision being the term and its value
+ * the one this leader wrote (a hand-written record over it fences it too);
+ * when it fails the daemon stops leading and reads decide/ again.
  */
 typedef void (*decide_done_fn)(struct daemon *d, int err, bool succeeded, void *ctx);
 int decide_write(struct daemon *d, const struct xlb_cmp *cmp, size_t nr_cmp,
@@ -58,6 +64,17 @@ void decide_event(struct daemon *d, const char *kind, const char *what, const ch
  * not): it alone sees a backend down that the fleet holds up.
  */
 void decide_announce_why(struct daemon *d, char *why, size_t len);
+
+/*
+ * verdicts.c: decide.c hands it decide/health as read or watched (value
+ * borrowed, NULL: absent or deleted; mod_rev its revision, 0 when absent);
+ * verdicts_tick every loop turn (after decide's own work); while leading,
+ * verdicts_nodes_changed when a node's status record changed in
+ * decide_nodes() (or it was read again, or a node is gone).
+ */
+void verdicts_record(struct daemon *d, json_t *value, __s64 mod_rev);
+void verdicts_tick(struct daemon *d);
+void verdicts_nodes_changed(struct daemon *d);
 
 /* fleetroll.c: decide.c hands it decide/rollout as watched (value NULL: deleted). */
 void fleetroll_record(struct daemon *d, json_t *value, __s64 mod_rev);

@@ -239,6 +239,7 @@ static void every_second(struct daemon *d)
 	rollout_tick(d);
 	notice_changes(d);
 	follow_second(d);
+	decide_second(d);
 	announce_tick(d);
 	if (ticks % 5 == 0)
 		release_moved(d);
@@ -266,7 +267,7 @@ int xlb_daemon_run(const struct xlb_daemon_opts *o)
 		goto out;
 	sync_running(&d);
 	reload(&d);
-	if ((rc = follow_start(&d)))
+	if ((rc = follow_start(&d)) || (rc = decide_start(&d)))
 		goto out;
 	if (!d.generation && !o->config && !o->store)
 		dlog(4, "no configuration is live on %s yet: nothing to check", o->ifname);
@@ -288,6 +289,7 @@ int xlb_daemon_run(const struct xlb_daemon_opts *o)
 		run_checks(&d, now);
 		announce_poll(&d);
 		follow_poll(&d);
+		decide_poll(&d);
 		notice_generation(&d);
 		if (d.pending)
 			commit_health(&d, now);
@@ -302,7 +304,8 @@ int xlb_daemon_run(const struct xlb_daemon_opts *o)
 out:
 	if (mhd)
 		MHD_stop_daemon(mhd);
-	follow_stop(&d);
+	decide_stop(&d);	/* resigns while the lease is still there */
+	follow_stop(&d);	/* revokes the lease */
 	daemon_fini(&d);
 	return rc;
 }

@@ -247,6 +247,18 @@ static void fleet(const struct xlb_metrics *m, FILE *f)
 	gauge(f, "xlb_fleet_desired_absent", "1 while the store has no desired record after "
 	      "this node applied a generation (deleted, or the store restored empty): the node "
 	      "stays on it.", m->fleet_desired_absent);
+	gauge(f, "xlb_fleet_leader", "1 while this node leads the fleet (holds decide/leader).",
+	      m->fleet_leader);
+	gauge(f, "xlb_fleet_leader_term", "The fleet leader's term as this node sees it: "
+	      "decide/leader's create revision (0: no leader).",
+	      m->fleet_leader_term > 0 ? (unsigned long long)m->fleet_leader_term : 0);
+	family(f, "xlb_fleet_elections_total", "counter", "Elections this node won since its "
+	       "daemon started.");
+	fprintf(f, "xlb_fleet_elections_total %llu\n", (unsigned long long)m->fleet_elections);
+	family(f, "xlb_fleet_leader_changes_total", "counter", "Changes of the fleet's leader "
+	       "this node saw (a new term) since its daemon started.");
+	fprintf(f, "xlb_fleet_leader_changes_total %llu\n",
+		(unsigned long long)m->fleet_leader_changes);
 }
 
 static void state(const struct xlb_metrics *m, FILE *f)

@@ -84,6 +84,9 @@ struct xlb_metrics {
 	bool fleet_reachable, fleet_local_change, fleet_refused, fleet_desired_absent;
 	__u64 fleet_watch_rev, fleet_desired, fleet_applied, fleet_lease_age_s;
 	__u64 fleet_rereads[XLB_FLEET_REREAD_MAX];	/* the desired record read again, by why */
+	bool fleet_leader;		/* this node leads the fleet */
+	__s64 fleet_leader_term;	/* the leader's term as this node sees it (0: none) */
+	__u64 fleet_elections, fleet_leader_changes;	/* won here; leaders seen to change */
 	bool has_usage;			/* the history's figures below were read */
 	__u32 history_records;
 	__u64 history_bytes, state_free_bytes;

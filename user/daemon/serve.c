@@ -152,6 +152,10 @@ static int snapshot(struct daemon *d, struct xlb_metrics *m)
 	m->fleet_local_change = d->fl.m.local_change;
 	m->fleet_refused = d->fl.m.refused;
 	m->fleet_desired_absent = d->fl.m.desired_absent;
+	m->fleet_leader = d->dc.m.leading;
+	m->fleet_leader_term = d->dc.m.term;
+	m->fleet_elections = d->dc.m.elections;
+	m->fleet_leader_changes = d->dc.m.changes;
 out:
 	pthread_mutex_unlock(&d->lock);
 	return err;
@@ -227,6 +231,11 @@ static bool render_page(struct daemon *d, FILE *f)
 	snprintf(fleet_why, sizeof(fleet_why), "%s", d->fleet_why);
 	if (d->o->store && d->fl.page.fleet[0]) {
 		fleet = d->fl.page;
+		snprintf(fleet.leader, sizeof(fleet.leader), "%s", d->dc.m.leader);
+		snprintf(fleet.leader_since, sizeof(fleet.leader_since), "%s", d->dc.m.since);
+		fleet.leader_term = d->dc.m.term;
+		fleet.leading = d->dc.m.leading;
+		fleet.elections = d->dc.m.elections;
 		p.fleet = &fleet;
 	}
 	pthread_mutex_unlock(&d->lock);

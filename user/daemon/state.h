@@ -33,6 +33,7 @@
 #include "ctl.h"
 #include <bpf/bpf.h>
 #include "daemon.h"
+#include "decide.h"
 #include "fleet.h"
 #include "fleetfile.h"
 #include "fleetstore.h"
@@ -188,6 +189,46 @@ struct dfollow {
 	struct xlb_page_fleet page;	/* the status page's fleet section (under d->lock) */
 };
 
+/*
+ * The fleet decides together (--store, issue 24; decide.c, decidew.c,
+ * decidenodes.c): decide/ read and watched on a store handle of its own, the
+ * election and the leadership held, the leader's view of nodes/ on a third.
+ */
+struct ddecide {
+	struct xlb_store *st;		/* decide/: read, watched; elections, writes */
+	bool need_range, range_busy, watch_on;
+	bool have_read;			/* decide/ read since the daemon started */
+	__u64 retry_ms, backoff_ms;	/* the next range or watch, after a failure */
+	__s64 watch_rev;		/* the next revision the watch must deliver */
+	char lost_said[300];		/* the store failure logged ("" none) */
+	/* decide/leader as the store holds it (leader_term 0: absent) */
+	char leader[64], since[32];
+	__s64 leader_term, leader_lease;
+	char gone[200];			/* how the last leader went ("" none seen) */
+	/* this node's leadership */
+	bool leading, elect_busy;
+	__s64 term, term_lease;		/* its term (decide/leader's create revision), lease */
+	char term_value[256];		/* decide/leader as this leader wrote it */
+	__s64 elect_lease;		/* the lease the election under way puts it under */
+	char elect_value[256];
+	__u64 elect_retry_ms, elect_backoff_ms;
+	__u64 elections, changes;	/* won by this daemon; leaders seen to change */
+	__u64 last_event_us;		/* event ids stay unique */
+	/* nodes/: the leader's view of the live nodes (decidenodes.c) */
+	struct xlb_store *nst;
+	json_t *nodes;			/* NODE -> status record (NULL: not leading) */
+	bool nodes_need_range, nodes_busy, nodes_watch;
+	__s64 nodes_rev;
+	__u64 nodes_retry_ms, nodes_backoff_ms;
+	/* for the metrics thread and the page (under d->lock) */
+	struct {
+		bool leading;
+		__s64 term;
+		__u64 elections, changes;
+		char leader[64], since[32];
+	} m;
+};
+
 struct daemon {
 	const struct xlb_daemon_opts *o;
 	pthread_mutex_t lock;		/* be[], svc[], counters: main vs metrics thread */
@@ -241,6 +282,7 @@ struct daemon {
 	__u64 rollouts_done, rollouts_back;
 	int daemon_lock;		/* held while it runs: the CLI sees a daemon */
 	struct dfollow fl;		/* --store: the fleet this node follows */
+	struct ddecide dc;		/* --store: the fleet's leader, decide/ */
 };
 
 /* One log line per event, syslog priority prefix (journald reads it). */
@@ -271,6 +313,19 @@ void follow_write_file(struct daemon *d, bool locked);
 void follow_read_file(struct daemon *d, bool at_start);
 void follow_base_fingerprint(struct daemon *d, char out[17]);
 char *follow_b64(const char *text, size_t len);
+
+/* decide.c: this daemon leads no more (reread: decide/ read again) */
+void decide_lose(struct daemon *d, bool reread, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+/* decidew.c: a new event record's key, and its JSON text (malloc'd) */
+void decide_event_key(struct daemon *d, char *buf, size_t len);
+char *decide_event_json(struct daemon *d, const char *kind, __s64 term, const char *what,
+			const char *why);
+/* decidenodes.c: the leader's watch of nodes/ */
+void decide_nodes_tick(struct daemon *d);
+void decide_nodes_drop(struct daemon *d);
+/* decide.c: a prefix range's body {key, range_end} (base64) */
+json_t *decide_prefix_body(const char *prefix);
 
 /* child.c */
 int child_start(struct dchild *c, char *const argv[], void (*fn)(void *arg, int fd), void *arg,

@@ -260,6 +260,14 @@ static void fleet(const struct xlb_page_fleet *fl, FILE *f)
 		html(f, "<b class=\"state-down\">unreachable%s%s</b>: %s", fl->lost_since[0] ?
 		     " since " : "", fl->lost_since, fl->lost_why[0] ? fl->lost_why : "not reached yet");
 	fputs("</td></tr>\n", f);
+	fleet_row(f, "leader", "leader");
+	if (fl->leader_term)
+		html(f, "%s%s, term %lld, since %s", fl->leader, fl->leading ? " (this node)" : "",
+		     (long long)fl->leader_term, fl->leader_since);
+	else
+		fputs("<b class=\"state-down\">none</b> (an election is due)", f);
+	fprintf(f, "; elections won by this node: %llu</td></tr>\n",
+		(unsigned long long)fl->elections);
 	fleet_generations(fl, f);
 	fleet_row(f, "local", "local change");
 	if (fl->local_change)

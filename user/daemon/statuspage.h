@@ -36,6 +36,11 @@ struct xlb_page_fleet {
 	bool has_lease;
 	__u64 lease_age_s;		/* since it was granted or kept alive */
 	char gate_why[300];		/* why the fleet keeps VIPs unannounced ("" open) */
+	char leader[64];		/* the fleet's leader as decide/leader says ("" none) */
+	char leader_since[32];		/* RFC 3339, as its record says */
+	__s64 leader_term;		/* its term (0: none) */
+	bool leading;			/* this node leads */
+	__u64 elections;		/* elections this daemon won */
 };
 
 struct xlb_page {
