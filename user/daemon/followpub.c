@@ -144,6 +144,7 @@ static json_t *status_json(struct daemon *d)
 	json_object_set_new(o, "store_lost_since", iso_or_null(f->lost_since));
 	json_object_set_new(o, "updated", json_string(now));
 	json_object_set_new(o, "lease_ttl", json_integer(f->lease_ttl));
+	json_object_set_new(o, "counters", fleetroll_counters(d));
 	return o;
 }
 
