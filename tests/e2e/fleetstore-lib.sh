@@ -158,9 +158,9 @@ tables_watch() {	# $1: NAME
 }
 tables_unwatch() { kill $TW 2>/dev/null; wait $TW 2>/dev/null; TW=""; }
 # node $1's first sample in the watch that is not fingerprint $2 ("MS FP"), or nothing
-first_other() { awk -v f="$2" '$2 ~ /^[0-9a-f]{16}$/ && $2 != f { print; exit }' /tmp/$LP-$TWN.lb$1; }
+first_other() { awk -v f="$2" '($2 ~ /^[0-9a-f]+$/ && length($2) == 16) && $2 != f { print; exit }' /tmp/$LP-$TWN.lb$1; }
 # how many times node $1's fingerprint changed in the watch
-changes() { awk '$2 ~ /^[0-9a-f]{16}$/ { if (p != "" && $2 != p) n++; p = $2 } END { print n + 0 }' /tmp/$LP-$TWN.lb$1; }
+changes() { awk '($2 ~ /^[0-9a-f]+$/ && length($2) == 16) { if (p != "" && $2 != p) n++; p = $2 } END { print n + 0 }' /tmp/$LP-$TWN.lb$1; }
 samples() { grep -Ec ' [0-9a-f]{16}$' /tmp/$LP-$TWN.lb$1; }
 # ms from $1 until every node's web table is $2 (watched); nothing when one is not
 until_tables() {
