@@ -27,6 +27,7 @@
 . "$(dirname "$0")/fleetstore-lib.sh"
 require_root
 GRACE_MS=2000 INT=200 FALL=2
+START=$(ms)
 fleetstore_up --daemon-opt "--health-grace ${GRACE_MS}ms"
 # the lab's configuration with quick checks (and the step windows' minimum of flows)
 S4=/tmp/$LP-s4.json S3=/tmp/$LP-s3.json
@@ -182,7 +183,8 @@ lp=$!
 fleet apply $S4 --reason "drill 3: the same change at once" >/dev/null
 wait $lp
 read -r n3 e3 </tmp/$LP-load-once
-echo "# drill 3: bad backend, in steps: $e2 of $n2 requests failed; at once: $e3 of $n3 (over the same $LOAD s)"
+pct() { awk -v e="$1" -v n="$2" 'BEGIN { printf "%.1f%%", n ? 100 * e / n : 0 }'; }
+echo "# drill 3: bad backend, in steps: $e2 of $n2 requests failed ($(pct $e2 $n2)); at once: $e3 of $n3 ($(pct $e3 $n3)), over the same $LOAD s"
 check "drill 3: the stepped change failed fewer requests than the change at once ($e2 < $e3)" test "$e2" -lt "$e3"
 check "negative control: the change at once did fail requests ($e3)" test "$e3" -gt 0
 vip_on 4
@@ -210,8 +212,8 @@ tr=$(( $(ms) - t1 ))
 echo "# drill 4: $L killed at step 1; $L2 elected $te ms after (term $TM -> $(term)); its next step $tr ms after its election"
 check "drill 4: elected within the lease (${te} ms, at most 10000 + 2000)" test $te -le 12000
 finished() { state_is done || state_is rolled_back; }
-check "drill 4: the rollout completes or rolls back ($(rollout state))" wait_for 40 finished
-check "drill 4: done (b4 is healthy)" state_is done
+check "drill 4: the rollout completes or rolls back" wait_for 40 finished
+check "drill 4: done (b4 is healthy): $(rollout state)" state_is done
 gens=$(rollout_rec | jq -c .gens)
 check "drill 4: each of its 3 steps written once (generations $gens)" \
 	test "$(jq 'length == 3 and (unique | length) == 3' <<<"$gens")" = true
@@ -235,6 +237,7 @@ check "every node announces" wait_for 15 all_hops
 T5=$(tables 1) W5=$(web_table 1)
 traffic d5 0
 tables_watch d5
+rev=$(revision)
 store kill all
 ts=$(ms)
 backend_kill 3
@@ -254,13 +257,21 @@ tables_watch d5b
 store start all
 t0=$(ms)
 check "drill 5: the store is back" wait_for 30 bash -c "$LAB etcdctl --prefix $LP endpoint health"
+store_watch d5b $((rev + 1))	# what was written since the kill, then on
 check "drill 5: every node follows the fleet's verdicts again" wait_for 30 in_step
 tb=$(( $(ms) - t0 ))
 check "drill 5: the fleet holds b3 down" test "$(fleet_down web)" = '["198.51.100.3"]'
+tables_unwatch
+store_unwatch
 check "drill 5: and no node's table changed ($(changes 1)$(changes 2)$(changes 3) changes, from $(samples 1)/$(samples 2)/$(samples 3) samples)" \
 	test "$(changes 1)$(changes 2)$(changes 3)" = 000 -a -z "$(first_other 1 "$W6")$(first_other 2 "$W6")$(first_other 3 "$W6")"
-tables_unwatch
-echo "# drill 5: the store back: every node on the fleet's verdicts $tb ms after its start, no table change"
+echo "# drill 5: the store back: every node on the fleet's verdicts $tb ms after its start; $(( $(changes 1) + $(changes 2) + $(changes 3) )) table changes"
+[ "$(changes 1)$(changes 2)$(changes 3)" = 000 ] || {
+	echo "#   from the store's start, web tables (b3 out: $W6):"
+	transitions "$t0" | sed 's/^/#     /'
+	echo "#   decide/health as the store's watch saw it:"
+	health_seen "$t0" | sed 's/^/#     /'
+}
 settle
 finish
 on=$(on_backend 3) bon=$(broken_on 3) boff=$(broken_off 3)
@@ -269,4 +280,5 @@ check "drill 5: no connection broken but those on b3 ($boff elsewhere)" test "$b
 backend_start 3
 check "drill 5: b3 back: the first tables again everywhere" wait_for 15 same_tables "$T5"
 check "fleet status: every node on the desired generation (exit 0)" wait_for 15 fleet status
+echo "# the drills took $(( ($(ms) - START) / 1000 )) s (the lab up included)"
 done_testing

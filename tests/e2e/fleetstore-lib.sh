@@ -179,9 +179,9 @@ all_web() {	# every node's live web table is $1
 }
 # Every put and delete under the fleet's prefix from now until store_unwatch,
 # timestamped as it arrives (/tmp/$LP-NAME.sw: "MS WATCH-RESPONSE-JSON" lines).
-store_watch() {	# $1: NAME
+store_watch() {	# $1: NAME [, $2: from this revision on (replayed at once)]
 	SWN=$1
-	ectl watch --prefix $KEY/ -w json | while IFS= read -r l; do echo "$(ms) $l"; done \
+	ectl watch --prefix $KEY/ ${2:+--rev $2} -w json 2>/dev/null | while IFS= read -r l; do echo "$(ms) $l"; done \
 		>/tmp/$LP-$1.sw &
 }
 # the watch's etcdctl (in the operator's namespace of this lab: ours)
@@ -216,3 +216,17 @@ verdict_changes() {
 	echo $(( $( { echo "$1"; watched | jq -c 'select(.[1] == "decide/health") | (.[2].down.web // []) | sort'; } |
 		uniq | wc -l) - 1 ))
 }
+# what the table watch saw: per node, each change as "+MS FP" from $1
+transitions() {
+	local k
+	for k in 1 2 3; do
+		echo "lb$k: $(awk -v t="$1" '($2 ~ /^[0-9a-f]+$/ && length($2) == 16) {
+			if ($2 != p) printf "%+d %s, ", $1 - t, $2; p = $2 }' /tmp/$LP-$TWN.lb$k)"
+	done
+}
+# what the store watch saw of decide/health: "+MS seq S down [web's]" from $1
+health_seen() {
+	watched | jq -r --argjson t "$1" 'select(.[1] == "decide/health") |
+		"\(.[0] - $t) ms: seq \(.[2].seq) by \(.[2].leader) down \(.[2].down.web // [] | join(","))"'
+}
+revision() { ectl get $KEY/desired -w json | jq .header.revision; }	# the store's now
