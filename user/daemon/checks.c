@@ -235,6 +235,8 @@ void commit_health(struct daemon *d, __u64 now)
 				     XLB_GUARD_MAX_SHARE | XLB_GUARD_MAX_CHURN);
 		if (!err && d->ro.active)	/* the rollout goes on from this generation */
 			d->ro.expect_gen = c.live_gen;
+		if (!err)
+			d->fl.dirty = true;	/* the status record's tables */
 	}
 	if (err < 0)
 		health_retry(d, err == -EPERM || err == -EINVAL ? XLB_HEALTH_RETRY_REFUSED :

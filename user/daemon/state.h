@@ -116,6 +116,8 @@ struct dverdicts {
 	bool fleet;			/* its "down" is laid over the tables (when record) */
 	bool fell_back;			/* own verdicts after the grace: a rejoin is an event */
 	bool read_again;		/* decide/health read since the store was lost */
+	__u64 fallback_seq;		/* the record's seq when it fell back */
+	__u64 back_ms;			/* the store answers since (own verdicts; 0: lost) */
 	bool read_busy;
 	__u64 read_ms;			/* the next read of it (monotonic) */
 	char sick[300];			/* why this node withdraws its VIPs ("" it need not) */

@@ -32,6 +32,7 @@
 #define VERDICTS_SICK_CHECKS	3	/* checks in a row alone before withdrawing */
 #define VERDICTS_READ_RETRY_MS	1000	/* decide/health read again after a failure */
 #define VERDICTS_WAIT_MS	2000	/* the longest a written record is awaited from the watch */
+#define VERDICTS_REJOIN_MS	3000	/* back from a fallback: a record judged before it stands after */
 
 /* ---- the record as watched ---------------------------------------------------- */
 
@@ -180,6 +181,24 @@ static void set_mode(struct daemon *d, bool fleet, const char *why)
 	v->fell_back = !fleet;
 }
 
+/* Would the record read change nothing the tables hold (its down set is this node's)? */
+static bool agrees(struct daemon *d)
+{
+	bool same = true;
+
+	pthread_mutex_lock(&d->lock);
+	for (__u32 i = 0; i < d->nr_be && same; i++) {
+		const struct dbackend *b = &d->be[i];
+		char a[INET6_ADDRSTRLEN];
+
+		if (b->present && b->checked)
+			same = xlb_fleet_record_down(d->vd.record, b->service,
+						     addr_s(b, a, sizeof(a))) == b->health_down;
+	}
+	pthread_mutex_unlock(&d->lock);
+	return same;
+}
+
 /* Fleet or own: the store lost past the grace, back and read again. */
 static void mode_tick(struct daemon *d)
 {
@@ -197,20 +216,37 @@ static void mode_tick(struct daemon *d)
 			 "%llu ms)", (unsigned long long)(now_ms() - f->lost_ms) / 1000,
 			 (unsigned long long)grace);
 		v->read_again = false;
+		v->fallback_seq = v->seq;
 		set_mode(d, false, why);
 		return;
 	}
+	if (!f->reachable)
+		v->back_ms = 0;
 	if (v->fleet || !f->reachable)
 		return;
+	if (!v->back_ms)
+		v->back_ms = now_ms();
 	if (!v->read_again) {
 		read_again(d);
 		return;
 	}
-	if (v->record) {
-		snprintf(why, sizeof(why), "the store answers and decide/health seq %llu is read",
-			 (unsigned long long)v->seq);
-		set_mode(d, true, why);
-	}
+	if (!v->record)
+		return;
+	/*
+	 * After a fallback, the record read again may have been judged before the
+	 * outage: laid over the tables at once it could put back a backend every
+	 * node has seen die meanwhile.  So the fleet's verdicts come back when
+	 * they agree with what the tables hold, when the leader has written since
+	 * (judged on the views published after the outage), or when the store has
+	 * answered for VERDICTS_REJOIN_MS without a new record (the leader saw
+	 * nothing to change: the record stands).
+	 */
+	if (v->fell_back && !agrees(d) && v->seq <= v->fallback_seq &&
+	    now_ms() - v->back_ms < VERDICTS_REJOIN_MS)
+		return;
+	snprintf(why, sizeof(why), "the store answers and decide/health seq %llu is read",
+		 (unsigned long long)v->seq);
+	set_mode(d, true, why);
 }
 
 /* ---- the sick one: this node alone sees a backend down ------------------------ */
