@@ -16,7 +16,7 @@
 #include "change.h"
 #include "cmd.h"
 #include "fleet.h"
-#include "fleetroll_cmd.h"
+#include "fleetsteps.h"
 #include "fleetstore.h"
 #include "hashkey.h"
 #include "log.h"

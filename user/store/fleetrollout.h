@@ -1,7 +1,7 @@
 /*
  * The fleet's stepped change (decide/rollout, fleetstore.h): its record, and
  * the pure decisions the leader's driver (daemon/fleetroll.c) and the CLI
- * (cmd/cmd_fleetroll.c) make on it, apart from the store so they can be
+ * (cmd/fleetsteps.c) make on it, apart from the store so they can be
  * tested alone.
  *
  *   the record      JSON in and out; a record that is not one is refused
