@@ -166,7 +166,7 @@ traffic rollback
 fleet apply $CFG4 --reason "drill 8: the change to roll back" >/dev/null
 G=$(desired_gen)
 check "drill 8: a change (b4 back) reaches every node (generation $G)" wait_for 15 all_at "$G"
-before=$(fleet -j history | jq -r --argjson g $((G - 1)) '.[] | select(.generation == $g) | .fingerprint')
+before=$(fleet -j history | jq -r --argjson g $((G - 1)) '.generations[] | select(.generation == $g) | .fingerprint')
 after=$(tables 1)
 settle
 t0=$(ms)
@@ -176,7 +176,7 @@ lag=$(until_all_at $((G + 1)) 20)
 check "drill 8: rollback returned in $tret ms; every node applied it $lag ms after" test "$lag" != timeout
 check "drill 8: the desired configuration is generation $((G - 1))'s again ($before)" \
 	test "$(desired_fp)" = "$before"
-check "drill 8: recorded as a rollback" test "$(fleet -j history | jq -r '.[-1].source')" = rollback
+check "drill 8: recorded as a rollback" test "$(fleet -j history | jq -r '.generations[-1].source')" = rollback
 check "drill 8: every data plane holds the previous tables again ($prev)" same_tables "$prev"
 check "negative control: the rolled-back change had other tables ($after)" test "$after" != "$prev"
 settle

@@ -79,7 +79,7 @@ check "negative control: a planted gap (1, 3) is not a whole history" planted
 ectl del --prefix /xlb/fleets/ctl/ >/dev/null
 lag=$(until_all_at "$(desired_gen)" 20)
 check "drill 2: every node follows to generation $(desired_gen) ($lag ms)" test "$lag" != timeout
-fleet -j history | jq -r '.[].fingerprint' | sort -u >/tmp/$LP-fleetfps
+fleet -j history | jq -r '.generations[].fingerprint' | sort -u >/tmp/$LP-fleetfps
 foreign=""
 for k in 1 2 3; do
 	foreign="$foreign$(local_fps $k | comm -23 - /tmp/$LP-fleetfps | tr '\n' ' ')"

@@ -54,12 +54,12 @@ until_all_at() {	# $1 generation, $2 deadline seconds
 }
 file_fp() { "$XLB" -j config validate "$1" | jq -r .fingerprint; }
 # every fleet generation, in order, as "GEN FP SOURCE" lines
-fleet_history() { fleet -j history | jq -r '.[] | "\(.generation) \(.fingerprint) \(.source)"'; }
+fleet_history() { fleet -j history | jq -r '.generations[] | "\(.generation) \(.fingerprint) \(.source)"'; }
 # generations 1..desired, each once: no gap, no duplicate
 history_whole() {
 	local g
 	g=$(desired_gen)
-	[ "$(fleet -j history | jq -c '[.[].generation]')" = "$(seq 1 "$g" | jq -cs .)" ]
+	[ "$(fleet -j history | jq -c '[.generations[].generation]')" = "$(seq 1 "$g" | jq -cs .)" ]
 }
 
 # ---- the data planes -------------------------------------------------------------------------

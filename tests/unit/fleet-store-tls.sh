@@ -65,7 +65,7 @@ run ok.json fleet status
 check "fleet status reads it over TLS: generation 1, no node yet (exit 1, not 2: $rc)" \
 	bash -c '[ "$1" -eq 1 ] && grep -q "generation 1" <<<"$2"' _ $rc "$out"
 run ok.json -j fleet history
-check "fleet history over TLS (-j)" bash -c '[ "$1" -eq 0 ] && [ -n "$2" ] && jq -e ".[0].reason == \"over tls\"" <<<"$2" >/dev/null' _ $rc "$out"
+check "fleet history over TLS (-j)" bash -c '[ "$1" -eq 0 ] && [ -n "$2" ] && jq -e ".generations[0].reason == \"over tls\"" <<<"$2" >/dev/null' _ $rc "$out"
 
 cp "$P/client.key" "$TMP/loose.key" && chmod 644 "$TMP/loose.key"
 client loose-key.json key="\"$TMP/loose.key\""

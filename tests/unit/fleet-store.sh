@@ -127,7 +127,7 @@ out=$(x fleet history);
 check "fleet history lists every record (24 and a header)" test "$(wc -l <<<"$out")" -eq 25
 out=$(x -j fleet history)
 check "-j history: forced shown on generation 3, 24 desired" \
-	bash -c "jq -e '.[2].forced and .[23].desired and (.[22].desired | not)' <<<\"\$0\"" "$out"
+	bash -c "jq -e '.generations | .[2].forced and .[23].desired and (.[22].desired | not)' <<<\"\$0\"" "$out"
 
 # ---- rollback -----------------------------------------------------------------
 prev_fp=$(ectl get --print-value-only $K/history/00000000000000000023 | jq -r .fingerprint)

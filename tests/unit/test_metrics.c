@@ -105,10 +105,40 @@ static void a_snapshot_renders_every_family(void **state)
 	free(t);
 }
 
+/* The fleet's leader (issue 24): only with a store, its four families. */
+static void the_fleets_leader(void **state)
+{
+	struct xlb_metrics m = { .has_fleet = true, .fleet_leader = true, .fleet_leader_term = 812,
+				 .fleet_elections = 3, .fleet_leader_changes = 5 };
+	char *t;
+
+	(void)state;
+	t = render_of(&m);
+	has_line(t, "# TYPE xlb_fleet_leader gauge");
+	has_line(t, "xlb_fleet_leader 1");
+	has_line(t, "xlb_fleet_leader_term 812");
+	has_line(t, "# TYPE xlb_fleet_elections_total counter");
+	has_line(t, "xlb_fleet_elections_total 3");
+	has_line(t, "# TYPE xlb_fleet_leader_changes_total counter");
+	has_line(t, "xlb_fleet_leader_changes_total 5");
+	free(t);
+	m.fleet_leader = false;
+	m.fleet_leader_term = 0;
+	t = render_of(&m);
+	has_line(t, "xlb_fleet_leader 0");
+	has_line(t, "xlb_fleet_leader_term 0");
+	free(t);
+	m.has_fleet = false;	/* no store: none of them */
+	t = render_of(&m);
+	assert_null(strstr(t, "xlb_fleet_"));
+	free(t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(a_snapshot_renders_every_family),
+		cmocka_unit_test(the_fleets_leader),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -45,7 +45,8 @@ static struct xlb_page_fleet following(void)
 				     .desired = 7, .who = "alice", .when = "2026-01-01T00:00:00Z",
 				     .reason = "add <b3> & more", .source = "apply", .applied = 7,
 				     .applied_fp = "00000000000000aa", .has_lease = true,
-				     .lease_age_s = 2 };
+				     .lease_age_s = 2, .leader = "n2", .leader_term = 812,
+				     .leader_since = "2026-01-01T00:00:01Z", .elections = 1 };
 	return fl;
 }
 
@@ -76,6 +77,8 @@ static void in_step(void **state)
 	has(p, "<tr id=\"fleet-local\"><th>local change</th><td>none</td>");
 	has(p, "<tr id=\"fleet-lease\"><th>lease</th><td>kept alive 2 s ago</td>");
 	has(p, "<tr id=\"fleet-gate\"><th>announce gate</th><td>open");
+	has(p, "<tr id=\"fleet-leader\"><th>leader</th><td>n2, term 812, since "
+	       "2026-01-01T00:00:01Z; elections won by this node: 1</td>");
 	has(p, "No alert.");
 	lacks(p, "<b3>");
 	free(p);
@@ -126,6 +129,13 @@ static void not_read_yet(void **state)
 	has(p, "<b class=\"state-down\">unreachable</b>: not reached yet");
 	has(p, "<tr id=\"fleet-desired\"><th>desired generation</th><td>not read yet</td>");
 	has(p, "<tr id=\"fleet-applied\"><th>applied generation</th><td>none</td>");
+	has(p, "<tr id=\"fleet-leader\"><th>leader</th><td><b class=\"state-down\">none</b>");
+	free(p);
+	fl.leader_term = 9;	/* this node leads */
+	fl.leading = true;
+	snprintf(fl.leader, sizeof(fl.leader), "n1");
+	p = page(&fl);
+	has(p, "<td>n1 (this node), term 9, since ;");
 	free(p);
 }
 

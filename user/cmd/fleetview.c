@@ -1,5 +1,7 @@
 /*
- * xlb fleet status and xlb fleet history: what the store says of the fleet.
+ * xlb fleet status and xlb fleet history: what the store says of the fleet
+ * (status names its leader; history merges the generations with the
+ * decisions recorded in decide/events, in the store's order of writes).
  * status exits 0 when at least one node is live and every live node runs
  * the desired generation (its configuration, its hash key, no local change
  * forced) and no member is lost, 1 naming the ones that do not (a member
@@ -164,8 +166,18 @@ static size_t nr_live(json_t *nodes)
 	return live;
 }
 
+static void print_leader(json_t *leader)
+{
+	if (leader)
+		printf("leader: %s (term %lld, since %s)\n", str_of(leader, "node"),
+		       (long long)json_integer_value(json_object_get(leader, "term")),
+		       str_of(leader, "since"));
+	else
+		printf("leader: none (no daemon leads the fleet now)\n");
+}
+
 static void print_status(const struct xlb_store_opts *o, const struct xlb_fleet_desired *d,
-			 json_t *nodes, json_t *bad)
+			 json_t *leader, json_t *nodes, json_t *bad)
 {
 	size_t live = nr_live(nodes);
 	size_t i;
@@ -177,6 +189,7 @@ static void print_status(const struct xlb_store_opts *o, const struct xlb_fleet_
 		       d->who, d->when, d->forced ? ", FORCED" : "");
 	else
 		printf("fleet %s: no desired configuration yet (xlb fleet apply FILE)\n", o->fleet);
+	print_leader(leader);
 	printf("%-16s %-6s %-4s %-9s %-8s %-10s %s\n", "node", "gen", "lag", "lease-age",
 	       "attached", "announcing", "problems");
 	json_array_foreach(nodes, i, n)
@@ -202,7 +215,7 @@ int do_fleet_status(int argc, char **argv)
 	struct store_args a;
 	struct xlb_store_opts o;
 	struct xlb_store *s;
-	json_t *nodes = NULL, *members = NULL, *bad;
+	json_t *nodes = NULL, *members = NULL, *leader = NULL, *bad;
 	int rc, err;
 
 	if ((rc = store_args_take(&argc, argv, &a)))
@@ -217,7 +230,8 @@ int do_fleet_status(int argc, char **argv)
 		goto out;
 	}
 	if ((err = xlb_fleet_read_nodes(s, o.fleet, &nodes)) ||
-	    (err = xlb_fleet_read_members(s, o.fleet, &members))) {
+	    (err = xlb_fleet_read_members(s, o.fleet, &members)) ||
+	    (err = xlb_fleet_read_leader(s, o.fleet, &leader))) {
 		rc = store_failed(&o, err, "fleet nodes");
 		goto out;
 	}
@@ -225,19 +239,69 @@ int do_fleet_status(int argc, char **argv)
 	bad = judge_nodes(nodes, &d);
 	rc = d.generation && nr_live(nodes) && !json_array_size(bad) ? 0 : XLB_EXIT_REFUSED;
 	if (xlb_json)
-		json_emit(json_pack("{s:s,s:s,s:o,s:o,s:o,s:b}", "fleet", o.fleet, "store",
+		json_emit(json_pack("{s:s,s:s,s:o,s:o,s:o,s:o,s:b}", "fleet", o.fleet, "store",
 				    xlb_store_endpoint(s), "desired", d.generation ?
-				    xlb_fleet_desired_to_json(&d) : json_null(), "nodes",
+				    xlb_fleet_desired_to_json(&d) : json_null(), "leader",
+				    leader ? json_incref(leader) : json_null(), "nodes",
 				    json_incref(nodes), "not_running_desired", json_incref(bad),
 				    "converged", rc == 0));
 	else
-		print_status(&o, &d, nodes, bad);
+		print_status(&o, &d, leader, nodes, bad);
 	json_decref(bad);
 out:
 	json_decref(nodes);
 	json_decref(members);
+	json_decref(leader);
 	xlb_store_close(s);
 	return rc;
+}
+
+/* One line of the history: when, kind, node, what, why. */
+static void print_line(const char *when, const char *kind, const char *node, const char *what,
+		       const char *why)
+{
+	printf("%-24s %-9s %-16s %s%s%s\n", when, kind, node, what, why[0] ? "; why: " : "", why);
+}
+
+static void print_generation(const struct xlb_fleet_desired *r, __u64 desired)
+{
+	char what[160];
+
+	snprintf(what, sizeof(what), "generation %llu, configuration %s%s%s",
+		 (unsigned long long)r->generation, r->fingerprint,
+		 r->generation == desired ? " (desired)" : "", r->forced ? " [FORCED]" : "");
+	print_line(r->when, r->source, r->who, what, r->reason);
+}
+
+static void print_event(json_t *e)
+{
+	char what[600];
+
+	if (json_object_get(e, "error")) {
+		snprintf(what, sizeof(what), "event %s: %s", str_of(e, "id"), str_of(e, "error"));
+		return print_line("?", "?", "?", what, "");
+	}
+	snprintf(what, sizeof(what), "%s (term %lld)", str_of(e, "what"),
+		 (long long)json_integer_value(json_object_get(e, "term")));
+	print_line(str_of(e, "when"), str_of(e, "kind"), str_of(e, "node"), what, str_of(e, "why"));
+}
+
+/* The generations and the decisions, one line each, merged in the store's order of writes. */
+static void print_history(const struct xlb_fleet_desired *recs, size_t nr, json_t *events,
+			  __u64 desired)
+{
+	size_t g = 0, e = 0, ne = json_array_size(events);
+
+	print_line("when", "kind", "node", "what", "");
+	while (g < nr || e < ne) {
+		json_t *ev = json_array_get(events, e);
+		__s64 erev = json_integer_value(json_object_get(ev, "revision"));
+
+		if (g < nr && (e >= ne || recs[g].mod_rev <= erev))
+			print_generation(&recs[g++], desired);
+		else
+			print_event(json_array_get(events, e++));
+	}
 }
 
 int do_fleet_history(int argc, char **argv)
@@ -246,7 +310,7 @@ int do_fleet_history(int argc, char **argv)
 	struct store_args a;
 	struct xlb_store_opts o;
 	struct xlb_store *s;
-	json_t *arr;
+	json_t *arr, *events = NULL;
 	size_t nr = 0;
 	int rc, err;
 
@@ -257,31 +321,27 @@ int do_fleet_history(int argc, char **argv)
 	if ((rc = store_args_open(&a, &o, &s)))
 		return rc;
 	if ((err = xlb_fleet_read_desired(s, o.fleet, &d)) ||
-	    (err = xlb_fleet_read_history(s, o.fleet, &recs, &nr))) {
+	    (err = xlb_fleet_read_history(s, o.fleet, &recs, &nr)) ||
+	    (err = xlb_fleet_read_events(s, o.fleet, &events))) {
 		rc = store_failed(&o, err, "fleet history");
 		goto out;
 	}
-	arr = json_array();
-	if (!xlb_json)
-		printf("%-5s %-7s %-20s %-12s %-8s %-16s %s\n", "gen", "desired", "when", "who",
-		       "source", "fingerprint", "reason");
-	for (size_t i = 0; i < nr; i++) {
-		const struct xlb_fleet_desired *r = &recs[i];
-		json_t *j = xlb_fleet_desired_to_json(r);
-
-		json_object_set_new(j, "desired", json_boolean(r->generation == d.generation));
-		json_array_append_new(arr, j);
-		if (!xlb_json)
-			printf("%-5llu %-7s %-20s %-12s %-8s %-16s %s%s\n",
-			       (unsigned long long)r->generation, r->generation == d.generation ?
-			       "*" : "", r->when, r->who, r->source, r->fingerprint,
-			       r->forced ? "[FORCED] " : "", r->reason);
+	if (!xlb_json) {
+		print_history(recs, nr, events, d.generation);
+		goto out;
 	}
-	if (xlb_json)
-		json_emit(arr);
-	else
-		json_decref(arr);
+	arr = json_array();
+	for (size_t i = 0; i < nr; i++) {
+		json_t *j = xlb_fleet_desired_to_json(&recs[i]);
+
+		json_object_set_new(j, "desired", json_boolean(recs[i].generation == d.generation));
+		json_object_set_new(j, "revision", json_integer(recs[i].mod_rev));
+		json_array_append_new(arr, j);
+	}
+	json_emit(json_pack("{s:s,s:o,s:O}", "fleet", o.fleet, "generations", arr, "events",
+			    events));
 out:
+	json_decref(events);
 	free(recs);
 	xlb_store_close(s);
 	return rc;

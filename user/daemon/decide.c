@@ -161,8 +161,12 @@ static void take_leader(struct daemon *d, json_t *kv)
 		decide_lose(d, false, "decide/leader was deleted");
 	} else if (term && c->leading && (term != c->term || strcmp(node, d->o->node) ||
 					  strcmp(value, c->term_value))) {
-		decide_lose(d, false, "decide/leader names %s, term %lld, not this node's term %lld",
-		     node[0] ? node : "no node", (long long)term, (long long)c->term);
+		if (term == c->term)
+			decide_lose(d, false, "decide/leader was written over: it names %s now "
+				    "(the same term)", node[0] ? node : "no node");
+		else
+			decide_lose(d, false, "decide/leader names %s, term %lld",
+				    node[0] ? node : "no node", (long long)term);
 	}
 	if (term && !c->leading && !c->elect_busy && lease && lease == d->fl.lease &&
 	    !strcmp(node, d->o->node)) {
@@ -172,7 +176,7 @@ static void take_leader(struct daemon *d, json_t *kv)
 	} else if (term != c->leader_term) {
 		if (term && c->leader_term != term)
 			c->changes += c->have_read;
-		if (term)
+		if (term && !(c->elect_busy && !strcmp(node, d->o->node)))	/* become() says it */
 			dlog(6, "decide: the leader of fleet %s is %s (term %lld, since %s)",
 			     d->o->store->fleet, node[0] ? node : "?", (long long)term, since);
 	}

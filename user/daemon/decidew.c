@@ -14,6 +14,7 @@
 struct decide_wr {
 	struct daemon *d;
 	__s64 term;			/* 0: an event alone, no condition */
+	char value[256];		/* decide/leader as the leader wrote it (the condition) */
 	char kind[32];
 	decide_done_fn done;
 	void *ctx;
@@ -73,7 +74,7 @@ static void write_done(void *ctx, int err, json_t *answer)
 		dlog(4, "decide: the %s write of term %lld failed: %s", w->kind, (long long)w->term,
 		     xlb_errmsg());
 	} else if (!ok && w->term && (!kv || xlb_store_i64(kv, "create_revision") != w->term ||
-		   !v || (c->leading && c->term == w->term && strcmp(v, c->term_value)))) {
+		   !v || strcmp(v, w->value))) {
 		if (c->leading && c->term == w->term)
 			decide_lose(d, true, "a %s write's term condition failed: decide/leader is %s",
 				    w->kind, kv ? "another's now" : "gone");
@@ -121,6 +122,7 @@ static int post(struct daemon *d, bool conditioned, const struct xlb_cmp *cmp, s
 		goto out;
 	*w = (struct decide_wr){ .d = d, .term = conditioned ? term : 0, .done = done, .ctx = ctx };
 	snprintf(w->kind, sizeof(w->kind), "%s", kind);
+	snprintf(w->value, sizeof(w->value), "%s", c->term_value);
 	err = xlb_store_async_post(c->st, "/v3/kv/txn", body, write_done, w);
 	if (!err)
 		w = NULL;

@@ -250,6 +250,8 @@ static void fleet_generations(const struct xlb_page_fleet *fl, FILE *f)
 /* The fleet this node follows: the store, the generations, the lease, the gate. */
 static void fleet(const struct xlb_page_fleet *fl, FILE *f)
 {
+	char term[24];
+
 	html(f, "<h2 id=\"fleet\">fleet %s</h2>\n<table class=\"fleet\">\n", fl->fleet);
 	fleet_row(f, "node", "node");
 	html(f, "%s</td></tr>\n", fl->node);
@@ -260,10 +262,11 @@ static void fleet(const struct xlb_page_fleet *fl, FILE *f)
 		html(f, "<b class=\"state-down\">unreachable%s%s</b>: %s", fl->lost_since[0] ?
 		     " since " : "", fl->lost_since, fl->lost_why[0] ? fl->lost_why : "not reached yet");
 	fputs("</td></tr>\n", f);
+	snprintf(term, sizeof(term), "%lld", (long long)fl->leader_term);
 	fleet_row(f, "leader", "leader");
 	if (fl->leader_term)
-		html(f, "%s%s, term %lld, since %s", fl->leader, fl->leading ? " (this node)" : "",
-		     (long long)fl->leader_term, fl->leader_since);
+		html(f, "%s%s, term %s, since %s", fl->leader, fl->leading ? " (this node)" : "",
+		     term, fl->leader_since);
 	else
 		fputs("<b class=\"state-down\">none</b> (an election is due)", f);
 	fprintf(f, "; elections won by this node: %llu</td></tr>\n",

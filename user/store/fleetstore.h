@@ -81,6 +81,12 @@
  *                    done|paused|resumed|aborted|failed|withdrawn), "node",
  *                    "term", "when", "what", "why"}; written in the same
  *                    transaction as what it records when there is one.
+ *                    An election's record is written in the transaction
+ *                    that wins it, before the term is known: its "term" is
+ *                    0 and its own mod revision is the term; a leader that
+ *                    stops resigns (decide/leader deleted, conditioned on
+ *                    its term) with an "election" record whose "what" says
+ *                    it resigns.
  *
  * A node's status record (nodes/NODE) also carries, for the leader:
  *   "views" {SERVICE: {ADDRESS: {"up", "ok_run", "fail_run", "checks"}}}
@@ -195,5 +201,17 @@ int xlb_fleet_read_members(struct xlb_store *s, const char *fleet, json_t **memb
  * -ENOENT when NODE is no member; *member the record deleted.
  */
 int xlb_fleet_forget(struct xlb_store *s, const char *fleet, const char *node, json_t **member);
+
+/*
+ * decide/leader as {"node", "term" (its create revision), "since",
+ * "elections", "lease"}; *leader NULL when the fleet has none.
+ */
+int xlb_fleet_read_leader(struct xlb_store *s, const char *fleet, json_t **leader);
+/*
+ * Every decide/events record in the store's order of writes (revision),
+ * each with "id" (its key's last part) and "revision" added; an election's
+ * record (written before its term is known) gets its own revision as term.
+ */
+int xlb_fleet_read_events(struct xlb_store *s, const char *fleet, json_t **events);
 
 #endif
