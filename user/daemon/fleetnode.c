@@ -7,6 +7,7 @@
  */
 #define _GNU_SOURCE
 #include "state.h"
+#include "decide.h"
 
 #define FLEETROLL_PUT_MS	1000	/* the status put this often while a rollout runs */
 

@@ -26,6 +26,7 @@
  */
 #define _GNU_SOURCE
 #include "state.h"
+#include "decide.h"
 
 enum { FR_IDLE, FR_BODY, FR_TXN, FR_CONFIRM };
 

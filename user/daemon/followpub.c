@@ -13,6 +13,7 @@
  */
 #define _GNU_SOURCE
 #include "state.h"
+#include "decide.h"
 
 #define FOLLOW_PUBLISH_MS	30000	/* the lease keeps it alive; a put is a revision the store keeps */
 #define FOLLOW_MEMBER_MS	(10 * 60 * 1000)
