@@ -39,6 +39,7 @@ start() {	# start I: daemon n$I on its veth
 	nsenter --net=/run/netns/$NS $XLB --state "$STATE" --dev ${DEVS[$1]} daemon \
 		--metrics 127.0.0.1:916$1 $S --node n$1 2>>$STATE/n$1.log &
 	PIDS[$1]=$!
+	disown	# killed on purpose below: no job notice
 }
 conf() {	# conf FILE EXTRA N:W...: service web, backends 198.51.100.N of weight W
 	local file=$1 extra=$2 list="" b
@@ -140,7 +141,7 @@ check "a rollout to c.json in 3 steps of 3 s" x fleet apply "$STATE/c.json" --st
 check "step 1 written" wait_for 15 eval '[ "$(field step)" -ge 1 ]'
 check "pause: taken by the leader" eval "x fleet rollout pause --reason 'look first' \$S | grep -q paused"
 k=$(field step)
-sleep 5	# longer than a step: a paused rollout does not move
+sleep 5	# not a wait for readiness: a paused rollout must not move for longer than a step
 check "paused: no step since ($k)" eval '[ "$(field step)" = $k ] && [ "$(field state)" = paused ]'
 check "resume" eval "x fleet rollout resume \$S | grep -q running"
 check "it moves on" wait_for 15 eval '[ "$(field step)" -gt $k ]'
@@ -150,12 +151,21 @@ check "desired is the start's configuration again" eval '[ "$(dfp)" = "$(field f
 
 # ---- the leader killed mid-rollout ------------------------------------------------------
 G0=$(dgen)
+ms() { echo $(( $(date +%s%N) / 1000000 )); }
+restarts() { ectl get --prefix --print-value-only $K/decide/events/ |
+	jq -s '[.[] | select(.kind == "step" and (.what | test("starts again")))] | length'; }
 check "a rollout to c.json in 3 steps of 4 s" x fleet apply "$STATE/c.json" --steps 3 --step-time 4s $S
-check "step 1 written" wait_for 15 eval '[ "$(field step)" -ge 1 ]'
+check "step 1 in its window (every node runs it, step_since set)" wait_for 15 eval \
+	'[ "$(field step)" = 1 ] && [ "$(field step_since)" != null ]'
+check "control: no window restarted so far" test "$(restarts)" = 0
 L=$(leader); L=${L#n}
+t0=$(ms)
 kill -9 ${PIDS[L]}; PIDS[L]=
 check "n$L killed: another leads within the lease (10 s)" wait_for 14 eval \
 	'[ -n "$(leader)" ] && [ "$(leader)" != n$L ]'
+check "the new leader moves the rollout on (step 2 written)" wait_for 20 eval '[ "$(field step)" -ge 2 ]'
+echo "# step 2 written $(( $(ms) - t0 )) ms after the leader was killed in step 1's window"
+check "it restarted step 1's window, and said so in an event" test "$(restarts)" = 1
 check "the rollout completes" wait_for 60 eval '[ "$(field state)" = done ]'
 check "each step once in history after generation $G0" eval \
 	"hist | jq -e '[.[] | select(.generation > $G0) | .reason | capture(\"step (?<k>[0-9]) of 3\").k] == [\"1\",\"2\",\"3\"]'"

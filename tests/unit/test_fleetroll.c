@@ -127,10 +127,11 @@ static void next_action(void **state)
 	json_t *all6 = json_pack("{s:o,s:o}", "n1", node(6, 0), "n2", node(6, 0));
 	json_t *one5 = json_pack("{s:o,s:o}", "n1", node(6, 0), "n2", node(5, 0));
 	json_t *ref6 = json_pack("{s:o,s:o}", "n1", node(6, 0), "n2", node(5, 6));
+	json_t *all7 = json_pack("{s:o,s:o}", "n1", node(7, 0), "n2", node(7, 0));
 	json_t *none = json_object();
 	struct xlb_fleetroll_view v = { .desired_gen = 6, .have_snapshot = true,
 					.window_ms = 1000000, .now_ms = 1000000 + 4999 };
-	struct xlb_fleetroll_view over = v, nosnap = v, lag = v, ahead = v, start = v;
+	struct xlb_fleetroll_view over = v, nosnap = v, lag = v, ahead = v, start = v, over7;
 
 	(void)state;
 	over.now_ms = v.window_ms + 5000;
@@ -138,6 +139,8 @@ static void next_action(void **state)
 	lag.desired_gen = 5;
 	ahead.desired_gen = 7;
 	start.desired_gen = 4;
+	over7 = over;
+	over7.desired_gen = 7;
 	assert_int_equal(next("{\"step\":0,\"gens\":[],\"step_since\":null}", none, start),
 			 XLB_FR_WRITE_STEP);
 	/* desired moved off the start before step 1: not written over */
@@ -152,6 +155,7 @@ static void next_action(void **state)
 	assert_int_equal(next("{}", all6, v), XLB_FR_NONE);		/* in the window */
 	assert_int_equal(next("{}", all6, over), XLB_FR_JUDGE);
 	assert_int_equal(next("{\"step\":3,\"gens\":[5,6,7]}", all6, over), XLB_FR_WAIT);
+	assert_int_equal(next("{\"step\":3,\"gens\":[5,6,7]}", all7, over7), XLB_FR_JUDGE);
 	assert_int_equal(next("{}", all6, nosnap), XLB_FR_RESTART);	/* a new leader */
 	assert_int_equal(next("{}", one5, v), XLB_FR_WAIT);		/* a node restarted back */
 	/* requests */
@@ -169,9 +173,23 @@ static void next_action(void **state)
 			 XLB_FR_NONE);
 	assert_int_equal(next("{\"state\":\"rolled_back\"}", all6, over), XLB_FR_NONE);
 	json_decref(all6);
+	json_decref(all7);
 	json_decref(one5);
 	json_decref(ref6);
 	json_decref(none);
+}
+
+/* After the judgement: the next step, done after the last, the rollback when bad. */
+static void judged(void **state)
+{
+	struct xlb_fleet_rollout r = { .steps = 3, .step = 2 };
+
+	(void)state;
+	assert_int_equal(xlb_fleet_rollout_judged(&r, false), XLB_FR_WRITE_STEP);
+	assert_int_equal(xlb_fleet_rollout_judged(&r, true), XLB_FR_ROLLBACK);
+	r.step = 3;
+	assert_int_equal(xlb_fleet_rollout_judged(&r, false), XLB_FR_DONE);
+	assert_int_equal(xlb_fleet_rollout_judged(&r, true), XLB_FR_ROLLBACK);
 }
 
 /* A node's counters: drops, one backend's four counters and share. */
@@ -277,6 +295,7 @@ int main(void)
 		cmocka_unit_test(record_round_trip),
 		cmocka_unit_test(bad_records),
 		cmocka_unit_test(next_action),
+		cmocka_unit_test(judged),
 		cmocka_unit_test(sum_signals),
 		cmocka_unit_test(sum_judged),
 		cmocka_unit_test(times),

@@ -16,7 +16,7 @@
 #include "change.h"
 #include "cmd.h"
 #include "fleet.h"
-#include "fleetroll_cmd.h"
+#include "fleetsteps.h"
 #include "fleetstore.h"
 #include "hashkey.h"
 #include "log.h"
@@ -347,6 +347,7 @@ static int fleet_apply_stepped(struct fleet_change *f, const struct xlb_change *
 			       unsigned int steps, long long step_ms, const char *what)
 {
 	struct xlb_change_result r;
+	char fp[17];
 	int rc;
 
 	if (!f->desired.generation || !f->have_old) {
@@ -358,7 +359,8 @@ static int fleet_apply_stepped(struct fleet_change *f, const struct xlb_change *
 	/* the whole target: valid and planned (the steps are guarded one by one) */
 	xlb_change_decide(&f->old, &(struct xlb_change){ .cfg = ch->cfg, .dry_run = true,
 							 .force = true }, &r);
-	if (r.outcome == XLB_CHANGE_UNCHANGED) {
+	xlb_config_fingerprint(ch->cfg, fp);
+	if (r.outcome == XLB_CHANGE_UNCHANGED || !strcmp(fp, f->desired.fingerprint)) {
 		p_err("fleet %s: the desired generation %llu has this configuration already: "
 		      "nothing to roll out", f->o.fleet, (unsigned long long)f->desired.generation);
 		rc = XLB_EXIT_REFUSED;

@@ -441,13 +441,16 @@ static void judge(struct daemon *d, json_t *nodes)
 	     fr->rec.step, fr->rec.steps, counted, sig.seconds, bad ? why : "nothing crossed");
 	free(sig.be);
 	xlb_config_free(&cfg);
-	if (bad) {
+	switch (xlb_fleet_rollout_judged(&fr->rec, bad)) {
+	case XLB_FR_ROLLBACK:
 		snprintf(full, sizeof(full), "step %u of %u, summed over %u nodes: %s",
 			 fr->rec.step, fr->rec.steps, counted, why);
 		return roll_back(d, XLB_ROLLOUT_ROLLED_BACK, "rollback", full);
-	}
-	if (fr->rec.step < fr->rec.steps)
+	case XLB_FR_WRITE_STEP:
 		return write_step(d, fr->rec.step + 1);
+	default:
+		break;
+	}
 	ended(&fr->rec, XLB_ROLLOUT_DONE, "", &r);
 	snprintf(what, sizeof(what), "rollout %s done: %u steps, generations %llu..%llu, every "
 		 "live node on configuration %s", r.id, r.steps, (unsigned long long)r.gens[0],

@@ -11,7 +11,7 @@
 
 const char *const xlb_fleetroll_action_names[] = {
 	"none", "pause", "resume", "clear", "abort", "write step", "wait", "applied",
-	"restart window", "judge", "refused", "outside",
+	"restart window", "judge", "refused", "outside", "done", "rollback",
 };
 
 bool xlb_fleet_rollout_active(const struct xlb_fleet_rollout *r)
@@ -315,6 +315,13 @@ enum xlb_fleetroll_action xlb_fleet_rollout_next(const struct xlb_fleet_rollout 
 	if (v->now_ms - v->window_ms < (long long)r->step_ms)
 		return XLB_FR_NONE;
 	return XLB_FR_JUDGE;
+}
+
+enum xlb_fleetroll_action xlb_fleet_rollout_judged(const struct xlb_fleet_rollout *r, bool bad)
+{
+	if (bad)
+		return XLB_FR_ROLLBACK;
+	return r->step < r->steps ? XLB_FR_WRITE_STEP : XLB_FR_DONE;
 }
 
 /* ---- the signals ------------------------------------------------------------------ */

@@ -1,7 +1,7 @@
 /*
  * The fleet's stepped change (decide/rollout, fleetstore.h): its record, and
  * the pure decisions the leader's driver (daemon/fleetroll.c) and the CLI
- * (cmd/cmd_fleetroll.c) make on it, apart from the store so they can be
+ * (cmd/fleetsteps.c) make on it, apart from the store so they can be
  * tested alone.
  *
  *   the record      JSON in and out; a record that is not one is refused
@@ -67,6 +67,8 @@ enum xlb_fleetroll_action {
 	XLB_FR_JUDGE,		/* the window is over: judge (then next step, done or back) */
 	XLB_FR_REFUSED,		/* a node refused the step's generation: failed, roll back */
 	XLB_FR_OUTSIDE,		/* desired moved past the step outside the rollout: failed */
+	XLB_FR_DONE,		/* judged good, the last step: done */
+	XLB_FR_ROLLBACK,	/* judged bad: roll the fleet back, rolled_back */
 };
 extern const char *const xlb_fleetroll_action_names[];
 
@@ -86,6 +88,9 @@ enum xlb_fleetroll_action xlb_fleet_rollout_next(const struct xlb_fleet_rollout 
 						 json_t *nodes,
 						 const struct xlb_fleetroll_view *v,
 						 char *why, size_t len);
+
+/* After XLB_FR_JUDGE: the next step, done, or the rollback (bad: a signal crossed). */
+enum xlb_fleetroll_action xlb_fleet_rollout_judged(const struct xlb_fleet_rollout *r, bool bad);
 
 /*
  * The counters of every node at the window's start (snap: NODE -> "counters"

@@ -1,6 +1,6 @@
-/* Fleet rollouts from the command line (cmd_fleetroll.c), for cmd_fleet.c. */
-#ifndef XLB_FLEETROLL_CMD_H
-#define XLB_FLEETROLL_CMD_H
+/* Fleet rollouts from the command line (fleetsteps.c), for cmd_fleet.c. */
+#ifndef XLB_FLEETSTEPS_H
+#define XLB_FLEETSTEPS_H
 
 #include <stdbool.h>
 #include "config.h"

@@ -14,7 +14,7 @@
 #include <sys/random.h>
 #include "change.h"
 #include "cmd.h"
-#include "fleetroll_cmd.h"
+#include "fleetsteps.h"
 #include "fleetrollout.h"
 #include "log.h"
 #include "utf8.h"
