@@ -69,7 +69,7 @@ tables_unwatch
 B4=198.51.100.4
 falls=$(flips $B4 false)
 f2=$(sed -n 2p <<<"$falls" | cut -d' ' -f1)	# the fall: a majority (2 of 3) saw it down
-tv=$(verdict_at $B4 true)
+tv=$(verdict_event_at "$t0" $B4 2001:db8:b::4)
 same=$(until_tables "$t0" "$W1")
 same=${same:-999999}
 firsts=$(for k in 1 2 3; do first_other $k "$W0" | cut -d' ' -f1; done | sort -n)

@@ -9,7 +9,7 @@ labnode() { $LAB node --prefix $LP "$@"; }
 store() { $LAB store --prefix $LP "$@"; }
 fleet() { $LAB fleet --prefix $LP "$@"; }
 ectl() { $LAB etcdctl --prefix $LP "$@"; }
-ms() { date +%s%3N; }
+ms() { local t=${EPOCHREALTIME/./}; echo "${t:0:-3}"; }	# bash's clock: no fork
 
 fleetstore_up() {	# [tools/lab up options, e.g. --daemon-opt OPT]
 	command -v bird >/dev/null || skip_all "needs bird2 (make deps)"
@@ -149,7 +149,8 @@ tables_watch() {	# $1: NAME
 	TW=""
 	for k in 1 2 3; do
 		(while :; do
-			echo "$(ms) $(node $k -j table web 2>/dev/null | jq -r .table_fingerprint 2>/dev/null)"
+			t=${EPOCHREALTIME/./}
+			echo "${t:0:-3} $(node $k -j table web 2>/dev/null | jq -r .table_fingerprint 2>/dev/null)"
 			sleep 0.05
 		done) >/tmp/$LP-$1.lb$k &
 		TW="$TW $!"
@@ -181,7 +182,8 @@ all_web() {	# every node's live web table is $1
 # timestamped as it arrives (/tmp/$LP-NAME.sw: "MS WATCH-RESPONSE-JSON" lines).
 store_watch() {	# $1: NAME [, $2: from this revision on (replayed at once)]
 	SWN=$1
-	ectl watch --prefix $KEY/ ${2:+--rev $2} -w json 2>/dev/null | while IFS= read -r l; do echo "$(ms) $l"; done \
+	ectl watch --prefix $KEY/ ${2:+--rev $2} -w json 2>/dev/null |
+		while IFS= read -r l; do t=${EPOCHREALTIME/./}; echo "${t:0:-3} $l"; done \
 		>/tmp/$LP-$1.sw &
 }
 # the watch's etcdctl (in the operator's namespace of this lab: ours)
@@ -205,12 +207,6 @@ flips() {
 		'select(.[1] | startswith("nodes/")) | select(.[2].views.web[$b].up == $up) | "\(.[0]) \(.[1])"' |
 		awk '!seen[$2]++'
 }
-# ms at which decide/health first held web backend $1 down (true) or up (false)
-verdict_at() {
-	watched | jq -r --arg b "$1" --argjson down "$2" \
-		'select(.[1] == "decide/health") | select(((.[2].down.web // []) | any(.[]; . == $b)) == $down) | .[0]' |
-		head -1
-}
 # how many times the watch saw decide/health change web's down set from $1 (fleet_down web)
 verdict_changes() {
 	echo $(( $( { echo "$1"; watched | jq -c 'select(.[1] == "decide/health") | (.[2].down.web // []) | sort'; } |
@@ -230,3 +226,15 @@ health_seen() {
 		"\(.[0] - $t) ms: seq \(.[2].seq) by \(.[2].leader) down \(.[2].down.web // [] | join(","))"'
 }
 revision() { ectl get $KEY/desired -w json | jq .header.revision; }	# the store's now
+# ms of the first verdict event (its key: the leader's clock, in microseconds)
+# after $1 that names one of the backends $2... (a verdict on several backends
+# is one record; its event names the first of them)
+verdict_event_at() {
+	local t=$1
+	shift
+	ectl get --prefix $KEY/decide/events/ -w json | jq -r --argjson t "$t" --args '$ARGS.positional as $bs |
+		.kvs[]? | ((.key | @base64d | capture("/events/(?<us>[0-9]{16})-").us | tonumber / 1000 | floor)) as $ms |
+		select($ms >= $t) | (.value | @base64d | fromjson? // {}) | select(.kind == "verdict") |
+		(.what + " " + (.why // "")) as $txt | select(any($bs[]; . as $b | $txt | contains($b))) | $ms' "$@" |
+		sort -n | head -1
+}
