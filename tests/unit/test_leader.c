@@ -17,6 +17,7 @@
 #include <sched.h>
 #include <sys/prctl.h>
 #include "state.h"
+#include "decide.h"
 
 #define URL	"http://127.0.0.1:2379"
 #define K	"/xlb/fleets/t/decide/"

@@ -25,6 +25,7 @@
  */
 #define _GNU_SOURCE
 #include "state.h"
+#include "decide.h"
 
 #define DECIDE_RETRY_MS		250
 #define DECIDE_RETRY_MAX_MS	5000

@@ -4,6 +4,7 @@
  * override them; this file is deleted when they are merged.
  */
 #include "state.h"
+#include "decide.h"
 
 __attribute__((weak)) void verdicts_record(struct daemon *d, json_t *value, __s64 mod_rev)
 {

@@ -9,6 +9,7 @@
  */
 #define _GNU_SOURCE
 #include "state.h"
+#include "decide.h"
 
 #define NODES_RETRY_MS		250
 #define NODES_RETRY_MAX_MS	5000

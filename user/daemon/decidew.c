@@ -10,6 +10,7 @@
 #define _GNU_SOURCE
 #include <sys/time.h>
 #include "state.h"
+#include "decide.h"
 
 struct decide_wr {
 	struct daemon *d;

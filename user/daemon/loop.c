@@ -11,6 +11,7 @@
  */
 #define _GNU_SOURCE
 #include "state.h"
+#include "decide.h"
 
 /* ---- the loop ----------------------------------------------------------------- */
 

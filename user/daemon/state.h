@@ -33,7 +33,6 @@
 #include "ctl.h"
 #include <bpf/bpf.h>
 #include "daemon.h"
-#include "decide.h"
 #include "fleet.h"
 #include "fleetfile.h"
 #include "fleetstore.h"
