@@ -134,11 +134,43 @@ static void the_fleets_leader(void **state)
 	free(t);
 }
 
+/* The fleet's health verdicts (issue 24): with --store only, the mode one-hot. */
+static void fleet_health_families(void **state)
+{
+	struct xlb_metrics m = { .has_fleet = true, .fleet_health_fleet = true,
+				 .fleet_health_seq = 17, .fleet_disagree = 2, .fleet_verdicts = 9 };
+	char *t;
+
+	(void)state;
+	t = render_of(&m);
+	has_line(t, "# TYPE xlb_fleet_health_mode gauge");
+	has_line(t, "xlb_fleet_health_mode{mode=\"fleet\"} 1");
+	has_line(t, "xlb_fleet_health_mode{mode=\"own\"} 0");
+	has_line(t, "xlb_fleet_health_seq 17");
+	has_line(t, "xlb_fleet_disagree_backends 2");
+	has_line(t, "# TYPE xlb_fleet_verdicts_total counter");
+	has_line(t, "xlb_fleet_verdicts_total 9");
+	free(t);
+	m.fleet_health_fleet = false;
+	m.fleet_health_seq = 0;
+	t = render_of(&m);
+	has_line(t, "xlb_fleet_health_mode{mode=\"fleet\"} 0");
+	has_line(t, "xlb_fleet_health_mode{mode=\"own\"} 1");
+	has_line(t, "xlb_fleet_health_seq 0");
+	free(t);
+	m.has_fleet = false;	/* no store: no fleet families */
+	t = render_of(&m);
+	assert_null(strstr(t, "xlb_fleet_health_mode"));
+	assert_null(strstr(t, "xlb_fleet_verdicts_total"));
+	free(t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(a_snapshot_renders_every_family),
 		cmocka_unit_test(the_fleets_leader),
+		cmocka_unit_test(fleet_health_families),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

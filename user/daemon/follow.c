@@ -45,6 +45,8 @@ static void set_reachable(struct daemon *d, bool ok, const char *what)
 		else if (!f->ever_reached)
 			dlog(6, "fleet: the store answers (%s)", xlb_store_endpoint(f->st));
 		f->dirty |= !f->reachable || f->lost_since;
+		if (!f->reachable)	/* the status goes at once, not after the failures' backoff */
+			f->put_retry_ms = f->put_backoff_ms = 0;
 		/* the grace counts only while the store answers: the time lost is not
 		 * counted (a generation that came meanwhile starts its grace now) */
 		if (f->lost_since)

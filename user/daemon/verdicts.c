@@ -32,7 +32,8 @@
 #define VERDICTS_SICK_CHECKS	3	/* checks in a row alone before withdrawing */
 #define VERDICTS_READ_RETRY_MS	1000	/* decide/health read again after a failure */
 #define VERDICTS_WAIT_MS	2000	/* the longest a written record is awaited from the watch */
-#define VERDICTS_REJOIN_MS	3000	/* back from a fallback: a record judged before it stands after */
+#define VERDICTS_REJOIN_MS	3000	/* back from a fallback: a record judged before it stands
+					   this long after the node's views were published again */
 
 /* ---- the record as watched ---------------------------------------------------- */
 
@@ -173,8 +174,9 @@ static void set_mode(struct daemon *d, bool fleet, const char *why)
 	pthread_mutex_unlock(&d->lock);
 	snprintf(what, sizeof(what), "node %s: %s", d->o->node, fleet ?
 		 "the fleet's health verdicts" : "its own health verdicts");
-	dlog(fleet ? 5 : 4, "fleet verdicts: %s: %s", fleet ? "following the fleet's verdicts "
-	     "again" : "falling back to this node's own verdicts", why);
+	dlog(fleet ? 5 : 4, "fleet verdicts: %s: %s", !fleet ? "falling back to this node's own "
+	     "verdicts" : v->fell_back ? "following the fleet's verdicts again" :
+	     "following the fleet's verdicts", why);
 	if (fleet && !v->fell_back)
 		return;		/* the first record read: nothing to record */
 	decide_event(d, fleet ? "rejoin" : "fallback", what, why);
@@ -197,6 +199,12 @@ static bool agrees(struct daemon *d)
 	}
 	pthread_mutex_unlock(&d->lock);
 	return same;
+}
+
+/* This node's status (its views) put since the store answers again, and answered. */
+static bool published(struct daemon *d)
+{
+	return d->fl.published_ms >= d->vd.back_ms && !d->fl.put_busy && !d->fl.dirty;
 }
 
 /* Fleet or own: the store lost past the grace, back and read again. */
@@ -237,12 +245,12 @@ static void mode_tick(struct daemon *d)
 	 * outage: laid over the tables at once it could put back a backend every
 	 * node has seen die meanwhile.  So the fleet's verdicts come back when
 	 * they agree with what the tables hold, when the leader has written since
-	 * (judged on the views published after the outage), or when the store has
-	 * answered for VERDICTS_REJOIN_MS without a new record (the leader saw
-	 * nothing to change: the record stands).
+	 * (judged on the views published after the outage), or VERDICTS_REJOIN_MS
+	 * after this node's views were published again without a new record (the
+	 * leader saw nothing to change: the record stands).
 	 */
 	if (v->fell_back && !agrees(d) && v->seq <= v->fallback_seq &&
-	    now_ms() - v->back_ms < VERDICTS_REJOIN_MS)
+	    (!published(d) || now_ms() - d->fl.published_ms < VERDICTS_REJOIN_MS))
 		return;
 	snprintf(why, sizeof(why), "the store answers and decide/health seq %llu is read",
 		 (unsigned long long)v->seq);
@@ -260,8 +268,8 @@ static bool fleet_holds_up(struct daemon *d, const struct dbackend *b, unsigned 
 	unsigned int down;
 
 	*up = *voters = 0;
-	if (!rec)
-		return false;
+	if (!rec || !d->fl.reachable)
+		return false;	/* a record not kept current says nothing of the others now */
 	addr_s(b, a, sizeof(a));
 	xlb_fleet_record_views(rec, b->service, a, up, &down);
 	*voters = *up + down;
