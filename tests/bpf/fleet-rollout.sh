@@ -61,7 +61,7 @@ rec() { ectl get --print-value-only $K/decide/rollout; }
 field() { rec | jq -r ".$1"; }
 dgen() { ectl get --print-value-only $K/desired | jq -r .generation; }
 dfp() { ectl get --print-value-only $K/desired | jq -r .fingerprint; }
-hist() { x -j fleet history $S; }
+hist() { x -j fleet history $S | jq .generations; }
 leader() { ectl get --print-value-only $K/decide/leader | jq -r '.node // empty' 2>/dev/null; }
 on_gen() {	# every node's status record says generation $1
 	local i
