@@ -248,7 +248,7 @@ took_out() { local k; for k in 1 2 3; do [ -n "$(first_other $k "$W5")" ] || ret
 check "drill 5: with the store down, b3 dies: every node takes it out" wait_for 20 took_out
 took=$(for k in 1 2 3; do echo "lb$k $(( $(first_other $k "$W5" | cut -d' ' -f1) - tk ))"; done)
 worst=$(awk '{ if ($2 > w) w = $2 } END { print w + 0 }' <<<"$took")
-echo "# drill 5: store stopped, b3 killed $((tk - ts)) ms later; each node took it out after: $(tr '\n' ' ' <<<"$took")ms (grace $GRACE_MS + fall $((FALL * INT)))"
+echo "# drill 5: store stopped, b3 killed $((tk - ts)) ms later; each node took it out after: $(tr '\n' ' ' <<<"$took")ms (grace $GRACE_MS + fall $((FALL * INT)) = $((GRACE_MS + FALL * INT)) ms; the store's loss is noticed first)"
 check "drill 5: within the grace plus the fall ($worst ms, at most $GRACE_MS + $((FALL * INT)) + $INT + 1000)" \
 	test "$worst" -le $(( GRACE_MS + FALL * INT + INT + 1000 ))
 check "drill 5: on their own verdicts" wait_for 5 mode_is own
