@@ -30,4 +30,8 @@ grep -q "planned 3 check(s) but reported 1" "$TMP/lying.out" && ok "and says pla
 	|| not_ok "and says planned against reported: $(cat "$TMP/lying.out")"
 check "plans of several groups add up (cmocka)" test "$(run twoplans)" = "2 0 0"
 check "skip_all plans its one skip" test "$(run skipped)" = "0 0 1"
+run whole >/dev/null
+check "each file's wall time goes to SUITE.times" grep -qE '^whole\.sh [0-9]+$' "$TMP/res/t.times"
+grep -qE '^# time: t/whole\.sh [0-9]+ s$' "$TMP/whole.out" && ok "and follows its output as a TAP comment" \
+	|| not_ok "and follows its output as a TAP comment: $(cat "$TMP/whole.out")"
 done_testing
