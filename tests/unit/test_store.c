@@ -885,7 +885,7 @@ static void test_auth(void **state)
 	json_decref(body);
 	json_decref(g.answer);
 	xlb_store_close(s);
-	if (getenv("X_SKIP")) auth_bad_files(); else (void)auth_bad_files;
+	auth_bad_files();
 	auth_stale_tokens();
 }
 
