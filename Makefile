@@ -152,8 +152,11 @@ check:
 	$(MAKE) --no-print-directory check-e2e || rc=1; \
 	tools/tally $(BUILD)/results || rc=1; exit $$rc
 
+# unit files two at a time (UNIT_JOBS=1: one at a time): each has its own
+# temporary files, namespaces and etcd; bpf and e2e files one at a time (labs)
+UNIT_JOBS  ?= 2
 check-unit: $(UNIT_TESTS) $(BUILD)/xlb $(BUILD)/xlb-faults
-	$(Q)tools/run-tests unit $(BUILD)/results $(UNIT_TESTS) $(wildcard tests/unit/*.sh)
+	$(Q)RUN_TESTS_JOBS=$(UNIT_JOBS) tools/run-tests unit $(BUILD)/results $(UNIT_TESTS) $(wildcard tests/unit/*.sh)
 
 check-bpf: $(BPF_TESTS) $(BUILD)/xlb $(BUILD)/xlb-faults $(BUILD)/pktgen $(BUILD)/bench-node $(BUILD)/baseline.bpf.o
 	$(Q)tools/run-tests bpf $(BUILD)/results $(BPF_TESTS) $(wildcard tests/bpf/*.sh)
