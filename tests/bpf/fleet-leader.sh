@@ -36,6 +36,7 @@ start() {	# start I: daemon n$I on its veth, metrics on 127.0.0.1:915$I
 	nsenter --net=/run/netns/$NS $XLB --state "$STATE" --dev ${DEVS[$1]} daemon \
 		--metrics 127.0.0.1:915$1 $S --node n$1 2>>$STATE/n$1.log &
 	PIDS[$1]=$!
+	disown	# killed on purpose below: no job notices in the output
 }
 metric() { ip netns exec $NS curl -s -m 2 http://127.0.0.1:915$1/metrics | awk -v m="$2" '$1 == m {print $2}'; }
 leader() { ectl get --print-value-only $K/leader | jq -r '.node // empty' 2>/dev/null; }
@@ -100,7 +101,8 @@ check "SIGTERM n$L2: another leads within 2 s" wait_for 2 \
 	eval '[ -n "$(term)" ] && [ "$(term)" != "$T1" ] && [ -n "$(leading)" ]'
 t1=$(ms)
 echo "# takeover after SIGTERM (resigned): $((t1 - t0)) ms"
-wait ${PIDS[L2]} 2>/dev/null; PIDS[L2]=
+check "n$L2's daemon ends" wait_for 5 eval '! kill -0 ${PIDS[L2]}'
+PIDS[L2]=
 check "n$L2 says it resigned" grep -q "node n$L2 resigned the leadership of fleet f1" $STATE/n$L2.log
 check "a resignation event record" eval \
 	"ectl get --prefix --print-value-only $K/events/ | jq -se 'map(select(.node == \"n$L2\" and (.what | test(\"resigns\")))) | length == 1'"

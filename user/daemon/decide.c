@@ -122,6 +122,7 @@ static void become(struct daemon *d, __s64 term, __s64 lease, const char *value,
 		   __u64 elections, const char *how)
 {
 	struct ddecide *c = &d->dc;
+	json_t *j;
 
 	if (c->leading && c->term == term)
 		return;
@@ -136,7 +137,13 @@ static void become(struct daemon *d, __s64 term, __s64 lease, const char *value,
 		c->leader_term = term;
 	}
 	c->leader_lease = lease;
+	c->leader_elections = elections;
 	snprintf(c->leader, sizeof(c->leader), "%s", d->o->node);
+	snprintf(c->leader_value, sizeof(c->leader_value), "%s", value);
+	j = json_loads(value, 0, NULL);
+	snprintf(c->since, sizeof(c->since), "%s",
+		 json_string_value(json_object_get(j, "since")) ?: "");
+	json_decref(j);
 	c->nodes_need_range = true;
 	dlog(5, "decide: node %s won the election: it leads fleet %s, term %lld (%s; %llu "
 	     "elections won by this daemon)", d->o->node, d->o->store->fleet, (long long)term, how,
@@ -169,22 +176,18 @@ static void take_leader(struct daemon *d, json_t *kv)
 			decide_lose(d, false, "decide/leader names %s, term %lld",
 				    node[0] ? node : "no node", (long long)term);
 	}
-	if (term && !c->leading && !c->elect_busy && lease && lease == d->fl.lease &&
-	    !strcmp(node, d->o->node)) {
-		/* its own election, whose answer was lost: the store says it won */
-		become(d, term, lease, value, json_integer_value(json_object_get(j, "elections")),
-		       "its election's answer was lost; decide/leader is under its lease");
-	} else if (term != c->leader_term) {
-		if (term && c->leader_term != term)
-			c->changes += c->have_read;
-		if (term && !(c->elect_busy && !strcmp(node, d->o->node)))	/* become() says it */
+	if (term && term != c->leader_term) {
+		c->changes += c->have_read;
+		if (!(c->elect_busy && !strcmp(node, d->o->node)))	/* become() says it */
 			dlog(6, "decide: the leader of fleet %s is %s (term %lld, since %s)",
 			     d->o->store->fleet, node[0] ? node : "?", (long long)term, since);
 	}
 	c->leader_term = term;
 	c->leader_lease = lease;
+	c->leader_elections = json_integer_value(json_object_get(j, "elections"));
 	snprintf(c->leader, sizeof(c->leader), "%s", node);
 	snprintf(c->since, sizeof(c->since), "%s", since);
+	snprintf(c->leader_value, sizeof(c->leader_value), "%s", value);
 	json_decref(j);
 	sync_metrics(d);
 }
@@ -332,7 +335,9 @@ static void watch_end(void *ctx, int err, json_t *answer)
 		return;
 	c->watch_on = false;
 	c->need_range = true;
-	if (err == -EHOSTUNREACH)
+	/* compacted or canceled: read again at once; a stream that failed or the store
+	 * closed: after a wait (250 ms doubling), not on every turn of the loop */
+	if (err && err != -ERANGE && err != -ECANCELED)
 		store_failed(d, "watch decide/");
 }
 
@@ -366,7 +371,7 @@ static void elect_done(void *ctx, int err, json_t *answer)
 
 	c->elect_busy = false;
 	if (err) {
-		/* it may have been applied: the watch says so (take_leader adopts it) */
+		/* it may have been applied: the watch says so (adopt_tick) */
 		c->elect_retry_ms = backoff(&c->elect_backoff_ms);
 		dlog(4, "decide: node %s cannot stand for election (tried again in %llu ms): %s",
 		     d->o->node, (unsigned long long)c->elect_backoff_ms, xlb_errmsg());
@@ -439,6 +444,31 @@ static void stand_tick(struct daemon *d)
 	free(event);
 }
 
+/* The status lease was kept alive within its TTL (the store has not let it expire). */
+static bool lease_fresh(const struct daemon *d)
+{
+	const struct dfollow *f = &d->fl;
+
+	return f->lease && (!f->lease_kept_ms || !f->lease_ttl ||
+			    now_ms() - f->lease_kept_ms <= (__u64)f->lease_ttl * 1000);
+}
+
+/*
+ * decide/leader names this node under its own lease, and it does not lead:
+ * its election's answer was lost (the store failed as it answered, or the
+ * watch told first and the answer failed).  The store says it won: it leads.
+ */
+static void adopt_tick(struct daemon *d)
+{
+	struct ddecide *c = &d->dc;
+
+	if (c->leading || c->elect_busy || !c->leader_term || !d->fl.lease ||
+	    c->leader_lease != d->fl.lease || strcmp(c->leader, d->o->node) || !lease_fresh(d))
+		return;
+	become(d, c->leader_term, c->leader_lease, c->leader_value, c->leader_elections,
+	       "decide/leader names it under its own lease: its election's answer was lost");
+}
+
 /* The lease decide/leader lives under: changed or let expire, the leadership is gone. */
 static void lease_check(struct daemon *d)
 {
@@ -450,8 +480,7 @@ static void lease_check(struct daemon *d)
 	if (f->lease != c->term_lease)
 		decide_lose(d, false, "the status lease %llx it was elected under %s",
 		     (unsigned long long)c->term_lease, f->lease ? "was replaced" : "is gone");
-	else if (f->lease_kept_ms && f->lease_ttl &&
-		 now_ms() - f->lease_kept_ms > (__u64)f->lease_ttl * 1000)
+	else if (!lease_fresh(d))
 		decide_lose(d, true, "its lease was not kept alive for %lld s: the store let it expire",
 		     (long long)f->lease_ttl);
 }
@@ -484,6 +513,7 @@ void decide_poll(struct daemon *d)
 	lease_check(d);
 	range_tick(d);
 	watch_tick(d);
+	adopt_tick(d);
 	stand_tick(d);
 	decide_nodes_tick(d);
 	verdicts_tick(d);

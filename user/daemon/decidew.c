@@ -71,7 +71,9 @@ static void write_done(void *ctx, int err, json_t *answer)
 	bool ok = !err && json_is_true(json_object_get(answer, "succeeded"));
 	char *v = kv ? xlb_store_b64(kv, "value", NULL) : NULL;
 
-	if (err) {
+	if (err && !w->term) {
+		dlog(4, "decide: cannot record the %s event: %s", w->kind, xlb_errmsg());
+	} else if (err) {
 		dlog(4, "decide: the %s write of term %lld failed: %s", w->kind, (long long)w->term,
 		     xlb_errmsg());
 	} else if (!ok && w->term && (!kv || xlb_store_i64(kv, "create_revision") != w->term ||

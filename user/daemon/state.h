@@ -204,6 +204,8 @@ struct ddecide {
 	/* decide/leader as the store holds it (leader_term 0: absent) */
 	char leader[64], since[32];
 	__s64 leader_term, leader_lease;
+	char leader_value[256];		/* its value as read ("" absent or too long) */
+	__u64 leader_elections;
 	char gone[200];			/* how the last leader went ("" none seen) */
 	/* this node's leadership */
 	bool leading, elect_busy;
