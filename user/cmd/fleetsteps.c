@@ -14,6 +14,7 @@
 #include <sys/random.h>
 #include "change.h"
 #include "cmd.h"
+#include "fault.h"
 #include "fleetsteps.h"
 #include "fleetrollout.h"
 #include "log.h"
@@ -53,9 +54,13 @@ int fleetroll_read(struct xlb_store *s, const char *fleet, struct xlb_fleet_roll
 	}
 	j = json_loadb(kvs.kv[0].value, kvs.kv[0].value_len, 0, NULL);
 	err = j ? xlb_fleet_rollout_from_json(j, r) : xlb_errf(-EINVAL, "not JSON");
-	if (err)
+	if (err) {
+		char why[300];
+
+		snprintf(why, sizeof(why), "%s", xlb_errmsg());	/* xlb_errf writes over it */
 		err = xlb_errf(-EINVAL, "%s in the store is not a rollout record: %s (delete it "
-			       "with etcdctl when no rollout runs)", key, xlb_errmsg());
+			       "with etcdctl when no rollout runs)", key, why);
+	}
 	else
 		r->mod_rev = kvs.kv[0].mod_rev;
 	json_decref(j);
@@ -215,7 +220,8 @@ int fleetroll_start(struct xlb_store *s, const struct xlb_store_opts *o,
 	if ((err = xlb_fleet_put_config(s, o->fleet, st->target, fp)))
 		return store_failed(o, err, "the target configuration's body, nothing started");
 	new_record(&r, st->desired, fp, st->steps, st->step_ms, st->reason, st->force);
-	err = put_new(s, o->fleet, st->desired, &old, &r);
+	/* tests: two starts (or a start and an apply) both past their reads before either writes */
+	err = xlb_fault("fleet-rollout") ?: put_new(s, o->fleet, st->desired, &old, &r);
 	if (err < 0)
 		return store_failed(o, err, "the rollout record (nothing started, unless xlb "
 				    "fleet rollout status shows it)");
