@@ -211,7 +211,8 @@ t1=$(ms)
 moved_on() { [ "$(rollout step)" -ge 2 ] || ! state_is running; }
 check "drill 4: it resumes the rollout" wait_for 20 moved_on
 tr=$(( $(ms) - t1 ))
-echo "# drill 4: $L killed at step 1; $L2 elected $te ms after (term $TM -> $(term)); its next step $tr ms after its election"
+tres=$(event_at "$t0" step "$L2")	# its first step event: the rollout taken up
+echo "# drill 4: $L killed at step 1; $L2 elected $te ms after (term $TM -> $(term)); it took the rollout up $(( ${tres:-$t0} - t0 )) ms after the kill and wrote its next step $tr ms after its election"
 check "drill 4: elected within the lease (${te} ms, at most 10000 + 2000)" test $te -le 12000
 finished() { state_is done || state_is rolled_back; }
 check "drill 4: the rollout completes or rolls back" wait_for 40 finished

@@ -238,3 +238,10 @@ verdict_event_at() {
 		(.what + " " + (.why // "")) as $txt | select(any($bs[]; . as $b | $txt | contains($b))) | $ms' "$@" |
 		sort -n | head -1
 }
+# ms of the first event of kind $2 by node $3 at or after $1 (its key's time)
+event_at() {
+	ectl get --prefix $KEY/decide/events/ -w json | jq -r --argjson t "$1" --arg k "$2" --arg n "$3" '.kvs[]? |
+		((.key | @base64d | capture("/events/(?<us>[0-9]{16})-").us | tonumber / 1000 | floor)) as $ms |
+		select($ms >= $t) | (.value | @base64d | fromjson? // {}) |
+		select(.kind == $k and .node == $n) | $ms' | sort -n | head -1
+}
