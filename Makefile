@@ -152,8 +152,17 @@ check:
 	$(MAKE) --no-print-directory check-e2e || rc=1; \
 	tools/tally $(BUILD)/results || rc=1; exit $$rc
 
+# unit files two at a time (UNIT_JOBS=1: one at a time): each has its own
+# temporary files, namespaces and etcd; bpf and e2e files one at a time (labs).
+# The slowest unit files first (20-30 s each against real etcd, or 100,000
+# history writes), so that two of them do not end the run alone.
+UNIT_JOBS  ?= 2
+UNIT_SLOW  := tests/unit/fleet-store.sh $(BUILD)/tests/unit/test_store \
+              $(BUILD)/tests/unit/test_history tests/unit/fleet-store-tls.sh
+UNIT_FILES := $(foreach f,$(UNIT_SLOW),$(filter $(f),$(UNIT_TESTS) $(wildcard tests/unit/*.sh))) \
+              $(filter-out $(UNIT_SLOW),$(UNIT_TESTS) $(wildcard tests/unit/*.sh))
 check-unit: $(UNIT_TESTS) $(BUILD)/xlb $(BUILD)/xlb-faults
-	$(Q)tools/run-tests unit $(BUILD)/results $(UNIT_TESTS) $(wildcard tests/unit/*.sh)
+	$(Q)RUN_TESTS_JOBS=$(UNIT_JOBS) tools/run-tests unit $(BUILD)/results $(UNIT_FILES)
 
 check-bpf: $(BPF_TESTS) $(BUILD)/xlb $(BUILD)/xlb-faults $(BUILD)/pktgen $(BUILD)/bench-node $(BUILD)/baseline.bpf.o
 	$(Q)tools/run-tests bpf $(BUILD)/results $(BPF_TESTS) $(wildcard tests/bpf/*.sh)

@@ -51,7 +51,15 @@ check "after the 'reboot' nothing is attached" bash -c "! $LAB exec --prefix $LP
 check_exit "control: xlb status says not attached" 1 xlb status
 check_exit "control: and the daemon alone cannot start (exit 1)" 1 \
 	nsenter --net=/run/netns/$LP-lb "$ROOT/build/xlb" --state $S --dev $DEV daemon --no-metrics
-noanswer() { ! answered; }
+# none of 20 new connections is answered: made at once, each waits its 5 s
+# (one after the other they took 20 x 5 s; and "not all 20 answered" was all
+# the control asked)
+noanswer() {
+	local a
+	a=$(lab client bash -c "for i in \$(seq 20); do curl -s -m 5 -H 'Connection: close' \
+		-o /dev/null -w '%header{x-backend}\n' http://$VIP4/ || echo FAIL & done; wait")
+	[ "$(grep -c FAIL <<<"$a")" = 20 ] || { echo "answered: $(grep -v FAIL <<<"$a" | grep . | tr '\n' ' ')"; return 1; }
+}
 check "control: no traffic is answered" noanswer
 
 # what the unit runs: ExecStartPre, then ExecStart

@@ -30,4 +30,20 @@ grep -q "planned 3 check(s) but reported 1" "$TMP/lying.out" && ok "and says pla
 	|| not_ok "and says planned against reported: $(cat "$TMP/lying.out")"
 check "plans of several groups add up (cmocka)" test "$(run twoplans)" = "2 0 0"
 check "skip_all plans its one skip" test "$(run skipped)" = "0 0 1"
+run whole >/dev/null
+check "each file's wall time goes to SUITE.times" grep -qE '^whole\.sh [0-9]+$' "$TMP/res/t.times"
+grep -qE '^# time: t/whole\.sh [0-9]+ s$' "$TMP/whole.out" && ok "and follows its output as a TAP comment" \
+	|| not_ok "and follows its output as a TAP comment: $(cat "$TMP/whole.out")"
+# RUN_TESTS_JOBS=2: the same counts and the same output, file by file in order
+# (a slow first file: the second ends first, and is still reported second)
+mk slow 'sleep 1; ok "slow"; done_testing'
+all() {
+	rm -rf "$TMP/res"
+	CI= RUN_TESTS_JOBS=$1 "$ROOT/tools/run-tests" t "$TMP/res" \
+		"$TMP"/{slow,whole,early,died,lying,twoplans,skipped}.sh 2>&1 | grep -v '^# time:' | sed -E 's/: +[0-9]+ +Killed/: PID Killed/' >"$TMP/all$1.out"
+	cat "$TMP/res/t"
+}
+check "two at a time: the same counts as one at a time" test "$(all 2)" = "$(all 1)"
+check "and the same output, in the same order" diff "$TMP/all1.out" "$TMP/all2.out"
+check "a RUN_TESTS_JOBS that is not a number is refused" bash -c "! RUN_TESTS_JOBS=x '$ROOT/tools/run-tests' t '$TMP/res' '$TMP/whole.sh'"
 done_testing

@@ -736,10 +736,12 @@ static void test_tls(void **state)
 	xlb_kvs_free(&k);
 	xlb_store_close(s);
 	tls_opts(&o, "ca.crt", false);	/* no client certificate: refused */
+	o.timeout_ms = 1000;	/* refused round after round until the deadline: 1 s will do */
 	assert_int_equal(xlb_store_open(&s, &o), 0);
 	assert_int_equal(xlb_store_get(s, "/tls", false, &k), -EHOSTUNREACH);
 	xlb_store_close(s);
 	tls_opts(&o, "other.crt", true);	/* a server the CA did not sign */
+	o.timeout_ms = 1000;
 	assert_int_equal(xlb_store_open(&s, &o), 0);
 	assert_int_equal(xlb_store_get(s, "/tls", false, &k), -EHOSTUNREACH);
 	assert_non_null(strstr(xlb_errmsg(), "certificate"));
@@ -885,7 +887,7 @@ static void test_auth(void **state)
 	json_decref(body);
 	json_decref(g.answer);
 	xlb_store_close(s);
-	if (getenv("X_SKIP")) auth_bad_files(); else (void)auth_bad_files;
+	auth_bad_files();
 	auth_stale_tokens();
 }
 

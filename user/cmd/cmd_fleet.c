@@ -16,6 +16,7 @@
 #include "change.h"
 #include "cmd.h"
 #include "fleet.h"
+#include "fleetsteps.h"
 #include "fleetstore.h"
 #include "hashkey.h"
 #include "log.h"
@@ -341,25 +342,67 @@ static int key_rotation(const struct fleet_change *f, const struct xlb_config *c
 	return XLB_EXIT_REFUSED;
 }
 
+/* apply --steps N --step-time D: the rollout's record for the leader, desired as the start. */
+static int fleet_apply_stepped(struct fleet_change *f, const struct xlb_change *ch,
+			       unsigned int steps, long long step_ms, const char *what)
+{
+	struct xlb_change_result r;
+	char fp[17];
+	int rc;
+
+	if (!f->desired.generation || !f->have_old) {
+		p_err("fleet %s: a rollout starts from the desired configuration, and %s; nothing "
+		      "written (a plain xlb fleet apply first)", f->o.fleet,
+		      f->desired.generation ? "it cannot be read" : "the fleet has none yet");
+		return XLB_EXIT_REFUSED;
+	}
+	/* the whole target: valid and planned (the steps are guarded one by one) */
+	xlb_change_decide(&f->old, &(struct xlb_change){ .cfg = ch->cfg, .dry_run = true,
+							 .force = true }, &r);
+	xlb_config_fingerprint(ch->cfg, fp);
+	if (r.outcome == XLB_CHANGE_UNCHANGED || !strcmp(fp, f->desired.fingerprint)) {
+		p_err("fleet %s: the desired generation %llu has this configuration already: "
+		      "nothing to roll out", f->o.fleet, (unsigned long long)f->desired.generation);
+		rc = XLB_EXIT_REFUSED;
+	} else if (r.outcome != XLB_CHANGE_PLANNED) {
+		rc = report_decision(f, &r, what);
+	} else {
+		if (!xlb_json)
+			print_plan(&r.plan, stdout);
+		rc = fleetroll_start(f->s, &f->o, &(struct fleetroll_start){
+			.desired = &f->desired, .from = &f->old, .target = ch->cfg,
+			.steps = steps, .step_ms = step_ms, .reason = ch->reason,
+			.force = ch->force });
+	}
+	xlb_change_result_free(&r);
+	return rc;
+}
+
 static int do_fleet_apply(int argc, char **argv)
 {
 	struct xlb_change ch = { .source = "apply" };
 	struct fleet_change f = { 0 };
 	struct xlb_config cfg;
+	unsigned int steps;
+	long long step_ms;
 	int rc;
 
-	if ((rc = store_args_take(&argc, argv, &f.args)))
+	if ((rc = store_args_take(&argc, argv, &f.args)) ||
+	    (rc = rollout_opts(&argc, argv, &steps, &step_ms)))
 		return rc;
 	if (argc < 1 || argv[0][0] == '-')
-		return usage_error("fleet apply: takes FILE [--force] [--reason TEXT]");
+		return usage_error("fleet apply: takes FILE [--steps N --step-time D] [--force] "
+				   "[--reason TEXT]");
 	if ((rc = change_opts(argc, argv, 1, &ch, "fleet apply")))
 		return rc;
 	if ((rc = load_config_file(argv[0], &cfg)))
 		return rc;
 	ch.cfg = &cfg;
 	ch.reason = ch.reason ?: argv[0];
-	rc = fleet_change_open(&f, ch.force) ?: key_rotation(&f, &cfg, ch.force) ?:
-	     fleet_write(&f, &ch, argv[0]);
+	rc = fleet_change_open(&f, ch.force && !steps) ?: key_rotation(&f, &cfg, ch.force) ?:
+	     fleetroll_guard(f.s, &f.o, "fleet apply") ?:
+	     (steps ? fleet_apply_stepped(&f, &ch, steps, step_ms, argv[0]) :
+	      fleet_write(&f, &ch, argv[0]));
 	fleet_change_close(&f);
 	xlb_config_free(&cfg);
 	return rc;
@@ -418,7 +461,8 @@ static int do_fleet_rollback(int argc, char **argv)
 	if ((rc = store_args_take(&argc, argv, &f.args)) ||
 	    (rc = fleet_rollback_args(argc, argv, &ch, &gen)))
 		return rc;
-	if ((rc = fleet_change_open(&f, ch.force)))
+	if ((rc = fleet_change_open(&f, ch.force)) ||
+	    (rc = fleetroll_guard(f.s, &f.o, "fleet rollback")))
 		goto out;
 	if (!f.desired.generation || (!gen && !f.desired.replaces)) {
 		p_err("fleet %s: %s: nothing to roll back to", f.o.fleet, !f.desired.generation ?
@@ -493,6 +537,7 @@ int do_fleet(int argc, char **argv)
 		{ "status", do_fleet_status },
 		{ "history", do_fleet_history },
 		{ "forget", do_fleet_forget },
+		{ "rollout", do_fleet_rollout },
 		{ NULL, NULL },
 	};
 

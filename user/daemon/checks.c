@@ -60,7 +60,8 @@ void progress_check(struct daemon *d, __u32 idx)
 	struct dbackend *b = &d->be[idx];
 	struct xlb_probe_target t;
 
-	if (!target_of(d, b, &t))
+	/* a probe that outlived its check (the configuration dropped it) says nothing */
+	if (!b->checked || !target_of(d, b, &t))
 		return xlb_probe_stop(&b->probe, d->epfd);
 	record_verdict(d, b, xlb_probe_progress(&b->probe, &t, d->epfd, idx));
 }
@@ -71,8 +72,11 @@ void run_checks(struct daemon *d, __u64 now)
 		struct dbackend *b = &d->be[i];
 		struct xlb_probe_target t;
 
-		if (!b->checked)
+		if (!b->checked) {
+			if (b->probe.phase != XLB_PROBE_IDLE)	/* its check was dropped */
+				xlb_probe_stop(&b->probe, d->epfd);
 			continue;
+		}
 		if (b->probe.phase != XLB_PROBE_IDLE)
 			record_verdict(d, b, xlb_probe_expire(&b->probe, now, d->epfd));
 		else if (now >= b->h.next_ms && target_of(d, b, &t))

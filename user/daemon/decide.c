@@ -335,7 +335,9 @@ static void watch_end(void *ctx, int err, json_t *answer)
 		return;
 	c->watch_on = false;
 	c->need_range = true;
-	if (err == -EHOSTUNREACH)
+	/* compacted or canceled: read again at once; a stream that failed or the store
+	 * closed: after a wait (250 ms doubling), not on every turn of the loop */
+	if (err && err != -ERANGE && err != -ECANCELED)
 		store_failed(d, "watch decide/");
 }
 
@@ -369,7 +371,7 @@ static void elect_done(void *ctx, int err, json_t *answer)
 
 	c->elect_busy = false;
 	if (err) {
-		/* it may have been applied: the watch says so (take_leader adopts it) */
+		/* it may have been applied: the watch says so (adopt_tick) */
 		c->elect_retry_ms = backoff(&c->elect_backoff_ms);
 		dlog(4, "decide: node %s cannot stand for election (tried again in %llu ms): %s",
 		     d->o->node, (unsigned long long)c->elect_backoff_ms, xlb_errmsg());

@@ -13,6 +13,7 @@
  */
 #define _GNU_SOURCE
 #include "state.h"
+#include "decide.h"
 
 #define FOLLOW_PUBLISH_MS	30000	/* the lease keeps it alive; a put is a revision the store keeps */
 #define FOLLOW_MEMBER_MS	(10 * 60 * 1000)
@@ -145,6 +146,7 @@ static json_t *status_json(struct daemon *d)
 	json_object_set_new(o, "updated", json_string(now));
 	json_object_set_new(o, "lease_ttl", json_integer(f->lease_ttl));
 	json_object_update_new(o, verdicts_status(d));	/* "views", "fleet_health" */
+	json_object_set_new(o, "counters", fleetroll_counters(d));
 	return o;
 }
 

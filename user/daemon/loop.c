@@ -241,6 +241,7 @@ static void every_second(struct daemon *d)
 	notice_changes(d);
 	follow_second(d);
 	decide_second(d);
+	fleetroll_second(d);
 	announce_tick(d);
 	if (ticks % 5 == 0)
 		release_moved(d);
@@ -306,6 +307,7 @@ out:
 	if (mhd)
 		MHD_stop_daemon(mhd);
 	decide_stop(&d);	/* resigns while the lease is still there */
+	fleetroll_stop(&d);
 	follow_stop(&d);	/* revokes the lease */
 	daemon_fini(&d);
 	return rc;

@@ -6,43 +6,6 @@ static void slow_start_failed(struct daemon *d, const struct xlb_config *start);
 
 /* ---- rollouts: steps the CLI asked for, judged between them ----------------------- */
 
-/* Counters of the data plane's drops, summed. */
-static __u64 drops_now(struct daemon *d)
-{
-	__u64 n = 0;
-
-	for (__u32 r = 0; r < XLB_STAT_MAX; r++) {
-		struct xlb_stat st;
-
-		if (!strcmp(xlb_stat_kind(r), "drop") && !xlb_dp_stat(&d->dp, r, &st))
-			n += st.packets;
-	}
-	return n;
-}
-
-/* One backend's counters as a rollout watches them (under d->lock). */
-static void rollout_read_backend(struct daemon *d, struct dbackend *b,
-				 struct xlb_rollout_backend *s)
-{
-	struct xlb_counters c = { 0 };
-
-	snprintf(s->service, sizeof(s->service), "%s", b->service);
-	addr_s(b, s->address, sizeof(s->address));
-	if (b->id)
-		xlb_dp_counters(&d->dp, d->dp.backend_stats, b->id, &c);
-	s->new_flows = is_udp(d, b->service) ? c.packets : c.new_flows;
-	s->health_failures = b->h.failures;
-	s->went_down = b->health_down;
-	s->table_share = b->table_share;
-	if (b->id) {
-		struct xlb_syn_stat ss;
-
-		xlb_dp_syn_stats(&d->dp, b->id, &ss);
-		s->syns = ss.syns;
-		s->syn_retries = ss.retries;
-	}
-}
-
 /* What each backend has counted so far: the start of a step's window. */
 static void rollout_snapshot(struct daemon *d)
 {
@@ -53,9 +16,9 @@ static void rollout_snapshot(struct daemon *d)
 	ro->snap = calloc(d->nr_be + 1, sizeof(*ro->snap));
 	ro->nr_snap = 0;
 	for (__u32 i = 0; ro->snap && i < d->nr_be; i++)
-		rollout_read_backend(d, &d->be[i], &ro->snap[ro->nr_snap++]);
+		backend_signals(d, &d->be[i], &ro->snap[ro->nr_snap++]);
 	pthread_mutex_unlock(&d->lock);
-	ro->drops0 = drops_now(d);
+	ro->drops0 = dp_drops(d);
 	ro->step_start_ms = now_ms();
 }
 
@@ -70,7 +33,7 @@ static void rollout_signals(struct daemon *d, struct xlb_rollout_signals *sig)
 	for (__u32 i = 0; sig->be && i < d->nr_be; i++) {
 		struct xlb_rollout_backend *s = &sig->be[sig->nr_be++];
 
-		rollout_read_backend(d, &d->be[i], s);
+		backend_signals(d, &d->be[i], s);
 		for (__u32 k = 0; k < ro->nr_snap; k++)
 			if (!strcmp(ro->snap[k].service, s->service) &&
 			    !strcmp(ro->snap[k].address, s->address)) {
@@ -82,7 +45,7 @@ static void rollout_signals(struct daemon *d, struct xlb_rollout_signals *sig)
 			}
 	}
 	pthread_mutex_unlock(&d->lock);
-	sig->drops = drops_now(d) - ro->drops0;
+	sig->drops = dp_drops(d) - ro->drops0;
 	sig->seconds = (now_ms() - ro->step_start_ms) / 1000.0;
 }
 

@@ -4,6 +4,7 @@
  */
 #define _GNU_SOURCE
 #include "state.h"
+#include "decide.h"
 
 /* ---- following the running configuration ------------------------------------ */
 

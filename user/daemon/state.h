@@ -35,6 +35,7 @@
 #include "daemon.h"
 #include "fleet.h"
 #include "fleetfile.h"
+#include "fleetrollout.h"
 #include "fleetstore.h"
 #include "store.h"
 #include "statuspage.h"
@@ -263,6 +264,42 @@ struct ddecide {
 	} m;
 };
 
+/* A configuration the rollout driver reads by fingerprint (config/FP), cached. */
+struct frcfg {
+	char fp[17];
+	bool have, busy;
+	struct xlb_config cfg;
+	char err[300];			/* it cannot be read or is not valid ("" none) */
+};
+
+/*
+ * The fleet's rollout (fleetnode.c on every node, fleetroll.c on the
+ * leader): decide/rollout as watched, and the leader's work on it.
+ */
+struct dfleetroll {
+	struct xlb_fleet_rollout rec;	/* as watched (rec.mod_rev 0: none) */
+	char bad[300];			/* the record is not one (said once) */
+	__u64 put_ms;			/* the status put for its counters (monotonic) */
+	/* the leader's (reset when its term changes) */
+	__s64 term;
+	json_t *snap;			/* NODE -> counters at the window's start */
+	char snap_id[16];
+	__u32 snap_step;
+	long long window_ms;		/* wall clock ms of the snapshot */
+	struct frcfg from, to;
+	struct xlb_config changed;	/* the services it changes (no backends) */
+	char changed_id[16];
+	int phase;			/* FR_IDLE, a write under way, or its confirmation */
+	__s64 confirm_rev;		/* the record's revision the write was conditioned on */
+	__u64 confirm_gen;		/* the desired generation it wrote (0 none) */
+	__u64 confirm_ms;		/* when the confirmation stops being waited for */
+	__u64 retry_ms, backoff_ms;
+	struct xlb_fleet_desired next;	/* the step's desired record, once its body is in */
+	struct xlb_fleet_rollout after;	/* the record the step writes */
+	char *step_body;
+	char said[300];			/* what it waits for, as last logged */
+};
+
 struct daemon {
 	const struct xlb_daemon_opts *o;
 	pthread_mutex_t lock;		/* be[], svc[], counters: main vs metrics thread */
@@ -318,6 +355,7 @@ struct daemon {
 	struct dfollow fl;		/* --store: the fleet this node follows */
 	struct dverdicts vd;		/* --store: the fleet's health verdicts */
 	struct ddecide dc;		/* --store: the fleet's leader, decide/ */
+	struct dfleetroll fr;		/* --store: the fleet's rollout */
 };
 
 /* One log line per event, syslog priority prefix (journald reads it). */
@@ -382,6 +420,12 @@ void commit_health(struct daemon *d, __u64 now);
 void progress_check(struct daemon *d, __u32 idx);
 void reload(struct daemon *d);
 void run_checks(struct daemon *d, __u64 now);
+
+/* fleetnode.c: the node's side of a fleet rollout, and the counters rollouts judge */
+void backend_signals(struct daemon *d, struct dbackend *b, struct xlb_rollout_backend *s);
+__u64 dp_drops(struct daemon *d);
+void fleetroll_second(struct daemon *d);
+void fleetroll_stop(struct daemon *d);
 
 /* rollouts.c */
 void rollout_tick(struct daemon *d);

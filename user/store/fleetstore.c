@@ -22,7 +22,7 @@ void xlb_fleet_key(char *buf, size_t len, const char *fleet, const char *what, c
 		 name ?: "");
 }
 
-static void history_key(char *buf, size_t len, const char *fleet, __u64 gen)
+void xlb_fleet_history_key(char *buf, size_t len, const char *fleet, __u64 gen)
 {
 	char name[HISTORY_DIGITS + 1];
 
@@ -39,7 +39,7 @@ static __s64 xlb_mono_ms(void)
 }
 
 /* 32 hex digits from the kernel's random source (the clock and pid if it fails). */
-static void random_id(char out[33])
+void xlb_fleet_random_id(char out[33])
 {
 	unsigned char b[16];
 	struct timespec ts;
@@ -299,10 +299,9 @@ static int put_body(struct xlb_store *s, const char *key, const char *body)
 	return err;
 }
 
-/* The record that replaces prev with the configuration of fingerprint fp. */
-static void new_record(struct xlb_fleet_desired *out, const struct xlb_fleet_desired *prev,
-		       const struct xlb_config *cfg, const char *fp, const char *source,
-		       const char *reason, bool forced)
+void xlb_fleet_desired_next(const struct xlb_fleet_desired *prev, const char *fp,
+			    const char *key_id, const char *source, const char *who,
+			    const char *reason, bool forced, struct xlb_fleet_desired *out)
 {
 	time_t now = time(NULL);
 
@@ -310,13 +309,13 @@ static void new_record(struct xlb_fleet_desired *out, const struct xlb_fleet_des
 	out->generation = prev->generation + 1;
 	out->replaces = prev->generation;
 	snprintf(out->fingerprint, sizeof(out->fingerprint), "%s", fp);
-	xlb_hash_key_id(&cfg->hash_key, out->hash_key_id);
-	xlb_utf8_trunc(out->who, sizeof(out->who), xlb_who());
+	snprintf(out->hash_key_id, sizeof(out->hash_key_id), "%s", key_id);
+	xlb_utf8_trunc(out->who, sizeof(out->who), who);
 	strftime(out->when, sizeof(out->when), "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
 	xlb_utf8_trunc(out->reason, sizeof(out->reason), reason ?: "");
 	snprintf(out->source, sizeof(out->source), "%s", source);
 	out->forced = forced;
-	random_id(out->write_id);
+	xlb_fleet_random_id(out->write_id);
 }
 
 /*
@@ -425,7 +424,7 @@ static int put_desired(struct xlb_store *s, const char *fleet,
 	if (!text)
 		return xlb_errf(-ENOMEM, "out of memory");
 	xlb_fleet_key(dkey, sizeof(dkey), fleet, "desired", NULL);
-	history_key(hkey, sizeof(hkey), fleet, out->generation);
+	xlb_fleet_history_key(hkey, sizeof(hkey), fleet, out->generation);
 	for (;;) {
 		err = try_desired(s, dkey, hkey, text, prev, &r);
 		if (err == 0 || err == 1)
@@ -459,24 +458,41 @@ static int put_desired(struct xlb_store *s, const char *fleet,
 	return err;
 }
 
+char *xlb_fleet_config_body(const struct xlb_config *cfg, char fp[17])
+{
+	json_t *j = xlb_config_to_json(cfg);
+	char *body = j ? json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+
+	json_decref(j);
+	xlb_config_fingerprint(cfg, fp);
+	return body;
+}
+
+int xlb_fleet_put_config(struct xlb_store *s, const char *fleet, const struct xlb_config *cfg,
+			 char fp[17])
+{
+	char key[256], *body = xlb_fleet_config_body(cfg, fp);
+	int err;
+
+	if (!body)
+		return xlb_errf(-ENOMEM, "out of memory");
+	xlb_fleet_key(key, sizeof(key), fleet, "config", fp);
+	err = put_body(s, key, body);
+	free(body);
+	return err;
+}
+
 int xlb_fleet_write_desired(struct xlb_store *s, const char *fleet,
 			    const struct xlb_fleet_desired *prev, const struct xlb_config *cfg,
 			    const char *source, const char *reason, bool forced,
 			    struct xlb_fleet_desired *out)
 {
-	json_t *j = xlb_config_to_json(cfg);
-	char fp[17], key[256], *body;
+	char fp[17], id[17];
 	int err;
 
-	body = j ? json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
-	json_decref(j);
-	if (!body)
-		return xlb_errf(-ENOMEM, "out of memory");
-	xlb_config_fingerprint(cfg, fp);
-	xlb_fleet_key(key, sizeof(key), fleet, "config", fp);
-	new_record(out, prev, cfg, fp, source, reason, forced);
-	err = put_body(s, key, body);
-	free(body);
+	xlb_hash_key_id(&cfg->hash_key, id);
+	err = xlb_fleet_put_config(s, fleet, cfg, fp);
+	xlb_fleet_desired_next(prev, fp, id, source, xlb_who(), reason, forced, out);
 	/* tests: two applies both past their read of desired before either writes */
 	return err ?: xlb_fault("fleet-desired") ?: put_desired(s, fleet, prev, out);
 }

@@ -168,6 +168,25 @@ int xlb_fleet_write_desired(struct xlb_store *s, const char *fleet,
 			    struct xlb_fleet_desired *out);
 
 /*
+ * Shared by the commands and the leader's rollout driver (fleetrollout.h):
+ * xlb_fleet_history_key: history/GEN's key; xlb_fleet_random_id: 32 random
+ * hex digits (a write_id); xlb_fleet_config_body: the body config/FP holds
+ * (malloc'd; fp gets its fingerprint), NULL out of memory;
+ * xlb_fleet_put_config: config/FP written when absent (content-addressed:
+ * safe to send again), -EINVAL when another body is there;
+ * xlb_fleet_desired_next: the record that replaces prev (generation + 1)
+ * with configuration fp and hash key id key_id, a fresh write_id, "when" now.
+ */
+void xlb_fleet_history_key(char *buf, size_t len, const char *fleet, __u64 gen);
+void xlb_fleet_random_id(char out[33]);
+char *xlb_fleet_config_body(const struct xlb_config *cfg, char fp[17]);
+int xlb_fleet_put_config(struct xlb_store *s, const char *fleet, const struct xlb_config *cfg,
+			 char fp[17]);
+void xlb_fleet_desired_next(const struct xlb_fleet_desired *prev, const char *fp,
+			    const char *key_id, const char *source, const char *who,
+			    const char *reason, bool forced, struct xlb_fleet_desired *out);
+
+/*
  * Nodes' status records as published (JSON objects), with "lease_age_ms"
  * (since the node last kept its lease alive, as the store counts it, whole
  * seconds; null when unknown) and "status_age_ms" (since its "updated") added.
