@@ -4,7 +4,8 @@
  * term-conditioned decide_write (done, a caller's condition failing, fenced
  * by a leader record written over it: nothing written), decide_event on a
  * node that does not lead, a lost election answer adopted from the store,
- * the re-election and the resignation at stop.
+ * the re-election and the resignation at stop; the newest decisions kept
+ * for the status page (decidelog.c).
  * The daemon's state is built here by hand: the follow job's lease is
  * granted with the blocking client and marked reachable.
  */
@@ -252,12 +253,62 @@ static void test_reelected_and_resign(void **state)
 	assert_int_equal(events("election", term), 1);	/* the resignation, with its term */
 }
 
+/* A hand-written event record's key, ID ...00NN-hand: newer than every real one. */
+static void put_event(int nn, const char *value)
+{
+	char key[128];
+
+	snprintf(key, sizeof(key), K "events/99999999999999%02d-hand", nn);
+	assert_int_equal(xlb_store_put(s, key, value, 0, NULL), 0);
+}
+
+/* The page's decisions (decidelog.c): the newest 8 read at start, then watched, each once. */
+static void test_decisions_kept(void **state)
+{
+	char v[160];
+
+	(void)state;
+	if (no_env)
+		skip();
+	for (int i = 1; i <= 10; i++) {
+		snprintf(v, sizeof(v), "{\"kind\":\"verdict\",\"node\":\"h\",\"term\":1,\"when\":"
+			 "\"2026-01-01T00:00:%02d.000Z\",\"what\":\"w%d\",\"why\":\"<y%d>\"}", i, i, i);
+		put_event(i, v);
+	}
+	memset(&d.dc.m, 0, sizeof(d.dc.m));
+	assert_int_equal(decide_start(&d), 0);
+	assert_true(PUMP(d.dc.m.events_read, 3000));
+	assert_int_equal(d.dc.m.nr_events, 8);		/* the range's limit: the newest 8 */
+	assert_string_equal(d.dc.m.events[0].id, "9999999999999910-hand");
+	assert_string_equal(d.dc.m.events[0].what, "w10");
+	assert_string_equal(d.dc.m.events[0].why, "<y10>");
+	assert_string_equal(d.dc.m.events[0].when, "2026-01-01T00:00:10.000Z");
+	assert_string_equal(d.dc.m.events[7].id, "9999999999999903-hand");
+	/* watched: a record that is not one is not shown; a new one goes first */
+	put_event(20, "not json");
+	put_event(21, "{\"kind\":\"rollback\",\"node\":\"h2\",\"what\":\"back\",\"why\":\"x\"}");
+	assert_true(PUMP(!strcmp(d.dc.m.events[0].id, "9999999999999921-hand"), 3000));
+	assert_string_equal(d.dc.m.events[0].kind, "rollback");
+	assert_string_equal(d.dc.m.events[1].id, "9999999999999910-hand");
+	assert_string_equal(d.dc.m.events[7].id, "9999999999999904-hand");	/* 03 fell off */
+	assert_int_equal(d.dc.m.nr_events, 8);
+	/* one seen again (written again): kept once */
+	put_event(10, "{\"kind\":\"verdict\",\"what\":\"w10 again\"}");
+	put_event(22, "{\"kind\":\"done\"}");
+	assert_true(PUMP(!strcmp(d.dc.m.events[0].id, "9999999999999922-hand"), 3000));
+	assert_string_equal(d.dc.m.events[2].id, "9999999999999910-hand");
+	assert_string_equal(d.dc.m.events[3].id, "9999999999999909-hand");
+	assert_int_equal(d.dc.m.nr_events, 8);
+	decide_stop(&d);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_elect_and_write),
 		cmocka_unit_test(test_fenced),
 		cmocka_unit_test(test_reelected_and_resign),
+		cmocka_unit_test(test_decisions_kept),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

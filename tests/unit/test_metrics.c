@@ -10,6 +10,7 @@
 #include <string.h>
 #include "metrics.h"
 #include "names.h"
+#include "rollout.h"
 
 static char *render_of(const struct xlb_metrics *m)
 {
@@ -165,12 +166,57 @@ static void fleet_health_families(void **state)
 	free(t);
 }
 
+/* The fleet's rollout (issue 24): step, steps, the state one-hot, none without a record. */
+static void fleet_rollout_families(void **state)
+{
+	struct xlb_metrics m = { .has_fleet = true, .fleet_rollout = true, .fleet_rollout_step = 2,
+				 .fleet_rollout_steps = 4,
+				 .fleet_rollout_state = XLB_ROLLOUT_ROLLED_BACK, .fleet_rollbacks = 1 };
+	const char *const others[] = { "running", "paused", "done", "aborted", "failed" };
+	char *t, line[96];
+
+	(void)state;
+	t = render_of(&m);
+	has_line(t, "# TYPE xlb_fleet_rollout_step gauge");
+	has_line(t, "xlb_fleet_rollout_step 2");
+	has_line(t, "# TYPE xlb_fleet_rollout_steps gauge");
+	has_line(t, "xlb_fleet_rollout_steps 4");
+	has_line(t, "# TYPE xlb_fleet_rollout_state gauge");
+	has_line(t, "xlb_fleet_rollout_state{state=\"rolled_back\"} 1");
+	for (size_t i = 0; i < sizeof(others) / sizeof(others[0]); i++) {
+		snprintf(line, sizeof(line), "xlb_fleet_rollout_state{state=\"%s\"} 0", others[i]);
+		has_line(t, line);
+	}
+	has_line(t, "# TYPE xlb_fleet_rollout_rollbacks_total counter");
+	has_line(t, "xlb_fleet_rollout_rollbacks_total 1");
+	free(t);
+	m.fleet_rollout_state = XLB_ROLLOUT_RUNNING;
+	t = render_of(&m);
+	has_line(t, "xlb_fleet_rollout_state{state=\"running\"} 1");
+	has_line(t, "xlb_fleet_rollout_state{state=\"rolled_back\"} 0");
+	free(t);
+	/* no record: the families say so, with no sample; the counter stays */
+	m.fleet_rollout = false;
+	t = render_of(&m);
+	has_line(t, "# TYPE xlb_fleet_rollout_state gauge");
+	assert_null(strstr(t, "\nxlb_fleet_rollout_step "));	/* a sample, not its HELP */
+	assert_null(strstr(t, "\nxlb_fleet_rollout_steps "));
+	assert_null(strstr(t, "xlb_fleet_rollout_state{"));
+	has_line(t, "xlb_fleet_rollout_rollbacks_total 1");
+	free(t);
+	m.has_fleet = false;	/* no store: none of them */
+	t = render_of(&m);
+	assert_null(strstr(t, "xlb_fleet_rollout"));
+	free(t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(a_snapshot_renders_every_family),
 		cmocka_unit_test(the_fleets_leader),
 		cmocka_unit_test(fleet_health_families),
+		cmocka_unit_test(fleet_rollout_families),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

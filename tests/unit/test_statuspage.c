@@ -164,6 +164,71 @@ static void not_read_yet(void **state)
 	free(p);
 }
 
+/* The fleet rollout's row: none, then a record as watched (its why escaped). */
+static void rollout_row(void **state)
+{
+	struct xlb_page_fleet fl = following();
+	char *p;
+
+	(void)state;
+	p = page(&fl);
+	has(p, "<tr id=\"fleet-rollout\"><th>fleet rollout</th><td>none (<code>xlb fleet apply "
+	       "--steps N</code> starts one)</td></tr>");
+	free(p);
+	fl.rollout = (struct xlb_page_rollout){ .have = true, .id = "r0000abcd", .state = "running",
+						.request = "pause", .step = 2, .steps = 4 };
+	p = page(&fl);
+	has(p, "<tr id=\"fleet-rollout\"><th>fleet rollout</th><td>r0000abcd <b>running</b>, "
+	       "step 2 of 4; request: pause (for the leader)</td></tr>");
+	free(p);
+	fl.rollout = (struct xlb_page_rollout){ .have = true, .id = "r0000abcd",
+						.state = "rolled_back", .step = 3, .steps = 4,
+						.why = "drops rose <script>alert(1)</script> & \"more\"" };
+	p = page(&fl);
+	has(p, "<td>r0000abcd <b class=\"state-down\">rolled_back</b>, step 3 of 4; why: drops "
+	       "rose &lt;script&gt;alert(1)&lt;/script&gt; &amp; &quot;more&quot;</td></tr>");
+	lacks(p, "<script>");
+	free(p);
+}
+
+/* The decisions: newest first as given, every field escaped, the source said. */
+static void decisions_table(void **state)
+{
+	struct xlb_page_fleet fl = following();
+	char *p, *a, *b;
+
+	(void)state;
+	p = page(&fl);
+	has(p, "<h2 id=\"decisions\">fleet decisions</h2>");
+	has(p, "The newest 8 decisions seen since this daemon started (decide/events not read yet)");
+	has(p, "<tr><td colspan=\"5\">none recorded</td></tr>");
+	free(p);
+	fl.events_read = true;
+	fl.nr_events = 2;
+	fl.events[0] = (struct xlb_page_event){ .id = "0001767225602000000-n2", .kind = "rollback",
+		.node = "n2", .when = "2026-01-01T00:00:02.000Z",
+		.what = "rollout r1 rolled back at step 1 of 4",
+		.why = "<script>alert('x')</script> syn retries 40% > 10%" };
+	fl.events[1] = (struct xlb_page_event){ .id = "0001767225601000000-n2", .kind = "election",
+		.node = "n2<i>", .when = "2026-01-01T00:00:01.000Z", .what = "n2 leads fleet f1",
+		.why = "the fleet had no leader yet" };
+	p = page(&fl);
+	has(p, "The newest 8 of decide/events (read from the store when this daemon started, "
+	       "then watched)");
+	has(p, "<tr><td>2026-01-01T00:00:02.000Z</td><td>rollback</td><td>n2</td><td>rollout r1 "
+	       "rolled back at step 1 of 4</td><td>&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; "
+	       "syn retries 40% &gt; 10%</td></tr>");
+	has(p, "<tr><td>2026-01-01T00:00:01.000Z</td><td>election</td><td>n2&lt;i&gt;</td><td>n2 "
+	       "leads fleet f1</td><td>the fleet had no leader yet</td></tr>");
+	lacks(p, "<script>");
+	lacks(p, "<i>");
+	lacks(p, "none recorded");
+	a = strstr(p, "<td>rollback</td>");
+	b = strstr(p, "<td>election</td>");
+	assert_true(a && b && a < b);	/* in the order given: newest first */
+	free(p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -172,6 +237,8 @@ int main(void)
 		cmocka_unit_test(troubles),
 		cmocka_unit_test(not_read_yet),
 		cmocka_unit_test(health_verdicts),
+		cmocka_unit_test(rollout_row),
+		cmocka_unit_test(decisions_table),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

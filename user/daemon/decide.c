@@ -4,13 +4,15 @@
  * watch per handle: the follow job's watches desired).
  *
  *   read      one transaction of three gets (leader, health, rollout: one
- *             revision for the three), then a watch of the prefix from the
+ *             revision for the three) and a range of the newest events
+ *             (decidelog.c, for the page), then a watch of the prefix from the
  *             revision after it; when the watch ends for any reason
  *             (compacted, canceled, the stream closed, the store lost) the
  *             three are read again and watched from there, so nothing is
  *             missed; failures wait 250 ms doubling to 5 s; nothing blocks
  *   dispatch  decide/leader -> the leadership below; decide/health ->
- *             verdicts_record(); decide/rollout -> fleetroll_record()
+ *             verdicts_record(); decide/rollout -> fleetroll_record();
+ *             decide/events/ID -> decide_log_event() (the page's decisions)
  *   election  a daemon stands when it has read decide/ and found no leader,
  *             holds the follow job's status lease and the store answers: one
  *             transaction, create_revision(decide/leader) == 0 -> the leader
@@ -91,6 +93,7 @@ static void sync_metrics(struct daemon *d)
 	c->m.changes = c->changes;
 	snprintf(c->m.leader, sizeof(c->m.leader), "%s", c->leader);
 	snprintf(c->m.since, sizeof(c->m.since), "%s", c->since);
+	decide_log_sync(d);
 	pthread_mutex_unlock(&d->lock);
 }
 
@@ -203,11 +206,17 @@ static void dispatch(struct daemon *d, const char *key, json_t *kv, bool deleted
 	decide_key(d, k, sizeof(k), "leader");
 	if (!strcmp(key, k))
 		return take_leader(d, deleted ? NULL : kv);
+	decide_key(d, k, sizeof(k), "events/");
+	if (!strncmp(key, k, strlen(k))) {
+		if (!deleted)
+			decide_log_event(d, key, kv);	/* kept for the page */
+		return;
+	}
 	decide_key(d, k, sizeof(k), "health");
 	if (strcmp(key, k)) {
 		decide_key(d, k, sizeof(k), "rollout");
 		if (strcmp(key, k))
-			return;		/* events/...: a record, nothing to do */
+			return;		/* nothing else is watched for */
 	}
 	j = deleted ? NULL : kv_json(kv, NULL, 0);
 	if (!deleted && kv && !j) {
@@ -252,6 +261,7 @@ static void range_done(void *ctx, int err, json_t *answer)
 		decide_key(d, key, sizeof(key), names[i]);
 		dispatch(d, key, kv, kv == NULL);
 	}
+	decide_log_range(d, json_object_get(json_array_get(resps, 3), "response_range"));
 	if (!c->have_read)
 		dlog(6, "decide: fleet %s's leader: %s", d->o->store->fleet,
 		     c->leader_term ? c->leader : "none yet");
@@ -279,6 +289,8 @@ static void range_tick(struct daemon *d)
 	for (int i = 0; i < 3; i++)
 		ops[i].key = keys[i];
 	body = xlb_store_txn_json(NULL, 0, ops, 3, NULL, 0);
+	/* and the newest events, for the page (without them: those watched from now on) */
+	json_array_append_new(json_object_get(body, "success"), decide_log_range_op(d));
 	c->range_busy = body && !xlb_store_async_post(c->st, "/v3/kv/txn", body, range_done, d);
 	if (!c->range_busy)
 		store_failed(d, "read decide/");

@@ -186,11 +186,11 @@ static void changed_services(struct dfleetroll *fr)
 
 /* ---- writes --------------------------------------------------------------------- */
 
+/* ctx: non-NULL for a rollback's write (counted: xlb_fleet_rollout_rollbacks_total). */
 static void written(struct daemon *d, int err, bool succeeded, void *ctx)
 {
 	struct dfleetroll *fr = &d->fr;
 
-	(void)ctx;
 	if (err == -ESTALE) {		/* deposed: the next leader goes on from the record */
 		fr->phase = FR_IDLE;
 		return;
@@ -212,15 +212,17 @@ static void written(struct daemon *d, int err, bool succeeded, void *ctx)
 	}
 	fr->phase = FR_CONFIRM;
 	fr->confirm_ms = now_ms() + FR_CONFIRM_MS;
+	fr->rollbacks += ctx != NULL;
 }
 
 /*
  * The record r (and, when des, desired and history/GEN of des) in one
- * transaction conditioned on the record as held (and desired as followed).
+ * transaction conditioned on the record as held (and desired as followed);
+ * back: it rolls the rollout back (counted once written).
  */
-static void write_record(struct daemon *d, const struct xlb_fleet_rollout *r,
-			 const struct xlb_fleet_desired *des, const char *kind, const char *what,
-			 const char *why)
+static void write_back(struct daemon *d, const struct xlb_fleet_rollout *r,
+		       const struct xlb_fleet_desired *des, const char *kind, const char *what,
+		       const char *why, bool back)
 {
 	struct dfleetroll *fr = &d->fr;
 	char rkey[256], dkey[256], hkey[256], *rtext = xlb_fleet_rollout_text(r), *dtext = NULL;
@@ -250,7 +252,7 @@ static void write_record(struct daemon *d, const struct xlb_fleet_rollout *r,
 		fr->confirm_gen = des ? des->generation : 0;
 		/* a record alone is conditioned on the record only: desired is not written */
 		err = decide_write(d, cmp, des ? 3 : 1, ops, des ? 3 : 1, kind, what, why,
-				   written, NULL);
+				   written, back ? fr : NULL);
 	}
 	free(rtext);
 	free(dtext);
@@ -260,6 +262,13 @@ static void write_record(struct daemon *d, const struct xlb_fleet_rollout *r,
 	}
 	fr->phase = FR_TXN;
 	dlog(5, "fleet rollout %s: %s%s%s", r->id, what, why && why[0] ? ": " : "", why ?: "");
+}
+
+static void write_record(struct daemon *d, const struct xlb_fleet_rollout *r,
+			 const struct xlb_fleet_desired *des, const char *kind, const char *what,
+			 const char *why)
+{
+	write_back(d, r, des, kind, what, why, false);
 }
 
 /* The record as held, ended (state, why), request taken. */
@@ -289,7 +298,7 @@ static void roll_back(struct daemon *d, enum xlb_rollout_state st, const char *k
 	snprintf(what, sizeof(what), "rollout %s %s at step %u of %u", r.id,
 		 st == XLB_ROLLOUT_ABORTED ? "aborted" : "rolled back", r.step, r.steps);
 	if (!strcmp(d->fl.desired.fingerprint, r.from_fp))
-		return write_record(d, &r, NULL, kind, what, why);
+		return write_back(d, &r, NULL, kind, what, why, true);
 	snprintf(reason, sizeof(reason), "rollout %s rolled back at step %u of %u: %s", r.id,
 		 r.step, r.steps, why);
 	snprintf(who, sizeof(who), "leader %s", d->o->node);
@@ -298,7 +307,7 @@ static void roll_back(struct daemon *d, enum xlb_rollout_state st, const char *k
 			       &des);
 	snprintf(what + strlen(what), sizeof(what) - strlen(what), ": generation %llu has the "
 		 "start's configuration %s", (unsigned long long)des.generation, r.from_fp);
-	write_record(d, &r, &des, kind, what, why);
+	write_back(d, &r, &des, kind, what, why, true);
 }
 
 /* The step's body is in the store: desired, history and the record, together. */

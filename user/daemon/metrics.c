@@ -4,6 +4,7 @@
 #include <string.h>
 #include "metrics.h"
 #include "names.h"
+#include "rollout.h"
 
 const char *const xlb_health_retry_names[XLB_HEALTH_RETRY_MAX] = { "locked", "failed",
 								  "refused" };
@@ -281,6 +282,31 @@ static void fleet_health(const struct xlb_metrics *m, FILE *f)
 	fprintf(f, "xlb_fleet_verdicts_total %llu\n", (unsigned long long)m->fleet_verdicts);
 }
 
+/* The fleet's rollout (decide/rollout as this node watches it; issue 24). */
+static void fleet_rollout(const struct xlb_metrics *m, FILE *f)
+{
+	if (!m->has_fleet)
+		return;
+	family(f, "xlb_fleet_rollout_step", "gauge", "The last step the fleet's rollout wrote "
+	       "(decide/rollout; 0: none yet; absent without a record).");
+	if (m->fleet_rollout)
+		fprintf(f, "xlb_fleet_rollout_step %u\n", m->fleet_rollout_step);
+	family(f, "xlb_fleet_rollout_steps", "gauge", "Steps of the fleet's rollout (absent "
+	       "without a record).");
+	if (m->fleet_rollout)
+		fprintf(f, "xlb_fleet_rollout_steps %u\n", m->fleet_rollout_steps);
+	family(f, "xlb_fleet_rollout_state", "gauge", "1 for the fleet rollout's state (running, "
+	       "paused, done, rolled_back, aborted, failed); absent without a record.");
+	for (int k = XLB_ROLLOUT_RUNNING; m->fleet_rollout && k <= XLB_ROLLOUT_FAILED; k++)
+		fprintf(f, "xlb_fleet_rollout_state{state=\"%s\"} %d\n",
+			xlb_rollout_state_names[k], k == m->fleet_rollout_state);
+	family(f, "xlb_fleet_rollout_rollbacks_total", "counter", "Fleet rollouts this node "
+	       "rolled back as the fleet's leader (a signal past its threshold, an abort, a "
+	       "failed step) since its daemon started.");
+	fprintf(f, "xlb_fleet_rollout_rollbacks_total %llu\n",
+		(unsigned long long)m->fleet_rollbacks);
+}
+
 static void state(const struct xlb_metrics *m, FILE *f)
 {
 	if (!m->has_usage)
@@ -312,6 +338,7 @@ void xlb_metrics_render(const struct xlb_metrics *m, FILE *f)
 	rollouts(m, f);
 	fleet(m, f);
 	fleet_health(m, f);
+	fleet_rollout(m, f);
 	state(m, f);
 }
 

@@ -91,6 +91,10 @@ struct xlb_metrics {
 	bool fleet_leader;		/* this node leads the fleet */
 	__s64 fleet_leader_term;	/* the leader's term as this node sees it (0: none) */
 	__u64 fleet_elections, fleet_leader_changes;	/* won here; leaders seen to change */
+	bool fleet_rollout;		/* decide/rollout is there: the three below */
+	__u32 fleet_rollout_step, fleet_rollout_steps;
+	int fleet_rollout_state;	/* enum xlb_rollout_state (rollout.h) */
+	__u64 fleet_rollbacks;		/* rollouts this node rolled back as leader */
 	bool has_usage;			/* the history's figures below were read */
 	__u32 history_records;
 	__u64 history_bytes, state_free_bytes;

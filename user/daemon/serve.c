@@ -160,6 +160,11 @@ static int snapshot(struct daemon *d, struct xlb_metrics *m)
 	m->fleet_leader_term = d->dc.m.term;
 	m->fleet_elections = d->dc.m.elections;
 	m->fleet_leader_changes = d->dc.m.changes;
+	m->fleet_rollout = d->dc.m.rollout.have;
+	m->fleet_rollout_step = d->dc.m.rollout.step;
+	m->fleet_rollout_steps = d->dc.m.rollout.steps;
+	m->fleet_rollout_state = d->dc.m.rollout_state;
+	m->fleet_rollbacks = d->dc.m.rollbacks;
 out:
 	pthread_mutex_unlock(&d->lock);
 	return err;
@@ -240,6 +245,10 @@ static bool render_page(struct daemon *d, FILE *f)
 		fleet.leader_term = d->dc.m.term;
 		fleet.leading = d->dc.m.leading;
 		fleet.elections = d->dc.m.elections;
+		fleet.rollout = d->dc.m.rollout;
+		memcpy(fleet.events, d->dc.m.events, sizeof(fleet.events));
+		fleet.nr_events = d->dc.m.nr_events;
+		fleet.events_read = d->dc.m.events_read;
 		p.fleet = &fleet;
 	}
 	pthread_mutex_unlock(&d->lock);

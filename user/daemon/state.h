@@ -261,6 +261,13 @@ struct ddecide {
 		__s64 term;
 		__u64 elections, changes;
 		char leader[64], since[32];
+		struct xlb_page_rollout rollout;	/* decide/rollout as watched */
+		int rollout_state;			/* enum xlb_rollout_state */
+		__u64 rollbacks;			/* d->fr.rollbacks */
+		/* decide/events: the newest XLB_PAGE_EVENTS, newest first (decidelog.c) */
+		struct xlb_page_event events[XLB_PAGE_EVENTS];
+		__u32 nr_events;
+		bool events_read;		/* from the store at the first read */
 	} m;
 };
 
@@ -298,6 +305,7 @@ struct dfleetroll {
 	struct xlb_fleet_rollout after;	/* the record the step writes */
 	char *step_body;
 	char said[300];			/* what it waits for, as last logged */
+	__u64 rollbacks;		/* rollouts rolled back here as leader (written) */
 };
 
 struct daemon {
@@ -403,6 +411,13 @@ void decide_lose(struct daemon *d, bool reread, const char *fmt, ...)
 void decide_event_key(struct daemon *d, char *buf, size_t len);
 char *decide_event_json(struct daemon *d, const char *kind, __s64 term, const char *what,
 			const char *why);
+/* decidelog.c: decide/events/ID as watched (key: the full key; kv borrowed), the range
+ * of the newest read with the others (resp: its response_range; its op for the read),
+ * the rollout copied for the metrics and the page (decide_log_sync: under d->lock) */
+void decide_log_event(struct daemon *d, const char *key, json_t *kv);
+void decide_log_range(struct daemon *d, json_t *resp);
+void decide_log_sync(struct daemon *d);
+json_t *decide_log_range_op(struct daemon *d);
 /* decidenodes.c: the leader's watch of nodes/ */
 void decide_nodes_tick(struct daemon *d);
 void decide_nodes_drop(struct daemon *d);

@@ -247,6 +247,50 @@ static void fleet_generations(const struct xlb_page_fleet *fl, FILE *f)
 	fputs("</td></tr>\n", f);
 }
 
+/* decide/rollout as this node watches it: the fleet's stepped change. */
+static void fleet_rollout(const struct xlb_page_fleet *fl, FILE *f)
+{
+	const struct xlb_page_rollout *r = &fl->rollout;
+	bool bad = !strcmp(r->state, "rolled_back") || !strcmp(r->state, "aborted") ||
+		   !strcmp(r->state, "failed");
+	char step[48];
+
+	fleet_row(f, "rollout", "fleet rollout");
+	if (!r->have) {
+		fputs("none (<code>xlb fleet apply --steps N</code> starts one)</td></tr>\n", f);
+		return;
+	}
+	snprintf(step, sizeof(step), "step %u of %u", r->step, r->steps);
+	html(f, bad ? "%s <b class=\"state-down\">%s</b>, %s" : "%s <b>%s</b>, %s", r->id,
+	     r->state, step);
+	if (r->request[0])
+		html(f, "; request: %s (for the leader)", r->request);
+	if (r->why[0])
+		html(f, "; why: %s", r->why);
+	fputs("</td></tr>\n", f);
+}
+
+/* The fleet's decisions (decide/events), newest first: who decided what and why. */
+static void decisions(const struct xlb_page_fleet *fl, FILE *f)
+{
+	fputs("<h2 id=\"decisions\">fleet decisions</h2>\n<p class=\"meta\">", f);
+	fprintf(f, fl->events_read ? "The newest %d of decide/events (read from the store when "
+		"this daemon started, then watched); every one: <code>xlb fleet history</code>" :
+		"The newest %d decisions seen since this daemon started (decide/events not read "
+		"yet); every one: <code>xlb fleet history</code>", XLB_PAGE_EVENTS);
+	fputs("</p>\n<table class=\"decisions\"><tr><th>time (UTC)</th><th>kind</th>"
+	      "<th>node</th><th>what</th><th>why</th></tr>\n", f);
+	for (__u32 i = 0; i < fl->nr_events && i < XLB_PAGE_EVENTS; i++) {
+		const struct xlb_page_event *e = &fl->events[i];
+
+		html(f, "<tr><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td></tr>\n",
+		     e->when, e->kind, e->node, e->what, e->why);
+	}
+	if (!fl->nr_events)
+		fputs("<tr><td colspan=\"5\">none recorded</td></tr>\n", f);
+	fputs("</table>\n", f);
+}
+
 /* The fleet this node follows: the store, the generations, the lease, the gate. */
 static void fleet(const struct xlb_page_fleet *fl, FILE *f)
 {
@@ -272,6 +316,7 @@ static void fleet(const struct xlb_page_fleet *fl, FILE *f)
 	fprintf(f, "; elections won by this node: %llu</td></tr>\n",
 		(unsigned long long)fl->elections);
 	fleet_generations(fl, f);
+	fleet_rollout(fl, f);
 	fleet_row(f, "local", "local change");
 	if (fl->local_change)
 		html(f, "<b class=\"state-down\">forced</b> by %s at %s: %s", fl->local_who,
@@ -302,6 +347,7 @@ static void fleet(const struct xlb_page_fleet *fl, FILE *f)
 	else
 		fputs("open (the node runs the fleet's desired generation)", f);
 	fputs("</td></tr>\n</table>\n", f);
+	decisions(fl, f);
 }
 
 static void history(const struct xlb_page *p, FILE *f)

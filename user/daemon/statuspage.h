@@ -16,6 +16,22 @@ struct xlb_page_vip {
 	char why[200];			/* why withdrawn */
 };
 
+/* One decision of the fleet (decide/events/ID) as the page shows it. */
+#define XLB_PAGE_EVENTS	8		/* the newest, kept by every daemon */
+struct xlb_page_event {
+	char id[96];			/* the key's last part: time (us) then -NODE; sorts by time */
+	char kind[16], node[64], when[40], what[300], why[512];
+};
+
+/* decide/rollout as watched: the fleet's stepped change, moved on by the leader. */
+struct xlb_page_rollout {
+	bool have;			/* the record is there (false: none) */
+	char id[16], state[16];		/* state: running|paused|done|rolled_back|aborted|failed */
+	char request[16];		/* "" none, pause, resume, abort */
+	__u32 step, steps;
+	char why[512];			/* what rolled it back, or the error ("" none) */
+};
+
 /* The fleet this node follows in the store (xlb daemon --store): what the page shows. */
 struct xlb_page_fleet {
 	char fleet[64], node[64];
@@ -45,6 +61,11 @@ struct xlb_page_fleet {
 	__s64 leader_term;		/* its term (0: none) */
 	bool leading;			/* this node leads */
 	__u64 elections;		/* elections this daemon won */
+	struct xlb_page_rollout rollout;
+	struct xlb_page_event events[XLB_PAGE_EVENTS];	/* newest first */
+	__u32 nr_events;
+	bool events_read;		/* the newest were read from the store at start (else:
+					 * only those seen since this daemon started) */
 };
 
 struct xlb_page {
