@@ -135,6 +135,22 @@ G=$(dgen)
 check "every node on it (generation $G)" wait_for 15 eval 'on_gen $G'
 check "a rollback event" eval \
 	"ectl get --prefix --print-value-only $K/decide/events/ | jq -se 'map(select(.kind == \"rollback\")) | length == 1'"
+# what every node shows of it: metrics and the status page (decidelog.c)
+metric() { ip netns exec $NS curl -s -m 2 http://127.0.0.1:916$1/metrics | grep -qxF -- "$2"; }
+page() { ip netns exec $NS curl -s -m 5 http://127.0.0.1:916$1/; }
+L=$(leader); L=${L#n}; F=$(( L % 3 + 1 ))
+check "the leader n$L counts the rollback it wrote" \
+	wait_for 5 metric $L "xlb_fleet_rollout_rollbacks_total 1"
+check "control: a follower (n$F) wrote none" metric $F "xlb_fleet_rollout_rollbacks_total 0"
+back() { metric $1 'xlb_fleet_rollout_state{state="rolled_back"} 1' &&
+	 metric $1 'xlb_fleet_rollout_state{state="running"} 0'; }
+for i in 1 2 3; do
+	check "n$i: xlb_fleet_rollout_state{state=\"rolled_back\"} 1, running 0" wait_for 5 back $i
+done
+check "n$F's page: the fleet rollout row says rolled back and why" eval \
+	"page $F | grep -o '<tr id=\"fleet-rollout\">.*</tr>' | grep -q 'rolled_back</b>, step .* of 2; why: .*health checks'"
+check "n$F's page: the rollback among the decisions, by the leader n$L" eval \
+	"page $F | grep -q '<td>rollback</td><td>n$L</td><td>rollout $(field id) rolled back'"
 
 # ---- pause, resume, abort ------------------------------------------------------------
 check "a rollout to c.json in 3 steps of 3 s" x fleet apply "$STATE/c.json" --steps 3 --step-time 3s $S
