@@ -84,12 +84,16 @@ struct dchild {
 
 enum { CHILD_IDLE, CHILD_RUNNING, CHILD_DONE, CHILD_KILLED };
 
+#define VIP_ASKED_SHOW	2
+
 /* A VIP's announcement through the node's BGP speaker (--announce). */
 struct dvip {
 	char proto[64];			/* its BIRD protocol: xlb_ADDRESS */
 	int state;			/* -1 not known yet, 0 withdrawn, 1 announced */
 	int want;			/* what the node's state says it should be */
-	int asked;			/* what the birdc under way was asked */
+	int asked;			/* what the birdc under way was asked (VIP_ASKED_SHOW:
+					   its state, at the daemon's start) */
+	bool probed;			/* its state was asked of BIRD */
 	bool gone;			/* no longer configured: withdrawn once, then forgotten */
 	char why[200];			/* why it is withdrawn */
 	char said[200];			/* the why last logged ("" none) */
@@ -130,6 +134,10 @@ struct dverdicts {
 	__u64 judged_gen;
 	__u64 wrote_seq, wrote_ms;	/* the record under way or awaited from the watch */
 	__u64 written;			/* records written as leader */
+	__s64 stale_rev;		/* nodes' records put at or before it (the store's
+					   revision when it was last lost) are no votes */
+	bool lost_seen;			/* the store's loss is marked in stale_rev */
+	__u64 back_at;			/* when it answered again (monotonic) */
 	struct {			/* for the metrics thread (under d->lock) */
 		bool fleet;
 		__u64 seq, disagree, written;

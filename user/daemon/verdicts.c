@@ -32,6 +32,7 @@
 #define VERDICTS_SICK_CHECKS	3	/* checks in a row alone before withdrawing */
 #define VERDICTS_READ_RETRY_MS	1000	/* decide/health read again after a failure */
 #define VERDICTS_WAIT_MS	2000	/* the longest a written record is awaited from the watch */
+#define VERDICTS_STALE_WAIT_MS	2000	/* the leader waits for records put after an outage */
 #define VERDICTS_REJOIN_MS	3000	/* back from a fallback: a record judged before it stands
 					   this long after the node's views were published again */
 
@@ -548,20 +549,84 @@ fail:
 	free(text);
 }
 
+/*
+ * The store lost: the newest revision this daemon saw marks the records put
+ * before the loss.  The nodes' views could not be published meanwhile, so a
+ * record from before it is no vote after it (judged on, it would put back a
+ * backend every node saw die during the outage); each node puts its status
+ * again as soon as the store answers, and then votes.
+ */
+static void stale_tick(struct daemon *d)
+{
+	struct dverdicts *v = &d->vd;
+	__s64 rev = d->fl.watch_rev;
+
+	if (d->fl.reachable) {
+		if (v->lost_seen)
+			v->back_at = now_ms();
+		v->lost_seen = false;
+		return;
+	}
+	if (v->lost_seen)
+		return;
+	v->lost_seen = true;
+	if (d->dc.watch_rev > rev)
+		rev = d->dc.watch_rev;
+	if (d->dc.nodes_rev > rev)
+		rev = d->dc.nodes_rev;
+	if (rev - 1 > v->stale_rev)
+		v->stale_rev = rev - 1;
+}
+
+/*
+ * The live nodes' records that vote: put after the store's last loss (new
+ * reference, *stale the others).  NULL while some are stale and the store
+ * has answered for less than VERDICTS_STALE_WAIT_MS: they are put again at
+ * once, and a judgement without them would be written, and followed.
+ */
+static json_t *voters(struct daemon *d)
+{
+	json_t *all = decide_nodes(d), *out = json_object(), *rec;
+	unsigned int stale = 0;
+	const char *name;
+
+	json_object_foreach(all, name, rec)
+		if (!d->vd.stale_rev ||
+		    json_integer_value(json_object_get(rec, "_mod_rev")) > d->vd.stale_rev)
+			json_object_set(out, name, rec);
+		else
+			stale++;
+	if (stale && now_ms() - d->vd.back_at < VERDICTS_STALE_WAIT_MS) {
+		json_decref(out);
+		return NULL;
+	}
+	return out;
+}
+
 /* Judge the nodes' views now; write when the record changes. */
 static void judge(struct daemon *d, __s64 term)
 {
 	struct dverdicts *v = &d->vd;
-	struct xlb_fleet_verdict fv;
+	struct xlb_fleet_verdict fv = { 0 };
 	struct xlb_config base;
 	__u64 gen_was = json_integer_value(json_object_get(v->record, "generation"));
+	json_t *nodes = voters(d);
+	int err;
 
-	if (base_config(d, &base))
+	if (!nodes) {	/* views from before the store's loss: judged when put again */
+		v->judge_ms = now_ms() + 100;
+		return;
+	}
+	if (base_config(d, &base)) {
+		json_decref(nodes);
 		return;		/* nothing runs yet: judged when a generation is */
+	}
 	v->judge_due = false;
 	v->judged_term = term;
 	v->judged_gen = d->fl.applied;
-	if (xlb_fleet_judge(decide_nodes(d), &base, v->record, &fv)) {
+	err = xlb_fleet_judge(nodes, &base, v->record, &fv);
+	json_decref(nodes);
+	if (err) {
 		dlog(3, "fleet verdicts: cannot judge: out of memory");
 		v->judge_due = true;
 		v->judge_ms = now_ms() + VERDICTS_READ_RETRY_MS;
@@ -601,6 +666,7 @@ void verdicts_tick(struct daemon *d)
 
 	if (!d->o->store || !d->fl.st)
 		return;
+	stale_tick(d);
 	mode_tick(d);
 	sick_tick(d);
 	leader_tick(d);
