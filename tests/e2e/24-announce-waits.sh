@@ -20,9 +20,15 @@ BIN=$STATE/bin FAKE_LOG=$STATE/birdc.log FAKE_HANG=$STATE/hang
 mkdir -p $BIN
 cat >$BIN/birdc <<'SH'
 #!/bin/bash
-# birdc -s SOCKET enable|disable PROTOCOL
+# birdc -s SOCKET enable|disable PROTOCOL, or show protocols PROTOCOL (at the
+# daemon's start: a fake BIRD's protocols are down, as BIRD's are at its start)
 echo "$$ $3 $4" >>"$FAKE_LOG"
 [ -e "$FAKE_HANG" ] && exec sleep 600
+if [ "$3" = show ]; then
+	printf 'BIRD 2.0.12 ready.\nName       Proto      Table      State  Since         Info\n'
+	printf '%s Static     master4    down   00:00:00.000\n' "$5"
+	exit 0
+fi
 echo "$4: $3d"
 SH
 chmod +x $BIN/birdc

@@ -80,6 +80,37 @@ static void birdc_start(struct daemon *d, struct dvip *v)
 	v->failed_ms = now_ms();
 }
 
+/*
+ * A daemon that starts does not know what BIRD announces: a restart beside a
+ * data plane that kept forwarding finds its VIPs announced, and the fleet's
+ * gate keeps an announced VIP through its grace while the node catches up;
+ * taken for withdrawn, it would be withdrawn and announced again a moment
+ * later, and ECMP would move the node's flows twice.  So its state is asked
+ * first (birdc show protocols); an answer that says neither keeps it unknown.
+ */
+static void birdc_show(struct daemon *d, struct dvip *v)
+{
+	char *argv[] = { "birdc", "-s", (char *)d->o->announce, "show", "protocols", v->proto,
+			 NULL };
+
+	v->asked = VIP_ASKED_SHOW;
+	v->probed = true;
+	child_start(&v->birdc, argv, NULL, NULL, BIRDC_MS);
+}
+
+/* "NAME Static master4 up ..." (or down): 1, 0, or -1 when not said. */
+static int shown_state(const char *out, const char *proto)
+{
+	const char *line = out;
+	char name[64], kind[32], table[32], state[16];
+
+	for (; line && *line; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL)
+		if (sscanf(line, "%63s %31s %31s %15s", name, kind, table, state) == 4 &&
+		    !strcmp(name, proto))
+			return !strcmp(state, "up") ? 1 : !strcmp(state, "down") ? 0 : -1;
+	return -1;
+}
+
 /* v's birdc ended: its answer becomes v's state.  False while it runs. */
 static bool birdc_collect(struct daemon *d, struct dvip *v)
 {
@@ -90,6 +121,16 @@ static bool birdc_collect(struct daemon *d, struct dvip *v)
 
 	if (r != CHILD_DONE && r != CHILD_KILLED)
 		return false;
+	if (v->asked == VIP_ASKED_SHOW) {
+		int st = r == CHILD_DONE ? shown_state(out, v->proto) : -1;
+
+		dlog(6, "announce: %s is %s in BIRD at the daemon's start", v->proto,
+		     st < 0 ? "not known" : st ? "announced" : "withdrawn");
+		pthread_mutex_lock(&d->lock);
+		v->state = st;
+		pthread_mutex_unlock(&d->lock);
+		return true;
+	}
 	for (char *p = out; *p; p++)
 		if (*p == '\n')
 			*p = ' ';
@@ -238,7 +279,11 @@ static void start_pending(struct daemon *d)
 	for (__u32 k = 0; k < d->nr_vips && busy < BIRDC_AT_ONCE; k++) {
 		struct dvip *v = &d->vips[k];
 
-		if (v->birdc.pid <= 0 && v->want != v->state && now_ms() - v->failed_ms >= 1000) {
+		if (v->birdc.pid <= 0 && v->state < 0 && !v->probed) {
+			birdc_show(d, v);
+			busy += v->birdc.pid > 0;
+		} else if (v->birdc.pid <= 0 && v->want != v->state &&
+			   now_ms() - v->failed_ms >= 1000) {
 			birdc_start(d, v);
 			busy += v->birdc.pid > 0;
 		}
