@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The fleet decides together (issue 24's drills): three xlb nodes behind the
 # BIRD router (ECMP), a 3-member etcd store (tools/lab up --nodes 3 --store 3),
-# the daemons with --health-grace 2s, checks every 200 ms (fall 2, rise 2);
+# the daemons with --health-grace 2s, checks every 300 ms (fall 2, rise 2:
+# two intervals, 600 ms, leave a loaded machine room to judge and apply);
 # 200 keep-alive connections (IPv4 and IPv6) through drills 1, 2, 4 and 5.
 #   1. a backend dies: one fleet verdict; every node's table identical within
 #      two check intervals of the fall (a majority of the nodes saw it down);
@@ -26,7 +27,7 @@
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/fleetstore-lib.sh"
 require_root
-GRACE_MS=2000 INT=200 FALL=2
+GRACE_MS=2000 INT=300 FALL=2
 START=$(ms)
 fleetstore_up --daemon-opt "--health-grace ${GRACE_MS}ms"
 # the lab's configuration with quick checks (and the step windows' minimum of flows)
@@ -263,7 +264,10 @@ check "drill 5: the store is back" wait_for 30 bash -c "$LAB etcdctl --prefix $L
 store_watch d5b $((rev + 1))	# what was written since the kill, then on
 check "drill 5: every node follows the fleet's verdicts again" wait_for 30 in_step
 tb=$(( $(ms) - t0 ))
-check "drill 5: the fleet holds b3 down" test "$(fleet_down web)" = '["198.51.100.3"]'
+b3_down() { [ "$(fleet_down web)" = '["198.51.100.3"]' ]; }
+# (a read of a store just back may fail: read until it answers, 10 s at most)
+check "drill 5: the fleet holds b3 down" wait_for 10 b3_down
+b3_down || echo "#   decide/health: $(health_rec | jq -c '{seq, leader, down}')"
 tables_unwatch
 store_unwatch
 check "drill 5: and no node's table changed ($(changes 1)$(changes 2)$(changes 3) changes, from $(samples 1)/$(samples 2)/$(samples 3) samples)" \
