@@ -54,23 +54,8 @@ void follow_base_fingerprint(struct daemon *d, char out[17])
 	struct xlb_config base;
 
 	out[0] = '\0';
-	pthread_mutex_lock(&d->lock);
-	if (!d->running_gen || xlb_config_copy(&base, &d->running)) {
-		pthread_mutex_unlock(&d->lock);
+	if (running_base(d, &base))
 		return;
-	}
-	for (__u32 s = 0; s < base.nr_services; s++) {
-		struct xlb_service_conf *sc = &base.services[s];
-
-		for (__u32 j = 0; j < sc->nr_backends; j++) {
-			struct xlb_backend_conf *b = &sc->backends[j];
-			struct dbackend *db = find_be(d, sc->name, &b->addr, b->family);
-
-			if (db && db->health_down && b->state == XLB_BACKEND_DOWN)
-				b->state = XLB_BACKEND_ACTIVE;
-		}
-	}
-	pthread_mutex_unlock(&d->lock);
 	xlb_config_fingerprint(&base, out);
 	xlb_config_free(&base);
 }

@@ -259,3 +259,30 @@ bool overlay(struct daemon *d, struct xlb_config *cfg)
 	}
 	return changed;
 }
+
+/*
+ * The running configuration without the health verdicts laid over it (the
+ * backends the daemon holds down are the configuration's active ones): the
+ * fleet's configuration when the node runs it.  0, -ENOENT before anything
+ * runs, -ENOMEM.
+ */
+int running_base(struct daemon *d, struct xlb_config *base)
+{
+	int err;
+
+	pthread_mutex_lock(&d->lock);
+	err = d->running_gen ? xlb_config_copy(base, &d->running) : -ENOENT;
+	for (__u32 s = 0; !err && s < base->nr_services; s++) {
+		struct xlb_service_conf *sc = &base->services[s];
+
+		for (__u32 j = 0; j < sc->nr_backends; j++) {
+			struct xlb_backend_conf *b = &sc->backends[j];
+			struct dbackend *db = find_be(d, sc->name, &b->addr, b->family);
+
+			if (db && db->health_down && b->state == XLB_BACKEND_DOWN)
+				b->state = XLB_BACKEND_ACTIVE;
+		}
+	}
+	pthread_mutex_unlock(&d->lock);
+	return err;
+}

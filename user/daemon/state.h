@@ -456,6 +456,7 @@ bool slow_start(struct xlb_ctl *c, const struct xlb_config *cfg);
 
 /* running.c */
 bool overlay(struct daemon *d, struct xlb_config *cfg);
+int running_base(struct daemon *d, struct xlb_config *base);
 struct dbackend *find_be(struct daemon *d, const char *svc, const union xlb_addr *a, __u8 family);
 __u32 map_max_entries(int fd);
 bool running_lost(struct daemon *d, const struct xlb_ctl *c);

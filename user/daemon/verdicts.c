@@ -400,32 +400,6 @@ void verdicts_nodes_changed(struct daemon *d)
 	d->vd.judge_due = true;
 }
 
-/*
- * The configuration judged: the running one without this node's verdicts
- * laid over it (the backends the daemon holds down are the configuration's
- * active ones), so every checked backend the fleet has active is judged.
- */
-static int base_config(struct daemon *d, struct xlb_config *base)
-{
-	int err;
-
-	pthread_mutex_lock(&d->lock);
-	err = d->running_gen ? xlb_config_copy(base, &d->running) : -ENOENT;
-	for (__u32 s = 0; !err && s < base->nr_services; s++) {
-		struct xlb_service_conf *sc = &base->services[s];
-
-		for (__u32 j = 0; j < sc->nr_backends; j++) {
-			struct xlb_backend_conf *b = &sc->backends[j];
-			struct dbackend *db = find_be(d, sc->name, &b->addr, b->family);
-
-			if (db && db->health_down && b->state == XLB_BACKEND_DOWN)
-				b->state = XLB_BACKEND_ACTIVE;
-		}
-	}
-	pthread_mutex_unlock(&d->lock);
-	return err;
-}
-
 /* The write's context: the events after the first, written once it landed. */
 struct judged {
 	__u64 seq;
@@ -617,7 +591,9 @@ static void judge(struct daemon *d, __s64 term)
 		v->judge_ms = now_ms() + 100;
 		return;
 	}
-	if (base_config(d, &base)) {
+	/* judged against the running configuration without this node's verdicts (running_base):
+	 * every checked backend the fleet has active is judged */
+	if (running_base(d, &base)) {
 		json_decref(nodes);
 		return;		/* nothing runs yet: judged when a generation is */
 	}
