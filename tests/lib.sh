@@ -70,6 +70,28 @@ xt_cli_fixture() {
 	xt_veth_ns $NS $DEV
 }
 x() { nsenter --net=/run/netns/$NS $XLB --state "$STATE" "$@"; }
+
+# xt_three_nodes (after xt_cli_fixture): three more veths DEVS[1..3] in NS,
+# xlb attached to each, for three daemons (their pids go in PIDS[1..3]);
+# stop_all kills those and detaches, also on exit.
+xt_three_nodes() {
+	local i
+	DEVS=() PIDS=()
+	for i in 1 2 3; do
+		DEVS[i]=${DEV:0:13}d$i
+		ip -n $NS link add ${DEVS[i]} type veth peer name p${DEVS[i]}
+		ip -n $NS link set ${DEVS[i]} up && ip -n $NS link set p${DEVS[i]} up
+		x attach ${DEVS[i]} >/dev/null 2>&1 || not_ok "attach ${DEVS[i]}"
+	done
+	trap 'stop_all; rm -rf "$STATE"; xt_cleanup' EXIT
+}
+stop_all() {
+	local i
+	for i in 1 2 3; do
+		[ -n "${PIDS[i]}" ] && kill -9 ${PIDS[i]} 2>/dev/null
+		nsenter --net=/run/netns/$NS $XLB --state "$STATE" detach ${DEVS[i]} >/dev/null 2>&1
+	done
+}
 gen() { x -j status | jq -r '.[0].generation'; }
 
 xt_cleanup() {

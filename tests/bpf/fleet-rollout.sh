@@ -20,21 +20,7 @@ etcd_up $NS 2379 || { not_ok "etcd starts in $NS"; done_testing; exit 1; }
 ectl() { ip netns exec $NS etcdctl --endpoints $ETCD_URL "$@"; }
 S="--store $ETCD_URL --fleet f1"
 K=/xlb/fleets/f1
-DEVS=() PIDS=()
-for i in 1 2 3; do
-	DEVS[i]=${DEV:0:13}d$i
-	ip -n $NS link add ${DEVS[i]} type veth peer name p${DEVS[i]}
-	ip -n $NS link set ${DEVS[i]} up && ip -n $NS link set p${DEVS[i]} up
-	x attach ${DEVS[i]} >/dev/null 2>&1 || not_ok "attach ${DEVS[i]}"
-done
-stop_all() {
-	local i
-	for i in 1 2 3; do
-		[ -n "${PIDS[i]}" ] && kill -9 ${PIDS[i]} 2>/dev/null
-		nsenter --net=/run/netns/$NS $XLB --state "$STATE" detach ${DEVS[i]} >/dev/null 2>&1
-	done
-}
-trap 'stop_all; rm -rf "$STATE"; xt_cleanup' EXIT
+xt_three_nodes
 start() {	# start I: daemon n$I on its veth
 	nsenter --net=/run/netns/$NS $XLB --state "$STATE" --dev ${DEVS[$1]} daemon \
 		--metrics 127.0.0.1:916$1 $S --node n$1 2>>$STATE/n$1.log &

@@ -29,15 +29,6 @@ daemon_start
 ro() { xlb -j rollout status | jq -r ".$1"; }
 state_is() { [ "$(ro state)" = "$1" ]; }
 step_is() { [ "$(ro step)" -ge "$1" ]; }
-# 8 clients in a loop for $1 seconds, a new connection per request, 2 s timeout
-# (a lost SYN is a failed request): prints "requests failed"
-load() {
-	lab client bash -c "end=\$((SECONDS + $1)); for l in 1 2 3 4 5 6 7 8; do
-		(while [ \$SECONDS -lt \$end ]; do curl -s -m 2 -H 'Connection: close' \
-			-o /dev/null -w '%{http_code}\n' http://$VIP4/ || true; done) & done; wait" \
-		>/tmp/$LP-load.$2 2>/dev/null
-	echo "$(wc -l </tmp/$LP-load.$2) $(grep -vc '^200$' /tmp/$LP-load.$2)"
-}
 
 # (1) a good change: b4 enters over 3 steps
 load 14 1 >/tmp/$LP-load1 &

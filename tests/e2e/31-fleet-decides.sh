@@ -153,15 +153,6 @@ G3=$(desired_gen)
 check "drill 3: b1..b3 on every node (generation $G3)" wait_for 15 all_at $G3
 T3=$(tables 1)
 check "drill 3: b4 loses its VIP (its checks still pass)" vip_off 4
-# 8 clients in a loop for $1 seconds, a new connection per request, 2 s
-# timeout (a lost SYN is a failed request): prints "requests failed"
-load() {
-	lab client bash -c "end=\$((SECONDS + $1)); for l in 1 2 3 4 5 6 7 8; do
-		(while [ \$SECONDS -lt \$end ]; do curl -s -m 2 -H 'Connection: close' \
-			-o /dev/null -w '%{http_code}\n' http://$VIP4/ || true; done) & done; wait" \
-		>/tmp/$LP-load.$2 2>/dev/null
-	echo "$(wc -l </tmp/$LP-load.$2) $(grep -vc '^200$' /tmp/$LP-load.$2)"
-}
 LOAD=8
 state_is() { [ "$(rollout state)" = "$1" ]; }
 load $LOAD stepped >/tmp/$LP-load-stepped &

@@ -56,3 +56,14 @@ requests() {	# $1 count, $2 url
 udp_query() {	# $1 address, $2 payload
 	lab client bash -c "exec 3<>/dev/udp/$1/53; echo '$2' >&3; timeout 3 dd bs=1500 count=1 status=none <&3"
 }
+
+# Load of new connections (e2e 16, 31): 8 clients in a loop for $1 seconds
+# to $VIP4, a new connection per request, 2 s timeout (a lost SYN is a
+# failed request), the answers kept in /tmp/$LP-load.$2: prints "requests failed"
+load() {
+	lab client bash -c "end=\$((SECONDS + $1)); for l in 1 2 3 4 5 6 7 8; do
+		(while [ \$SECONDS -lt \$end ]; do curl -s -m 2 -H 'Connection: close' \
+			-o /dev/null -w '%{http_code}\n' http://$VIP4/ || true; done) & done; wait" \
+		>/tmp/$LP-load.$2 2>/dev/null
+	echo "$(wc -l </tmp/$LP-load.$2) $(grep -vc '^200$' /tmp/$LP-load.$2)"
+}
