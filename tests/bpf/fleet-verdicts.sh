@@ -174,6 +174,7 @@ stop_store
 check "drill 5: the nodes find the store gone" wait_for 15 every xlb_fleet_store_reachable 0
 t0=$(date +%s%N)
 for k in 1 2 3; do ip -n ${XT_NS}v$k addr del 198.51.100.1/32 dev lo; done
+# not a wait for readiness: past the fall (2 x 200 ms), within the grace (3 s), nothing may change
 check "drill 5: within the grace, the fleet's verdicts stand (tables unchanged)" eval \
 	'sleep 0.8; all_fleet && equal && [ "$(tfp 1)" = "$FP0" ]'
 check "drill 5: past --health-grace every node takes it out by itself (mode own)" wait_for 10 eval \

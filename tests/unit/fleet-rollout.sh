@@ -17,7 +17,7 @@ etcd_up "$NS" || { not_ok "etcd starts in $NS"; done_testing; exit 1; }
 F=t1
 K=/xlb/fleets/$F
 x() { ip netns exec "$NS" "$XLB" "$@" --store "$ETCD_URL" --fleet $F; }
-xp() { ip netns exec "$NS" env XLB_PAUSE_AT=fleet-rollout XLB_PAUSE_SECONDS=1 \
+xp() { ip netns exec "$NS" env XLB_PAUSE_AT=fleet-rollout XLB_PAUSE_SECONDS=${XLB_PAUSE_SECONDS:-1} \
 	"$XLB_FAULTS" "$@" --store "$ETCD_URL" --fleet $F; }
 ectl() { etcd_in "$NS" etcdctl --endpoints "$ETCD_URL" "$@"; }
 rec() { ectl get --print-value-only $K/decide/rollout; }
@@ -63,8 +63,9 @@ check_exit "a bad request option: exit 1" 1 x fleet rollout abort --why x
 
 # ---- ended: a start while desired changed under it ---------------------------------------
 ectl put $K/decide/rollout "$(rec | jq -c '.state = "aborted" | .request = ""')" >/dev/null
-xp fleet apply "$TMP/c.json" --steps 2 --step-time 1s >"$TMP/o3" 2>&1 & p3=$!
-sleep 0.3	# inside the start's pause (1 s), after its reads
+XLB_PAUSE_SECONDS=5 xp fleet apply "$TMP/c.json" --steps 2 --step-time 1s >"$TMP/o3" 2>&1 & p3=$!
+# the start has read desired and waits at its write (the fault says so)
+check "the start pauses before its write" wait_for 10 grep -q "paused at step 'fleet-rollout'" "$TMP/o3"
 check "a plain apply meanwhile (the rollout record ended): generation 2" x fleet apply "$TMP/b.json"
 wait $p3; r3=$?
 check "the start refuses: desired changed meanwhile (exit $r3)" \
