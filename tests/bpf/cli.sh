@@ -66,6 +66,19 @@ check_exit "flow with another VIP port than the service's exits 1" 1 x flow web 
 check "flow -j: a backend of the service; a new connection goes to the table's" bash -c "x() { nsenter --net=/run/netns/$NS $XLB --state '$STATE' \"\$@\"; }; x -j flow web 203.0.113.10 40000 | jq -e '(.current | test(\"^198.51.100.[123]\$\")) and .new_connection == .current and (.table_size | . > 0)'"
 check_exit "daemon --fleet-peer that is not http:// exits 1" 1 x daemon --fleet-peer 198.51.100.2:9145 --announce /tmp/x.sock
 check_exit "daemon --fleet-peer without --announce exits 1" 1 x daemon --fleet-peer http://198.51.100.2:9145
+hg() {	# daemon --health-grace $1 (with a store unless $2 = none): its exit and first line
+	local st="--store http://127.0.0.1:1 --fleet f --node n"
+	[ "${2:-}" = none ] && st=
+	out=$(x daemon --health-grace "$1" $st 2>&1); echo "$? ${out%%$'\n'*}"
+}
+for bad in 1.5h 2h abc -1s 10x nan ""; do
+	r=$(hg "$bad")
+	check "daemon --health-grace '$bad' exits 1, saying what it takes ($r)" \
+		bash -c '[[ $0 == "1 "*"--health-grace takes a duration of at most 1h"* ]]' "$r"
+done
+r=$(hg 10s none)
+check "daemon --health-grace without --store exits 1, saying it needs one ($r)" \
+	bash -c '[[ $0 == "1 "*"it needs --store"* ]]' "$r"
 check "stats --watch --count 2" x stats web --watch --count 2
 check "stats -j" bash -c "x() { nsenter --net=/run/netns/$NS $XLB --state '$STATE' \"\$@\"; }; x -j stats | jq -e '.services[0].backends | length == 3'"
 check "backend list -j" bash -c "x() { nsenter --net=/run/netns/$NS $XLB --state '$STATE' \"\$@\"; }; x -j backend list web | jq -e 'length == 3 and .[0].table_share > 0.3'"

@@ -227,6 +227,8 @@ static void durations_parse(void **state)
 	assert_int_equal(xlb_duration_ms("5d"), -EINVAL);
 	assert_int_equal(xlb_duration_ms("-1s"), -EINVAL);
 	assert_int_equal(xlb_duration_ms("25h"), -EINVAL);
+	assert_int_equal(xlb_duration_ms("nan"), -EINVAL);	/* strtod reads it */
+	assert_int_equal(xlb_duration_ms("nans"), -EINVAL);
 }
 
 int main(void)

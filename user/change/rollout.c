@@ -323,7 +323,7 @@ long long xlb_duration_ms(const char *s)
 	char *end;
 	double v = strtod(s, &end);
 
-	if (end == s || v < 0 || v > 86400.0 * 1000)
+	if (end == s || !(v >= 0) || v > 86400.0 * 1000)	/* NaN too */
 		return -EINVAL;
 	if (!*end || !strcmp(end, "s"))
 		v *= 1000;

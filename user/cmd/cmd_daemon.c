@@ -7,6 +7,7 @@
 #include "daemon.h"
 #include "loader.h"
 #include "log.h"
+#include "rollout.h"
 #include "store.h"
 
 /* --store URL[,URL...] --fleet NAME --store-file FILE --node NAME: the fleet to follow. */
@@ -72,28 +73,6 @@ static int options_check(const struct xlb_daemon_opts *o, const struct xlb_store
 	return fleet ? store_check(o, so) : 0;
 }
 
-/* A duration: N followed by ms, s or m (N alone: seconds), up to an hour; -1 when bad. */
-static long long parse_duration_ms(const char *s)
-{
-	char *end;
-	unsigned long long n;
-	long long mul = 1000;
-
-	if (*s < '0' || *s > '9')
-		return -1;
-	errno = 0;
-	n = strtoull(s, &end, 10);
-	if (errno || n > 3600000)
-		return -1;
-	if (!strcmp(end, "ms"))
-		mul = 1;
-	else if (!strcmp(end, "m"))
-		mul = 60000;
-	else if (*end && strcmp(end, "s"))
-		return -1;
-	return n * mul <= 3600000 ? (long long)(n * mul) : -1;
-}
-
 int do_daemon(int argc, char **argv)
 {
 	struct xlb_daemon_opts o = {
@@ -142,7 +121,7 @@ int do_daemon(int argc, char **argv)
 			o.fleet_peers[o.nr_fleet_peers++] = val;
 		}
 		else if (!strcmp(a, "--health-grace")) {
-			if ((ms = parse_duration_ms(val)) < 0)
+			if ((ms = xlb_duration_ms(val)) < 0 || ms > 3600000)
 				return usage_error("daemon: --health-grace takes a duration of at most "
 						   "1h, e.g. 10s or 500ms, not '%s'", val);
 			o.health_grace_ms = ms;
