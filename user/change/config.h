@@ -46,13 +46,49 @@ struct xlb_rollout_limits {
 #define XLB_ROLLOUT_MAX_DROPS		100
 #define XLB_ROLLOUT_MIN_FLOWS		100
 
-enum xlb_health_type { XLB_HEALTH_NONE = 0, XLB_HEALTH_TCP, XLB_HEALTH_HTTP };
+enum xlb_health_type { XLB_HEALTH_NONE = 0, XLB_HEALTH_TCP, XLB_HEALTH_HTTP, XLB_HEALTH_HTTPS,
+		       XLB_HEALTH_DNS };
+
+/*
+ * Which way a check goes (issue 25).  TUNNEL (the default): to VIP:port
+ * through the encapsulation the data plane uses for the backend (IP-in-IP /
+ * IP6IP6), so it crosses the backend's decap, its VIP on loopback and its
+ * listener, and the answer comes back by direct return.  DIRECT: to the
+ * backend's own address, as before issue 25.
+ */
+enum xlb_health_via { XLB_VIA_TUNNEL = 0, XLB_VIA_DIRECT };
+
+#define XLB_HEALTH_STATUS_MAX	8	/* expect_status: ranges */
+#define XLB_HEALTH_TEXT_MAX	256	/* host, body_match, query */
+
+/* An accepted status range, lo..hi inclusive ("200", "200-399"). */
+struct xlb_status_range {
+	__u16 lo, hi;
+};
 
 struct xlb_health {
 	enum xlb_health_type type;
+	enum xlb_health_via via;
 	__u16 port;		/* 0: the service port */
-	char path[256];		/* HTTP path */
+	char path[256];		/* HTTP(S) path */
 	__u32 interval_ms, timeout_ms, rise, fall;
+	/* http, https */
+	char host[XLB_HEALTH_TEXT_MAX];	/* Host header, and SNI and the name verified for
+					   https; "": the VIP's address */
+	struct xlb_status_range expect_status[XLB_HEALTH_STATUS_MAX];
+	__u32 nr_expect_status;		/* 0: 200-399 */
+	char body_match[XLB_HEALTH_TEXT_MAX];	/* "": any body; else a substring the
+						   first 64 KiB of the body must hold */
+	/* https */
+	bool verify;			/* certificate chain and name (default true) */
+	char ca_file[256];		/* PEM CAs; "": the system's */
+	/* dns (UDP services) */
+	char query[XLB_HEALTH_TEXT_MAX];	/* the name asked */
+	__u16 qtype;			/* 1 A (default for IPv4 services), 28 AAAA, ... */
+	__u8 expect_rcode;		/* default 0 (NOERROR) */
+	bool has_expect_answer;
+	union xlb_addr expect_answer;	/* an address the answer must hold */
+	__u8 expect_answer_family;
 };
 
 struct xlb_backend_conf {

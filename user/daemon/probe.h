@@ -31,12 +31,20 @@ struct xlb_probe {
 };
 
 struct xlb_probe_target {
-	union xlb_addr addr;
+	union xlb_addr addr;		/* where the socket connects: the VIP through the
+					   tunnel, the backend's address direct */
 	__u8 family;
 	__u16 port;
-	enum xlb_health_type type;	/* TCP or HTTP */
+	enum xlb_health_type type;
 	const char *path;		/* HTTP */
 	__u32 timeout_ms;
+	/* issue 25 */
+	const struct xlb_health *health;	/* the service's block: http/https/dns options */
+	enum xlb_health_via via;
+	union xlb_addr backend;		/* the backend checked (what "why" names) */
+	__u32 mark;			/* SO_MARK for the socket (0: none): the tunnel's */
+	bool bind_src;			/* bind the socket to src first (the tunnel source) */
+	union xlb_addr src;
 };
 
 void xlb_probe_init(struct xlb_probe *p);

@@ -40,6 +40,7 @@
 #include "store.h"
 #include "statuspage.h"
 #include "fsutil.h"
+#include "hcpath.h"
 #include "health.h"
 #include "history.h"
 #include "loader.h"
@@ -332,6 +333,7 @@ struct daemon {
 	__u32 live_slot;
 	char fingerprint[17];
 	struct xlb_dp dp;		/* pinned maps, opened once */
+	struct xlb_hcpath *hc;		/* the checks' way through the tunnel (NULL: none; hcpath.h) */
 	int epfd, sigfd;
 	__u32 seed;
 	bool pending;			/* a verdict flipped and is not applied yet */
