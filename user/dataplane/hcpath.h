@@ -23,9 +23,7 @@
 #include <linux/types.h>
 #include "xlb_abi.h"
 
-#define XLB_HC_MARK		0x584c0000u	/* "XL": the high half of every mark */
-#define XLB_HC_MARK_MASK	0xffff0000u
-#define XLB_HC_SLOTS		65536u		/* marks in flight at once */
+/* XLB_HC_MARK, XLB_HC_MARK_MASK, XLB_HC_SLOTS: in xlb_abi.h (the tc program's too) */
 
 struct xlb_hcpath;
 
