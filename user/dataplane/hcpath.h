@@ -49,6 +49,13 @@ int xlb_hcpath_claim(struct xlb_hcpath *hp, __u8 family, const union xlb_addr *b
 		     __u32 *mark);
 void xlb_hcpath_release(struct xlb_hcpath *hp, __u32 mark);
 
+/*
+ * What an operator should hear of at open ("" nothing): strict rp_filter on
+ * the answers' path.  The veth's name (xlbhcIFINDEX).
+ */
+const char *xlb_hcpath_note(const struct xlb_hcpath *hp);
+const char *xlb_hcpath_veth(const struct xlb_hcpath *hp);
+
 /* Packets the tc program sent, and dropped (unknown mark, no room, no route). */
 int xlb_hcpath_stats(const struct xlb_hcpath *hp, __u64 *sent, __u64 *dropped);
 
