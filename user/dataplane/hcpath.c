@@ -10,7 +10,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <linux/rtnetlink.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <unistd.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include "hc.skel.h"
@@ -111,16 +113,20 @@ static void check_rp_filter(struct xlb_hcpath *hp)
 			 hp->ifname);
 }
 
+/* The interface's MTU less the outer header (sysfs would show another namespace's). */
 static __u32 mtu_of(const char *ifname)
 {
-	char path[128];
-	int mtu;
+	struct ifreq ifr = { 0 };
+	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0), err;
 
-	snprintf(path, sizeof(path), "/sys/class/net/%s/mtu", ifname);
-	mtu = read_int(path);
-	if (mtu < (int)(HC_MTU_MIN + HC_TUNNEL_ROOM))
+	if (fd < 0)
 		return HC_MTU_MIN;
-	return mtu - HC_TUNNEL_ROOM;
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", ifname);
+	err = ioctl(fd, SIOCGIFMTU, &ifr);
+	close(fd);
+	if (err || ifr.ifr_mtu < (int)(HC_MTU_MIN + HC_TUNNEL_ROOM))
+		return HC_MTU_MIN;
+	return ifr.ifr_mtu - HC_TUNNEL_ROOM;
 }
 
 /* The veth pair: no addresses (no IPv6 link-local, no NDP), NOARP, both ends up. */

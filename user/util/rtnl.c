@@ -40,8 +40,10 @@ static struct rtattr *attr(struct rtnl_req *r, __u16 type, const void *data, siz
 		return NULL;
 	a->rta_type = type;
 	a->rta_len = RTA_LENGTH(len);
-	if (len)
+	if (data)
 		memcpy(RTA_DATA(a), data, len);
+	else
+		memset(RTA_DATA(a), 0, len);
 	r->nh.nlmsg_len = NLMSG_ALIGN(r->nh.nlmsg_len) + RTA_SPACE(len);
 	return a;
 }
