@@ -126,6 +126,26 @@ start_daemon
 replaced() { both_up web $B1 $B2 && one_rule_each; }
 check "the next start replaces them: one rule per family, checks up" wait_for 10 replaced
 check "  no error about the path in the log" bash -c "! grep -q 'cannot make the checks' $LOG"
+metric() { metrics | awk -v k="$1" '$1 == k {print $2}'; }
+check "the metrics say the path is made" test "$(metric xlb_health_tunnel_up)" = 1
+check "  and count the checks' packets sent" \
+	test "$(metric 'xlb_health_tunnel_packets_total{result="sent"}')" -gt 0
 kill -TERM $DAEMON
 check "stopped again: nothing is left" wait_for 10 nothing_left
+
+# the path cannot be made (its peer's name taken): checks via tunnel are not made
+# ("unchecked", said in the log), never made direct, and no backend goes down
+lab lb ip link add ${VETH}p type veth peer name hcblock$$
+: >$LOG
+start_daemon
+unchecked() { [ "$(metric xlb_daemon_checks_unchecked_total)" -ge 4 ]; }
+check "a path that cannot be made: checks counted unchecked" wait_for 10 unchecked
+check "  the log says so, and why" grep -q "cannot make the checks' path through the tunnel.*${VETH}" $LOG
+check "  xlb_health_tunnel_up 0" test "$(metric xlb_health_tunnel_up)" = 0
+check "  no backend was taken down" bash -c "[ \"\$($LAB xlb --prefix $LP -j backend list web |
+	jq '[.[] | select(.state != \"active\")] | length')\" = 0 ]"
+kill -TERM $DAEMON
+wait $DAEMON
+lab lb ip link del ${VETH}p
+check "  and after it stops nothing of it is left" nothing_left
 done_testing

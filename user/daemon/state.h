@@ -334,7 +334,8 @@ struct daemon {
 	__u32 live_slot;
 	char fingerprint[17];
 	struct xlb_dp dp;		/* pinned maps, opened once */
-	struct xlb_hcpath *hc;		/* the checks' way through the tunnel (NULL: none; hcpath.h) */
+	struct xlb_hcpath *hc;		/* the checks' way through the tunnel (NULL: none; hcpath.h;
+					   set under lock: the metrics thread reads its counters) */
 	char hc_why[256];		/* why it could not be made ("" it was not tried or is open) */
 	__u64 hc_tried_ms;		/* its last failed open (tried again a minute later) */
 	int epfd, sigfd;

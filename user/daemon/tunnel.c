@@ -26,6 +26,7 @@ static bool tunnel_checks(const struct daemon *d)
 /* Make the path if a check needs it and it is not there (a failure: once a minute). */
 void hc_open(struct daemon *d, __u64 now)
 {
+	struct xlb_hcpath *hp = NULL;
 	struct xlb_slot_conf conf;
 	__u32 slot;
 	int err;
@@ -33,9 +34,8 @@ void hc_open(struct daemon *d, __u64 now)
 	if (d->hc || !tunnel_checks(d) || (d->hc_tried_ms && now - d->hc_tried_ms < HC_RETRY_MS))
 		return;
 	err = xlb_dp_active_slot(&d->dp, &slot) ?: xlb_dp_get_slot_conf(&d->dp, slot, &conf) ?:
-	      xlb_hcpath_open(d->o->ifname, &conf.src4, &conf.src6, &d->hc);
+	      xlb_hcpath_open(d->o->ifname, &conf.src4, &conf.src6, &hp);
 	if (err) {
-		d->hc = NULL;
 		d->hc_tried_ms = now ?: 1;
 		snprintf(d->hc_why, sizeof(d->hc_why), "no path through the tunnel: %s",
 			 xlb_errmsg());
@@ -44,6 +44,9 @@ void hc_open(struct daemon *d, __u64 now)
 		     d->o->ifname, xlb_errmsg(), HC_RETRY_MS / 1000);
 		return;
 	}
+	pthread_mutex_lock(&d->lock);	/* the metrics thread reads its counters */
+	d->hc = hp;
+	pthread_mutex_unlock(&d->lock);
 	d->hc_why[0] = '\0';
 	d->hc_tried_ms = 0;
 	dlog(6, "health: checks via tunnel leave by %s (tunnel sources: %s%s%s)",
@@ -57,8 +60,12 @@ void hc_open(struct daemon *d, __u64 now)
 /* After every probe is stopped (their marks given back). */
 void hc_close(struct daemon *d)
 {
-	xlb_hcpath_close(d->hc);
+	struct xlb_hcpath *hp = d->hc;
+
+	pthread_mutex_lock(&d->lock);
 	d->hc = NULL;
+	pthread_mutex_unlock(&d->lock);
+	xlb_hcpath_close(hp);
 }
 
 /* The probe ended (a verdict, its deadline, or it was stopped): its mark is free. */
