@@ -126,12 +126,26 @@ start_daemon
 replaced() { both_up web $B1 $B2 && one_rule_each; }
 check "the next start replaces them: one rule per family, checks up" wait_for 10 replaced
 check "  no error about the path in the log" bash -c "! grep -q 'cannot make the checks' $LOG"
+cp $LOG /tmp/$LP-daemon.log.first
 metric() { metrics | awk -v k="$1" '$1 == k {print $2}'; }
 check "the metrics say the path is made" test "$(metric xlb_health_tunnel_up)" = 1
 check "  and count the checks' packets sent" \
 	test "$(metric 'xlb_health_tunnel_packets_total{result="sent"}')" -gt 0
 kill -TERM $DAEMON
 check "stopped again: nothing is left" wait_for 10 nothing_left
+
+# strict reverse-path filtering on the interface the answers come in by: said at start
+lab lb sysctl -qw net.ipv4.conf.${LP}lb0.rp_filter=1
+: >$LOG
+start_daemon
+said_rp() { grep -q "rp_filter is strict (1) on ${LP}lb0" $LOG; }
+check "strict rp_filter on ${LP}lb0: the daemon says what it means for the answers" \
+	wait_for 10 said_rp
+kill -TERM $DAEMON
+wait $DAEMON
+lab lb sysctl -qw net.ipv4.conf.${LP}lb0.rp_filter=0
+check "control: with rp_filter 0 it said nothing of it before" bash -c "! grep -q rp_filter \
+	/tmp/$LP-daemon.log.first"
 
 # the path cannot be made (its peer's name taken): checks via tunnel are not made
 # ("unchecked", said in the log), never made direct, and no backend goes down
