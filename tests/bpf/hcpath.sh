@@ -147,6 +147,19 @@ lab lb sysctl -qw net.ipv4.conf.${LP}lb0.rp_filter=0
 check "control: with rp_filter 0 it said nothing of it before" bash -c "! grep -q rp_filter \
 	/tmp/$LP-daemon.log.first"
 
+# another interface's rule for the marks (another daemon's): refused, saying which
+lab lb ip rule add fwmark 0x584c0000/0xffff0000 lookup 4242 priority 100
+: >$LOG
+start_daemon
+said_other() { grep -q "another xlb's checks use the marks.*lookup 4242" $LOG; }
+check "another daemon's rule for the marks: the path is refused, naming it" wait_for 10 said_other
+kill -TERM $DAEMON
+wait $DAEMON
+check "  its rule is left alone, and nothing of this daemon's is left" bash -c "
+	$LAB exec --prefix $LP lb ip rule show | grep -q 'lookup 4242' && ! $LAB exec --prefix $LP lb \
+	ip link show $VETH >/dev/null 2>&1 && ! $LAB exec --prefix $LP lb ip rule show | grep -q 'lookup $TABLE'"
+lab lb ip rule del fwmark 0x584c0000/0xffff0000 lookup 4242 priority 100
+
 # the path cannot be made (its peer's name taken): checks via tunnel are not made
 # ("unchecked", said in the log), never made direct, and no backend goes down
 lab lb ip link add ${VETH}p type veth peer name hcblock$$

@@ -203,6 +203,31 @@ static int route_marks(struct xlb_hcpath *hp)
 	return 0;
 }
 
+/*
+ * Marks are one space per namespace: another daemon's rule (another
+ * interface's table) would take this one's checks, or this one its, and
+ * send them to the wrong backend.  Refused, saying which rule to remove.
+ */
+static int refuse_neighbour(const struct xlb_hcpath *hp)
+{
+	static const int afs[] = { AF_INET, AF_INET6 };
+	__u32 tables[8];
+
+	for (int i = 0; i < 2; i++) {
+		int n = xlb_rtnl_rule_tables(afs[i], XLB_HC_MARK, XLB_HC_MARK_MASK, tables, 8);
+
+		for (int j = 0; j < n; j++)
+			if (tables[j] != hp->table)
+				return xlb_errf(-EBUSY, "another xlb's checks use the marks of this "
+						"network namespace (rule fwmark 0x%x/0x%x lookup %u): one "
+						"daemon per namespace checks via tunnel (a crashed one's: "
+						"ip %s rule del fwmark 0x%x/0x%x lookup %u)", XLB_HC_MARK,
+						XLB_HC_MARK_MASK, tables[j], i ? "-6" : "-4",
+						XLB_HC_MARK, XLB_HC_MARK_MASK, tables[j]);
+	}
+	return 0;
+}
+
 static void set_source(struct xlb_hcpath *hp, int i, const union xlb_addr *a)
 {
 	if (a && !xlb_addr_is_zero(a)) {
@@ -236,6 +261,11 @@ int xlb_hcpath_open(const char *ifname, const union xlb_addr *src4, const union 
 	hp->prio = HC_PRIO_BASE + hp->ifindex % HC_PRIO_SPAN;
 	set_source(hp, 0, src4);
 	set_source(hp, 1, src6);
+	err = refuse_neighbour(hp);
+	if (err) {
+		free(hp);
+		return err;
+	}
 	remove_all(hp);		/* a crashed daemon's leftovers */
 	err = make_veth(hp) ?: load_prog(hp) ?: route_marks(hp);
 	if (err) {

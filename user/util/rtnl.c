@@ -95,6 +95,67 @@ out:
 	return err;
 }
 
+/* One rule of a dump: its table when its fwmark/mask are mark/mask, else 0. */
+static __u32 rule_table(struct nlmsghdr *h, __u32 mark, __u32 mask)
+{
+	struct fib_rule_hdr *fr = NLMSG_DATA(h);
+	int len = h->nlmsg_len - NLMSG_LENGTH(sizeof(*fr));
+	__u32 m = 0, k = 0, table = fr->table;
+	bool has_mark = false;
+
+	for (struct rtattr *a = (struct rtattr *)((char *)fr + NLMSG_ALIGN(sizeof(*fr)));
+	     RTA_OK(a, len); a = RTA_NEXT(a, len)) {
+		if (a->rta_type == FRA_FWMARK)
+			m = *(__u32 *)RTA_DATA(a), has_mark = true;
+		else if (a->rta_type == FRA_FWMASK)
+			k = *(__u32 *)RTA_DATA(a);
+		else if (a->rta_type == FRA_TABLE)
+			table = *(__u32 *)RTA_DATA(a);
+	}
+	return has_mark && m == mark && k == mask ? table : 0;
+}
+
+int xlb_rtnl_rule_tables(int family, __u32 mark, __u32 mask, __u32 *tables, int max)
+{
+	struct sockaddr_nl sa = { .nl_family = AF_NETLINK };
+	struct rtnl_req r;
+	struct fib_rule_hdr *h = req_init(&r, RTM_GETRULE, NLM_F_DUMP, sizeof(*h));
+	char buf[8192];
+	int fd, n = 0;
+	ssize_t got;
+
+	r.nh.nlmsg_flags &= ~NLM_F_ACK;
+	h->family = family;
+	fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+	if (fd < 0)
+		return -errno;
+	if (sendto(fd, r.buf, r.nh.nlmsg_len, 0, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+		goto fail;
+	for (;;) {
+		got = recv(fd, buf, sizeof(buf), 0);
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got < 0)
+			goto fail;
+		for (struct nlmsghdr *m = (struct nlmsghdr *)buf; NLMSG_OK(m, (size_t)got);
+		     m = NLMSG_NEXT(m, got)) {
+			__u32 t;
+
+			if (m->nlmsg_type == NLMSG_DONE || m->nlmsg_type == NLMSG_ERROR) {
+				close(fd);
+				return n;
+			}
+			t = rule_table(m, mark, mask);
+			if (t && n < max)
+				tables[n++] = t;
+		}
+	}
+fail:
+	n = -errno;
+	close(fd);
+	return n;
+}
+
 int xlb_rtnl_veth_add(const char *name, const char *peer, __u32 mtu)
 {
 	struct rtattr *info, *data, *peer_a;

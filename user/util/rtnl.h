@@ -24,6 +24,9 @@ struct xlb_rtnl_rule {
 /* Add (EEXIST is an error) or delete (-ENOENT when there is none) a rule. */
 int xlb_rtnl_rule(const struct xlb_rtnl_rule *r, bool add);
 
+/* The tables of rules (family) whose fwmark/mask are mark/mask: count (up to max) or -errno. */
+int xlb_rtnl_rule_tables(int family, __u32 mark, __u32 mask, __u32 *tables, int max);
+
 /* "default dev ifindex table table" (AF_INET or AF_INET6), replacing one there. */
 int xlb_rtnl_default_route(int family, int ifindex, __u32 table);
 
