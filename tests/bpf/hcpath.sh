@@ -134,18 +134,21 @@ check "  and count the checks' packets sent" \
 kill -TERM $DAEMON
 check "stopped again: nothing is left" wait_for 10 nothing_left
 
-# strict reverse-path filtering on the interface the answers come in by: said at start
-lab lb sysctl -qw net.ipv4.conf.${LP}lb0.rp_filter=1
+# strict reverse-path filtering on the interface the answers come in by, and IPv6
+# forwarding off there (the tc program's route lookup): said at start
+fwd6=$(lab lb sysctl -n net.ipv6.conf.${LP}lb0.forwarding)
+lab lb sysctl -qw net.ipv4.conf.${LP}lb0.rp_filter=1 net.ipv6.conf.${LP}lb0.forwarding=0
 : >$LOG
 start_daemon
 said_rp() { grep -q "rp_filter is strict (1) on ${LP}lb0" $LOG; }
 check "strict rp_filter on ${LP}lb0: the daemon says what it means for the answers" \
 	wait_for 10 said_rp
+check "  and that IPv6 forwarding is off there" grep -q "IPv6 forwarding is off on ${LP}lb0" $LOG
 kill -TERM $DAEMON
 wait $DAEMON
-lab lb sysctl -qw net.ipv4.conf.${LP}lb0.rp_filter=0
-check "control: with rp_filter 0 it said nothing of it before" bash -c "! grep -q rp_filter \
-	/tmp/$LP-daemon.log.first"
+lab lb sysctl -qw net.ipv4.conf.${LP}lb0.rp_filter=0 net.ipv6.conf.${LP}lb0.forwarding=$fwd6
+check "control: with rp_filter 0 and forwarding on it said neither before" bash -c "! grep -q \
+	'rp_filter\\|forwarding is off' /tmp/$LP-daemon.log.first"
 
 # another interface's rule for the marks (another daemon's): refused, saying which
 lab lb ip rule add fwmark 0x584c0000/0xffff0000 lookup 4242 priority 100

@@ -38,7 +38,7 @@ struct xlb_hcpath {
 	struct hc_bpf *skel;
 	__u32 next;			/* where the next claim starts looking */
 	__u8 used[XLB_HC_SLOTS / 8];
-	char note[256];
+	char note[512];
 };
 
 static int fam_index(__u8 family) { return family == XLB_FAMILY_V6; }
@@ -77,40 +77,32 @@ static int read_int(const char *path)
 	return v;
 }
 
-static int write_str(const char *path, const char *s)
-{
-	FILE *f = fopen(path, "w");
-	int err = 0;
-
-	if (!f)
-		return -errno;
-	if (fputs(s, f) < 0)
-		err = -EIO;
-	if (fclose(f))
-		err = -errno;
-	return err;
-}
-
 /*
  * Answers come back on the XDP interface from the VIP to the tunnel source:
  * strict reverse-path filtering drops them unless the route to the VIP
  * leaves by that interface.  Said once, at open (hp->note).
  */
-static void check_rp_filter(struct xlb_hcpath *hp)
+static void check_sysctls(struct xlb_hcpath *hp)
 {
+	size_t len = 0;
 	char path[128];
 	int all, dev;
 
-	if (!hp->has[0])
+	for (int i = 0; i < 2; i++)	/* bpf_fib_lookup from the interface needs it */
+		if (hp->has[i] && xlb_if_forwarding(hp->ifname, i ? XLB_FAMILY_V6 : XLB_FAMILY_V4) == 0)
+			len += snprintf(hp->note + len, sizeof(hp->note) - len, "%sIPv%d forwarding "
+					"is off on %s: checks via tunnel find no route to their "
+					"backends", len ? "; " : "", i ? 6 : 4, hp->ifname);
+	if (!hp->has[0] || len >= sizeof(hp->note))
 		return;
 	all = read_int("/proc/sys/net/ipv4/conf/all/rp_filter");
 	snprintf(path, sizeof(path), "/proc/sys/net/ipv4/conf/%s/rp_filter", hp->ifname);
 	dev = read_int(path);
 	if ((all > dev ? all : dev) == 1)
-		snprintf(hp->note, sizeof(hp->note), "rp_filter is strict (1) on %s: the checks' "
-			 "answers (from the VIP to the tunnel source) are dropped unless the route "
-			 "to the VIP leaves by %s; loose (2) or off (0) takes them", hp->ifname,
-			 hp->ifname);
+		snprintf(hp->note + len, sizeof(hp->note) - len, "%srp_filter is strict (1) on %s: "
+			 "the checks' answers (from the VIP to the tunnel source) are dropped unless "
+			 "the route to the VIP leaves by %s; loose (2) or off (0) takes them",
+			 len ? "; " : "", hp->ifname, hp->ifname);
 }
 
 /* The interface's MTU less the outer header (sysfs would show another namespace's). */
@@ -142,7 +134,7 @@ static int make_veth(struct xlb_hcpath *hp)
 				strerror(-err));
 	for (int i = 0; i < 2; i++) {
 		snprintf(path, sizeof(path), "/proc/sys/net/ipv6/conf/%s/addr_gen_mode", names[i]);
-		write_str(path, "1");	/* absent without IPv6: nothing to quiet */
+		xlb_sysctl_write(path, "1");	/* absent without IPv6: nothing to quiet */
 		err = xlb_rtnl_link_up(names[i], true);
 		if (err)
 			return xlb_errf(err, "cannot set %s up: %s", names[i], strerror(-err));
@@ -272,7 +264,7 @@ int xlb_hcpath_open(const char *ifname, const union xlb_addr *src4, const union 
 		xlb_hcpath_close(hp);
 		return err;
 	}
-	check_rp_filter(hp);
+	check_sysctls(hp);
 	*out = hp;
 	return 0;
 }
@@ -326,16 +318,19 @@ int xlb_hcpath_claim(struct xlb_hcpath *hp, __u8 family, const union xlb_addr *b
 	return xlb_errf(-ENOSPC, "all %u health check marks are in flight", XLB_HC_SLOTS);
 }
 
+/*
+ * The slot is free for a claim; its entry stays until then.  The probe's
+ * socket outlives the probe (its FIN, the ACK of the backend's FIN) and
+ * those packets still go to the same backend, not dropped into half-closed
+ * sockets there.  Claims go round the slots, so an entry is rewritten only
+ * after every other slot was claimed once since.
+ */
 void xlb_hcpath_release(struct xlb_hcpath *hp, __u32 mark)
 {
-	struct xlb_hc_target free_slot = { 0 };
 	__u32 slot = mark & ~XLB_HC_MARK_MASK;
 
-	if (!hp || (mark & XLB_HC_MARK_MASK) != XLB_HC_MARK ||
-	    !(hp->used[slot / 8] & (1u << (slot % 8))))
+	if (!hp || (mark & XLB_HC_MARK_MASK) != XLB_HC_MARK)
 		return;
-	/* the slot's entry first: a late packet of the old check is dropped, not misrouted */
-	bpf_map_update_elem(bpf_map__fd(hp->skel->maps.hc_targets), &slot, &free_slot, BPF_ANY);
 	hp->used[slot / 8] &= ~(1u << (slot % 8));
 }
 

@@ -42,7 +42,8 @@ const union xlb_addr *xlb_hcpath_source(const struct xlb_hcpath *hp, __u8 family
 
 /*
  * A mark for one check of backend (family): packets with it go to that
- * backend through the tunnel until it is released.  0 or -errno (-ENOSPC:
+ * backend through the tunnel until it is released (and after, until the
+ * slot is claimed again: the closed socket's last packets still reach it).  0 or -errno (-ENOSPC:
  * every slot in flight; -ENOENT: no tunnel source for the family).
  */
 int xlb_hcpath_claim(struct xlb_hcpath *hp, __u8 family, const union xlb_addr *backend,
@@ -50,8 +51,9 @@ int xlb_hcpath_claim(struct xlb_hcpath *hp, __u8 family, const union xlb_addr *b
 void xlb_hcpath_release(struct xlb_hcpath *hp, __u32 mark);
 
 /*
- * What an operator should hear of at open ("" nothing): strict rp_filter on
- * the answers' path.  The veth's name (xlbhcIFINDEX).
+ * What an operator should hear of at open ("" nothing): forwarding off on
+ * the interface (no route for the tc program), strict rp_filter on the
+ * answers' path.  The veth's name (xlbhcIFINDEX).
  */
 const char *xlb_hcpath_note(const struct xlb_hcpath *hp);
 const char *xlb_hcpath_veth(const struct xlb_hcpath *hp);
