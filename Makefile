@@ -29,7 +29,7 @@ XCFLAGS    := $(CFLAGS) -Wall -Wextra -Werror -Wno-format-truncation -MMD -MP -s
               -I$(BUILD) -Iinclude $(WINGS:%=-Iuser/%) -I. -DXLB_VERSION='"$(VERSION)"'
 LDLIBS     := -lbpf -lelf -lz -ljansson -lm -lmicrohttpd -lsystemd -lpthread -lcurl
 
-BPF_PROGS  := xlb decap baseline pktgen sink fwd	# bpf/: what ships; tools/bpf/: bench, traffic
+BPF_PROGS  := xlb decap hc baseline pktgen sink fwd	# bpf/: what ships; tools/bpf/: bench, traffic
 BPF_OBJS   := $(patsubst %,$(BUILD)/%.bpf.o,$(BPF_PROGS))
 SKELS      := $(patsubst %,$(BUILD)/%.skel.h,$(BPF_PROGS))
 

@@ -14,6 +14,45 @@
 #define XLB_L2_MAX	18
 
 /*
+ * The outer headers themselves, written alike by the XDP program (below) and
+ * the health checks' tc program (hc.bpf.c).  inner_len: bytes after the
+ * outer header.
+ */
+static __always_inline void outer_ipv4_fill(struct iphdr *outer, __u8 tos, __u32 inner_len,
+					    __be32 src, __be32 dst)
+{
+	outer->version = 4;
+	outer->ihl = 5;
+	outer->tos = tos;
+	outer->tot_len = bpf_htons(inner_len + sizeof(struct iphdr));
+	outer->id = 0;
+	outer->frag_off = bpf_htons(XLB_IP_DF);
+	outer->ttl = XLB_OUTER_TTL;
+	outer->protocol = IPPROTO_IPIP;
+	outer->check = 0;
+	outer->saddr = src;
+	outer->daddr = dst;
+	outer->check = csum_ipv4_hdr(outer);
+}
+
+/* label: the flow label (20 bits) spreading flows for ECMP, from the ports. */
+static __always_inline void outer_ipv6_fill(struct ipv6hdr *outer, __u8 tos, __u32 label,
+					    __u32 inner_len, const union xlb_addr *src,
+					    const union xlb_addr *dst)
+{
+	outer->version = 6;
+	outer->priority = tos >> 4;
+	outer->flow_lbl[0] = ((tos & 0xf) << 4) | ((label >> 16) & 0xf);
+	outer->flow_lbl[1] = label >> 8;
+	outer->flow_lbl[2] = label;
+	outer->payload_len = bpf_htons(inner_len);
+	outer->nexthdr = IPPROTO_IPV6;
+	outer->hop_limit = XLB_OUTER_TTL;
+	__builtin_memcpy(&outer->saddr, src->v6, 16);
+	__builtin_memcpy(&outer->daddr, dst->v6, 16);
+}
+
+/*
  * Prepend an outer IPv4 header.  The outer header carries DF: a tunnel packet
  * that does not fit further down fails loudly instead of being fragmented,
  * since backends cannot reassemble IP-in-IP without the ipip module.  extra:
@@ -35,18 +74,7 @@ static __always_inline int encap_ipv4(struct xdp_md *ctx, const struct xlb_pkt *
 	outer = data + (pkt->l3_off & 0x1f);
 	if ((void *)(outer + 1) > data_end)
 		return -1;
-	outer->version = 4;
-	outer->ihl = 5;
-	outer->tos = pkt->tos;
-	outer->tot_len = bpf_htons(pkt->ip_len + (extra & 0xff) + sizeof(struct iphdr));
-	outer->id = 0;
-	outer->frag_off = bpf_htons(XLB_IP_DF);
-	outer->ttl = XLB_OUTER_TTL;
-	outer->protocol = IPPROTO_IPIP;
-	outer->check = 0;
-	outer->saddr = src;
-	outer->daddr = dst;
-	outer->check = csum_ipv4_hdr(outer);
+	outer_ipv4_fill(outer, pkt->tos, pkt->ip_len + (extra & 0xff), src, dst);
 	return 0;
 }
 
@@ -69,16 +97,7 @@ static __always_inline int encap_ipv6(struct xdp_md *ctx, const struct xlb_pkt *
 	outer = data + (pkt->l3_off & 0x1f);
 	if ((void *)(outer + 1) > data_end)
 		return -1;
-	outer->version = 6;
-	outer->priority = pkt->tos >> 4;
-	outer->flow_lbl[0] = ((pkt->tos & 0xf) << 4) | ((label >> 16) & 0xf);
-	outer->flow_lbl[1] = label >> 8;
-	outer->flow_lbl[2] = label;
-	outer->payload_len = bpf_htons(pkt->ip_len + (extra & 0xff));
-	outer->nexthdr = IPPROTO_IPV6;
-	outer->hop_limit = XLB_OUTER_TTL;
-	__builtin_memcpy(&outer->saddr, src->v6, 16);
-	__builtin_memcpy(&outer->daddr, dst->v6, 16);
+	outer_ipv6_fill(outer, pkt->tos, label, pkt->ip_len + (extra & 0xff), src, dst);
 	return 0;
 }
 

@@ -417,4 +417,42 @@ struct xlb_decap_from6 {
 };
 _Static_assert(sizeof(struct xlb_decap_from6) == 20, "xlb_decap_from6 ABI");
 
+/*
+ * The health checks' tc program (bpf/hc.bpf.c, issue 25): a packet on the
+ * veth xlbhcIFINDEX whose mark & XLB_HC_MARK_MASK == XLB_HC_MARK is wrapped
+ * for the backend that hc_targets[mark & 0xffff] names.
+ */
+#define XLB_HC_MARK		0x584c0000u	/* "XL": the high half of every mark */
+#define XLB_HC_MARK_MASK	0xffff0000u
+#define XLB_HC_SLOTS		65536u		/* marks in flight at once */
+
+/* hc_targets[mark & 0xffff]: the backend a check's packets go to. */
+struct xlb_hc_target {
+	union xlb_addr backend;	/* outer destination, network order */
+	__u8 family;		/* XLB_FAMILY_V4/V6; 0: slot free (packets dropped) */
+	__u8 pad[3];
+};
+_Static_assert(sizeof(struct xlb_hc_target) == 20, "xlb_hc_target ABI");
+
+/* hc_conf[0]: the tunnel sources and where routes are looked up from. */
+struct xlb_hc_conf {
+	union xlb_addr src4;	/* outer source of IPv4 checks (all zero: none) */
+	union xlb_addr src6;	/* outer source of IPv6 checks */
+	__u32 fib_ifindex;	/* the XDP interface: bpf_fib_lookup's ingress (as the
+				   XDP program's lookup; it must forward) */
+	__u32 pad;
+};
+_Static_assert(sizeof(struct xlb_hc_conf) == 40, "xlb_hc_conf ABI");
+
+/* hc_stats[reason]: packets, per CPU. */
+enum xlb_hc_reason {
+	XLB_HC_SENT = 0,	/* wrapped and redirected towards the backend */
+	XLB_HC_UNKNOWN_MARK,	/* marked, but no target in that slot: dropped */
+	XLB_HC_NO_ROOM,		/* the head could not grow, or a store failed: dropped */
+	XLB_HC_NO_ROUTE,	/* no route (or forwarding off) to the backend: dropped */
+	XLB_HC_MALFORMED,	/* not IP, or not the target's family: dropped */
+	XLB_HC_UNMARKED,	/* not a check's mark: dropped (nothing else routes here) */
+	XLB_HC_MAX,
+};
+
 #endif /* XLB_ABI_H */

@@ -3,15 +3,15 @@
 # (bpf_map_lookup/update/delete, get_next_key, the batch calls) only in
 # user/dataplane/dataplane*.c, and by the loaders that create, pin and carry
 # maps over: loader.c (the pinned state's xlb_version), upgrade.c (a pinned map
-# carried into a larger one at attach) and decap.c (the decap program's own
-# maps).  Everything else goes through dataplane.h.
+# carried into a larger one at attach), decap.c (the decap program's own
+# maps) and hcpath.c (the health checks' tc program's own maps).  Everything else goes through dataplane.h.
 . "$(dirname "$0")/../lib.sh"
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
 
 CALLS='bpf_map_(lookup_elem|lookup_elem_flags|lookup_and_delete_elem|update_elem|delete_elem|get_next_key|lookup_batch|update_batch|delete_batch|lookup_and_delete_batch)[[:space:]]*\('
-ALLOWED='^user/dataplane/(dataplane[a-z_]*|loader|upgrade|decap)\.c:'
+ALLOWED='^user/dataplane/(dataplane[a-z_]*|loader|upgrade|decap|hcpath)\.c:'
 
 # raw TREE: the raw content calls under TREE/user outside the allowed files
 raw() {

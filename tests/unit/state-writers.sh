@@ -12,7 +12,7 @@ trap 'rm -rf "$TMP"' EXIT
 # not state files: lock files (flock, never written), a sysctl, a BPF pin
 ALLOWED='user/dataplane/loader.c:lock_dev
 user/change/rollout.c:daemon_lock_fd
-user/util/netutil.c:xlb_if_set_forwarding
+user/util/netutil.c:xlb_sysctl_write
 user/dataplane/upgrade.c:xlb_stats_growth_commit'
 
 # writers DIR: "FILE:FUNCTION:LINE: TEXT" for each way of writing a file in

@@ -48,7 +48,8 @@ static void a_snapshot_renders_every_family(void **state)
 		.floor_alert = true } };
 	struct xlb_metrics m = { .generation = 42, .fingerprint = "00112233aabbccdd", .be = be,
 				 .nr_be = 2, .svc = svc, .nr_svc = 1, .health_commits = 5,
-				 .reloads = { [XLB_RELOAD_INVALID] = 2 }, .unchecked = 6, .flows_not_remembered = 11,
+				 .reloads = { [XLB_RELOAD_INVALID] = 2 }, .unchecked = 6,
+				 .hc_up = true, .hc_sent = 41, .hc_dropped = 2, .flows_not_remembered = 11,
 				 .open_fds = 30, .max_fds = 65536, .has_usage = true,
 				 .history_records = 12, .history_bytes = 4096,
 				 .state_free_bytes = 1000000 };
@@ -92,6 +93,9 @@ static void a_snapshot_renders_every_family(void **state)
 	has_line(t, "xlb_daemon_health_commits_total 5");
 	has_line(t, "# TYPE xlb_build_info gauge");
 	has_line(t, "xlb_daemon_checks_unchecked_total 6");
+	has_line(t, "xlb_health_tunnel_up 1");
+	has_line(t, "xlb_health_tunnel_packets_total{result=\"sent\"} 41");
+	has_line(t, "xlb_health_tunnel_packets_total{result=\"dropped\"} 2");
 	has_line(t, "xlb_flows_not_remembered_total 11");
 	has_line(t, "xlb_daemon_open_fds 30");
 	has_line(t, "xlb_daemon_max_fds 65536");

@@ -79,10 +79,62 @@ static void out_of_descriptors_is_not_a_failure(void **state)
 	close(epfd);
 }
 
+/*
+ * Through the tunnel: the socket carries the check's mark and leaves from the
+ * tunnel source (127.0.0.2 here), set before connect; a source this host does
+ * not have is no verdict on the backend.
+ */
+static void tunnel_mark_and_source(void **state)
+{
+	struct xlb_probe_target t = { .family = XLB_FAMILY_V4, .type = XLB_HEALTH_TCP,
+				      .timeout_ms = 1000, .via = XLB_VIA_TUNNEL,
+				      .mark = 0x584c0007, .bind_src = true };
+	struct sockaddr_in peer, local;
+	socklen_t len = sizeof(peer);
+	int lfd, afd, epfd = epoll_create1(0);
+	struct xlb_probe p;
+	__u32 mark = 0;
+
+	(void)state;
+	if (geteuid())
+		skip();		/* SO_MARK needs CAP_NET_ADMIN */
+	t.addr.v4 = htonl(INADDR_LOOPBACK);
+	t.src.v4 = inet_addr("127.0.0.2");
+	t.port = listener(&lfd);
+	xlb_probe_init(&p);
+	assert_int_equal(xlb_probe_start(&p, &t, 0, epfd, 1), XLB_PROBE_PENDING);
+	assert_int_equal(getsockopt(p.fd, SOL_SOCKET, SO_MARK, &mark, &len), 0);
+	assert_int_equal(mark, 0x584c0007);
+	len = sizeof(local);
+	assert_int_equal(getsockname(p.fd, (void *)&local, &len), 0);
+	assert_int_equal(local.sin_addr.s_addr, inet_addr("127.0.0.2"));
+	len = sizeof(peer);
+	afd = accept(lfd, (void *)&peer, &len);
+	assert_true(afd >= 0);
+	assert_int_equal(peer.sin_addr.s_addr, inet_addr("127.0.0.2"));
+	close(afd);
+	xlb_probe_stop(&p, epfd);
+	/* the control: without bind_src the kernel picks 127.0.0.1 */
+	t.bind_src = false;
+	assert_int_equal(check(&p, &t, epfd), XLB_PROBE_OK);
+	afd = accept(lfd, (void *)&peer, &len);
+	assert_int_equal(peer.sin_addr.s_addr, htonl(INADDR_LOOPBACK));
+	close(afd);
+	/* a tunnel source this host does not have: unchecked, not failed */
+	t.bind_src = true;
+	t.src.v4 = inet_addr("192.0.2.77");
+	assert_int_equal(xlb_probe_start(&p, &t, 0, epfd, 1), XLB_PROBE_UNCHECKED);
+	assert_string_equal(p.why, strerror(EADDRNOTAVAIL));
+	assert_int_equal(p.fd, -1);
+	close(lfd);
+	close(epfd);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(out_of_descriptors_is_not_a_failure),
+		cmocka_unit_test(tunnel_mark_and_source),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

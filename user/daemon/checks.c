@@ -4,16 +4,28 @@
 
 /* ---- health checks -------------------------------------------------------------- */
 
-/* What to probe for b; false when its service is gone. */
+/*
+ * What to probe for b; false when its service is gone.  Via tunnel: the VIP,
+ * from the tunnel source with the probe's mark (tunnel.c claims it at start).
+ */
 static bool target_of(struct daemon *d, const struct dbackend *b, struct xlb_probe_target *t)
 {
 	const struct xlb_service_conf *s = xlb_config_service(&d->running, b->service);
+	const union xlb_addr *src = b->hc_mark ? xlb_hcpath_source(d->hc, b->family) : NULL;
 
 	if (!s)
 		return false;
 	*t = (struct xlb_probe_target){ .addr = b->addr, .family = b->family,
 		.port = s->health.port ? s->health.port : s->port, .type = s->health.type,
-		.path = s->health.path, .timeout_ms = s->health.timeout_ms };
+		.path = s->health.path, .timeout_ms = s->health.timeout_ms,
+		.health = &s->health, .via = s->health.via, .backend = b->addr };
+	if (t->via == XLB_VIA_TUNNEL)
+		t->addr = s->vip;
+	if (t->via == XLB_VIA_TUNNEL && src) {
+		t->mark = b->hc_mark;
+		t->bind_src = true;
+		t->src = *src;
+	}
 	return true;
 }
 
@@ -24,7 +36,10 @@ static void record_verdict(struct daemon *d, struct dbackend *b, enum xlb_probe_
 	bool ok = res == XLB_PROBE_OK;
 	char a[INET6_ADDRSTRLEN];
 
-	if (res == XLB_PROBE_PENDING || !s)
+	if (res == XLB_PROBE_PENDING)
+		return;
+	hc_release(d, b);	/* the probe is over: its mark is free */
+	if (!s)
 		return;
 	if (res == XLB_PROBE_UNCHECKED) {	/* no verdict: the backend was not asked */
 		pthread_mutex_lock(&d->lock);
@@ -62,7 +77,7 @@ void progress_check(struct daemon *d, __u32 idx)
 
 	/* a probe that outlived its check (the configuration dropped it) says nothing */
 	if (!b->checked || !target_of(d, b, &t))
-		return xlb_probe_stop(&b->probe, d->epfd);
+		return check_stop(d, b);
 	record_verdict(d, b, xlb_probe_progress(&b->probe, &t, d->epfd, idx));
 }
 
@@ -74,12 +89,16 @@ void run_checks(struct daemon *d, __u64 now)
 
 		if (!b->checked) {
 			if (b->probe.phase != XLB_PROBE_IDLE)	/* its check was dropped */
-				xlb_probe_stop(&b->probe, d->epfd);
+				check_stop(d, b);
 			continue;
 		}
 		if (b->probe.phase != XLB_PROBE_IDLE)
 			record_verdict(d, b, xlb_probe_expire(&b->probe, now, d->epfd));
-		else if (now >= b->h.next_ms && target_of(d, b, &t))
+		else if (now < b->h.next_ms || !target_of(d, b, &t))
+			continue;
+		else if (hc_target(d, b, &t))	/* via tunnel, and no way through it */
+			record_verdict(d, b, XLB_PROBE_UNCHECKED);
+		else
 			record_verdict(d, b, xlb_probe_start(&b->probe, &t, now, d->epfd, i));
 	}
 }

@@ -75,7 +75,8 @@ static int daemon_init(struct daemon *d)
 static void daemon_fini(struct daemon *d)
 {
 	for (__u32 i = 0; i < d->nr_be; i++)
-		xlb_probe_stop(&d->be[i].probe, d->epfd);
+		check_stop(d, &d->be[i]);
+	hc_close(d);	/* its veth, rules and routes: nothing left behind */
 	free(d->be);
 	xlb_config_free(&d->running);
 	xlb_assign_free(&d->assign);
@@ -269,6 +270,7 @@ int xlb_daemon_run(const struct xlb_daemon_opts *o)
 		goto out;
 	sync_running(&d);
 	reload(&d);
+	hc_open(&d, now_ms());	/* when a check goes via tunnel: said at once if it cannot */
 	if ((rc = follow_start(&d)) || (rc = decide_start(&d)))
 		goto out;
 	if (!d.generation && !o->config && !o->store)

@@ -207,6 +207,16 @@ static void daemon_counters(const struct xlb_metrics *m, FILE *f)
 	       "Health checks this host could not make (no descriptor, port or memory): "
 	       "neither a success nor a failure of the backend.");
 	fprintf(f, "xlb_daemon_checks_unchecked_total %llu\n", (unsigned long long)m->unchecked);
+	family(f, "xlb_health_tunnel_up", "gauge", "1 when the checks' path through the tunnel "
+	       "(veth, tc program, rules and routes) is made.");
+	fprintf(f, "xlb_health_tunnel_up %d\n", m->hc_up);
+	family(f, "xlb_health_tunnel_packets_total", "counter", "Packets of checks via tunnel "
+	       "the tc program sent wrapped to their backend, or dropped (unknown mark, no room, "
+	       "no route, not a check's).");
+	fprintf(f, "xlb_health_tunnel_packets_total{result=\"sent\"} %llu\n",
+		(unsigned long long)m->hc_sent);
+	fprintf(f, "xlb_health_tunnel_packets_total{result=\"dropped\"} %llu\n",
+		(unsigned long long)m->hc_dropped);
 	family(f, "xlb_daemon_open_fds", "gauge", "File descriptors the daemon holds.");
 	fprintf(f, "xlb_daemon_open_fds %u\n", m->open_fds);
 	family(f, "xlb_daemon_max_fds", "gauge", "Its limit (RLIMIT_NOFILE).");

@@ -67,6 +67,8 @@ struct xlb_metrics {
 	bool health_pending;		/* a verdict waits to be applied */
 	__u64 health_retries[XLB_HEALTH_RETRY_MAX];
 	__u64 unchecked;		/* checks this host could not make */
+	bool hc_up;			/* the checks' path through the tunnel is made */
+	__u64 hc_sent, hc_dropped;	/* its tc program's packets (hcpath.h) */
 	__u64 flows_not_remembered;	/* new flows the flood guard did not remember */
 	bool has_moved;			/* the figures of moved slots below were read */
 	struct xlb_moved_stats moved;	/* packets of moved slots, flows kept on the previous */

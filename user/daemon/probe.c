@@ -72,16 +72,43 @@ static void watch(struct xlb_probe *p, int epfd, int op, __u32 tag)
 		  .events = p->phase == XLB_PROBE_CONNECT ? EPOLLOUT : EPOLLIN, .data.u32 = tag });
 }
 
+/*
+ * Through the tunnel: the mark (policy routing sends the socket's packets to
+ * the tunnel's veth) and the tunnel source, before connect.  0 or errno.
+ */
+static int path_of(int fd, const struct xlb_probe_target *t)
+{
+	struct xlb_probe_target src = *t;
+	struct sockaddr_storage ss;
+	socklen_t len;
+	int one = 1;
+
+	if (t->mark && setsockopt(fd, SOL_SOCKET, SO_MARK, &t->mark, sizeof(t->mark)))
+		return errno;
+	if (!t->bind_src)
+		return 0;
+	src.addr = t->src;
+	src.port = 0;
+	len = sockaddr_of(&src, &ss);
+	/* the port is picked at connect, per 4-tuple: many checks share the source */
+	setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof(one));
+	return bind(fd, (void *)&ss, len) ? errno : 0;
+}
+
 enum xlb_probe_result xlb_probe_start(struct xlb_probe *p, const struct xlb_probe_target *t,
 				      __u64 now_ms, int epfd, __u32 tag)
 {
 	struct sockaddr_storage ss;
 	socklen_t len = sockaddr_of(t, &ss);
+	int err;
 
 	xlb_probe_stop(p, epfd);
 	p->fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (p->fd < 0)
 		return unchecked(p, epfd, errno);
+	err = path_of(p->fd, t);
+	if (err)	/* this host's: no permission for SO_MARK, the source gone */
+		return unchecked(p, epfd, err);
 	p->deadline_ms = now_ms + t->timeout_ms;
 	p->len = 0;
 	if (connect(p->fd, (void *)&ss, len) && errno != EINPROGRESS)

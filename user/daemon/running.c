@@ -101,7 +101,7 @@ static void track_backends(struct daemon *d, const struct xlb_ctl *c)
 			i++;
 			continue;
 		}
-		xlb_probe_stop(&d->be[i].probe, d->epfd);
+		check_stop(d, &d->be[i]);
 		d->be[i] = d->be[--d->nr_be];
 	}
 	for (__u32 i = 0; i < d->nr_be; i++)	/* moved entries: re-point their epoll data */

@@ -123,6 +123,7 @@ static int snapshot(struct daemon *d, struct xlb_metrics *m)
 	m->health_pending = d->pending;
 	memcpy(m->health_retries, d->health_retries, sizeof(m->health_retries));
 	m->unchecked = d->unchecked;
+	m->hc_up = d->hc && !xlb_hcpath_stats(d->hc, &m->hc_sent, &m->hc_dropped);
 	xlb_dp_flood_limited(&d->dp, &m->flows_not_remembered);
 	m->has_moved = d->has_moved && !xlb_dp_moved_stats(&d->dp, &m->moved);
 	m->flows_remembered = d->flows_remembered;

@@ -67,6 +67,7 @@ struct dbackend {
 	double table_share;
 	__u32 id;
 	__u32 disagree_run;		/* checks in a row it alone saw it down (verdicts.c) */
+	__u32 hc_mark;			/* the probe in flight's tunnel mark (0: none; tunnel.c) */
 };
 
 struct dservice {
@@ -333,7 +334,10 @@ struct daemon {
 	__u32 live_slot;
 	char fingerprint[17];
 	struct xlb_dp dp;		/* pinned maps, opened once */
-	struct xlb_hcpath *hc;		/* the checks' way through the tunnel (NULL: none; hcpath.h) */
+	struct xlb_hcpath *hc;		/* the checks' way through the tunnel (NULL: none; hcpath.h;
+					   set under lock: the metrics thread reads its counters) */
+	char hc_why[256];		/* why it could not be made ("" it was not tried or is open) */
+	__u64 hc_tried_ms;		/* its last failed open (tried again a minute later) */
 	int epfd, sigfd;
 	__u32 seed;
 	bool pending;			/* a verdict flipped and is not applied yet */
@@ -445,6 +449,13 @@ void commit_health(struct daemon *d, __u64 now);
 void progress_check(struct daemon *d, __u32 idx);
 void reload(struct daemon *d);
 void run_checks(struct daemon *d, __u64 now);
+
+/* tunnel.c: the checks' way through the tunnel */
+void hc_open(struct daemon *d, __u64 now);
+void hc_close(struct daemon *d);
+int hc_target(struct daemon *d, struct dbackend *b, struct xlb_probe_target *t);
+void hc_release(struct daemon *d, struct dbackend *b);
+void check_stop(struct daemon *d, struct dbackend *b);
 
 /* fleetnode.c: the node's side of a fleet rollout, and the counters rollouts judge */
 void backend_signals(struct daemon *d, struct dbackend *b, struct xlb_rollout_backend *s);

@@ -23,9 +23,7 @@
 #include <linux/types.h>
 #include "xlb_abi.h"
 
-#define XLB_HC_MARK		0x584c0000u	/* "XL": the high half of every mark */
-#define XLB_HC_MARK_MASK	0xffff0000u
-#define XLB_HC_SLOTS		65536u		/* marks in flight at once */
+/* XLB_HC_MARK, XLB_HC_MARK_MASK, XLB_HC_SLOTS: in xlb_abi.h (the tc program's too) */
 
 struct xlb_hcpath;
 
@@ -44,12 +42,21 @@ const union xlb_addr *xlb_hcpath_source(const struct xlb_hcpath *hp, __u8 family
 
 /*
  * A mark for one check of backend (family): packets with it go to that
- * backend through the tunnel until it is released.  0 or -errno (-ENOSPC:
+ * backend through the tunnel until it is released (and after, until the
+ * slot is claimed again: the closed socket's last packets still reach it).  0 or -errno (-ENOSPC:
  * every slot in flight; -ENOENT: no tunnel source for the family).
  */
 int xlb_hcpath_claim(struct xlb_hcpath *hp, __u8 family, const union xlb_addr *backend,
 		     __u32 *mark);
 void xlb_hcpath_release(struct xlb_hcpath *hp, __u32 mark);
+
+/*
+ * What an operator should hear of at open ("" nothing): forwarding off on
+ * the interface (no route for the tc program), strict rp_filter on the
+ * answers' path.  The veth's name (xlbhcIFINDEX).
+ */
+const char *xlb_hcpath_note(const struct xlb_hcpath *hp);
+const char *xlb_hcpath_veth(const struct xlb_hcpath *hp);
 
 /* Packets the tc program sent, and dropped (unknown mark, no room, no route). */
 int xlb_hcpath_stats(const struct xlb_hcpath *hp, __u64 *sent, __u64 *dropped);

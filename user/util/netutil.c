@@ -110,20 +110,25 @@ int xlb_if_forwarding(const char *ifname, __u8 family)
 	return v;
 }
 
-int xlb_if_set_forwarding(const char *ifname, __u8 family, int on)
+int xlb_sysctl_write(const char *path, const char *value)
 {
-	char path[256];
-	FILE *f;
+	FILE *f = fopen(path, "w");
 	int err = 0;
 
-	snprintf(path, sizeof(path), "/proc/sys/net/ipv%d/conf/%s/forwarding",
-		 family == XLB_FAMILY_V4 ? 4 : 6, ifname);
-	f = fopen(path, "w");
 	if (!f)
 		return -errno;
-	if (fprintf(f, "%d\n", on ? 1 : 0) < 0)
+	if (fputs(value, f) < 0)
 		err = -EIO;
 	if (fclose(f) && !err)
 		err = -errno;
 	return err;
+}
+
+int xlb_if_set_forwarding(const char *ifname, __u8 family, int on)
+{
+	char path[256];
+
+	snprintf(path, sizeof(path), "/proc/sys/net/ipv%d/conf/%s/forwarding",
+		 family == XLB_FAMILY_V4 ? 4 : 6, ifname);
+	return xlb_sysctl_write(path, on ? "1\n" : "0\n");
 }

@@ -18,5 +18,7 @@ int xlb_if_first_addr(const char *ifname, __u8 family, union xlb_addr *addr);
 int xlb_if_forwarding(const char *ifname, __u8 family);
 /* Write /proc/sys/net/ipvN/conf/IF/forwarding: 0 or -errno. */
 int xlb_if_set_forwarding(const char *ifname, __u8 family, int on);
+/* Write a sysctl (a /proc/sys path; not a state file): 0 or -errno. */
+int xlb_sysctl_write(const char *path, const char *value);
 
 #endif

@@ -1,0 +1,156 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The health checks' way through the tunnel (issue 25): tc egress on the
+ * NOARP veth xlbhcIFINDEX, where policy routing sends the packets of checks
+ * (mark & XLB_HC_MARK_MASK == XLB_HC_MARK).  Each is wrapped in the outer
+ * header the XDP program writes for its backend (encap.h: IPv4 with DF and
+ * TTL 64, or IPv6 with the flow label from the ports), from the tunnel
+ * source to the backend that hc_targets names for the mark, and handed to
+ * the neighbour layer on the route to the backend.  Anything else is
+ * dropped and counted: a check is never sent in clear.
+ */
+#include "compat.h"
+#include "encap.h"
+#include <linux/pkt_cls.h>
+
+char LICENSE[] SEC("license") = "GPL";
+
+#define XLB_ETH_LEN	14	/* the veth's frames: Ethernet, no VLAN */
+
+/* [mark & 0xffff] -> the backend (family 0: free). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, XLB_HC_SLOTS);
+	__type(key, __u32);
+	__type(value, struct xlb_hc_target);
+} hc_targets SEC(".maps");
+
+/* [0]: the tunnel sources and the interface routes are looked up from. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct xlb_hc_conf);
+} hc_conf SEC(".maps");
+
+/* [enum xlb_hc_reason] -> packets, per CPU. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, XLB_HC_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} hc_stats SEC(".maps");
+
+static __always_inline int count(int action, __u32 reason)
+{
+	__u64 *n = bpf_map_lookup_elem(&hc_stats, &reason);
+
+	if (n)
+		(*n)++;
+	return action;
+}
+
+/* The ports of a TCP or UDP packet at l4 (zero otherwise): the IPv6 flow label's. */
+static __always_inline __u32 flow_label(struct __sk_buff *skb, __u8 proto, __u32 l4)
+{
+	__be16 ports[2];
+
+	if (proto != IPPROTO_TCP && proto != IPPROTO_UDP)
+		return 0;
+	if (bpf_skb_load_bytes(skb, l4, ports, sizeof(ports)))
+		return 0;
+	return (bpf_ntohs(ports[0]) << 4) ^ bpf_ntohs(ports[1]);
+}
+
+/* Grow the head after the MAC header and write an outer IPv4 header there. */
+static __always_inline int wrap_ipv4(struct __sk_buff *skb, const struct xlb_hc_conf *c,
+				     const struct xlb_hc_target *t)
+{
+	struct iphdr inner, outer;
+
+	if (bpf_skb_load_bytes(skb, XLB_ETH_LEN, &inner, sizeof(inner)) || inner.version != 4)
+		return count(TC_ACT_SHOT, XLB_HC_MALFORMED);
+	if (bpf_skb_adjust_room(skb, sizeof(outer), BPF_ADJ_ROOM_MAC,
+				BPF_F_ADJ_ROOM_ENCAP_L3_IPV4))
+		return count(TC_ACT_SHOT, XLB_HC_NO_ROOM);
+	outer_ipv4_fill(&outer, inner.tos, bpf_ntohs(inner.tot_len), c->src4.v4, t->backend.v4);
+	if (bpf_skb_store_bytes(skb, XLB_ETH_LEN, &outer, sizeof(outer), 0))
+		return count(TC_ACT_SHOT, XLB_HC_NO_ROOM);
+	return XLB_CONTINUE;
+}
+
+static __always_inline int wrap_ipv6(struct __sk_buff *skb, const struct xlb_hc_conf *c,
+				     const struct xlb_hc_target *t)
+{
+	struct ipv6hdr inner, outer;
+	__u32 label;
+	__u8 tos;
+
+	if (bpf_skb_load_bytes(skb, XLB_ETH_LEN, &inner, sizeof(inner)) || inner.version != 6)
+		return count(TC_ACT_SHOT, XLB_HC_MALFORMED);
+	label = flow_label(skb, inner.nexthdr, XLB_ETH_LEN + sizeof(inner));
+	tos = (inner.priority << 4) | (inner.flow_lbl[0] >> 4);
+	if (bpf_skb_adjust_room(skb, sizeof(outer), BPF_ADJ_ROOM_MAC,
+				BPF_F_ADJ_ROOM_ENCAP_L3_IPV6))
+		return count(TC_ACT_SHOT, XLB_HC_NO_ROOM);
+	outer_ipv6_fill(&outer, tos, label, sizeof(inner) + bpf_ntohs(inner.payload_len),
+			&c->src6, &t->backend);
+	if (bpf_skb_store_bytes(skb, XLB_ETH_LEN, &outer, sizeof(outer), 0))
+		return count(TC_ACT_SHOT, XLB_HC_NO_ROOM);
+	return XLB_CONTINUE;
+}
+
+/* The route to the backend from the tunnel source; redirect through its neighbour. */
+static __always_inline int send_on(struct __sk_buff *skb, const struct xlb_hc_conf *c,
+				   const struct xlb_hc_target *t)
+{
+	struct bpf_redir_neigh nh = { 0 };
+	struct bpf_fib_lookup fib = { 0 };
+	int rc;
+
+	fib.ifindex = c->fib_ifindex;
+	if (t->family == XLB_FAMILY_V4) {
+		fib.family = XLB_AF_INET;
+		fib.ipv4_src = c->src4.v4;
+		fib.ipv4_dst = t->backend.v4;
+	} else {
+		fib.family = XLB_AF_INET6;
+		__builtin_memcpy(fib.ipv6_src, c->src6.v6, 16);
+		__builtin_memcpy(fib.ipv6_dst, t->backend.v6, 16);
+	}
+	rc = bpf_fib_lookup(skb, &fib, sizeof(fib), 0);
+	if (rc != BPF_FIB_LKUP_RET_SUCCESS && rc != BPF_FIB_LKUP_RET_NO_NEIGH)
+		return count(TC_ACT_SHOT, XLB_HC_NO_ROUTE);
+	nh.nh_family = fib.family;
+	if (fib.family == XLB_AF_INET)
+		nh.ipv4_nh = fib.ipv4_dst;
+	else
+		__builtin_memcpy(nh.ipv6_nh, fib.ipv6_dst, 16);
+	return count(bpf_redirect_neigh(fib.ifindex, &nh, sizeof(nh), 0), XLB_HC_SENT);
+}
+
+SEC("tc")
+int xlb_hc(struct __sk_buff *skb)
+{
+	const struct xlb_hc_target *t;
+	const struct xlb_hc_conf *c;
+	__u32 zero = 0, slot;
+	int act;
+
+	if ((skb->mark & XLB_HC_MARK_MASK) != XLB_HC_MARK)
+		return count(TC_ACT_SHOT, XLB_HC_UNMARKED);
+	slot = skb->mark & ~XLB_HC_MARK_MASK;
+	t = bpf_map_lookup_elem(&hc_targets, &slot);
+	c = bpf_map_lookup_elem(&hc_conf, &zero);
+	if (!t || !c || !t->family)
+		return count(TC_ACT_SHOT, XLB_HC_UNKNOWN_MARK);
+	if (t->family == XLB_FAMILY_V4 && skb->protocol == bpf_htons(ETH_P_IP))
+		act = wrap_ipv4(skb, c, t);
+	else if (t->family == XLB_FAMILY_V6 && skb->protocol == bpf_htons(ETH_P_IPV6))
+		act = wrap_ipv6(skb, c, t);
+	else
+		return count(TC_ACT_SHOT, XLB_HC_MALFORMED);
+	if (act != XLB_CONTINUE)
+		return act;
+	return send_on(skb, c, t);
+}

@@ -1,0 +1,113 @@
+/*
+ * The daemon's side of the checks' way through the tunnel (hcpath.h): made
+ * when the running configuration has a check via tunnel (the default), with
+ * the tunnel sources the XDP program writes (the live slot's src4/src6, the
+ * attach's --src4/--src6), removed when the daemon stops.  A check through
+ * the tunnel gets a mark for its probe and gives it back when the probe
+ * ends.  When the path cannot be made its checks are "unchecked", saying
+ * why: never made direct instead, which would judge another path.
+ */
+#define _GNU_SOURCE
+#include "state.h"
+
+#define HC_RETRY_MS	60000
+
+static bool tunnel_checks(const struct daemon *d)
+{
+	for (__u32 s = 0; s < d->running.nr_services; s++) {
+		const struct xlb_health *h = &d->running.services[s].health;
+
+		if (h->type != XLB_HEALTH_NONE && h->via == XLB_VIA_TUNNEL)
+			return true;
+	}
+	return false;
+}
+
+/* Make the path if a check needs it and it is not there (a failure: once a minute). */
+void hc_open(struct daemon *d, __u64 now)
+{
+	struct xlb_hcpath *hp = NULL;
+	struct xlb_slot_conf conf;
+	__u32 slot;
+	int err;
+
+	if (d->hc || !tunnel_checks(d) || (d->hc_tried_ms && now - d->hc_tried_ms < HC_RETRY_MS))
+		return;
+	err = xlb_dp_active_slot(&d->dp, &slot) ?: xlb_dp_get_slot_conf(&d->dp, slot, &conf) ?:
+	      xlb_hcpath_open(d->o->ifname, &conf.src4, &conf.src6, &hp);
+	if (err) {
+		d->hc_tried_ms = now ?: 1;
+		snprintf(d->hc_why, sizeof(d->hc_why), "no path through the tunnel: %s",
+			 xlb_errmsg());
+		dlog(3, "health: cannot make the checks' path through the tunnel on %s: %s; checks "
+		     "via tunnel are not made (unchecked) until it can be (tried again in %u s)",
+		     d->o->ifname, xlb_errmsg(), HC_RETRY_MS / 1000);
+		return;
+	}
+	pthread_mutex_lock(&d->lock);	/* the metrics thread reads its counters */
+	d->hc = hp;
+	pthread_mutex_unlock(&d->lock);
+	d->hc_why[0] = '\0';
+	d->hc_tried_ms = 0;
+	dlog(6, "health: checks via tunnel leave by %s (tunnel sources: %s%s%s)",
+	     xlb_hcpath_veth(d->hc), xlb_hcpath_source(d->hc, XLB_FAMILY_V4) ? "IPv4" : "",
+	     xlb_hcpath_source(d->hc, XLB_FAMILY_V4) && xlb_hcpath_source(d->hc, XLB_FAMILY_V6) ?
+	     ", " : "", xlb_hcpath_source(d->hc, XLB_FAMILY_V6) ? "IPv6" : "");
+	if (xlb_hcpath_note(d->hc)[0])
+		dlog(4, "health: %s", xlb_hcpath_note(d->hc));
+}
+
+/* After every probe is stopped (their marks given back). */
+void hc_close(struct daemon *d)
+{
+	struct xlb_hcpath *hp = d->hc;
+
+	pthread_mutex_lock(&d->lock);
+	d->hc = NULL;
+	pthread_mutex_unlock(&d->lock);
+	xlb_hcpath_close(hp);
+}
+
+/* The probe ended (a verdict, its deadline, or it was stopped): its mark is free. */
+void hc_release(struct daemon *d, struct dbackend *b)
+{
+	if (b->hc_mark)
+		xlb_hcpath_release(d->hc, b->hc_mark);
+	b->hc_mark = 0;
+}
+
+void check_stop(struct daemon *d, struct dbackend *b)
+{
+	xlb_probe_stop(&b->probe, d->epfd);
+	hc_release(d, b);
+}
+
+/*
+ * Through the tunnel (t from target_of: to the VIP): from the tunnel source
+ * with a mark that names b.  0, or -1 with b->probe.why saying why it cannot be checked.
+ */
+int hc_target(struct daemon *d, struct dbackend *b, struct xlb_probe_target *t)
+{
+	const union xlb_addr *src;
+
+	if (t->via != XLB_VIA_TUNNEL)
+		return 0;
+	hc_open(d, now_ms());
+	if (!d->hc) {
+		snprintf(b->probe.why, sizeof(b->probe.why), "%s", d->hc_why);
+		return -1;
+	}
+	src = xlb_hcpath_source(d->hc, b->family);
+	if (!b->hc_mark && (!src || xlb_hcpath_claim(d->hc, b->family, &b->addr, &b->hc_mark))) {
+		snprintf(b->probe.why, sizeof(b->probe.why), "%s",
+			 src ? xlb_errmsg() : b->family == XLB_FAMILY_V4 ?
+			 "no IPv4 tunnel source (attach --src4)" :
+			 "no IPv6 tunnel source (attach --src6)");
+		b->hc_mark = 0;
+		return -1;
+	}
+	t->mark = b->hc_mark;
+	t->bind_src = true;
+	t->src = *src;
+	return 0;
+}
