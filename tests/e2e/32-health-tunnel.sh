@@ -94,11 +94,12 @@ twin_passes() {	# SVC B
 		[ "$(count xlb_backend_health_failures_total "$1" "$2")" = "$f0" ] && is "$1" "$2" active
 }
 # the reason names what failed (an ERE) and the tunnel, in `backend list -j`
-says() {	# SVC B ERE
-	local w
-	w=$(why "$1" "$2")
-	echo "# $1 $(B "$2"): $w"
-	grep -Eq "$3" <<<"$w" && grep -q ', tunnel)$' <<<"$w"
+says_now() { why "$1" "$2" | grep -E "$3" | grep -q ', tunnel)$'; }
+says() {	# SVC B ERE (the list reads the daemon's checks.json: 3 s for it to follow)
+	local rc=0
+	wait_for 3 says_now "$@" || rc=1
+	echo "# $1 $(B "$2"): $(why "$1" "$2")"
+	return $rc
 }
 # ... on the status page (the service's table: the backend's row says why and
 # the path) and in the metrics (failed checks of that class counted)
