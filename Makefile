@@ -27,7 +27,7 @@ CFLAGS     ?= -O2 -g
 WINGS      := change dataplane daemon store util
 XCFLAGS    := $(CFLAGS) -Wall -Wextra -Werror -Wno-format-truncation -MMD -MP -std=gnu11 \
               -I$(BUILD) -Iinclude $(WINGS:%=-Iuser/%) -I. -DXLB_VERSION='"$(VERSION)"'
-LDLIBS     := -lbpf -lelf -lz -ljansson -lm -lmicrohttpd -lsystemd -lpthread -lcurl
+LDLIBS     := -lbpf -lelf -lz -ljansson -lm -lmicrohttpd -lsystemd -lpthread -lcurl -lcares
 
 BPF_PROGS  := xlb decap baseline pktgen sink fwd	# bpf/: what ships; tools/bpf/: bench, traffic
 BPF_OBJS   := $(patsubst %,$(BUILD)/%.bpf.o,$(BPF_PROGS))
