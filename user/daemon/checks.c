@@ -13,7 +13,9 @@ static bool target_of(struct daemon *d, const struct dbackend *b, struct xlb_pro
 		return false;
 	*t = (struct xlb_probe_target){ .addr = b->addr, .family = b->family,
 		.port = s->health.port ? s->health.port : s->port, .type = s->health.type,
-		.path = s->health.path, .timeout_ms = s->health.timeout_ms };
+		.path = s->health.path, .timeout_ms = s->health.timeout_ms,
+		.health = &s->health, .via = XLB_VIA_DIRECT, .backend = b->addr };
+	/* via tunnel (VIP, mark, source): the tunnel helper's target_of; direct here */
 	return true;
 }
 
