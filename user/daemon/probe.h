@@ -63,7 +63,7 @@ struct xlb_probe {
 	int fd;			/* tcp: -1 when idle */
 	enum xlb_probe_phase phase;
 	__u64 deadline_ms;
-	char why[64];		/* FAILED, UNCHECKED: what failed ("HTTP 503") */
+	char why[128];		/* FAILED, UNCHECKED: what failed ("HTTP 503") */
 	enum xlb_probe_class cls;	/* FAILED: its class */
 	enum xlb_health_via via;	/* the path of the last check */
 	/* http, https (libcurl) and dns (c-ares) */

@@ -236,7 +236,7 @@ static void finished(struct xlb_probe *p, CURL *e, CURLcode rc)
 	case CURLE_SSL_CERTPROBLEM:
 	case CURLE_SSL_CIPHER:
 	case CURLE_SSL_SHUTDOWN_FAILED:
-		return xlb_probe_end(p, XLB_PC_TLS, "TLS: %.50s", p->liberr[0] ? p->liberr : err);
+		return xlb_probe_end(p, XLB_PC_TLS, "TLS: handshake failed");
 	case CURLE_SSL_CACERT_BADFILE:
 		return xlb_probe_unchecked(p, "CA file %s: not a certificate", p->hc.ca_file);
 	case CURLE_OUT_OF_MEMORY:
