@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <linux/types.h>
 #include "config.h"
+#include "metrics.h"
 
 enum xlb_probe_phase { XLB_PROBE_IDLE, XLB_PROBE_CONNECT, XLB_PROBE_READ,
 		       XLB_PROBE_LIB };	/* LIB: libcurl's or c-ares' check under way */
@@ -56,6 +57,7 @@ enum xlb_probe_class {
 	XLB_PC_MAX
 };
 extern const char *const xlb_probe_class_names[XLB_PC_MAX];	/* "refused", ... */
+_Static_assert(XLB_PC_MAX == XLB_HEALTH_REASONS, "metrics.h counts every class");
 
 #define XLB_PROBE_FDS	4	/* sockets of one check at once (curl, c-ares) */
 
