@@ -29,36 +29,8 @@ in_ns() { ip netns exec "$NS" "$@"; }
 pc() { in_ns "$PC" "$@"; }
 
 # ---- certificates: a CA, good.test (valid), good.test (expired), other.test
-(
-cd "$T" || exit 1
-openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 2 \
-	-subj /CN=xlb-test-ca
-mkdir -p db && : >db/index && echo 01 >db/serial
-cat >ca.cnf <<CNF
-[ca]
-default_ca = t
-[t]
-database = db/index
-serial = db/serial
-new_certs_dir = db
-certificate = ca.pem
-private_key = ca.key
-default_md = sha256
-policy = any
-copy_extensions = copy
-unique_subject = no
-[any]
-commonName = supplied
-CNF
-for c in good:good.test expired:good.test other:other.test; do
-	n=${c%%:*} h=${c#*:}
-	openssl req -newkey rsa:2048 -nodes -keyout $n.key -out $n.csr -subj /CN=$h \
-		-addext "subjectAltName=DNS:$h"
-	if [ $n = expired ]; then dates="-startdate 20200101000000Z -enddate 20200201000000Z"
-	else dates="-days 2"; fi
-	openssl ca -batch -config ca.cnf $dates -in $n.csr -out $n.pem -notext
-done
-) >"$T/openssl.log" 2>&1 || { cat "$T/openssl.log"; not_ok "certificates made"; done_testing; exit; }
+. tests/certs.sh
+make_certs "$T" || { cat "$T/openssl.log"; not_ok "certificates made"; done_testing; exit; }
 ok "certificates made by openssl (CA, valid, expired, other host)"
 
 mkdir -p "$T/www" && echo "healthy and well" >"$T/www/ok"

@@ -264,6 +264,12 @@ void xlb_probe_curl_step(struct xlb_probe *p, int fd)
 	} else if (fd == -1) {
 		curl_multi_socket_action(p->multi, CURL_SOCKET_TIMEOUT, 0, &running);
 	}
+	/* "at once" (timeout 0): now, not at the loop's next tick (a check's latency
+	 * is added to its interval) */
+	for (int i = 0; i < 4 && p->timer_ms == 1; i++) {
+		p->timer_ms = 0;
+		curl_multi_socket_action(p->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+	}
 	while ((m = curl_multi_info_read(p->multi, &left)))
 		if (m->msg == CURLMSG_DONE)
 			finished(p, m->easy_handle, m->data.result);
