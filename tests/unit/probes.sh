@@ -44,8 +44,11 @@ error_log $T/error.log;
 events { worker_connections 64; }
 http {
   access_log off;
+  ssl_protocols TLSv1.2 TLSv1.3;
+  ssl_session_cache shared:s:1m;
+  log_format reused '\$ssl_session_reused';
   $(srv 8080 "" "")
-  $(srv 8443 ssl "$(tls good)")
+  $(srv 8443 ssl "$(tls good) access_log $T/reused.log reused;")
   $(srv 8444 ssl "$(tls expired)")
   $(srv 8445 ssl "$(tls other)")
 }
@@ -79,9 +82,12 @@ expect "https 503" "failed status: HTTP 503" tcp 127.0.0.1 8443 "{$S,\"path\":\"
 expect "https to plain http" "failed tls: TLS: handshake failed" tcp 127.0.0.1 8080 "{$S,\"verify\":false}"
 expect "CA file missing: not checked" "unchecked: CA file $T/none.pem: No such file or directory" \
 	tcp 127.0.0.1 8443 "{$S,\"ca_file\":\"$T/none.pem\"}"
+r0=$(grep -c '^r' "$T/reused.log"); n0=$(wc -l <"$T/reused.log")
 out=$(pc tcp 127.0.0.1 8443 "{$S,\"path\":\"/ok\",\"ca_file\":\"$T/ca.pem\"}" 5)
-check "https five checks in a row (a fresh connection each, sessions shared)" \
-	test "$out" = "$(printf 'ok\nok\nok\nok\nok')"
+check "https five checks in a row" test "$out" = "$(printf 'ok\nok\nok\nok\nok')"
+r1=$(grep -c '^r' "$T/reused.log"); n1=$(wc -l <"$T/reused.log")
+check "five connections, the last four resume the first's TLS session ($((r1 - r0)) of $((n1 - n0)))" \
+	test $((n1 - n0)) = 5 -a $((r1 - r0)) -ge 4
 
 # ---- DNS: unbound on 127.0.0.1:5353
 cat >"$T/unbound.conf" <<CONF

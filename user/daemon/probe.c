@@ -282,7 +282,9 @@ enum xlb_probe_result xlb_probe_expire(struct xlb_probe *p, __u64 now_ms, int ep
 {
 	if (p->phase == XLB_PROBE_IDLE)
 		return XLB_PROBE_PENDING;
-	if (p->phase == XLB_PROBE_LIB && p->timer_ms && now_ms >= p->timer_ms) {
+	if (p->phase == XLB_PROBE_LIB && p->multi) {
+		xlb_probe_curl_step(p, -1);	/* the shared multi handle's own timer */
+	} else if (p->phase == XLB_PROBE_LIB && p->timer_ms && now_ms >= p->timer_ms) {
 		p->timer_ms = 0;
 		lib_step(p, -1);
 	}

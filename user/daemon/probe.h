@@ -69,7 +69,8 @@ struct xlb_probe {
 	enum xlb_probe_class cls;	/* FAILED: its class */
 	enum xlb_health_via via;	/* the path of the last check */
 	/* http, https (libcurl) and dns (c-ares) */
-	void *multi, *easy;	/* CURLM, CURL */
+	void *multi, *easy;	/* CURLM (every probe's one), CURL (this check's) */
+	void *conn_to;		/* its CURLOPT_CONNECT_TO list */
 	void *channel;		/* ares_channel */
 	int fds[XLB_PROBE_FDS];	/* their sockets in epfd */
 	__u32 fdev[XLB_PROBE_FDS];	/* and the events each waits for */

@@ -1,7 +1,8 @@
 /*
- * HTTP and HTTPS probes on libcurl's multi interface, one multi handle per
- * probe driven by the daemon's epoll loop (its sockets under the probe's tag,
- * its timer on the loop's tick): never a blocking call.  The URL names the
+ * HTTP and HTTPS probes on libcurl's multi interface: one multi handle for
+ * every probe (its CA store cached: a CA file is read once, not per check),
+ * driven by the daemon's epoll loop (each transfer's sockets under its
+ * probe's tag, the timer on the loop's tick): never a blocking call.  The URL names the
  * health host (or the target address), CURLOPT_CONNECT_TO sends it to the
  * target, so SNI and verification use the host; a fresh connection per
  * check, TLS sessions reused through one share handle.
@@ -21,6 +22,8 @@
 #define BODY_MAX	(64 * 1024)
 
 static CURLSH *share;	/* TLS sessions of every probe (one thread: no locks) */
+static CURLM *multi;	/* every probe's transfer */
+static __u64 timer_ms;	/* the multi handle's next timeout (0: none, 1: at once) */
 
 static __u64 mono_ms(void)
 {
@@ -32,24 +35,23 @@ static __u64 mono_ms(void)
 
 static int on_socket(CURL *e, curl_socket_t s, int what, void *userp, void *socketp)
 {
-	struct xlb_probe *p = userp;
+	struct xlb_probe *p = NULL;
 	__u32 ev = what == CURL_POLL_IN ? EPOLLIN : what == CURL_POLL_OUT ? EPOLLOUT :
 		   what == CURL_POLL_INOUT ? EPOLLIN | EPOLLOUT : 0;
 
-	(void)e;
+	(void)userp;
 	(void)socketp;
-	xlb_probe_watch_fd(p, s, what == CURL_POLL_REMOVE ? 0 : ev);
+	curl_easy_getinfo(e, CURLINFO_PRIVATE, (char **)&p);
+	if (p)
+		xlb_probe_watch_fd(p, s, what == CURL_POLL_REMOVE ? 0 : ev);
 	return 0;
 }
 
 static int on_timer(CURLM *m, long timeout_ms, void *userp)
 {
-	struct xlb_probe *p = userp;
-
 	(void)m;
-	p->timer_ms = timeout_ms < 0 ? 0 : mono_ms() + timeout_ms;
-	if (timeout_ms == 0)
-		p->timer_ms = 1;	/* at the next tick */
+	(void)userp;
+	timer_ms = timeout_ms < 0 ? 0 : timeout_ms == 0 ? 1 : mono_ms() + timeout_ms;
 	return 0;
 }
 
@@ -129,7 +131,7 @@ static CURL *easy_of(struct xlb_probe *p, const struct xlb_probe_target *t,
 	curl_easy_setopt(e, CURLOPT_SOCKOPTDATA, p);
 	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
 	curl_easy_setopt(e, CURLOPT_WRITEDATA, p);
-	curl_easy_setopt(e, CURLOPT_PRIVATE, *to);
+	curl_easy_setopt(e, CURLOPT_PRIVATE, p);
 	p->liberr[0] = '\0';
 	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, p->liberr);
 	if (share)
@@ -150,6 +152,11 @@ static void init_once(void)
 	share = curl_share_init();
 	if (share)
 		curl_share_setopt(share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
+	multi = curl_multi_init();
+	if (!multi)
+		return;
+	curl_multi_setopt(multi, CURLMOPT_SOCKETFUNCTION, on_socket);
+	curl_multi_setopt(multi, CURLMOPT_TIMERFUNCTION, on_timer);
 }
 
 enum xlb_probe_result xlb_probe_curl_start(struct xlb_probe *p, const struct xlb_probe_target *t,
@@ -165,19 +172,16 @@ enum xlb_probe_result xlb_probe_curl_start(struct xlb_probe *p, const struct xlb
 		xlb_probe_unchecked(p, "CA file %s: %s", t->health->ca_file, strerror(errno));
 		return XLB_PROBE_UNCHECKED;
 	}
-	p->multi = curl_multi_init();
-	p->easy = p->multi ? easy_of(p, t, &to) : NULL;
+	p->easy = multi ? easy_of(p, t, &to) : NULL;
 	if (!p->easy) {
 		curl_slist_free_all(to);
 		xlb_probe_unchecked(p, "libcurl: out of memory");
 		return XLB_PROBE_UNCHECKED;
 	}
-	curl_multi_setopt(p->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
-	curl_multi_setopt(p->multi, CURLMOPT_SOCKETDATA, p);
-	curl_multi_setopt(p->multi, CURLMOPT_TIMERFUNCTION, on_timer);
-	curl_multi_setopt(p->multi, CURLMOPT_TIMERDATA, p);
-	curl_multi_add_handle(p->multi, p->easy);
-	curl_multi_socket_action(p->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+	p->multi = multi;
+	p->conn_to = to;
+	curl_multi_add_handle(multi, p->easy);
+	curl_multi_socket_action(multi, CURL_SOCKET_TIMEOUT, 0, &running);
 	xlb_probe_curl_step(p, -2);	/* a verdict already (a refused connect)? */
 	return XLB_PROBE_PENDING;
 }
@@ -248,8 +252,14 @@ static void finished(struct xlb_probe *p, CURL *e, CURLcode rc)
 	}
 }
 
+/*
+ * fd ready (>= 0), or the timer's tick (-1): the multi handle goes on; each
+ * transfer that ended sets its own probe's verdict (p->done), which the
+ * caller takes from that probe (now, or at its next tick).
+ */
 void xlb_probe_curl_step(struct xlb_probe *p, int fd)
 {
+	struct xlb_probe *q;
 	CURLMsg *m;
 	__u32 ev = 0;
 	int running, left, mask = 0;
@@ -260,33 +270,33 @@ void xlb_probe_curl_step(struct xlb_probe *p, int fd)
 		xlb_probe_ready(fd, &ev);
 		mask = (ev & (EPOLLIN | EPOLLHUP) ? CURL_CSELECT_IN : 0) |
 		       (ev & EPOLLOUT ? CURL_CSELECT_OUT : 0) | (ev & EPOLLERR ? CURL_CSELECT_ERR : 0);
-		curl_multi_socket_action(p->multi, fd, mask, &running);
-	} else if (fd == -1) {
-		curl_multi_socket_action(p->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+		curl_multi_socket_action(multi, fd, mask, &running);
+	} else if (fd == -1 && timer_ms && mono_ms() >= timer_ms) {
+		timer_ms = 0;
+		curl_multi_socket_action(multi, CURL_SOCKET_TIMEOUT, 0, &running);
 	}
 	/* "at once" (timeout 0): now, not at the loop's next tick (a check's latency
 	 * is added to its interval) */
-	for (int i = 0; i < 4 && p->timer_ms == 1; i++) {
-		p->timer_ms = 0;
-		curl_multi_socket_action(p->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+	for (int i = 0; i < 4 && timer_ms == 1; i++) {
+		timer_ms = 0;
+		curl_multi_socket_action(multi, CURL_SOCKET_TIMEOUT, 0, &running);
 	}
-	while ((m = curl_multi_info_read(p->multi, &left)))
-		if (m->msg == CURLMSG_DONE)
-			finished(p, m->easy_handle, m->data.result);
+	while ((m = curl_multi_info_read(multi, &left))) {
+		q = NULL;
+		curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&q);
+		if (m->msg == CURLMSG_DONE && q)
+			finished(q, m->easy_handle, m->data.result);
+	}
+	p->timer_ms = timer_ms ? timer_ms : 0;
 }
 
 void xlb_probe_curl_stop(struct xlb_probe *p)
 {
-	struct curl_slist *to = NULL;
-
 	if (p->easy) {
-		curl_easy_getinfo(p->easy, CURLINFO_PRIVATE, (char **)&to);
-		if (p->multi)
-			curl_multi_remove_handle(p->multi, p->easy);
+		curl_multi_remove_handle(multi, p->easy);
 		curl_easy_cleanup(p->easy);
-		curl_slist_free_all(to);
 	}
-	if (p->multi)
-		curl_multi_cleanup(p->multi);
+	curl_slist_free_all(p->conn_to);
+	p->conn_to = NULL;
 	p->easy = p->multi = NULL;
 }
