@@ -9,7 +9,6 @@
 #include <string.h>
 #include <netinet/in.h>
 #include "config.h"
-#include "confighealth.h"
 
 static int parse(const char *text, struct xlb_config *cfg, char *msg, size_t len)
 {

@@ -8,7 +8,6 @@
 #include <string.h>
 #include <netinet/in.h>
 #include "config.h"
-#include "confighealth.h"
 #include "log.h"
 #include "netutil.h"
 

@@ -7,8 +7,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "config.h"
-#include "confighealth.h"
+#include <netinet/in.h>
+#include <strings.h>
+#include "healthconf.h"
 #include "netutil.h"
 
 static const char *const via_names[] = { "tunnel", "direct", NULL };
@@ -253,17 +254,17 @@ void xlb_health_parse_more(json_t *h, const char *path, __u8 family, struct xlb_
 }
 
 /* The rules that need the service: the protocol's checks, answer and qtype agree. */
-void xlb_health_validate_more(const struct xlb_service_conf *s, const char *path,
+void xlb_health_validate_more(const struct xlb_health *h, __u8 proto, const char *path,
 			      struct xlb_diags *d)
 {
-	const struct xlb_health *h = &s->health;
+	static const char *const types[] = { "none", "tcp", "http", "https", "dns" };
 	char p[192];
 
 	snprintf(p, sizeof(p), "%s.health.type", path);
-	if (s->proto == IPPROTO_UDP && h->type != XLB_HEALTH_DNS && h->type != XLB_HEALTH_NONE)
+	if (proto == IPPROTO_UDP && h->type != XLB_HEALTH_DNS && h->type != XLB_HEALTH_NONE)
 		xlb_diag_add(d, p, "\"%s\": a udp service takes a dns check (or none)",
-			     xlb_health_type_name(h->type));
-	if (s->proto != IPPROTO_UDP && h->type == XLB_HEALTH_DNS)
+			     types[h->type]);
+	if (proto != IPPROTO_UDP && h->type == XLB_HEALTH_DNS)
 		xlb_diag_add(d, p, "\"dns\": only a udp service takes a dns check");
 	snprintf(p, sizeof(p), "%s.health.expect_answer", path);
 	if (h->has_expect_answer && h->qtype != 1 && h->qtype != 28)

@@ -8,7 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include "config.h"
-#include "confighealth.h"
 
 static bool addr_usable(const union xlb_addr *a, __u8 family, const char **why)
 {
@@ -142,7 +141,7 @@ static void check_health(const struct xlb_service_conf *s, const char *path,
 	snprintf(p, sizeof(p), "%s.health.port", path);
 	if (!s->health.port && !s->port)
 		xlb_diag_add(d, p, "missing: the service takes all ports, so the check needs one");
-	xlb_health_validate_more(s, path, d);
+	xlb_health_validate_more(&s->health, s->proto, path, d);
 }
 
 static void check_duplicates(const struct xlb_config *cfg, __u32 i, const char *path,

@@ -4,7 +4,6 @@
 #include <string.h>
 #include "metrics.h"
 #include "names.h"
-#include "probe.h"
 #include "rollout.h"
 
 const char *const xlb_health_retry_names[XLB_HEALTH_RETRY_MAX] = { "locked", "failed",
@@ -53,6 +52,9 @@ static void backend_counters(const struct xlb_metrics *m, FILE *f)
 
 /* Failed checks of the checked backends by class (issue 25): the sum over reason
  * is xlb_backend_health_failures_total's. */
+const char *const xlb_health_reason_names[XLB_HEALTH_REASONS] = {
+	"none", "refused", "timeout", "tls", "status", "body", "dns", "answer", "error" };
+
 static void failure_reasons(const struct xlb_metrics *m, FILE *f)
 {
 	family(f, "xlb_backend_health_failure_reasons_total", "counter",
@@ -62,7 +64,7 @@ static void failure_reasons(const struct xlb_metrics *m, FILE *f)
 		for (int k = 1; k < XLB_HEALTH_REASONS && m->be[i].has_verdict; k++)
 			fprintf(f, "xlb_backend_health_failure_reasons_total{service=\"%s\","
 				"backend=\"%s\",reason=\"%s\"} %llu\n", m->be[i].service, m->be[i].address,
-				xlb_probe_class_names[k], (unsigned long long)m->be[i].fail_by[k]);
+				xlb_health_reason_names[k], (unsigned long long)m->be[i].fail_by[k]);
 }
 
 static void backend_gauges(const struct xlb_metrics *m, FILE *f)

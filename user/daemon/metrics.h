@@ -11,9 +11,10 @@
 #include <arpa/inet.h>
 #include "config.h"
 
-/* Classes of a failed check: enum xlb_probe_class (probe.h), names in
- * xlb_probe_class_names (xlb_backend_health_failure_reasons_total's reason). */
+/* Classes of a failed check: enum xlb_probe_class (probe.h) indexes these names
+ * (xlb_backend_health_failure_reasons_total's reason label). */
 #define XLB_HEALTH_REASONS	9
+extern const char *const xlb_health_reason_names[XLB_HEALTH_REASONS];	/* "none", "refused" ... */
 
 struct xlb_metrics_backend {
 	char service[XLB_NAME_MAX];

@@ -16,9 +16,6 @@
 #include <unistd.h>
 #include "probe.h"
 
-const char *const xlb_probe_class_names[XLB_PC_MAX] = {
-	"none", "refused", "timeout", "tls", "status", "body", "dns", "answer", "error" };
-
 void xlb_probe_init(struct xlb_probe *p)
 {
 	memset(p, 0, sizeof(*p));

@@ -56,7 +56,7 @@ enum xlb_probe_class {
 	XLB_PC_ERROR,		/* anything else: unreachable, reset, not HTTP ... */
 	XLB_PC_MAX
 };
-extern const char *const xlb_probe_class_names[XLB_PC_MAX];	/* "refused", ... */
+#define xlb_probe_class_names xlb_health_reason_names	/* "refused", ... (metrics.c) */
 _Static_assert(XLB_PC_MAX == XLB_HEALTH_REASONS, "metrics.h counts every class");
 
 #define XLB_PROBE_FDS	4	/* sockets of one check at once (curl, c-ares) */

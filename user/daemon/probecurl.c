@@ -17,7 +17,6 @@
 #include <curl/curl.h>
 #include "netutil.h"
 #include "probe.h"
-#include "confighealth.h"
 
 #define BODY_MAX	(64 * 1024)
 

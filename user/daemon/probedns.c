@@ -13,7 +13,6 @@
 #include <sys/epoll.h>
 #include <time.h>
 #include <ares.h>
-#include "confighealth.h"
 #include "probe.h"
 
 static __u64 mono_ms(void)
