@@ -27,7 +27,7 @@ CFLAGS     ?= -O2 -g
 WINGS      := change dataplane daemon store util
 XCFLAGS    := $(CFLAGS) -Wall -Wextra -Werror -Wno-format-truncation -MMD -MP -std=gnu11 \
               -I$(BUILD) -Iinclude $(WINGS:%=-Iuser/%) -I. -DXLB_VERSION='"$(VERSION)"'
-LDLIBS     := -lbpf -lelf -lz -ljansson -lm -lmicrohttpd -lsystemd -lpthread -lcurl
+LDLIBS     := -lbpf -lelf -lz -ljansson -lm -lmicrohttpd -lsystemd -lpthread -lcurl -lcares
 
 BPF_PROGS  := xlb decap hc baseline pktgen sink fwd	# bpf/: what ships; tools/bpf/: bench, traffic
 BPF_OBJS   := $(patsubst %,$(BUILD)/%.bpf.o,$(BPF_PROGS))
@@ -114,6 +114,11 @@ $(BUILD)/fleet-sim: $(BUILD)/tools/fleet-sim.o $(BUILD)/tools/fleet-sim-main.o $
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
+# one check of the daemon's probes, driven by an epoll loop (tests/unit/probes.sh)
+$(BUILD)/probe-check: $(BUILD)/tests/probe-check.o $(BUILD)/libxlb.a
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
 $(BUILD)/udp-echo: tools/udp-echo.c | $(BUILD)
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CFLAGS) -Wall -Wextra -Werror -o $@ $<
@@ -161,7 +166,7 @@ UNIT_SLOW  := tests/unit/fleet-store.sh $(BUILD)/tests/unit/test_store \
               $(BUILD)/tests/unit/test_history tests/unit/fleet-store-tls.sh
 UNIT_FILES := $(foreach f,$(UNIT_SLOW),$(filter $(f),$(UNIT_TESTS) $(wildcard tests/unit/*.sh))) \
               $(filter-out $(UNIT_SLOW),$(UNIT_TESTS) $(wildcard tests/unit/*.sh))
-check-unit: $(UNIT_TESTS) $(BUILD)/xlb $(BUILD)/xlb-faults
+check-unit: $(UNIT_TESTS) $(BUILD)/xlb $(BUILD)/xlb-faults $(BUILD)/probe-check
 	$(Q)RUN_TESTS_JOBS=$(UNIT_JOBS) tools/run-tests unit $(BUILD)/results $(UNIT_FILES)
 
 check-bpf: $(BPF_TESTS) $(BUILD)/xlb $(BUILD)/xlb-faults $(BUILD)/pktgen $(BUILD)/bench-node $(BUILD)/baseline.bpf.o

@@ -41,7 +41,7 @@ conf a.json "" 1:100 2:100 3:100
 conf b.json "" 1:100 2:100 3:100 4:100
 conf c.json "" 1:100 2:100 3:100 4:100 5:100
 # nothing answers 198.51.100.0/24 here: every check fails
-HC=', "health": {"type": "tcp", "port": 80, "interval_ms": 200, "timeout_ms": 150, "rise": 1, "fall": 50}'
+HC=', "health": {"type": "tcp", "via": "direct", "port": 80, "interval_ms": 200, "timeout_ms": 150, "rise": 1, "fall": 50}'
 conf bad.json "$HC" 1:100 2:100 3:100 6:100
 rec() { ectl get --print-value-only $K/decide/rollout; }
 field() { rec | jq -r ".$1"; }

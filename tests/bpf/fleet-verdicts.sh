@@ -81,8 +81,8 @@ check "every node reaches the store" reach
 cat >$ROOT/web.json <<'EOF'
 {"services": [{"name": "web", "vip": "192.0.2.10", "port": 80, "protocol": "tcp",
   "table_size": 1009, "guards": {"min_active": 1},
-  "health": {"type": "tcp", "port": 80, "interval_ms": 200, "timeout_ms": 150,
-             "rise": 2, "fall": 2},
+  "health": {"type": "tcp", "via": "direct", "port": 80, "interval_ms": 200,
+             "timeout_ms": 150, "rise": 2, "fall": 2},
   "backends": [{"address": "198.51.100.1"}, {"address": "198.51.100.2"},
                {"address": "198.51.100.3"}]}]}
 EOF

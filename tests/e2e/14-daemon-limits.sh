@@ -35,7 +35,7 @@ wait_for 10 in_ns bash -c "exec 3<>/dev/tcp/198.51.100.1/8080" || echo "# the ba
 CONF=$STATE/xlb.json
 cat >$CONF <<JSON
 { "services": [ { "name": "web", "vip": "192.0.2.10", "port": 80, "protocol": "tcp",
-  "health": { "type": "tcp", "port": 8080, "interval_ms": 1000, "timeout_ms": 500,
+  "health": { "type": "tcp", "via": "direct", "port": 8080, "interval_ms": 1000, "timeout_ms": 500,
               "rise": 2, "fall": 2 },
   "backends": [ $bes ] } ] }
 JSON

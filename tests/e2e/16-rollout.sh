@@ -10,7 +10,9 @@
 lab_up --backends 4
 attach
 STEP=3s
-GUARDS='"guards":{"max_churn":1},"rollout":{"min_flows":60},"health":{"type":"http","path":"/healthz","interval_ms":300,"timeout_ms":250,"rise":1,"fall":2}'
+# checks direct: the rollout must catch a backend whose checks pass while its
+# clients' SYNs are lost (a check through the tunnel catches it first: e2e 32)
+GUARDS='"guards":{"max_churn":1},"rollout":{"min_flows":60},"health":{"type":"http","via":"direct","path":"/healthz","interval_ms":300,"timeout_ms":250,"rise":1,"fall":2}'
 config 100 100 100 - >/tmp/$LP-3.json
 config 100 100 100 100 >/tmp/$LP-4.json
 # web only: the rollout's signals are about it (dns has no traffic here)

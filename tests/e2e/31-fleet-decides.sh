@@ -30,14 +30,16 @@ require_root
 GRACE_MS=2000 INT=300 FALL=2
 START=$(ms)
 fleetstore_up --daemon-opt "--health-grace ${GRACE_MS}ms"
-# the lab's configuration with quick checks (and the step windows' minimum of
+# Checks direct: drill 3 needs a backend whose checks pass while its clients'
+# SYNs are lost (a check through the tunnel catches it: e2e 32).
+# The lab's configuration with quick checks (and the step windows' minimum of
 # flows).  A step may see a healthy backend miss a check or two (a 150 ms
 # timeout on a loaded machine: CI once rolled drill 3 back on one failed check
 # of b2, summed over the nodes); b4's checks pass, so drill 3 is judged by the
 # SYNs sent again, and a backend taken out by its checks still stops a step.
 S4=/tmp/$LP-s4.json S3=/tmp/$LP-s3.json
 for f in 4 3; do
-	jq --argjson i $INT --argjson f $FALL '.services |= map(.health = {"type": "http", "path": "/healthz",
+	jq --argjson i $INT --argjson f $FALL '.services |= map(.health = {"type": "http", "via": "direct", "path": "/healthz",
 		"interval_ms": $i, "timeout_ms": 150, "rise": 2, "fall": $f} | .rollout = {"min_flows": 60, "max_health_failures": 2})' \
 		/tmp/$LP-$([ $f = 4 ] && echo fleet || echo cfg3).json >/tmp/$LP-s$f.json
 done

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "metrics.h"
+#include "probe.h"
 #include "names.h"
 #include "rollout.h"
 
@@ -40,7 +41,8 @@ static void a_snapshot_renders_every_family(void **state)
 	struct xlb_metrics_backend be[2] = {
 		{ .service = "web", .address = "198.51.100.1", .has_counters = true,
 		  .c = { .packets = 10, .bytes = 1500, .new_flows = 3 }, .up = true, .weight = 100,
-		  .table_share = 0.5, .deviation = 0.125, .checks = 7, .failures = 1 },
+		  .table_share = 0.5, .deviation = 0.125, .checks = 7, .failures = 1,
+		  .has_verdict = true, .fail_by = { [XLB_PC_TLS] = 1 } },
 		{ .service = "web", .address = "2001:db8::2", .up = false, .alert = true },
 	};
 	struct xlb_metrics_service svc[1] = { { .name = "web", .has_counters = true,
@@ -80,6 +82,12 @@ static void a_snapshot_renders_every_family(void **state)
 	has_line(t, "xlb_backend_share_deviation{service=\"web\",backend=\"198.51.100.1\"} 0.125000");
 	has_line(t, "xlb_backend_share_alert{service=\"web\",backend=\"2001:db8::2\"} 1");
 	has_line(t, "xlb_backend_health_failures_total{service=\"web\",backend=\"198.51.100.1\"} 1");
+	has_line(t, "xlb_backend_health_failure_reasons_total{service=\"web\","
+		 "backend=\"198.51.100.1\",reason=\"tls\"} 1");
+	has_line(t, "xlb_backend_health_failure_reasons_total{service=\"web\","
+		 "backend=\"198.51.100.1\",reason=\"timeout\"} 0");
+	/* a backend never checked has no reasons */
+	assert_null(strstr(t, "reasons_total{service=\"web\",backend=\"2001:db8::2\""));
 	has_line(t, "xlb_service_floor_alert{service=\"web\"} 1");
 	has_line(t, "xlb_service_backends_active{service=\"web\"} 1");
 	has_line(t, "xlb_drops_total{reason=\"no_backend\"} 9");

@@ -229,6 +229,32 @@ static void decisions_table(void **state)
 	free(p);
 }
 
+/* Each backend's last verdict says why it failed and by which path (issue 25). */
+static void verdicts_say_why(void **state)
+{
+	struct xlb_metrics_backend be[2] = {
+		{ .service = "web", .address = "198.51.100.1", .up = false, .in_config = true,
+		  .has_verdict = true, .why = "TLS: certificate <expired>", .tunnel = true },
+		{ .service = "web", .address = "198.51.100.2", .up = true, .in_config = true,
+		  .has_verdict = true, .last_ok = true },
+	};
+	struct xlb_metrics_service svc = { .name = "web" };
+	struct xlb_metrics m = { .generation = 4, .be = be, .nr_be = 2, .svc = &svc, .nr_svc = 1 };
+	struct xlb_page p = { .m = &m, .node = "host1", .ifname = "eth0", .refresh_s = 5,
+			      .now = "2026-01-01T00:00:00Z", .fleet_why = "" };
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+
+	(void)state;
+	xlb_status_page(&p, f);
+	fclose(f);
+	has(buf, "failing</b><br><span class=\"why\">TLS: certificate &lt;expired&gt;</span> "
+		 "<span class=\"meta\">(tunnel)</span>");
+	has(buf, "passing <span class=\"meta\">(direct)</span>");
+	free(buf);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -239,6 +265,7 @@ int main(void)
 		cmocka_unit_test(health_verdicts),
 		cmocka_unit_test(rollout_row),
 		cmocka_unit_test(decisions_table),
+		cmocka_unit_test(verdicts_say_why),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

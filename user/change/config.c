@@ -16,38 +16,6 @@
 #include "log.h"
 #include "netutil.h"
 
-void xlb_diag_add(struct xlb_diags *d, const char *path, const char *fmt, ...)
-{
-	struct xlb_diag *it;
-	va_list ap;
-
-	if (d->count >= XLB_DIAGS_MAX) {
-		d->dropped++;
-		return;
-	}
-	if (d->count == d->cap) {
-		__u32 cap = d->cap ? d->cap * 2 : 16;
-		void *p = realloc(d->items, cap * sizeof(*d->items));
-
-		if (!p)
-			return;
-		d->items = p;
-		d->cap = cap;
-	}
-	it = &d->items[d->count++];
-	snprintf(it->path, sizeof(it->path), "%s", path);
-	va_start(ap, fmt);
-	vsnprintf(it->msg, sizeof(it->msg), fmt, ap);
-	va_end(ap);
-}
-
-void xlb_diags_free(struct xlb_diags *d)
-{
-	free(d->items);
-	d->items = NULL;
-	d->count = d->cap = 0;
-}
-
 /* ---- value helpers --------------------------------------------------------- */
 
 static void value_str(json_t *v, char *buf, size_t len)
@@ -156,12 +124,20 @@ static const char *get_str(json_t *obj, const char *key, const char *path, bool 
 	return json_string_value(v);
 }
 
+static const char *names_list(const char *const *names, char *out, size_t len)
+{
+	out[0] = '\0';
+	for (int i = 0; names[i]; i++)
+		snprintf(out + strlen(out), len - strlen(out), "%s%s", i ? ", " : "", names[i]);
+	return out;
+}
+
 /* One of names[]; returns its index, def when missing, -1 on error. */
 static int get_enum(json_t *obj, const char *key, const char *path, const char *const *names,
 		    int def, bool required, struct xlb_diags *d)
 {
 	const char *s = get_str(obj, key, path, required, d);
-	char p[160];
+	char p[160], list[128];
 
 	if (!s)
 		return json_object_get(obj, key) || required ? -1 : def;
@@ -169,9 +145,7 @@ static int get_enum(json_t *obj, const char *key, const char *path, const char *
 		if (!strcmp(s, names[i]))
 			return i;
 	join(p, sizeof(p), path, key);
-	xlb_diag_add(d, p, "\"%s\": must be one of %s%s%s%s%s", s, names[0],
-		     names[1] ? ", " : "", names[1] ? names[1] : "",
-		     names[1] && names[2] ? ", " : "", names[1] && names[2] ? names[2] : "");
+	xlb_diag_add(d, p, "\"%s\": must be one of %s", s, names_list(names, list, sizeof(list)));
 	return -1;
 }
 
@@ -206,11 +180,13 @@ static const char *const rollout_keys[] = { "max_share_deviation", "max_drops_pe
 					    "max_health_failures", "min_flows",
 					    "max_syn_retry_share", NULL };
 static const char *const health_keys[] = { "type", "port", "path", "interval_ms",
-					   "timeout_ms", "rise", "fall", NULL };
+					   "timeout_ms", "rise", "fall", "via", "host",
+					   "expect_status", "body_match", "verify", "ca_file",
+					   "query", "qtype", "expect_rcode", "expect_answer", NULL };
 static const char *const be_keys[] = { "address", "weight", "state", NULL };
 static const char *const proto_names[] = { "tcp", "udp", NULL };
 static const char *const state_names[] = { "active", "drain", "down", NULL };
-static const char *const health_names[] = { "none", "tcp", "http", NULL };
+static const char *const health_names[] = { "none", "tcp", "http", "https", "dns", NULL };
 
 int xlb_state_parse(const char *name, __u8 *state)
 {
@@ -229,7 +205,7 @@ const char *xlb_state_name(__u8 state)
 
 const char *xlb_health_type_name(__u8 type)
 {
-	return type <= XLB_HEALTH_HTTP ? health_names[type] : "?";
+	return type <= XLB_HEALTH_DNS ? health_names[type] : "?";
 }
 
 const char *xlb_proto_name(__u8 proto)
@@ -316,7 +292,7 @@ static void parse_slow_start(json_t *ss, const char *path, struct xlb_service_co
 		out->slow_start_ms = v;
 }
 
-static void parse_health(json_t *h, const char *path, struct xlb_health *out,
+static void parse_health(json_t *h, const char *path, __u8 family, struct xlb_health *out,
 			 struct xlb_diags *d)
 {
 	const char *hpath;
@@ -346,14 +322,15 @@ static void parse_health(json_t *h, const char *path, struct xlb_health *out,
 		out->fall = v;
 	hpath = get_str(h, "path", path, false, d);
 	join(p, sizeof(p), path, "path");
-	if (hpath && out->type != XLB_HEALTH_HTTP)
-		xlb_diag_add(d, p, "\"%s\": only an http check has a path", hpath);
+	if (hpath && out->type != XLB_HEALTH_HTTP && out->type != XLB_HEALTH_HTTPS)
+		xlb_diag_add(d, p, "\"%s\": only an http or https check has a path", hpath);
 	else if (hpath && (hpath[0] != '/' || strlen(hpath) >= sizeof(out->path) ||
 			   strpbrk(hpath, " \r\n")))
 		xlb_diag_add(d, p, "\"%s\": must start with / and have no spaces (255 bytes at "
 			     "most)", hpath);
 	else
 		snprintf(out->path, sizeof(out->path), "%s", hpath ? hpath : "/");
+	xlb_health_parse_more(h, path, family, out, d);
 }
 
 static void parse_backend(json_t *b, const char *path, struct xlb_backend_conf *out,
@@ -419,7 +396,7 @@ static void parse_service(json_t *s, const char *path, struct xlb_service_conf *
 	join(p, sizeof(p), path, "guards");
 	parse_guards(json_object_get(s, "guards"), p, &out->guards, d);
 	join(p, sizeof(p), path, "health");
-	parse_health(json_object_get(s, "health"), p, &out->health, d);
+	parse_health(json_object_get(s, "health"), p, out->family, &out->health, d);
 	join(p, sizeof(p), path, "rollout");
 	parse_rollout(json_object_get(s, "rollout"), p, out, d);
 	join(p, sizeof(p), path, "slow_start");

@@ -7,6 +7,8 @@
 #include <jansson.h>
 #include "hashkey.h"
 #include "xlb_abi.h"
+#include "diag.h"
+#include "healthconf.h"
 
 #define XLB_NAME_MAX	64
 
@@ -45,51 +47,6 @@ struct xlb_rollout_limits {
 #define XLB_ROLLOUT_MAX_SHARE_DEVIATION	0.5
 #define XLB_ROLLOUT_MAX_DROPS		100
 #define XLB_ROLLOUT_MIN_FLOWS		100
-
-enum xlb_health_type { XLB_HEALTH_NONE = 0, XLB_HEALTH_TCP, XLB_HEALTH_HTTP, XLB_HEALTH_HTTPS,
-		       XLB_HEALTH_DNS };
-
-/*
- * Which way a check goes (issue 25).  TUNNEL (the default): to VIP:port
- * through the encapsulation the data plane uses for the backend (IP-in-IP /
- * IP6IP6), so it crosses the backend's decap, its VIP on loopback and its
- * listener, and the answer comes back by direct return.  DIRECT: to the
- * backend's own address, as before issue 25.
- */
-enum xlb_health_via { XLB_VIA_TUNNEL = 0, XLB_VIA_DIRECT };
-
-#define XLB_HEALTH_STATUS_MAX	8	/* expect_status: ranges */
-#define XLB_HEALTH_TEXT_MAX	256	/* host, body_match, query */
-
-/* An accepted status range, lo..hi inclusive ("200", "200-399"). */
-struct xlb_status_range {
-	__u16 lo, hi;
-};
-
-struct xlb_health {
-	enum xlb_health_type type;
-	enum xlb_health_via via;
-	__u16 port;		/* 0: the service port */
-	char path[256];		/* HTTP(S) path */
-	__u32 interval_ms, timeout_ms, rise, fall;
-	/* http, https */
-	char host[XLB_HEALTH_TEXT_MAX];	/* Host header, and SNI and the name verified for
-					   https; "": the VIP's address */
-	struct xlb_status_range expect_status[XLB_HEALTH_STATUS_MAX];
-	__u32 nr_expect_status;		/* 0: 200-399 */
-	char body_match[XLB_HEALTH_TEXT_MAX];	/* "": any body; else a substring the
-						   first 64 KiB of the body must hold */
-	/* https */
-	bool verify;			/* certificate chain and name (default true) */
-	char ca_file[256];		/* PEM CAs; "": the system's */
-	/* dns (UDP services) */
-	char query[XLB_HEALTH_TEXT_MAX];	/* the name asked */
-	__u16 qtype;			/* 1 A (default for IPv4 services), 28 AAAA, ... */
-	__u8 expect_rcode;		/* default 0 (NOERROR) */
-	bool has_expect_answer;
-	union xlb_addr expect_answer;	/* an address the answer must hold */
-	__u8 expect_answer_family;
-};
 
 struct xlb_backend_conf {
 	union xlb_addr addr;
@@ -131,28 +88,10 @@ struct xlb_config {
 	struct xlb_hash_key hash_key;	/* read from the file, or from a record */
 };
 
-/* Every problem of a file, each with the path of the value and why. */
-struct xlb_diag {
-	char path[128];
-	char msg[256];
-};
-
-#define XLB_DIAGS_MAX		100		/* kept; the rest only counted */
 #define XLB_CONFIG_MAX_BYTES	(4u << 20)	/* a configuration file at most */
 /* JSON objects and lists in one: the root, 256 services with guards, health and
  * backend lists, 4095 backends — with room to spare, checked before parsing */
 #define XLB_CONFIG_MAX_NODES	16384
-
-struct xlb_diags {
-	const char *file;
-	struct xlb_diag *items;
-	__u32 count, cap;
-	__u32 dropped;		/* problems past XLB_DIAGS_MAX, not kept */
-};
-
-void xlb_diag_add(struct xlb_diags *d, const char *path, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-void xlb_diags_free(struct xlb_diags *d);
 
 /* Parse a file / a JSON value; every error goes into diags. 0 or -EINVAL/-errno. */
 int xlb_config_load(const char *path, struct xlb_config *cfg, struct xlb_diags *diags);

@@ -74,8 +74,9 @@ static json_t *service_json(const struct xlb_service_conf *s)
 
 		if (s->health.port)
 			json_object_set_new(h, "port", json_integer(s->health.port));
-		if (s->health.type == XLB_HEALTH_HTTP)
+		if (s->health.type == XLB_HEALTH_HTTP || s->health.type == XLB_HEALTH_HTTPS)
 			json_object_set_new(h, "path", json_string(s->health.path));
+		xlb_health_form_more(&s->health, s->family, h);
 		json_object_set_new(o, "health", h);
 	}
 	return o;

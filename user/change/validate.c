@@ -141,6 +141,7 @@ static void check_health(const struct xlb_service_conf *s, const char *path,
 	snprintf(p, sizeof(p), "%s.health.port", path);
 	if (!s->health.port && !s->port)
 		xlb_diag_add(d, p, "missing: the service takes all ports, so the check needs one");
+	xlb_health_validate_more(&s->health, s->proto, path, d);
 }
 
 static void check_duplicates(const struct xlb_config *cfg, __u32 i, const char *path,

@@ -9,11 +9,70 @@
 #include "log.h"
 #include "rollout.h"
 #include "netutil.h"
+#include "node.h"
+#include <time.h>
 #include "shares.h"
+
+/* The daemon's last verdict of a backend and why (checks.json, issue 25): NULL
+ * when there is none, or the file is stale (no daemon wrote it this 3 minutes). */
+static json_t *check_of(json_t *checks, const char *svc, const char *addr)
+{
+	json_t *b, *arr = json_object_get(checks, "backends");
+	json_int_t at = json_integer_value(json_object_get(checks, "unix_ms"));
+	size_t i;
+
+	if (at / 1000 + 180 < (json_int_t)time(NULL))
+		return NULL;
+	json_array_foreach(arr, i, b)
+		if (!strcmp(json_string_value(json_object_get(b, "service")) ?: "", svc) &&
+		    !strcmp(json_string_value(json_object_get(b, "address")) ?: "", addr))
+			return b;
+	return NULL;
+}
+
+/* "up", "down: HTTP 503 (tunnel)", "up, last failed: timeout (direct)" or "-". */
+static const char *check_text(json_t *ck, char *buf, size_t len)
+{
+	const char *why = json_string_value(json_object_get(ck, "why")) ?: "";
+	const char *path = json_string_value(json_object_get(ck, "path")) ?: "";
+	bool up = json_is_true(json_object_get(ck, "up"));
+
+	if (!ck)
+		return "-";
+	if (json_is_true(json_object_get(ck, "last_ok")))
+		snprintf(buf, len, "%s (%s)", up ? "up" : "down, last passed", path);
+	else
+		snprintf(buf, len, "%s: %s (%s)", up ? "up, last failed" : "down", why, path);
+	return buf;
+}
+
+static void list_one(const struct xlb_service_conf *s, const struct xlb_backend_conf *b,
+		     double share, __u32 id, __u32 gen, json_t *checks, json_t *arr)
+{
+	char a[INET6_ADDRSTRLEN], ct[200];
+	json_t *ck, *o;
+
+	xlb_addr_str(&b->addr, b->family, a, sizeof(a));
+	ck = check_of(checks, s->name, a);
+	if (!xlb_json) {
+		printf("%-16s %-40s %6u %-6s %6.2f%% %5u %s\n", s->name, a, b->weight,
+		       xlb_state_name(b->state), 100 * share, id, check_text(ck, ct, sizeof(ct)));
+		return;
+	}
+	o = json_pack("{s:s,s:s,s:i,s:s,s:f,s:i,s:i}", "service", s->name, "address", a,
+		      "weight", b->weight, "state", xlb_state_name(b->state), "table_share",
+		      share, "id", id, "gen", gen);
+	if (ck)
+		json_object_set_new(o, "check", json_pack("{s:O,s:O,s:O,s:O,s:O}", "up",
+				    json_object_get(ck, "up"), "last_ok", json_object_get(ck, "last_ok"),
+				    "reason", json_object_get(ck, "reason"), "why",
+				    json_object_get(ck, "why"), "path", json_object_get(ck, "path")));
+	json_array_append_new(arr, o);
+}
 
 static int do_backend_list(int argc, char **argv)
 {
-	json_t *arr = json_array();
+	json_t *arr = json_array(), *checks = NULL;
 	struct xlb_ctl c;
 	int rc = 0;
 
@@ -28,8 +87,9 @@ static int do_backend_list(int argc, char **argv)
 		goto out;
 	}
 	if (!xlb_json)
-		printf("%-16s %-40s %6s %-6s %7s %5s\n", "service", "backend", "weight", "state",
-		       "share", "id");
+		printf("%-16s %-40s %6s %-6s %7s %5s %s\n", "service", "backend", "weight", "state",
+		       "share", "id", "check");
+	checks = xlb_node_checks_read(c.hist);
 	for (__u32 i = 0; i < c.running.nr_services; i++) {
 		const struct xlb_service_conf *s = &c.running.services[i];
 		double *share = calloc(s->nr_backends + 1, sizeof(*share));
@@ -47,20 +107,11 @@ static int do_backend_list(int argc, char **argv)
 		for (__u32 j = 0; j < s->nr_backends; j++) {
 			const struct xlb_backend_conf *b = &s->backends[j];
 			__u32 id = xlb_assign_id(&c.assign, s->name, &b->addr, b->family), gen = 0;
-			char a[INET6_ADDRSTRLEN];
 
-			xlb_addr_str(&b->addr, b->family, a, sizeof(a));
 			for (__u32 k = 0; k < c.assign.nr_be; k++)
 				if (c.assign.be[k].id == id)
 					gen = c.assign.be[k].gen;
-			if (xlb_json)
-				json_array_append_new(arr, json_pack("{s:s,s:s,s:i,s:s,s:f,s:i,s:i}",
-					"service", s->name, "address", a, "weight", b->weight,
-					"state", xlb_state_name(b->state), "table_share", share[j],
-					"id", id, "gen", gen));
-			else
-				printf("%-16s %-40s %6u %-6s %6.2f%% %5u\n", s->name, a, b->weight,
-				       xlb_state_name(b->state), 100 * share[j], id);
+			list_one(s, b, share[j], id, gen, checks, arr);
 		}
 		free(share);
 	}
@@ -70,6 +121,7 @@ static int do_backend_list(int argc, char **argv)
 	}
 out:
 	json_decref(arr);
+	json_decref(checks);
 	xlb_ctl_close(&c);
 	return rc;
 }

@@ -56,6 +56,13 @@ static void record_verdict(struct daemon *d, struct dbackend *b, enum xlb_probe_
 		return;
 	}
 	pthread_mutex_lock(&d->lock);
+	b->has_verdict = true;
+	b->last_ok = ok;
+	b->cls = ok ? XLB_PC_NONE : b->probe.cls;
+	b->via = b->probe.via;
+	snprintf(b->why, sizeof(b->why), "%s", ok ? "" : b->probe.why);
+	if (!ok)
+		b->fail_by[b->cls < XLB_PC_MAX ? b->cls : XLB_PC_ERROR]++;
 	if (xlb_hstate_record(&b->h, ok, s->health.rise, s->health.fall)) {
 		dlog(b->h.up ? 5 : 4, "health: service=%s backend=%s check=%s after %u %s%s%s",
 		     b->service, addr_s(b, a, sizeof(a)), b->h.up ? "up" : "down",
@@ -314,4 +321,55 @@ void reload(struct daemon *d)
 	dlog(result >= XLB_RELOAD_INVALID ? 3 : 6, "reload: %s", xlb_reload_names[result]);
 	sync_running(d);
 	sd_notify(0, "READY=1");
+}
+
+/* ---- why: checks.json for xlb backend list (issue 25) ---------------------------- */
+
+static json_t *checks_json(struct daemon *d)
+{
+	json_t *arr = json_array();
+	char a[INET6_ADDRSTRLEN];
+
+	pthread_mutex_lock(&d->lock);
+	for (__u32 i = 0; arr && i < d->nr_be; i++) {
+		const struct dbackend *b = &d->be[i];
+
+		if (!b->checked || !b->present || !b->has_verdict)
+			continue;
+		json_array_append_new(arr, json_pack("{s:s,s:s,s:b,s:b,s:s,s:s,s:s}", "service",
+			b->service, "address", addr_s(b, a, sizeof(a)), "up", b->h.up, "last_ok",
+			b->last_ok, "reason", b->last_ok ? "" : xlb_probe_class_names[b->cls],
+			"why", b->why, "path", b->via == XLB_VIA_TUNNEL ? "tunnel" : "direct"));
+	}
+	pthread_mutex_unlock(&d->lock);
+	return arr;
+}
+
+/*
+ * Once a second: checks.json beside the history when what it says changed,
+ * and once a minute besides (unix_ms: when; a reader trusts a fresh file only).
+ */
+void checks_tick(struct daemon *d)
+{
+	static __u64 written_ms, failed_ms;	/* the loop's thread only */
+	static json_t *last;
+	json_t *o = json_pack("{s:o}", "backends", checks_json(d));
+	char hist[512];
+
+	if (!o || xlb_history_dir(d->o->state_root, d->o->ifname, hist, sizeof(hist)) ||
+	    (last && json_equal(o, last) && now_ms() - written_ms < 60000)) {
+		json_decref(o);
+		return;
+	}
+	json_object_set_new(o, "unix_ms", json_integer((json_int_t)time(NULL) * 1000));
+	if (!xlb_node_checks_write(hist, o)) {
+		json_object_del(o, "unix_ms");
+		json_decref(last);
+		last = json_incref(o);
+		written_ms = now_ms();
+	} else if (now_ms() - failed_ms > 60000) {
+		failed_ms = now_ms();
+		dlog(3, "health: cannot write checks.json in %s: %s", hist, xlb_errmsg());
+	}
+	json_decref(o);
 }

@@ -244,6 +244,7 @@ static void every_second(struct daemon *d)
 	decide_second(d);
 	fleetroll_second(d);
 	announce_tick(d);
+	checks_tick(d);
 	if (ticks % 5 == 0)
 		release_moved(d);
 	if (ticks++ % 10 == 0)

@@ -50,6 +50,23 @@ static void backend_counters(const struct xlb_metrics *m, FILE *f)
 	}										\
 } while (0)
 
+/* Failed checks of the checked backends by class (issue 25): the sum over reason
+ * is xlb_backend_health_failures_total's. */
+const char *const xlb_health_reason_names[XLB_HEALTH_REASONS] = {
+	"none", "refused", "timeout", "tls", "status", "body", "dns", "answer", "error" };
+
+static void failure_reasons(const struct xlb_metrics *m, FILE *f)
+{
+	family(f, "xlb_backend_health_failure_reasons_total", "counter",
+	       "Failed health checks by why: refused, timeout, tls, status, body, dns, answer, "
+	       "error.");
+	for (__u32 i = 0; i < m->nr_be; i++)
+		for (int k = 1; k < XLB_HEALTH_REASONS && m->be[i].has_verdict; k++)
+			fprintf(f, "xlb_backend_health_failure_reasons_total{service=\"%s\","
+				"backend=\"%s\",reason=\"%s\"} %llu\n", m->be[i].service, m->be[i].address,
+				xlb_health_reason_names[k], (unsigned long long)m->be[i].fail_by[k]);
+}
+
 static void backend_gauges(const struct xlb_metrics *m, FILE *f)
 {
 	BACKEND_FAMILY(f, m, "xlb_backend_up", "gauge",
@@ -67,6 +84,7 @@ static void backend_gauges(const struct xlb_metrics *m, FILE *f)
 		       "%llu", (unsigned long long)b->checks);
 	BACKEND_FAMILY(f, m, "xlb_backend_health_failures_total", "counter",
 		       "Failed health checks.", "%llu", (unsigned long long)b->failures);
+	failure_reasons(m, f);
 }
 
 static void services(const struct xlb_metrics *m, FILE *f)

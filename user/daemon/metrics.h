@@ -11,6 +11,11 @@
 #include <arpa/inet.h>
 #include "config.h"
 
+/* Classes of a failed check: enum xlb_probe_class (probe.h) indexes these names
+ * (xlb_backend_health_failure_reasons_total's reason label). */
+#define XLB_HEALTH_REASONS	9
+extern const char *const xlb_health_reason_names[XLB_HEALTH_REASONS];	/* "none", "refused" ... */
+
 struct xlb_metrics_backend {
 	char service[XLB_NAME_MAX];
 	char address[INET6_ADDRSTRLEN];
@@ -21,6 +26,13 @@ struct xlb_metrics_backend {
 	double table_share, deviation;
 	bool alert;			/* share deviation alert */
 	__u64 checks, failures;
+	/* the last check's verdict (issue 25): why it failed, its class and path */
+	bool has_verdict;		/* checked at least once */
+	bool last_ok;
+	char why[128];			/* "HTTP 503" ("" when it passed) */
+	__u8 cls;			/* enum xlb_probe_class */
+	bool tunnel;			/* the check went through the tunnel (else direct) */
+	__u64 fail_by[XLB_HEALTH_REASONS];	/* failed checks by class */
 	bool in_config;			/* in the running configuration (state below) */
 	__u8 state;			/* enum xlb_backend_state */
 };

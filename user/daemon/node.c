@@ -41,13 +41,13 @@ bool xlb_node_marked(const char *hist, enum xlb_node_mark m)
 	return !access(path, F_OK);
 }
 
-int xlb_node_report_write(const char *hist, json_t *report)
+static int file_write(const char *hist, const char *name, json_t *report)
 {
 	char *text = json_dumps(report, JSON_COMPACT);
 	char path[600];
 	int err;
 
-	path_of(hist, "announce.json", path, sizeof(path));
+	path_of(hist, name, path, sizeof(path));
 	if (!text)
 		return xlb_errf(-ENOMEM, "out of memory writing %s", path);
 	err = xlb_write_state_file(path, text, strlen(text), 0600);
@@ -55,10 +55,28 @@ int xlb_node_report_write(const char *hist, json_t *report)
 	return err;
 }
 
+int xlb_node_report_write(const char *hist, json_t *report)
+{
+	return file_write(hist, "announce.json", report);
+}
+
 json_t *xlb_node_report_read(const char *hist)
 {
 	char path[600];
 
 	path_of(hist, "announce.json", path, sizeof(path));
+	return json_load_file(path, 0, NULL);
+}
+
+int xlb_node_checks_write(const char *hist, json_t *checks)
+{
+	return file_write(hist, "checks.json", checks);
+}
+
+json_t *xlb_node_checks_read(const char *hist)
+{
+	char path[600];
+
+	path_of(hist, "checks.json", path, sizeof(path));
 	return json_load_file(path, 0, NULL);
 }

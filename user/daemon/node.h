@@ -21,5 +21,9 @@ bool xlb_node_marked(const char *hist, enum xlb_node_mark m);
  * back (a new reference, or NULL when there is none or it is damaged). */
 int xlb_node_report_write(const char *hist, json_t *report);
 json_t *xlb_node_report_read(const char *hist);
+/* checks.json: the daemon's last verdict of each checked backend and why
+ * (issue 25) that `xlb backend list` shows; the same contract as above. */
+int xlb_node_checks_write(const char *hist, json_t *checks);
+json_t *xlb_node_checks_read(const char *hist);
 
 #endif

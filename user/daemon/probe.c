@@ -1,8 +1,15 @@
-/* Non-blocking TCP and HTTP health probes; see probe.h. */
+/*
+ * Health probes (see probe.h): the hand-made TCP connect, and the frame the
+ * library probes (probecurl.c, probedns.c) run in: their sockets in the
+ * caller's epoll set under the probe's tag, their timers on the loop's tick.
+ */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <poll.h>
+#include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
@@ -13,6 +20,7 @@ void xlb_probe_init(struct xlb_probe *p)
 {
 	memset(p, 0, sizeof(*p));
 	p->fd = -1;
+	p->epfd = -1;
 }
 
 void xlb_probe_stop(struct xlb_probe *p, int epfd)
@@ -22,173 +30,279 @@ void xlb_probe_stop(struct xlb_probe *p, int epfd)
 		close(p->fd);
 	}
 	p->fd = -1;
+	p->epfd = epfd;
+	xlb_probe_curl_stop(p);
+	xlb_probe_dns_stop(p);
+	for (__u32 i = 0; i < p->nr_fds; i++)	/* the libraries close them */
+		epoll_ctl(epfd, EPOLL_CTL_DEL, p->fds[i], NULL);
+	p->nr_fds = 0;
+	free(p->body);
+	p->body = NULL;
+	p->len = 0;
+	p->timer_ms = 0;
 	p->phase = XLB_PROBE_IDLE;
 }
 
-static enum xlb_probe_result verdict(struct xlb_probe *p, int epfd, bool ok, const char *why)
+void xlb_probe_watch_fd(struct xlb_probe *p, int fd, __u32 events)
+{
+	struct epoll_event ev = { .events = events, .data.u32 = p->tag };
+	__u32 i;
+
+	for (i = 0; i < p->nr_fds && p->fds[i] != fd; i++)
+		;
+	if (!events) {
+		if (i < p->nr_fds) {
+			epoll_ctl(p->epfd, EPOLL_CTL_DEL, fd, NULL);
+			p->nr_fds--;
+			p->fds[i] = p->fds[p->nr_fds];
+			p->fdev[i] = p->fdev[p->nr_fds];
+		}
+		return;
+	}
+	if (i < p->nr_fds) {
+		epoll_ctl(p->epfd, EPOLL_CTL_MOD, fd, &ev);
+		p->fdev[i] = events;
+	} else if (p->nr_fds < XLB_PROBE_FDS) {
+		p->fds[p->nr_fds] = fd;
+		p->fdev[p->nr_fds++] = events;
+		epoll_ctl(p->epfd, EPOLL_CTL_ADD, fd, &ev);
+	}
+}
+
+int xlb_probe_ready(int fd, __u32 *events)
+{
+	struct pollfd pf = { .fd = fd, .events = POLLIN | POLLOUT };
+
+	*events = 0;
+	if (poll(&pf, 1, 0) < 0)
+		return -errno;
+	*events = pf.revents;
+	return 0;
+}
+
+void xlb_probe_end(struct xlb_probe *p, enum xlb_probe_class cls, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (p->done)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(p->why, sizeof(p->why), fmt, ap);
+	va_end(ap);
+	p->cls = cls;
+	p->result = cls == XLB_PC_NONE ? XLB_PROBE_OK : XLB_PROBE_FAILED;
+	if (cls == XLB_PC_NONE)
+		p->why[0] = '\0';
+	p->done = true;
+}
+
+void xlb_probe_unchecked(struct xlb_probe *p, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (p->done)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(p->why, sizeof(p->why), fmt, ap);
+	va_end(ap);
+	p->cls = XLB_PC_NONE;
+	p->result = XLB_PROBE_UNCHECKED;
+	p->done = true;
+}
+
+static socklen_t sockaddr_of(const union xlb_addr *a, __u8 family, __u16 port,
+			     struct sockaddr_storage *ss)
+{
+	memset(ss, 0, sizeof(*ss));
+	if (family == XLB_FAMILY_V4) {
+		struct sockaddr_in *sin = (void *)ss;
+
+		sin->sin_family = AF_INET;
+		sin->sin_port = htons(port);
+		sin->sin_addr.s_addr = a->v4;
+		return sizeof(*sin);
+	} else {
+		struct sockaddr_in6 *sin6 = (void *)ss;
+
+		sin6->sin6_family = AF_INET6;
+		sin6->sin6_port = htons(port);
+		memcpy(&sin6->sin6_addr, a->v6, 16);
+		return sizeof(*sin6);
+	}
+}
+
+int xlb_probe_prepare_fd(int fd, const struct xlb_probe_target *t)
+{
+	struct sockaddr_storage ss;
+	socklen_t len;
+
+	if (t->mark && setsockopt(fd, SOL_SOCKET, SO_MARK, &t->mark, sizeof(t->mark)))
+		return -errno;
+	if (!t->bind_src)
+		return 0;
+	len = sockaddr_of(&t->src, t->family, 0, &ss);
+	/* the port is picked at connect, per 4-tuple: many checks share the source */
+	setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &(int){ 1 }, sizeof(int));
+	return bind(fd, (void *)&ss, len) ? -errno : 0;
+}
+
+/* The verdict of the hand-made probe (and of a library's, taken): the probe idle. */
+static enum xlb_probe_result verdict(struct xlb_probe *p, int epfd, enum xlb_probe_class cls,
+				     const char *why)
 {
 	xlb_probe_stop(p, epfd);
-	snprintf(p->why, sizeof(p->why), "%s", ok ? "" : why);
-	return ok ? XLB_PROBE_OK : XLB_PROBE_FAILED;
+	snprintf(p->why, sizeof(p->why), "%s", cls == XLB_PC_NONE ? "" : why);
+	p->cls = cls;
+	return cls == XLB_PC_NONE ? XLB_PROBE_OK : XLB_PROBE_FAILED;
 }
 
 /* Errors of this host, not of the backend: out of descriptors, ports or memory. */
 static bool local_error(int err)
 {
 	return err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM ||
-	       err == EAGAIN || err == EADDRNOTAVAIL;
+	       err == EAGAIN || err == EADDRNOTAVAIL || err == EPERM || err == EACCES;
 }
 
 static enum xlb_probe_result unchecked(struct xlb_probe *p, int epfd, int err)
 {
 	xlb_probe_stop(p, epfd);
 	snprintf(p->why, sizeof(p->why), "%s", strerror(err));
+	p->cls = XLB_PC_NONE;
 	return XLB_PROBE_UNCHECKED;
 }
 
-static socklen_t sockaddr_of(const struct xlb_probe_target *t, struct sockaddr_storage *ss)
+/* A connect's error as a verdict's class and reason. */
+static enum xlb_probe_result connect_failed(struct xlb_probe *p, int epfd, int err)
 {
-	memset(ss, 0, sizeof(*ss));
-	if (t->family == XLB_FAMILY_V4) {
-		struct sockaddr_in *sin = (void *)ss;
-
-		sin->sin_family = AF_INET;
-		sin->sin_port = htons(t->port);
-		sin->sin_addr.s_addr = t->addr.v4;
-		return sizeof(*sin);
-	} else {
-		struct sockaddr_in6 *sin6 = (void *)ss;
-
-		sin6->sin6_family = AF_INET6;
-		sin6->sin6_port = htons(t->port);
-		memcpy(&sin6->sin6_addr, t->addr.v6, 16);
-		return sizeof(*sin6);
-	}
+	if (err == ECONNREFUSED)
+		return verdict(p, epfd, XLB_PC_REFUSED, "connect refused");
+	if (err == ETIMEDOUT)
+		return verdict(p, epfd, XLB_PC_TIMEOUT, "timeout");
+	return verdict(p, epfd, XLB_PC_ERROR, strerror(err));
 }
 
-static void watch(struct xlb_probe *p, int epfd, int op, __u32 tag)
+static enum xlb_probe_result tcp_start(struct xlb_probe *p, const struct xlb_probe_target *t,
+				       int epfd, __u32 tag)
 {
-	epoll_ctl(epfd, op, p->fd, &(struct epoll_event){
-		  .events = p->phase == XLB_PROBE_CONNECT ? EPOLLOUT : EPOLLIN, .data.u32 = tag });
-}
-
-/*
- * Through the tunnel: the mark (policy routing sends the socket's packets to
- * the tunnel's veth) and the tunnel source, before connect.  0 or errno.
- */
-static int path_of(int fd, const struct xlb_probe_target *t)
-{
-	struct xlb_probe_target src = *t;
 	struct sockaddr_storage ss;
-	socklen_t len;
-	int one = 1;
+	socklen_t len = sockaddr_of(&t->addr, t->family, t->port, &ss);
+	int err;
 
-	if (t->mark && setsockopt(fd, SOL_SOCKET, SO_MARK, &t->mark, sizeof(t->mark)))
-		return errno;
-	if (!t->bind_src)
-		return 0;
-	src.addr = t->src;
-	src.port = 0;
-	len = sockaddr_of(&src, &ss);
-	/* the port is picked at connect, per 4-tuple: many checks share the source */
-	setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof(one));
-	return bind(fd, (void *)&ss, len) ? errno : 0;
+	p->fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (p->fd < 0)
+		return unchecked(p, epfd, errno);
+	err = xlb_probe_prepare_fd(p->fd, t);
+	if (err)
+		return unchecked(p, epfd, -err);
+	if (connect(p->fd, (void *)&ss, len) && errno != EINPROGRESS)
+		return local_error(errno) ? unchecked(p, epfd, errno) :
+		       connect_failed(p, epfd, errno);
+	p->phase = XLB_PROBE_CONNECT;
+	epoll_ctl(epfd, EPOLL_CTL_ADD, p->fd, &(struct epoll_event){ .events = EPOLLOUT,
+		  .data.u32 = tag });
+	return XLB_PROBE_PENDING;
+}
+
+/* A library's check ended (or not yet): its verdict, the probe idle. */
+static enum xlb_probe_result lib_result(struct xlb_probe *p, int epfd)
+{
+	enum xlb_probe_result r = p->result;
+	char why[sizeof(p->why)];
+	enum xlb_probe_class cls = p->cls;
+
+	if (!p->done)
+		return XLB_PROBE_PENDING;
+	snprintf(why, sizeof(why), "%s", p->why);
+	xlb_probe_stop(p, epfd);
+	snprintf(p->why, sizeof(p->why), "%s", why);
+	p->cls = cls;
+	return r;
 }
 
 enum xlb_probe_result xlb_probe_start(struct xlb_probe *p, const struct xlb_probe_target *t,
 				      __u64 now_ms, int epfd, __u32 tag)
 {
-	struct sockaddr_storage ss;
-	socklen_t len = sockaddr_of(t, &ss);
-	int err;
+	enum xlb_probe_result r;
 
 	xlb_probe_stop(p, epfd);
-	p->fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (p->fd < 0)
-		return unchecked(p, epfd, errno);
-	err = path_of(p->fd, t);
-	if (err)	/* this host's: no permission for SO_MARK, the source gone */
-		return unchecked(p, epfd, err);
 	p->deadline_ms = now_ms + t->timeout_ms;
-	p->len = 0;
-	if (connect(p->fd, (void *)&ss, len) && errno != EINPROGRESS)
-		return local_error(errno) ? unchecked(p, epfd, errno) :
-		       verdict(p, epfd, false, strerror(errno));
-	p->phase = XLB_PROBE_CONNECT;
-	watch(p, epfd, EPOLL_CTL_ADD, tag);
-	return XLB_PROBE_PENDING;
+	p->epfd = epfd;
+	p->tag = tag;
+	p->via = t->via;
+	p->cls = XLB_PC_NONE;
+	p->done = false;
+	p->why[0] = '\0';
+	if (t->type == XLB_HEALTH_TCP || !t->health)
+		return tcp_start(p, t, epfd, tag);
+	p->hc = *t->health;
+	p->tgt = *t;
+	p->tgt.health = &p->hc;
+	p->tgt.path = p->hc.path;
+	p->phase = XLB_PROBE_LIB;
+	r = t->type == XLB_HEALTH_DNS ? xlb_probe_dns_start(p, &p->tgt, now_ms) :
+	    xlb_probe_curl_start(p, &p->tgt, now_ms);
+	if (r != XLB_PROBE_PENDING && !p->done)
+		p->done = true, p->result = r;
+	return lib_result(p, epfd);
 }
 
-/* "HTTP/1.x NNN": 2xx and 3xx pass. */
-static bool http_ok(const char *line, char *why, size_t len)
+static void lib_step(struct xlb_probe *p, int fd)
 {
-	int code;
-
-	if (sscanf(line, "HTTP/%*d.%*d %d", &code) != 1) {
-		snprintf(why, len, "not an HTTP answer");
-		return false;
-	}
-	snprintf(why, len, "HTTP %d", code);
-	return code >= 200 && code < 400;
-}
-
-static enum xlb_probe_result connected(struct xlb_probe *p, const struct xlb_probe_target *t,
-				       int epfd, __u32 tag)
-{
-	char req[400];
-	int err = 0;
-	socklen_t el = sizeof(err);
-
-	getsockopt(p->fd, SOL_SOCKET, SO_ERROR, &err, &el);
-	if (err)
-		return verdict(p, epfd, false, strerror(err));
-	if (t->type == XLB_HEALTH_TCP)
-		return verdict(p, epfd, true, "");
-	snprintf(req, sizeof(req), "GET %s HTTP/1.0\r\nUser-Agent: xlb-health\r\n"
-		 "Connection: close\r\n\r\n", t->path);
-	if (send(p->fd, req, strlen(req), MSG_NOSIGNAL) != (ssize_t)strlen(req))
-		return verdict(p, epfd, false, "send failed");
-	p->phase = XLB_PROBE_READ;
-	watch(p, epfd, EPOLL_CTL_MOD, tag);
-	return XLB_PROBE_PENDING;
+	if (p->channel)
+		xlb_probe_dns_step(p, fd);
+	else if (p->multi)
+		xlb_probe_curl_step(p, fd);
 }
 
 enum xlb_probe_result xlb_probe_progress(struct xlb_probe *p, const struct xlb_probe_target *t,
 					 int epfd, __u32 tag)
 {
-	char why[64];
-	int saved;
-	ssize_t n;
-	bool ok;
+	int err = 0, fds[XLB_PROBE_FDS];
+	socklen_t el = sizeof(err);
+	__u32 n = p->nr_fds;
 
-	if (p->phase == XLB_PROBE_IDLE)
+	(void)t;
+	(void)tag;
+	if (p->phase == XLB_PROBE_LIB) {
+		memcpy(fds, p->fds, sizeof(fds));
+		for (__u32 i = 0; i < n && !p->done; i++)
+			lib_step(p, fds[i]);
+		return lib_result(p, epfd);
+	}
+	if (p->phase != XLB_PROBE_CONNECT)
 		return XLB_PROBE_PENDING;
-	if (p->phase == XLB_PROBE_CONNECT)
-		return connected(p, t, epfd, tag);
-	n = recv(p->fd, p->buf + p->len, sizeof(p->buf) - 1 - p->len, 0);
-	if (n < 0 && errno == EAGAIN)
-		return XLB_PROBE_PENDING;
-	if (n > 0)
-		p->len += n;
-	p->buf[p->len] = '\0';
-	if (!strstr(p->buf, "\r\n") && n > 0 && p->len < sizeof(p->buf) - 1)
-		return XLB_PROBE_PENDING;
-	saved = errno;
-	ok = http_ok(p->buf, why, sizeof(why));
-	if (n < 0)	/* the answer so far decides; the error says why */
-		snprintf(why, sizeof(why), "%s", strerror(saved));
-	return verdict(p, epfd, ok, why);
+	getsockopt(p->fd, SOL_SOCKET, SO_ERROR, &err, &el);
+	if (err)
+		return connect_failed(p, epfd, err);
+	return verdict(p, epfd, XLB_PC_NONE, "");
 }
 
 enum xlb_probe_result xlb_probe_expire(struct xlb_probe *p, __u64 now_ms, int epfd)
 {
-	if (p->phase == XLB_PROBE_IDLE || now_ms < p->deadline_ms)
+	if (p->phase == XLB_PROBE_IDLE)
 		return XLB_PROBE_PENDING;
-	return verdict(p, epfd, false, "timeout");
+	if (p->phase == XLB_PROBE_LIB && p->multi) {
+		xlb_probe_curl_step(p, -1);	/* the shared multi handle's own timer */
+	} else if (p->phase == XLB_PROBE_LIB && p->timer_ms && now_ms >= p->timer_ms) {
+		p->timer_ms = 0;
+		lib_step(p, -1);
+	}
+	if (p->phase == XLB_PROBE_LIB && p->done)
+		return lib_result(p, epfd);
+	/* the libraries time out at timeout_ms themselves; this is the backstop */
+	if (now_ms < p->deadline_ms + (p->phase == XLB_PROBE_LIB ? 100 : 0))
+		return XLB_PROBE_PENDING;
+	return verdict(p, epfd, XLB_PC_TIMEOUT, "timeout");
 }
 
 void xlb_probe_retag(struct xlb_probe *p, int epfd, __u32 tag)
 {
+	p->tag = tag;
+	p->epfd = epfd;
 	if (p->fd >= 0)
-		watch(p, epfd, EPOLL_CTL_MOD, tag);
+		epoll_ctl(epfd, EPOLL_CTL_MOD, p->fd, &(struct epoll_event){ .events = EPOLLOUT,
+			  .data.u32 = tag });
+	for (__u32 i = 0; i < p->nr_fds; i++)
+		epoll_ctl(epfd, EPOLL_CTL_MOD, p->fds[i], &(struct epoll_event){
+			  .events = p->fdev[i], .data.u32 = tag });
 }

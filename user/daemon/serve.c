@@ -62,6 +62,12 @@ static void snapshot_backends(struct daemon *d, struct xlb_metrics *m)
 		mb->alert = b->watch.alert;
 		mb->checks = b->h.checks;
 		mb->failures = b->h.failures;
+		mb->has_verdict = b->has_verdict;
+		mb->last_ok = b->last_ok;
+		snprintf(mb->why, sizeof(mb->why), "%s", b->why);
+		mb->cls = b->cls;
+		mb->tunnel = b->via == XLB_VIA_TUNNEL;
+		memcpy(mb->fail_by, b->fail_by, sizeof(mb->fail_by));
 		mb->in_config = bc != NULL;
 		mb->state = bc ? bc->state : XLB_BACKEND_DOWN;
 	}

@@ -68,6 +68,12 @@ struct dbackend {
 	__u32 id;
 	__u32 disagree_run;		/* checks in a row it alone saw it down (verdicts.c) */
 	__u32 hc_mark;			/* the probe in flight's tunnel mark (0: none; tunnel.c) */
+	/* the last verdict and why (issue 25), under d->lock */
+	bool has_verdict, last_ok;
+	char why[128];
+	__u8 cls;			/* enum xlb_probe_class */
+	__u8 via;			/* enum xlb_health_via of that check */
+	__u64 fail_by[XLB_PC_MAX];
 };
 
 struct dservice {
@@ -383,6 +389,7 @@ struct daemon {
 /* One log line per event, syslog priority prefix (journald reads it). */
 void dlog(int prio, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 __u64 now_ms(void);
+void checks_tick(struct daemon *d);	/* checks.json: the verdicts and why (checks.c) */
 const char *addr_s(const struct dbackend *b, char *buf, size_t len);
 
 /* announce.c */

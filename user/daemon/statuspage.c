@@ -168,6 +168,16 @@ static int alerts(const struct xlb_page *p, FILE *f)
 	return n;
 }
 
+/* The last check's verdict: why it failed and by which path (issue 25). */
+static void check_why(FILE *f, const struct xlb_metrics_backend *b)
+{
+	if (!b->has_verdict)
+		return;
+	if (!b->last_ok)
+		html(f, "<br><span class=\"why\">%s</span>", b->why);
+	fprintf(f, " <span class=\"meta\">(%s)</span>", b->tunnel ? "tunnel" : "direct");
+}
+
 static void service(const struct xlb_page *p, const struct xlb_metrics_service *s, FILE *f)
 {
 	const struct xlb_metrics *m = p->m;
@@ -190,9 +200,10 @@ static void service(const struct xlb_page *p, const struct xlb_metrics_service *
 		if (strcmp(b->service, s->name) || !b->in_config)
 			continue;
 		html(f, "<tr><td>%s", b->address);
-		fprintf(f, "</td><td class=\"state-%s\">%s</td><td>%s</td><td>%u</td><td>",
-			state_name(b->state), state_name(b->state),
-			b->up ? "passing" : "<b class=\"state-down\">failing</b>", b->weight);
+		fprintf(f, "</td><td class=\"state-%s\">%s</td><td>%s", state_name(b->state),
+			state_name(b->state), b->up ? "passing" : "<b class=\"state-down\">failing</b>");
+		check_why(f, b);
+		fprintf(f, "</td><td>%u</td><td>", b->weight);
 		bar(f, b->table_share, "table");
 		fputs("</td><td>", f);
 		all = s->udp ? s->c.packets : s->c.new_flows;
