@@ -1,7 +1,7 @@
 /*
  * DNS probes on c-ares: one channel per probe, its UDP socket in the
  * daemon's epoll set under the probe's tag (ARES_OPT_SOCK_STATE_CB), its
- * timeouts on the loop's tick; SO_MARK through ares_set_socket_callback, the
+ * timeouts on the loop's tick; SO_MARK through ares_set_socket_configure_callback (before c-ares connects the socket), the
  * source through ares_set_local_ip4/6.  The verdict: the answer's rcode
  * against expect_rcode, then expect_answer among its addresses.
  */
@@ -126,7 +126,7 @@ static int channel_of(struct xlb_probe *p, const struct xlb_probe_target *t)
 	rc = ares_set_servers_ports(ch, &srv);
 	if (rc != ARES_SUCCESS)
 		return rc;
-	ares_set_socket_callback(ch, on_socket, p);
+	ares_set_socket_configure_callback(ch, on_socket, p);
 	if (t->bind_src && t->family == XLB_FAMILY_V4)
 		ares_set_local_ip4(ch, ntohl(t->src.v4));
 	else if (t->bind_src)
