@@ -36,8 +36,9 @@ browse() {	# chromium's DOM of the page, in the node's namespace
 dom=$(browse --dump-dom)
 check "chromium loads the page" grep -q '<h1>xlb on' <<<"$dom"
 check "each backend is a row with its state, health and weight" \
-	test "$(grep -c '<tr><td>198.51.100.[12]</td><td class="state-active">active</td><td>passing</td><td>100</td>' <<<"$dom")" = 2
-check "b3 is down, its health failing" grep -q '198.51.100.3</td><td class="state-down">down</td><td><b class="state-down">failing</b></td><td>0</td>' <<<"$dom"
+	test "$(grep -c '<tr><td>198.51.100.[12]</td><td class="state-active">active</td><td>passing <span class="meta">(tunnel)</span></td><td>100</td>' <<<"$dom")" = 2
+check "b3 is down, its health failing, why and through which path" \
+	grep -qE '198.51.100.3</td><td class="state-down">down</td><td><b class="state-down">failing</b><br><span class="why">[^<]+</span> <span class="meta">\(tunnel\)</span></td><td>0</td>' <<<"$dom"
 check "table and observed shares are bars" \
 	test "$(grep -o 'class="bar table"' <<<"$dom" | wc -l)" -ge 3 -a "$(grep -o 'class="bar seen' <<<"$dom" | wc -l)" -ge 2
 check "the running generation says who, when and why (the health change)" \
