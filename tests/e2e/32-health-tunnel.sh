@@ -85,11 +85,14 @@ verdict() {
 	echo $(( ($(now) - T0) / 1000000 ))
 }
 # the direct twin passes: B active there, checked twice more without a failure
-twin_passes() {	# SVC B
+twin_passes() {	# SVC B: two checks pass (after the one in flight, maybe started before a change)
 	local c0 f0
 	c0=$(count xlb_backend_health_checks_total "$1" "$2")
-	f0=$(count xlb_backend_health_failures_total "$1" "$2")
 	checked_twice() { [ "$(count xlb_backend_health_checks_total "$1" "$2")" -ge $((c0 + 2)) ]; }
+	c0=$((c0 - 1))
+	wait_for 5 checked_twice "$1" "$2" || return 1
+	c0=$(count xlb_backend_health_checks_total "$1" "$2")
+	f0=$(count xlb_backend_health_failures_total "$1" "$2")
 	wait_for 5 checked_twice "$1" "$2" &&
 		[ "$(count xlb_backend_health_failures_total "$1" "$2")" = "$f0" ] && is "$1" "$2" active
 }
