@@ -80,34 +80,36 @@ int xlb_probe_ready(int fd, __u32 *events)
 	return 0;
 }
 
+/* A library's check is over: its result, class and why (the first word stands). */
+static void lib_end(struct xlb_probe *p, enum xlb_probe_result r, enum xlb_probe_class cls,
+		    const char *fmt, va_list ap)
+{
+	if (p->done)
+		return;
+	vsnprintf(p->why, sizeof(p->why), fmt, ap);
+	p->cls = cls;
+	p->result = r;
+	if (r == XLB_PROBE_OK)
+		p->why[0] = '\0';
+	p->done = true;
+}
+
 void xlb_probe_end(struct xlb_probe *p, enum xlb_probe_class cls, const char *fmt, ...)
 {
 	va_list ap;
 
-	if (p->done)
-		return;
 	va_start(ap, fmt);
-	vsnprintf(p->why, sizeof(p->why), fmt, ap);
+	lib_end(p, cls == XLB_PC_NONE ? XLB_PROBE_OK : XLB_PROBE_FAILED, cls, fmt, ap);
 	va_end(ap);
-	p->cls = cls;
-	p->result = cls == XLB_PC_NONE ? XLB_PROBE_OK : XLB_PROBE_FAILED;
-	if (cls == XLB_PC_NONE)
-		p->why[0] = '\0';
-	p->done = true;
 }
 
 void xlb_probe_unchecked(struct xlb_probe *p, const char *fmt, ...)
 {
 	va_list ap;
 
-	if (p->done)
-		return;
 	va_start(ap, fmt);
-	vsnprintf(p->why, sizeof(p->why), fmt, ap);
+	lib_end(p, XLB_PROBE_UNCHECKED, XLB_PC_NONE, fmt, ap);
 	va_end(ap);
-	p->cls = XLB_PC_NONE;
-	p->result = XLB_PROBE_UNCHECKED;
-	p->done = true;
 }
 
 static socklen_t sockaddr_of(const union xlb_addr *a, __u8 family, __u16 port,
