@@ -79,7 +79,8 @@ static void defaults_are_not_shown(void **state)
 	json_t *j, *hj;
 
 	(void)state;
-	assert_int_equal(parse(SVC("192.0.2.10", "tcp", 443, "{\"type\":\"https\"}"), &cfg, msg,
+	assert_int_equal(parse(SVC("192.0.2.10", "tcp", 443,
+				   "{\"type\":\"https\",\"host\":\"web.example\"}"), &cfg, msg,
 			       sizeof(msg)), 0);
 	assert_true(cfg.services[0].health.verify);
 	assert_int_equal(cfg.services[0].health.via, XLB_VIA_TUNNEL);
@@ -87,8 +88,8 @@ static void defaults_are_not_shown(void **state)
 	assert_false(xlb_health_status_ok(&cfg.services[0].health, 400));
 	j = xlb_config_to_json(&cfg);
 	hj = json_object_get(json_array_get(json_object_get(j, "services"), 0), "health");
-	/* type, interval_ms, timeout_ms, rise, fall and the path: as an http check before */
-	assert_int_equal(json_object_size(hj), 6);
+	/* type, interval_ms, timeout_ms, rise, fall, the path and the host */
+	assert_int_equal(json_object_size(hj), 7);
 	json_decref(j);
 	xlb_config_free(&cfg);
 }
@@ -122,12 +123,29 @@ static void dns_options_parse(void **state)
 	xlb_config_free(&cfg);
 }
 
+/* A udp service may still be checked over tcp or http on its health port (as before issue 25). */
+static void udp_service_takes_a_tcp_check(void **state)
+{
+	struct xlb_config cfg;
+	char msg[400];
+
+	(void)state;
+	assert_int_equal(parse(SVC("192.0.2.44", "udp", 443, "{\"type\":\"http\",\"port\":8443}"),
+			       &cfg, msg, sizeof(msg)), 0);
+	assert_int_equal(cfg.services[0].health.type, XLB_HEALTH_HTTP);
+	xlb_config_free(&cfg);
+	assert_int_equal(parse(SVC("192.0.2.44", "udp", 443, "{\"type\":\"tcp\"}"), &cfg, msg,
+			       sizeof(msg)), 0);
+	xlb_config_free(&cfg);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(https_options_parse_and_show),
 		cmocka_unit_test(defaults_are_not_shown),
 		cmocka_unit_test(dns_options_parse),
+		cmocka_unit_test(udp_service_takes_a_tcp_check),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -166,6 +166,12 @@ static void parse_http(json_t *h, const char *path, struct xlb_health *out,
 		else
 			out->verify = json_is_true(v);
 	}
+	if (https && out->verify && !out->host[0]) {
+		/* the VIP's or the backend's address would be verified: few certificates name one */
+		at(p, sizeof(p), path, "host");
+		xlb_diag_add(d, p, "an https check that verifies needs the name its certificates "
+			     "carry (\"host\"), or \"verify\": false");
+	}
 	if (!misplaced(h, "ca_file", path, https, "an https check", d) &&
 	    text(h, "ca_file", path, out->ca_file, sizeof(out->ca_file), d) &&
 	    out->ca_file[0] != '/') {
@@ -257,13 +263,11 @@ void xlb_health_parse_more(json_t *h, const char *path, __u8 family, struct xlb_
 void xlb_health_validate_more(const struct xlb_health *h, __u8 proto, const char *path,
 			      struct xlb_diags *d)
 {
-	static const char *const types[] = { "none", "tcp", "http", "https", "dns" };
 	char p[192];
 
 	snprintf(p, sizeof(p), "%s.health.type", path);
-	if (proto == IPPROTO_UDP && h->type != XLB_HEALTH_DNS && h->type != XLB_HEALTH_NONE)
-		xlb_diag_add(d, p, "\"%s\": a udp service takes a dns check (or none)",
-			     types[h->type]);
+	/* a udp service may be checked over tcp, http or https on its health.port too
+	   (QUIC's listener, say), as before issue 25 */
 	if (proto != IPPROTO_UDP && h->type == XLB_HEALTH_DNS)
 		xlb_diag_add(d, p, "\"dns\": only a udp service takes a dns check");
 	snprintf(p, sizeof(p), "%s.health.expect_answer", path);

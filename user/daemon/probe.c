@@ -23,11 +23,24 @@ void xlb_probe_init(struct xlb_probe *p)
 	p->epfd = -1;
 }
 
+/*
+ * Close a check's socket with a reset, not a FIN: every check of a service
+ * through the tunnel comes from one source to one VIP:port, and a closing
+ * client would leave each in TIME_WAIT for 60 s (some 470 checks a second
+ * would use up the local ports).  HAProxy's checks close the same way.
+ */
+int xlb_probe_close(int fd)
+{
+	setsockopt(fd, SOL_SOCKET, SO_LINGER, &(struct linger){ .l_onoff = 1, .l_linger = 0 },
+		   sizeof(struct linger));
+	return close(fd);
+}
+
 void xlb_probe_stop(struct xlb_probe *p, int epfd)
 {
 	if (p->fd >= 0) {
 		epoll_ctl(epfd, EPOLL_CTL_DEL, p->fd, NULL);
-		close(p->fd);
+		xlb_probe_close(p->fd);
 	}
 	p->fd = -1;
 	p->epfd = epfd;
@@ -159,7 +172,7 @@ static enum xlb_probe_result verdict(struct xlb_probe *p, int epfd, enum xlb_pro
 }
 
 /* Errors of this host, not of the backend: out of descriptors, ports or memory. */
-static bool local_error(int err)
+bool xlb_probe_local_error(int err)
 {
 	return err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM ||
 	       err == EAGAIN || err == EADDRNOTAVAIL || err == EPERM || err == EACCES;
@@ -197,7 +210,7 @@ static enum xlb_probe_result tcp_start(struct xlb_probe *p, const struct xlb_pro
 	if (err)
 		return unchecked(p, epfd, -err);
 	if (connect(p->fd, (void *)&ss, len) && errno != EINPROGRESS)
-		return local_error(errno) ? unchecked(p, epfd, errno) :
+		return xlb_probe_local_error(errno) ? unchecked(p, epfd, errno) :
 		       connect_failed(p, epfd, errno);
 	p->phase = XLB_PROBE_CONNECT;
 	epoll_ctl(epfd, EPOLL_CTL_ADD, p->fd, &(struct epoll_event){ .events = EPOLLOUT,

@@ -72,6 +72,8 @@ struct xlb_probe {
 	void *multi, *easy;	/* CURLM (every probe's one), CURL (this check's) */
 	void *conn_to;		/* its CURLOPT_CONNECT_TO list */
 	void *channel;		/* ares_channel */
+	void *share;		/* CURLSH: this backend's TLS sessions (kept across checks) */
+	__u32 share_uses;	/* checks since its last full handshake */
 	int fds[XLB_PROBE_FDS];	/* their sockets in epfd */
 	__u32 fdev[XLB_PROBE_FDS];	/* and the events each waits for */
 	__u32 nr_fds;
@@ -100,12 +102,18 @@ enum xlb_probe_result xlb_probe_expire(struct xlb_probe *p, __u64 now_ms, int ep
 /* The probe's entry moved in the caller's table: re-point its epoll data. */
 void xlb_probe_retag(struct xlb_probe *p, int epfd, __u32 tag);
 void xlb_probe_stop(struct xlb_probe *p, int epfd);
+/* Errors of this host (descriptors, ports, memory, permission): no verdict. */
+bool xlb_probe_local_error(int err);
+/* Close a check's socket with a reset (no TIME_WAIT left behind). */
+int xlb_probe_close(int fd);
 
 /* probecurl.c, probedns.c: the library probes (the same contract as above). */
 enum xlb_probe_result xlb_probe_curl_start(struct xlb_probe *p, const struct xlb_probe_target *t,
 					   __u64 now_ms);
 void xlb_probe_curl_step(struct xlb_probe *p, int fd);	/* fd -1: its timer */
 void xlb_probe_curl_stop(struct xlb_probe *p);
+/* Drop the probe's TLS sessions (its backend left, or a full handshake is due). */
+void xlb_probe_curl_forget(struct xlb_probe *p);
 enum xlb_probe_result xlb_probe_dns_start(struct xlb_probe *p, const struct xlb_probe_target *t,
 					  __u64 now_ms);
 void xlb_probe_dns_step(struct xlb_probe *p, int fd);

@@ -5,7 +5,7 @@
  * probe's tag, the timer on the loop's tick): never a blocking call.  The URL names the
  * health host (or the target address), CURLOPT_CONNECT_TO sends it to the
  * target, so SNI and verification use the host; a fresh connection per
- * check, TLS sessions reused through one share handle.
+ * check, TLS sessions reused per backend (see XLB_TLS_RESUMES).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -20,7 +20,15 @@
 
 #define BODY_MAX	(64 * 1024)
 
-static CURLSH *share;	/* TLS sessions of every probe (one thread: no locks) */
+/*
+ * TLS sessions are kept per probe (per backend), never across backends:
+ * curl keys a session by the URL's host and the connect-to address, which
+ * every backend of a tunnelled service shares (its VIP), and a session
+ * resumed from another backend would skip this one's certificate.  A full
+ * handshake at least every XLB_TLS_RESUMES checks sees a certificate that
+ * expired since.
+ */
+#define XLB_TLS_RESUMES	16
 static CURLM *multi;	/* every probe's transfer */
 static __u64 timer_ms;	/* the multi handle's next timeout (0: none, 1: at once) */
 
@@ -52,6 +60,12 @@ static int on_timer(CURLM *m, long timeout_ms, void *userp)
 	(void)userp;
 	timer_ms = timeout_ms < 0 ? 0 : timeout_ms == 0 ? 1 : mono_ms() + timeout_ms;
 	return 0;
+}
+
+static int on_close(void *clientp, curl_socket_t fd)
+{
+	(void)clientp;
+	return xlb_probe_close(fd);
 }
 
 static int on_sockopt(void *clientp, curl_socket_t fd, curlsocktype purpose)
@@ -118,6 +132,10 @@ static CURL *easy_of(struct xlb_probe *p, const struct xlb_probe_target *t,
 		return NULL;
 	urls(t, url, sizeof(url), conn, sizeof(conn));
 	*to = curl_slist_append(NULL, conn);
+	if (!*to) {	/* without CONNECT_TO curl would go to the host itself */
+		curl_easy_cleanup(e);
+		return NULL;
+	}
 	curl_easy_setopt(e, CURLOPT_URL, url);
 	curl_easy_setopt(e, CURLOPT_CONNECT_TO, *to);
 	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
@@ -126,17 +144,25 @@ static CURL *easy_of(struct xlb_probe *p, const struct xlb_probe_target *t,
 	curl_easy_setopt(e, CURLOPT_FORBID_REUSE, 1L);
 	curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, 1L);
 	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)t->timeout_ms);
+	curl_easy_setopt(e, CURLOPT_PROXY, "");	/* never a proxy from the environment */
+	curl_easy_setopt(e, CURLOPT_NOPROXY, "*");
 	curl_easy_setopt(e, CURLOPT_SOCKOPTFUNCTION, on_sockopt);
+	curl_easy_setopt(e, CURLOPT_CLOSESOCKETFUNCTION, on_close);
 	curl_easy_setopt(e, CURLOPT_SOCKOPTDATA, p);
 	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
 	curl_easy_setopt(e, CURLOPT_WRITEDATA, p);
 	curl_easy_setopt(e, CURLOPT_PRIVATE, p);
 	p->liberr[0] = '\0';
 	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, p->liberr);
-	if (share)
-		curl_easy_setopt(e, CURLOPT_SHARE, share);
-	if (t->type == XLB_HEALTH_HTTPS)
+	if (t->type == XLB_HEALTH_HTTPS) {
 		set_tls(e, t->health);
+		if (p->share && ++p->share_uses > XLB_TLS_RESUMES)
+			xlb_probe_curl_forget(p);	/* a full handshake this time */
+		if (!p->share && (p->share = curl_share_init()))
+			curl_share_setopt(p->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
+		if (p->share)
+			curl_easy_setopt(e, CURLOPT_SHARE, p->share);
+	}
 	return e;
 }
 
@@ -148,9 +174,6 @@ static void init_once(void)
 		return;
 	done = true;
 	curl_global_init(CURL_GLOBAL_DEFAULT);
-	share = curl_share_init();
-	if (share)
-		curl_share_setopt(share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
 	multi = curl_multi_init();
 	if (!multi)
 		return;
@@ -226,6 +249,8 @@ static void finished(struct xlb_probe *p, CURL *e, CURLcode rc)
 	case CURLE_OK:
 		return transfer_ok(p, e);
 	case CURLE_COULDNT_CONNECT:
+		if (xlb_probe_local_error(os))	/* this host's ports or descriptors ran out */
+			return xlb_probe_unchecked(p, "%s", strerror(os));
 		if (os == ECONNREFUSED)
 			return xlb_probe_end(p, XLB_PC_REFUSED, "connect refused");
 		if (os == ETIMEDOUT)
@@ -298,4 +323,12 @@ void xlb_probe_curl_stop(struct xlb_probe *p)
 	curl_slist_free_all(p->conn_to);
 	p->conn_to = NULL;
 	p->easy = p->multi = NULL;
+}
+
+void xlb_probe_curl_forget(struct xlb_probe *p)
+{
+	if (p->share)
+		curl_share_cleanup(p->share);
+	p->share = NULL;
+	p->share_uses = 0;
 }

@@ -24,7 +24,13 @@ static struct dbackend *add_be(struct daemon *d, const char *svc, const struct x
 
 	if (d->nr_be == d->cap_be) {
 		__u32 cap = d->cap_be ? 2 * d->cap_be : 64;
-		void *p = realloc(d->be, cap * sizeof(*d->be));
+		void *p;
+
+		/* libcurl and c-ares hold their probes' addresses: none may move under them */
+		for (__u32 i = 0; i < d->nr_be; i++)
+			if (d->be[i].probe.phase == XLB_PROBE_LIB)
+				check_stop(d, &d->be[i]);
+		p = realloc(d->be, cap * sizeof(*d->be));
 
 		if (!p)
 			return NULL;
@@ -102,6 +108,8 @@ static void track_backends(struct daemon *d, const struct xlb_ctl *c)
 			continue;
 		}
 		check_stop(d, &d->be[i]);
+		if (d->be[d->nr_be - 1].probe.phase == XLB_PROBE_LIB)	/* it moves: see add_be */
+			check_stop(d, &d->be[d->nr_be - 1]);
 		d->be[i] = d->be[--d->nr_be];
 	}
 	for (__u32 i = 0; i < d->nr_be; i++)	/* moved entries: re-point their epoll data */

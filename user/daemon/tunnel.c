@@ -79,6 +79,7 @@ void hc_release(struct daemon *d, struct dbackend *b)
 void check_stop(struct daemon *d, struct dbackend *b)
 {
 	xlb_probe_stop(&b->probe, d->epfd);
+	xlb_probe_curl_forget(&b->probe);
 	hc_release(d, b);
 }
 
