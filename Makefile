@@ -169,7 +169,9 @@ UNIT_FILES := $(foreach f,$(UNIT_SLOW),$(filter $(f),$(UNIT_TESTS) $(wildcard te
 check-unit: $(UNIT_TESTS) $(BUILD)/xlb $(BUILD)/xlb-faults $(BUILD)/probe-check
 	$(Q)RUN_TESTS_JOBS=$(UNIT_JOBS) tools/run-tests unit $(BUILD)/results $(UNIT_FILES)
 
-check-bpf: $(BPF_TESTS) $(BUILD)/xlb $(BUILD)/xlb-faults $(BUILD)/pktgen $(BUILD)/bench-node $(BUILD)/baseline.bpf.o
+# the lab (tools/lab, hcpath.sh) serves UDP with udp-echo
+check-bpf: $(BPF_TESTS) $(BUILD)/xlb $(BUILD)/xlb-faults $(BUILD)/pktgen $(BUILD)/bench-node $(BUILD)/baseline.bpf.o \
+           $(BUILD)/udp-echo
 	$(Q)tools/run-tests bpf $(BUILD)/results $(BPF_TESTS) $(wildcard tests/bpf/*.sh)
 
 check-e2e: all

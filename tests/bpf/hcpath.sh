@@ -81,6 +81,15 @@ sleep 1	# time itself: checks are made every $INTERVAL ms
 t2=$(hc_stat 0) d2=$(decap_v4)
 check "the checks leave by $VETH's tc program ($t1 -> $t2 sent in 1 s)" test $((t2 - t1)) -ge 5
 check "  and reach b1 through its decap ($d1 -> $d2 stripped)" test $((d2 - d1)) -ge 5
+# every check of a service leaves from one source to one VIP:port: a check's
+# socket closes with a reset, so none waits in TIME_WAIT (they would use up
+# the local ports at some 470 checks a second); control: the node's own curl
+# to b2, closed by the client, leaves one
+tw() { $LAB exec --prefix $LP lb ss -Htan state time-wait "$@" | wc -l; }
+check "no check's socket waits in TIME_WAIT ($(tw dst $VIP4) to $VIP4 after $t2 checks)" \
+	test "$(tw dst $VIP4)" = 0
+lab lb curl -s -m 2 -o /dev/null http://$B2/healthz
+check "control: a client's own close leaves one ($(tw dst $B2) to $B2)" test "$(tw dst $B2)" -ge 1
 
 # the node's own traffic to the VIP is not taken by the veth (it would be dropped there
 # as unmarked): a route to the VIP for the node's own packets, then some of them
