@@ -120,6 +120,19 @@ check "the log says why: a timeout" grep -q "service=web backend=$B1 check=down.
 lab b1 ip addr add $VIP4/32 dev lo
 check "the VIP back on b1's lo: up again" wait_for 10 is_up web $B1
 
+# a reload with every check direct: the path is removed while the daemon runs;
+# checks via tunnel again: it is made again
+cp $CONF $CONF.tunnel
+sed -i 's/"type": "http",/"type": "http", "via": "direct",/' $CONF
+kill -HUP $DAEMON
+check "every check direct (reload): the path is removed, the daemon running" wait_for 10 nothing_left
+check "  the log says so" grep -q "no check goes via tunnel: the checks' path is removed" $LOG
+check "  the checks go on, direct" wait_for 10 both_up web $B1 $B2
+cp $CONF.tunnel $CONF
+kill -HUP $DAEMON
+check "checks via tunnel again (reload): the path is made again" wait_for 10 one_rule_each
+check "  and b1 and b2 pass through it" wait_for 10 both_up web $B1 $B2
+
 kill -TERM $DAEMON
 check "the daemon stops" wait_for 10 bash -c "! kill -0 $DAEMON 2>/dev/null"
 check "after it stops: no xlbhc veth, rule or route is left" nothing_left

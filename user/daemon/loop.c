@@ -292,6 +292,7 @@ int xlb_daemon_run(const struct xlb_daemon_opts *o)
 		stop = handle_events(&d, ev, n);
 		now = now_ms();
 		run_checks(&d, now);
+		hc_refresh(&d, now);
 		announce_poll(&d);
 		follow_poll(&d);
 		decide_poll(&d);

@@ -460,6 +460,7 @@ void run_checks(struct daemon *d, __u64 now);
 /* tunnel.c: the checks' way through the tunnel */
 void hc_open(struct daemon *d, __u64 now);
 void hc_close(struct daemon *d);
+void hc_refresh(struct daemon *d, __u64 now);
 int hc_target(struct daemon *d, struct dbackend *b, struct xlb_probe_target *t);
 void hc_release(struct daemon *d, struct dbackend *b);
 void check_stop(struct daemon *d, struct dbackend *b);

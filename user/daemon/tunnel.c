@@ -112,3 +112,43 @@ int hc_target(struct daemon *d, struct dbackend *b, struct xlb_probe_target *t)
 	t->src = *src;
 	return 0;
 }
+
+static bool same_source(const struct xlb_hcpath *hp, __u8 family, const union xlb_addr *now)
+{
+	static const union xlb_addr none;
+	const union xlb_addr *was = xlb_hcpath_source(hp, family);
+
+	return !memcmp(was ? was : &none, now, sizeof(*now));
+}
+
+/*
+ * Once a second: the path follows the data plane.  A new tunnel source
+ * (xlb attach --src4/--src6 while the daemon runs) remakes it, so checks
+ * leave from the address the XDP program writes; when no check goes via
+ * tunnel any more it is removed.  Probes in flight are stopped first (their
+ * marks name the old path) and checked again at once.
+ */
+void hc_refresh(struct daemon *d, __u64 now)
+{
+	static __u64 last_ms;
+	struct xlb_slot_conf conf;
+	__u32 slot;
+	bool keep;
+
+	if (!d->hc || now - last_ms < 1000)
+		return;
+	last_ms = now;
+	keep = tunnel_checks(d);
+	if (keep && (xlb_dp_active_slot(&d->dp, &slot) || xlb_dp_get_slot_conf(&d->dp, slot, &conf) ||
+		     (same_source(d->hc, XLB_FAMILY_V4, &conf.src4) &&
+		      same_source(d->hc, XLB_FAMILY_V6, &conf.src6))))
+		return;
+	dlog(5, "health: %s", keep ? "the tunnel source changed: the checks' path is made again" :
+	     "no check goes via tunnel: the checks' path is removed");
+	for (__u32 i = 0; i < d->nr_be; i++)
+		if (d->be[i].hc_mark)
+			check_stop(d, &d->be[i]);
+	hc_close(d);
+	if (keep)
+		hc_open(d, now);
+}
