@@ -41,7 +41,7 @@ bool xlb_node_marked(const char *hist, enum xlb_node_mark m)
 	return !access(path, F_OK);
 }
 
-static int file_write(const char *hist, const char *name, json_t *report)
+static int file_write(const char *hist, const char *name, json_t *report, bool durable)
 {
 	char *text = json_dumps(report, JSON_COMPACT);
 	char path[600];
@@ -50,14 +50,15 @@ static int file_write(const char *hist, const char *name, json_t *report)
 	path_of(hist, name, path, sizeof(path));
 	if (!text)
 		return xlb_errf(-ENOMEM, "out of memory writing %s", path);
-	err = xlb_write_state_file(path, text, strlen(text), 0600);
+	err = durable ? xlb_write_state_file(path, text, strlen(text), 0600) :
+		  xlb_write_volatile_file(path, text, strlen(text), 0600);
 	free(text);
 	return err;
 }
 
 int xlb_node_report_write(const char *hist, json_t *report)
 {
-	return file_write(hist, "announce.json", report);
+	return file_write(hist, "announce.json", report, true);
 }
 
 json_t *xlb_node_report_read(const char *hist)
@@ -70,7 +71,8 @@ json_t *xlb_node_report_read(const char *hist)
 
 int xlb_node_checks_write(const char *hist, json_t *checks)
 {
-	return file_write(hist, "checks.json", checks);
+	/* rewritten within a second of a change, on the daemon's loop: no fsync */
+	return file_write(hist, "checks.json", checks, false);
 }
 
 json_t *xlb_node_checks_read(const char *hist)

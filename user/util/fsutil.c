@@ -29,7 +29,19 @@ int xlb_create_new(const char *path, mode_t mode)
 	return fd;
 }
 
+static int write_file(const char *path, const void *buf, size_t len, mode_t mode, bool durable);
+
 int xlb_write_state_file(const char *path, const void *buf, size_t len, mode_t mode)
+{
+	return write_file(path, buf, len, mode, true);
+}
+
+int xlb_write_volatile_file(const char *path, const void *buf, size_t len, mode_t mode)
+{
+	return write_file(path, buf, len, mode, false);
+}
+
+static int write_file(const char *path, const void *buf, size_t len, mode_t mode, bool durable)
 {
 	const char *p = buf;
 	struct stat st;
@@ -58,12 +70,12 @@ int xlb_write_state_file(const char *path, const void *buf, size_t len, mode_t m
 		else
 			p += n, len -= n;
 	}
-	if (!err && fsync(fd))
+	if (!err && durable && fsync(fd))
 		err = xlb_errf(-errno, "cannot write %s: %s", tmp, strerror(errno));
 	close(fd);
 	if (!err && rename(tmp, path))
 		err = xlb_errf(-errno, "cannot rename %s to %s: %s", tmp, path, strerror(errno));
-	if (!err)
+	if (!err && durable)
 		err = xlb_fsync_dir_of(path);
 	if (err)
 		unlink(tmp);

@@ -22,6 +22,12 @@ int xlb_create_new(const char *path, mode_t mode);
  * the message set (path is untouched then).
  */
 int xlb_write_state_file(const char *path, const void *buf, size_t len, mode_t mode);
+/*
+ * The same, whole or not at all (a rename), without the fsyncs: status a
+ * daemon rewrites every second (checks.json), which a crash may lose and
+ * which must not stall its loop on a slow disk.
+ */
+int xlb_write_volatile_file(const char *path, const void *buf, size_t len, mode_t mode);
 /* fsync the directory that holds path, so a rename in it is durable. */
 int xlb_fsync_dir_of(const char *path);
 /* A directory xlb keeps state in: ours (owner the effective uid), not group- or
