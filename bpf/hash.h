@@ -67,6 +67,28 @@ static __always_inline __u32 xlb_flow_hash(const struct xlb_flow_key *k, __u32 s
 }
 
 /*
+ * The flow hash of a service that hashes some fields only (enum
+ * xlb_hash_fields): the fields it leaves out count as zero, so
+ * XLB_HASH_5TUPLE gives xlb_flow_hash() itself.  The packet path, the
+ * controller (placement, `xlb flow`) and the tests all place flows with it.
+ */
+static __always_inline __u32 xlb_flow_hash_fields(const struct xlb_flow_key *k, __u32 seed,
+						  __u8 fields)
+{
+	struct xlb_flow_key m;
+
+	if (fields == XLB_HASH_5TUPLE)
+		return xlb_flow_hash(k, seed);
+	__builtin_memset(&m, 0, sizeof(m));
+	m.src = k->src;
+	m.proto = k->proto;
+	m.family = k->family;
+	if (fields == XLB_HASH_SRC_DPORT)
+		m.dport = k->dport;
+	return xlb_flow_hash(&m, seed);
+}
+
+/*
  * The table slot of a flow hash in a table of m slots: (hash * m) >> 32, a
  * multiply and a shift where % would divide (tens of cycles on the packet
  * path).  The hash is uniform over 32 bits, so slots are equally likely.  The

@@ -67,6 +67,37 @@ enum xlb_backend_state {
 };
 
 /*
+ * How a service's packets reach its backends (config "forward"; struct
+ * xlb_backend.fwd).  Inner and outer family are the same in every mode.
+ */
+enum xlb_fwd {
+	XLB_FWD_IPIP = 0,	/* IP-in-IP (IPv4 in IPv4, IPv6 in IPv6): the default */
+	XLB_FWD_GUE  = 1,	/* GUE variant 1: outer IP, UDP to gue_port from a
+				   source port taken from the flow hash
+				   (XLB_GUE_SPORT_MIN..65535, checksum 0), then
+				   the client's IP packet; second chance: the
+				   IP-in-IP header to the alternative inside */
+	XLB_FWD_L2   = 2,	/* L2 direct return ("direct routing"): the frame
+				   unchanged but its MACs, to the backend's MAC on
+				   the segment (VLAN tag kept); no second chance */
+};
+#define XLB_FWD_MAX		XLB_FWD_L2
+#define XLB_GUE_PORT_DEFAULT	6080	/* IANA "gue" */
+#define XLB_GUE_SPORT_MIN	49152	/* outer source ports 49152..65535 */
+
+/*
+ * What a service's flow hash takes (config "hash"; struct xlb_service and
+ * xlb_replaced .hash_fields).  Protocol and family always count.
+ */
+enum xlb_hash_fields {
+	XLB_HASH_5TUPLE	   = 0,	/* addresses and ports: the default */
+	XLB_HASH_SRC	   = 1,	/* source address only: a client's flows, and a
+				   UDP protocol whose ports change, stay together */
+	XLB_HASH_SRC_DPORT = 2,	/* source address and destination port */
+};
+#define XLB_HASH_FIELDS_MAX	XLB_HASH_SRC_DPORT
+
+/*
  * An IP address: IPv4 in addr[0] with addr[1..3] zero, IPv6 in all four.
  * Network byte order.
  */
@@ -186,7 +217,10 @@ _Static_assert(sizeof(struct xlb_service_key) == 24, "xlb_service_key ABI");
 
 /* xlb_services value. */
 struct xlb_service {
-	__u32 index;		/* stable service index: stats, table slot */
+	__u16 index;		/* stable service index: stats, table slot */
+	__u8 hash_fields;	/* enum xlb_hash_fields: what the flow hash takes
+				   (0 = the 5-tuple; older states: padding) */
+	__u8 pad;
 	__u32 table_size;	/* M, entries of the service's Maglev table */
 	__u32 hold_until;	/* CLOCK_MONOTONIC second until which a UDP flow
 				   without state in a moved slot is taken as older
@@ -246,7 +280,8 @@ _Static_assert(sizeof(struct xlb_vip_key) == 20, "xlb_vip_key ABI");
  * table_size 0: no such change is held.  Released like a moved slot.
  */
 struct xlb_replaced {
-	__u32 table_size;	/* M of the previous table; 0 = none */
+	__u32 table_size : 24;	/* M of the previous table; 0 = none */
+	__u32 hash_fields : 8;	/* its enum xlb_hash_fields (older states: 0) */
 	__u32 hash_seed;	/* its flow hash seed (0 = XLB_HASH_SEED) */
 };
 _Static_assert(sizeof(struct xlb_replaced) == 8, "xlb_replaced ABI");
@@ -275,10 +310,13 @@ struct xlb_backend {
 	union xlb_addr addr;	/* tunnel destination, network order */
 	__u8 family;		/* enum xlb_family; NONE = id not in this slot */
 	__u8 state;		/* enum xlb_backend_state */
-	__u16 pad;
+	__u8 fwd;		/* enum xlb_fwd: how packets reach it (its service's;
+				   older states: padding, so IP-in-IP) */
+	__u8 pad;
 	__u32 gen;		/* incarnation of the id, never 0 when present */
 	__u32 service;		/* index of the service the backend belongs to */
-	__u32 pad2;
+	__be16 gue_port;	/* XLB_FWD_GUE: outer UDP destination port */
+	__u16 pad2;
 };
 _Static_assert(sizeof(struct xlb_backend) == 32, "xlb_backend ABI");
 
@@ -430,7 +468,8 @@ _Static_assert(sizeof(struct xlb_decap_from6) == 20, "xlb_decap_from6 ABI");
 struct xlb_hc_target {
 	union xlb_addr backend;	/* outer destination, network order */
 	__u8 family;		/* XLB_FAMILY_V4/V6; 0: slot free (packets dropped) */
-	__u8 pad[3];
+	__u8 fwd;		/* enum xlb_fwd of the checked service */
+	__be16 gue_port;	/* XLB_FWD_GUE: outer UDP destination port */
 };
 _Static_assert(sizeof(struct xlb_hc_target) == 20, "xlb_hc_target ABI");
 

@@ -62,6 +62,12 @@ struct xlb_service_conf {
 	__u8 proto;		/* IPPROTO_TCP / IPPROTO_UDP */
 	__u16 port;		/* host order; 0 = all ports */
 	__u32 table_size;
+	__u8 forward;			/* "forward": enum xlb_fwd ("ipip", "gue", "l2");
+					   default ipip, shown only when not */
+	__u8 hash_fields;		/* "hash": enum xlb_hash_fields ("5-tuple", "src",
+					   "src-dport"); default 5-tuple, shown only when not */
+	__u16 gue_port;			/* "gue_port" (host order), forward gue only; 0 =
+					   XLB_GUE_PORT_DEFAULT */
 	__u32 flow_idle_timeout;	/* seconds a moved slot keeps its previous backend for
 					   flows that no longer send; 0 = XLB_FLOW_IDLE_TIMEOUT */
 	struct xlb_hash_seeds seeds;	/* from the configuration's hash key */
