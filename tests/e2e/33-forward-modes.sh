@@ -188,7 +188,15 @@ mode_run() {	# MODE
 	mode_negative_$m
 }
 
-mode_negative_ipip() { :; }
+# control for l2 below: a tunnel needs the backend's decap
+mode_negative_ipip() {
+	local a
+	check "ipip: b2's decap detached" $LAB backend --prefix $LP b2 break decap
+	a=$(ask 20 http://$VIP4/ 1)
+	check "ipip: control: b2 answers nothing, its share fails ($(spread "$a"))" \
+		bash -c "! grep -qx b2 <<<'$a' && grep -qx FAIL <<<'$a'"
+	$LAB backend --prefix $LP b2 mend decap
+}
 # A backend whose decap does not take GUE gets nothing: b2 with --gue-port off
 mode_negative_gue() {
 	local a
