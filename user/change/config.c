@@ -196,7 +196,7 @@ static const char *const be_keys[] = { "address", "weight", "state", NULL };
 static const char *const proto_names[] = { "tcp", "udp", NULL };
 static const char *const state_names[] = { "active", "drain", "down", NULL };
 static const char *const health_names[] = { "none", "tcp", "http", "https", "dns", NULL };
-/* indexed by enum xlb_fwd and enum xlb_hash_fields */
+/* indexed by enum xlb_fwd and enum xlb_hash_fields (the names: configform.c) */
 static const char *const fwd_names[] = { "ipip", "gue", "l2", NULL };
 static const char *const hash_names[] = { "5-tuple", "src", "src-dport", NULL };
 
@@ -218,16 +218,6 @@ const char *xlb_state_name(__u8 state)
 const char *xlb_health_type_name(__u8 type)
 {
 	return type <= XLB_HEALTH_DNS ? health_names[type] : "?";
-}
-
-const char *xlb_fwd_name(__u8 fwd)
-{
-	return fwd <= XLB_FWD_MAX ? fwd_names[fwd] : "?";
-}
-
-const char *xlb_hash_fields_name(__u8 fields)
-{
-	return fields <= XLB_HASH_FIELDS_MAX ? hash_names[fields] : "?";
 }
 
 const char *xlb_proto_name(__u8 proto)

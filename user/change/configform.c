@@ -13,6 +13,20 @@
 
 /* ---- normal form ------------------------------------------------------------- */
 
+const char *xlb_fwd_name(__u8 fwd)
+{
+	static const char *const names[] = { "ipip", "gue", "l2" };
+
+	return fwd <= XLB_FWD_MAX ? names[fwd] : "?";
+}
+
+const char *xlb_hash_fields_name(__u8 fields)
+{
+	static const char *const names[] = { "5-tuple", "src", "src-dport" };
+
+	return fields <= XLB_HASH_FIELDS_MAX ? names[fields] : "?";
+}
+
 static int cmp_backend(const void *a, const void *b)
 {
 	const struct xlb_backend_conf *x = a, *y = b;
