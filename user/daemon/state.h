@@ -137,6 +137,8 @@ struct dverdicts {
 	__u32 disagree;			/* backends it alone sees down now */
 	/* the leader */
 	bool judge_due, write_busy;
+	bool must_write;		/* its next judgement is written even unchanged: its
+					   term is new or the store came back */
 	__u64 judge_ms;			/* not before (after a failure) */
 	__s64 judged_term;
 	__u64 judged_gen;
