@@ -23,8 +23,8 @@ trap 'kill $(jobs -p) 2>/dev/null; $LAB down --prefix $LP >/dev/null 2>&1; xt_cl
 
 # fwd_config MODE HASH N: web / web6 (tcp 80), dns / dns6 (udp 53) over b1..bN
 fwd_config() {
-	local mode=$1 hash=$2 n=$3 i b4="" b6="" sep="" x="" s
-	[ "$mode" = ipip ] || x=",\"forward\":\"$mode\""
+	local mode=$1 hash=$2 n=$3 i b4="" b6="" sep="" x s
+	x=",\"forward\":\"$mode\""
 	[ "$hash" = 5-tuple ] || x="$x,\"hash\":\"$hash\""
 	for i in $(seq 1 "$n"); do
 		b4="$b4$sep{\"address\":\"$B4.$i\"}" b6="$b6$sep{\"address\":\"$B6:$i\"}" sep=,
@@ -47,6 +47,13 @@ saw_all() {	# ANSWERS N: every answer from a backend, each of b1..bN among them
 	[ "$(grep -cvx 'b[0-9]*' <<<"$1")" = 0 ] || return 1
 	for i in $(seq 1 "$2"); do grep -qx "b$i" <<<"$1" || return 1; done
 }
+# must NAME CMD...: check, and 1 when it failed (the rest of a mode is skipped:
+# with no way through, every later request would only wait for its timeout)
+must() {
+	local out
+	if out=$("${@:2}" 2>&1); then ok "$1"; else not_ok "$1"; printf '#   %s\n' "$out" | head -20; return 1; fi
+}
+answered() { [ "$(ask 1 "$1" 2)" = b1 ] || [ "$(ask 1 "$1" 2)" = b2 ]; }
 spread() { sort -u <<<"$1" | tr '\n' ' '; }
 verdict() { xlb -j stats | jq ".verdicts.$1 // 0"; }
 svc_packets() { xlb -j stats | jq "[.services[] | select(.service == \"$1\") | .backends[].packets] | add"; }
@@ -97,11 +104,14 @@ conns_start() {	# T: a name
 	wait_for 20 answering || echo "# $T: $(cat /tmp/$LP-$T.st 2>/dev/null)"
 }
 answering() { jq -e ".alive == $CONNS and .min_answers >= 5" /tmp/$LP-$T.st >/dev/null 2>&1; }
-settle() {	# every connection answered 10 more requests since now
+settle() {	# every connection answered 10 requests more since now
+	local n
+	n=$(jq .marks /tmp/$LP-$T.st)
 	kill -USR1 $TPID
-	wait_for 20 answered_since || echo "# $T: $(cat /tmp/$LP-$T.st 2>/dev/null)"
+	wait_for 20 answered_since $n || { cat /tmp/$LP-$T.st; return 1; }
 }
-answered_since() { jq -e '.marked and .min_since_mark >= 10' /tmp/$LP-$T.st >/dev/null 2>&1; }
+# (in a status written after mark N + 1)
+answered_since() { jq -e ".marks > $1 and .min_since_mark >= 10" /tmp/$LP-$T.st >/dev/null 2>&1; }
 conns_end() {
 	kill -TERM $TPID
 	wait $TPID
@@ -127,7 +137,9 @@ check "attach (too-big answers on)" attach --icmp-rate 1000
 # ---- each mode ------------------------------------------------------------------------------
 mode_run() {	# MODE
 	local m=$1 a got n x0 x p0 rb
-	check "$m: apply web, web6, dns, dns6 over b1, b2 (\"forward\": \"$m\")" apply $m 5-tuple 2
+	must "$m: apply web, web6, dns, dns6 over b1, b2 (\"forward\": \"$m\")" apply $m 5-tuple 2 || return
+	must "$m: the VIPs answer HTTP" wait_for 10 answered http://$VIP4/ || return
+	must "$m: over IPv6 too" wait_for 10 answered "http://[$VIP6]/" || return
 	lab client ip route flush cache
 	lab client ip -6 route flush cache
 	check "$m: the client knows no path MTU to the VIPs yet" \
@@ -166,8 +178,7 @@ mode_run() {	# MODE
 	check "$m: $CONNS keep-alive connections to both VIPs answer" answering
 	check "$m: a live change: b3 added to web" xlb backend add web $B4.3 --force
 	check "$m: and to web6" xlb backend add web6 $B6:3 --force
-	settle
-	check "$m: every connection answered 10 requests more since the change" answered_since
+	check "$m: every connection answered 10 requests more since the change" settle
 	a=$(ask 30 http://$VIP4/)
 	check "$m: new connections reach b3 as well ($(spread "$a"))" saw_all "$a" 3
 	a=$(ask 30 "http://[$VIP6]/")
@@ -179,8 +190,7 @@ mode_run() {	# MODE
 		test "${x:-0}" -ge 2000 -a "${x6:-0}" -ge 1000
 	n=$(( $(svc_packets web) + $(svc_packets web6) - p0 ))
 	check "$m: xlb forwarded the flood to web's backends ($n packets)" test $n -ge $(( (x + x6) * 9 / 10 ))
-	settle
-	check "$m: every connection answered 10 requests more since the flood" answered_since
+	check "$m: every connection answered 10 requests more since the flood" settle
 	conns_end
 	check "$m: every connection kept its backend through change and flood, no request failed" kept_all
 	a=$(ask 15 http://$VIP4/)
@@ -226,6 +236,20 @@ mode_negative_l2() {
 DECAP_FROM="--from 198.51.100.254 --from 2001:db8:b::fe"
 for m in $MODES; do mode_run $m; done
 
+# ---- from one mode to another: established connections go the new way ----------------------
+# (the backends take every way at once: decap takes IP-in-IP and GUE, the VIP is on lo)
+if [ "$MODES" = "ipip gue l2" ]; then
+	check "modes: apply ipip over b1..b3" apply ipip 5-tuple 3
+	conns_start modes
+	check "modes: $CONNS keep-alive connections to both VIPs answer" answering
+	for m in gue l2 ipip; do
+		check "modes: change to \"forward\": \"$m\"" apply $m 5-tuple 3
+		check "modes: every connection answered 10 requests more since the change to $m" settle
+	done
+	conns_end
+	check "modes: every connection kept its backend from ipip to gue to l2 to ipip" kept_all
+fi
+
 # ---- the hash fields ------------------------------------------------------------------------
 if [ -n "${HASH-1}" ]; then
 	for i in $(seq 11 22); do
@@ -239,7 +263,7 @@ if [ -n "${HASH-1}" ]; then
 	conns_start hash
 	check "hash: $CONNS keep-alive connections to both VIPs answer" answering
 	check "hash: a change to \"hash\": \"src\" (every flow placed anew)" apply ipip src 3
-	settle
+	check "hash: every connection answered 10 requests more since the change" settle
 	conns_end
 	check "hash: every connection kept its backend through the change of hash" kept_all
 	for h in src src-dport; do

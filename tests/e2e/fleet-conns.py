@@ -5,8 +5,9 @@ Opens --conns connections to the given addresses (round robin), each sending
 GET / every --interval seconds and reading the answer, whose X-Backend header
 names the backend.  A connection is never reopened: one that is reset, closed,
 or not answered within --stall seconds has failed.  Every 0.2 s the state goes
-to --status (JSON: connected, alive, failed, requests, min_since_mark); SIGUSR1
-sets the mark; SIGTERM (or --max-time) ends the run and writes --report:
+to --status (JSON: connected, alive, failed, requests, marks, min_since_mark);
+SIGUSR1 sets the mark (marks counts them: a status with the new mark's count
+is one made after it); SIGTERM (or --max-time) ends the run and writes --report:
 
   conns, kept (alive, same backend throughout), reset, stalled, closed,
   changed (answered by another backend), requests, failed_requests,
@@ -96,7 +97,7 @@ async def run_conn(c, args, stop):
         writer.close()
 
 
-def status(conns, mark_set):
+def status(conns, mark_set, marks):
     alive = [c for c in conns if c.state == "alive"]
     since = [c.answers - c.at_mark for c in alive]
     return {
@@ -106,6 +107,7 @@ def status(conns, mark_set):
         "requests": sum(c.answers for c in conns),
         "min_answers": min((c.answers for c in alive), default=0),
         "marked": mark_set,
+        "marks": marks,
         "min_since_mark": min(since, default=0),
     }
 
@@ -131,13 +133,14 @@ async def main():
 
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
-    marked = [False]
+    marked = [False, 0]
     conns = [Conn(args.addr[i % len(args.addr)], args.port) for i in range(args.conns)]
 
     def mark():
         for c in conns:
             c.at_mark = c.answers
         marked[0] = True
+        marked[1] += 1
 
     loop.add_signal_handler(signal.SIGTERM, stop.set)
     loop.add_signal_handler(signal.SIGINT, stop.set)
@@ -148,7 +151,7 @@ async def main():
         await asyncio.sleep(1.0 / args.conns)
     end = time.monotonic() + args.max_time
     while not stop.is_set() and time.monotonic() < end:
-        write_json(args.status, status(conns, marked[0]))
+        write_json(args.status, status(conns, marked[0], marked[1]))
         try:
             await asyncio.wait_for(stop.wait(), 0.2)
         except asyncio.TimeoutError:
