@@ -581,7 +581,7 @@ int bp_rows_run(struct bp_result *res, int *n, int *bad, __u64 overhead[BP_MAX_C
 			xt_run(&r->pkt, "xlb0", out, &len);
 		}
 		if (verify(r, &skip)) {
-			*bad = 1;
+			*bad = o->failed = true;
 			continue;
 		}
 		if (skip) {
@@ -590,11 +590,13 @@ int bp_rows_run(struct bp_result *res, int *n, int *bad, __u64 overhead[BP_MAX_C
 			continue;
 		}
 		for (int c = 1; c <= ncpu; c++) {
-			int err = time_row(r, c, overhead[c - 1], &o->ns[c - 1], bad);
+			int failed = 0, err = time_row(r, c, overhead[c - 1], &o->ns[c - 1], &failed);
 
 			if (err)
 				return err;
+			o->failed |= failed;
 		}
+		*bad |= o->failed;
 	}
 	*n = NR_ROWS;
 	return write_config();

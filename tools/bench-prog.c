@@ -152,12 +152,19 @@ static void print_row(const struct figures *f, const struct bp_result *r, bool j
 
 	if (json) {
 		printf("{\"name\":\"%s\",\"verdict\":\"%s\"", r->name, r->verdict);
-		if (r->skipped)
+		if (r->failed)
+			printf(",\"failed\":true}\n");
+		else if (r->skipped)
 			printf(",\"skipped\":\"%s\"}\n", r->note);
 		else
 			printf(",\"ns_per_pkt\":%.1f,\"ratio_to_floor\":%.2f,\"ratio_to_baseline\":"
 			       "%.2f,\"ns_per_pkt_2cpu\":%.1f,\"scaling_2cpu\":%.2f}\n", r->ns[0],
 			       r->ns[0] / floor, r->ns[0] / base, r->ns[1], scaling(r));
+		return;
+	}
+	if (r->failed) {
+		printf("%-38s %-12s %8s  FAIL: not the path it names, or wrong output (above)\n",
+		       r->name, r->verdict, "-");
 		return;
 	}
 	if (r->skipped) {
@@ -173,7 +180,8 @@ static void print_row(const struct figures *f, const struct bp_result *r, bool j
 static const struct bp_result *find(const struct figures *f, const char *name)
 {
 	for (int i = 0; i < f->nrows; i++)
-		if (!strcmp(f->rows[i].name, name) && !f->rows[i].skipped && f->rows[i].ns[0] > 0)
+		if (!strcmp(f->rows[i].name, name) && !f->rows[i].skipped && !f->rows[i].failed &&
+		    f->rows[i].ns[0] > 0)
 			return &f->rows[i];
 	return NULL;
 }
@@ -216,7 +224,7 @@ static void goals(const struct figures *f, bool json)
 	for (int i = 0; i < f->nrows; i++) {
 		const struct bp_result *r = &f->rows[i];
 
-		if (r->skipped || r->ns[1] <= 0 || scaling(r) >= 1.9)
+		if (r->skipped || r->failed || r->ns[1] <= 0 || scaling(r) >= 1.9)
 			continue;
 		if (!json)
 			printf("%s%s %.2fx", slow ? "," : "goal FAIL two CPUs >= 1.9x one CPU in "

@@ -67,6 +67,7 @@ struct bp_result {
 	const char *verdict;
 	double ns[BP_MAX_CPUS];	/* ns per packet on 1 and 2 CPUs (0: not run) */
 	bool skipped;		/* the data path has no such mode */
+	bool failed;		/* wrong output, or counters of another path */
 	const char *note;
 };
 
