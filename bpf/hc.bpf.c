@@ -73,7 +73,8 @@ static __always_inline int wrap_ipv4(struct __sk_buff *skb, const struct xlb_hc_
 	if (bpf_skb_adjust_room(skb, sizeof(outer), BPF_ADJ_ROOM_MAC,
 				BPF_F_ADJ_ROOM_ENCAP_L3_IPV4))
 		return count(TC_ACT_SHOT, XLB_HC_NO_ROOM);
-	outer_ipv4_fill(&outer, inner.tos, bpf_ntohs(inner.tot_len), c->src4.v4, t->backend.v4);
+	outer_ipv4_fill(&outer, inner.tos, bpf_ntohs(inner.tot_len), c->src4.v4, t->backend.v4,
+			IPPROTO_IPIP);
 	if (bpf_skb_store_bytes(skb, XLB_ETH_LEN, &outer, sizeof(outer), 0))
 		return count(TC_ACT_SHOT, XLB_HC_NO_ROOM);
 	return XLB_CONTINUE;
@@ -94,7 +95,7 @@ static __always_inline int wrap_ipv6(struct __sk_buff *skb, const struct xlb_hc_
 				BPF_F_ADJ_ROOM_ENCAP_L3_IPV6))
 		return count(TC_ACT_SHOT, XLB_HC_NO_ROOM);
 	outer_ipv6_fill(&outer, tos, label, sizeof(inner) + bpf_ntohs(inner.payload_len),
-			&c->src6, &t->backend);
+			&c->src6, &t->backend, IPPROTO_IPV6);
 	if (bpf_skb_store_bytes(skb, XLB_ETH_LEN, &outer, sizeof(outer), 0))
 		return count(TC_ACT_SHOT, XLB_HC_NO_ROOM);
 	return XLB_CONTINUE;
