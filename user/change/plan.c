@@ -157,6 +157,8 @@ static bool service_settings_differ(const struct xlb_service_conf *a,
 {
 	return a->family != b->family || memcmp(&a->vip, &b->vip, sizeof(a->vip)) ||
 	       a->port != b->port || a->proto != b->proto || a->table_size != b->table_size ||
+	       a->forward != b->forward || a->gue_port != b->gue_port ||
+	       a->hash_fields != b->hash_fields ||
 	       memcmp(&a->guards, &b->guards, sizeof(a->guards)) ||
 	       !xlb_hash_seeds_equal(&a->seeds, &b->seeds) ||
 	       memcmp(&a->health, &b->health, sizeof(a->health)) ||
@@ -192,6 +194,7 @@ static int plan_service(const struct xlb_service_conf *o, const struct xlb_servi
 	}
 	ps->changed = !o || !n || service_settings_differ(o, n);
 	ps->replaced = o && n && (o->table_size != n->table_size ||
+				  o->hash_fields != n->hash_fields ||
 				  !xlb_hash_seeds_equal(&o->seeds, &n->seeds));
 	for (__u32 i = 0; i < ps->nr_bes && !ps->changed; i++)
 		ps->changed = !ps->bes[i].in_old || !ps->bes[i].in_new ||
