@@ -167,6 +167,19 @@ static bool service_settings_differ(const struct xlb_service_conf *a,
 	       memcmp(&a->rollout, &b->rollout, sizeof(a->rollout));
 }
 
+/*
+ * Other hash fields: the same table, but every flow hashed anew, its old and
+ * new slots independent: it stays only where both land on one backend.
+ */
+static double rehash_churn(const struct xlb_plan_service *ps)
+{
+	double stay = 0;
+
+	for (__u32 i = 0; i < ps->nr_bes; i++)
+		stay += ps->bes[i].share_old * ps->bes[i].share_new;
+	return 1.0 - stay;
+}
+
 static int plan_service(const struct xlb_service_conf *o, const struct xlb_service_conf *n,
 			struct xlb_plan_service *ps)
 {
@@ -212,6 +225,8 @@ static int plan_service(const struct xlb_service_conf *o, const struct xlb_servi
 	ps->holders = n ? xlb_service_holders(n) : 0;
 	ps->churn = !ps->changed ? 0 : to && tn ? churn(to, o->table_size, tn, n->table_size) :
 		    to ? 1.0 : -1;
+	if (to && tn && o->hash_fields != n->hash_fields)
+		ps->churn = rehash_churn(ps);
 	if (ps->changed)
 		guards(n, ps);
 	free(to);

@@ -61,7 +61,7 @@ void print_plan(const struct xlb_plan *plan, FILE *out)
 			fprintf(out, ", %.1f%% of new flows move", 100 * ps->churn);
 		fputc('\n', out);
 		if (ps->replaced)
-			fprintf(out, "  note: table_size or the hash key changes: every flow is placed "
+			fprintf(out, "  note: table_size, the hash key or hash changes: every flow is placed "
 				"anew; established flows keep their backends by the previous placement, "
 				"held until flow_idle_timeout (they keep state until then)\n");
 		if (!ps->changed)

@@ -104,6 +104,19 @@ static void explain_moved(const struct xlb_ctl *c, const struct xlb_service_conf
 		snprintf(out->second_chance, sizeof(out->second_chance), "%s", out->current);
 }
 
+/* The flow hash the live service record (what the program reads) gives k; else the configuration's. */
+static __u32 live_hash(const struct xlb_ctl *c, const struct xlb_service_conf *s,
+		       const struct xlb_flow_key *k)
+{
+	struct xlb_service_key key = { .vip = s->vip, .port = htons(s->port), .proto = s->proto,
+				       .family = s->family };
+	struct xlb_service svc = { .hash_fields = s->hash_fields, .hash_seed = s->seeds.flow };
+
+	if (xlb_dp_get_service(&c->dp, c->live_slot, key, &svc))
+		xlb_err_clear();
+	return xlb_flow_hash_fields(k, svc.hash_seed ?: XLB_HASH_SEED, svc.hash_fields);
+}
+
 int xlb_flow_explain(const struct xlb_ctl *c, const struct xlb_service_conf *s,
 		     const struct xlb_flow_key *k, struct xlb_flow_explain *out)
 {
@@ -117,8 +130,7 @@ int xlb_flow_explain(const struct xlb_ctl *c, const struct xlb_service_conf *s,
 				xlb_errmsg());
 	}
 	out->table_size = m;
-	out->slot = xlb_table_index(xlb_flow_hash_fields(k, s->seeds.flow ?: XLB_HASH_SEED,
-							 s->hash_fields), m);
+	out->slot = xlb_table_index(live_hash(c, s, k), m);
 	cur = XLB_TABLE_CUR(ids[out->slot]);
 	prev = XLB_TABLE_PREV(ids[out->slot]) ?: replaced_prev(c, svc, k, cur);
 	free(ids);
