@@ -165,8 +165,6 @@ static bool service_settings_differ(const struct xlb_service_conf *a,
 {
 	return a->family != b->family || memcmp(&a->vip, &b->vip, sizeof(a->vip)) ||
 	       a->port != b->port || a->proto != b->proto || a->table_size != b->table_size ||
-	       a->forward != b->forward || a->gue_port != b->gue_port ||
-	       a->hash_fields != b->hash_fields ||
 	       memcmp(&a->guards, &b->guards, sizeof(a->guards)) ||
 	       !xlb_hash_seeds_equal(&a->seeds, &b->seeds) ||
 	       memcmp(&a->health, &b->health, sizeof(a->health)) ||
