@@ -398,6 +398,8 @@ enum xlb_stat_reason {
 	XLB_REPLY_TOO_BIG,		/* too big once encapsulated: ICMP frag needed / PTB sent */
 	XLB_DROP_COALESCED,		/* longer than the interface's MTU: segments coalesced
 					   (GRO/LRO) before XDP, partial checksum, no wire frame */
+	XLB_DROP_NO_NEIGH_L2,		/* L2 direct return, the backend's neighbour
+					   unresolved: nothing to hand the kernel */
 	XLB_STAT_MAX,
 };
 /* xlb_stats entries: room for reasons to come without resizing a pinned map. */

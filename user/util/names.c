@@ -27,6 +27,7 @@ const char *const xlb_stat_names[XLB_STAT_MAX] = {
 	[XLB_DROP_INTERNAL]		= "internal",
 	[XLB_REPLY_TOO_BIG]		= "too_big",
 	[XLB_DROP_COALESCED]		= "coalesced",
+	[XLB_DROP_NO_NEIGH_L2]		= "no_neigh_l2",
 };
 
 const char *const xlb_event_names[XLB_EV_MAX] = {
