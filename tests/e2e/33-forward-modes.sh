@@ -54,7 +54,7 @@ must() {
 	if out=$("${@:2}" 2>&1); then ok "$1"; else not_ok "$1"; printf '#   %s\n' "$out" | head -20; return 1; fi
 }
 answered() { [ "$(ask 1 "$1" 2)" = b1 ] || [ "$(ask 1 "$1" 2)" = b2 ]; }
-spread() { sort -u <<<"$1" | tr '\n' ' '; }
+spread() { grep . <<<"$1" | sort -u | tr '\n' ' '; }
 verdict() { xlb -j stats | jq ".verdicts.$1 // 0"; }
 svc_packets() { xlb -j stats | jq "[.services[] | select(.service == \"$1\") | .backends[].packets] | add"; }
 
@@ -80,7 +80,7 @@ wire_only() {
 		for c in ${want}4 ${want}6; do [ "$(wire $b $c)" -gt 0 ] || bad="$bad b$b:$c=0"; done
 	done
 	for b in 1 2 3; do
-		for c in ipip4 ipip6 gue4 gue6 plain4 plain6; do
+		for c in ipip4 ipip6 gue4 gue6 plain4 plain6 stray4 stray6; do
 			[ "${c%[46]}" = $want ] || [ "$(wire $b $c)" = 0 ] || bad="$bad b$b:$c=$(wire $b $c)"
 		done
 	done

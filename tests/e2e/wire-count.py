@@ -2,15 +2,17 @@
 """Count the frames a switch sends out of its ports, by how they carry a
 client's packet (standard library only; run in the switch's namespace).
 
-  wire-count.py --status FILE [--gue-port N] [--max-time S] PORT=MAC...
+  wire-count.py --status FILE [--gue-port N] [--vip4 A] [--vip6 A] [--lb-mac MAC]
+                [--max-time S] PORT=MAC...
 
 For each PORT (a bridge port towards a backend whose MAC is MAC), every frame
 the switch sends out of it (PACKET_OUTGOING) is one of:
   ipip4 / ipip6  IPv4 in IPv4 (protocol 4) / IPv6 in IPv6 (next header 41)
   gue4 / gue6    UDP to the GUE port (default 6080) over IPv4 / IPv6; the
                  outer source ports are kept (count, lowest, highest)
-  plain4 / plain6  to the VIP (--vip4, --vip6) unchanged, its destination
-                 MAC the backend's (L2 direct return)
+  plain4 / plain6  to the VIP (--vip4, --vip6) unchanged, from the
+                 balancer's MAC (--lb-mac) to the backend's (L2 direct return)
+  stray4 / stray6  to the VIP unchanged, but with other MACs
   other          anything else (ARP, neighbour discovery, health checks...)
 Every 0.2 s the counts go to --status as JSON {PORT: {class: n, ...,
 "gue_sports": n, "gue_sport_min": p, "gue_sport_max": p}}; SIGTERM (or
@@ -27,10 +29,10 @@ import time
 
 ETH_P_ALL = 0x0003
 PACKET_OUTGOING = 4
-CLASSES = ("ipip4", "ipip6", "gue4", "gue6", "plain4", "plain6", "other")
+CLASSES = ("ipip4", "ipip6", "gue4", "gue6", "plain4", "plain6", "stray4", "stray6", "other")
 
 
-def classify(frame, mac, vip4, vip6, gue_port):
+def classify(frame, macs, vip4, vip6, gue_port):
     """(class, GUE source port or None) of one Ethernet frame."""
     off, etype = 14, struct.unpack_from("!H", frame, 12)[0]
     if etype == 0x8100 and len(frame) >= 18:    # one VLAN tag
@@ -45,8 +47,8 @@ def classify(frame, mac, vip4, vip6, gue_port):
             sport, dport = struct.unpack_from("!HH", frame, l4)
             if dport == gue_port:
                 return "gue4", sport
-        if dst == vip4 and frame[0:6] == mac:
-            return "plain4", None
+        if dst == vip4:
+            return ("plain4" if frame[0:12] == macs else "stray4"), None
     elif etype == 0x86DD and len(frame) >= off + 40:
         nh, dst = frame[off + 6], frame[off + 24:off + 40]
         l4 = off + 40
@@ -56,8 +58,8 @@ def classify(frame, mac, vip4, vip6, gue_port):
             sport, dport = struct.unpack_from("!HH", frame, l4)
             if dport == gue_port:
                 return "gue6", sport
-        if dst == vip6 and frame[0:6] == mac:
-            return "plain6", None
+        if dst == vip6:
+            return ("plain6" if frame[0:12] == macs else "stray6"), None
     return "other", None
 
 
@@ -74,6 +76,7 @@ def main():
     ap.add_argument("--gue-port", type=int, default=6080)
     ap.add_argument("--vip4", default="192.0.2.10")
     ap.add_argument("--vip6", default="2001:db8:a::10")
+    ap.add_argument("--lb-mac", default="02:00:cc:00:00:fe")
     ap.add_argument("--max-time", type=float, default=120.0)
     ap.add_argument("ports", nargs="+", metavar="PORT=MAC")
     args = ap.parse_args()
@@ -82,7 +85,7 @@ def main():
     ports = {}
     for p in args.ports:
         name, _, mac = p.partition("=")
-        ports[name] = bytes.fromhex(mac.replace(":", ""))
+        ports[name] = bytes.fromhex((mac + args.lb_mac).replace(":", ""))
     counts = {p: dict.fromkeys(CLASSES, 0) for p in ports}
     sports = {p: set() for p in ports}
     stop = [False]
