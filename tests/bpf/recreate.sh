@@ -87,11 +87,14 @@ for args in "" "--gue-port 6081 --gue-port 7000" "--gue-port off"; do
 	check "decap attach ${args:-with no --gue-port} says GUE ports $want" \
 		test "$(jq -c .gue_ports <<<"$out")" = "$want"
 	check "  and puts them in decap_gue_ports (got $(gue_pinned))" test "$(gue_pinned)" = "$want"
-	check "  stats count gue" bash -c "nsenter --net=/run/netns/$NS $XLB -j decap stats $DEV | jq -e '.packets | has(\"gue_v4\") and has(\"gue_v6\")'"
+	st=$(in_ns $XLB -j decap stats $DEV)
+	check "  stats count gue" jq -e '.packets | has("gue_v4") and has("gue_v6")' <<<"$st"
+	check "  stats say the ports $want" test "$(jq -c .gue_ports <<<"$st")" = "$want"
 	in_ns $XLB decap detach $DEV >/dev/null
 done
 check "without -j it says GUE is refused" bash -c \
 	"nsenter --net=/run/netns/$NS $XLB decap attach $DEV --any-source --gue-port off | grep -q 'GUE refused'"
+check "  and stats say gue_ports=off" bash -c "nsenter --net=/run/netns/$NS $XLB decap stats $DEV | grep -q ' gue_ports=off'"
 in_ns $XLB decap detach $DEV >/dev/null
 ip -n $NS link del $DEV
 # names that are not interfaces never reach the top of the BPF filesystem

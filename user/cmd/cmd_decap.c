@@ -96,7 +96,9 @@ static int do_decap_attach(int argc, char **argv)
 static int do_decap_stats(int argc, char **argv)
 {
 	__u64 counts[XLB_DECAP_MAX];
-	json_t *o;
+	__u16 ports[XLB_DECAP_GUE_PORTS_MAX];
+	__u32 nports;
+	json_t *o, *top;
 	int err;
 
 	if (argc != 1)
@@ -107,6 +109,7 @@ static int do_decap_stats(int argc, char **argv)
 		return xlb_exit_for(err);
 	}
 	o = json_object();
+	top = json_pack("{s:s}", "ifname", argv[0]);
 	if (!xlb_json)
 		printf("decap on %s:", argv[0]);
 	for (__u32 r = 0; r < XLB_DECAP_MAX; r++) {
@@ -114,11 +117,24 @@ static int do_decap_stats(int argc, char **argv)
 		if (!xlb_json)
 			printf(" %s=%llu", xlb_decap_names[r], (unsigned long long)counts[r]);
 	}
+	/* the GUE ports taken (none: --gue-port off); a decap older than GUE says nothing */
+	if (!xlb_decap_gue_ports(argv[0], ports, &nports)) {
+		json_t *a = json_array();
+
+		for (__u32 i = 0; i < nports; i++)
+			json_array_append_new(a, json_integer(ports[i]));
+		json_object_set_new(top, "gue_ports", a);
+		if (!xlb_json && !nports)
+			printf(" gue_ports=off");
+		for (__u32 i = 0; !xlb_json && i < nports; i++)
+			printf("%s%u", i ? "," : " gue_ports=", ports[i]);
+	}
+	json_object_set_new(top, "packets", o);
 	if (xlb_json)
-		json_emit(json_pack("{s:s,s:o}", "ifname", argv[0], "packets", o));
+		json_emit(top);
 	else {
 		printf("\n");
-		json_decref(o);
+		json_decref(top);
 	}
 	return 0;
 }

@@ -368,3 +368,28 @@ int xlb_decap_stats(const char *ifname, __u64 counts[XLB_DECAP_MAX])
 	close(fd);
 	return err;
 }
+
+int xlb_decap_gue_ports(const char *ifname, __u16 ports[XLB_DECAP_GUE_PORTS_MAX], __u32 *n)
+{
+	char dir[256], path[512];
+	__be16 key, next, *prev = NULL;
+	int fd, err;
+
+	xlb_err_clear();
+	*n = 0;
+	err = decap_dir(ifname, dir, sizeof(dir));
+	if (err)
+		return err;
+	snprintf(path, sizeof(path), "%s/decap_gue_ports", dir);
+	fd = bpf_obj_get(path);
+	if (fd < 0)
+		return errno == ENOENT ? -ENOENT :
+		       xlb_errf(-errno, "cannot open %s: %s", path, strerror(errno));
+	while (*n < XLB_DECAP_GUE_PORTS_MAX && !bpf_map_get_next_key(fd, prev, &next)) {
+		ports[(*n)++] = ntohs(next);
+		key = next;
+		prev = &key;
+	}
+	close(fd);
+	return 0;
+}

@@ -42,5 +42,7 @@ int xlb_decap_attach(const struct xlb_decap_opts *opts, struct xlb_decap_info *i
 int xlb_decap_detach(const char *ifname);
 /* Packets per enum xlb_decap_reason, summed over CPUs. */
 int xlb_decap_stats(const char *ifname, __u64 counts[XLB_DECAP_MAX]);
+/* The GUE ports DEV's decap takes (host order); -ENOENT: attached by an older version. */
+int xlb_decap_gue_ports(const char *ifname, __u16 ports[XLB_DECAP_GUE_PORTS_MAX], __u32 *n);
 
 #endif
