@@ -146,7 +146,7 @@ static __always_inline int is_gue(const struct udphdr *udp, const void *data_end
 	return bpf_map_lookup_elem(&decap_gue_ports, &port) != NULL;
 }
 
-/* Move the L2 header forward over the outer IP header and drop the latter. */
+/* Move the L2 header forward over the outer headers (IP, and UDP in GUE) and drop them. */
 static __always_inline int strip_outer(struct xdp_md *ctx, __u32 l2, __u32 outer_len)
 {
 	void *data = (void *)(long)ctx->data;
