@@ -21,10 +21,11 @@ F900=/tmp/$LP-up-900k		# the lab's files: removed by lab down
 head -c 900000 /dev/urandom >$F900
 trap 'kill $(jobs -p) 2>/dev/null; $LAB down --prefix $LP >/dev/null 2>&1; xt_cleanup' EXIT
 
-# fwd_config MODE HASH N: web / web6 (tcp 80), dns / dns6 (udp 53) over b1..bN
+# fwd_config MODE HASH N [JSON]: web / web6 (tcp 80), dns / dns6 (udp 53) over
+# b1..bN, JSON (,"field":value) added to each
 fwd_config() {
 	local mode=$1 hash=$2 n=$3 i b4="" b6="" sep="" x s
-	x=",\"forward\":\"$mode\""
+	x=",\"forward\":\"$mode\"${4:-}"
 	[ "$hash" = 5-tuple ] || x="$x,\"hash\":\"$hash\""
 	for i in $(seq 1 "$n"); do
 		b4="$b4$sep{\"address\":\"$B4.$i\"}" b6="$b6$sep{\"address\":\"$B6:$i\"}" sep=,
@@ -33,7 +34,7 @@ fwd_config() {
 	printf "{\"services\":[{$s},{$s},{$s},{$s}]}\n" web $VIP4 80 tcp "$x" "$b4" \
 		web6 $VIP6 80 tcp "$x" "$b6" dns $VIP4 53 udp "$x" "$b4" dns6 $VIP6 53 udp "$x" "$b6"
 }
-apply() {	# MODE HASH N
+apply() {	# MODE HASH N [JSON]
 	fwd_config "$@" >/tmp/$LP-fwd.json && xlb config apply /tmp/$LP-fwd.json --force >/dev/null
 }
 # N requests on new connections, T s each at most, from source address SRC
@@ -86,6 +87,28 @@ wire_only() {
 	done
 	[ -z "$bad" ] || { echo "wrong:$bad"; return 1; }
 }
+# the decap counters of b1 and b2 summed: "decap_v4 decap_v6 gue_v4 gue_v6 pass"
+decap_sum() {
+	local b
+	for b in 1 2; do
+		lab b$b "$ROOT/build/xlb" -j decap stats ${LP}b$b |
+			jq -r '.packets | "\(.decap_v4) \(.decap_v6) \(.gue_v4) \(.gue_v6) \(.pass)"'
+	done | awk '{ for (i = 1; i <= 5; i++) s[i] += $i } END { print s[1], s[2], s[3], s[4], s[5] }'
+}
+# decap_took MODE BEFORE AFTER: the backends' decap stripped the mode's
+# tunnels only (l2: none, every frame passed untouched)
+decap_took() {
+	local m=$1 d0 d1 i want
+	read -ra d0 <<<"$2"
+	read -ra d1 <<<"$3"
+	case $m in ipip) want="1 1 0 0" ;; gue) want="0 0 1 1" ;; l2) want="0 0 0 0" ;; esac
+	for i in 0 1 2 3; do
+		[ "${want:$((i * 2)):1}" = 1 ] && [ "${d1[i]}" -gt "${d0[i]}" ] && continue
+		[ "${want:$((i * 2)):1}" = 0 ] && [ "${d1[i]}" = "${d0[i]}" ] && continue
+		return 1
+	done
+	[ $m != l2 ] || [ "${d1[4]}" -gt $((${d0[4]} + 1000)) ]
+}
 gue_sports() {	# every outer source port in 49152..65535, more than one per backend
 	local b
 	for b in 1 2; do
@@ -136,7 +159,7 @@ check "attach (too-big answers on)" attach --icmp-rate 1000
 
 # ---- each mode ------------------------------------------------------------------------------
 mode_run() {	# MODE
-	local m=$1 a got n x0 x p0 rb
+	local m=$1 a got n x x6 p0 rb d0 d1
 	must "$m: apply web, web6, dns, dns6 over b1, b2 (\"forward\": \"$m\")" apply $m 5-tuple 2 || return
 	must "$m: the VIPs answer HTTP" wait_for 10 answered http://$VIP4/ || return
 	must "$m: over IPv6 too" wait_for 10 answered "http://[$VIP6]/" || return
@@ -146,6 +169,7 @@ mode_run() {	# MODE
 		test "$(pmtu -4 $VIP4) $(pmtu -6 $VIP6)" = "1500 1500"
 	wire_start
 	check "$m: the switch's ports are watched" test -s $W
+	d0=$(decap_sum)
 	a=$(ask 30 http://$VIP4/)
 	check "$m: 30 HTTP requests to $VIP4, each answered, b1 and b2 among them ($(spread "$a"))" saw_all "$a" 2
 	a=$(ask 30 "http://[$VIP6]/")
@@ -168,6 +192,9 @@ mode_run() {	# MODE
 			test "$(verdict reply_too_big)" = "$rb"
 	fi
 	wire_stop
+	d1=$(decap_sum)
+	check "$m: b1's and b2's decap: decap_v4 decap_v6 gue_v4 gue_v6 pass from $d0 to $d1" \
+		decap_took $m "$d0" "$d1"
 	echo "# $m: the wire to b1..b3: $(jq -c 'map(del(.other, .gue_sports, .gue_sport_min, .gue_sport_max))' $W)"
 	check "$m: the switch sent the backends $m frames only" wire_only $m
 	[ $m != gue ] || check "$m: outer UDP source ports from the flow hash, 49152..65535 ($(jq -c \
@@ -217,14 +244,25 @@ mode_negative_gue() {
 	check "gue: negative control: b2 answers nothing, its share fails ($(spread "$a"))" \
 		bash -c "! grep -qx b2 <<<'$a' && grep -qx FAIL <<<'$a'"
 	check "gue: b2's decap attached as before" $LAB backend --prefix $LP b2 mend decap
-	a=$(ask 20 http://$VIP4/)
+	a=$(ask 30 http://$VIP4/)
 	check "gue: and b2 answers again ($(spread "$a"))" saw_all "$a" 3
+	# the service's gue_port is the one used: 6081, which no decap takes yet
+	check "gue: apply \"gue_port\": 6081, b1 alone" apply gue 5-tuple 1 ',"gue_port":6081'
+	a=$(ask 3 http://$VIP4/ 1)
+	check "gue: negative control: no decap takes 6081, nothing answers ($(spread "$a"))" \
+		test "$(grep -cx FAIL <<<"$a")" = 3
+	check "gue: b1's decap attached again taking GUE on 6081" lab b1 bash -c \
+		"$ROOT/build/xlb decap detach ${LP}b1 >/dev/null && $ROOT/build/xlb decap attach ${LP}b1 \
+			$DECAP_FROM --gue-port 6081 >/dev/null"
+	a=$(ask 5 http://$VIP4/)
+	check "gue: b1 answers every request ($(spread "$a"))" test "$(grep -cx b1 <<<"$a")" = 5
+	$LAB backend --prefix $LP b1 mend decap
 }
 # L2 needs no decap on the backend; the VIP on its loopback it does need
 mode_negative_l2() {
 	local a
 	check "l2: b2's decap detached" $LAB backend --prefix $LP b2 break decap
-	a=$(ask 20 http://$VIP4/)
+	a=$(ask 30 http://$VIP4/)
 	check "l2: b2 answers all the same ($(spread "$a"))" saw_all "$a" 3
 	check "l2: b2's VIPs off its loopback" $LAB backend --prefix $LP b2 break vip
 	a=$(ask 20 http://$VIP4/ 1)
@@ -232,6 +270,8 @@ mode_negative_l2() {
 		bash -c "! grep -qx b2 <<<'$a' && grep -qx FAIL <<<'$a'"
 	$LAB backend --prefix $LP b2 mend vip
 	$LAB backend --prefix $LP b2 mend decap
+	a=$(ask 30 http://$VIP4/)
+	check "l2: b2 answers again with its VIPs back ($(spread "$a"))" saw_all "$a" 3
 }
 DECAP_FROM="--from 198.51.100.254 --from 2001:db8:b::fe"
 for m in $MODES; do mode_run $m; done
