@@ -20,7 +20,6 @@ B4=198.51.100 B6=2001:db8:b:	# backend i: $B4.i, $B6:i
 CONNS=40
 F900=/tmp/$LP-up-900k		# the lab's files: removed by lab down
 head -c 900000 /dev/urandom >$F900
-trap 'kill $(jobs -p) 2>/dev/null; $LAB down --prefix $LP >/dev/null 2>&1; xt_cleanup' EXIT
 
 # fwd_config MODE HASH N [JSON]: web / web6 (tcp 80), dns / dns6 (udp 53) over
 # b1..bN, JSON (,"field":value) added to each
