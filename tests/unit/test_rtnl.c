@@ -124,6 +124,32 @@ static void test_neighbour_resolved_v6(void **state)
 	assert_true(wait_resolved("2001:db8:b::7", 3000));
 }
 
+/* An entry set by hand stays as it is (NTF_USE would make it incomplete). */
+static void test_permanent_entry_kept(void **state)
+{
+	struct in_addr a;
+	char out[256] = "";
+	FILE *f;
+
+	(void)state;
+	if (geteuid())
+		skip();
+	assert_int_equal(sh("ip neigh replace 198.51.100.9 lladdr 02:00:00:00:01:09 dev trtnla "
+			    "nud permanent"), 0);
+	inet_pton(AF_INET, "198.51.100.9", &a);
+	assert_int_equal(xlb_rtnl_neigh_valid(AF_INET, &a, if_nametoindex("trtnla")), 1);
+	assert_int_equal(xlb_rtnl_neigh_use(AF_INET, &a, if_nametoindex("trtnla")), 0);
+	f = popen("ip neigh show 198.51.100.9", "r");
+	assert_non_null(f);
+	assert_non_null(fgets(out, sizeof(out), f));
+	pclose(f);
+	assert_non_null(strstr(out, "02:00:00:00:01:09"));
+	assert_non_null(strstr(out, "PERMANENT"));
+	/* none there: not valid (the control) */
+	inet_pton(AF_INET, "198.51.100.10", &a);
+	assert_int_equal(xlb_rtnl_neigh_valid(AF_INET, &a, if_nametoindex("trtnla")), 0);
+}
+
 static void test_gateway_and_no_route(void **state)
 {
 	struct in_addr a;
@@ -147,6 +173,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_neighbour_resolved),
 		cmocka_unit_test(test_neighbour_resolved_v6),
+		cmocka_unit_test(test_permanent_entry_kept),
 		cmocka_unit_test(test_gateway_and_no_route),
 	};
 
