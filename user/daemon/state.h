@@ -74,6 +74,7 @@ struct dbackend {
 	__u8 cls;			/* enum xlb_probe_class */
 	__u8 via;			/* enum xlb_health_via of that check */
 	__u64 fail_by[XLB_PC_MAX];
+	bool neigh_said;		/* neigh.c said it cannot be on the segment */
 };
 
 struct dservice {
@@ -466,6 +467,9 @@ void hc_refresh(struct daemon *d, __u64 now);
 int hc_target(struct daemon *d, struct dbackend *b, struct xlb_probe_target *t);
 void hc_release(struct daemon *d, struct dbackend *b);
 void check_stop(struct daemon *d, struct dbackend *b);
+
+/* neigh.c: L2 direct return's backends' neighbours kept resolved */
+void neigh_tick(struct daemon *d, __u64 now);
 
 /* fleetnode.c: the node's side of a fleet rollout, and the counters rollouts judge */
 void backend_signals(struct daemon *d, struct dbackend *b, struct xlb_rollout_backend *s);
