@@ -97,7 +97,11 @@ static int parse_opts(int argc, char **argv, bool fwd, struct node_opts *o)
 	for (int i = 1; i < argc; i++) {
 		const char *opt = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
 
-		if (fwd && !strcmp(opt, "--l2")) {
+		if (!strcmp(opt, "--l2")) {
+			if (!fwd) {
+				fprintf(stderr, "bench-node: --l2 is an option of fwd, not sink\n");
+				return -EINVAL;
+			}
 			o->l2 = true;
 			continue;
 		}
