@@ -575,8 +575,12 @@ int xlb_balance(struct xdp_md *ctx)
 	struct xlb_pkt pkt;
 	int res;
 
-	__builtin_memset(&pkt, 0, sizeof(pkt));
-	res = xlb_parse_packet(data, data_end, &pkt);
+	if (xlb_parse_fast(data, data_end, &pkt) == 0) {
+		res = XLB_PARSE_FLOW;
+	} else {
+		__builtin_memset(&pkt, 0, sizeof(pkt));
+		res = xlb_parse_packet(data, data_end, &pkt);
+	}
 	if (res == XLB_PARSE_PASS)
 		return count(XDP_PASS, pkt.reason, bytes);
 	if (res == XLB_PARSE_DROP)
