@@ -261,10 +261,7 @@ static int clear_flows(void)
 	while (!bpf_map_get_next_key(xt_dp.flows, NULL, &k))
 		if (bpf_map_delete_elem(xt_dp.flows, &k))
 			return -errno;
-	while (!bpf_map_get_next_key(xt_dp.syns, NULL, &k))
-		if (bpf_map_delete_elem(xt_dp.syns, &k))
-			return -errno;
-	return 0;
+	return xlb_dp_clear_syns(&xt_dp);
 }
 
 static int set_active(__u32 slot)
@@ -308,7 +305,7 @@ static int flood_survival(int harness, int xlb, bool guard, __u32 established, _
 	{
 		__u32 syns = 0;
 
-		xlb_dp_count_entries(xt_dp.syns, sizeof(struct xlb_flow_key), &syns);
+		xlb_dp_count_syns(&xt_dp, &syns);
 		flows += syns;
 	}
 	xlb_dp_flood_limited(&xt_dp, &limited);

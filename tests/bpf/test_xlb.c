@@ -638,7 +638,7 @@ static void check_no_flow(const struct pb *in)
 
 	assert_int_not_equal(get_flow(in, &f), 0);
 	xt_flow_key(in, &key);
-	assert_int_not_equal(bpf_map_lookup_elem(xt_dp.syns, &key, &f), 0);
+	assert_int_not_equal(xlb_dp_get_syn(&xt_dp, &key, &f), 0);
 }
 /* A SYN of a moved slot: remembered apart, on the table's backend, until it is answered. */
 static void check_syn_kept_apart(const struct pb *in)
@@ -651,7 +651,7 @@ static void check_syn_kept_apart(const struct pb *in)
 
 	assert_int_not_equal(get_flow(in, &f), 0);
 	xt_flow_key(in, &key);
-	assert_int_equal(bpf_map_lookup_elem(xt_dp.syns, &key, &f), 0);
+	assert_int_equal(xlb_dp_get_syn(&xt_dp, &key, &f), 0);
 	assert_int_equal(f.backend, xt_table_pick(in, SVC_WEB4));
 	/* its ACK goes where the SYN went, not to the previous backend, and moves it over */
 	tcp4_to(&ack, VIP4, 40042, 80, ACK);
