@@ -144,4 +144,13 @@ static __always_inline __u32 xlb_vip_filter_bit(const union xlb_addr *a, __u8 fa
 	return (x * 0x9e3779b1u) >> 16;	/* Fibonacci hashing: 16 bits */
 }
 
+/* A service key's cell in xlb_service_cells (the key's slot's range). */
+static __always_inline __u32 xlb_service_cell(const struct xlb_service_key *k)
+{
+	__u32 x = k->vip.v6[0] ^ k->vip.v6[1] ^ k->vip.v6[2] ^ k->vip.v6[3];
+
+	x ^= ((__u32)k->port << 16) ^ ((__u32)k->proto << 8) ^ k->family;
+	return (k->slot & 1) * XLB_SVC_CELLS + ((x * 0x9e3779b1u) >> (32 - XLB_SVC_CELL_BITS));
+}
+
 #endif /* XLB_HASH_H */

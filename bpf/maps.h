@@ -38,6 +38,14 @@ struct {
 	__type(value, struct xlb_service);
 } xlb_services SEC(".maps");
 
+/* [xlb_service_cell(key)] -> (key, service): xlb_services direct-mapped. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, XLB_SLOTS * XLB_SVC_CELLS);
+	__type(key, __u32);
+	__type(value, struct xlb_service_cell);
+} xlb_service_cells SEC(".maps");
+
 /* (slot, VIP) -> 1: every VIP address, to tell "VIP, no service" apart. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);

@@ -21,7 +21,7 @@
  * previous backend of a moved slot (XLB_TABLE_PREV), xlb_service.hold_until,
  * xlb_moved_seen, xlb_moved_stats: flows in unmoved slots keep no state;
  * 4: xlb_stats has XLB_STAT_SLOTS entries (XLB_REPLY_TOO_BIG), xlb_node_conf,
- * xlb_icmp_limit; 5: SYNs of moved slots in the array xlb_syn_cells (the
+ * xlb_icmp_limit; 5: xlb_service_cells; SYNs of moved slots in the array xlb_syn_cells (the
  * hash map xlb_syns goes: its pin is removed once the new program runs, its
  * unanswered SYNs then take the previous backend with its second chance).
  * Attaching over 1 or 2 marks every slot where a remembered
@@ -234,6 +234,23 @@ struct xlb_service {
 				   version: the same field was padding) */
 };
 _Static_assert(sizeof(struct xlb_service) == 16, "xlb_service ABI");
+
+/*
+ * xlb_service_cells[xlb_service_cell(key)]: a direct-mapped copy of a slot's
+ * xlb_services, written beside it by the controller, so that the packet path
+ * finds a service with one array read and a 24-byte compare.  An empty cell
+ * (key.family 0), or one two services share (key.pad[0] =
+ * XLB_SVC_CELL_SHARED, which no packet's key has), sends the packet to
+ * xlb_services itself, as does a port-0 (all ports) service's traffic.
+ */
+#define XLB_SVC_CELL_BITS	10
+#define XLB_SVC_CELLS		(1u << XLB_SVC_CELL_BITS)	/* per slot */
+#define XLB_SVC_CELL_SHARED	1
+struct xlb_service_cell {
+	struct xlb_service_key key;
+	struct xlb_service svc;
+};
+_Static_assert(sizeof(struct xlb_service_cell) == 40, "xlb_service_cell ABI");
 
 /* xlb_vips key: every VIP address of a slot (classifies passes and drops). */
 struct xlb_vip_key {

@@ -36,6 +36,7 @@ struct xlb_dp {
 	int moved_stats;	/* xlb_moved_stats; -1 likewise */
 	int node_conf;		/* xlb_node_conf; -1 likewise */
 	int icmp_limit;		/* xlb_icmp_limit; -1 likewise */
+	int service_cells;	/* xlb_service_cells; -1 likewise */
 	int nr_cpus;
 	bool owned;		/* fds are ours to close */
 };
