@@ -74,36 +74,53 @@ static __always_inline int is_vip(const union xlb_addr *addr, __u8 family, __u32
 }
 
 /*
- * Exact (VIP, port, proto) first, then the VIP's all-ports service.  The
- * exact one from its cell of xlb_service_cells when it is there (one array
- * read), else from xlb_services.
+ * The service of key k from its cell of xlb_service_cells: 1 with *svc (NULL:
+ * the slot has none with that key), or 0 when the cell cannot tell (shared by
+ * two services, or never written) and xlb_services must.
+ */
+static __always_inline int service_cell(const struct xlb_service_key *k,
+					struct xlb_service **svc)
+{
+	__u32 idx = xlb_service_cell(k);
+	struct xlb_service_cell *cell = bpf_map_lookup_elem(&xlb_service_cells, &idx);
+	const __u64 *a, *b = (const __u64 *)k;
+
+	if (!cell)
+		return 0;
+	a = (const __u64 *)&cell->key;
+	*svc = NULL;
+	if (!((a[0] ^ b[0]) | (a[1] ^ b[1]) | (a[2] ^ b[2]))) {
+		*svc = &cell->svc;
+		return 1;
+	}
+	if (cell->key.pad[0] == XLB_SVC_CELL_SHARED)
+		return 0;
+	return cell->key.family || cell->key.pad[1] == XLB_SVC_CELL_NONE;
+}
+
+/*
+ * Exact (VIP, port, proto) first, then the VIP's all-ports service: each
+ * from its cell of xlb_service_cells (one array read) when the cell can
+ * tell, else from xlb_services.
  */
 static __always_inline struct xlb_service *lookup_service(const struct xlb_flow_key *f,
 							  __u32 slot)
 {
 	struct xlb_service_key k __attribute__((aligned(8))) = {};
-	struct xlb_service_cell *cell;
 	struct xlb_service *svc;
-	const __u64 *a, *b;
-	__u32 idx;
 
 	__builtin_memcpy(&k.vip, &f->dst, sizeof(k.vip));
 	k.port = f->dport;
 	k.proto = f->proto;
 	k.family = f->family;
 	k.slot = slot;
-	idx = xlb_service_cell(&k);
-	cell = bpf_map_lookup_elem(&xlb_service_cells, &idx);
-	if (cell) {
-		a = (const __u64 *)&cell->key;
-		b = (const __u64 *)&k;
-		if (!((a[0] ^ b[0]) | (a[1] ^ b[1]) | (a[2] ^ b[2])))
-			return &cell->svc;
-	}
-	svc = bpf_map_lookup_elem(&xlb_services, &k);
+	if (!service_cell(&k, &svc))
+		svc = bpf_map_lookup_elem(&xlb_services, &k);
 	if (svc)
 		return svc;
 	k.port = 0;
+	if (service_cell(&k, &svc))
+		return svc;
 	return bpf_map_lookup_elem(&xlb_services, &k);
 }
 

@@ -241,11 +241,16 @@ _Static_assert(sizeof(struct xlb_service) == 16, "xlb_service ABI");
  * finds a service with one array read and a 24-byte compare.  An empty cell
  * (key.family 0), or one two services share (key.pad[0] =
  * XLB_SVC_CELL_SHARED, which no packet's key has), sends the packet to
- * xlb_services itself, as does a port-0 (all ports) service's traffic.
+ * xlb_services itself.  The controller marks a slot's other cells
+ * (key.pad[1] = XLB_SVC_CELL_NONE) when it fills the slot: a key whose cell
+ * holds another service, or is so marked, has no service there, and the
+ * all-ports (port 0) service is looked for the same way.  A cell of zeros
+ * (state adopted from a version before the map) proves nothing.
  */
 #define XLB_SVC_CELL_BITS	10
 #define XLB_SVC_CELLS		(1u << XLB_SVC_CELL_BITS)	/* per slot */
 #define XLB_SVC_CELL_SHARED	1
+#define XLB_SVC_CELL_NONE	1
 struct xlb_service_cell {
 	struct xlb_service_key key;
 	struct xlb_service svc;

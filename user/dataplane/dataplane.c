@@ -229,14 +229,39 @@ out:
 	return err;
 }
 
+/* Every service cell of a slot says "none here" until its service is written. */
+static int mark_service_cells(const struct xlb_dp *dp, __u32 slot)
+{
+	struct xlb_service_cell *cells;
+	__u32 *keys, n = XLB_SVC_CELLS;
+	int err = 0;
+
+	if (dp->service_cells < 0)
+		return 0;
+	cells = calloc(n, sizeof(*cells));
+	keys = calloc(n, sizeof(*keys));
+	if (!cells || !keys) {
+		err = xlb_errf(-ENOMEM, "out of memory");
+		goto out;
+	}
+	for (__u32 i = 0; i < n; i++) {
+		keys[i] = slot * XLB_SVC_CELLS + i;
+		cells[i].key.pad[1] = XLB_SVC_CELL_NONE;
+	}
+	if (bpf_map_update_batch(dp->service_cells, keys, cells, &n, NULL) ||
+	    n != XLB_SVC_CELLS)
+		err = map_err("clear", "xlb_service_cells");
+out:
+	free(cells);
+	free(keys);
+	return err;
+}
+
 int xlb_dp_clear_slot(const struct xlb_dp *dp, __u32 slot)
 {
 	int err;
 
-	err = dp->service_cells < 0 ? 0 :
-	      zero_range(dp->service_cells, slot * XLB_SVC_CELLS, XLB_SVC_CELLS,
-			 sizeof(struct xlb_service_cell), "xlb_service_cells");
-	err = err ?: clear_hash_slot(dp->services, sizeof(struct xlb_service_key),
+	err = mark_service_cells(dp, slot) ?: clear_hash_slot(dp->services, sizeof(struct xlb_service_key),
 				     offsetof(struct xlb_service_key, slot), slot, "xlb_services");
 	if (!err)
 		err = clear_hash_slot(dp->vips, sizeof(struct xlb_vip_key),
