@@ -90,7 +90,8 @@ $(BUILD)/tools/%.o: tools/%.c | $(BUILD)/tools
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(XCFLAGS) -Itests -I. -c $< -o $@
 
-$(BUILD)/bench-prog: $(BUILD)/tools/bench-prog.o $(TEST_OBJS) $(BPF_TEST_OBJS) $(BUILD)/libxlb.a
+BENCH_PROG_OBJS := $(patsubst %,$(BUILD)/tools/bench-prog%.o,-run -rows -flood)
+$(BUILD)/bench-prog: $(BUILD)/tools/bench-prog.o $(BENCH_PROG_OBJS) $(TEST_OBJS) $(BPF_TEST_OBJS) $(BUILD)/libxlb.a
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 

@@ -8,6 +8,16 @@
  * firewall could not stop a stranger's tunnel carrying any client address.
  * A second chance is sent on only to a peer (decap_peer4/6): never a relay
  * to whatever address a forged inner tunnel names.
+ *
+ * GUE (variant 1, as the balancer sends it for "forward": "gue") is taken
+ * the same way: UDP to this host, to a port in decap_gue_ports, whose
+ * payload starts with an IP header of the outer's family (first nibble 4 in
+ * IPv4, 6 in IPv6): the outer IP and UDP headers are stripped, with the same
+ * source checks and second chance (the payload then is the IP-in-IP header
+ * to the alternative, then the packet).  The UDP checksum is not verified
+ * (the balancer sends 0; a non-zero one is accepted unchecked, as the inner
+ * packet carries its own).  UDP to other ports, or whose payload is not IP
+ * of that family, is the host's own: untouched.
  */
 #include "compat.h"
 #include "parse.h"
@@ -58,6 +68,14 @@ struct {
 	__type(key, struct xlb_decap_from6);
 	__type(value, __u32);
 } decap_peer6 SEC(".maps");
+
+/* UDP destination ports GUE is taken on (__be16); empty: none (--gue-port off). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, XLB_DECAP_GUE_PORTS_MAX);
+	__type(key, __be16);
+	__type(value, __u32);
+} decap_gue_ports SEC(".maps");
 
 /* [enum xlb_decap_reason] -> packets, per CPU. */
 struct {
@@ -112,7 +130,23 @@ static __always_inline int to_peer(const struct bpf_fib_lookup *fib)
 	return bpf_map_lookup_elem(&decap_peer6, &k6) != NULL;
 }
 
-/* Move the L2 header forward over the outer IP header and drop the latter. */
+/*
+ * Is the UDP header at udp a GUE one: to a GUE port, its payload starting
+ * with an IP header of version ver (the outer's family)?  Any other UDP
+ * (a port not configured, a payload too short to say, not IP) is the host's.
+ */
+static __always_inline int is_gue(const struct udphdr *udp, const void *data_end, __u8 ver)
+{
+	const __u8 *first = (const void *)(udp + 1);
+	__be16 port;
+
+	if ((const void *)(first + 1) > data_end || (*first >> 4) != ver)
+		return 0;
+	port = udp->dest;
+	return bpf_map_lookup_elem(&decap_gue_ports, &port) != NULL;
+}
+
+/* Move the L2 header forward over the outer headers (IP, and UDP in GUE) and drop them. */
 static __always_inline int strip_outer(struct xdp_md *ctx, __u32 l2, __u32 outer_len)
 {
 	void *data = (void *)(long)ctx->data;
@@ -183,11 +217,12 @@ static __always_inline int chance_send(struct xdp_md *ctx, __u32 l2, __u32 outer
 	return bpf_redirect(fib->ifindex, 0);
 }
 
-static __always_inline int chance_v4(struct xdp_md *ctx, __u32 l2, __u32 hlen)
+/* olen: the outer headers (IPv4, and UDP in GUE), at most 60 + 8 bytes */
+static __always_inline int chance_v4(struct xdp_md *ctx, __u32 l2, __u32 olen)
 {
 	void *data = (void *)(long)ctx->data;
 	void *data_end = (void *)(long)ctx->data_end;
-	struct iphdr *mid = data + l2 + (hlen & 0x3c), *in;
+	struct iphdr *mid = data + l2 + (olen & 0x7f), *in;
 	struct bpf_fib_lookup fib = {};
 	struct bpf_sock_tuple t = {};
 	struct tcphdr *tcp;
@@ -211,14 +246,16 @@ static __always_inline int chance_v4(struct xdp_md *ctx, __u32 l2, __u32 hlen)
 	fib.ipv4_src = mid->saddr;
 	fib.ipv4_dst = mid->daddr;
 	fib.tot_len = bpf_ntohs(mid->tot_len);
-	return chance_send(ctx, l2, hlen, mlen, have_connection(ctx, &t, sizeof(t.ipv4)), &fib);
+	return chance_send(ctx, l2, olen & 0x7f, mlen, have_connection(ctx, &t, sizeof(t.ipv4)),
+			   &fib);
 }
 
-static __always_inline int chance_v6(struct xdp_md *ctx, __u32 l2)
+/* olen: the outer headers, IPv6 (40) and UDP (8) in GUE */
+static __always_inline int chance_v6(struct xdp_md *ctx, __u32 l2, __u32 olen)
 {
 	void *data = (void *)(long)ctx->data;
 	void *data_end = (void *)(long)ctx->data_end;
-	struct ipv6hdr *mid = data + l2 + sizeof(struct ipv6hdr), *in = mid + 1;
+	struct ipv6hdr *mid = data + l2 + (olen & 0x3f), *in = mid + 1;
 	struct bpf_fib_lookup fib = {};
 	struct bpf_sock_tuple t = {};
 	struct tcphdr *tcp = (void *)(in + 1);
@@ -233,62 +270,78 @@ static __always_inline int chance_v6(struct xdp_md *ctx, __u32 l2)
 	__builtin_memcpy(fib.ipv6_src, &mid->saddr, 16);
 	__builtin_memcpy(fib.ipv6_dst, &mid->daddr, 16);
 	fib.tot_len = bpf_ntohs(mid->payload_len) + sizeof(*mid);
-	return chance_send(ctx, l2, sizeof(struct ipv6hdr), sizeof(*mid),
+	return chance_send(ctx, l2, olen & 0x3f, sizeof(*mid),
 			   have_connection(ctx, &t, sizeof(t.ipv6)), &fib);
 }
 
+/* IPv4 to this host: IP-in-IP, or GUE (outer IPv4 + UDP) to a GUE port. */
 static __always_inline int decap_v4(struct xdp_md *ctx, __u32 l2)
 {
 	void *data = (void *)(long)ctx->data;
 	void *data_end = (void *)(long)ctx->data_end;
 	struct iphdr *outer = data + l2, *inner;
-	__u32 hlen;
+	__u32 hlen, olen;
 
-	if ((void *)(outer + 1) > data_end || outer->ihl < 5 || outer->protocol != IPPROTO_IPIP)
+	if ((void *)(outer + 1) > data_end || outer->ihl < 5 ||
+	    (outer->protocol != IPPROTO_IPIP && outer->protocol != IPPROTO_UDP))
 		return count(XDP_PASS, XLB_DECAP_PASS);
 	if (outer->frag_off & bpf_htons(XLB_IP_MF | XLB_IP_OFFSET))
 		return count(XDP_PASS, XLB_DECAP_PASS);
+	hlen = (outer->ihl * 4) & 0x3c;
+	olen = hlen;
+	if (outer->protocol == IPPROTO_UDP) {
+		if (!is_gue((void *)outer + hlen, data_end, 4))
+			return count(XDP_PASS, XLB_DECAP_PASS);
+		olen = hlen + sizeof(struct udphdr);
+	}
 	if (!for_this_host(&outer->daddr, 4, XLB_FAMILY_V4))
 		return count(XDP_PASS, XLB_DECAP_PASS);
 	if (!from_v4_trusted(outer->saddr))
 		return count(XDP_DROP, XLB_DECAP_UNTRUSTED);
-	hlen = (outer->ihl * 4) & 0x3c;
-	inner = (void *)outer + hlen;
+	inner = (void *)outer + olen;
 	if ((void *)(inner + 1) > data_end || inner->version != 4)
 		return count(XDP_DROP, XLB_DECAP_MALFORMED);
 	if (inner->protocol == IPPROTO_IPIP && !(inner->frag_off & bpf_htons(XLB_IP_MF | XLB_IP_OFFSET))) {
 		if (!from_v4_trusted(inner->saddr))
 			return count(XDP_DROP, XLB_DECAP_UNTRUSTED);
-		return chance_v4(ctx, l2, hlen);
+		return chance_v4(ctx, l2, olen);
 	}
-	if (strip_outer(ctx, l2, hlen))
+	if (strip_outer(ctx, l2, olen))
 		return count(XDP_DROP, XLB_DECAP_MALFORMED);
-	return count(XDP_PASS, XLB_DECAP_V4);
+	return count(XDP_PASS, olen == hlen ? XLB_DECAP_V4 : XLB_DECAP_GUE_V4);
 }
 
+/* IPv6 to this host: IP-in-IP, or GUE (outer IPv6 + UDP, no extension header). */
 static __always_inline int decap_v6(struct xdp_md *ctx, __u32 l2)
 {
 	void *data = (void *)(long)ctx->data;
 	void *data_end = (void *)(long)ctx->data_end;
 	struct ipv6hdr *outer = data + l2, *inner;
+	__u32 olen = sizeof(*outer);
 
-	if ((void *)(outer + 1) > data_end || outer->nexthdr != IPPROTO_IPV6)
+	if ((void *)(outer + 1) > data_end ||
+	    (outer->nexthdr != IPPROTO_IPV6 && outer->nexthdr != IPPROTO_UDP))
 		return count(XDP_PASS, XLB_DECAP_PASS);
+	if (outer->nexthdr == IPPROTO_UDP) {
+		if (!is_gue((void *)(outer + 1), data_end, 6))
+			return count(XDP_PASS, XLB_DECAP_PASS);
+		olen += sizeof(struct udphdr);
+	}
 	if (!for_this_host(&outer->daddr, 16, XLB_FAMILY_V6))
 		return count(XDP_PASS, XLB_DECAP_PASS);
 	if (!from_v6_trusted(&outer->saddr))
 		return count(XDP_DROP, XLB_DECAP_UNTRUSTED);
-	inner = outer + 1;
+	inner = (void *)outer + olen;
 	if ((void *)(inner + 1) > data_end || inner->version != 6)
 		return count(XDP_DROP, XLB_DECAP_MALFORMED);
 	if (inner->nexthdr == IPPROTO_IPV6) {
 		if (!from_v6_trusted(&inner->saddr))
 			return count(XDP_DROP, XLB_DECAP_UNTRUSTED);
-		return chance_v6(ctx, l2);
+		return chance_v6(ctx, l2, olen);
 	}
-	if (strip_outer(ctx, l2, sizeof(*outer)))
+	if (strip_outer(ctx, l2, olen))
 		return count(XDP_DROP, XLB_DECAP_MALFORMED);
-	return count(XDP_PASS, XLB_DECAP_V6);
+	return count(XDP_PASS, olen == sizeof(*outer) ? XLB_DECAP_V6 : XLB_DECAP_GUE_V6);
 }
 
 SEC("xdp")

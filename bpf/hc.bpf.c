@@ -4,9 +4,12 @@
  * NOARP veth xlbhcIFINDEX, where policy routing sends the packets of checks
  * (mark & XLB_HC_MARK_MASK == XLB_HC_MARK).  Each is wrapped in the outer
  * header the XDP program writes for its backend (encap.h: IPv4 with DF and
- * TTL 64, or IPv6 with the flow label from the ports), from the tunnel
- * source to the backend that hc_targets names for the mark, and handed to
- * the neighbour layer on the route to the backend.  Anything else is
+ * TTL 64, or IPv6 with the flow label from the ports; GUE: and a UDP
+ * header), from the tunnel source to the backend that hc_targets names for
+ * the mark, and handed to the neighbour layer on the route to the backend.
+ * A service forwarded by L2 direct return: not wrapped, handed to the
+ * neighbour layer for the backend's address (so the frame reaches its MAC,
+ * and a neighbour the XDP program finds unresolved is resolved).  Anything else is
  * dropped and counted: a check is never sent in clear.
  */
 #include "compat.h"
@@ -62,19 +65,52 @@ static __always_inline __u32 flow_label(struct __sk_buff *skb, __u8 proto, __u32
 	return (bpf_ntohs(ports[0]) << 4) ^ bpf_ntohs(ports[1]);
 }
 
-/* Grow the head after the MAC header and write an outer IPv4 header there. */
+/* The outer headers of a check: IP, and UDP when the service forwards by GUE. */
+struct outer4 {
+	struct iphdr ip;
+	struct udphdr udp;
+};
+
+struct outer6 {
+	struct ipv6hdr ip;
+	struct udphdr udp;
+};
+
+/*
+ * GUE's ports for a check: the service's port, and a source port from the
+ * check's own ports (one connection, one source port), as the XDP program
+ * takes one from the flow hash.
+ */
+static __always_inline void gue_of(const struct xlb_hc_target *t, __u32 ports,
+				   struct xlb_gue *g)
+{
+	g->sport = bpf_htons(XLB_GUE_SPORT_MIN + (ports & 0x3fff));
+	g->dport = t->gue_port ?: bpf_htons(XLB_GUE_PORT_DEFAULT);
+}
+
+/* Grow the head after the MAC header and write an outer IPv4 header (and UDP) there. */
 static __always_inline int wrap_ipv4(struct __sk_buff *skb, const struct xlb_hc_conf *c,
 				     const struct xlb_hc_target *t)
 {
-	struct iphdr inner, outer;
+	int gue = t->fwd == XLB_FWD_GUE;
+	__u32 len = gue ? sizeof(struct outer4) : sizeof(struct iphdr);
+	struct iphdr inner;
+	struct outer4 outer;
+	struct xlb_gue g;
 
-	if (bpf_skb_load_bytes(skb, XLB_ETH_LEN, &inner, sizeof(inner)) || inner.version != 4)
+	__builtin_memset(&outer, 0, sizeof(outer));
+	if (bpf_skb_load_bytes(skb, XLB_ETH_LEN, &inner, sizeof(inner)) || inner.version != 4 ||
+	    inner.ihl < 5)
 		return count(TC_ACT_SHOT, XLB_HC_MALFORMED);
-	if (bpf_skb_adjust_room(skb, sizeof(outer), BPF_ADJ_ROOM_MAC,
-				BPF_F_ADJ_ROOM_ENCAP_L3_IPV4))
+	gue_of(t, flow_label(skb, inner.protocol, XLB_ETH_LEN + inner.ihl * 4), &g);
+	if (bpf_skb_adjust_room(skb, len, BPF_ADJ_ROOM_MAC, BPF_F_ADJ_ROOM_ENCAP_L3_IPV4 |
+				(gue ? BPF_F_ADJ_ROOM_ENCAP_L4_UDP : 0)))
 		return count(TC_ACT_SHOT, XLB_HC_NO_ROOM);
-	outer_ipv4_fill(&outer, inner.tos, bpf_ntohs(inner.tot_len), c->src4.v4, t->backend.v4);
-	if (bpf_skb_store_bytes(skb, XLB_ETH_LEN, &outer, sizeof(outer), 0))
+	outer_ipv4_fill(&outer.ip, inner.tos, bpf_ntohs(inner.tot_len) + len - sizeof(inner),
+			c->src4.v4, t->backend.v4, gue ? IPPROTO_UDP : IPPROTO_IPIP);
+	if (gue)
+		gue_udp_fill(&outer.udp, &g, bpf_ntohs(inner.tot_len));
+	if (bpf_skb_store_bytes(skb, XLB_ETH_LEN, &outer, len, 0))
 		return count(TC_ACT_SHOT, XLB_HC_NO_ROOM);
 	return XLB_CONTINUE;
 }
@@ -82,20 +118,28 @@ static __always_inline int wrap_ipv4(struct __sk_buff *skb, const struct xlb_hc_
 static __always_inline int wrap_ipv6(struct __sk_buff *skb, const struct xlb_hc_conf *c,
 				     const struct xlb_hc_target *t)
 {
-	struct ipv6hdr inner, outer;
-	__u32 label;
+	int gue = t->fwd == XLB_FWD_GUE;
+	__u32 len = gue ? sizeof(struct outer6) : sizeof(struct ipv6hdr), label, inner_len;
+	struct ipv6hdr inner;
+	struct outer6 outer;
+	struct xlb_gue g;
 	__u8 tos;
 
+	__builtin_memset(&outer, 0, sizeof(outer));
 	if (bpf_skb_load_bytes(skb, XLB_ETH_LEN, &inner, sizeof(inner)) || inner.version != 6)
 		return count(TC_ACT_SHOT, XLB_HC_MALFORMED);
 	label = flow_label(skb, inner.nexthdr, XLB_ETH_LEN + sizeof(inner));
+	gue_of(t, label, &g);
 	tos = (inner.priority << 4) | (inner.flow_lbl[0] >> 4);
-	if (bpf_skb_adjust_room(skb, sizeof(outer), BPF_ADJ_ROOM_MAC,
-				BPF_F_ADJ_ROOM_ENCAP_L3_IPV6))
+	inner_len = sizeof(inner) + bpf_ntohs(inner.payload_len);
+	if (bpf_skb_adjust_room(skb, len, BPF_ADJ_ROOM_MAC, BPF_F_ADJ_ROOM_ENCAP_L3_IPV6 |
+				(gue ? BPF_F_ADJ_ROOM_ENCAP_L4_UDP : 0)))
 		return count(TC_ACT_SHOT, XLB_HC_NO_ROOM);
-	outer_ipv6_fill(&outer, tos, label, sizeof(inner) + bpf_ntohs(inner.payload_len),
-			&c->src6, &t->backend);
-	if (bpf_skb_store_bytes(skb, XLB_ETH_LEN, &outer, sizeof(outer), 0))
+	outer_ipv6_fill(&outer.ip, tos, label, inner_len + len - sizeof(inner), &c->src6,
+			&t->backend, gue ? IPPROTO_UDP : IPPROTO_IPV6);
+	if (gue)
+		gue_udp_fill(&outer.udp, &g, inner_len);
+	if (bpf_skb_store_bytes(skb, XLB_ETH_LEN, &outer, len, 0))
 		return count(TC_ACT_SHOT, XLB_HC_NO_ROOM);
 	return XLB_CONTINUE;
 }
@@ -145,9 +189,9 @@ int xlb_hc(struct __sk_buff *skb)
 	if (!t || !c || !t->family)
 		return count(TC_ACT_SHOT, XLB_HC_UNKNOWN_MARK);
 	if (t->family == XLB_FAMILY_V4 && skb->protocol == bpf_htons(ETH_P_IP))
-		act = wrap_ipv4(skb, c, t);
+		act = t->fwd == XLB_FWD_L2 ? XLB_CONTINUE : wrap_ipv4(skb, c, t);
 	else if (t->family == XLB_FAMILY_V6 && skb->protocol == bpf_htons(ETH_P_IPV6))
-		act = wrap_ipv6(skb, c, t);
+		act = t->fwd == XLB_FWD_L2 ? XLB_CONTINUE : wrap_ipv6(skb, c, t);
 	else
 		return count(TC_ACT_SHOT, XLB_HC_MALFORMED);
 	if (act != XLB_CONTINUE)

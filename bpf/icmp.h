@@ -167,13 +167,14 @@ static __always_inline int answer_too_big6(struct xdp_md *ctx, const struct xlb_
 }
 
 /*
- * The encapsulated packet would exceed route_mtu by the tunnel's header:
- * answer with the MTU the tunnel leaves when the packet allows it (TCP or
- * UDP from a client, IPv4 with DF) and the rate does: XDP_TX with the frame
- * rewritten into the answer; else XDP_DROP (counted too_big).
+ * The forwarded packet would exceed route_mtu by the overhead bytes the
+ * forwarding adds (outer headers; 0 for L2): answer with the MTU they leave
+ * when the packet allows it (TCP or UDP from a client, IPv4 with DF) and the
+ * rate does: XDP_TX with the frame rewritten into the answer; else XDP_DROP
+ * (counted too_big).
  */
 static __noinline int answer_too_big(struct xdp_md *ctx, const struct xlb_pkt *pkt,
-					  __u32 route_mtu)
+					  __u32 route_mtu, __u32 overhead)
 {
 	void *data = (void *)(long)ctx->data;
 	void *data_end = (void *)(long)ctx->data_end;
@@ -183,13 +184,13 @@ static __noinline int answer_too_big(struct xdp_md *ctx, const struct xlb_pkt *p
 		return XDP_DROP;
 	if (pkt->flow.family == XLB_FAMILY_V4) {
 		if ((void *)(ip + 1) > data_end || !(ip->frag_off & bpf_htons(XLB_IP_DF)) ||
-		    route_mtu < 68 + sizeof(struct iphdr) || !may_answer_too_big())
+		    route_mtu < 68 + overhead || !may_answer_too_big())
 			return XDP_DROP;
-		return answer_too_big4(ctx, pkt, route_mtu - sizeof(struct iphdr));
+		return answer_too_big4(ctx, pkt, route_mtu - overhead);
 	}
-	if (route_mtu < 1280 + sizeof(struct ipv6hdr) || !may_answer_too_big())
+	if (route_mtu < 1280 + overhead || !may_answer_too_big())
 		return XDP_DROP;
-	return answer_too_big6(ctx, pkt, route_mtu - sizeof(struct ipv6hdr));
+	return answer_too_big6(ctx, pkt, route_mtu - overhead);
 }
 
 #endif /* XLB_ICMP_H */

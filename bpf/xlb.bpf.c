@@ -15,6 +15,7 @@ struct xlb_pick {
 	struct xlb_backend *alt_be;	/* second chance: the backend behind be, or NULL */
 	__u32 id;
 	__u32 alt;			/* its id */
+	__u32 hash;			/* the flow hash the table slot was read with */
 	__u8 new_flow;
 	__u8 rehashed;
 };
@@ -417,8 +418,8 @@ static __always_inline __u32 replaced_prev(const struct xlb_pkt *pkt, __u32 tkey
 	table = bpf_map_lookup_elem(&xlb_prev_tables, &tkey);
 	if (!table)
 		return 0;
-	idx = xlb_table_index(xlb_flow_hash(&pkt->flow, r->hash_seed ?: XLB_HASH_SEED),
-			      r->table_size);
+	idx = xlb_table_index(xlb_flow_hash_fields(&pkt->flow, r->hash_seed ?: XLB_HASH_SEED,
+						   r->hash_fields), r->table_size);
 	v = bpf_map_lookup_elem(table, &idx);
 	if (!v || XLB_TABLE_CUR(*v) == cur)
 		return 0;
@@ -426,7 +427,8 @@ static __always_inline __u32 replaced_prev(const struct xlb_pkt *pkt, __u32 tkey
 }
 
 /*
- * The backend of a flow: table[(hash(5-tuple) * M) >> 32].  An unmoved slot
+ * The backend of a flow: table[(hash * M) >> 32], the hash of the fields the
+ * service takes (the 5-tuple unless it says otherwise).  An unmoved slot
  * answers alone (no connection-table work); a moved one asks pick_moved().
  */
 static __always_inline int pick_backend(struct xlb_pkt *pkt, const struct xlb_service *svc, __u32 slot,
@@ -439,8 +441,9 @@ static __always_inline int pick_backend(struct xlb_pkt *pkt, const struct xlb_se
 	table = bpf_map_lookup_elem(&xlb_tables, &tkey);
 	if (!table || !svc->table_size)
 		return XDP_DROP;
-	idx = xlb_table_index(xlb_flow_hash(&pkt->flow, svc->hash_seed ?: XLB_HASH_SEED),
-			      svc->table_size);
+	p->hash = xlb_flow_hash_fields(&pkt->flow, svc->hash_seed ?: XLB_HASH_SEED,
+				       svc->hash_fields);
+	idx = xlb_table_index(p->hash, svc->table_size);
 	v = bpf_map_lookup_elem(table, &idx);
 	if (!v)
 		return XDP_DROP;
@@ -506,15 +509,14 @@ static __always_inline void cache_next_hop(struct xdp_md *ctx, const struct xlb_
 /*
  * The backend's next hop: from this CPU's cache while it is fresh, else from
  * bpf_fib_lookup (and cached).  Returns a BPF_FIB_LKUP_RET_* code; *hop is
- * filled on success.
+ * filled on success.  overhead: bytes the forwarding adds (fwd_overhead).
  */
 static __always_inline int next_hop(struct xdp_md *ctx, const struct xlb_pkt *pkt,
 				    const union xlb_addr *src, const struct xlb_backend *be,
 				    __u32 id, const struct xlb_slot_conf *conf,
-				    struct xlb_nexthop *hop, __u32 tunnels)
+				    struct xlb_nexthop *hop, __u32 overhead)
 {
-	__u32 outer_len = pkt->ip_len + tunnels * (pkt->flow.family == XLB_FAMILY_V4 ?
-					  sizeof(struct iphdr) : sizeof(struct ipv6hdr));
+	__u32 outer_len = pkt->ip_len + overhead;
 	struct xlb_nexthop *nh = NULL;
 	struct bpf_fib_lookup fib;
 	int rc;
@@ -553,68 +555,119 @@ static __always_inline int verdict(__u32 *reason, __u32 why, int action)
 	return action;
 }
 
-/* Encapsulate towards the backend and send; *reason gets the verdict's. */
+/*
+ * Bytes a backend's forwarding puts in front of the IP packet: an outer IP
+ * header per tunnel (alt: second chance, two), GUE's UDP header once; L2
+ * direct return none.
+ */
+static __always_inline __u32 fwd_overhead(const struct xlb_pkt *pkt,
+					  const struct xlb_backend *be, int alt)
+{
+	__u32 ip = pkt->flow.family == XLB_FAMILY_V4 ? sizeof(struct iphdr) :
+						      sizeof(struct ipv6hdr);
+
+	if (be->fwd == XLB_FWD_L2)
+		return 0;
+	return ip * (alt ? 2 : 1) + (be->fwd == XLB_FWD_GUE ? sizeof(struct udphdr) : 0);
+}
+
+/*
+ * The tunnel to be (IP-in-IP or GUE), with the IP-in-IP tunnel to alt inside
+ * it when the packet has a second chance.  GUE's source port comes from the
+ * flow hash, so one flow keeps one port (and one ECMP path, one RSS queue).
+ */
+static __always_inline int encap(struct xdp_md *ctx, const struct xlb_pkt *pkt,
+				 const union xlb_addr *src, const struct xlb_backend *be,
+				 const struct xlb_backend *alt, __u32 hash)
+{
+	struct xlb_gue gue = {
+		.sport = bpf_htons(XLB_GUE_SPORT_MIN + (hash & 0x3fff)),
+		.dport = be->gue_port ?: bpf_htons(XLB_GUE_PORT_DEFAULT),
+	};
+	__u32 extra = 0;
+
+	if (pkt->flow.family == XLB_FAMILY_V4) {
+		if (alt) {
+			if (encap_ipv4(ctx, pkt, src->v4, alt->addr.v4, 0, NULL, 0))
+				return -1;
+			extra = sizeof(struct iphdr);
+		}
+		if (be->fwd == XLB_FWD_GUE)
+			return encap_ipv4(ctx, pkt, src->v4, be->addr.v4, extra, &gue,
+					  sizeof(struct udphdr));
+		return encap_ipv4(ctx, pkt, src->v4, be->addr.v4, extra, NULL, 0);
+	}
+	if (alt) {
+		if (encap_ipv6(ctx, pkt, src, &alt->addr, 0, NULL, 0))
+			return -1;
+		extra = sizeof(struct ipv6hdr);
+	}
+	if (be->fwd == XLB_FWD_GUE)
+		return encap_ipv6(ctx, pkt, src, &be->addr, extra, &gue, sizeof(struct udphdr));
+	return encap_ipv6(ctx, pkt, src, &be->addr, extra, NULL, 0);
+}
+
+/* The next hop's MACs on the frame; XDP_TX or a redirect to its device. */
+static __always_inline int send_to(struct xdp_md *ctx, const struct xlb_nexthop *hop,
+				   __u32 *reason)
+{
+	struct ethhdr *eth = (void *)(long)ctx->data;
+
+	if ((void *)(eth + 1) > (void *)(long)ctx->data_end)
+		return verdict(reason, XLB_DROP_ENCAP, XDP_DROP);
+	__builtin_memcpy(eth->h_dest, hop->dmac, ETH_ALEN);
+	__builtin_memcpy(eth->h_source, hop->smac, ETH_ALEN);
+	if (hop->ifindex == ctx->ingress_ifindex)
+		return verdict(reason, XLB_STAT_TX, XDP_TX);
+	return verdict(reason, XLB_STAT_REDIRECT, bpf_redirect(hop->ifindex, 0));
+}
+
+/*
+ * Send towards the backend by its forwarding mode; *reason gets the
+ * verdict's.  L2 direct return rewrites the MACs alone: the frame (VLAN tag
+ * included) reaches the backend's MAC, so no second chance, and nothing to
+ * hand the kernel when the neighbour is unresolved (dropped, counted).
+ */
 static __always_inline int tunnel(struct xdp_md *ctx, const struct xlb_pkt *pkt,
 				  const struct xlb_pick *pick, const struct xlb_slot_conf *conf,
 				  __u32 *reason)
 {
 	const union xlb_addr *src = pkt->flow.family == XLB_FAMILY_V4 ? &conf->src4 : &conf->src6;
 	const struct xlb_backend *be = pick->be;
+	const struct xlb_backend *alt = be->fwd == XLB_FWD_L2 ? NULL : pick->alt_be;
 	struct xlb_nexthop hop;
-	struct ethhdr *eth;
-	int rc, err;
+	__u32 overhead = fwd_overhead(pkt, be, alt != NULL);
+	int rc;
 
-	const struct xlb_backend *alt = pick->alt_be;
-	__u32 extra = 0;
-
-	if (!src->v6[0] && !src->v6[1] && !src->v6[2] && !src->v6[3])
+	hop.mtu = 0;	/* set on every path the verifier walks, feasible or not */
+	if (be->fwd != XLB_FWD_L2 && !src->v6[0] && !src->v6[1] && !src->v6[2] && !src->v6[3])
 		return verdict(reason, XLB_DROP_NO_SOURCE, XDP_DROP);
 	if (pkt->ip_len > XLB_COMMON_MTU && coalesced(ctx, pkt))
 		return verdict(reason, XLB_DROP_COALESCED, XDP_DROP);
-	rc = next_hop(ctx, pkt, src, be, pick->id, conf, &hop, alt ? 2 : 1);
+	rc = next_hop(ctx, pkt, src, be, pick->id, conf, &hop, overhead);
 	if (rc == BPF_FIB_LKUP_RET_FRAG_NEEDED && alt) {
 		/* no room for the second tunnel: the previous backend alone */
 		alt = NULL;
-		rc = next_hop(ctx, pkt, src, be, pick->id, conf, &hop, 1);
+		overhead = fwd_overhead(pkt, be, 0);
+		rc = next_hop(ctx, pkt, src, be, pick->id, conf, &hop, overhead);
 	}
 	if (rc == BPF_FIB_LKUP_RET_FRAG_NEEDED) {
-		/* the sender learns the MTU the tunnel leaves, or the packet is dropped */
-		rc = answer_too_big(ctx, pkt, hop.mtu);
+		/* the sender learns the MTU the forwarding leaves, or the packet is dropped */
+		rc = answer_too_big(ctx, pkt, hop.mtu, overhead);
 		return verdict(reason, rc == XDP_TX ? XLB_REPLY_TOO_BIG : XLB_DROP_TOO_BIG, rc);
 	}
+	if (rc == BPF_FIB_LKUP_RET_NO_NEIGH && be->fwd == XLB_FWD_L2)
+		return verdict(reason, XLB_DROP_NO_NEIGH_L2, XDP_DROP);
 	if (rc != BPF_FIB_LKUP_RET_SUCCESS && rc != BPF_FIB_LKUP_RET_NO_NEIGH)
 		return verdict(reason, XLB_DROP_FIB, XDP_DROP);
-	if (trim_padding(ctx, pkt))
-		return verdict(reason, XLB_DROP_ENCAP, XDP_DROP);
-	if (pkt->flow.family == XLB_FAMILY_V4) {
-		/* second chance: the tunnel to alt inside the tunnel to be */
-		if (alt) {
-			if (encap_ipv4(ctx, pkt, src->v4, alt->addr.v4, 0))
-				return verdict(reason, XLB_DROP_ENCAP, XDP_DROP);
-			extra = sizeof(struct iphdr);
-		}
-		err = encap_ipv4(ctx, pkt, src->v4, be->addr.v4, extra);
-	} else {
-		if (alt) {
-			if (encap_ipv6(ctx, pkt, src, &alt->addr, 0))
-				return verdict(reason, XLB_DROP_ENCAP, XDP_DROP);
-			extra = sizeof(struct ipv6hdr);
-		}
-		err = encap_ipv6(ctx, pkt, src, &be->addr, extra);
-	}
-	if (err)
+	if (be->fwd == XLB_FWD_L2)
+		return send_to(ctx, &hop, reason);
+	if (trim_padding(ctx, pkt) || encap(ctx, pkt, src, be, alt, pick->hash))
 		return verdict(reason, XLB_DROP_ENCAP, XDP_DROP);
 	/* unresolved neighbour: the kernel forwards this one and resolves it */
 	if (rc == BPF_FIB_LKUP_RET_NO_NEIGH)
 		return verdict(reason, XLB_PASS_NO_NEIGH, XDP_PASS);
-	eth = (void *)(long)ctx->data;
-	if ((void *)(eth + 1) > (void *)(long)ctx->data_end)
-		return verdict(reason, XLB_DROP_ENCAP, XDP_DROP);
-	__builtin_memcpy(eth->h_dest, hop.dmac, ETH_ALEN);
-	__builtin_memcpy(eth->h_source, hop.smac, ETH_ALEN);
-	if (hop.ifindex == ctx->ingress_ifindex)
-		return verdict(reason, XLB_STAT_TX, XDP_TX);
-	return verdict(reason, XLB_STAT_REDIRECT, bpf_redirect(hop.ifindex, 0));
+	return send_to(ctx, &hop, reason);
 }
 
 /* Not a service: a VIP without this port/protocol, or not a VIP at all. */

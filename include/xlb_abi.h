@@ -451,6 +451,8 @@ enum xlb_stat_reason {
 	XLB_REPLY_TOO_BIG,		/* too big once encapsulated: ICMP frag needed / PTB sent */
 	XLB_DROP_COALESCED,		/* longer than the interface's MTU: segments coalesced
 					   (GRO/LRO) before XDP, partial checksum, no wire frame */
+	XLB_DROP_NO_NEIGH_L2,		/* L2 direct return, the backend's neighbour
+					   unresolved: nothing to hand the kernel */
 	XLB_STAT_MAX,
 };
 /* xlb_stats entries: room for reasons to come without resizing a pinned map. */
@@ -471,16 +473,26 @@ enum xlb_event {
 enum xlb_decap_reason {
 	XLB_DECAP_V4 = 0,	/* IPv4-in-IPv4 stripped */
 	XLB_DECAP_V6,		/* IPv6-in-IPv6 stripped */
-	XLB_DECAP_PASS,		/* not IP-in-IP to this host: untouched */
-	XLB_DECAP_MALFORMED,	/* IP-in-IP to this host, inner header bad: dropped */
-	XLB_DECAP_UNTRUSTED,	/* IP-in-IP to this host from a source not allowed: dropped */
+	XLB_DECAP_PASS,		/* not IP-in-IP or GUE to this host: untouched */
+	XLB_DECAP_MALFORMED,	/* IP-in-IP or GUE to this host, inner header bad: dropped */
+	XLB_DECAP_UNTRUSTED,	/* IP-in-IP or GUE to this host from a source not allowed: dropped */
 	XLB_DECAP_CHANCE_LOCAL,	/* second chance: this host has the connection: delivered */
 	XLB_DECAP_CHANCE_FORWARD, /* second chance: not this host's: sent to the other backend */
 	XLB_DECAP_CHANCE_NO_ROUTE, /* second chance: no route or neighbour entry to it: dropped */
 	XLB_DECAP_CHANCE_NOT_PEER, /* second chance: not this host's, and its destination is
 				      not a peer (decap_peer4/6, --peer): dropped, never relayed */
+	XLB_DECAP_GUE_V4,	/* GUE (IPv4, UDP to a decap_gue_ports port) stripped; a
+				   second chance in GUE counts as the CHANCE_* ones */
+	XLB_DECAP_GUE_V6,	/* GUE over IPv6 stripped */
 	XLB_DECAP_MAX,
 };
+
+/*
+ * decap_gue_ports (hash): the UDP destination ports GUE is taken on.  Key:
+ * __be16 port; value: __u32 1.  Empty: no GUE (xlb decap attach --gue-port
+ * off); xlb decap attach puts XLB_GUE_PORT_DEFAULT unless told otherwise.
+ */
+#define XLB_DECAP_GUE_PORTS_MAX	16
 
 /* decap_addrs key: an outer destination this host accepts tunnels for. */
 struct xlb_decap_key {

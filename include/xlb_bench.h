@@ -5,8 +5,10 @@
 #include <linux/types.h>
 
 #define XLB_BENCH_MAX_PKT	256
+/* Slots of the floor program's flat table (the default Maglev table size). */
+#define XLB_BENCH_FLOOR_M	65537
 
-/* bench_pkt[0]: the original packet and what to do to it each iteration. */
+/* bench_pkt[0] (per CPU): the original packet and what to do to it each iteration. */
 struct xlb_bench_pkt {
 	__u32 len;		/* bytes of the original packet */
 	__s32 head_delta;	/* bytes the program under test pushes in front */

@@ -337,6 +337,40 @@ void pb_expect_encap(struct pb *out, const struct pb *in, const __u8 *dmac, cons
 	put(out, inner, ilen);
 }
 
+void pb_expect_gue(struct pb *out, const struct pb *in, const __u8 *dmac, const __u8 *smac,
+		   const char *src, const char *dst, __u16 sport, __u16 dport)
+{
+	struct pb ipip;
+	int o, hl;
+	__u32 n;
+	__u8 *h;
+
+	pb_expect_encap(&ipip, in, dmac, smac, src, dst);
+	o = ipip.ip_off[0];
+	hl = ipip.ip_family[0] == 4 ? 20 : 40;
+	n = ipip.len - o - hl;
+	pb_init(out);
+	put(out, ipip.d, o);
+	note_ip(out, ipip.ip_family[0]);
+	put(out, ipip.d + o, hl);
+	put16(out, sport);
+	put16(out, dport);
+	put16(out, n + 8);
+	put16(out, 0);		/* no checksum */
+	put(out, ipip.d + o + hl, n);
+	h = out->d + o;
+	if (hl == 20) {
+		h[9] = IPPROTO_UDP;
+		h[2] = (hl + 8 + n) >> 8;
+		h[3] = (hl + 8 + n) & 0xff;
+		pb_ipv4_csum(out, 0);
+	} else {
+		h[6] = IPPROTO_UDP;
+		h[4] = (8 + n) >> 8;
+		h[5] = (8 + n) & 0xff;
+	}
+}
+
 void pb_diff(const __u8 *got, __u32 got_len, const __u8 *want, __u32 want_len)
 {
 	__u32 i, first = 0, n = got_len < want_len ? got_len : want_len, from, to;

@@ -57,6 +57,14 @@ void pb_expect_encap(struct pb *out, const struct pb *in, const __u8 *dmac, cons
 		     const char *src, const char *dst);
 
 /*
+ * The same in GUE (an independent oracle): the outer header of
+ * pb_expect_encap with protocol UDP and its length grown by 8, then a UDP
+ * header (sport, dport, length, checksum 0), then the inner IP packet.
+ */
+void pb_expect_gue(struct pb *out, const struct pb *in, const __u8 *dmac, const __u8 *smac,
+		   const char *src, const char *dst, __u16 sport, __u16 dport);
+
+/*
  * The expected answer to in, too big for the tunnel (an independent oracle):
  * back to in's sender (MACs swapped, the same VLAN tag), from in's
  * destination; IPv4: TOS 0xc0, TTL 64, ICMP 3/4 with next-hop MTU mtu;

@@ -65,6 +65,37 @@ for args in "--from 300.1.1.1" "--from 198.51.100.0/33" "--from 2001:db8::/129" 
 done
 err=$(in_ns $XLB decap attach $DEV --from 198.51.100.0/24 203.0.113.0/24 2>&1)
 check "--from A B says to repeat the option" grep -q "repeat it for each" <<<"$err"
+# bad GUE ports are refused before anything is attached
+for port in 0 65536 gue -1 +80 80x "" "off --gue-port 6080" "6080 --gue-port off"; do
+	err=$(in_ns $XLB decap attach $DEV --from 198.51.100.0/24 --gue-port $port 2>&1); rc=$?
+	[ -z "$port" ] && err=$(in_ns $XLB decap attach $DEV --from 198.51.100.0/24 --gue-port 2>&1); rc=$?
+	check "decap attach --gue-port '$port' exits 1 (exit $rc)" test $rc = 1
+	check "  and says what is wrong" grep -q -e "--gue-port" <<<"$err"
+	check "  and attaches nothing" bash -c "! ip -n $NS link show $DEV | grep -q prog/xdp && test ! -e /sys/fs/bpf/xlb-decap/$DEV"
+done
+# the GUE ports taken: 6080 by default, those given, none with off (decap_gue_ports, pinned)
+gue_pinned() {	# the keys are the port's two bytes, "0x17" "0xc0": network order
+	bpftool -j map dump pinned /sys/fs/bpf/xlb-decap/$DEV/decap_gue_ports |
+		jq -r '.[].key | join(" ")' | while read -r hi lo; do echo $((hi * 256 + lo)); done |
+		jq -sc 'sort'
+}
+for args in "" "--gue-port 6081 --gue-port 7000" "--gue-port off"; do
+	case $args in
+	"") want='[6080]' ;; *off) want='[]' ;; *) want='[6081,7000]' ;;
+	esac
+	out=$(in_ns $XLB -j decap attach $DEV --from 198.51.100.0/24 $args)
+	check "decap attach ${args:-with no --gue-port} says GUE ports $want" \
+		test "$(jq -c .gue_ports <<<"$out")" = "$want"
+	check "  and puts them in decap_gue_ports (got $(gue_pinned))" test "$(gue_pinned)" = "$want"
+	st=$(in_ns $XLB -j decap stats $DEV)
+	check "  stats count gue" jq -e '.packets | has("gue_v4") and has("gue_v6")' <<<"$st"
+	check "  stats say the ports $want" test "$(jq -c .gue_ports <<<"$st")" = "$want"
+	in_ns $XLB decap detach $DEV >/dev/null
+done
+check "without -j it says GUE is refused" bash -c \
+	"nsenter --net=/run/netns/$NS $XLB decap attach $DEV --any-source --gue-port off | grep -q 'GUE refused'"
+check "  and stats say gue_ports=off" bash -c "nsenter --net=/run/netns/$NS $XLB decap stats $DEV | grep -q ' gue_ports=off'"
+in_ns $XLB decap detach $DEV >/dev/null
 ip -n $NS link del $DEV
 # names that are not interfaces never reach the top of the BPF filesystem
 for name in .. . ../xlb "a/b"; do

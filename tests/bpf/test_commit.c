@@ -168,7 +168,8 @@ static __u32 table_entry_proto(__u16 sport, __u8 proto)
 	sk.slot = c.live_slot;
 	assert_int_equal(bpf_map_lookup_elem(c.dp.services, &sk, &svc), 0);
 	assert_int_equal(xlb_dp_get_table_raw(&c.dp, c.live_slot, svc.index, &ids, &m), 0);
-	e = ids[xlb_table_index(xlb_flow_hash(&k, svc.hash_seed ?: XLB_HASH_SEED), m)];
+	e = ids[xlb_table_index(xlb_flow_hash_fields(&k, svc.hash_seed ?: XLB_HASH_SEED,
+						   svc.hash_fields), m)];
 	free(ids);
 	xlb_ctl_close(&c);
 	return e;

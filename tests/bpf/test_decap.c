@@ -65,10 +65,10 @@ static void tunnel6_from(struct pb *b, const char *src, const char *dst)
 static void tunnel4(struct pb *b, const char *dst, bool vlan) { tunnel4_from(b, LB4, dst, vlan); }
 static void tunnel6(struct pb *b, const char *dst) { tunnel6_from(b, LB6, dst); }
 
-/* What the host should see: the same L2 header, then the inner packet. */
-static void stripped(struct pb *want, const struct pb *in)
+/* What the host should see: the same L2 header, then the inner packet (after UDP in GUE). */
+static void stripped(struct pb *want, const struct pb *in, bool gue)
 {
-	int l2 = in->ip_off[0], inner = in->ip_off[1];
+	int l2 = in->ip_off[0], inner = gue ? in->l4_off + 8 : in->ip_off[1];
 
 	pb_init(want);
 	pb_bytes(want, in->d, l2);
@@ -114,18 +114,95 @@ static void p_v4_fragment(struct pb *b)
 	pb_ipv4_csum(b, 0);
 }
 
+/* ---- GUE: outer IP + UDP (to port, checksum 0 as the balancer sends) + an IP packet ---- */
+
+#define GUE_PORT	6080		/* XLB_GUE_PORT_DEFAULT: in decap_gue_ports (setup) */
+
+/* GUE around the IP packet of in (a finished frame), from src to dst. */
+static void gue_to(struct pb *out, const struct pb *in, const char *src, const char *dst,
+		   __u16 port)
+{
+	int l2 = in->ip_off[0], fam = in->ip_family[0];
+
+	pb_init(out);
+	pb_eth(out, PB_MAC_NODE, PB_MAC_CLIENT, fam == 4 ? ETH_P_IP : ETH_P_IPV6);
+	if (fam == 4)
+		pb_ipv4(out, src, dst, IPPROTO_UDP);
+	else
+		pb_ipv6(out, src, dst, IPPROTO_UDP);
+	pb_udp(out, 49152 + 0x1234, port);
+	pb_bytes(out, in->d + l2, in->len - l2);
+	pb_finish(out);
+	out->d[out->l4_off + 6] = out->d[out->l4_off + 7] = 0;
+}
+
+/* UDP to port of this host (from the balancer) with these payload bytes. */
+static void udp_with(struct pb *b, int fam, __u16 port, const void *p, __u32 n)
+{
+	pb_init(b);
+	pb_eth(b, PB_MAC_NODE, PB_MAC_CLIENT, fam == 4 ? ETH_P_IP : ETH_P_IPV6);
+	if (fam == 4)
+		pb_ipv4(b, LB4, HOST4, IPPROTO_UDP);
+	else
+		pb_ipv6(b, LB6, HOST6, IPPROTO_UDP);
+	pb_udp(b, 49152, port);
+	pb_bytes(b, p, n);
+	pb_finish(b);
+}
+
+static void client(struct pb *b, int fam)
+{
+	pb_init(b);
+	pb_eth(b, PB_MAC_CLIENT, PB_MAC_NODE, fam == 4 ? ETH_P_IP : ETH_P_IPV6);
+	fam == 4 ? inner4(b) : inner6(b);
+	pb_payload(b, 10);
+	pb_finish(b);
+}
+
+static void gue_of(struct pb *b, int fam, const char *src, const char *dst, __u16 port)
+{
+	struct pb in;
+
+	client(&in, fam);
+	gue_to(b, &in, src, dst, port);
+}
+
+static void g_v4(struct pb *b) { gue_of(b, 4, LB4, HOST4, GUE_PORT); }
+static void g_v6(struct pb *b) { gue_of(b, 6, LB6, HOST6, GUE_PORT); }
+static void g_v6_in_prefix(struct pb *b) { gue_of(b, 6, "2001:db8:b::f3", HOST6, GUE_PORT); }
+/* a UDP checksum that is not 0 (and wrong): not verified, taken */
+static void g_v4_csum(struct pb *b) { g_v4(b); b->d[b->l4_off + 6] = 0xbe; b->d[b->l4_off + 7] = 0xef; }
+static void g_v4_stranger(struct pb *b) { gue_of(b, 4, "203.0.113.66", HOST4, GUE_PORT); }
+static void g_v6_stranger(struct pb *b) { gue_of(b, 6, "2001:db8:c::66", HOST6, GUE_PORT); }
+static void g_v4_port(struct pb *b) { gue_of(b, 4, LB4, HOST4, GUE_PORT + 1); }
+static void g_v6_port(struct pb *b) { gue_of(b, 6, LB6, HOST6, 53); }
+static void g_v4_other(struct pb *b) { gue_of(b, 4, LB4, "198.51.100.9", GUE_PORT); }
+/* the host's own UDP on the GUE port: a payload that is not IP of the outer's family */
+static void g_v4_dns(struct pb *b) { udp_with(b, 4, GUE_PORT, "\x12\x34\x01\x00\x00\x01", 6); }
+static void g_v4_empty(struct pb *b) { udp_with(b, 4, GUE_PORT, "", 0); }
+static void g_v4_says6(struct pb *b) { udp_with(b, 4, GUE_PORT, "\x60\x00\x00\x00", 4); }
+static void g_v6_says4(struct pb *b) { udp_with(b, 6, GUE_PORT, "\x45\x00\x00\x14", 4); }
+/* says IP and is too short for its header: the balancer's, broken */
+static void g_v4_short(struct pb *b) { udp_with(b, 4, GUE_PORT, "\x45\x00\x00\x14", 4); }
+static void g_v6_short(struct pb *b) { udp_with(b, 6, GUE_PORT, "\x60\x00\x00\x00\x00", 5); }
+/* UDP cut inside its header: not read past the end */
+static void g_v4_cut(struct pb *b) { g_v4_empty(b); b->len -= 4; }
+
+enum { STRIP_NONE, STRIP_IPIP, STRIP_GUE };
+
 struct dcase {
 	const char *name;
 	void (*build)(struct pb *b);
 	int verdict;
 	__u32 reason;
-	bool strip;
+	int strip;
 };
 
 static const struct dcase cases[] = {
-	{ "ipv4-in-ipv4 to this host is stripped", p_v4, XDP_PASS, XLB_DECAP_V4, true },
-	{ "ipv4-in-ipv4 behind a vlan tag is stripped", p_v4_vlan, XDP_PASS, XLB_DECAP_V4, true },
-	{ "ipv6-in-ipv6 to this host is stripped", p_v6, XDP_PASS, XLB_DECAP_V6, true },
+	{ "ipv4-in-ipv4 to this host is stripped", p_v4, XDP_PASS, XLB_DECAP_V4, STRIP_IPIP },
+	{ "ipv4-in-ipv4 behind a vlan tag is stripped", p_v4_vlan, XDP_PASS, XLB_DECAP_V4,
+	  STRIP_IPIP },
+	{ "ipv6-in-ipv6 to this host is stripped", p_v6, XDP_PASS, XLB_DECAP_V6, STRIP_IPIP },
 	{ "ipv4-in-ipv4 from a stranger is dropped and counted", p_v4_stranger, XDP_DROP,
 	  XLB_DECAP_UNTRUSTED },
 	{ "ipv4-in-ipv4 from a neighbour outside the allowed /32 is dropped", p_v4_neighbour,
@@ -133,7 +210,7 @@ static const struct dcase cases[] = {
 	{ "ipv6-in-ipv6 from a stranger is dropped and counted", p_v6_stranger, XDP_DROP,
 	  XLB_DECAP_UNTRUSTED },
 	{ "ipv6-in-ipv6 from inside the allowed /124 is stripped", p_v6_in_prefix, XDP_PASS,
-	  XLB_DECAP_V6, true },
+	  XLB_DECAP_V6, STRIP_IPIP },
 	{ "ipv4 tunnel to another host passes untouched", p_v4_other, XDP_PASS, XLB_DECAP_PASS },
 	{ "ipv6 tunnel to another host passes untouched", p_v6_other, XDP_PASS, XLB_DECAP_PASS },
 	{ "plain tcp passes untouched", p_plain, XDP_PASS, XLB_DECAP_PASS },
@@ -142,6 +219,31 @@ static const struct dcase cases[] = {
 	  XLB_DECAP_MALFORMED },
 	{ "a fragmented tunnel packet passes to the kernel", p_v4_fragment, XDP_PASS,
 	  XLB_DECAP_PASS },
+	{ "gue over ipv4 to this host is stripped", g_v4, XDP_PASS, XLB_DECAP_GUE_V4, STRIP_GUE },
+	{ "gue over ipv6 to this host is stripped", g_v6, XDP_PASS, XLB_DECAP_GUE_V6, STRIP_GUE },
+	{ "gue over ipv6 from inside the allowed /124 is stripped", g_v6_in_prefix, XDP_PASS,
+	  XLB_DECAP_GUE_V6, STRIP_GUE },
+	{ "gue with a non-zero udp checksum is stripped unverified", g_v4_csum, XDP_PASS,
+	  XLB_DECAP_GUE_V4, STRIP_GUE },
+	{ "gue over ipv4 from a stranger is dropped and counted", g_v4_stranger, XDP_DROP,
+	  XLB_DECAP_UNTRUSTED },
+	{ "gue over ipv6 from a stranger is dropped and counted", g_v6_stranger, XDP_DROP,
+	  XLB_DECAP_UNTRUSTED },
+	{ "gue to a port not configured passes untouched", g_v4_port, XDP_PASS, XLB_DECAP_PASS },
+	{ "gue over ipv6 to a port not configured passes untouched", g_v6_port, XDP_PASS,
+	  XLB_DECAP_PASS },
+	{ "gue to another host passes untouched", g_v4_other, XDP_PASS, XLB_DECAP_PASS },
+	{ "udp to the gue port that is not ip passes untouched", g_v4_dns, XDP_PASS,
+	  XLB_DECAP_PASS },
+	{ "udp to the gue port with no payload passes untouched", g_v4_empty, XDP_PASS,
+	  XLB_DECAP_PASS },
+	{ "gue over ipv4 carrying ipv6 passes untouched", g_v4_says6, XDP_PASS, XLB_DECAP_PASS },
+	{ "gue over ipv6 carrying ipv4 passes untouched", g_v6_says4, XDP_PASS, XLB_DECAP_PASS },
+	{ "gue over ipv4 with a short inner header is dropped", g_v4_short, XDP_DROP,
+	  XLB_DECAP_MALFORMED },
+	{ "gue over ipv6 with a short inner header is dropped", g_v6_short, XDP_DROP,
+	  XLB_DECAP_MALFORMED },
+	{ "udp cut inside its header passes untouched", g_v4_cut, XDP_PASS, XLB_DECAP_PASS },
 };
 
 static __u64 counter(__u32 reason)
@@ -178,7 +280,7 @@ static void run_case(void **state)
 	if ((int)o.retval != c->verdict)
 		fail_msg("verdict %u, want %d", o.retval, c->verdict);
 	if (c->strip)
-		stripped(&want, &in);
+		stripped(&want, &in, c->strip == STRIP_GUE);
 	else
 		want = in;
 	if (o.data_size_out != want.len || memcmp(out, want.d, want.len)) {
@@ -201,14 +303,20 @@ static void run_case(void **state)
 #define NOT_PEER4 "198.51.100.3"	/* neighbours too, not on the peer list */
 #define NOT_PEER6 "2001:db8:b::4"
 
+/* The second chance's outer tunnel, set by the GUE cases: IP-in-IP (false) or GUE. */
+static bool chance_gue;
+
 /* The balancer's second chance for inner: to this host, then to peer. */
 static void chance(struct pb *out, const struct pb *inner, int family, const char *peer)
 {
 	struct pb mid;
 
 	pb_expect_encap(&mid, inner, PB_MAC_NODE, PB_MAC_CLIENT, family == 4 ? LB4 : LB6, peer);
-	pb_expect_encap(out, &mid, PB_MAC_NODE, PB_MAC_CLIENT, family == 4 ? LB4 : LB6,
-			family == 4 ? HOST4 : HOST6);
+	if (chance_gue)
+		gue_to(out, &mid, family == 4 ? LB4 : LB6, family == 4 ? HOST4 : HOST6, GUE_PORT);
+	else
+		pb_expect_encap(out, &mid, PB_MAC_NODE, PB_MAC_CLIENT, family == 4 ? LB4 : LB6,
+				family == 4 ? HOST4 : HOST6);
 }
 
 /* The TCP packet (ACK) of a connection src:sport -> dst:dport. */
@@ -422,6 +530,59 @@ static void test_chance_untrusted(void **state)
 	run_chance(&in, "xlb0", XDP_DROP, NULL, XLB_DECAP_UNTRUSTED);
 }
 
+/* The same second-chance cases with GUE as the outer tunnel (the IP-in-IP header inside). */
+static void in_gue(void (*f)(int), int family)
+{
+	chance_gue = true;
+	f(family);
+	chance_gue = false;
+}
+
+static void test_gue_chance_local4(void **state) { (void)state; in_gue(chance_local, 4); }
+static void test_gue_chance_local6(void **state) { (void)state; in_gue(chance_local, 6); }
+static void test_gue_chance_forward4(void **state) { (void)state; in_gue(chance_forward, 4); }
+static void test_gue_chance_forward6(void **state) { (void)state; in_gue(chance_forward, 6); }
+static void test_gue_chance_not_peer4(void **state) { (void)state; in_gue(chance_not_peer, 4); }
+
+/* An inner tunnel from a stranger inside GUE from the balancer: dropped as untrusted. */
+static void test_gue_chance_untrusted(void **state)
+{
+	struct pb inner, mid, in;
+
+	(void)state;
+	if (skip_why)
+		skip();
+	tcp_of(&inner, 6, CLIENT6, 40001, VIP6, 80);
+	pb_expect_encap(&mid, &inner, PB_MAC_NODE, PB_MAC_CLIENT, "2001:db8:c::66", PEER6);
+	gue_to(&in, &mid, LB6, HOST6, GUE_PORT);
+	run_chance(&in, "xlb2", XDP_DROP, NULL, XLB_DECAP_UNTRUSTED);
+}
+
+/* No GUE port (xlb decap attach --gue-port off): GUE is the host's UDP, untouched; so is IP-in-IP still taken. */
+static void test_gue_off(void **state)
+{
+	int fd = bpf_map__fd(skel->maps.decap_gue_ports);
+	__be16 port = htons(GUE_PORT);
+	__u32 one = 1;
+	struct pb in, ipip;
+
+	(void)state;
+	if (skip_why)
+		skip();
+	assert_int_equal(bpf_map_delete_elem(fd, &port), 0);
+	g_v4(&in);
+	run_chance(&in, "xlb0", XDP_PASS, &in, XLB_DECAP_PASS);
+	g_v6(&in);
+	run_chance(&in, "xlb2", XDP_PASS, &in, XLB_DECAP_PASS);
+	p_v4(&ipip);
+	stripped(&in, &ipip, false);
+	run_chance(&ipip, "xlb0", XDP_PASS, &in, XLB_DECAP_V4);
+	assert_int_equal(bpf_map_update_elem(fd, &port, &one, BPF_ANY), 0);
+	g_v4(&in);
+	stripped(&ipip, &in, true);
+	run_chance(&in, "xlb0", XDP_PASS, &ipip, XLB_DECAP_GUE_V4);
+}
+
 static int add_addr(const char *s)
 {
 	struct xlb_decap_key k = { 0 };
@@ -455,6 +616,15 @@ static int prefix_in(struct bpf_map *m4, struct bpf_map *m6, const char *s)
 static int allow(const char *s) { return prefix_in(skel->maps.decap_from4, skel->maps.decap_from6, s); }
 static int peer(const char *s) { return prefix_in(skel->maps.decap_peer4, skel->maps.decap_peer6, s); }
 
+/* A GUE port into decap_gue_ports, as `xlb decap attach` adds them (6080 by default). */
+static int gue_port(__u16 p)
+{
+	__be16 k = htons(p);
+	__u32 one = 1;
+
+	return bpf_map_update_elem(bpf_map__fd(skel->maps.decap_gue_ports), &k, &one, BPF_ANY);
+}
+
 static int setup(void **state)
 {
 	(void)state;
@@ -469,7 +639,7 @@ static int setup(void **state)
 	/* peers: the other backend, a prefix of them (IPv6), a host with no route */
 	if (!skel || add_addr(HOST4) || add_addr(HOST6) || allow(LB4) ||
 	    allow("2001:db8:b::f0/124") || peer(PEER4 "/32") || peer("2001:db8:b::2/127") ||
-	    peer("203.0.113.99"))
+	    peer("203.0.113.99") || gue_port(GUE_PORT))
 		skip_why = "cannot load the decap program";
 	return 0;
 }
@@ -502,6 +672,20 @@ int main(void)
 		  test_chance_no_route },
 		{ "second chance with an inner tunnel from a stranger: dropped as untrusted",
 		  test_chance_untrusted },
+		{ "gue second chance, ipv4: the connection is here: delivered",
+		  test_gue_chance_local4 },
+		{ "gue second chance, ipv6: the connection is here: delivered",
+		  test_gue_chance_local6 },
+		{ "gue second chance, ipv4: only a listener here: sent on to the other backend",
+		  test_gue_chance_forward4 },
+		{ "gue second chance, ipv6: only a listener here: sent on to the other backend",
+		  test_gue_chance_forward6 },
+		{ "gue second chance, ipv4: to a host that is not a peer: dropped as not_peer",
+		  test_gue_chance_not_peer4 },
+		{ "gue second chance with an inner tunnel from a stranger: dropped as untrusted",
+		  test_gue_chance_untrusted },
+		{ "no gue port (--gue-port off): gue passes untouched, ip-in-ip still stripped",
+		  test_gue_off },
 	};
 	enum { N = sizeof(cases) / sizeof(cases[0]), C = sizeof(chance_tests) / sizeof(chance_tests[0]) };
 	struct CMUnitTest tests[N + C];

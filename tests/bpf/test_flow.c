@@ -81,6 +81,9 @@ static const struct tsvc svcs[] = {
 #define NR_SVCS		(sizeof(svcs) / sizeof(svcs[0]))
 #define FLOWS		1300	/* per service; each probed twice */
 
+/* The services' "hash" (enum xlb_hash_fields), set as the parser would; svcs' order. */
+static __u8 hash_of[NR_SVCS];
+
 static int apply(const char *text)
 {
 	struct xlb_change ch = { .force = true, .reason = "test", .source = "apply" };
@@ -96,6 +99,14 @@ static int apply(const char *text)
 		fail_msg("bad test configuration: %s", je.text);
 	assert_int_equal(xlb_config_from_json(j, &cfg, &d), 0);
 	json_decref(j);
+	for (size_t i = 0; i < NR_SVCS; i++) {
+		struct xlb_service_conf *s = (void *)xlb_config_service(&cfg, svcs[i].name);
+
+		if (s) {
+			s->hash_fields = hash_of[i];
+			s->flow_idle_timeout += hash_of[i];	/* a change even where not shown */
+		}
+	}
 	assert_int_equal(xlb_ctl_open(tx.ifname, tx.state_dir, false, &c), 0);
 	ch.cfg = &cfg;
 	err = xlb_change(&c, &ch, &r);
@@ -242,12 +253,16 @@ static void xlb_flow_agrees_with_the_program(void **state)
 
 	(void)state;
 	SKIP_IF_NEEDED();
+	if (*state)	/* the hash fields case: every service another hash than the 5-tuple's */
+		memcpy(hash_of, (__u8[NR_SVCS]){ XLB_HASH_SRC, XLB_HASH_SRC_DPORT, XLB_HASH_SRC,
+						 XLB_HASH_SRC_DPORT }, NR_SVCS);
 	assert_int_equal(apply(configs[0]), 0);
 	warm(0);
 	assert_int_equal(apply(configs[1]), 0);
 	warm(1);
 	assert_int_equal(apply(configs[2]), 0);
 	warm(2);
+	memset(hash_of, 0, sizeof(hash_of));
 	assert_int_equal(xlb_ctl_open(tx.ifname, tx.state_dir, true, &c), 0);
 	for (int round = 0; round < 2; round++)
 		for (size_t s = 0; s < NR_SVCS; s++)
@@ -361,6 +376,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(xlb_flow_agrees_with_the_program),
+		{ "xlb_flow_agrees_with_the_program under hash src and src-dport",
+		  xlb_flow_agrees_with_the_program, NULL, NULL, (void *)1 },
 		cmocka_unit_test(adopted_state_keeps_remembered_flows),
 	};
 

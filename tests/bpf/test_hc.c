@@ -2,8 +2,9 @@
  * The health checks' tc program (bpf/hc.bpf.c) through BPF_PROG_TEST_RUN: a
  * check's packet with a known mark comes out wrapped for its backend, from
  * the tunnel source, with the XDP program's outer header (the oracle is
- * pb_expect_encap, as for the balancer) and a redirect; anything else is
- * dropped and counted.
+ * pb_expect_encap, as for the balancer; GUE: pb_expect_gue) and a
+ * redirect; a check of an L2 service is redirected unwrapped (to the
+ * backend's neighbour); anything else is dropped and counted.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -34,7 +35,9 @@
 #define BACKEND6	"2001:db8:b::1"		/* on xlb2 */
 #define NOROUTE4	"203.0.113.99"		/* testnet: no route */
 
-enum { SLOT_V4 = 7, SLOT_V6 = 65535, SLOT_NOROUTE = 300, SLOT_FREE = 8 };
+enum { SLOT_V4 = 7, SLOT_V6 = 65535, SLOT_NOROUTE = 300, SLOT_FREE = 8, SLOT_GUE4 = 9,
+       SLOT_GUE6 = 10, SLOT_L2_4 = 11, SLOT_L2_6 = 12, SLOT_L2_NOROUTE = 13 };
+#define GUE_PORT	7777		/* SLOT_GUE4's; SLOT_GUE6's is 0: the default */
 
 static struct hc_bpf *skel;
 static const char *skip_why;
@@ -63,6 +66,7 @@ struct hcase {
 	int verdict;
 	__u32 reason;
 	const char *outer_dst;		/* wrapped for it (NULL: bytes unchanged) */
+	__u16 gue_port;			/* wrapped in GUE to this port (0: IP-in-IP) */
 };
 
 static const struct hcase cases[] = {
@@ -81,7 +85,23 @@ static const struct hcase cases[] = {
 	/* wrapped first, then no route: the dropped packet's bytes are the wrapped ones */
 	{ "a backend with no route: dropped, counted as no_route", syn4,
 	  XLB_HC_MARK | SLOT_NOROUTE, TC_ACT_SHOT, XLB_HC_NO_ROUTE, NOROUTE4 },
+	{ "ipv4 check of a gue service: ipv4 + udp to its port, redirected", syn4,
+	  XLB_HC_MARK | SLOT_GUE4, TC_ACT_REDIRECT, XLB_HC_SENT, BACKEND4, GUE_PORT },
+	{ "ipv6 check of a gue service (port 0): ipv6 + udp to 6080, redirected", syn6,
+	  XLB_HC_MARK | SLOT_GUE6, TC_ACT_REDIRECT, XLB_HC_SENT, BACKEND6, XLB_GUE_PORT_DEFAULT },
+	{ "ipv4 check of an l2 service: not wrapped, redirected to the neighbour", syn4,
+	  XLB_HC_MARK | SLOT_L2_4, TC_ACT_REDIRECT, XLB_HC_SENT },
+	{ "ipv6 check of an l2 service: not wrapped, redirected to the neighbour", syn6,
+	  XLB_HC_MARK | SLOT_L2_6, TC_ACT_REDIRECT, XLB_HC_SENT },
+	{ "an l2 backend with no route: dropped, counted as no_route", syn4,
+	  XLB_HC_MARK | SLOT_L2_NOROUTE, TC_ACT_SHOT, XLB_HC_NO_ROUTE },
 };
+
+/* GUE's source port for a check: from its ports as the flow label takes them (syn()). */
+static __u16 gue_sport(void)
+{
+	return XLB_GUE_SPORT_MIN + (((41234u << 4) ^ 80u) & 0x3fff);
+}
 
 static __u64 counter(__u32 reason)
 {
@@ -117,7 +137,11 @@ static void run_case(void **state)
 	assert_int_equal(bpf_prog_test_run_opts(bpf_program__fd(skel->progs.xlb_hc), &o), 0);
 	if ((int)o.retval != c->verdict)
 		fail_msg("verdict %u, want %d", o.retval, c->verdict);
-	if (c->outer_dst)	/* L2 as it was: the neighbour layer writes it after the redirect */
+	if (c->outer_dst && c->gue_port)
+		pb_expect_gue(&want, &in, PB_MAC_NODE, PB_MAC_CLIENT,
+			      in.ip_family[0] == 4 ? TN_NODE4 : TN_NODE6, c->outer_dst,
+			      gue_sport(), c->gue_port);
+	else if (c->outer_dst)	/* L2 as it was: the neighbour layer writes it after the redirect */
 		pb_expect_encap(&want, &in, PB_MAC_NODE, PB_MAC_CLIENT,
 				in.ip_family[0] == 4 ? TN_NODE4 : TN_NODE6, c->outer_dst);
 	else
@@ -135,9 +159,9 @@ static void run_case(void **state)
 	}
 }
 
-static int target(__u32 slot, const char *addr)
+static int target(__u32 slot, const char *addr, __u8 fwd, __u16 gue_port)
 {
-	struct xlb_hc_target t = { 0 };
+	struct xlb_hc_target t = { .fwd = fwd, .gue_port = htons(gue_port) };
 
 	if (xlb_addr_parse(addr, &t.backend, &t.family))
 		return -EINVAL;
@@ -162,8 +186,13 @@ static int setup(void **state)
 	xlb_addr_parse(TN_NODE4, &conf.src4, &fam);
 	xlb_addr_parse(TN_NODE6, &conf.src6, &fam);
 	conf.fib_ifindex = testnet_ifindex("xlb0");
-	if (!skel || target(SLOT_V4, BACKEND4) || target(SLOT_V6, BACKEND6) ||
-	    target(SLOT_NOROUTE, NOROUTE4) ||
+	if (!skel || target(SLOT_V4, BACKEND4, XLB_FWD_IPIP, 0) ||
+	    target(SLOT_V6, BACKEND6, XLB_FWD_IPIP, 0) ||
+	    target(SLOT_NOROUTE, NOROUTE4, XLB_FWD_IPIP, 0) ||
+	    target(SLOT_GUE4, BACKEND4, XLB_FWD_GUE, GUE_PORT) ||
+	    target(SLOT_GUE6, BACKEND6, XLB_FWD_GUE, 0) ||
+	    target(SLOT_L2_4, BACKEND4, XLB_FWD_L2, 0) || target(SLOT_L2_6, BACKEND6, XLB_FWD_L2, 0) ||
+	    target(SLOT_L2_NOROUTE, NOROUTE4, XLB_FWD_L2, 0) ||
 	    bpf_map_update_elem(bpf_map__fd(skel->maps.hc_conf), &zero, &conf, BPF_ANY))
 		skip_why = "cannot load the health checks' tc program";
 	return 0;

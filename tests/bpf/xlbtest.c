@@ -144,38 +144,60 @@ void xt_flow_key(const struct pb *in, struct xlb_flow_key *key)
 	*key = pkt.flow;
 }
 
-__u32 xt_table_pick(const struct pb *in, int svc)
+static struct xlb_service_key service_key(int svc)
 {
+	const struct tservice *s = &services[svc];
+	struct xlb_service_key key = { .port = htons(s->port), .proto = s->proto };
+
+	xlb_addr_parse(s->vip, &key.vip, &key.family);
+	return key;
+}
+
+__u32 xt_hash(const struct pb *in, int svc)
+{
+	struct xlb_service sv = { 0 };
 	struct xlb_flow_key key;
 
 	xt_flow_key(in, &key);
-	return services[svc].ids[xlb_table_index(xlb_flow_hash(&key, XLB_HASH_SEED), TABLE_M) % 2];
+	xlb_dp_get_service(&xt_dp, 0, service_key(svc), &sv);
+	return xlb_flow_hash_fields(&key, sv.hash_seed ?: XLB_HASH_SEED, sv.hash_fields);
+}
+
+__u32 xt_table_pick(const struct pb *in, int svc)
+{
+	return services[svc].ids[xlb_table_index(xt_hash(in, svc), TABLE_M) % 2];
 }
 
 __u32 xt_bucket(const struct pb *in)
 {
-	struct xlb_flow_key key;
+	return xlb_table_index(xt_hash(in, SVC_WEB4), TABLE_M);
+}
 
-	xt_flow_key(in, &key);
-	return xlb_table_index(xlb_flow_hash(&key, XLB_HASH_SEED), TABLE_M);
+void xt_set_hash_fields(int svc, __u8 fields)
+{
+	struct xlb_service sv = { 0 };
+
+	xlb_dp_get_service(&xt_dp, 0, service_key(svc), &sv);
+	sv.hash_fields = fields;
+	xlb_dp_set_service(&xt_dp, 0, service_key(svc), &sv);
 }
 
 bool xt_moved_dirty;
 
 void xt_mark_moved(__u32 slot, const struct pb *in, int svc, __u32 prev, __u32 hold_until)
 {
-	const struct tservice *s = &services[svc];
-	struct xlb_service_key key = { .port = htons(s->port), .proto = s->proto };
-	struct xlb_service sv = { .index = svc, .table_size = TABLE_M, .hold_until = hold_until };
-	__u32 *ids, m;
+	struct xlb_service sv = { .index = svc, .table_size = TABLE_M };
+	__u32 *ids, m, bucket;
 
+	xlb_dp_get_service(&xt_dp, slot, service_key(svc), &sv);	/* its hash fields kept */
+	sv.hold_until = hold_until;
+	bucket = xlb_table_index(xt_hash(in, svc), TABLE_M);
 	if (xlb_dp_get_table_raw(&xt_dp, slot, svc, &ids, &m))
 		return;
-	ids[xt_bucket(in)] = XLB_TABLE_ENTRY(XLB_TABLE_CUR(ids[xt_bucket(in)]), prev);
+	ids[bucket] = XLB_TABLE_ENTRY(XLB_TABLE_CUR(ids[bucket]), prev);
 	xlb_dp_set_table(&xt_dp, slot, svc, ids, m);
 	free(ids);
-	xlb_addr_parse(s->vip, &key.vip, &key.family);
-	xlb_dp_set_service(&xt_dp, slot, key, &sv);
+	xlb_dp_set_service(&xt_dp, slot, service_key(svc), &sv);
 	xt_moved_dirty = true;
 }
 

@@ -45,8 +45,12 @@ const struct tbackend *xt_backend(__u32 id);
 int xt_run(const struct pb *in, const char *ifname, __u8 *out, __u32 *out_len);
 /* Flow key of a packet as the balancer computes it (host-side parser). */
 void xt_flow_key(const struct pb *in, struct xlb_flow_key *key);
+/* The flow hash of a packet in service svc (slot 0: its hash fields and seed). */
+__u32 xt_hash(const struct pb *in, int svc);
 /* The backend svc's table in slot 0 gives a flow. */
 __u32 xt_table_pick(const struct pb *in, int svc);
+/* Set svc's hash fields (enum xlb_hash_fields) in slot 0. */
+void xt_set_hash_fields(int svc, __u8 fields);
 /* Encapsulation a backend id's packet is expected to get. */
 /* The table slot of a packet's flow in every service of the fixture. */
 __u32 xt_bucket(const struct pb *in);

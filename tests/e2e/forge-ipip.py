@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
 """Send IP-in-IP as a host that is not a balancer would: outer to a backend,
-inner UDP from an arbitrary client address to the VIP (stdlib only).
+inner UDP from an arbitrary client address to the VIP (stdlib only).  With
+--gue GUE_PORT: GUE instead (UDP to the backend's GUE_PORT, the inner packet
+its payload), from this host's own address (a plain UDP socket).
 
-    forge-ipip.py BACKEND CLIENT VIP PORT COUNT
+    forge-ipip.py [--gue GUE_PORT] BACKEND CLIENT VIP PORT COUNT
 """
 import socket
 import struct
@@ -36,16 +38,22 @@ def inner6(src, dst, port, payload):
 
 
 def main():
-    backend, client, vip, port, count = sys.argv[1:6]
+    args, gue = sys.argv[1:], 0
+    if args[0] == "--gue":
+        gue, args = int(args[1]), args[2:]
+    backend, client, vip, port, count = args[:5]
     v6 = ":" in backend
-    if v6:
+    if gue:
+        s = socket.socket(socket.AF_INET6 if v6 else socket.AF_INET, socket.SOCK_DGRAM)
+        backend = (backend, gue)
+    elif v6:
         s = socket.socket(socket.AF_INET6, socket.SOCK_RAW, socket.IPPROTO_IPV6)
     else:
         s = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_IPIP)
     for i in range(int(count)):
         payload = b"forged %d" % i
         pkt = (inner6 if v6 else inner4)(client, vip, int(port), payload)
-        s.sendto(pkt, (backend, 0))
+        s.sendto(pkt, backend if gue else (backend, 0))
 
 
 if __name__ == "__main__":

@@ -53,6 +53,30 @@ static void adding_one_of_four_moves_a_quarter(void **state)
 	xlb_plan_free(&p);
 }
 
+/* Another "hash": every flow placed anew (replaced), 1 - sum(share^2) of them move. */
+static void new_hash_fields_replace_every_flow(void **state)
+{
+	struct xlb_config ca = { 0 }, cb = { 0 };
+	struct xlb_plan p;
+
+	(void)state;
+	testcfg_parse(&ca, SVC("", B(1, 100) "," B(2, 100) "," B(3, 100) "," B(4, 100)));
+	testcfg_parse(&cb, SVC("", B(1, 100) "," B(2, 100) "," B(3, 100) "," B(4, 100)));
+	assert_int_equal(xlb_plan_build(&ca, &cb, &p), 0);	/* control: the same */
+	assert_false(p.changed);
+	assert_false(p.svcs[0].replaced);
+	xlb_plan_free(&p);
+	cb.services[0].hash_fields = XLB_HASH_SRC;
+	assert_int_equal(xlb_plan_build(&ca, &cb, &p), 0);
+	assert_true(p.changed);
+	assert_true(p.svcs[0].replaced);
+	assert_true(p.svcs[0].churn > 0.74 && p.svcs[0].churn < 0.76);
+	assert_int_equal(p.refused & XLB_GUARD_MAX_CHURN, XLB_GUARD_MAX_CHURN);	/* 0.75 > default */
+	xlb_plan_free(&p);
+	xlb_config_free(&ca);
+	xlb_config_free(&cb);
+}
+
 static void skew_is_refused_by_max_share(void **state)
 {
 	struct xlb_plan p = plan_of(SVC("", B(1, 100) "," B(2, 100) "," B(3, 100)),
@@ -121,6 +145,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(identical_is_no_change),
 		cmocka_unit_test(adding_one_of_four_moves_a_quarter),
+		cmocka_unit_test(new_hash_fields_replace_every_flow),
 		cmocka_unit_test(skew_is_refused_by_max_share),
 		cmocka_unit_test(big_moves_are_refused_by_max_churn),
 		cmocka_unit_test(min_active_counts_backends_with_slots),

@@ -18,7 +18,9 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <sys/socket.h>
 #include "commit.h"
+#include "rtnl.h"
 #include "fault.h"
 #include "loader.h"
 #include "maglev.h"
@@ -227,6 +229,28 @@ static void record_of(struct xlb_record *r, const struct xlb_config *cfg,
 	r->assign = *a;
 }
 
+/*
+ * L2 direct return sends a frame to its backend's MAC, which the packet path
+ * cannot resolve (it drops until the kernel has it: no_neigh_l2): ask the
+ * kernel to resolve every L2 backend's neighbour before the slot goes live.
+ * Best effort: the daemon keeps them resolved and says what it cannot.
+ */
+static void resolve_l2(const struct xlb_config *cfg)
+{
+	for (__u32 s = 0; s < cfg->nr_services; s++) {
+		const struct xlb_service_conf *sc = &cfg->services[s];
+
+		for (__u32 i = 0; sc->forward == XLB_FWD_L2 && i < sc->nr_backends; i++) {
+			const struct xlb_backend_conf *b = &sc->backends[i];
+			int af = b->family == XLB_FAMILY_V4 ? AF_INET : AF_INET6, oif;
+			bool gw;
+
+			if (!xlb_rtnl_route_get(af, &b->addr, &oif, &gw) && !gw)
+				xlb_rtnl_neigh_use(af, &b->addr, oif);
+		}
+	}
+}
+
 int xlb_commit(struct xlb_ctl *c, const struct xlb_config *cfg, const struct xlb_plan *plan,
 	       const struct xlb_commit_meta *m, __u64 *out_gen)
 {
@@ -253,6 +277,7 @@ int xlb_commit(struct xlb_ctl *c, const struct xlb_config *cfg, const struct xlb
 	err = xlb_fault("record") ?: xlb_history_write(c->hist, &rec);
 	if (err)
 		goto out;
+	resolve_l2(cfg);
 	err = xlb_fault("switch") ?: xlb_dp_switch(&c->dp, slot);
 	if (err) {
 		/* never went live: the pending record goes */

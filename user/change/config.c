@@ -136,15 +136,23 @@ static const char *names_list(const char *const *names, char *out, size_t len)
 static int get_enum(json_t *obj, const char *key, const char *path, const char *const *names,
 		    int def, bool required, struct xlb_diags *d)
 {
-	const char *s = get_str(obj, key, path, required, d);
-	char p[160], list[128];
+	json_t *v = json_object_get(obj, key);
+	char p[160], list[128], val[48];
+	const char *s;
 
+	join(p, sizeof(p), path, key);
+	if (v && !json_is_string(v)) {
+		value_str(v, val, sizeof(val));
+		xlb_diag_add(d, p, "%s: must be a string, one of %s", val,
+			     names_list(names, list, sizeof(list)));
+		return -1;
+	}
+	s = get_str(obj, key, path, required, d);
 	if (!s)
-		return json_object_get(obj, key) || required ? -1 : def;
+		return required ? -1 : def;
 	for (int i = 0; names[i]; i++)
 		if (!strcmp(s, names[i]))
 			return i;
-	join(p, sizeof(p), path, key);
 	xlb_diag_add(d, p, "\"%s\": must be one of %s", s, names_list(names, list, sizeof(list)));
 	return -1;
 }
@@ -173,7 +181,8 @@ static const char *const record_root_keys[] = { "services", "history", "hash_key
 						"hash_key_id", "hash_key", "second_chance", NULL };
 static const char *const history_keys[] = { "keep", NULL };
 static const char *const svc_keys[] = { "name", "vip", "port", "protocol", "table_size",
-					"flow_idle_timeout", "guards", "rollout", "slow_start", "health", "backends", NULL };
+					"flow_idle_timeout", "forward", "gue_port", "hash", "guards",
+					"rollout", "slow_start", "health", "backends", NULL };
 static const char *const guard_keys[] = { "min_active", "max_share", "max_churn", NULL };
 static const char *const slow_start_keys[] = { "steps", "step_time_ms", NULL };
 static const char *const rollout_keys[] = { "max_share_deviation", "max_drops_per_second",
@@ -187,6 +196,9 @@ static const char *const be_keys[] = { "address", "weight", "state", NULL };
 static const char *const proto_names[] = { "tcp", "udp", NULL };
 static const char *const state_names[] = { "active", "drain", "down", NULL };
 static const char *const health_names[] = { "none", "tcp", "http", "https", "dns", NULL };
+/* indexed by enum xlb_fwd and enum xlb_hash_fields (the names: configform.c) */
+static const char *const fwd_names[] = { "ipip", "gue", "l2", NULL };
+static const char *const hash_names[] = { "5-tuple", "src", "src-dport", NULL };
 
 int xlb_state_parse(const char *name, __u8 *state)
 {
@@ -352,6 +364,37 @@ static void parse_backend(json_t *b, const char *path, struct xlb_backend_conf *
 	out->state = st < 0 ? XLB_BACKEND_ACTIVE : st;
 }
 
+/*
+ * "forward", "gue_port" and "hash": how packets reach the backends and what
+ * the flow hash takes.  gue_port belongs to "forward": "gue" alone (it would
+ * do nothing otherwise); with GUE and no gue_port it is XLB_GUE_PORT_DEFAULT.
+ */
+static void parse_forwarding(json_t *s, const char *path, struct xlb_service_conf *out,
+			     struct xlb_diags *d)
+{
+	int fwd = get_enum(s, "forward", path, fwd_names, XLB_FWD_IPIP, false, d);
+	int hash = get_enum(s, "hash", path, hash_names, XLB_HASH_5TUPLE, false, d);
+	json_t *port = json_object_get(s, "gue_port");
+	char p[160], val[48];
+	long long v;
+
+	out->forward = fwd < 0 ? XLB_FWD_IPIP : fwd;
+	out->hash_fields = hash < 0 ? XLB_HASH_5TUPLE : hash;
+	out->gue_port = out->forward == XLB_FWD_GUE ? XLB_GUE_PORT_DEFAULT : 0;
+	if (!port)
+		return;
+	if (fwd >= 0 && fwd != XLB_FWD_GUE) {
+		join(p, sizeof(p), path, "gue_port");
+		value_str(port, val, sizeof(val));
+		xlb_diag_add(d, p, "%s: only a service with \"forward\": \"gue\" has a GUE port "
+			     "(this one forwards by %s)", val, fwd_names[fwd]);
+		return;
+	}
+	if (get_int(s, "gue_port", path, 1, 65535, XLB_GUE_PORT_DEFAULT, false, &v, d) &&
+	    out->forward == XLB_FWD_GUE)
+		out->gue_port = v;
+}
+
 static bool valid_name(const char *s)
 {
 	if (!*s || strlen(s) >= XLB_NAME_MAX)
@@ -393,6 +436,7 @@ static void parse_service(json_t *s, const char *path, struct xlb_service_conf *
 		out->table_size = v;
 	if (get_int(s, "flow_idle_timeout", path, 1, XLB_FLOW_IDLE_TIMEOUT_MAX, 0, false, &v, d))
 		out->flow_idle_timeout = v;
+	parse_forwarding(s, path, out, d);
 	join(p, sizeof(p), path, "guards");
 	parse_guards(json_object_get(s, "guards"), p, &out->guards, d);
 	join(p, sizeof(p), path, "health");

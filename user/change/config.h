@@ -66,8 +66,9 @@ struct xlb_service_conf {
 					   default ipip, shown only when not */
 	__u8 hash_fields;		/* "hash": enum xlb_hash_fields ("5-tuple", "src",
 					   "src-dport"); default 5-tuple, shown only when not */
-	__u16 gue_port;			/* "gue_port" (host order), forward gue only; 0 =
-					   XLB_GUE_PORT_DEFAULT */
+	__u16 gue_port;			/* "gue_port" (host order), forward gue only (the
+					   parser sets XLB_GUE_PORT_DEFAULT when not given;
+					   0 reads as it too); shown only when not 6080 */
 	__u32 flow_idle_timeout;	/* seconds a moved slot keeps its previous backend for
 					   flows that no longer send; 0 = XLB_FLOW_IDLE_TIMEOUT */
 	struct xlb_hash_seeds seeds;	/* from the configuration's hash key */
@@ -127,6 +128,10 @@ int xlb_state_parse(const char *name, __u8 *state);
 /* "none", "tcp" or "http". */
 const char *xlb_health_type_name(__u8 type);
 const char *xlb_proto_name(__u8 proto);
+/* "ipip", "gue", "l2" (enum xlb_fwd); "5-tuple", "src", "src-dport" (enum
+ * xlb_hash_fields); "?" for another value. */
+const char *xlb_fwd_name(__u8 fwd);
+const char *xlb_hash_fields_name(__u8 fields);
 bool xlb_is_prime(__u32 n);
 
 #endif

@@ -13,6 +13,20 @@
 
 /* ---- normal form ------------------------------------------------------------- */
 
+const char *xlb_fwd_name(__u8 fwd)
+{
+	static const char *const names[] = { "ipip", "gue", "l2" };
+
+	return fwd <= XLB_FWD_MAX ? names[fwd] : "?";
+}
+
+const char *xlb_hash_fields_name(__u8 fields)
+{
+	static const char *const names[] = { "5-tuple", "src", "src-dport" };
+
+	return fields <= XLB_HASH_FIELDS_MAX ? names[fields] : "?";
+}
+
 static int cmp_backend(const void *a, const void *b)
 {
 	const struct xlb_backend_conf *x = a, *y = b;
@@ -56,6 +70,12 @@ static json_t *service_json(const struct xlb_service_conf *s)
 	/* shown when set: fingerprints of configurations without it stay */
 	if (s->flow_idle_timeout)
 		json_object_set_new(o, "flow_idle_timeout", json_integer(s->flow_idle_timeout));
+	if (s->forward != XLB_FWD_IPIP)
+		json_object_set_new(o, "forward", json_string(xlb_fwd_name(s->forward)));
+	if (s->forward == XLB_FWD_GUE && s->gue_port && s->gue_port != XLB_GUE_PORT_DEFAULT)
+		json_object_set_new(o, "gue_port", json_integer(s->gue_port));
+	if (s->hash_fields != XLB_HASH_5TUPLE)
+		json_object_set_new(o, "hash", json_string(xlb_hash_fields_name(s->hash_fields)));
 	if (s->slow_start_steps)
 		json_object_set_new(o, "slow_start", json_pack("{s:i,s:i}", "steps",
 				    s->slow_start_steps, "step_time_ms", s->slow_start_ms));

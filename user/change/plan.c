@@ -152,6 +152,14 @@ static void guards(const struct xlb_service_conf *s, struct xlb_plan_service *ps
 		       "%.1f%%", 100 * ps->churn, 100 * s->guards.max_churn);
 }
 
+/* The GUE port packets go to: 0 when the service does not forward by GUE. */
+static __u16 gue_port(const struct xlb_service_conf *s)
+{
+	if (s->forward != XLB_FWD_GUE)
+		return 0;
+	return s->gue_port ? s->gue_port : XLB_GUE_PORT_DEFAULT;
+}
+
 static bool service_settings_differ(const struct xlb_service_conf *a,
 				    const struct xlb_service_conf *b)
 {
@@ -162,7 +170,36 @@ static bool service_settings_differ(const struct xlb_service_conf *a,
 	       memcmp(&a->health, &b->health, sizeof(a->health)) ||
 	       a->flow_idle_timeout != b->flow_idle_timeout || a->has_rollout != b->has_rollout ||
 	       a->slow_start_steps != b->slow_start_steps || a->slow_start_ms != b->slow_start_ms ||
-	       memcmp(&a->rollout, &b->rollout, sizeof(a->rollout));
+	       memcmp(&a->rollout, &b->rollout, sizeof(a->rollout)) ||
+	       a->forward != b->forward || a->hash_fields != b->hash_fields ||
+	       gue_port(a) != gue_port(b);
+}
+
+/*
+ * Share of new flows that land elsewhere when the flow hash takes other
+ * fields: a flow's slot before and after are independent, so it stays only
+ * where it lands on the same backend, sum(share before x share after).
+ */
+static double churn_rehashed(const struct xlb_plan_service *ps)
+{
+	double same = 0;
+
+	for (__u32 i = 0; i < ps->nr_bes; i++)
+		same += ps->bes[i].share_old * ps->bes[i].share_new;
+	return 1.0 - same;
+}
+
+static void forwarding(const struct xlb_service_conf *o, const struct xlb_service_conf *n,
+		       struct xlb_plan_service *ps)
+{
+	const struct xlb_service_conf *a = o ? o : n, *b = n ? n : o;
+
+	ps->forward_old = a->forward;
+	ps->forward_new = b->forward;
+	ps->hash_old = a->hash_fields;
+	ps->hash_new = b->hash_fields;
+	ps->gue_port_old = gue_port(a);
+	ps->gue_port_new = gue_port(b);
 }
 
 static int plan_service(const struct xlb_service_conf *o, const struct xlb_service_conf *n,
@@ -192,7 +229,9 @@ static int plan_service(const struct xlb_service_conf *o, const struct xlb_servi
 	}
 	ps->changed = !o || !n || service_settings_differ(o, n);
 	ps->replaced = o && n && (o->table_size != n->table_size ||
+				  o->hash_fields != n->hash_fields ||
 				  !xlb_hash_seeds_equal(&o->seeds, &n->seeds));
+	forwarding(o, n, ps);
 	for (__u32 i = 0; i < ps->nr_bes && !ps->changed; i++)
 		ps->changed = !ps->bes[i].in_old || !ps->bes[i].in_new ||
 			      ps->bes[i].weight_old != ps->bes[i].weight_new ||
@@ -209,6 +248,8 @@ static int plan_service(const struct xlb_service_conf *o, const struct xlb_servi
 	ps->holders = n ? xlb_service_holders(n) : 0;
 	ps->churn = !ps->changed ? 0 : to && tn ? churn(to, o->table_size, tn, n->table_size) :
 		    to ? 1.0 : -1;
+	if (to && tn && o->hash_fields != n->hash_fields)
+		ps->churn = churn_rehashed(ps);
 	if (ps->changed)
 		guards(n, ps);
 	free(to);
@@ -270,6 +311,24 @@ const char *xlb_plan_change_name(const struct xlb_plan_backend *b)
 	return "same";
 }
 
+/* "forward", "gue_port", "hash" when a change changes them: {"before", "after"}. */
+static void forwarding_json(const struct xlb_plan_service *ps, json_t *o)
+{
+	if (ps->forward_old != ps->forward_new)
+		json_object_set_new(o, "forward", json_pack("{s:s,s:s}", "before",
+				    xlb_fwd_name(ps->forward_old), "after",
+				    xlb_fwd_name(ps->forward_new)));
+	if (ps->gue_port_old != ps->gue_port_new)
+		json_object_set_new(o, "gue_port", json_pack("{s:o,s:o}", "before",
+				    ps->gue_port_old ? json_integer(ps->gue_port_old) : json_null(),
+				    "after", ps->gue_port_new ? json_integer(ps->gue_port_new) :
+				    json_null()));
+	if (ps->hash_old != ps->hash_new)
+		json_object_set_new(o, "hash", json_pack("{s:s,s:s}", "before",
+				    xlb_hash_fields_name(ps->hash_old), "after",
+				    xlb_hash_fields_name(ps->hash_new)));
+}
+
 json_t *xlb_plan_to_json(const struct xlb_plan *plan)
 {
 	json_t *svcs = json_array();
@@ -307,6 +366,7 @@ json_t *xlb_plan_to_json(const struct xlb_plan *plan)
 			"refusals", refusals, "backends", bes));
 		json_object_set_new(json_array_get(svcs, json_array_size(svcs) - 1),
 				    "replaces_placement", json_boolean(ps->replaced));
+		forwarding_json(ps, json_array_get(svcs, json_array_size(svcs) - 1));
 	}
 	return json_pack("{s:b,s:b,s:o}", "changed", plan->changed, "refused",
 			 plan->refused != 0, "services", svcs);

@@ -31,8 +31,13 @@ struct xlb_plan_service {
 	struct xlb_plan_backend *bes;
 	__u32 nr_bes;
 	double churn;			/* share of new flows that move; -1: n/a */
-	bool replaced;			/* table_size or hash key changed: every flow is placed
-					   anew (established ones by the held previous placement) */
+	bool replaced;			/* table_size, "hash" or the hash key changed: every
+					   flow is placed anew (established ones by the held
+					   previous placement) */
+	/* "forward", "gue_port", "hash" before and after (the same when not in both) */
+	__u8 forward_old, forward_new;
+	__u8 hash_old, hash_new;
+	__u16 gue_port_old, gue_port_new;
 	__u32 holders;			/* backends with slots after */
 	__u32 refused;			/* enum xlb_guard bits */
 	char why[4][200];

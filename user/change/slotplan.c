@@ -17,14 +17,16 @@ struct ctx {
 /*
  * Would this service's table be the one already live?  Same size, the same
  * backends with the same weights and states, and the same ids: Maglev is a
- * function of exactly these.
+ * function of exactly these.  Another hash (fields or key) places every flow
+ * anew: a new table, no moved slot carried over.
  */
 static bool same_table(const struct xlb_slot_input *in, const struct xlb_service_conf *s)
 {
 	const struct xlb_service_conf *o = xlb_config_service(in->running, s->name);
 
 	if (!o || o->table_size != s->table_size || o->nr_backends != s->nr_backends ||
-	    !xlb_hash_seeds_equal(&o->seeds, &s->seeds) || !xlb_service_holders(o))
+	    o->hash_fields != s->hash_fields || !xlb_hash_seeds_equal(&o->seeds, &s->seeds) ||
+	    !xlb_service_holders(o))
 		return false;
 	for (__u32 j = 0; j < s->nr_backends; j++) {
 		const struct xlb_backend_conf *b = &s->backends[j];
@@ -139,8 +141,8 @@ static int plan_table(const struct ctx *x, const struct xlb_service_conf *s, con
 }
 
 /*
- * A change that places every flow of a service anew (another table_size or
- * hash key) keeps the live placement as the service's previous one, so that
+ * A change that places every flow of a service anew (another table_size,
+ * hash key or hash fields) keeps the live placement as the service's previous one, so that
  * flows without state find the backend they had; a later change of the same
  * shape carries a held one over.  Ids no longer usable are left out (0).
  */
@@ -157,6 +159,7 @@ static int keep_replaced(const struct ctx *x, const struct xlb_service_conf *s,
 		return 0;
 	if (!same_shape) {
 		rep.table_size = live_svc->table_size;
+		rep.hash_fields = live_svc->hash_fields;
 		rep.hash_seed = live_svc->hash_seed;
 	} else {
 		rep = l->rep;
@@ -201,14 +204,14 @@ static int plan_service(const struct ctx *x, __u32 i, struct xlb_write_service *
 	w->key = (struct xlb_service_key){ .vip = s->vip, .port = htons(s->port),
 					   .proto = s->proto, .family = s->family };
 	w->svc = (struct xlb_service){ .index = idx, .table_size = s->table_size,
-				       .hash_seed = s->seeds.flow };
+				       .hash_fields = s->hash_fields, .hash_seed = s->seeds.flow };
 	w->reset = live_index < 0;
 	if (!xlb_service_holders(s))
 		return 0;	/* a forced-empty service keeps its VIP but no longer matches */
 	w->has_table = true;
 	live = l->found && l->svc.index == (__u32)idx;
 	same_shape = live && l->svc.table_size == s->table_size &&
-		     l->svc.hash_seed == s->seeds.flow;
+		     l->svc.hash_seed == s->seeds.flow && l->svc.hash_fields == s->hash_fields;
 	ids = calloc(s->nr_backends + 1, sizeof(*ids));
 	if (!ids)
 		return xlb_errf(-ENOMEM, "out of memory");
@@ -249,7 +252,9 @@ static int plan_backends(struct ctx *x, struct xlb_slot_write *out)
 			wb->id = as->id;
 			wb->be = (struct xlb_backend){ .addr = b->addr, .family = b->family,
 						       .state = b->state, .service = idx,
-						       .gen = as->gen };
+						       .gen = as->gen, .fwd = s->forward };
+			if (s->forward == XLB_FWD_GUE)
+				wb->be.gue_port = htons(s->gue_port ?: XLB_GUE_PORT_DEFAULT);
 			wb->reset = !xlb_assign_find(x->in->live_assign, s->name, &b->addr,
 						     b->family);
 			x->nb[as->id] = wb->be;

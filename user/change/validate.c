@@ -84,6 +84,19 @@ static void check_duplicate_backends(const struct xlb_service_conf *s, const cha
 	free(idx);
 }
 
+/* Why a backend has the VIP's family, by forwarding mode. */
+static const char *family_why(__u8 forward)
+{
+	switch (forward) {
+	case XLB_FWD_GUE:
+		return "GUE keeps the family: the outer header is the VIP's";
+	case XLB_FWD_L2:
+		return "L2 direct return finds the backend's MAC by its address in the VIP's "
+		       "family, and the backend takes the packet to the VIP as it is";
+	}
+	return "IP-in-IP keeps the family: IPv4 in IPv4, IPv6 in IPv6";
+}
+
 static void check_backends(const struct xlb_service_conf *s, const char *path,
 			   struct xlb_diags *d)
 {
@@ -98,10 +111,9 @@ static void check_backends(const struct xlb_service_conf *s, const char *path,
 		snprintf(p, sizeof(p), "%s.backends[%u].address", path, i);
 		check_addr(&b->addr, b->family, p, d);
 		if (s->family && b->family != s->family)
-			xlb_diag_add(d, p, "\"%s\": IPv%d backend for an IPv%d VIP (IP-in-IP keeps "
-				     "the family: IPv4 in IPv4, IPv6 in IPv6)",
+			xlb_diag_add(d, p, "\"%s\": IPv%d backend for an IPv%d VIP (%s)",
 				     inet_ntop(b->family == 4 ? AF_INET : AF_INET6, &b->addr, a,
-					       sizeof(a)), b->family, s->family);
+					       sizeof(a)), b->family, s->family, family_why(s->forward));
 		if (b->state == XLB_BACKEND_ACTIVE) {
 			active++;
 			weighted += b->weight > 0;
@@ -125,6 +137,32 @@ static void check_table(const struct xlb_service_conf *s, const char *path, stru
 	else if ((__u64)s->table_size < 100ull * s->nr_backends)
 		xlb_diag_add(d, p, "%u: must be at least 100 x %u backends = %u for an even "
 			     "spread", s->table_size, s->nr_backends, 100 * s->nr_backends);
+}
+
+/*
+ * The forwarding settings of a configuration that was not parsed from a file
+ * (one built or edited in code): the parser already refuses these.  What is
+ * not refused, by design: "l2" with port 0 (all ports: the frame goes to the
+ * backend unchanged, so it takes the VIP on every port the service takes),
+ * "l2" with IPv6 (neighbour discovery finds the MAC as ARP does for IPv4),
+ * any "hash" with any protocol and port ("src-dport" on a one-port service
+ * places flows as "src" does).
+ */
+static void check_forwarding(const struct xlb_service_conf *s, const char *path,
+			     struct xlb_diags *d)
+{
+	char p[192];
+
+	snprintf(p, sizeof(p), "%s.forward", path);
+	if (s->forward > XLB_FWD_MAX)
+		xlb_diag_add(d, p, "%u: not a forwarding mode (ipip, gue, l2)", s->forward);
+	snprintf(p, sizeof(p), "%s.hash", path);
+	if (s->hash_fields > XLB_HASH_FIELDS_MAX)
+		xlb_diag_add(d, p, "%u: not a hash (5-tuple, src, src-dport)", s->hash_fields);
+	snprintf(p, sizeof(p), "%s.gue_port", path);
+	if (s->gue_port && s->forward != XLB_FWD_GUE)
+		xlb_diag_add(d, p, "%u: only a service with \"forward\": \"gue\" has a GUE port",
+			     s->gue_port);
 }
 
 static void check_health(const struct xlb_service_conf *s, const char *path,
@@ -229,6 +267,7 @@ int xlb_config_validate(const struct xlb_config *cfg, struct xlb_diags *d)
 		check_duplicates(cfg, i, path, d);
 		check_backends(s, path, d);
 		check_table(s, path, d);
+		check_forwarding(s, path, d);
 		check_health(s, path, d);
 	}
 	check_limits(cfg, d);

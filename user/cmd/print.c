@@ -50,6 +50,21 @@ static void print_plan_backends(const struct xlb_plan_service *ps, FILE *out)
 	}
 }
 
+/* A change of "forward", "gue_port" or "hash", one line each. */
+static void print_plan_forwarding(const struct xlb_plan_service *ps, FILE *out)
+{
+	if (ps->forward_old != ps->forward_new)
+		fprintf(out, "  forward: %s -> %s\n", xlb_fwd_name(ps->forward_old),
+			xlb_fwd_name(ps->forward_new));
+	if (ps->gue_port_old && ps->gue_port_new && ps->gue_port_old != ps->gue_port_new)
+		fprintf(out, "  gue_port: %u -> %u\n", ps->gue_port_old, ps->gue_port_new);
+	else if (ps->gue_port_new && ps->forward_old != ps->forward_new)
+		fprintf(out, "  gue_port: %u\n", ps->gue_port_new);
+	if (ps->hash_old != ps->hash_new)
+		fprintf(out, "  hash: %s -> %s\n", xlb_hash_fields_name(ps->hash_old),
+			xlb_hash_fields_name(ps->hash_new));
+}
+
 void print_plan(const struct xlb_plan *plan, FILE *out)
 {
 	for (__u32 i = 0; i < plan->nr; i++) {
@@ -60,10 +75,12 @@ void print_plan(const struct xlb_plan *plan, FILE *out)
 		if (ps->churn >= 0 && ps->in_old && ps->changed)
 			fprintf(out, ", %.1f%% of new flows move", 100 * ps->churn);
 		fputc('\n', out);
+		print_plan_forwarding(ps, out);
 		if (ps->replaced)
-			fprintf(out, "  note: table_size or the hash key changes: every flow is placed "
-				"anew; established flows keep their backends by the previous placement, "
-				"held until flow_idle_timeout (they keep state until then)\n");
+			fprintf(out, "  note: table_size, hash or the hash key changes: every flow is "
+				"placed anew; established flows keep their backends by the previous "
+				"placement, held until flow_idle_timeout (they keep state until "
+				"then)\n");
 		if (!ps->changed)
 			continue;
 		print_plan_backends(ps, out);

@@ -293,6 +293,7 @@ int xlb_daemon_run(const struct xlb_daemon_opts *o)
 		now = now_ms();
 		run_checks(&d, now);
 		hc_refresh(&d, now);
+		neigh_tick(&d, now);
 		announce_poll(&d);
 		follow_poll(&d);
 		decide_poll(&d);

@@ -74,6 +74,7 @@ struct dbackend {
 	__u8 cls;			/* enum xlb_probe_class */
 	__u8 via;			/* enum xlb_health_via of that check */
 	__u64 fail_by[XLB_PC_MAX];
+	bool neigh_said;		/* neigh.c said it cannot be on the segment */
 };
 
 struct dservice {
@@ -137,6 +138,8 @@ struct dverdicts {
 	__u32 disagree;			/* backends it alone sees down now */
 	/* the leader */
 	bool judge_due, write_busy;
+	bool must_write;		/* its next judgement is written even unchanged: its
+					   term is new or the store came back */
 	__u64 judge_ms;			/* not before (after a failure) */
 	__s64 judged_term;
 	__u64 judged_gen;
@@ -464,6 +467,9 @@ void hc_refresh(struct daemon *d, __u64 now);
 int hc_target(struct daemon *d, struct dbackend *b, struct xlb_probe_target *t);
 void hc_release(struct daemon *d, struct dbackend *b);
 void check_stop(struct daemon *d, struct dbackend *b);
+
+/* neigh.c: L2 direct return's backends' neighbours kept resolved */
+void neigh_tick(struct daemon *d, __u64 now);
 
 /* fleetnode.c: the node's side of a fleet rollout, and the counters rollouts judge */
 void backend_signals(struct daemon *d, struct dbackend *b, struct xlb_rollout_backend *s);

@@ -85,10 +85,13 @@ void check_stop(struct daemon *d, struct dbackend *b)
 
 /*
  * Through the tunnel (t from target_of: to the VIP): from the tunnel source
- * with a mark that names b.  0, or -1 with b->probe.why saying why it cannot be checked.
+ * with a mark that names b and the way its service forwards (IP-in-IP, GUE
+ * to its port, or L2 to its MAC).  0, or -1 with b->probe.why saying why it cannot be checked.
  */
 int hc_target(struct daemon *d, struct dbackend *b, struct xlb_probe_target *t)
 {
+	const struct xlb_service_conf *s = xlb_config_service(&d->running, b->service);
+	struct xlb_hc_target ht = { .backend = b->addr, .family = b->family };
 	const union xlb_addr *src;
 
 	if (t->via != XLB_VIA_TUNNEL)
@@ -98,8 +101,14 @@ int hc_target(struct daemon *d, struct dbackend *b, struct xlb_probe_target *t)
 		snprintf(b->probe.why, sizeof(b->probe.why), "%s", d->hc_why);
 		return -1;
 	}
+	if (s && s->forward == XLB_FWD_GUE) {
+		ht.fwd = XLB_FWD_GUE;
+		ht.gue_port = htons(s->gue_port ?: XLB_GUE_PORT_DEFAULT);
+	} else if (s) {
+		ht.fwd = s->forward;
+	}
 	src = xlb_hcpath_source(d->hc, b->family);
-	if (!b->hc_mark && (!src || xlb_hcpath_claim(d->hc, b->family, &b->addr, &b->hc_mark))) {
+	if (!b->hc_mark && (!src || xlb_hcpath_claim(d->hc, &ht, &b->hc_mark))) {
 		snprintf(b->probe.why, sizeof(b->probe.why), "%s",
 			 src ? xlb_errmsg() : b->family == XLB_FAMILY_V4 ?
 			 "no IPv4 tunnel source (attach --src4)" :

@@ -33,8 +33,10 @@
 #define VERDICTS_READ_RETRY_MS	1000	/* decide/health read again after a failure */
 #define VERDICTS_WAIT_MS	2000	/* the longest a written record is awaited from the watch */
 #define VERDICTS_STALE_WAIT_MS	2000	/* the leader waits for records put after an outage */
-#define VERDICTS_REJOIN_MS	3000	/* back from a fallback: a record judged before it stands
-					   this long after the node's views were published again */
+#define VERDICTS_REJOIN_MS	15000	/* back from a fallback: a record judged before it stands
+					   this long after the node's views were published again
+					   (no leader wrote since: the last resort, as the leader
+					   writes after every outage and in every new term) */
 
 /* ---- the record as watched ---------------------------------------------------- */
 
@@ -246,9 +248,12 @@ static void mode_tick(struct daemon *d)
 	 * outage: laid over the tables at once it could put back a backend every
 	 * node has seen die meanwhile.  So the fleet's verdicts come back when
 	 * they agree with what the tables hold, when the leader has written since
-	 * (judged on the views published after the outage), or VERDICTS_REJOIN_MS
-	 * after this node's views were published again without a new record (the
-	 * leader saw nothing to change: the record stands).
+	 * (judged on the views published after the outage: a leader writes after
+	 * every outage and in every new term, changed or not), or, the last
+	 * resort when no leader writes, VERDICTS_REJOIN_MS after this node's
+	 * views were published again.  (A shorter wait let a node rejoin on the
+	 * old record while a loaded fleet was still electing or judging: its
+	 * tables changed twice.)
 	 */
 	if (v->fell_back && !agrees(d) && v->seq <= v->fallback_seq &&
 	    (!published(d) || now_ms() - d->fl.published_ms < VERDICTS_REJOIN_MS))
@@ -419,6 +424,7 @@ static void write_done(struct daemon *d, int err, bool succeeded, void *ctx)
 		     "the record or the term changed since it was read");
 		v->wrote_seq = 0;
 		v->judge_due = true;
+		v->must_write = true;
 	} else {
 		pthread_mutex_lock(&d->lock);
 		v->written++;
@@ -465,9 +471,13 @@ static void first_event(const struct xlb_fleet_verdict *fv, __u64 gen_was, __u64
 			 (unsigned long long)gen);
 		snprintf(why, ylen, "the fleet's generation changed (was %llu)",
 			 (unsigned long long)gen_was);
-	} else {
+	} else if (fv->changed) {
 		snprintf(what, wlen, "the nodes' views");
 		snprintf(why, ylen, "the nodes' views changed; no backend's fleet state did");
+	} else {
+		snprintf(what, wlen, "the nodes' views judged again");
+		snprintf(why, ylen, "a new term, or the store is back: nodes that fell back "
+			 "follow a record judged since");
 	}
 }
 
@@ -510,6 +520,7 @@ static void write_record(struct daemon *d, const struct xlb_fleet_verdict *fv, _
 	dlog(5, "fleet verdicts: writing decide/health seq %llu: %s: %s%s",
 	     (unsigned long long)j->seq, what, why, fv->nr_changes > 1 ? " (and more)" : "");
 	v->write_busy = true;
+	v->must_write = false;
 	v->wrote_seq = j->seq;
 	v->wrote_ms = now_ms();
 	free(text);
@@ -536,8 +547,10 @@ static void stale_tick(struct daemon *d)
 	__s64 rev = d->fl.watch_rev;
 
 	if (d->fl.reachable) {
-		if (v->lost_seen)
+		if (v->lost_seen) {
 			v->back_at = now_ms();
+			v->must_write = true;	/* nodes back from a fallback wait for it */
+		}
 		v->lost_seen = false;
 		return;
 	}
@@ -606,7 +619,7 @@ static void judge(struct daemon *d, __s64 term)
 		dlog(3, "fleet verdicts: cannot judge: out of memory");
 		v->judge_due = true;
 		v->judge_ms = now_ms() + VERDICTS_READ_RETRY_MS;
-	} else if (fv.changed || !v->record || gen_was != d->fl.applied) {
+	} else if (fv.changed || !v->record || gen_was != d->fl.applied || v->must_write) {
 		write_record(d, &fv, term);
 	}
 	xlb_fleet_verdict_free(&fv);
@@ -623,6 +636,8 @@ static void leader_tick(struct daemon *d)
 		v->wrote_seq = 0;
 		return;
 	}
+	if (term != v->judged_term)
+		v->must_write = true;	/* a new term's first judgement is written */
 	if (term != v->judged_term || d->fl.applied != v->judged_gen)
 		v->judge_due = true;
 	if (!v->judge_due || v->write_busy || now_ms() < v->judge_ms)

@@ -2,6 +2,7 @@
  * The decap loader: bpf/decap.bpf.c on a backend whose kernel has no ipip
  * module, attached by a pinned XDP link like the balancer.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <net/if.h>
 #include <stdio.h>
@@ -127,6 +128,56 @@ static int decap_peers(const struct xlb_decap_opts *o, struct decap_bpf *skel, _
 }
 
 /*
+ * The GUE ports into info (host order): each 1..65535, or "off" alone (none);
+ * none given: XLB_GUE_PORT_DEFAULT.
+ */
+static int gue_ports_parse(const struct xlb_decap_opts *o, struct xlb_decap_info *info)
+{
+	info->nr_gue_ports = 0;
+	if (!o->nr_gue_ports) {
+		info->gue_ports[info->nr_gue_ports++] = XLB_GUE_PORT_DEFAULT;
+		return 0;
+	}
+	if (o->nr_gue_ports > XLB_DECAP_GUE_PORTS_MAX)
+		return xlb_errf(-EINVAL, "at most %d --gue-port ports", XLB_DECAP_GUE_PORTS_MAX);
+	for (int i = 0; i < o->nr_gue_ports; i++) {
+		const char *s = o->gue_ports[i];
+		char *end;
+		unsigned long v;
+
+		if (!strcmp(s, "off")) {
+			if (o->nr_gue_ports > 1)
+				return xlb_errf(-EINVAL, "--gue-port off refuses GUE: it takes no "
+						"other --gue-port");
+			return 0;
+		}
+		errno = 0;
+		v = strtoul(s, &end, 10);
+		if (s[0] < '0' || s[0] > '9' || *end || errno || v < 1 || v > 65535)
+			return xlb_errf(-EINVAL, "--gue-port '%s' is not a UDP port (1..65535) "
+					"or off", s);
+		info->gue_ports[info->nr_gue_ports++] = v;
+	}
+	return 0;
+}
+
+/* The GUE ports into decap_gue_ports (empty: GUE refused). */
+static int gue_ports_fill(const struct xlb_decap_info *info, struct decap_bpf *skel)
+{
+	int fd = bpf_map__fd(skel->maps.decap_gue_ports);
+	__u32 one = 1;
+
+	for (__u32 i = 0; i < info->nr_gue_ports; i++) {
+		__be16 port = htons(info->gue_ports[i]);
+
+		if (bpf_map_update_elem(fd, &port, &one, BPF_ANY))
+			return xlb_errf(-errno, "cannot add GUE port %u: %s", info->gue_ports[i],
+					strerror(errno));
+	}
+	return 0;
+}
+
+/*
  * The options, checked before anything is touched: sources named (or
  * --any-source), every prefix well formed, and --second-chance exactly with
  * peers, none of them /0 (that would make the decap a relay again).
@@ -193,7 +244,8 @@ static int decap_pin_maps(struct decap_bpf *skel, const char *dir)
 {
 	struct bpf_map *maps[] = { skel->maps.decap_addrs, skel->maps.decap_from4,
 				   skel->maps.decap_from6, skel->maps.decap_peer4,
-				   skel->maps.decap_peer6, skel->maps.decap_stats };
+				   skel->maps.decap_peer6, skel->maps.decap_stats,
+				   skel->maps.decap_gue_ports };
 	char path[512];
 
 	for (size_t i = 0; i < sizeof(maps) / sizeof(maps[0]); i++) {
@@ -216,7 +268,7 @@ int xlb_decap_attach(const struct xlb_decap_opts *o, struct xlb_decap_info *info
 	err = decap_dir(o->ifname, dir, sizeof(dir));
 	if (err)
 		return err;
-	err = decap_check(o);	/* before anything is touched */
+	err = decap_check(o) ?: gue_ports_parse(o, info);	/* before anything is touched */
 	if (err)
 		return err;
 	ifindex = if_nametoindex(o->ifname);
@@ -230,7 +282,8 @@ int xlb_decap_attach(const struct xlb_decap_opts *o, struct xlb_decap_info *info
 	if (!skel)
 		return xlb_errf(-errno, "cannot load the decap program: %s", strerror(errno));
 	err = decap_allow(o, skel, &info->nr_from) ?: decap_peers(o, skel, &info->nr_peers) ?:
-	      decap_fill(o, skel, &info->nr_addrs) ?: xlb_make_dir(dir);
+	      decap_fill(o, skel, &info->nr_addrs) ?: gue_ports_fill(info, skel) ?:
+	      xlb_make_dir(dir);
 	if (err)
 		goto out;
 	snprintf(path, sizeof(path), "%s/link", dir);
@@ -314,4 +367,29 @@ int xlb_decap_stats(const char *ifname, __u64 counts[XLB_DECAP_MAX])
 	free(vals);
 	close(fd);
 	return err;
+}
+
+int xlb_decap_gue_ports(const char *ifname, __u16 ports[XLB_DECAP_GUE_PORTS_MAX], __u32 *n)
+{
+	char dir[256], path[512];
+	__be16 key, next, *prev = NULL;
+	int fd, err;
+
+	xlb_err_clear();
+	*n = 0;
+	err = decap_dir(ifname, dir, sizeof(dir));
+	if (err)
+		return err;
+	snprintf(path, sizeof(path), "%s/decap_gue_ports", dir);
+	fd = bpf_obj_get(path);
+	if (fd < 0)
+		return errno == ENOENT ? -ENOENT :
+		       xlb_errf(-errno, "cannot open %s: %s", path, strerror(errno));
+	while (*n < XLB_DECAP_GUE_PORTS_MAX && !bpf_map_get_next_key(fd, prev, &next)) {
+		ports[(*n)++] = ntohs(next);
+		key = next;
+		prev = &key;
+	}
+	close(fd);
+	return 0;
 }

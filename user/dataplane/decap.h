@@ -17,12 +17,17 @@ struct xlb_decap_opts {
 	bool second_chance;	/* send second chances on, to the peers only */
 	const char **peers;	/* where they may go: the other backends' prefixes */
 	int nr_peers;
+	const char **gue_ports;	/* UDP ports GUE is taken on, "1".."65535", or one
+				   "off": none; NULL (nr 0): XLB_GUE_PORT_DEFAULT */
+	int nr_gue_ports;
 };
 
 struct xlb_decap_info {
 	__u32 nr_addrs;		/* outer destinations accepted */
 	__u32 nr_from;		/* source prefixes allowed */
 	__u32 nr_peers;		/* second-chance peer prefixes */
+	__u16 gue_ports[XLB_DECAP_GUE_PORTS_MAX];	/* GUE taken on (host order) */
+	__u32 nr_gue_ports;	/* 0: GUE refused (--gue-port off) */
 	bool replaced_defunct;	/* pins of a link whose device had gone were replaced */
 	bool lo_forwarding_failed; /* forwarding could not be turned on for lo: the
 				      second chance cannot send on (counted no_route) */
@@ -30,11 +35,14 @@ struct xlb_decap_info {
 
 /*
  * -EINVAL unless o names allowed sources (from) or any_source, not both, and
- * peers exactly when second_chance: nothing is touched before these checks.
+ * peers exactly when second_chance, GUE ports 1..65535 (at most
+ * XLB_DECAP_GUE_PORTS_MAX) or "off" alone: nothing is touched before these checks.
  */
 int xlb_decap_attach(const struct xlb_decap_opts *opts, struct xlb_decap_info *info);
 int xlb_decap_detach(const char *ifname);
 /* Packets per enum xlb_decap_reason, summed over CPUs. */
 int xlb_decap_stats(const char *ifname, __u64 counts[XLB_DECAP_MAX]);
+/* The GUE ports DEV's decap takes (host order); -ENOENT: attached by an older version. */
+int xlb_decap_gue_ports(const char *ifname, __u16 ports[XLB_DECAP_GUE_PORTS_MAX], __u32 *n);
 
 #endif

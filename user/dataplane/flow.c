@@ -65,7 +65,7 @@ static void syn_remembered(const struct xlb_ctl *c, const struct xlb_flow_key *k
 	xlb_addr_str(&be.addr, be.family, out, XLB_FLOW_ADDR_LEN);
 }
 
-/* A service placed anew (table size, hash key): the flow's previous backend, or 0. */
+/* A service placed anew (table size, hash key or fields): the flow's previous backend, or 0. */
 static __u32 replaced_prev(const struct xlb_ctl *c, __u32 svc, const struct xlb_flow_key *k,
 			   __u32 cur)
 {
@@ -75,7 +75,8 @@ static __u32 replaced_prev(const struct xlb_ctl *c, __u32 svc, const struct xlb_
 	if (xlb_dp_get_replaced(&c->dp, c->live_slot, svc, &r) || !r.table_size ||
 	    xlb_dp_get_prev_table(&c->dp, c->live_slot, svc, &ids, &m))
 		return 0;
-	idx = m ? xlb_table_index(xlb_flow_hash(k, r.hash_seed ?: XLB_HASH_SEED), m) : 0;
+	idx = m ? xlb_table_index(xlb_flow_hash_fields(k, r.hash_seed ?: XLB_HASH_SEED,
+						       r.hash_fields), m) : 0;
 	if (idx < m && XLB_TABLE_CUR(ids[idx]) != cur)
 		prev = XLB_TABLE_CUR(ids[idx]);
 	free(ids);
@@ -117,6 +118,19 @@ static void explain_moved(const struct xlb_ctl *c, const struct xlb_service_conf
 		snprintf(out->second_chance, sizeof(out->second_chance), "%s", out->current);
 }
 
+/* The flow hash the live service record (what the program reads) gives k; else the configuration's. */
+static __u32 live_hash(const struct xlb_ctl *c, const struct xlb_service_conf *s,
+		       const struct xlb_flow_key *k)
+{
+	struct xlb_service_key key = { .vip = s->vip, .port = htons(s->port), .proto = s->proto,
+				       .family = s->family };
+	struct xlb_service svc = { .hash_fields = s->hash_fields, .hash_seed = s->seeds.flow };
+
+	if (xlb_dp_get_service(&c->dp, c->live_slot, key, &svc))
+		xlb_err_clear();
+	return xlb_flow_hash_fields(k, svc.hash_seed ?: XLB_HASH_SEED, svc.hash_fields);
+}
+
 int xlb_flow_explain(const struct xlb_ctl *c, const struct xlb_service_conf *s,
 		     const struct xlb_flow_key *k, struct xlb_flow_explain *out)
 {
@@ -130,7 +144,7 @@ int xlb_flow_explain(const struct xlb_ctl *c, const struct xlb_service_conf *s,
 				xlb_errmsg());
 	}
 	out->table_size = m;
-	out->slot = xlb_table_index(xlb_flow_hash(k, s->seeds.flow ?: XLB_HASH_SEED), m);
+	out->slot = xlb_table_index(live_hash(c, s, k), m);
 	cur = XLB_TABLE_CUR(ids[out->slot]);
 	prev = XLB_TABLE_PREV(ids[out->slot]) ?: replaced_prev(c, svc, k, cur);
 	free(ids);

@@ -295,20 +295,17 @@ const char *xlb_hcpath_veth(const struct xlb_hcpath *hp)
 	return hp ? hp->veth : "";
 }
 
-int xlb_hcpath_claim(struct xlb_hcpath *hp, __u8 family, const union xlb_addr *backend,
-		     __u32 *mark)
+int xlb_hcpath_claim(struct xlb_hcpath *hp, const struct xlb_hc_target *t, __u32 *mark)
 {
-	struct xlb_hc_target t = { .backend = *backend, .family = family };
-
-	if (!hp->has[fam_index(family)])
+	if (!hp->has[fam_index(t->family)])
 		return xlb_errf(-ENOENT, "no tunnel source for IPv%u checks (attach --src%u)",
-				family, family);
+				t->family, t->family);
 	for (__u32 n = 0; n < XLB_HC_SLOTS; n++) {
 		__u32 slot = (hp->next + n) % XLB_HC_SLOTS;
 
 		if (hp->used[slot / 8] & (1u << (slot % 8)))
 			continue;
-		if (bpf_map_update_elem(bpf_map__fd(hp->skel->maps.hc_targets), &slot, &t, BPF_ANY))
+		if (bpf_map_update_elem(bpf_map__fd(hp->skel->maps.hc_targets), &slot, t, BPF_ANY))
 			return xlb_errf(-errno, "cannot write hc_targets: %s", strerror(errno));
 		hp->used[slot / 8] |= 1u << (slot % 8);
 		hp->next = (slot + 1) % XLB_HC_SLOTS;

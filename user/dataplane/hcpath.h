@@ -41,13 +41,14 @@ void xlb_hcpath_close(struct xlb_hcpath *hp);
 const union xlb_addr *xlb_hcpath_source(const struct xlb_hcpath *hp, __u8 family);
 
 /*
- * A mark for one check of backend (family): packets with it go to that
- * backend through the tunnel until it is released (and after, until the
- * slot is claimed again: the closed socket's last packets still reach it).  0 or -errno (-ENOSPC:
- * every slot in flight; -ENOENT: no tunnel source for the family).
+ * A mark for one check of target t (backend, family, and its service's
+ * forwarding: fwd, gue_port in network order): packets with it go to that
+ * backend the way the service's do until it is released (and after, until
+ * the slot is claimed again: the closed socket's last packets still reach
+ * it).  0 or -errno (-ENOSPC: every slot in flight; -ENOENT: no tunnel
+ * source for the family).
  */
-int xlb_hcpath_claim(struct xlb_hcpath *hp, __u8 family, const union xlb_addr *backend,
-		     __u32 *mark);
+int xlb_hcpath_claim(struct xlb_hcpath *hp, const struct xlb_hc_target *t, __u32 *mark);
 void xlb_hcpath_release(struct xlb_hcpath *hp, __u32 mark);
 
 /*

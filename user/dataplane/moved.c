@@ -126,7 +126,9 @@ static struct msvc *flow_service(const struct xlb_dp *dp, __u32 slot, struct msv
 	}
 	for (__u32 i = 0; i < n; i++)
 		if (v[i].svc.index == svc.index) {
-			*bucket = xlb_table_index(xlb_flow_hash(f, svc.hash_seed ?: XLB_HASH_SEED),
+			*bucket = xlb_table_index(xlb_flow_hash_fields(f, svc.hash_seed ?:
+									   XLB_HASH_SEED,
+									   svc.hash_fields),
 						  v[i].svc.table_size);
 			return &v[i];
 		}

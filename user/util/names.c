@@ -27,6 +27,7 @@ const char *const xlb_stat_names[XLB_STAT_MAX] = {
 	[XLB_DROP_INTERNAL]		= "internal",
 	[XLB_REPLY_TOO_BIG]		= "too_big",
 	[XLB_DROP_COALESCED]		= "coalesced",
+	[XLB_DROP_NO_NEIGH_L2]		= "no_neigh_l2",
 };
 
 const char *const xlb_event_names[XLB_EV_MAX] = {
@@ -47,6 +48,8 @@ const char *const xlb_decap_names[XLB_DECAP_MAX] = {
 	[XLB_DECAP_CHANCE_FORWARD] = "second_chance_forwarded",
 	[XLB_DECAP_CHANCE_NO_ROUTE] = "second_chance_no_route",
 	[XLB_DECAP_CHANCE_NOT_PEER] = "second_chance_not_peer",
+	[XLB_DECAP_GUE_V4]	= "gue_v4",
+	[XLB_DECAP_GUE_V6]	= "gue_v6",
 };
 
 const char *xlb_stat_kind(unsigned int reason)

@@ -238,3 +238,85 @@ int xlb_rtnl_default_route(int family, int ifindex, __u32 table)
 		return -E2BIG;
 	return talk(&r);
 }
+
+/* Send r; copy the first answer of type want into out (up to len). 0 or -errno. */
+static int ask(struct rtnl_req *r, __u16 want, void *out, size_t len)
+{
+	struct sockaddr_nl sa = { .nl_family = AF_NETLINK };
+	char buf[4096];
+	int fd, err = -EIO;
+	ssize_t n;
+
+	fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+	if (fd < 0)
+		return -errno;
+	r->nh.nlmsg_flags &= ~NLM_F_ACK;
+	if (sendto(fd, r->buf, r->nh.nlmsg_len, 0, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		err = -errno;
+		goto out;
+	}
+	do
+		n = recv(fd, buf, sizeof(buf), 0);
+	while (n < 0 && errno == EINTR);
+	if (n < 0) {
+		err = -errno;
+		goto out;
+	}
+	for (struct nlmsghdr *h = (struct nlmsghdr *)buf; NLMSG_OK(h, (size_t)n);
+	     h = NLMSG_NEXT(h, n)) {
+		if (h->nlmsg_type == NLMSG_ERROR) {
+			err = ((struct nlmsgerr *)NLMSG_DATA(h))->error ?: -EIO;
+			goto out;
+		}
+		if (h->nlmsg_type == want) {
+			memcpy(out, h, h->nlmsg_len < len ? h->nlmsg_len : len);
+			err = 0;
+			goto out;
+		}
+	}
+out:
+	close(fd);
+	return err;
+}
+
+int xlb_rtnl_route_get(int family, const void *dst, int *oif, bool *gateway)
+{
+	size_t alen = family == AF_INET ? 4 : 16;
+	struct rtnl_req r, ans;
+	struct rtmsg *rt = req_init(&r, RTM_GETROUTE, 0, sizeof(*rt));
+	int len, err;
+
+	rt->rtm_family = family;
+	rt->rtm_dst_len = alen * 8;
+	if (!attr(&r, RTA_DST, dst, alen))
+		return -E2BIG;
+	err = ask(&r, RTM_NEWROUTE, ans.buf, sizeof(ans.buf));
+	if (err)
+		return err;
+	rt = NLMSG_DATA(&ans.nh);
+	len = ans.nh.nlmsg_len - NLMSG_LENGTH(sizeof(*rt));
+	*oif = 0;
+	*gateway = false;
+	for (struct rtattr *a = RTM_RTA(rt); RTA_OK(a, len); a = RTA_NEXT(a, len)) {
+		if (a->rta_type == RTA_OIF)
+			*oif = *(int *)RTA_DATA(a);
+		else if (a->rta_type == RTA_GATEWAY || a->rta_type == RTA_VIA)
+			*gateway = true;
+	}
+	return *oif ? 0 : -ENETUNREACH;
+}
+
+int xlb_rtnl_neigh_use(int family, const void *addr, int ifindex)
+{
+	size_t alen = family == AF_INET ? 4 : 16;
+	struct rtnl_req r;
+	struct ndmsg *nd = req_init(&r, RTM_NEWNEIGH, NLM_F_CREATE, sizeof(*nd));
+
+	nd->ndm_family = family;
+	nd->ndm_ifindex = ifindex;
+	nd->ndm_flags = NTF_USE;
+	nd->ndm_state = NUD_NONE;
+	if (!attr(&r, NDA_DST, addr, alen))
+		return -E2BIG;
+	return talk(&r);
+}

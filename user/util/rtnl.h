@@ -1,7 +1,8 @@
 /*
  * A small rtnetlink client: one request at a time, each waited for its
  * acknowledgement.  What xlb needs of it: a veth pair, link flags and MTU,
- * fwmark rules and a default route in a table (the health checks' path).
+ * fwmark rules and a default route in a table (the health checks' path); a
+ * route's device and a neighbour resolved (L2 direct return's backends).
  */
 #ifndef XLB_RTNL_H
 #define XLB_RTNL_H
@@ -29,5 +30,17 @@ int xlb_rtnl_rule_tables(int family, __u32 mark, __u32 mask, __u32 *tables, int 
 
 /* "default dev ifindex table table" (AF_INET or AF_INET6), replacing one there. */
 int xlb_rtnl_default_route(int family, int ifindex, __u32 table);
+
+/*
+ * The route to dst (AF_INET or AF_INET6, network order): its device, and
+ * whether it goes through a gateway.  0, -ENETUNREACH or -errno.
+ */
+int xlb_rtnl_route_get(int family, const void *dst, int *oif, bool *gateway);
+/*
+ * Ask the kernel to resolve (or confirm) the neighbour addr on ifindex, as
+ * traffic to it would (NTF_USE): the entry is made when there is none and a
+ * solicitation goes out when it is not reachable.  0 or -errno.
+ */
+int xlb_rtnl_neigh_use(int family, const void *addr, int ifindex);
 
 #endif
