@@ -104,6 +104,13 @@ int xlb_dp_clear_syns(const struct xlb_dp *dp);
 struct xlb_syn_set *xlb_dp_map_syns(const struct xlb_dp *dp);
 void xlb_dp_unmap_syns(struct xlb_syn_set *sets);
 /*
+ * Forget every SYN of a moved slot (service, bucket) that keep() says not to
+ * keep (released slots, gone services): its cell emptied in place with one
+ * 8-byte store.  Cells forgotten.
+ */
+__u32 xlb_dp_forget_syns(const struct xlb_dp *dp,
+			 bool (*keep)(__u32 service, __u32 bucket, void *arg), void *arg);
+/*
  * A replaced service's previous placement in a slot: r and its table (fd), or
  * r NULL to hold none.  A no-op on state older than the maps.
  */

@@ -92,3 +92,25 @@ int xlb_dp_clear_syns(const struct xlb_dp *dp)
 
 	return each_syn_cell(dp, &used, true);
 }
+
+__u32 xlb_dp_forget_syns(const struct xlb_dp *dp,
+			 bool (*keep)(__u32 service, __u32 bucket, void *arg), void *arg)
+{
+	struct xlb_syn_set *sets;
+	__u32 done = 0;
+
+	if (dp->syns < 0 || !(sets = xlb_dp_map_syns(dp)))
+		return 0;
+	for (__u32 i = 0; i < XLB_SYN_SETS; i++)
+		for (int w = 0; w < XLB_SYN_WAYS; w++) {
+			struct xlb_syn_cell *cell = &sets[i].way[w];
+			volatile __u64 *e = &cell->entry;
+
+			if (!*e || keep(cell->service, cell->bucket, arg))
+				continue;
+			*e = 0;
+			done++;
+		}
+	xlb_dp_unmap_syns(sets);
+	return done;
+}

@@ -215,35 +215,21 @@ static __u32 forget_flows(const struct xlb_dp *dp, int map, __u32 slot, struct m
 	return done;
 }
 
-/*
- * Forget the SYNs of released slots and of services that are gone, as
- * forget_flows does the connection table's entries: each cell says its slot.
- */
-static __u32 forget_syns(const struct xlb_dp *dp, struct msvc *v, __u32 n)
+/* Does a SYN remembered in a moved slot (service, bucket) stay?  No for released slots and gone services. */
+struct syn_keep {
+	struct msvc *v;
+	__u32 n;
+};
+
+static bool keep_syn(__u32 service, __u32 bucket, void *arg)
 {
-	struct xlb_syn_set *sets;
-	__u32 done = 0;
+	const struct syn_keep *k = arg;
 
-	if (dp->syns < 0 || !(sets = xlb_dp_map_syns(dp)))
-		return 0;
-	for (__u32 i = 0; i < XLB_SYN_SETS; i++)
-		for (int w = 0; w < XLB_SYN_WAYS; w++) {
-			struct xlb_syn_cell *cell = &sets[i].way[w];
-			struct msvc *s = NULL;
-
-			if (!*(volatile __u64 *)&cell->entry)
-				continue;
-			for (__u32 j = 0; j < n && !s; j++)
-				if (v[j].svc.index == cell->service)
-					s = &v[j];
-			if (s && cell->bucket < s->svc.table_size &&
-			    (!s->hit || !s->hit[cell->bucket]))
-				continue;
-			*(volatile __u64 *)&cell->entry = 0;
-			done++;
-		}
-	xlb_dp_unmap_syns(sets);
-	return done;
+	for (__u32 j = 0; j < k->n; j++)
+		if (k->v[j].svc.index == service)
+			return bucket < k->v[j].svc.table_size &&
+			       (!k->v[j].hit || !k->v[j].hit[bucket]);
+	return false;
 }
 
 /*
@@ -327,7 +313,7 @@ int xlb_moved_release(struct xlb_ctl *c, __u32 now, struct xlb_release *r)
 	err = err ?: republish(&c->dp, c->live_slot, v, n, &r->services);
 	if (!err && (r->released || r->replaced))
 		r->forgotten = forget_flows(&c->dp, c->dp.flows, c->live_slot, v, n) +
-			       forget_syns(&c->dp, v, n);
+			       xlb_dp_forget_syns(&c->dp, keep_syn, &(struct syn_keep){ v, n });
 	for (__u32 i = 0; i < n; i++) {
 		__u32 k = v[i].held ? v[i].svc.table_size :
 			  xlb_moved_count(v[i].table, v[i].svc.table_size);
