@@ -31,14 +31,22 @@ static __always_inline __u32 xlb_rol32(__u32 w, unsigned int s)
 
 #define XLB_JHASH_INIT	0xdeadbeefu
 
-/* Jenkins hash of three words (lookup3 "final" only). */
-static __always_inline __u32 xlb_hash3(__u32 a, __u32 b, __u32 c, __u32 seed)
+/* Jenkins hash of three words (lookup3 "final" only); *bout: its second word. */
+static __always_inline __u32 xlb_hash3_2(__u32 a, __u32 b, __u32 c, __u32 seed, __u32 *bout)
 {
 	a += XLB_JHASH_INIT + (3 << 2) + seed;
 	b += XLB_JHASH_INIT + (3 << 2) + seed;
 	c += XLB_JHASH_INIT + (3 << 2) + seed;
 	XLB_JHASH_FINAL(a, b, c);
+	*bout = b;
 	return c;
+}
+
+static __always_inline __u32 xlb_hash3(__u32 a, __u32 b, __u32 c, __u32 seed)
+{
+	__u32 b2;
+
+	return xlb_hash3_2(a, b, c, seed, &b2);
 }
 
 /*
@@ -48,13 +56,14 @@ static __always_inline __u32 xlb_hash3(__u32 a, __u32 b, __u32 c, __u32 seed)
  * xlb targets are little-endian).  Every node with the same seed computes the
  * same value.
  */
-static __always_inline __u32 xlb_flow_hash(const struct xlb_flow_key *k, __u32 seed)
+static __always_inline __u32 xlb_flow_hash_2(const struct xlb_flow_key *k, __u32 seed,
+					     __u32 *bout)
 {
 	__u32 ports = ((__u32)bpf_ntohs(k->sport) << 16) | bpf_ntohs(k->dport);
 	__u32 a, b, c;
 
 	if (k->family == XLB_FAMILY_V4)
-		return xlb_hash3(k->src.v4, k->dst.v4, ports ^ k->proto, seed);
+		return xlb_hash3_2(k->src.v4, k->dst.v4, ports ^ k->proto, seed, bout);
 
 	a = b = c = XLB_JHASH_INIT + (9 << 2) + seed;
 	a += k->src.v6[0]; b += k->src.v6[1]; c += k->src.v6[2];
@@ -63,7 +72,29 @@ static __always_inline __u32 xlb_flow_hash(const struct xlb_flow_key *k, __u32 s
 	XLB_JHASH_MIX(a, b, c);
 	a += k->dst.v6[2]; b += k->dst.v6[3]; c += ports ^ k->proto;
 	XLB_JHASH_FINAL(a, b, c);
+	*bout = b;
 	return c;
+}
+
+static __always_inline __u32 xlb_flow_hash(const struct xlb_flow_key *k, __u32 seed)
+{
+	__u32 b;
+
+	return xlb_flow_hash_2(k, seed, &b);
+}
+
+/*
+ * A SYN's set in xlb_syn_cells and the tag that tells its 5-tuple from the
+ * others mapped there: two words of one hash of the whole 5-tuple (whatever
+ * fields the service places by), with a seed of their own.
+ */
+#define XLB_SYN_SEED	0x5f3759dfu
+static __always_inline __u32 xlb_syn_cell(const struct xlb_flow_key *k, __u32 *tag)
+{
+	__u32 t, c = xlb_flow_hash_2(k, XLB_SYN_SEED, &t);
+
+	*tag = t ?: 1;
+	return c & (XLB_SYN_SETS - 1);
 }
 
 /*
@@ -111,6 +142,15 @@ static __always_inline __u32 xlb_vip_filter_bit(const union xlb_addr *a, __u8 fa
 	__u32 x = family == XLB_FAMILY_V4 ? a->v4 : a->v6[0] ^ a->v6[1] ^ a->v6[2] ^ a->v6[3];
 
 	return (x * 0x9e3779b1u) >> 16;	/* Fibonacci hashing: 16 bits */
+}
+
+/* A service key's cell in xlb_service_cells (the key's slot's range). */
+static __always_inline __u32 xlb_service_cell(const struct xlb_service_key *k)
+{
+	__u32 x = k->vip.v6[0] ^ k->vip.v6[1] ^ k->vip.v6[2] ^ k->vip.v6[3];
+
+	x ^= ((__u32)k->port << 16) ^ ((__u32)k->proto << 8) ^ k->family;
+	return (k->slot & 1) * XLB_SVC_CELLS + ((x * 0x9e3779b1u) >> (32 - XLB_SVC_CELL_BITS));
 }
 
 #endif /* XLB_HASH_H */

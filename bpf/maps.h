@@ -38,6 +38,14 @@ struct {
 	__type(value, struct xlb_service);
 } xlb_services SEC(".maps");
 
+/* [xlb_service_cell(key)] -> (key, service): xlb_services direct-mapped. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, XLB_SLOTS * XLB_SVC_CELLS);
+	__type(key, __u32);
+	__type(value, struct xlb_service_cell);
+} xlb_service_cells SEC(".maps");
+
 /* (slot, VIP) -> 1: every VIP address, to tell "VIP, no service" apart. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -119,18 +127,19 @@ struct {
 } xlb_flows SEC(".maps");
 
 /*
- * New connections of moved slots: a SYN's 5-tuple -> backend, apart from the
- * connection table until the connection's next packet moves it there, so a
- * SYN flood churns only this map and never evicts an established flow.
- * Size set at attach (a quarter of the connection table, 1024..XLB_SYNS_MAX).
+ * New connections of moved slots: [xlb_syn_cell()] -> a set of cells (struct
+ * xlb_syn_set), apart from the connection table until the connection's next
+ * packet moves it there, so a SYN flood churns only this array and never
+ * evicts an established flow.  A SYN costs one cache line read and one cell
+ * written, no hash-table insert.  Mmapable: release forgets cells in place.
  */
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, XLB_SYNS_MAX);
-	__uint(map_flags, BPF_F_NO_COMMON_LRU);
-	__type(key, struct xlb_flow_key);
-	__type(value, struct xlb_flow);
-} xlb_syns SEC(".maps");
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, XLB_SYN_SETS);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__type(key, __u32);
+	__type(value, struct xlb_syn_set);
+} xlb_syn_cells SEC(".maps");
 
 /* [0] -> the flood guard's window, per CPU (struct xlb_flood). */
 struct {

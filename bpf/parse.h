@@ -354,4 +354,103 @@ static __always_inline int xlb_parse_packet(void *data, void *data_end, struct x
 	return xlb_parse_verdict(pkt, XLB_PARSE_PASS, XLB_PASS_NOT_IP);
 }
 
+/*
+ * The common case in one pass, nothing zeroed first: Ethernet (one 802.1Q
+ * tag at most), IPv4 without options or IPv6 without extension headers, a
+ * whole TCP or UDP packet.  Returns 0 with pkt filled as xlb_parse_packet()
+ * would fill it for XLB_PARSE_FLOW (the fields that verdict reads; reason,
+ * reason_not_vip and vip_action are left unset), or -1 for anything else:
+ * the caller then zeroes pkt and asks xlb_parse_packet(), which decides.
+ */
+static __always_inline int xlb_parse_fast(void *data, void *data_end, struct xlb_pkt *pkt)
+{
+	struct ethhdr *eth = data;
+	__u32 off = sizeof(*eth), tot, frame = data_end - data, l4;
+	__be16 proto;
+	__u8 l4proto;
+
+	if ((void *)(eth + 1) > data_end)
+		return -1;
+	proto = eth->h_proto;
+	if (proto == bpf_htons(ETH_P_8021Q)) {
+		struct xlb_vlan_hdr *vh = data + off;
+
+		if ((void *)(vh + 1) > data_end)
+			return -1;
+		proto = vh->proto;
+		off += sizeof(*vh);
+	}
+	if (proto == bpf_htons(ETH_P_IP)) {
+		struct iphdr *iph = data + off;
+
+		if ((void *)(iph + 1) > data_end)
+			return -1;
+		/* version 4, no options, not a fragment (DF may be set) */
+		if (((__u8 *)iph)[0] != 0x45 || (iph->frag_off & bpf_htons(XLB_IP_MF | XLB_IP_OFFSET)))
+			return -1;
+		tot = bpf_ntohs(iph->tot_len);
+		l4proto = iph->protocol;
+		if (tot < sizeof(*iph) || tot > frame - off)
+			return -1;
+		/* a union's other bytes are not zeroed by an initializer: word by word */
+		pkt->flow.src.v6[0] = iph->saddr;
+		pkt->flow.src.v6[1] = 0;
+		pkt->flow.src.v6[2] = 0;
+		pkt->flow.src.v6[3] = 0;
+		pkt->flow.dst.v6[0] = iph->daddr;
+		pkt->flow.dst.v6[1] = 0;
+		pkt->flow.dst.v6[2] = 0;
+		pkt->flow.dst.v6[3] = 0;
+		pkt->daddr = pkt->flow.dst;
+		pkt->flow.family = XLB_FAMILY_V4;
+		pkt->tos = iph->tos;
+		l4 = off + sizeof(*iph);
+	} else if (proto == bpf_htons(ETH_P_IPV6)) {
+		struct ipv6hdr *ip6h = data + off;
+
+		if ((void *)(ip6h + 1) > data_end || ip6h->version != 6)
+			return -1;
+		tot = bpf_ntohs(ip6h->payload_len) + sizeof(*ip6h);
+		l4proto = ip6h->nexthdr;
+		if (tot > frame - off)
+			return -1;
+		__builtin_memcpy(pkt->flow.src.v6, &ip6h->saddr, 16);
+		__builtin_memcpy(pkt->flow.dst.v6, &ip6h->daddr, 16);
+		__builtin_memcpy(pkt->daddr.v6, &ip6h->daddr, 16);
+		pkt->flow.family = XLB_FAMILY_V6;
+		pkt->tos = (ip6h->priority << 4) | (ip6h->flow_lbl[0] >> 4);
+		l4 = off + sizeof(*ip6h);
+	} else {
+		return -1;
+	}
+	if (l4proto == IPPROTO_TCP) {
+		struct tcphdr *th = data + l4;
+
+		if ((void *)(th + 1) > data_end || l4 + sizeof(*th) > off + tot ||
+		    th->doff < 5 || l4 + th->doff * 4 > off + tot)
+			return -1;
+		pkt->flow.sport = th->source;
+		pkt->flow.dport = th->dest;
+		pkt->tcp_flags = ((__u8 *)th)[13];
+	} else if (l4proto == IPPROTO_UDP) {
+		struct udphdr *uh = data + l4;
+
+		if ((void *)(uh + 1) > data_end || l4 + sizeof(*uh) > off + tot ||
+		    bpf_ntohs(uh->len) < sizeof(*uh))
+			return -1;
+		pkt->flow.sport = uh->source;
+		pkt->flow.dport = uh->dest;
+		pkt->tcp_flags = 0;
+	} else {
+		return -1;
+	}
+	pkt->flow.proto = l4proto;
+	pkt->flow.pad[0] = 0;
+	pkt->flow.pad[1] = 0;
+	pkt->l3_off = off;
+	pkt->ip_len = tot;
+	pkt->icmp_err = 0;
+	return 0;
+}
+
 #endif /* XLB_PARSE_H */

@@ -74,11 +74,40 @@ static __always_inline int is_vip(const union xlb_addr *addr, __u8 family, __u32
 	return bpf_map_lookup_elem(&xlb_vips, &k) != NULL;
 }
 
-/* Exact (VIP, port, proto) first, then the VIP's all-ports service. */
+/*
+ * The service of key k from its cell of xlb_service_cells: 1 with *svc (NULL:
+ * the slot has none with that key), or 0 when the cell cannot tell (shared by
+ * two services, or never written) and xlb_services must.
+ */
+static __always_inline int service_cell(const struct xlb_service_key *k,
+					struct xlb_service **svc)
+{
+	__u32 idx = xlb_service_cell(k);
+	struct xlb_service_cell *cell = bpf_map_lookup_elem(&xlb_service_cells, &idx);
+	const __u64 *a, *b = (const __u64 *)k;
+
+	if (!cell)
+		return 0;
+	a = (const __u64 *)&cell->key;
+	*svc = NULL;
+	if (!((a[0] ^ b[0]) | (a[1] ^ b[1]) | (a[2] ^ b[2]))) {
+		*svc = &cell->svc;
+		return 1;
+	}
+	if (cell->key.pad[0] == XLB_SVC_CELL_SHARED)
+		return 0;
+	return cell->key.family || cell->key.pad[1] == XLB_SVC_CELL_NONE;
+}
+
+/*
+ * Exact (VIP, port, proto) first, then the VIP's all-ports service: each
+ * from its cell of xlb_service_cells (one array read) when the cell can
+ * tell, else from xlb_services.
+ */
 static __always_inline struct xlb_service *lookup_service(const struct xlb_flow_key *f,
 							  __u32 slot)
 {
-	struct xlb_service_key k = {};
+	struct xlb_service_key k __attribute__((aligned(8))) = {};
 	struct xlb_service *svc;
 
 	__builtin_memcpy(&k.vip, &f->dst, sizeof(k.vip));
@@ -86,10 +115,13 @@ static __always_inline struct xlb_service *lookup_service(const struct xlb_flow_
 	k.proto = f->proto;
 	k.family = f->family;
 	k.slot = slot;
-	svc = bpf_map_lookup_elem(&xlb_services, &k);
+	if (!service_cell(&k, &svc))
+		svc = bpf_map_lookup_elem(&xlb_services, &k);
 	if (svc)
 		return svc;
 	k.port = 0;
+	if (service_cell(&k, &svc))
+		return svc;
 	return bpf_map_lookup_elem(&xlb_services, &k);
 }
 
@@ -208,9 +240,9 @@ static __always_inline void second_chance(const struct xlb_pkt *pkt, __u32 slot,
 }
 
 /*
- * Remember a flow in map (xlb_flows or xlb_syns) unless the flood guard says
- * no.  A connection answered after its SYN moves over unguarded: its SYN's
- * entry was made under the guard, so these are bounded by it already.
+ * Remember a flow in map (xlb_flows) unless the flood guard says no.  A
+ * connection answered after its SYN moves over unguarded: its SYN's entry
+ * was made under the guard, so these are bounded by it already.
  */
 static __always_inline void remember(void *map, const struct xlb_pkt *pkt,
 				     const struct xlb_slot_conf *conf, const struct xlb_pick *p,
@@ -227,9 +259,79 @@ static __always_inline void remember(void *map, const struct xlb_pkt *pkt,
 }
 
 /*
+ * A SYN of a moved slot (service, bucket) to the current backend, in its
+ * cell of xlb_syn_cells unless the flood guard says no: one cache line read,
+ * one cell written.
+ */
+static __always_inline void remember_syn(const struct xlb_pkt *pkt,
+					 const struct xlb_slot_conf *conf, const struct xlb_pick *p,
+					 __u32 service, __u32 bucket)
+{
+	__u32 tag, idx = xlb_syn_cell(&pkt->flow, &tag), way = tag, i;
+	__u64 entry = XLB_SYN_ENTRY(tag, p->id, p->be->gen), e;
+	struct xlb_syn_set *set;
+	struct xlb_syn_cell *cell;
+	int empty = -1;
+
+	set = bpf_map_lookup_elem(&xlb_syn_cells, &idx);
+	if (!set)
+		return;
+XLB_UNROLL
+	for (i = 0; i < XLB_SYN_WAYS; i++) {
+		e = set->way[i].entry;
+		if (XLB_SYN_TAG(e) == tag)
+			break;
+		if (!e && empty < 0)
+			empty = i;
+	}
+	if (i < XLB_SYN_WAYS) {
+		if (e == entry) {
+			count_syn(p->id, 1);	/* sent again: unanswered; the entry stands */
+			return;
+		}
+		way = i;
+	} else if (empty >= 0) {
+		way = empty;
+	}
+	count_syn(p->id, 0);
+	if (!may_remember(conf))
+		return;
+	cell = &set->way[way & (XLB_SYN_WAYS - 1)];
+	cell->service = service;
+	cell->bucket = bucket;
+	cell->entry = entry;
+	count_event(XLB_EV_FLOW_NEW);
+}
+
+/* A packet after its SYN: the SYN's backend (*to) while it holds; 1 if so. */
+static __always_inline int syn_answered(const struct xlb_pkt *pkt, __u32 slot, __u32 *to)
+{
+	__u32 tag, idx = xlb_syn_cell(&pkt->flow, &tag), i;
+	struct xlb_backend *be;
+	struct xlb_syn_set *set;
+	__u64 e;
+
+	set = bpf_map_lookup_elem(&xlb_syn_cells, &idx);
+	if (!set)
+		return 0;
+XLB_UNROLL
+	for (i = 0; i < XLB_SYN_WAYS; i++) {
+		e = set->way[i].entry;
+		if (XLB_SYN_TAG(e) != tag)
+			continue;
+		be = lookup_backend(slot, XLB_SYN_ID(e));
+		if (!usable(be) || (be->gen & 0xffff) != XLB_SYN_GEN(e))
+			return 0;
+		*to = XLB_SYN_ID(e);
+		return 1;
+	}
+	return 0;
+}
+
+/*
  * A slot that a change moved (prev != 0): a connection-table entry that holds
  * decides.  Else a SYN takes the current backend and is remembered apart
- * (xlb_syns) until its connection's next packet; any other packet of a
+ * (xlb_syn_cells) until its connection's next packet; any other packet of a
  * connection that SYN'd since takes its backend, and of one older than the
  * change the previous backend (UDP: only until the service's hold_until);
  * a flow whose backend went takes the current one.  These are remembered.
@@ -260,14 +362,8 @@ static __always_inline int pick_moved(struct xlb_pkt *pkt, const struct xlb_serv
 		p->rehashed = 1;
 	}
 	if (!syn && !p->rehashed) {
-		f = bpf_map_lookup_elem(&xlb_syns, &pkt->flow);
-		if (f) {
-			be = lookup_backend(slot, XLB_FLOW_ID(f->backend));
-			if (flow_holds(f, be)) {
-				to = XLB_FLOW_ID(f->backend);
-				answered = 1;
-			}
-		}
+		if (pkt->flow.proto == IPPROTO_TCP)
+			answered = syn_answered(pkt, slot, &to);
 		if (!answered && prev != cur &&
 		    (pkt->flow.proto == IPPROTO_TCP || now_sec() < svc->hold_until)) {
 			be = lookup_backend(slot, prev);
@@ -295,13 +391,7 @@ static __always_inline int pick_moved(struct xlb_pkt *pkt, const struct xlb_serv
 	if (syn) {
 		if (prev == cur)
 			return XLB_CONTINUE;	/* its next packets find cur without state */
-		f = bpf_map_lookup_elem(&xlb_syns, &pkt->flow);
-		if (f && f->backend == p->id && f->gen == p->be->gen) {
-			count_syn(p->id, 1);	/* sent again: unanswered; the entry stands */
-			return XLB_CONTINUE;
-		}
-		count_syn(p->id, 0);
-		remember(&xlb_syns, pkt, conf, p, XLB_EV_FLOW_NEW, 1);
+		remember_syn(pkt, conf, p, svc->index, bucket);
 		return XLB_CONTINUE;
 	}
 	/* kept off the current backend, answered after its SYN, or a stale entry */
@@ -438,6 +528,7 @@ static __always_inline int next_hop(struct xdp_md *ctx, const struct xlb_pkt *pk
 		     nh->expires_ns > bpf_ktime_get_coarse_ns())) {
 			if (outer_len > nh->mtu) {
 				hop->mtu = nh->mtu;
+				hop->ifindex = nh->ifindex;
 				return BPF_FIB_LKUP_RET_FRAG_NEEDED;
 			}
 			*hop = *nh;
@@ -445,11 +536,12 @@ static __always_inline int next_hop(struct xdp_md *ctx, const struct xlb_pkt *pk
 		}
 	}
 	rc = lookup_next_hop(ctx, pkt, src, &be->addr, &fib, outer_len);
-	if (rc == BPF_FIB_LKUP_RET_FRAG_NEEDED)
-		hop->mtu = fib.mtu_result;	/* the route's MTU (a union with tot_len) */
+	/* the route's MTU when FRAG_NEEDED (a union with tot_len); written on every
+	   path, so the compiler keeps no copy the verifier cannot follow */
+	hop->mtu = fib.mtu_result;
+	hop->ifindex = fib.ifindex;
 	if (rc != BPF_FIB_LKUP_RET_SUCCESS)
 		return rc;
-	hop->ifindex = fib.ifindex;
 	__builtin_memcpy(hop->dmac, fib.dmac, ETH_ALEN);
 	__builtin_memcpy(hop->smac, fib.smac, ETH_ALEN);
 	if (nh)
@@ -628,8 +720,12 @@ int xlb_balance(struct xdp_md *ctx)
 	struct xlb_pkt pkt;
 	int res;
 
-	__builtin_memset(&pkt, 0, sizeof(pkt));
-	res = xlb_parse_packet(data, data_end, &pkt);
+	if (xlb_parse_fast(data, data_end, &pkt) == 0) {
+		res = XLB_PARSE_FLOW;
+	} else {
+		__builtin_memset(&pkt, 0, sizeof(pkt));
+		res = xlb_parse_packet(data, data_end, &pkt);
+	}
 	if (res == XLB_PARSE_PASS)
 		return count(XDP_PASS, pkt.reason, bytes);
 	if (res == XLB_PARSE_DROP)

@@ -21,12 +21,15 @@
  * previous backend of a moved slot (XLB_TABLE_PREV), xlb_service.hold_until,
  * xlb_moved_seen, xlb_moved_stats: flows in unmoved slots keep no state;
  * 4: xlb_stats has XLB_STAT_SLOTS entries (XLB_REPLY_TOO_BIG), xlb_node_conf,
- * xlb_icmp_limit.  Attaching over 1 or 2 marks every slot where a remembered
+ * xlb_icmp_limit; 5: xlb_service_cells; SYNs of moved slots in the array xlb_syn_cells (the
+ * hash map xlb_syns goes: its pin is removed once the new program runs, its
+ * unanswered SYNs then take the previous backend with its second chance).
+ * Attaching over 1 or 2 marks every slot where a remembered
  * flow holds a backend other than the table's as moved, so no established
  * flow moves; attaching over 1 to 3 carries the counters into the larger
  * xlb_stats.
  */
-#define XLB_STATE_VERSION	4
+#define XLB_STATE_VERSION	5	/* 5: SYNs of moved slots in xlb_syn_cells, not xlb_syns */
 #define XLB_STATE_VERSION_MIN	1	/* the oldest this build adopts */
 
 #define XLB_SLOTS		2
@@ -38,7 +41,8 @@
 #define XLB_MAX_TABLE_SIZE	1048573	/* largest Maglev table (prime) */
 #define XLB_DEFAULT_TABLE_SIZE	65537
 #define XLB_DEFAULT_FLOWS	1048576	/* connection-table entries */
-#define XLB_SYNS_MAX		65536	/* xlb_syns entries at most (new connections) */
+#define XLB_SYN_SETS		16384	/* xlb_syn_cells: sets of XLB_SYN_WAYS (power of 2) */
+#define XLB_SYN_WAYS		4
 #define XLB_MAX_IPV6_EXT	6	/* IPv6 extension headers walked */
 
 /* Backend id 0 means "no backend" in tables and in the connection table. */
@@ -231,6 +235,28 @@ struct xlb_service {
 };
 _Static_assert(sizeof(struct xlb_service) == 16, "xlb_service ABI");
 
+/*
+ * xlb_service_cells[xlb_service_cell(key)]: a direct-mapped copy of a slot's
+ * xlb_services, written beside it by the controller, so that the packet path
+ * finds a service with one array read and a 24-byte compare.  An empty cell
+ * (key.family 0), or one two services share (key.pad[0] =
+ * XLB_SVC_CELL_SHARED, which no packet's key has), sends the packet to
+ * xlb_services itself.  The controller marks a slot's other cells
+ * (key.pad[1] = XLB_SVC_CELL_NONE) when it fills the slot: a key whose cell
+ * holds another service, or is so marked, has no service there, and the
+ * all-ports (port 0) service is looked for the same way.  A cell of zeros
+ * (state adopted from a version before the map) proves nothing.
+ */
+#define XLB_SVC_CELL_BITS	10
+#define XLB_SVC_CELLS		(1u << XLB_SVC_CELL_BITS)	/* per slot */
+#define XLB_SVC_CELL_SHARED	1
+#define XLB_SVC_CELL_NONE	1
+struct xlb_service_cell {
+	struct xlb_service_key key;
+	struct xlb_service svc;
+};
+_Static_assert(sizeof(struct xlb_service_cell) == 40, "xlb_service_cell ABI");
+
 /* xlb_vips key: every VIP address of a slot (classifies passes and drops). */
 struct xlb_vip_key {
 	union xlb_addr vip;
@@ -346,6 +372,33 @@ struct xlb_flow {
 #define XLB_FLOW_ALT(b)		((b) >> 16)
 #define XLB_FLOW_BACKEND(id, alt) ((__u32)(id) | ((__u32)(alt) << 16))
 _Static_assert(sizeof(struct xlb_flow) == 8, "xlb_flow ABI");
+
+/*
+ * xlb_syn_cells: the SYNs of moved slots, a set-associative array.  A SYN's
+ * 5-tuple picks a set and a tag (xlb_syn_cell() in bpf/hash.h); its cell in
+ * the set is the one with its tag, else an empty one, else way (tag % WAYS).
+ * A set is one 64-byte cache line: a SYN reads it and writes one cell.
+ * entry: bits 63..32 the tuple's tag (never 0; 0 = empty cell), 31..16 the
+ * backend's gen (low 16 bits), 15..0 the backend id.  service and bucket say
+ * which moved slot the SYN was in, so releasing that slot forgets it.
+ */
+struct xlb_syn_cell {
+	__u64 entry;
+	__u32 service;		/* service index */
+	__u32 bucket;		/* table slot of the service's table */
+};
+_Static_assert(sizeof(struct xlb_syn_cell) == 16, "xlb_syn_cell ABI");
+
+struct xlb_syn_set {
+	struct xlb_syn_cell way[XLB_SYN_WAYS];
+};
+_Static_assert(sizeof(struct xlb_syn_set) == 64, "xlb_syn_set ABI");
+
+#define XLB_SYN_ENTRY(tag, id, gen) (((__u64)(tag) << 32) | (((__u64)(gen) & 0xffff) << 16) | \
+				     ((id) & 0xffff))
+#define XLB_SYN_TAG(e)		((__u32)((e) >> 32))
+#define XLB_SYN_GEN(e)		((__u32)((e) >> 16) & 0xffff)
+#define XLB_SYN_ID(e)		((__u32)(e) & 0xffff)
 
 /* Per-backend and per-service counters (per-CPU arrays). */
 struct xlb_counters {

@@ -5,9 +5,11 @@
  *   bench-node sink DEV [--mode native|generic] [--duration S]
  *       count and drop IP data frames (tools/bpf/sink.bpf.c) until SIGTERM/SIGINT
  *       or S seconds, then print {"dev":..,"packets":..,"bytes":..,"passed":..}
- *   bench-node fwd DEV --vip ADDR --port N --backend ADDR,IF,MAC... [--mode M]
+ *   bench-node fwd DEV --vip ADDR --port N --backend ADDR,IF,MAC... [--l2] [--mode M]
  *       the trivial forwarder (tools/bpf/fwd.bpf.c): IPv4 VIP:port to a backend by
- *       flow hash, destination rewritten, redirected out of IF
+ *       flow hash, destination rewritten, redirected out of IF; --l2: L2 direct
+ *       return, only the MACs rewritten (the backend holds the VIP), XDP_TX
+ *       when IF is DEV
  *
  * Runs only on veths inside a lab namespace.
  */
@@ -41,13 +43,14 @@ static void usage(FILE *f)
 {
 	fprintf(f, "usage: bench-node sink DEV [--mode native|generic] [--duration S]\n"
 		   "       bench-node fwd DEV --vip ADDR --port N --backend ADDR,IF,MAC... "
-		   "[--mode native|generic] [--duration S]\n");
+		   "[--l2] [--mode native|generic] [--duration S]\n");
 }
 
 struct node_opts {
 	const char *dev;
 	__u32 xdp_flags;
 	unsigned int duration;
+	bool l2;
 	struct fwd_cfg fwd;
 };
 
@@ -94,6 +97,14 @@ static int parse_opts(int argc, char **argv, bool fwd, struct node_opts *o)
 	for (int i = 1; i < argc; i++) {
 		const char *opt = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
 
+		if (!strcmp(opt, "--l2")) {
+			if (!fwd) {
+				fprintf(stderr, "bench-node: --l2 is an option of fwd, not sink\n");
+				return -EINVAL;
+			}
+			o->l2 = true;
+			continue;
+		}
 		if (!val) {
 			fprintf(stderr, "bench-node: %s needs a value\n", opt);
 			return -EINVAL;
@@ -217,6 +228,7 @@ static int do_fwd(const struct node_opts *o)
 		return 2;
 	}
 	skel->rodata->cfg = o->fwd;
+	skel->rodata->l2 = o->l2;
 	err = fwd_bpf__load(skel);
 	if (err) {
 		fprintf(stderr, "bench-node: cannot load the forwarder: %s\n", strerror(-err));

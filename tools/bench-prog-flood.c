@@ -111,7 +111,7 @@ int bp_flood_survival(int xlb, bool guard, __u32 established, __u32 factor,
 	int saved = bp_rounds, err;
 	__u32 v;
 
-	if (!first || bp_clear(xt_dp.flows) || bp_clear(xt_dp.syns) || xt_write_config(0, 0) ||
+	if (!first || bp_clear(xt_dp.flows) || xlb_dp_clear_syns(&xt_dp) || xt_write_config(0, 0) ||
 	    set_active(0) || set_guard(guard))
 		return 2;
 	for (__u32 i = 0; i < established; i++) {
@@ -137,7 +137,7 @@ int bp_flood_survival(int xlb, bool guard, __u32 established, __u32 factor,
 		kept += backend_of(10000 + i, 0x10) == first[i] || first[i] == only;
 	xlb_dp_flood_limited(&xt_dp, &limited);
 	report(json, guard, established, moved, l.repeat * 3, kept,
-	       bp_entries(xt_dp.flows) + bp_entries(xt_dp.syns), limited - limited0);
+	       bp_entries(xt_dp.flows) + bp_syn_entries(), limited - limited0);
 	free(first);
 	return 0;
 }

@@ -209,6 +209,14 @@ int bp_counters(struct bp_counters *c)
 	return 0;
 }
 
+__u32 bp_syn_entries(void)
+{
+	__u32 n = 0;
+
+	xlb_dp_count_syns(&xt_dp, &n);
+	return n;
+}
+
 __u32 bp_entries(int map_fd)
 {
 	__u32 n = 0;

@@ -47,7 +47,9 @@ struct bp_counters {
 	__u64 moved;		/* xlb_moved_stats .packets */
 };
 int bp_counters(struct bp_counters *c);
-/* Entries of an LRU map (xlb_flows, xlb_syns). */
+/* SYNs of moved slots remembered (cells of xlb_syn_cells in use). */
+__u32 bp_syn_entries(void);
+/* Entries of an LRU map (xlb_flows). */
 __u32 bp_entries(int map_fd);
 /* Empty an LRU map: 0 or -errno. */
 int bp_clear(int map_fd);

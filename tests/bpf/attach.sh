@@ -60,17 +60,26 @@ check_exit "a different --flows on adopt is refused" 1 in_ns $XLB attach $DEV --
 # the state version: shown, a newer one refused untouched, a version-1 state
 # (pinned before xlb_version existed) adopted and marked
 sv() { in_ns $XLB -j status $DEV | jq -r '.[0].state_version'; }
-check "status shows the state version (4)" test "$(sv)" = 4
+check "status shows the state version (5)" test "$(sv)" = 5
 bpftool map update pinned $PIN/xlb_version key 0 0 0 0 value 9 0 0 0
 idv=$(in_ns $XLB -j status $DEV | jq -r '.[0].prog_id')
 out=$(in_ns $XLB attach $DEV 2>&1); rc=$?
 check "a newer state version is refused (exit $rc)" test "$rc" = 1
-check "and the message names both versions" grep -q "is of version 9 and this xlb knows versions 1 to 4" <<<"$out"
+check "and the message names both versions" grep -q "is of version 9 and this xlb knows versions 1 to 5" <<<"$out"
 check "and the program stayed" test "$(in_ns $XLB -j status $DEV | jq -r '.[0].prog_id')" = "$idv"
 rm $PIN/xlb_version
 check "state without a version reads as version 1" test "$(sv)" = 1
 in_ns $XLB attach $DEV >/dev/null 2>&1
-check "attach adopts it and records version 4" test "$(sv)" = 4
+check "attach adopts it and records version 5" test "$(sv)" = 5
+# version 4 kept the SYNs of moved slots in the hash map xlb_syns: adopting it
+# drops that pin (the array xlb_syn_cells holds them now)
+bpftool map create $PIN/xlb_syns type lru_hash key 40 value 8 entries 1024 name xlb_syns
+bpftool map update pinned $PIN/xlb_version key 0 0 0 0 value 4 0 0 0
+check "a version-4 state reads as such" test "$(sv)" = 4
+check "and adopting it succeeds" in_ns $XLB attach $DEV
+check "records version 5" test "$(sv)" = 5
+check "removes the old xlb_syns pin" test ! -e $PIN/xlb_syns
+check "and pins xlb_syn_cells" test -e $PIN/xlb_syn_cells
 
 # the flood guard: default, set on adopt, kept by a later attach, refusals
 fg() { in_ns $XLB -j status $DEV | jq -c '.[0].flood_guard.flow_rate'; }

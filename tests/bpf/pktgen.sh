@@ -46,6 +46,7 @@ refuse "not in the host's namespace" "refusing to run outside a lab namespace" $
 refuse "only veths" "lo is not a veth" in_a $PKTGEN --dev lo --dst-mac "$MAC" --src 203.0.113.10 --dst 192.0.2.10
 refuse "bench-node: fwd needs its options" "fwd needs --vip, --port and at least one --backend" in_a $NODE fwd ga0
 refuse "bench-node: bad backend" "want ADDR,IF,MAC" in_a $NODE fwd ga0 --vip 192.0.2.10 --port 53 --backend 198.51.100.1
+refuse "bench-node: --l2 only for fwd" "--l2 is an option of fwd, not sink" in_a $NODE sink ga0 --l2
 refuse "bench-node: only veths" "lo is not a veth" in_a $NODE sink lo
 refuse "bench-node: bad mode" "unknown option or value: --mode turbo" in_a $NODE sink ga0 --mode turbo
 refuse "bench-node: unbounded duration" "--duration '0': 1..86400 seconds" in_a $NODE sink ga0 --duration 0

@@ -19,6 +19,7 @@
 #include <linux/if_ether.h>
 #include "change.h"
 #include "loader.h"
+#include "log.h"
 #include "moved.h"
 #include "netutil.h"
 #include "pktbuild.h"
@@ -113,7 +114,7 @@ static void live_service(struct xlb_ctl *c, struct xlb_service *svc, struct xlb_
 }
 
 /* Every backend record of the live slot says fwd / gue_port (network order). */
-static void records_say(__u8 fwd, __u16 gue_port)
+static void records_say_n(__u8 fwd, __u16 gue_port, int want)
 {
 	struct xlb_ctl c;
 	int n = 0;
@@ -129,7 +130,12 @@ static void records_say(__u8 fwd, __u16 gue_port)
 		n++;
 	}
 	xlb_ctl_close(&c);
-	assert_int_equal(n, 3);
+	assert_int_equal(n, want);
+}
+
+static void records_say(__u8 fwd, __u16 gue_port)
+{
+	records_say_n(fwd, gue_port, 3);
 }
 
 static void forward_is_written_and_followed(void **state)
@@ -237,6 +243,64 @@ static void a_hash_change_replaces_like_a_table_size(void **state)
 		assert_int_equal(backend_of(55000 + i, 0x10), first);
 }
 
+/*
+ * An L2 backend the node reaches through a gateway is refused with the
+ * reason, and nothing of the change is applied: the live generation and the
+ * backend records stay; the same backend tunnelled (IP-in-IP) is fine.
+ */
+static void an_l2_backend_behind_a_gateway_is_refused(void **state)
+{
+	const char *cfg = "{\"services\":[{\"name\":\"web\",\"vip\":\"" VIP "\",\"port\":80,"
+		"\"protocol\":\"tcp\",\"table_size\":1009,\"forward\":\"%s\","
+		"\"guards\":{\"max_churn\":1,\"max_share\":1,\"min_active\":1},"
+		"\"backends\":[{\"address\":\"198.51.100.1\"},{\"address\":\"203.0.113.99\"}]}]}";
+	struct xlb_change ch = { .reason = "test", .source = "apply" };
+	struct xlb_change_result r;
+	struct xlb_diags d = { 0 };
+	struct xlb_config conf;
+	struct xlb_ctl c;
+	__u64 gen_before;
+	char text[1024];
+	int err;
+
+	(void)state;
+	SKIP_IF_NEEDED();
+	assert_int_equal(apply(XLB_FWD_L2, 0, XLB_HASH_5TUPLE), 0);
+	assert_int_equal(system("ip route replace 203.0.113.99/32 via 198.51.100.1 dev xlb0"), 0);
+	for (int ipip = 0; ipip < 2; ipip++) {
+		json_t *j;
+
+		snprintf(text, sizeof(text), cfg, ipip ? "ipip" : "l2");
+		j = json_loads(text, 0, NULL);
+		assert_non_null(j);
+		assert_int_equal(xlb_config_from_json(j, &conf, &d), 0);
+		json_decref(j);
+		assert_int_equal(xlb_ctl_open(tx.ifname, tx.state_dir, false, &c), 0);
+		gen_before = c.live_gen;
+		ch.cfg = &conf;
+		err = xlb_change(&c, &ch, &r);
+		xlb_change_result_free(&r);
+		if (!ipip) {
+			assert_int_not_equal(err, 0);
+			assert_non_null(strstr(xlb_errmsg(), "203.0.113.99"));
+			assert_non_null(strstr(xlb_errmsg(), "gateway"));
+			assert_int_equal(c.live_gen, gen_before);	/* nothing applied */
+			xlb_ctl_close(&c);
+			records_say_n(XLB_FWD_L2, 0, 3);		/* the live slot as before */
+			xlb_config_free(&conf);
+			continue;
+		} else {
+			assert_int_equal(err, 0);
+			assert_int_equal(c.live_gen, gen_before + 1);
+		}
+		xlb_ctl_close(&c);
+		xlb_config_free(&conf);
+	}
+	assert_int_equal(system("ip route del 203.0.113.99/32"), 0);
+	/* the IP-in-IP change went live with its two backends */
+	records_say_n(XLB_FWD_IPIP, 0, 2);
+}
+
 static int setup(void **state)
 {
 	(void)state;
@@ -256,6 +320,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(forward_is_written_and_followed),
 		cmocka_unit_test(a_hash_change_replaces_like_a_table_size),
+		cmocka_unit_test(an_l2_backend_behind_a_gateway_is_refused),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -233,7 +233,7 @@ static void probe(struct xlb_ctl *c, const struct tsvc *ts, int i, int syn, stru
 	*(syn && ts->proto == IPPROTO_TCP ? &t->syn : &t->nonsyn) += 1;
 }
 
-/* Packets that leave state behind: a SYN (moved slots: xlb_syns) or one under way. */
+/* Packets that leave state behind: a SYN (moved slots: xlb_syn_cells) or one under way. */
 static void warm(int gen)
 {
 	char client[64], to[64];

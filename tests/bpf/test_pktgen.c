@@ -354,6 +354,62 @@ static void test_fwd(void **state)
 	fwd_bpf__destroy(skel);
 }
 
+/*
+ * The forwarder's L2 direct return: only the MACs change (the backend holds
+ * the VIP), XDP_TX when the backend is behind the interface the frame came in
+ * on (lo in BPF_PROG_RUN), redirected otherwise.
+ */
+static void test_fwd_l2(void **state)
+{
+	struct fwd_bpf *skel;
+	struct pb in;
+	__u8 out[PB_MAX];
+	int seen[2] = { 0 };
+
+	(void)state;
+	SKIP_UNLESS_ROOT();
+	skel = fwd_bpf__open();
+	assert_non_null(skel);
+	inet_pton(AF_INET, "192.0.2.10", (void *)&skel->rodata->cfg.vip);
+	skel->rodata->cfg.port = htons(80);
+	skel->rodata->cfg.nr_backends = 2;
+	skel->rodata->l2 = 1;
+	for (int i = 0; i < 2; i++) {
+		inet_pton(AF_INET, i ? "198.51.100.2" : "198.51.100.1",
+			  (void *)&skel->rodata->cfg.backends[i].addr);
+		skel->rodata->cfg.backends[i].ifindex = 1 + i;	/* 1: lo, where test runs come in */
+		memset((void *)skel->rodata->cfg.backends[i].dmac, 0x10 + i, 6);
+		memset((void *)skel->rodata->cfg.backends[i].smac, 0x20 + i, 6);
+	}
+	assert_int_equal(fwd_bpf__load(skel), 0);
+	for (int sport = 1000; sport < 1064; sport++) {
+		LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = in.d, .data_out = out,
+			    .data_size_out = sizeof(out));
+		int b;
+
+		pb_init(&in);
+		pb_eth(&in, PB_MAC_NODE, PB_MAC_CLIENT, ETH_P_IP);
+		pb_ipv4(&in, "203.0.113.10", "192.0.2.10", IPPROTO_TCP);
+		pb_tcp(&in, sport, 80, 0x10);
+		pb_payload(&in, 20);
+		pb_finish(&in);
+		o.data_size_in = in.len;
+		assert_int_equal(bpf_prog_test_run_opts(bpf_program__fd(skel->progs.fwd), &o), 0);
+		assert_int_equal(o.data_size_out, in.len);
+		b = out[0] - 0x10;
+		assert_true(b == 0 || b == 1);
+		seen[b]++;
+		assert_int_equal(o.retval, b ? XDP_REDIRECT : XDP_TX);
+		assert_int_equal(out[5], 0x10 + b);
+		assert_int_equal(out[6], 0x20 + b);
+		assert_int_equal(out[11], 0x20 + b);
+		/* every byte after the MACs as it came: addresses, checksums */
+		assert_memory_equal(out + 12, in.d + 12, in.len - 12);
+	}
+	assert_true(seen[0] > 8 && seen[1] > 8);
+	fwd_bpf__destroy(skel);
+}
+
 /* The sink drops and counts IP data, passes ARP and ICMP. */
 static void test_sink(void **state)
 {
@@ -432,6 +488,7 @@ int main(void)
 		cmocka_unit_test(test_pktgen_v6_ack),
 		cmocka_unit_test(test_pktgen_refusals),
 		cmocka_unit_test(test_fwd),
+		cmocka_unit_test(test_fwd_l2),
 		cmocka_unit_test(test_sink),
 	};
 

@@ -16,6 +16,8 @@
 #include <linux/if_ether.h>
 #include "xlbtest.h"
 #include "testnet.h"
+#include "bpf/hash.h"
+#include "netutil.h"
 
 #pragma GCC diagnostic ignored "-Wmissing-field-initializers"
 #include "names.h"
@@ -638,7 +640,7 @@ static void check_no_flow(const struct pb *in)
 
 	assert_int_not_equal(get_flow(in, &f), 0);
 	xt_flow_key(in, &key);
-	assert_int_not_equal(bpf_map_lookup_elem(xt_dp.syns, &key, &f), 0);
+	assert_int_not_equal(xlb_dp_get_syn(&xt_dp, &key, &f), 0);
 }
 /* A SYN of a moved slot: remembered apart, on the table's backend, until it is answered. */
 static void check_syn_kept_apart(const struct pb *in)
@@ -651,7 +653,7 @@ static void check_syn_kept_apart(const struct pb *in)
 
 	assert_int_not_equal(get_flow(in, &f), 0);
 	xt_flow_key(in, &key);
-	assert_int_equal(bpf_map_lookup_elem(xt_dp.syns, &key, &f), 0);
+	assert_int_equal(xlb_dp_get_syn(&xt_dp, &key, &f), 0);
 	assert_int_equal(f.backend, xt_table_pick(in, SVC_WEB4));
 	/* its ACK goes where the SYN went, not to the previous backend, and moves it over */
 	tcp4_to(&ack, VIP4, 40042, 80, ACK);
@@ -1180,6 +1182,52 @@ static void second_chance(void **state)
 	xt_moved_dirty = false;
 }
 
+/* The service cells: two services in one cell, a cell marked empty, one of zeros. */
+static void service_cells(void **state)
+{
+	struct xlb_service_key k80 = { .port = htons(80), .proto = IPPROTO_TCP }, k, kn;
+	struct xlb_service_cell cell, zero = { 0 };
+	struct xlb_service web;
+	__u8 out[PB_MAX + 256];
+	struct pb in;
+	__u32 len, idx, p, q;
+
+	(void)state;
+	SKIP_IF_NEEDED();
+	xlb_addr_parse(VIP4, &k80.vip, &k80.family);
+	assert_int_equal(xlb_dp_get_service(&xt_dp, 0, k80, &web), 0);
+	idx = xlb_service_cell(&k80);	/* k80.slot is 0 */
+	k = kn = k80;
+	for (p = 1000; p < 65535; p++) {	/* a port whose key shares web4's cell */
+		k.port = htons(p);
+		if (xlb_service_cell(&k) == idx)
+			break;
+	}
+	for (q = 1000; q < 65535; q++) {	/* and one whose cell holds nothing */
+		kn.port = htons(q);
+		assert_int_equal(bpf_map_lookup_elem(xt_dp.service_cells, &(__u32){ xlb_service_cell(&kn) },
+						     &cell), 0);
+		if (!cell.key.family)
+			break;
+	}
+	assert_int_equal(cell.key.pad[1], XLB_SVC_CELL_NONE);
+	tcp4_to(&in, VIP4, 40070, q, SYN);
+	assert_int_equal(xt_run(&in, "xlb0", out, &len), XDP_PASS);
+	assert_int_equal(xlb_dp_set_service(&xt_dp, 0, k, &web), 0);
+	assert_int_equal(bpf_map_lookup_elem(xt_dp.service_cells, &idx, &cell), 0);
+	assert_int_equal(cell.key.pad[0], XLB_SVC_CELL_SHARED);
+	/* both served: the shared cell sends each to xlb_services */
+	tcp4_to(&in, VIP4, 40071, 80, SYN);
+	assert_int_equal(xt_run(&in, "xlb0", out, &len), XDP_TX);
+	tcp4_to(&in, VIP4, 40072, p, SYN);
+	assert_int_equal(xt_run(&in, "xlb0", out, &len), XDP_TX);
+	/* a cell of zeros proves nothing: xlb_services answers */
+	assert_int_equal(bpf_map_update_elem(xt_dp.service_cells, &idx, &zero, BPF_ANY), 0);
+	tcp4_to(&in, VIP4, 40073, 80, SYN);
+	assert_int_equal(xt_run(&in, "xlb0", out, &len), XDP_TX);
+	assert_int_equal(xt_write_config(0, 0), 0);
+}
+
 static int group_setup(void **state)
 {
 	(void)state;
@@ -1198,7 +1246,7 @@ static int group_teardown(void **state)
 int main(void)
 {
 	enum { N = sizeof(cases) / sizeof(cases[0]) };
-	struct CMUnitTest tests[N + 6];
+	struct CMUnitTest tests[N + 7];
 
 	for (int i = 0; i < N; i++) {
 		tests[i] = (struct CMUnitTest){ cases[i].name, run_case, NULL, NULL,
@@ -1210,5 +1258,6 @@ int main(void)
 	tests[N + 3] = (struct CMUnitTest)cmocka_unit_test(nexthop_cache_expires);
 	tests[N + 4] = (struct CMUnitTest)cmocka_unit_test(fib_every_packet_mode);
 	tests[N + 5] = (struct CMUnitTest)cmocka_unit_test(second_chance);
-	return _cmocka_run_group_tests("xlb", tests, N + 6, group_setup, group_teardown);
+	tests[N + 6] = (struct CMUnitTest)cmocka_unit_test(service_cells);
+	return _cmocka_run_group_tests("xlb", tests, N + 7, group_setup, group_teardown);
 }

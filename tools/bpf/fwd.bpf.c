@@ -3,6 +3,12 @@
  * Trivial forwarder, a benchmark bound: match the VIP, hash the flow, rewrite
  * the destination (address, checksums, MACs) and redirect.  No flow table,
  * no encapsulation, no counters: what any forwarding XDP program must do.
+ *
+ * l2 (set before load): L2 direct return, the bound for TCP through the VIP:
+ * the frame keeps its addresses (the backend holds the VIP on loopback and
+ * answers the client from it), only its MACs are rewritten towards the
+ * backend; sent back out of the interface it came in (XDP_TX) when that is
+ * the backend's, redirected otherwise.
  */
 #include "../../bpf/compat.h"
 #include <linux/if_ether.h>
@@ -15,6 +21,7 @@
 char LICENSE[] SEC("license") = "GPL";
 
 const volatile struct fwd_cfg cfg = { .nr_backends = 1 };
+const volatile __u8 l2;
 
 static __always_inline __u16 csum_replace4(__u16 check, __be32 from, __be32 to)
 {
@@ -47,6 +54,8 @@ int fwd(struct xdp_md *ctx)
 	if (idx >= FWD_MAX_BACKENDS)
 		return XDP_ABORTED;
 	be = &cfg.backends[idx];
+	if (l2)
+		goto macs;
 	if (iph->protocol == IPPROTO_UDP && l4->check)
 		l4->check = csum_replace4(l4->check, iph->daddr, be->addr) ?: 0xffff;
 	else if (iph->protocol == IPPROTO_TCP) {
@@ -58,11 +67,14 @@ int fwd(struct xdp_md *ctx)
 	}
 	iph->check = csum_replace4(iph->check, iph->daddr, be->addr);
 	iph->daddr = be->addr;
+macs:
 	/* volatile reads: cast away, the compiler would fold in the initialiser */
 XLB_UNROLL
 	for (int i = 0; i < ETH_ALEN; i++) {
 		eth->h_dest[i] = be->dmac[i];
 		eth->h_source[i] = be->smac[i];
 	}
+	if (l2 && be->ifindex == ctx->ingress_ifindex)
+		return XDP_TX;
 	return bpf_redirect(be->ifindex, 0);
 }

@@ -229,26 +229,87 @@ static void record_of(struct xlb_record *r, const struct xlb_config *cfg,
 	r->assign = *a;
 }
 
-/*
- * L2 direct return sends a frame to its backend's MAC, which the packet path
- * cannot resolve (it drops until the kernel has it: no_neigh_l2): ask the
- * kernel to resolve every L2 backend's neighbour before the slot goes live.
- * Best effort: the daemon keeps them resolved and says what it cannot.
- */
-static void resolve_l2(const struct xlb_config *cfg)
+#define L2_RESOLVE_MS	200	/* a change waits this long at most for L2 neighbours */
+
+/* Each L2 backend of cfg with the route to it: fn's non-zero answer stops. */
+static int each_l2(const struct xlb_config *cfg,
+		   int (*fn)(const struct xlb_service_conf *, const struct xlb_backend_conf *,
+			     int af, int oif, bool gw, int err))
 {
-	for (__u32 s = 0; s < cfg->nr_services; s++) {
+	int rc = 0;
+
+	for (__u32 s = 0; s < cfg->nr_services && !rc; s++) {
 		const struct xlb_service_conf *sc = &cfg->services[s];
 
-		for (__u32 i = 0; sc->forward == XLB_FWD_L2 && i < sc->nr_backends; i++) {
+		for (__u32 i = 0; sc->forward == XLB_FWD_L2 && i < sc->nr_backends && !rc; i++) {
 			const struct xlb_backend_conf *b = &sc->backends[i];
-			int af = b->family == XLB_FAMILY_V4 ? AF_INET : AF_INET6, oif;
-			bool gw;
+			int af = b->family == XLB_FAMILY_V4 ? AF_INET : AF_INET6, oif = 0, err;
+			bool gw = false;
 
-			if (!xlb_rtnl_route_get(af, &b->addr, &oif, &gw) && !gw)
-				xlb_rtnl_neigh_use(af, &b->addr, oif);
+			err = xlb_rtnl_route_get(af, &b->addr, &oif, &gw);
+			rc = fn(sc, b, af, oif, gw, err);
 		}
 	}
+	return rc;
+}
+
+/* Refuse a backend behind a gateway (its frames, to the VIP, would go there); resolve the others. */
+static int l2_ask(const struct xlb_service_conf *sc, const struct xlb_backend_conf *b, int af,
+		  int oif, bool gw, int err)
+{
+	char a[INET6_ADDRSTRLEN];
+
+	if (!err && !gw)
+		xlb_rtnl_neigh_use(af, &b->addr, oif);	/* l2_warn says what stays unresolved */
+	if (err || !gw)
+		return 0;
+	inet_ntop(af, &b->addr, a, sizeof(a));
+	return xlb_errf(-EINVAL, "service %s backend %s: \"forward\": \"l2\" needs the backend on "
+			"this node's segment, but the route to it goes through a gateway (its "
+			"frames would be sent to the gateway)", sc->name, a);
+}
+
+static int l2_unresolved(const struct xlb_service_conf *sc, const struct xlb_backend_conf *b,
+			 int af, int oif, bool gw, int err)
+{
+	(void)sc;
+	return !err && !gw && xlb_rtnl_neigh_valid(af, &b->addr, oif) == 0;
+}
+
+static int l2_warn(const struct xlb_service_conf *sc, const struct xlb_backend_conf *b, int af,
+		   int oif, bool gw, int err)
+{
+	char a[INET6_ADDRSTRLEN];
+
+	inet_ntop(af, &b->addr, a, sizeof(a));
+	if (err)
+		pr_warn("service %s backend %s (forward l2): no route to it: its packets are "
+			"dropped\n", sc->name, a);
+	else if (!gw && xlb_rtnl_neigh_valid(af, &b->addr, oif) == 0)
+		pr_warn("service %s backend %s (forward l2): its neighbour is not resolved after "
+			"%d ms: its packets are dropped (no_neigh_l2) until it is (the daemon keeps "
+			"L2 neighbours resolved)\n", sc->name, a, L2_RESOLVE_MS);
+	return 0;
+}
+
+/*
+ * L2 direct return sends a frame to its backend's MAC, which the packet path
+ * cannot resolve (it drops until the kernel has it: no_neigh_l2).  Before a
+ * slot goes live: a backend routed through a gateway is refused (the frame
+ * keeps the VIP as its destination: the gateway would send it back), the
+ * kernel is asked to resolve every other one, and the change waits for them
+ * up to L2_RESOLVE_MS, saying which are not.  The daemon keeps them resolved.
+ */
+static int resolve_l2(const struct xlb_config *cfg)
+{
+	struct timespec t = { 0, 10 * 1000000 };
+	int err = each_l2(cfg, l2_ask);
+
+	if (err)
+		return err;
+	for (int i = 0; i < L2_RESOLVE_MS / 10 && each_l2(cfg, l2_unresolved); i++)
+		nanosleep(&t, NULL);
+	return each_l2(cfg, l2_warn);
 }
 
 int xlb_commit(struct xlb_ctl *c, const struct xlb_config *cfg, const struct xlb_plan *plan,
@@ -267,6 +328,9 @@ int xlb_commit(struct xlb_ctl *c, const struct xlb_config *cfg, const struct xlb
 	/* moved slots that no flow needs any more go first: the new table starts from them */
 	if (xlb_moved_release(c, xlb_moved_now(), &rel))
 		pr_warn("cannot release moved table slots (they stay moved): %s\n", xlb_errmsg());
+	err = resolve_l2(cfg);
+	if (err)
+		return err;
 	err = xlb_assign_build(&c->assign, m->prefer, cfg, &a);
 	if (err)
 		goto out;
@@ -277,7 +341,6 @@ int xlb_commit(struct xlb_ctl *c, const struct xlb_config *cfg, const struct xlb
 	err = xlb_fault("record") ?: xlb_history_write(c->hist, &rec);
 	if (err)
 		goto out;
-	resolve_l2(cfg);
 	err = xlb_fault("switch") ?: xlb_dp_switch(&c->dp, slot);
 	if (err) {
 		/* never went live: the pending record goes */

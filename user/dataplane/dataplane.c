@@ -27,9 +27,10 @@ static const struct dp_map dp_maps[] = {
 };
 /* Maps that state pinned by an older version lacks: -1 until an attach pins them. */
 static const struct dp_map dp_optional[] = {
-	DP_MAP(flood), { "xlb_moved_seen", offsetof(struct xlb_dp, seen) }, DP_MAP(syns),
+	DP_MAP(flood), { "xlb_moved_seen", offsetof(struct xlb_dp, seen) },
+	{ "xlb_syn_cells", offsetof(struct xlb_dp, syns) },
 	DP_MAP(replaced), DP_MAP(prev_tables), DP_MAP(syn_stats), DP_MAP(moved_stats),
-	DP_MAP(node_conf), DP_MAP(icmp_limit),
+	DP_MAP(node_conf), DP_MAP(icmp_limit), DP_MAP(service_cells),
 };
 #define DP_NR(a)	(sizeof(a) / sizeof((a)[0]))
 
@@ -228,12 +229,40 @@ out:
 	return err;
 }
 
+/* Every service cell of a slot says "none here" until its service is written. */
+static int mark_service_cells(const struct xlb_dp *dp, __u32 slot)
+{
+	struct xlb_service_cell *cells;
+	__u32 *keys, n = XLB_SVC_CELLS;
+	int err = 0;
+
+	if (dp->service_cells < 0)
+		return 0;
+	cells = calloc(n, sizeof(*cells));
+	keys = calloc(n, sizeof(*keys));
+	if (!cells || !keys) {
+		err = xlb_errf(-ENOMEM, "out of memory");
+		goto out;
+	}
+	for (__u32 i = 0; i < n; i++) {
+		keys[i] = slot * XLB_SVC_CELLS + i;
+		cells[i].key.pad[1] = XLB_SVC_CELL_NONE;
+	}
+	if (bpf_map_update_batch(dp->service_cells, keys, cells, &n, NULL) ||
+	    n != XLB_SVC_CELLS)
+		err = map_err("clear", "xlb_service_cells");
+out:
+	free(cells);
+	free(keys);
+	return err;
+}
+
 int xlb_dp_clear_slot(const struct xlb_dp *dp, __u32 slot)
 {
 	int err;
 
-	err = clear_hash_slot(dp->services, sizeof(struct xlb_service_key),
-			      offsetof(struct xlb_service_key, slot), slot, "xlb_services");
+	err = mark_service_cells(dp, slot) ?: clear_hash_slot(dp->services, sizeof(struct xlb_service_key),
+				     offsetof(struct xlb_service_key, slot), slot, "xlb_services");
 	if (!err)
 		err = clear_hash_slot(dp->vips, sizeof(struct xlb_vip_key),
 				      offsetof(struct xlb_vip_key, slot), slot, "xlb_vips");
@@ -291,9 +320,26 @@ int xlb_dp_get_replaced(const struct xlb_dp *dp, __u32 slot, __u32 service,
 int xlb_dp_set_service(const struct xlb_dp *dp, __u32 slot, struct xlb_service_key key,
 		       const struct xlb_service *svc)
 {
+	struct xlb_service_cell cell;
+	__u32 idx;
+
 	key.slot = slot;
 	if (bpf_map_update_elem(dp->services, &key, svc, BPF_ANY))
 		return map_err("write", "xlb_services");
+	if (dp->service_cells < 0)
+		return 0;
+	/* the cell after the map: a packet that finds it there finds it here too */
+	idx = xlb_service_cell(&key);
+	if (bpf_map_lookup_elem(dp->service_cells, &idx, &cell))
+		return map_err("read", "xlb_service_cells");
+	if (cell.key.family && memcmp(&cell.key, &key, sizeof(key))) {
+		cell.key.pad[0] = XLB_SVC_CELL_SHARED;	/* two services: xlb_services decides */
+	} else {
+		cell.key = key;
+		cell.svc = *svc;
+	}
+	if (bpf_map_update_elem(dp->service_cells, &idx, &cell, BPF_ANY))
+		return map_err("write", "xlb_service_cells");
 	return 0;
 }
 

@@ -29,13 +29,14 @@ struct xlb_dp {
 	int service_stats;	/* xlb_service_stats */
 	int flood;		/* xlb_flood; -1 in state pinned by a version before it */
 	int seen;		/* xlb_moved_seen; -1 likewise */
-	int syns;		/* xlb_syns; -1 likewise */
+	int syns;		/* xlb_syn_cells; -1 likewise (and in state before version 5) */
 	int replaced;		/* xlb_replaced; -1 likewise */
 	int prev_tables;	/* xlb_prev_tables; -1 likewise */
 	int syn_stats;		/* xlb_syn_stats; -1 likewise */
 	int moved_stats;	/* xlb_moved_stats; -1 likewise */
 	int node_conf;		/* xlb_node_conf; -1 likewise */
 	int icmp_limit;		/* xlb_icmp_limit; -1 likewise */
+	int service_cells;	/* xlb_service_cells; -1 likewise */
 	int nr_cpus;
 	bool owned;		/* fds are ours to close */
 };
@@ -85,8 +86,30 @@ int xlb_dp_get_table_raw(const struct xlb_dp *dp, __u32 slot, __u32 service, __u
 /* Put the table fd in a slot's service entry (one map write: packets see old or new). */
 int xlb_dp_replace_table(const struct xlb_dp *dp, __u32 slot, __u32 service, int fd);
 int xlb_dp_get_backend(const struct xlb_dp *dp, __u32 slot, __u32 id, struct xlb_backend *be);
-/* A connection-table entry (map: dp->flows or dp->syns): 0, or -ENOENT (none, or no map). */
+/* A connection-table entry (map: dp->flows): 0, or -ENOENT (none, or no map). */
 int xlb_dp_get_flow(int map, const struct xlb_flow_key *k, struct xlb_flow *f);
+/*
+ * A SYN of a moved slot remembered for flow k (xlb_syn_cells): f->backend its
+ * backend id, f->gen the low 16 bits of that backend's gen; or -ENOENT.
+ */
+int xlb_dp_get_syn(const struct xlb_dp *dp, const struct xlb_flow_key *k, struct xlb_flow *f);
+/* SYNs of moved slots remembered now (cells in use), and all of them forgotten. */
+int xlb_dp_count_syns(const struct xlb_dp *dp, __u32 *count);
+int xlb_dp_clear_syns(const struct xlb_dp *dp);
+/*
+ * xlb_syn_cells mapped read-write (XLB_SYN_SETS sets), or NULL (xlb_errmsg
+ * says why); the packet path writes it under the caller, a cell's entry is
+ * emptied with one 8-byte store.
+ */
+struct xlb_syn_set *xlb_dp_map_syns(const struct xlb_dp *dp);
+void xlb_dp_unmap_syns(struct xlb_syn_set *sets);
+/*
+ * Forget every SYN of a moved slot (service, bucket) that keep() says not to
+ * keep (released slots, gone services): its cell emptied in place with one
+ * 8-byte store.  Cells forgotten.
+ */
+__u32 xlb_dp_forget_syns(const struct xlb_dp *dp,
+			 bool (*keep)(__u32 service, __u32 bucket, void *arg), void *arg);
 /*
  * A replaced service's previous placement in a slot: r and its table (fd), or
  * r NULL to hold none.  A no-op on state older than the maps.
@@ -108,7 +131,7 @@ int xlb_dp_moved_stats(const struct xlb_dp *dp, struct xlb_moved_stats *out);
 int xlb_dp_slot_services(const struct xlb_dp *dp, __u32 slot, struct xlb_service_key *keys,
 			 struct xlb_service *svcs, __u32 max, __u32 *n);
 /*
- * Call fn for every entry of a connection-table map (dp->flows, dp->syns; a
+ * Call fn for every entry of a connection-table map (dp->flows; a
  * map < 0 has none) until it returns non-zero, which is returned.  Entries
  * may come and go under the walk (the data plane writes them).
  */

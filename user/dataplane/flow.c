@@ -50,6 +50,21 @@ static bool remembered(const struct xlb_ctl *c, int map, const struct xlb_flow_k
 	return false;
 }
 
+/* The backend a SYN of flow k was sent to, remembered while it is unanswered ("" if none holds). */
+static void syn_remembered(const struct xlb_ctl *c, const struct xlb_flow_key *k, char *out)
+{
+	struct xlb_backend be;
+	struct xlb_flow f;
+
+	out[0] = '\0';
+	if (xlb_dp_get_syn(&c->dp, k, &f) ||
+	    xlb_dp_get_backend(&c->dp, c->live_slot, f.backend, &be) ||
+	    be.family == XLB_FAMILY_NONE || (be.gen & 0xffff) != f.gen ||
+	    be.state == XLB_BACKEND_DOWN)
+		return;
+	xlb_addr_str(&be.addr, be.family, out, XLB_FLOW_ADDR_LEN);
+}
+
 /* A service placed anew (table size, hash key or fields): the flow's previous backend, or 0. */
 static __u32 replaced_prev(const struct xlb_ctl *c, __u32 svc, const struct xlb_flow_key *k,
 			   __u32 cur)
@@ -90,12 +105,11 @@ static bool prev_holds(const struct xlb_ctl *c, const struct xlb_service_conf *s
 static void explain_moved(const struct xlb_ctl *c, const struct xlb_service_conf *s,
 			  const struct xlb_flow_key *k, bool differs, struct xlb_flow_explain *out)
 {
-	char syn_alt[XLB_FLOW_ADDR_LEN];
 	struct xlb_slot_conf conf;
 
 	out->stale = remembered(c, c->dp.flows, k, out->remembered, out->remembered_alt);
-	if (!out->stale)
-		remembered(c, c->dp.syns, k, out->syn, syn_alt);
+	if (!out->stale && k->proto == IPPROTO_TCP)
+		syn_remembered(c, k, out->syn);
 	if (out->stale || !differs || !out->previous_usable || !prev_holds(c, s))
 		return;
 	snprintf(out->unseen, sizeof(out->unseen), "%s", out->previous);

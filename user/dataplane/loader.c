@@ -153,21 +153,6 @@ void xlb_remove_pins(const char *dir)
 	rmdir(dir);
 }
 
-/*
- * New connections of moved slots: a quarter of the connection table, 1024 at
- * least and XLB_SYNS_MAX at most.  An entry lives one round trip (until the
- * connection's next packet moves it over); a small map stays in cache, which
- * halves the cost of a SYN (bench-prog: 512-620 ns at 262144, 306-388 ns at
- * 16384-65536).
- */
-static int size_syns(struct xlb_bpf *skel, __u32 flows)
-{
-	__u32 n = (flows ? flows : XLB_DEFAULT_FLOWS) / 4;
-
-	n = n < 1024 ? 1024 : n > XLB_SYNS_MAX ? XLB_SYNS_MAX : n;
-	return bpf_map__set_max_entries(skel->maps.xlb_syns, n);
-}
-
 /* Keep the connection table's size when adopting unless told otherwise. */
 static int size_flows(struct xlb_bpf *skel, const char *dir, __u32 flows)
 {
@@ -179,16 +164,14 @@ static int size_flows(struct xlb_bpf *skel, const char *dir, __u32 flows)
 	snprintf(path, sizeof(path), "%s/xlb_flows", dir);
 	fd = bpf_obj_get(path);
 	if (fd < 0)
-		return size_syns(skel, flows) ?:
-		       (flows ? bpf_map__set_max_entries(skel->maps.xlb_flows, flows) : 0);
+		return flows ? bpf_map__set_max_entries(skel->maps.xlb_flows, flows) : 0;
 	if (bpf_obj_get_info_by_fd(fd, &info, &len))
 		info.max_entries = 0;
 	close(fd);
 	if (flows && info.max_entries && flows != info.max_entries)
 		return xlb_errf(-EINVAL, "--flows %u differs from the pinned connection table "
 				"(%u entries); detach first to resize it", flows, info.max_entries);
-	return size_syns(skel, info.max_entries ? info.max_entries : flows) ?:
-	       bpf_map__set_max_entries(skel->maps.xlb_flows,
+	return bpf_map__set_max_entries(skel->maps.xlb_flows,
 					info.max_entries ? info.max_entries : flows);
 }
 
@@ -417,6 +400,22 @@ static int load_balancer(const struct xlb_attach_opts *o, const char *dir, bool 
 }
 
 /* The program runs on DEV: settings, version, checks, and what attach reports. */
+/*
+ * Pins of maps this build no longer has, once its program runs: xlb_syns
+ * (state before version 5; SYNs of moved slots are in xlb_syn_cells now; the
+ * SYNs it held are unanswered ones, whose ACKs take the previous backend and
+ * its second chance as when the flood guard refused them).
+ */
+static void remove_old_pins(const char *dir)
+{
+	char path[512];
+
+	snprintf(path, sizeof(path), "%s/xlb_syns", dir);
+	if (unlink(path) && errno != ENOENT)
+		pr_warn("cannot remove %s, a map this xlb no longer uses: %s\n", path,
+			strerror(errno));
+}
+
 static int settle_attach(const struct xlb_attach_opts *o, const char *dir, bool fresh,
 			 struct xlb_bpf *skel, struct xlb_stats_growth *grow,
 			 struct xlb_attach_info *info)
@@ -435,6 +434,8 @@ static int settle_attach(const struct xlb_attach_opts *o, const char *dir, bool 
 	      xlb_stats_growth_commit(grow);
 	if (err)
 		return err;
+	if (!fresh)
+		remove_old_pins(dir);
 	if (!bpf_obj_get_info_by_fd(prog_fd, &pinfo, &plen))
 		info->prog_id = pinfo.id;
 	info->adopted = !fresh;

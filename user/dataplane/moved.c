@@ -215,6 +215,23 @@ static __u32 forget_flows(const struct xlb_dp *dp, int map, __u32 slot, struct m
 	return done;
 }
 
+/* Does a SYN remembered in a moved slot (service, bucket) stay?  No for released slots and gone services. */
+struct syn_keep {
+	struct msvc *v;
+	__u32 n;
+};
+
+static bool keep_syn(__u32 service, __u32 bucket, void *arg)
+{
+	const struct syn_keep *k = arg;
+
+	for (__u32 j = 0; j < k->n; j++)
+		if (k->v[j].svc.index == service)
+			return bucket < k->v[j].svc.table_size &&
+			       (!k->v[j].hit || !k->v[j].hit[bucket]);
+	return false;
+}
+
 /*
  * A replaced service's previous placement goes once no flow of the service
  * has needed a previous backend for its timeout; its remembered flows go with
@@ -296,7 +313,7 @@ int xlb_moved_release(struct xlb_ctl *c, __u32 now, struct xlb_release *r)
 	err = err ?: republish(&c->dp, c->live_slot, v, n, &r->services);
 	if (!err && (r->released || r->replaced))
 		r->forgotten = forget_flows(&c->dp, c->dp.flows, c->live_slot, v, n) +
-			       forget_flows(&c->dp, c->dp.syns, c->live_slot, v, n);
+			       xlb_dp_forget_syns(&c->dp, keep_syn, &(struct syn_keep){ v, n });
 	for (__u32 i = 0; i < n; i++) {
 		__u32 k = v[i].held ? v[i].svc.table_size :
 			  xlb_moved_count(v[i].table, v[i].svc.table_size);

@@ -306,12 +306,46 @@ int xlb_rtnl_route_get(int family, const void *dst, int *oif, bool *gateway)
 	return *oif ? 0 : -ENETUNREACH;
 }
 
+
+/* The neighbour entry's NUD state, 0 when there is none, or -errno. */
+static int neigh_state(int family, const void *addr, int ifindex)
+{
+	size_t alen = family == AF_INET ? 4 : 16;
+	struct rtnl_req r, ans;
+	struct ndmsg *nd = req_init(&r, RTM_GETNEIGH, 0, sizeof(*nd));
+	int err;
+
+	nd->ndm_family = family;
+	nd->ndm_ifindex = ifindex;
+	if (!attr(&r, NDA_DST, addr, alen))
+		return -E2BIG;
+	err = ask(&r, RTM_NEWNEIGH, ans.buf, sizeof(ans.buf));
+	if (err)
+		return err == -ENOENT ? 0 : err;
+	return ((struct ndmsg *)NLMSG_DATA(&ans.nh))->ndm_state;
+}
+
+int xlb_rtnl_neigh_valid(int family, const void *addr, int ifindex)
+{
+	int st = neigh_state(family, addr, ifindex);
+
+	if (st < 0)
+		return st;
+	return (st & (NUD_PERMANENT | NUD_NOARP | NUD_REACHABLE | NUD_PROBE | NUD_STALE |
+		      NUD_DELAY)) != 0;
+}
+
 int xlb_rtnl_neigh_use(int family, const void *addr, int ifindex)
 {
 	size_t alen = family == AF_INET ? 4 : 16;
 	struct rtnl_req r;
-	struct ndmsg *nd = req_init(&r, RTM_NEWNEIGH, NLM_F_CREATE, sizeof(*nd));
+	struct ndmsg *nd;
+	int st = neigh_state(family, addr, ifindex);
 
+	/* an entry set by hand stays: NTF_USE would make a permanent one incomplete */
+	if (st > 0 && (st & (NUD_PERMANENT | NUD_NOARP)))
+		return 0;
+	nd = req_init(&r, RTM_NEWNEIGH, NLM_F_CREATE, sizeof(*nd));
 	nd->ndm_family = family;
 	nd->ndm_ifindex = ifindex;
 	nd->ndm_flags = NTF_USE;

@@ -39,8 +39,11 @@ int xlb_rtnl_route_get(int family, const void *dst, int *oif, bool *gateway);
 /*
  * Ask the kernel to resolve (or confirm) the neighbour addr on ifindex, as
  * traffic to it would (NTF_USE): the entry is made when there is none and a
- * solicitation goes out when it is not reachable.  0 or -errno.
+ * solicitation goes out when it is not reachable; an entry set by hand
+ * (permanent, noarp) is left as it is.  0 or -errno.
  */
 int xlb_rtnl_neigh_use(int family, const void *addr, int ifindex);
+/* Does the neighbour addr on ifindex have a usable MAC (NUD_VALID)?  1, 0 or -errno. */
+int xlb_rtnl_neigh_valid(int family, const void *addr, int ifindex);
 
 #endif
