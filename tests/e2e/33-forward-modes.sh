@@ -2,15 +2,18 @@
 # The forwarding modes (issue 26) through real servers, IPv4 and IPv6: for
 # "ipip" (the control), "gue" and "l2" in turn, HTTP and UDP through the VIPs
 # reach every backend, a 900 KB upload arrives byte for byte, and 40
-# keep-alive connections keep their backends through a live change (a
-# backend added) and a SYN flood.  The switch's ports to the backends show
-# how the packets travelled (IP-in-IP, UDP to the GUE port with outer source
-# ports from the flow hash, or the client's frame unchanged to the backend's
-# MAC), and nothing else did; negative controls per mode: a backend whose
-# decap takes no GUE gets nothing in "gue"; in "l2" a backend needs no decap
-# at all, but without the VIP on its loopback it answers nothing.  Then the
-# per-service hash: "src" keeps one client's connections on one backend
-# (the 5-tuple spreads them), and a change of hash keeps established ones.
+# keep-alive connections keep their backends through live changes (a backend
+# added, then one drained) and a SYN flood.  The switch's ports to the
+# backends show how the packets travelled (IP-in-IP, UDP to the GUE port with
+# outer source ports from the flow hash, or the client's frame unchanged from
+# the balancer's MAC to the backend's), and that nothing went another way;
+# the backends' decap counters agree.  Negative controls per mode: without
+# its decap a backend answers nothing by IP-in-IP, but all the same by l2;
+# with a decap that takes no GUE (or not on the service's gue_port) nothing
+# by GUE; in l2 without the VIP on its loopback nothing.  Then changes of
+# mode with connections kept, and the per-service hash: "src" and
+# "src-dport" keep one client's connections on one backend (the 5-tuple
+# spreads them), and a change of hash keeps established ones.
 # MODES (default "ipip gue l2") runs some of the modes only; HASH= (empty)
 # leaves out the hash part.
 . "$(dirname "$0")/lib.sh"
@@ -218,10 +221,18 @@ mode_run() {	# MODE
 	n=$(( $(svc_packets web) + $(svc_packets web6) - p0 ))
 	check "$m: xlb forwarded the flood to web's backends ($n packets)" test $n -ge $(( (x + x6) * 9 / 10 ))
 	check "$m: every connection answered 10 requests more since the flood" settle
-	conns_end
-	check "$m: every connection kept its backend through change and flood, no request failed" kept_all
 	a=$(ask 15 http://$VIP4/)
 	check "$m: new connections are answered after the flood ($(spread "$a"))" saw_all "$a" 0
+	check "$m: another change: b1 drained in web" xlb backend set web $B4.1 state drain --force
+	check "$m: and in web6" xlb backend set web6 $B6:1 state drain --force
+	check "$m: every connection answered 10 requests more since the drain" settle
+	a=$(ask 20 http://$VIP4/)$'\n'$(ask 10 "http://[$VIP6]/")
+	check "$m: new connections avoid b1 ($(spread "$a"))" \
+		bash -c "! grep -qvx 'b[23]' <<<'$a'"
+	conns_end
+	check "$m: every connection kept its backend through the add, the flood and the drain, no request failed" kept_all
+	check "$m: b1 active again in web and web6" bash -c "$LAB xlb --prefix $LP backend set web $B4.1 \
+		state active --force >/dev/null && $LAB xlb --prefix $LP backend set web6 $B6:1 state active --force"
 	mode_negative_$m
 }
 
