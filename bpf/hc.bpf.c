@@ -165,6 +165,12 @@ static __always_inline int send_on(struct __sk_buff *skb, const struct xlb_hc_co
 	rc = bpf_fib_lookup(skb, &fib, sizeof(fib), 0);
 	if (rc != BPF_FIB_LKUP_RET_SUCCESS && rc != BPF_FIB_LKUP_RET_NO_NEIGH)
 		return count(TC_ACT_SHOT, XLB_HC_NO_ROUTE);
+	/* L2: the backend must be the next hop itself, as for the balancer's packets */
+	if (t->fwd == XLB_FWD_L2 &&
+	    (fib.family == XLB_AF_INET ? fib.ipv4_dst != t->backend.v4 :
+	     (fib.ipv6_dst[0] != t->backend.v6[0] || fib.ipv6_dst[1] != t->backend.v6[1] ||
+	      fib.ipv6_dst[2] != t->backend.v6[2] || fib.ipv6_dst[3] != t->backend.v6[3])))
+		return count(TC_ACT_SHOT, XLB_HC_L2_GATEWAY);
 	nh.nh_family = fib.family;
 	if (fib.family == XLB_AF_INET)
 		nh.ipv4_nh = fib.ipv4_dst;

@@ -488,6 +488,18 @@ static __noinline int coalesced(struct xdp_md *ctx, const struct xlb_pkt *pkt)
 	return bpf_check_mtu(ctx, 0, &mtu, 0, 0) == BPF_MTU_CHK_RET_FRAG_NEEDED;
 }
 
+#define XLB_FIB_VIA_GATEWAY	64	/* next_hop(): not a BPF_FIB_LKUP_RET_* code */
+
+/* bpf_fib_lookup put a gateway in place of the backend's address. */
+static __always_inline int via_gateway(const struct bpf_fib_lookup *fib,
+				       const struct xlb_backend *be)
+{
+	if (fib->family == XLB_AF_INET)
+		return fib->ipv4_dst != be->addr.v4;
+	return fib->ipv6_dst[0] != be->addr.v6[0] || fib->ipv6_dst[1] != be->addr.v6[1] ||
+	       fib->ipv6_dst[2] != be->addr.v6[2] || fib->ipv6_dst[3] != be->addr.v6[3];
+}
+
 /* Fill a next-hop entry from bpf_fib_lookup (MACs, device, route MTU). */
 static __always_inline void cache_next_hop(struct xdp_md *ctx, const struct xlb_pkt *pkt,
 					   const union xlb_addr *src, const struct xlb_backend *be,
@@ -502,6 +514,7 @@ static __always_inline void cache_next_hop(struct xdp_md *ctx, const struct xlb_
 	__builtin_memcpy(nh->dmac, fib->dmac, ETH_ALEN);
 	__builtin_memcpy(nh->smac, fib->smac, ETH_ALEN);
 	nh->gen = be->gen;
+	nh->flags = via_gateway(fib, be) ? 0 : XLB_NEXTHOP_F_DIRECT;
 	nh->uses = 0;
 	nh->expires_ns = bpf_ktime_get_coarse_ns() + XLB_NEXTHOP_TTL_NS;
 }
@@ -524,6 +537,7 @@ static __always_inline int next_hop(struct xdp_md *ctx, const struct xlb_pkt *pk
 	if (!(conf->flags & XLB_SLOT_F_FIB_EVERY_PACKET)) {
 		nh = bpf_map_lookup_elem(&xlb_nexthops, &id);
 		if (nh && nh->gen == be->gen && nh->expires_ns &&
+		    (be->fwd != XLB_FWD_L2 || (nh->flags & XLB_NEXTHOP_F_DIRECT)) &&
 		    ((++nh->uses & (XLB_NEXTHOP_CLOCK_EVERY - 1)) ||
 		     nh->expires_ns > bpf_ktime_get_coarse_ns())) {
 			if (outer_len > nh->mtu) {
@@ -540,6 +554,10 @@ static __always_inline int next_hop(struct xdp_md *ctx, const struct xlb_pkt *pk
 	   path, so the compiler keeps no copy the verifier cannot follow */
 	hop->mtu = fib.mtu_result;
 	hop->ifindex = fib.ifindex;
+	/* L2: the backend must be the next hop itself (never cached otherwise) */
+	if (be->fwd == XLB_FWD_L2 && (rc == BPF_FIB_LKUP_RET_SUCCESS ||
+				      rc == BPF_FIB_LKUP_RET_NO_NEIGH) && via_gateway(&fib, be))
+		return XLB_FIB_VIA_GATEWAY;
 	if (rc != BPF_FIB_LKUP_RET_SUCCESS)
 		return rc;
 	__builtin_memcpy(hop->dmac, fib.dmac, ETH_ALEN);
@@ -656,6 +674,8 @@ static __always_inline int tunnel(struct xdp_md *ctx, const struct xlb_pkt *pkt,
 		rc = answer_too_big(ctx, pkt, hop.mtu, overhead);
 		return verdict(reason, rc == XDP_TX ? XLB_REPLY_TOO_BIG : XLB_DROP_TOO_BIG, rc);
 	}
+	if (rc == XLB_FIB_VIA_GATEWAY)
+		return verdict(reason, XLB_DROP_L2_GATEWAY, XDP_DROP);
 	if (rc == BPF_FIB_LKUP_RET_NO_NEIGH && be->fwd == XLB_FWD_L2)
 		return verdict(reason, XLB_DROP_NO_NEIGH_L2, XDP_DROP);
 	if (rc != BPF_FIB_LKUP_RET_SUCCESS && rc != BPF_FIB_LKUP_RET_NO_NEIGH)

@@ -201,8 +201,10 @@ struct xlb_nexthop {
 	__u8 dmac[6];		/* next hop's MAC */
 	__u8 smac[6];		/* egress device's MAC */
 	__u32 uses;		/* packets since resolved: the clock is read every 64th */
-	__u32 pad;
+	__u32 flags;		/* XLB_NEXTHOP_F_* (older states: padding, 0) */
 };
+#define XLB_NEXTHOP_F_DIRECT	1u	/* the backend is the next hop itself (no gateway):
+					   what L2 direct return needs */
 _Static_assert(sizeof(struct xlb_nexthop) == 40, "xlb_nexthop ABI");
 
 /* The next-hop cache reads the clock once per this many uses (power of 2). */
@@ -453,6 +455,9 @@ enum xlb_stat_reason {
 					   (GRO/LRO) before XDP, partial checksum, no wire frame */
 	XLB_DROP_NO_NEIGH_L2,		/* L2 direct return, the backend's neighbour
 					   unresolved: nothing to hand the kernel */
+	XLB_DROP_L2_GATEWAY,		/* L2 direct return, the route to the backend goes
+					   through a gateway: the frame (still to the VIP)
+					   would go there and could come back */
 	XLB_STAT_MAX,
 };
 /* xlb_stats entries: room for reasons to come without resizing a pinned map. */
@@ -556,6 +561,8 @@ enum xlb_hc_reason {
 	XLB_HC_NO_ROUTE,	/* no route (or forwarding off) to the backend: dropped */
 	XLB_HC_MALFORMED,	/* not IP, or not the target's family: dropped */
 	XLB_HC_UNMARKED,	/* not a check's mark: dropped (nothing else routes here) */
+	XLB_HC_L2_GATEWAY,	/* an L2 service's backend reached through a gateway:
+				   dropped, as the balancer drops its packets */
 	XLB_HC_MAX,
 };
 

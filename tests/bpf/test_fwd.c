@@ -290,6 +290,30 @@ static void l2_unresolved_neighbour(void **state)
 	run_expect(&in, XDP_DROP, &in, XLB_DROP_NO_NEIGH_L2);
 }
 
+/*
+ * An L2 backend the node reaches through a gateway: bpf_fib_lookup answers
+ * with the gateway (its MAC, fib.ipv4_dst rewritten); the frame, still to
+ * the VIP, must not go there (a router sends it back: a loop).  Dropped and
+ * counted l2_gateway; the same backend tunnelled goes through the gateway
+ * (the control), and so does it again once the route is direct.
+ */
+static void l2_backend_behind_gateway(void **state)
+{
+	__u8 out[PB_MAX + 256];
+	struct pb in;
+	__u32 len;
+
+	(void)state;
+	SKIP_IF_NEEDED();
+	assert_int_equal(system("ip route replace 203.0.113.99/32 via 198.51.100.1 dev xlb0"), 0);
+	tcp4(&in, VIP_NOROUTE, 41700, 80, SYN, 0, false);
+	assert_int_equal(xt_run(&in, "xlb0", out, &len), XDP_TX);	/* IP-in-IP: fine */
+	set_fwd(7, XLB_FWD_L2, 0);
+	for (int i = 0; i < 3; i++)	/* never cached: every packet asks again */
+		run_expect(&in, XDP_DROP, &in, XLB_DROP_L2_GATEWAY);
+	assert_int_equal(system("ip route del 203.0.113.99/32"), 0);
+}
+
 /* Nothing carries a second chance in L2: the previous backend alone. */
 static void l2_no_second_chance(void **state)
 {
@@ -459,6 +483,7 @@ int main(void)
 		cmocka_unit_test_setup(l2_ipv6, reset),
 		cmocka_unit_test_setup(l2_unresolved_neighbour, reset),
 		cmocka_unit_test_setup(l2_no_second_chance, reset),
+		cmocka_unit_test_setup(l2_backend_behind_gateway, reset),
 		cmocka_unit_test_setup(hash_src, reset),
 		cmocka_unit_test_setup(hash_src_dport, reset),
 		cmocka_unit_test_setup(hash_agrees_with_userspace, reset),

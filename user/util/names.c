@@ -28,6 +28,7 @@ const char *const xlb_stat_names[XLB_STAT_MAX] = {
 	[XLB_REPLY_TOO_BIG]		= "too_big",
 	[XLB_DROP_COALESCED]		= "coalesced",
 	[XLB_DROP_NO_NEIGH_L2]		= "no_neigh_l2",
+	[XLB_DROP_L2_GATEWAY]		= "l2_gateway",
 };
 
 const char *const xlb_event_names[XLB_EV_MAX] = {
