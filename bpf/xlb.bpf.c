@@ -303,56 +303,118 @@ XLB_UNROLL
 	count_event(XLB_EV_FLOW_NEW);
 }
 
-/* A packet after its SYN: the SYN's backend (*to) while it holds; 1 if so. */
-static __always_inline int syn_answered(const struct xlb_pkt *pkt, __u32 slot, __u32 *to)
+/*
+ * A packet after its SYN: the SYN's cell while its backend holds (same id and
+ * gen), its backend in *to and *be; NULL otherwise.
+ */
+static __always_inline struct xlb_syn_cell *syn_answered(const struct xlb_pkt *pkt, __u32 slot,
+							 __u32 *to, struct xlb_backend **be)
 {
 	__u32 tag, idx = xlb_syn_cell(&pkt->flow, &tag), i;
-	struct xlb_backend *be;
 	struct xlb_syn_set *set;
 	__u64 e;
 
 	set = bpf_map_lookup_elem(&xlb_syn_cells, &idx);
 	if (!set)
-		return 0;
+		return NULL;
 XLB_UNROLL
 	for (i = 0; i < XLB_SYN_WAYS; i++) {
 		e = set->way[i].entry;
 		if (XLB_SYN_TAG(e) != tag)
 			continue;
-		be = lookup_backend(slot, XLB_SYN_ID(e));
-		if (!usable(be) || (be->gen & 0xffff) != XLB_SYN_GEN(e))
-			return 0;
+		*be = lookup_backend(slot, XLB_SYN_ID(e));
+		if (!usable(*be) || ((*be)->gen & 0xffff) != XLB_SYN_GEN(e))
+			return NULL;
 		*to = XLB_SYN_ID(e);
-		return 1;
+		return &set->way[i];
 	}
-	return 0;
+	return NULL;
 }
 
 /*
- * A slot that a change moved (prev != 0): a connection-table entry that holds
- * decides.  Else a SYN takes the current backend and is remembered apart
- * (xlb_syn_cells) until its connection's next packet; any other packet of a
- * connection that SYN'd since takes its backend, and of one older than the
- * change the previous backend (UDP: only until the service's hold_until);
- * a flow whose backend went takes the current one.  These are remembered.
+ * A SYN of a moved slot is a new connection, whatever the connection table
+ * holds for its tuple (a port reused after TIME_WAIT): the current backend,
+ * remembered in its SYN cell unless the flood guard says no.  No hash-table
+ * work: one cache line read, one cell written.
+ */
+static __always_inline int moved_syn(const struct xlb_pkt *pkt, const struct xlb_service *svc,
+				     __u32 slot, const struct xlb_slot_conf *conf,
+				     struct xlb_pick *p, __u32 cur, __u32 bucket)
+{
+	p->id = cur;
+	p->be = lookup_backend(slot, cur);
+	if (!usable(p->be))
+		return XDP_DROP;
+	p->new_flow = 1;
+	count_moved(0);
+	remember_syn(pkt, conf, p, svc->index, bucket);
+	return XLB_CONTINUE;
+}
+
+/*
+ * A TCP packet whose SYN cell holds: the SYN's backend.  The connection moves
+ * into xlb_flows (unguarded: its SYN's cell was made under the guard),
+ * overwriting an entry of an earlier connection on the same tuple, and its
+ * cell is cleared.  1 if so.
+ */
+static __always_inline int moved_answered(const struct xlb_pkt *pkt,
+					  const struct xlb_service *svc, __u32 slot,
+					  const struct xlb_slot_conf *conf, struct xlb_pick *p,
+					  __u32 cur, __u32 bucket)
+{
+	struct xlb_syn_cell *cell;
+	struct xlb_backend *be;
+	__u32 to;
+
+	cell = syn_answered(pkt, slot, &to, &be);
+	if (!cell)
+		return 0;
+	p->id = to;
+	p->be = be;
+	count_moved(0);
+	if (to != cur)
+		touch_seen(svc->index, bucket);
+	if (pkt->icmp_err)
+		return 1;	/* errors follow flows, never make them */
+	if (pkt->tcp_flags & XLB_TCP_RST) {
+		count_event(XLB_EV_RST_NO_FLOW);
+		return 1;
+	}
+	remember(&xlb_flows, pkt, conf, p, XLB_EV_FLOW_HIT, 0);
+	cell->entry = 0;
+	return 1;
+}
+
+/*
+ * A slot that a change moved (prev != 0).  A SYN takes the current backend
+ * and is remembered apart (xlb_syn_cells) until its connection's next
+ * packet: moved_syn(), no connection-table lookup.  Any other TCP packet of a
+ * connection that SYN'd since takes its SYN's backend (moved_answered()).
+ * Then a connection-table entry that holds decides; else a packet of a flow
+ * older than the change takes the previous backend (UDP: only until the
+ * service's hold_until), and a flow whose backend went the current one.
+ * These are remembered.
  */
 static __always_inline int pick_moved(struct xlb_pkt *pkt, const struct xlb_service *svc,
 				      __u32 slot, const struct xlb_slot_conf *conf,
 				      struct xlb_pick *p, __u32 cur, __u32 prev, __u32 bucket)
 {
-	struct xlb_flow *f = bpf_map_lookup_elem(&xlb_flows, &pkt->flow);
 	struct xlb_backend *be;
+	struct xlb_flow *f;
 	__u32 to = cur;
-	int syn = is_syn(pkt), answered = 0;
 
+	if (is_syn(pkt))
+		return moved_syn(pkt, svc, slot, conf, p, cur, bucket);
+	if (pkt->flow.proto == IPPROTO_TCP &&
+	    moved_answered(pkt, svc, slot, conf, p, cur, bucket))
+		return XLB_CONTINUE;
+	f = bpf_map_lookup_elem(&xlb_flows, &pkt->flow);
 	if (f) {
 		be = lookup_backend(slot, XLB_FLOW_ID(f->backend));
 		if (flow_holds(f, be)) {
 			p->id = XLB_FLOW_ID(f->backend);
 			p->be = be;
 			second_chance(pkt, slot, conf, p, XLB_FLOW_ALT(f->backend));
-			/* a SYN on a known tuple is a new connection: count it as one */
-			p->new_flow = syn;
 			count_event(XLB_EV_FLOW_HIT);
 			if (p->id != cur)
 				touch_seen(svc->index, bucket);
@@ -361,44 +423,33 @@ static __always_inline int pick_moved(struct xlb_pkt *pkt, const struct xlb_serv
 		}
 		p->rehashed = 1;
 	}
-	if (!syn && !p->rehashed) {
-		if (pkt->flow.proto == IPPROTO_TCP)
-			answered = syn_answered(pkt, slot, &to);
-		if (!answered && prev != cur &&
-		    (pkt->flow.proto == IPPROTO_TCP || now_sec() < svc->hold_until)) {
-			be = lookup_backend(slot, prev);
-			if (usable(be))
-				to = prev;
-		}
+	if (!p->rehashed && prev != cur &&
+	    (pkt->flow.proto == IPPROTO_TCP || now_sec() < svc->hold_until)) {
+		be = lookup_backend(slot, prev);
+		if (usable(be))
+			to = prev;
 	}
 	p->id = to;
 	p->be = lookup_backend(slot, to);
 	if (!usable(p->be))
 		return XDP_DROP;
 	/* older than the change, or opened since on another node: prev decides */
-	if (to != cur && !answered)
+	if (to != cur) {
 		second_chance(pkt, slot, conf, p, cur);
-	count_moved(to != cur && !answered);
-	if (to != cur)
 		touch_seen(svc->index, bucket);
+	}
+	count_moved(to != cur);
 	if (pkt->icmp_err)
 		return XLB_CONTINUE;	/* errors follow flows, never make them */
 	if (pkt->flow.proto == IPPROTO_TCP && (pkt->tcp_flags & XLB_TCP_RST)) {
 		count_event(XLB_EV_RST_NO_FLOW);
 		return XLB_CONTINUE;
 	}
-	p->new_flow = syn || (!p->rehashed && !answered && pkt->flow.proto != IPPROTO_TCP);
-	if (syn) {
-		if (prev == cur)
-			return XLB_CONTINUE;	/* its next packets find cur without state */
-		remember_syn(pkt, conf, p, svc->index, bucket);
-		return XLB_CONTINUE;
-	}
-	/* kept off the current backend, answered after its SYN, or a stale entry */
-	if (to != cur || answered || p->rehashed)
+	p->new_flow = !p->rehashed && pkt->flow.proto != IPPROTO_TCP;
+	/* kept off the current backend, or a stale entry */
+	if (to != cur || p->rehashed)
 		remember(&xlb_flows, pkt, conf, p,
-			 p->rehashed ? XLB_EV_FLOW_REHASH : answered ? XLB_EV_FLOW_HIT :
-			 XLB_EV_FLOW_NEW, !answered);
+			 p->rehashed ? XLB_EV_FLOW_REHASH : XLB_EV_FLOW_NEW, 1);
 	return XLB_CONTINUE;
 }
 

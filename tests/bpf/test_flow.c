@@ -170,10 +170,10 @@ static void send_flow(const struct tsvc *s, const char *client, __u16 port, __u8
 /* Where xlb flow says a packet of the flow goes: a new connection (SYN) or one under way. */
 static const char *said(const struct xlb_flow_explain *e, int syn)
 {
+	if (syn)	/* a SYN is a new connection, whatever is remembered */
+		return e->current;
 	if (e->remembered[0])
 		return e->remembered;
-	if (syn)
-		return e->current;
 	return e->syn[0] ? e->syn : e->unseen;
 }
 

@@ -411,6 +411,7 @@ static void p_hit(struct pb *b) { tcp4_to(b, VIP4, 40001, 80, ACK); }	/* p_syn4'
 static void p_udp_hit(struct pb *b) { p_udp4(b); }
 static void p_family(struct pb *b) { tcp4_to(b, VIP4, 40039, 80, SYN); }
 static void p_syn_known(struct pb *b) { tcp4_to(b, VIP4, 40040, 80, SYN); }
+static void p_syn_known_back(struct pb *b) { tcp4_to(b, VIP4, 40049, 80, SYN); }
 static void p_moved_ack(struct pb *b) { tcp4_to(b, VIP4, 40041, 80, ACK | PSH); }
 static void p_moved_syn(struct pb *b) { tcp4_to(b, VIP4, 40042, 80, SYN); }
 static void p_moved_down(struct pb *b) { tcp4_to(b, VIP4, 40043, 80, ACK); }
@@ -482,11 +483,24 @@ static void prep_drain(const struct pb *in) { put_flow(in, 8, 1); pinned_backend
 static void prep_down(const struct pb *in) { put_flow(in, 9, 1); mark_back(in); }
 static void prep_gone(const struct pb *in) { put_flow(in, 10, 1); mark_back(in); }
 static void prep_regen(const struct pb *in) { put_flow(in, web4_other(in), 7); mark_back(in); }
-/* an entry installed by hand, off the table: its SYNs are new connections there */
+/*
+ * A port reused after TIME_WAIT: the tuple's entry (an earlier connection,
+ * on the other backend) is still in xlb_flows, in a slot moved from that
+ * backend (prev = other) or moved back (prev = cur).
+ */
+static __u16 reuse_port;
 static void prep_syn_known(const struct pb *in)
 {
 	put_flow(in, web4_other(in), 1);
-	pinned_backend = web4_other(in);
+	pinned_backend = xt_table_pick(in, SVC_WEB4);
+	reuse_port = 40040;
+	xt_mark_moved(0, in, SVC_WEB4, web4_other(in), 0);
+}
+static void prep_syn_known_back(const struct pb *in)
+{
+	put_flow(in, web4_other(in), 1);
+	pinned_backend = xt_table_pick(in, SVC_WEB4);
+	reuse_port = 40049;
 	mark_back(in);
 }
 /* the slot moved from the other backend to the table's (prev = other) */
@@ -663,6 +677,47 @@ static void check_syn_kept_apart(const struct pb *in)
 	assert_memory_equal(out, want.d, len);
 	assert_int_equal(get_flow(in, &f), 0);
 	assert_int_equal(f.backend, xt_table_pick(in, SVC_WEB4));
+}
+/*
+ * After a SYN on a tuple whose earlier connection's entry names the other
+ * backend: the SYN cell names the current one (the entry untouched), the ACK
+ * goes there, moves into xlb_flows over the stale entry and clears the cell,
+ * and the packets after it stay on the current backend.
+ */
+static void sent_to(const struct pb *pkt, __u32 backend)
+{
+	__u8 out[PB_MAX + 256];
+	struct pb want;
+	__u32 len;
+
+	assert_int_equal(xt_run(pkt, "xlb0", out, &len), XDP_TX);
+	xt_expect(&want, pkt, backend);
+	assert_int_equal(len, want.len);
+	assert_memory_equal(out, want.d, len);
+}
+static void check_port_reused(const struct pb *in)
+{
+	__u32 cur = xt_table_pick(in, SVC_WEB4);
+	struct xlb_flow_key key;
+	struct xlb_flow f;
+	struct pb pkt;
+
+	check_new_flow_counted(in);
+	xt_flow_key(in, &key);
+	assert_int_equal(xlb_dp_get_syn(&xt_dp, &key, &f), 0);
+	assert_int_equal(f.backend, cur);
+	assert_int_equal(get_flow(in, &f), 0);
+	assert_int_equal(f.backend, web4_other(in));	/* not consulted, not yet replaced */
+	tcp4_to(&pkt, VIP4, reuse_port, 80, ACK);
+	sent_to(&pkt, cur);
+	assert_int_equal(get_flow(in, &f), 0);
+	assert_int_equal(f.backend, cur);
+	assert_int_not_equal(xlb_dp_get_syn(&xt_dp, &key, &f), 0);	/* cleared */
+	tcp4_to(&pkt, VIP4, reuse_port, 80, ACK | PSH);
+	sent_to(&pkt, cur);
+	sent_to(&pkt, cur);
+	assert_int_equal(get_flow(in, &f), 0);
+	assert_int_equal(f.backend, cur);
 }
 static void check_kept(const struct pb *in)
 {
@@ -856,9 +911,18 @@ static const struct tcase cases[] = {
 	{ "a flow pinned to an older incarnation of an id is re-hashed", p_hit_regen, XDP_TX,
 	  XLB_STAT_TX, OUT_TABLE, SVC_WEB4, EVS(XLB_EV_FLOW_REHASH, EV_NONE), prep_regen,
 	  check_rehashed },
-	{ "a syn on a known tuple goes to its entry and counts a new connection", p_syn_known,
-	  XDP_TX, XLB_STAT_TX, -3, 0, EVS(XLB_EV_FLOW_HIT, EV_NONE), prep_syn_known,
-	  check_new_flow_counted },
+	/*
+	 * A SYN is a new connection whatever xlb_flows holds for its tuple (the
+	 * program does not look there for a SYN): a port reused after TIME_WAIT
+	 * belongs on the current backend, not on its earlier connection's.  Its
+	 * ACK follows the SYN cell and overwrites the stale entry.
+	 */
+	{ "a syn on a known tuple is a new connection: current backend, its ack and the "
+	  "following packets too (port reuse)", p_syn_known, XDP_TX, XLB_STAT_TX, OUT_TABLE,
+	  SVC_WEB4, EVS(XLB_EV_FLOW_NEW, EV_NONE), prep_syn_known, check_port_reused },
+	{ "the same in a slot moved back (prev = cur)", p_syn_known_back, XDP_TX, XLB_STAT_TX,
+	  OUT_TABLE, SVC_WEB4, EVS(XLB_EV_FLOW_NEW, EV_NONE), prep_syn_known_back,
+	  check_port_reused },
 	{ "a flow older than a switch that moved its slot keeps its backend", p_switch, XDP_TX,
 	  XLB_STAT_TX, -3, 0, EVS(XLB_EV_FLOW_NEW, EV_NONE), prep_switch, done_switch },
 	{ "an unresolved next hop passes the encapsulated packet", p_noneigh, XDP_PASS,

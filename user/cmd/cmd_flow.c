@@ -89,10 +89,10 @@ static void print_text(const struct xlb_service_conf *s, const char *client,
 		printf("  remembered here: %s (its SYN, not answered yet)\n", e->syn);
 	else
 		printf("  not remembered here%s\n", e->moved ? "" : " (an unmoved slot needs no state)");
-	if (e->remembered[0] || e->syn[0])
-		return;
 	printf("  a new connection goes to %s\n", e->current[0] ? e->current :
 	       "no backend (dropped)");
+	if (e->remembered[0] || e->syn[0])
+		return;
 	printf("  an established connection not seen here goes to %s%s%s\n",
 	       e->unseen[0] ? e->unseen : "no backend (dropped)",
 	       e->second_chance[0] ? ", second chance " : "", e->second_chance);

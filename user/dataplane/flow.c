@@ -97,19 +97,22 @@ static bool prev_holds(const struct xlb_ctl *c, const struct xlb_service_conf *s
 }
 
 /*
- * What the program does in a moved slot (pick_moved): a connection-table
- * entry decides, or, gone stale, sends the flow to the current backend; a
- * packet other than a SYN then takes its SYN's backend, or the previous one.
- * An unmoved slot consults no state.
+ * What the program does in a moved slot (pick_moved) with a packet other than
+ * a SYN (a SYN takes the current backend): its SYN's cell, while it holds,
+ * decides (the connection table is not consulted); else a connection-table
+ * entry, or, gone stale, the current backend; else the previous one.  An
+ * unmoved slot consults no state.
  */
 static void explain_moved(const struct xlb_ctl *c, const struct xlb_service_conf *s,
 			  const struct xlb_flow_key *k, bool differs, struct xlb_flow_explain *out)
 {
 	struct xlb_slot_conf conf;
 
-	out->stale = remembered(c, c->dp.flows, k, out->remembered, out->remembered_alt);
-	if (!out->stale && k->proto == IPPROTO_TCP)
+	if (k->proto == IPPROTO_TCP)
 		syn_remembered(c, k, out->syn);
+	if (out->syn[0])
+		return;
+	out->stale = remembered(c, c->dp.flows, k, out->remembered, out->remembered_alt);
 	if (out->stale || !differs || !out->previous_usable || !prev_holds(c, s))
 		return;
 	snprintf(out->unseen, sizeof(out->unseen), "%s", out->previous);
