@@ -181,6 +181,26 @@ static __always_inline int may_remember(const struct xlb_slot_conf *conf)
 	return 0;
 }
 
+/*
+ * Would the guard refuse an entry now?  Spends none; counts the refusal.
+ * Asked before a SYN's cell is read, so that a flood the guard refuses
+ * costs no more than a known flow (a retry refused then counts as a SYN).
+ */
+static __always_inline int guard_refuses(const struct xlb_slot_conf *conf)
+{
+	__u32 zero = 0, rate = conf->flow_rate ?: XLB_FLOW_RATE_DEFAULT;
+	struct xlb_flood *f;
+
+	if (rate == XLB_FLOW_RATE_UNLIMITED)
+		return 0;
+	f = bpf_map_lookup_elem(&xlb_flood, &zero);
+	if (!f || f->inserts < rate ||
+	    bpf_ktime_get_coarse_ns() - f->window_ns >= 1000000000ull)
+		return 0;
+	f->limited++;
+	return 1;
+}
+
 static __always_inline void count_syn(__u32 id, int retry)
 {
 	__u32 key = id & (XLB_MAX_BACKENDS - 1);
@@ -273,6 +293,10 @@ static __always_inline void remember_syn(const struct xlb_pkt *pkt,
 	struct xlb_syn_cell *cell;
 	int empty = -1;
 
+	if (guard_refuses(conf)) {
+		count_syn(p->id, 0);
+		return;
+	}
 	set = bpf_map_lookup_elem(&xlb_syn_cells, &idx);
 	if (!set)
 		return;
