@@ -369,6 +369,11 @@ int xlb_decap_stats(const char *ifname, __u64 counts[XLB_DECAP_MAX])
 	return err;
 }
 
+static int cmp_port(const void *a, const void *b)
+{
+	return (int)*(const __u16 *)a - (int)*(const __u16 *)b;
+}
+
 int xlb_decap_gue_ports(const char *ifname, __u16 ports[XLB_DECAP_GUE_PORTS_MAX], __u32 *n)
 {
 	char dir[256], path[512];
@@ -391,5 +396,6 @@ int xlb_decap_gue_ports(const char *ifname, __u16 ports[XLB_DECAP_GUE_PORTS_MAX]
 		prev = &key;
 	}
 	close(fd);
+	qsort(ports, *n, sizeof(ports[0]), cmp_port);	/* a hash map's order is none */
 	return 0;
 }
