@@ -568,8 +568,9 @@ static void stale_tick(struct daemon *d)
 /*
  * The live nodes' records that vote: put after the store's last loss (new
  * reference, *stale the others).  NULL while some are stale and the store
- * has answered for less than VERDICTS_STALE_WAIT_MS: they are put again at
- * once, and a judgement without them would be written, and followed.
+ * has answered for less than VERDICTS_STALE_WAIT_MS (they are put again at
+ * once, and a judgement without them would be written, and followed), and
+ * while no live node has a record.
  */
 static json_t *voters(struct daemon *d)
 {
@@ -584,6 +585,12 @@ static json_t *voters(struct daemon *d)
 		else
 			stale++;
 	if (stale && now_ms() - d->vd.back_at < VERDICTS_STALE_WAIT_MS) {
+		json_decref(out);
+		return NULL;
+	}
+	/* no node's view yet (leases lost in an outage, put again soon): no judgement
+	   (one of nothing would put back every backend the nodes saw die) */
+	if (!json_object_size(out)) {
 		json_decref(out);
 		return NULL;
 	}
