@@ -238,6 +238,7 @@ XLB_UNROLL
  * gen), its backend in *to and *be; NULL otherwise.
  */
 static __always_inline struct xlb_syn_cell *syn_answered(const struct xlb_pkt *pkt, __u32 slot,
+							 __u32 service, __u32 bucket,
 							 __u32 *to, struct xlb_backend **be)
 {
 	__u32 tag, idx = xlb_syn_cell(&pkt->flow, &tag), i;
@@ -250,7 +251,9 @@ static __always_inline struct xlb_syn_cell *syn_answered(const struct xlb_pkt *p
 XLB_UNROLL
 	for (i = 0; i < XLB_SYN_WAYS; i++) {
 		e = set->way[i].entry;
-		if (XLB_SYN_TAG(e) != tag)
+		/* the tag, and the moved slot the SYN was in: a stranger's cell never matches */
+		if (XLB_SYN_TAG(e) != tag || set->way[i].service != service ||
+		    set->way[i].bucket != bucket)
 			continue;
 		*be = lookup_backend(slot, XLB_SYN_ID(e));
 		if (!usable(*be) || ((*be)->gen & 0xffff) != XLB_SYN_GEN(e))
@@ -296,7 +299,7 @@ static __always_inline int moved_answered(const struct xlb_pkt *pkt,
 	struct xlb_backend *be;
 	__u32 to;
 
-	cell = syn_answered(pkt, slot, &to, &be);
+	cell = syn_answered(pkt, slot, svc->index, bucket, &to, &be);
 	if (!cell)
 		return 0;
 	p->id = to;

@@ -654,7 +654,7 @@ static void check_no_flow(const struct pb *in)
 
 	assert_int_not_equal(get_flow(in, &f), 0);
 	xt_flow_key(in, &key);
-	assert_int_not_equal(xlb_dp_get_syn(&xt_dp, &key, &f), 0);
+	assert_int_not_equal(xlb_dp_get_syn(&xt_dp, &key, XLB_SYN_ANY, 0, &f), 0);
 }
 /* A SYN of a moved slot: remembered apart, on the table's backend, until it is answered. */
 static void check_syn_kept_apart(const struct pb *in)
@@ -667,7 +667,7 @@ static void check_syn_kept_apart(const struct pb *in)
 
 	assert_int_not_equal(get_flow(in, &f), 0);
 	xt_flow_key(in, &key);
-	assert_int_equal(xlb_dp_get_syn(&xt_dp, &key, &f), 0);
+	assert_int_equal(xlb_dp_get_syn(&xt_dp, &key, XLB_SYN_ANY, 0, &f), 0);
 	assert_int_equal(f.backend, xt_table_pick(in, SVC_WEB4));
 	/* its ACK goes where the SYN went, not to the previous backend, and moves it over */
 	tcp4_to(&ack, VIP4, 40042, 80, ACK);
@@ -704,7 +704,7 @@ static void check_port_reused(const struct pb *in)
 
 	check_new_flow_counted(in);
 	xt_flow_key(in, &key);
-	assert_int_equal(xlb_dp_get_syn(&xt_dp, &key, &f), 0);
+	assert_int_equal(xlb_dp_get_syn(&xt_dp, &key, XLB_SYN_ANY, 0, &f), 0);
 	assert_int_equal(f.backend, cur);
 	assert_int_equal(get_flow(in, &f), 0);
 	assert_int_equal(f.backend, web4_other(in));	/* not consulted, not yet replaced */
@@ -712,7 +712,7 @@ static void check_port_reused(const struct pb *in)
 	sent_to(&pkt, cur);
 	assert_int_equal(get_flow(in, &f), 0);
 	assert_int_equal(f.backend, cur);
-	assert_int_not_equal(xlb_dp_get_syn(&xt_dp, &key, &f), 0);	/* cleared */
+	assert_int_not_equal(xlb_dp_get_syn(&xt_dp, &key, XLB_SYN_ANY, 0, &f), 0);	/* cleared */
 	tcp4_to(&pkt, VIP4, reuse_port, 80, ACK | PSH);
 	sent_to(&pkt, cur);
 	sent_to(&pkt, cur);

@@ -425,6 +425,7 @@ static void write_done(struct daemon *d, int err, bool succeeded, void *ctx)
 		v->wrote_seq = 0;
 		v->judge_due = true;
 		v->must_write = true;
+		v->judge_ms = now_ms() + 100;	/* the watch brings the record read first */
 	} else {
 		pthread_mutex_lock(&d->lock);
 		v->written++;

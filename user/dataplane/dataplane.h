@@ -92,7 +92,10 @@ int xlb_dp_get_flow(int map, const struct xlb_flow_key *k, struct xlb_flow *f);
  * A SYN of a moved slot remembered for flow k (xlb_syn_cells): f->backend its
  * backend id, f->gen the low 16 bits of that backend's gen; or -ENOENT.
  */
-int xlb_dp_get_syn(const struct xlb_dp *dp, const struct xlb_flow_key *k, struct xlb_flow *f);
+/* service XLB_SYN_ANY: whatever moved slot the SYN was in (tests) */
+#define XLB_SYN_ANY	0xffffffffu
+int xlb_dp_get_syn(const struct xlb_dp *dp, const struct xlb_flow_key *k, __u32 service,
+		   __u32 bucket, struct xlb_flow *f);
 /* SYNs of moved slots remembered now (cells in use), and all of them forgotten. */
 int xlb_dp_count_syns(const struct xlb_dp *dp, __u32 *count);
 int xlb_dp_clear_syns(const struct xlb_dp *dp);

@@ -19,7 +19,8 @@ static int map_err(const char *what, const char *map)
 	return xlb_errf(err, "cannot %s %s: %s", what, map, strerror(errno));
 }
 
-int xlb_dp_get_syn(const struct xlb_dp *dp, const struct xlb_flow_key *k, struct xlb_flow *f)
+int xlb_dp_get_syn(const struct xlb_dp *dp, const struct xlb_flow_key *k, __u32 service,
+		   __u32 bucket, struct xlb_flow *f)
 {
 	__u32 tag, idx = xlb_syn_cell(k, &tag);
 	struct xlb_syn_set set;
@@ -29,7 +30,9 @@ int xlb_dp_get_syn(const struct xlb_dp *dp, const struct xlb_flow_key *k, struct
 	for (int i = 0; i < XLB_SYN_WAYS; i++) {
 		__u64 e = set.way[i].entry;
 
-		if (XLB_SYN_TAG(e) != tag)
+		if (XLB_SYN_TAG(e) != tag || (service != XLB_SYN_ANY &&
+					       (set.way[i].service != service ||
+						set.way[i].bucket != bucket)))
 			continue;
 		f->backend = XLB_SYN_ID(e);
 		f->gen = XLB_SYN_GEN(e);

@@ -51,13 +51,14 @@ static bool remembered(const struct xlb_ctl *c, int map, const struct xlb_flow_k
 }
 
 /* The backend a SYN of flow k was sent to, remembered while it is unanswered ("" if none holds). */
-static void syn_remembered(const struct xlb_ctl *c, const struct xlb_flow_key *k, char *out)
+static void syn_remembered(const struct xlb_ctl *c, const struct xlb_flow_key *k, __u32 svc,
+			   __u32 bucket, char *out)
 {
 	struct xlb_backend be;
 	struct xlb_flow f;
 
 	out[0] = '\0';
-	if (xlb_dp_get_syn(&c->dp, k, &f) ||
+	if (xlb_dp_get_syn(&c->dp, k, svc, bucket, &f) ||
 	    xlb_dp_get_backend(&c->dp, c->live_slot, f.backend, &be) ||
 	    be.family == XLB_FAMILY_NONE || (be.gen & 0xffff) != f.gen ||
 	    be.state == XLB_BACKEND_DOWN)
@@ -103,13 +104,13 @@ static bool prev_holds(const struct xlb_ctl *c, const struct xlb_service_conf *s
  * entry, or, gone stale, the current backend; else the previous one.  An
  * unmoved slot consults no state.
  */
-static void explain_moved(const struct xlb_ctl *c, const struct xlb_service_conf *s,
+static void explain_moved(const struct xlb_ctl *c, const struct xlb_service_conf *s, __u32 svc,
 			  const struct xlb_flow_key *k, bool differs, struct xlb_flow_explain *out)
 {
 	struct xlb_slot_conf conf;
 
 	if (k->proto == IPPROTO_TCP)
-		syn_remembered(c, k, out->syn);
+		syn_remembered(c, k, svc, out->slot, out->syn);
 	if (out->syn[0])
 		return;
 	out->stale = remembered(c, c->dp.flows, k, out->remembered, out->remembered_alt);
@@ -157,6 +158,6 @@ int xlb_flow_explain(const struct xlb_ctl *c, const struct xlb_service_conf *s,
 	/* an established connection this node has not seen: what the data plane does */
 	snprintf(out->unseen, sizeof(out->unseen), "%s", out->current);
 	if (out->moved)
-		explain_moved(c, s, k, prev != cur, out);
+		explain_moved(c, s, svc, k, prev != cur, out);
 	return 0;
 }

@@ -269,8 +269,10 @@ static int ask(struct rtnl_req *r, __u16 want, void *out, size_t len)
 			goto out;
 		}
 		if (h->nlmsg_type == want) {
-			memcpy(out, h, h->nlmsg_len < len ? h->nlmsg_len : len);
-			err = 0;
+			/* the callers parse up to nlmsg_len: never more than was copied */
+			err = h->nlmsg_len <= len ? 0 : -EMSGSIZE;
+			if (!err)
+				memcpy(out, h, h->nlmsg_len);
 			goto out;
 		}
 	}
