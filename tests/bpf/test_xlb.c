@@ -656,6 +656,20 @@ static void check_no_flow(const struct pb *in)
 	xt_flow_key(in, &key);
 	assert_int_not_equal(xlb_dp_get_syn(&xt_dp, &key, XLB_SYN_ANY, 0, &f), 0);
 }
+/* Add d to the service of flow key's SYN cell (the way its tag is in). */
+static void cell_service_add(const struct xlb_flow_key *key, int d)
+{
+	__u32 tag, idx = xlb_syn_cell(key, &tag);
+	struct xlb_syn_set set;
+	int i;
+
+	assert_int_equal(bpf_map_lookup_elem(xt_dp.syns, &idx, &set), 0);
+	for (i = 0; i < XLB_SYN_WAYS && XLB_SYN_TAG(set.way[i].entry) != tag; i++)
+		;
+	assert_true(i < XLB_SYN_WAYS);
+	set.way[i].service += d;
+	assert_int_equal(bpf_map_update_elem(xt_dp.syns, &idx, &set, BPF_ANY), 0);
+}
 /* A SYN of a moved slot: remembered apart, on the table's backend, until it is answered. */
 static void check_syn_kept_apart(const struct pb *in)
 {
@@ -669,8 +683,14 @@ static void check_syn_kept_apart(const struct pb *in)
 	xt_flow_key(in, &key);
 	assert_int_equal(xlb_dp_get_syn(&xt_dp, &key, XLB_SYN_ANY, 0, &f), 0);
 	assert_int_equal(f.backend, xt_table_pick(in, SVC_WEB4));
-	/* its ACK goes where the SYN went, not to the previous backend, and moves it over */
+	/* a cell with its tag but of another moved slot (another service) answers nothing */
 	tcp4_to(&ack, VIP4, 40042, 80, ACK);
+	cell_service_add(&key, 1);
+	assert_int_equal(xt_run(&ack, "xlb0", out, &len), XDP_TX);
+	xt_expect(&want, &ack, f.backend);
+	assert_true(len != want.len || memcmp(out, want.d, len));
+	cell_service_add(&key, -1);
+	/* its ACK goes where the SYN went, not to the previous backend, and moves it over */
 	assert_int_equal(xt_run(&ack, "xlb0", out, &len), XDP_TX);
 	xt_expect(&want, &ack, f.backend);
 	assert_int_equal(len, want.len);
