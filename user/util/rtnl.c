@@ -59,21 +59,32 @@ static void nest_end(struct rtnl_req *r, struct rtattr *nest)
 	nest->rta_len = r->buf + r->nh.nlmsg_len - (char *)nest;
 }
 
-/* Send the request, wait for its acknowledgement: 0 or the kernel's -errno. */
-static int talk(struct rtnl_req *r)
+/* A netlink socket with r sent on it: its fd, or -errno. */
+static int send_req(struct rtnl_req *r)
 {
 	struct sockaddr_nl sa = { .nl_family = AF_NETLINK };
-	char buf[4096];
-	int fd, err = -EIO;
-	ssize_t n;
+	int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE), err;
 
-	fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
 	if (fd < 0)
 		return -errno;
 	if (sendto(fd, r->buf, r->nh.nlmsg_len, 0, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
 		err = -errno;
-		goto out;
+		close(fd);
+		return err;
 	}
+	return fd;
+}
+
+/* Send the request, wait for its acknowledgement: 0 or the kernel's -errno. */
+static int talk(struct rtnl_req *r)
+{
+	char buf[4096];
+	int fd, err = -EIO;
+	ssize_t n;
+
+	fd = send_req(r);
+	if (fd < 0)
+		return fd;
 	for (;;) {
 		n = recv(fd, buf, sizeof(buf), 0);
 		if (n < 0 && errno == EINTR)
@@ -242,19 +253,14 @@ int xlb_rtnl_default_route(int family, int ifindex, __u32 table)
 /* Send r; copy the first answer of type want into out (up to len). 0 or -errno. */
 static int ask(struct rtnl_req *r, __u16 want, void *out, size_t len)
 {
-	struct sockaddr_nl sa = { .nl_family = AF_NETLINK };
 	char buf[4096];
 	int fd, err = -EIO;
 	ssize_t n;
 
-	fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
-	if (fd < 0)
-		return -errno;
 	r->nh.nlmsg_flags &= ~NLM_F_ACK;
-	if (sendto(fd, r->buf, r->nh.nlmsg_len, 0, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		err = -errno;
-		goto out;
-	}
+	fd = send_req(r);
+	if (fd < 0)
+		return fd;
 	do
 		n = recv(fd, buf, sizeof(buf), 0);
 	while (n < 0 && errno == EINTR);
