@@ -2,7 +2,8 @@
 # The daemon in the lab: health checks take a stopped backend out and bring
 # it back, never below min_active (fail open, alert); SIGHUP with a broken
 # file keeps the running configuration; metrics pass promtool and move with
-# traffic; a skewed data plane raises the deviation alert; sd_notify.
+# traffic; new connections skewed to one backend raise the deviation alert;
+# sd_notify.
 . "$(dirname "$0")/lib.sh"
 lab_up --backends 3
 command -v promtool >/dev/null || skip_all "needs promtool (make deps)"
@@ -95,22 +96,21 @@ check "the reload is counted as invalid" reloaded_invalid
 check "sd_notify RELOADING" grep -q 'RELOADING=1' /tmp/$LP-notify.log
 cp $CONF.good $CONF
 
-# skew: connection-table entries installed by hand send new connections to b1
-id=$(xlb -j backend list web | jq -r '.[] | select(.address == "198.51.100.1") | "\(.id) \(.gen)"')
-set -- $id
-le32() { printf '%d %d %d %d' $(($1 & 255)) $(($1 >> 8 & 255)) $(($1 >> 16 & 255)) $(($1 >> 24 & 255)); }
-for p in $(seq 61000 61079); do
-	bpftool map update pinned /sys/fs/bpf/xlb/${LP}lb0/xlb_flows key \
-		203 0 113 10 0 0 0 0 0 0 0 0 0 0 0 0  192 0 2 10 0 0 0 0 0 0 0 0 0 0 0 0 \
-		$((p >> 8)) $((p & 255)) 0 80 6 4 0 0 value $(le32 $1) $(le32 $2)
+# skew: 80 new connections from client ports the table sends to b1 (xlb flow
+# says which: a SYN takes the table's backend, whatever state is installed)
+ports=()
+for p in $(seq 61000 61999); do
+	[ "$(xlb -j flow web 203.0.113.10 $p | jq -r .new_connection)" = 198.51.100.1 ] && ports+=($p)
+	[ ${#ports[@]} -ge 80 ] && break
 done
-lab client bash -c 'for p in $(seq 61000 61079); do curl -s -m 3 --local-port $p -o /dev/null http://'$VIP4'/; done'
+check "80 client ports whose new connections go to b1 (${#ports[@]})" test ${#ports[@]} = 80
+lab client bash -c 'for p in '"${ports[*]}"'; do curl -s -m 3 --local-port $p -o /dev/null http://'$VIP4'/; done'
 alerted=no
 for i in $(seq 40); do
 	metrics | grep -q '^xlb_backend_share_alert{service="web",backend="198.51.100.1"} 1' && { alerted=yes; break; }
 	sleep 0.2
 done
-check "a skewed data plane raises the deviation alert" test $alerted = yes
+check "new connections skewed to b1 raise the deviation alert" test $alerted = yes
 dev=$(metrics | awk -F' ' '/^xlb_backend_share_deviation\{service="web",backend="198.51.100.1"\}/ {print $2}')
 check "its deviation is large ($dev)" awk -v d="$dev" 'BEGIN {exit !(d > 0.4)}'
 check "and the log says so" grep -q 'skew: ALERT service=web backend=198.51.100.1' $LOG
