@@ -354,6 +354,40 @@ static __always_inline int xlb_parse_packet(void *data, void *data_end, struct x
 	return xlb_parse_verdict(pkt, XLB_PARSE_PASS, XLB_PASS_NOT_IP);
 }
 
+/* xlb_parse_fast()'s TCP or UDP header at l4 (the IP packet: off, tot bytes). */
+static __always_inline int xlb_parse_fast_l4(void *data, void *data_end, struct xlb_pkt *pkt,
+					     __u32 off, __u32 l4, __u32 tot, __u8 l4proto)
+{
+	if (l4proto == IPPROTO_TCP) {
+		struct tcphdr *th = data + l4;
+
+		if ((void *)(th + 1) > data_end || l4 + sizeof(*th) > off + tot ||
+		    th->doff < 5 || l4 + th->doff * 4 > off + tot)
+			return -1;
+		pkt->flow.sport = th->source;
+		pkt->flow.dport = th->dest;
+		pkt->tcp_flags = ((__u8 *)th)[13];
+	} else if (l4proto == IPPROTO_UDP) {
+		struct udphdr *uh = data + l4;
+
+		if ((void *)(uh + 1) > data_end || l4 + sizeof(*uh) > off + tot ||
+		    bpf_ntohs(uh->len) < sizeof(*uh))
+			return -1;
+		pkt->flow.sport = uh->source;
+		pkt->flow.dport = uh->dest;
+		pkt->tcp_flags = 0;
+	} else {
+		return -1;
+	}
+	pkt->flow.proto = l4proto;
+	pkt->flow.pad[0] = 0;
+	pkt->flow.pad[1] = 0;
+	pkt->l3_off = off;
+	pkt->ip_len = tot;
+	pkt->icmp_err = 0;
+	return 0;
+}
+
 /*
  * The common case in one pass, nothing zeroed first: Ethernet (one 802.1Q
  * tag at most), IPv4 without options or IPv6 without extension headers, a
@@ -423,34 +457,7 @@ static __always_inline int xlb_parse_fast(void *data, void *data_end, struct xlb
 	} else {
 		return -1;
 	}
-	if (l4proto == IPPROTO_TCP) {
-		struct tcphdr *th = data + l4;
-
-		if ((void *)(th + 1) > data_end || l4 + sizeof(*th) > off + tot ||
-		    th->doff < 5 || l4 + th->doff * 4 > off + tot)
-			return -1;
-		pkt->flow.sport = th->source;
-		pkt->flow.dport = th->dest;
-		pkt->tcp_flags = ((__u8 *)th)[13];
-	} else if (l4proto == IPPROTO_UDP) {
-		struct udphdr *uh = data + l4;
-
-		if ((void *)(uh + 1) > data_end || l4 + sizeof(*uh) > off + tot ||
-		    bpf_ntohs(uh->len) < sizeof(*uh))
-			return -1;
-		pkt->flow.sport = uh->source;
-		pkt->flow.dport = uh->dest;
-		pkt->tcp_flags = 0;
-	} else {
-		return -1;
-	}
-	pkt->flow.proto = l4proto;
-	pkt->flow.pad[0] = 0;
-	pkt->flow.pad[1] = 0;
-	pkt->l3_off = off;
-	pkt->ip_len = tot;
-	pkt->icmp_err = 0;
-	return 0;
+	return xlb_parse_fast_l4(data, data_end, pkt, off, l4, tot, l4proto);
 }
 
 #endif /* XLB_PARSE_H */
